@@ -1,0 +1,103 @@
+// Where the CA's private keys live (SPIRE KeyManager plugins "disk" and
+// "memory"). Keys are addressed by an ID such as `x509-CA-A`. The disk
+// manager rewrites its file atomically (mode 0600) and refuses to start on a
+// file it cannot parse: it never overwrites keys it could not read.
+import { readFile } from 'node:fs/promises';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { HeraldError } from '../../common/errors.ts';
+import { writeFileAtomic } from '../../common/fs.ts';
+import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
+
+export interface KeyManager {
+  /** Generates (or replaces) the key with this ID and persists it before returning. */
+  generateKey(id: string, type: KeyType): Promise<KeyObject>;
+  getKey(id: string): Promise<KeyObject | undefined>;
+}
+
+export class KeyManagerError extends HeraldError {}
+
+export class MemoryKeyManager implements KeyManager {
+  readonly #keys = new Map<string, KeyObject>();
+
+  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
+    const { privateKey } = generateKeyPair(type);
+    this.#keys.set(id, privateKey);
+    return privateKey;
+  }
+
+  async getKey(id: string): Promise<KeyObject | undefined> {
+    return this.#keys.get(id);
+  }
+}
+
+interface DiskKeyFile {
+  keys: Record<string, { type: KeyType; pkcs8: string }>;
+}
+
+export class DiskKeyManager implements KeyManager {
+  readonly #path: string;
+  #file: DiskKeyFile = { keys: {} };
+  readonly #cache = new Map<string, KeyObject>();
+
+  private constructor(path: string) {
+    this.#path = path;
+  }
+
+  /** Opens the key file (`keys_path`); a missing file is an empty key set. */
+  static async open(path: string): Promise<DiskKeyManager> {
+    const km = new DiskKeyManager(path);
+    let text: string | undefined;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new KeyManagerError('ERR_KEY_MANAGER_UNREADABLE', `keymanager(disk): cannot read ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (text !== undefined) km.#file = parseKeyFile(text, path);
+    return km;
+  }
+
+  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
+    const { privateKey } = generateKeyPair(type);
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+    const next: DiskKeyFile = { keys: { ...this.#file.keys, [id]: { type, pkcs8 } } };
+    await writeFileAtomic(this.#path, JSON.stringify(next, null, 2) + '\n', { mode: 0o600 });
+    this.#file = next;
+    this.#cache.set(id, privateKey);
+    return privateKey;
+  }
+
+  async getKey(id: string): Promise<KeyObject | undefined> {
+    const cached = this.#cache.get(id);
+    if (cached) return cached;
+    const entry = this.#file.keys[id];
+    if (!entry) return undefined;
+    const key = createPrivateKey({ key: Buffer.from(entry.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    this.#cache.set(id, key);
+    return key;
+  }
+}
+
+function parseKeyFile(text: string, path: string): DiskKeyFile {
+  const corrupt = (why: string): never => {
+    throw new KeyManagerError('ERR_KEY_MANAGER_CORRUPT', `keymanager(disk): ${path}: ${why}; refusing to start so existing keys are not overwritten`);
+  };
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return corrupt('not valid JSON');
+  }
+  const keys = (data as DiskKeyFile | null)?.keys;
+  if (typeof keys !== 'object' || keys === null) return corrupt('no "keys" object');
+  for (const [id, k] of Object.entries(keys)) {
+    if (typeof k?.pkcs8 !== 'string' || typeof k?.type !== 'string') corrupt(`key ${JSON.stringify(id)} is malformed`);
+    try {
+      createPrivateKey({ key: Buffer.from(k.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    } catch {
+      corrupt(`key ${JSON.stringify(id)} is not a valid PKCS#8 key`);
+    }
+  }
+  return { keys };
+}

@@ -1,0 +1,313 @@
+// The CA manager: owns the current and next X.509 CA and JWT key, rotates
+// them on a timer (SPIRE pkg/server/ca/manager/manager.go + rotator.go), and
+// persists every change to the journal and key manager before using it.
+import { X509Certificate, createPublicKey, randomInt, type KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock, Timer } from '../../common/clock.ts';
+import { HeraldError } from '../../common/errors.ts';
+import type { KeyType } from '../../spiffe/keys.ts';
+import type { TrustDomain } from '../../spiffe/trust-domain.ts';
+import { loadJournal, saveJournal, type JournalData, type SlotId, type SlotStatus } from './journal.ts';
+import type { KeyManager } from './key-manager.ts';
+import { activationThreshold, otherSlot, preparationThreshold, type JwtAuthority, type X509CaAuthority } from './slot.ts';
+
+/** Mints a CA certificate for a key: self-signed, or signed by an upstream authority. */
+export interface X509CaMinter {
+  mint(args: { publicKey: KeyObject; privateKey: KeyObject; notBefore: number; notAfter: number }): Promise<{
+    certificate: X509Certificate;
+    upstreamChain: X509Certificate[];
+  }>;
+  /** The roots verifiers must trust for CAs this minter makes (the CA itself when self-signed). */
+  trustAnchorsFor(ca: { certificate: X509Certificate; upstreamChain: X509Certificate[] }): X509Certificate[];
+}
+
+/** Publishes prepared authorities in the trust domain's own bundle. */
+export interface AuthorityPublisher {
+  publish(args: { x509Authorities: X509Certificate[]; jwtAuthority?: { kid: string; publicKey: KeyObject; notAfter: number } }): Promise<void>;
+}
+
+export interface CaManagerConfig {
+  trustDomain: TrustDomain;
+  caKeyType: KeyType;
+  jwtKeyType: KeyType;
+  caTtlMs: number;
+  journalPath: string;
+  keyManager: KeyManager;
+  minter: X509CaMinter;
+  publisher: AuthorityPublisher;
+  clock: Clock;
+  log: Logger;
+  /** How often rotation is checked (SPIRE: 10 s). */
+  rotateIntervalMs?: number;
+}
+
+export class CaManagerError extends HeraldError {}
+
+export type CaEvent = { kind: 'x509-activated'; ca: X509CaAuthority } | { kind: 'jwt-activated'; key: JwtAuthority } | { kind: 'prepared' };
+
+interface Slots<T> {
+  current?: T;
+  next?: T;
+}
+
+const KID_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+export class CaManager {
+  readonly #cfg: CaManagerConfig;
+  #journal: JournalData = { version: 1, x509Cas: [], jwtKeys: [] };
+  #x509: Slots<X509CaAuthority> = {};
+  #jwt: Slots<JwtAuthority> = {};
+  #timer: Timer | undefined;
+  #listeners = new Set<(e: CaEvent) => void>();
+  // Serialises rotations: a forced rotation and the timer must not interleave.
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(cfg: CaManagerConfig) {
+    this.#cfg = cfg;
+  }
+
+  /** Loads the journal and keys, then makes sure an active CA and JWT key exist. */
+  async initialize(): Promise<void> {
+    this.#journal = await loadJournal(this.#cfg.journalPath);
+    await this.#restoreFromJournal();
+    await this.rotate();
+  }
+
+  /** Starts the periodic rotation check. */
+  start(): void {
+    const tick = (): void => {
+      this.#timer = this.#cfg.clock.setTimeout(() => {
+        this.rotate().catch((err) => this.#cfg.log.error({ err }, 'Failed to rotate CA')).finally(tick);
+      }, this.#cfg.rotateIntervalMs ?? 10_000);
+    };
+    tick();
+  }
+
+  stop(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  onEvent(fn: (e: CaEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  currentX509Ca(): X509CaAuthority {
+    if (!this.#x509.current) throw new CaManagerError('ERR_UNAVAILABLE_NO_CA', 'ca: no active X.509 CA');
+    return this.#x509.current;
+  }
+
+  nextX509Ca(): X509CaAuthority | undefined {
+    return this.#x509.next;
+  }
+
+  currentJwtKey(): JwtAuthority {
+    if (!this.#jwt.current) throw new CaManagerError('ERR_UNAVAILABLE_NO_JWT_KEY', 'ca: no active JWT key');
+    return this.#jwt.current;
+  }
+
+  nextJwtKey(): JwtAuthority | undefined {
+    return this.#jwt.next;
+  }
+
+  /** One rotation step: prepare and activate as thresholds say. */
+  rotate(): Promise<void> {
+    return this.#serialise(async () => {
+      await this.#rotateX509();
+      await this.#rotateJwt();
+    });
+  }
+
+  /** Prepares the next authorities now (publishing them) if not prepared yet. */
+  prepareNow(): Promise<void> {
+    return this.#serialise(async () => {
+      if (!this.#x509.next) await this.#prepareX509(otherSlot(this.#x509.current?.slotId ?? 'B'));
+      if (!this.#jwt.next) await this.#prepareJwt(otherSlot(this.#jwt.current?.slotId ?? 'B'));
+    });
+  }
+
+  /** Forces the prepared authorities to become active (preparing them first if needed). */
+  activateNow(): Promise<void> {
+    return this.#serialise(async () => {
+      if (!this.#x509.next) await this.#prepareX509(otherSlot(this.#x509.current?.slotId ?? 'B'));
+      if (!this.#jwt.next) await this.#prepareJwt(otherSlot(this.#jwt.current?.slotId ?? 'B'));
+      await this.#activateNextX509();
+      await this.#activateNextJwt();
+    });
+  }
+
+  #serialise<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #rotateX509(): Promise<void> {
+    const now = this.#cfg.clock.now();
+    if (!this.#x509.current || this.#x509.current.notAfter <= now) {
+      if (this.#x509.next && this.#x509.next.notAfter > now) {
+        await this.#activateNextX509();
+      } else {
+        await this.#prepareX509(otherSlot(this.#x509.current?.slotId ?? 'B'));
+        await this.#activateNextX509();
+      }
+      return;
+    }
+    if (!this.#x509.next && now >= preparationThreshold(this.#x509.current)) {
+      await this.#prepareX509(otherSlot(this.#x509.current.slotId));
+    }
+    if (this.#x509.next && now >= activationThreshold(this.#x509.current)) {
+      await this.#activateNextX509();
+    }
+  }
+
+  async #rotateJwt(): Promise<void> {
+    const now = this.#cfg.clock.now();
+    if (!this.#jwt.current || this.#jwt.current.notAfter <= now) {
+      if (!(this.#jwt.next && this.#jwt.next.notAfter > now)) await this.#prepareJwt(otherSlot(this.#jwt.current?.slotId ?? 'B'));
+      await this.#activateNextJwt();
+      return;
+    }
+    if (!this.#jwt.next && now >= preparationThreshold(this.#jwt.current)) {
+      await this.#prepareJwt(otherSlot(this.#jwt.current.slotId));
+    }
+    if (this.#jwt.next && now >= activationThreshold(this.#jwt.current)) {
+      await this.#activateNextJwt();
+    }
+  }
+
+  async #prepareX509(slotId: SlotId): Promise<void> {
+    const { clock, caTtlMs, keyManager, minter, publisher, log } = this.#cfg;
+    const keyId = `x509-CA-${slotId}`;
+    const issuedAt = clock.now();
+    const privateKey = await keyManager.generateKey(keyId, this.#cfg.caKeyType);
+    const publicKey = createPublicKey(privateKey);
+    const { certificate, upstreamChain } = await minter.mint({ publicKey, privateKey, notBefore: issuedAt, notAfter: issuedAt + caTtlMs });
+    const notAfter = Date.parse(certificate.validTo);
+    const ca: X509CaAuthority = { slotId, keyId, issuedAt, notAfter, certificate, privateKey, upstreamChain };
+    // Publish before anything can sign with it, then record it.
+    await publisher.publish({ x509Authorities: minter.trustAnchorsFor(ca) });
+    this.#journal.x509Cas.push({
+      slotId, issuedAt, notAfter, status: 'prepared', keyId,
+      certificate: certificate.raw.toString('base64'),
+      upstreamChain: upstreamChain.map((c) => c.raw.toString('base64')),
+    });
+    await saveJournal(this.#cfg.journalPath, this.#journal);
+    this.#x509.next = ca;
+    log.info({ slot: slotId, issued_at: new Date(issuedAt).toISOString(), expiration: new Date(notAfter).toISOString(), self_signed: upstreamChain.length === 0 }, 'X509 CA prepared');
+    this.#emit({ kind: 'prepared' });
+  }
+
+  async #prepareJwt(slotId: SlotId): Promise<void> {
+    const { clock, caTtlMs, keyManager, publisher, log } = this.#cfg;
+    const keyId = `JWT-Signer-${slotId}`;
+    const issuedAt = clock.now();
+    const notAfter = issuedAt + caTtlMs;
+    const privateKey = await keyManager.generateKey(keyId, this.#cfg.jwtKeyType);
+    const publicKey = createPublicKey(privateKey);
+    const kid = randomKid();
+    await publisher.publish({ x509Authorities: [], jwtAuthority: { kid, publicKey, notAfter } });
+    this.#journal.jwtKeys.push({
+      slotId, issuedAt, notAfter, status: 'prepared', keyId, kid,
+      publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+    });
+    await saveJournal(this.#cfg.journalPath, this.#journal);
+    this.#jwt.next = { slotId, keyId, issuedAt, notAfter, kid, privateKey, publicKey };
+    log.info({ slot: slotId, issued_at: new Date(issuedAt).toISOString(), expiration: new Date(notAfter).toISOString() }, 'JWT key prepared');
+    this.#emit({ kind: 'prepared' });
+  }
+
+  async #activateNextX509(): Promise<void> {
+    const next = this.#x509.next;
+    if (!next) return;
+    const previous = this.#x509.current;
+    this.#setStatus(this.#journal.x509Cas, next.issuedAt, next.slotId, 'active');
+    if (previous) this.#setStatus(this.#journal.x509Cas, previous.issuedAt, previous.slotId, 'old');
+    await saveJournal(this.#cfg.journalPath, this.#journal);
+    this.#x509 = { current: next };
+    this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'X509 CA activated');
+    this.#emit({ kind: 'x509-activated', ca: next });
+  }
+
+  async #activateNextJwt(): Promise<void> {
+    const next = this.#jwt.next;
+    if (!next) return;
+    const previous = this.#jwt.current;
+    this.#setStatus(this.#journal.jwtKeys, next.issuedAt, next.slotId, 'active');
+    if (previous) this.#setStatus(this.#journal.jwtKeys, previous.issuedAt, previous.slotId, 'old');
+    await saveJournal(this.#cfg.journalPath, this.#journal);
+    this.#jwt = { current: next };
+    this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'JWT key activated');
+    this.#emit({ kind: 'jwt-activated', key: next });
+  }
+
+  #setStatus(entries: { issuedAt: number; slotId: SlotId; status: SlotStatus }[], issuedAt: number, slotId: SlotId, status: SlotStatus): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const e = entries[i]!;
+      if (e.issuedAt === issuedAt && e.slotId === slotId) {
+        e.status = status;
+        return;
+      }
+    }
+  }
+
+  async #restoreFromJournal(): Promise<void> {
+    const { keyManager } = this.#cfg;
+    const missingKey = (keyId: string): never => {
+      throw new CaManagerError('ERR_CA_KEY_MISSING', `ca: the journal references key ${JSON.stringify(keyId)} which the key manager does not have; refusing to start (restore the key file or move the journal away)`);
+    };
+    for (const status of ['active', 'prepared'] as const) {
+      const x = lastWithStatus(this.#journal.x509Cas, status);
+      if (x) {
+        const privateKey = (await keyManager.getKey(x.keyId)) ?? missingKey(x.keyId);
+        const ca: X509CaAuthority = {
+          slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, privateKey,
+          certificate: new X509Certificate(Buffer.from(x.certificate, 'base64')),
+          upstreamChain: x.upstreamChain.map((c) => new X509Certificate(Buffer.from(c, 'base64'))),
+        };
+        if (status === 'active') this.#x509.current = ca;
+        else this.#x509.next = ca;
+      }
+      const j = lastWithStatus(this.#journal.jwtKeys, status);
+      if (j) {
+        const privateKey = (await keyManager.getKey(j.keyId)) ?? missingKey(j.keyId);
+        const key: JwtAuthority = {
+          slotId: j.slotId, keyId: j.keyId, issuedAt: j.issuedAt, notAfter: j.notAfter, kid: j.kid, privateKey,
+          publicKey: createPublicKey(privateKey),
+        };
+        if (status === 'active') this.#jwt.current = key;
+        else this.#jwt.next = key;
+      }
+    }
+    // A prepared slot that was superseded (same slot as current) is stale.
+    if (this.#x509.next && this.#x509.current && this.#x509.next.slotId === this.#x509.current.slotId) this.#x509.next = undefined;
+    if (this.#jwt.next && this.#jwt.current && this.#jwt.next.slotId === this.#jwt.current.slotId) this.#jwt.next = undefined;
+    if (this.#x509.current) {
+      this.#cfg.log.info({ x509_cas: this.#journal.x509Cas.length, jwt_keys: this.#journal.jwtKeys.length }, 'Journal loaded');
+    }
+  }
+
+  #emit(e: CaEvent): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.#cfg.log.error({ err }, 'CA event listener failed');
+      }
+    }
+  }
+}
+
+function lastWithStatus<T extends { status: SlotStatus; issuedAt: number }>(entries: T[], status: SlotStatus): T | undefined {
+  let best: T | undefined;
+  for (const e of entries) if (e.status === status && (!best || e.issuedAt >= best.issuedAt)) best = e;
+  return best;
+}
+
+/** 32 random characters from [a-zA-Z0-9], as SPIRE's JWT key IDs. */
+export function randomKid(): string {
+  let s = '';
+  for (let i = 0; i < 32; i++) s += KID_ALPHABET[randomInt(KID_ALPHABET.length)];
+  return s;
+}
