@@ -1,0 +1,191 @@
+// The agent's cache of entries, SVIDs and bundles, and the subscriptions of
+// workloads to it (SPIRE pkg/agent/manager/cache). Subscribers with the same
+// selector set share one group, so a rotation recomputes one snapshot per
+// distinct workload kind, not one per stream.
+import type { Selector } from '../../common/selector.ts';
+import { isSubset, selectorKey, selectorSet } from '../../common/selector.ts';
+import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
+import type { X509Svid } from '../../spiffe/x509svid.ts';
+import type { CachedEntry, Identity, Subscription, WorkloadUpdate } from './types.ts';
+
+interface Group {
+  readonly key: string;
+  readonly selectors: ReadonlySet<string>;
+  snapshot: WorkloadUpdate;
+  readonly listeners: Set<(u: WorkloadUpdate) => void>;
+  /** Open subscriptions; the group is dropped when the last one closes. */
+  refs: number;
+}
+
+export class WorkloadCache {
+  #entries = new Map<string, CachedEntry>();
+  #svids = new Map<string, X509Svid>();
+  #bundle: SpiffeBundle;
+  #federated = new Map<string, SpiffeBundle>();
+  readonly #groups = new Map<string, Group>();
+  #onError: (err: unknown) => void;
+
+  constructor(opts: { bundle: SpiffeBundle; onListenerError?: (err: unknown) => void }) {
+    this.#bundle = opts.bundle;
+    this.#onError = opts.onListenerError ?? (() => {});
+  }
+
+  // --- writers (the manager); call publish() after a batch of changes ---
+
+  setEntries(entries: Iterable<CachedEntry>): void {
+    this.#entries = new Map([...entries].map((e) => [e.id, e]));
+    for (const id of this.#svids.keys()) if (!this.#entries.has(id)) this.#svids.delete(id);
+  }
+
+  setSvid(entryId: string, svid: X509Svid): void {
+    if (this.#entries.has(entryId)) this.#svids.set(entryId, svid);
+  }
+
+  setBundle(bundle: SpiffeBundle): void {
+    this.#bundle = bundle;
+  }
+
+  setFederatedBundle(trustDomain: string, bundle: SpiffeBundle | undefined): void {
+    if (bundle) this.#federated.set(trustDomain, bundle);
+    else this.#federated.delete(trustDomain);
+  }
+
+  /** Recomputes every group's snapshot and notifies the groups whose snapshot changed. */
+  publish(): void {
+    for (const group of this.#groups.values()) {
+      const next = this.#build(group.selectors);
+      if (sameUpdate(group.snapshot, next)) continue;
+      group.snapshot = next;
+      for (const fn of [...group.listeners]) {
+        try {
+          fn(next);
+        } catch (err) {
+          this.#onError(err);
+        }
+      }
+    }
+  }
+
+  // --- readers ---
+
+  entries(): CachedEntry[] {
+    return [...this.#entries.values()];
+  }
+
+  svid(entryId: string): X509Svid | undefined {
+    return this.#svids.get(entryId);
+  }
+
+  bundle(): SpiffeBundle {
+    return this.#bundle;
+  }
+
+  federatedBundles(): ReadonlyMap<string, SpiffeBundle> {
+    return this.#federated;
+  }
+
+  /** Entries whose selectors are all among the workload's selectors. */
+  matchingEntries(selectors: readonly Selector[]): CachedEntry[] {
+    return orderByDefault(this.#match(selectorSet(selectors)));
+  }
+
+  /** The snapshot for a workload right now, without subscribing. */
+  snapshot(selectors: readonly Selector[]): WorkloadUpdate {
+    return this.#build(selectorSet(selectors));
+  }
+
+  subscribe(selectors: readonly Selector[]): Subscription {
+    const key = [...new Set(selectors.map(selectorKey))].sort().join('\n');
+    let group = this.#groups.get(key);
+    if (!group) {
+      const set = selectorSet(selectors);
+      group = { key, selectors: set, snapshot: this.#build(set), listeners: new Set(), refs: 0 };
+      this.#groups.set(key, group);
+    }
+    const g = group;
+    g.refs++;
+    const mine = new Set<(u: WorkloadUpdate) => void>();
+    let closed = false;
+    return {
+      current: () => g.snapshot,
+      onChange: (fn) => {
+        if (closed) return () => {};
+        g.listeners.add(fn);
+        mine.add(fn);
+        return () => {
+          g.listeners.delete(fn);
+          mine.delete(fn);
+        };
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        for (const fn of mine) g.listeners.delete(fn);
+        mine.clear();
+        if (--g.refs === 0) this.#groups.delete(g.key);
+      },
+    };
+  }
+
+  /** Number of distinct subscriber groups (for tests and metrics). */
+  get groupCount(): number {
+    return this.#groups.size;
+  }
+
+  get subscriberCount(): number {
+    let n = 0;
+    for (const g of this.#groups.values()) n += g.refs;
+    return n;
+  }
+
+  #match(have: ReadonlySet<string>): CachedEntry[] {
+    const out: CachedEntry[] = [];
+    for (const e of this.#entries.values()) if (isSubset(e.selectors, have)) out.push(e);
+    return out;
+  }
+
+  #build(have: ReadonlySet<string>): WorkloadUpdate {
+    const identities: Identity[] = [];
+    const federatesWith = new Set<string>();
+    for (const entry of orderByDefault(this.#match(have))) {
+      const svid = this.#svids.get(entry.id);
+      if (!svid) continue;
+      identities.push({ entry, svid });
+      for (const td of entry.federatesWith) federatesWith.add(td.name);
+    }
+    const federatedBundles = new Map<string, SpiffeBundle>();
+    for (const td of [...federatesWith].sort()) {
+      const b = this.#federated.get(td);
+      if (b) federatedBundles.set(td, b);
+    }
+    return { identities, bundle: this.#bundle, federatedBundles };
+  }
+}
+
+/**
+ * The default identity rule (documented in envoy/README.md and the Workload
+ * API docs): an entry whose hint is `default` first, then the oldest entry
+ * (created_at), then the entry ID — so the choice never depends on random IDs.
+ */
+export function orderByDefault(entries: CachedEntry[]): CachedEntry[] {
+  return entries.sort((a, b) => {
+    const ad = a.hint === 'default' ? 0 : 1;
+    const bd = b.hint === 'default' ? 0 : 1;
+    if (ad !== bd) return ad - bd;
+    if (a.createdAt !== b.createdAt) return a.createdAt - b.createdAt;
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  });
+}
+
+function sameUpdate(a: WorkloadUpdate, b: WorkloadUpdate): boolean {
+  if (a.bundle !== b.bundle) return false;
+  if (a.identities.length !== b.identities.length) return false;
+  for (let i = 0; i < a.identities.length; i++) {
+    const x = a.identities[i]!;
+    const y = b.identities[i]!;
+    if (x.svid !== y.svid || x.entry !== y.entry) return false;
+  }
+  if (a.federatedBundles.size !== b.federatedBundles.size) return false;
+  for (const [td, bundle] of a.federatedBundles) if (b.federatedBundles.get(td) !== bundle) return false;
+  return true;
+}

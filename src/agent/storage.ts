@@ -1,0 +1,103 @@
+// The agent's data_dir: its own SVID and key (so a restarted agent re-uses
+// them without a new join token) and the last trust bundle it knew. Files
+// are written atomically; a file that cannot be parsed is reported, never
+// silently replaced.
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HeraldError } from '../common/errors.ts';
+import { writeFileAtomic } from '../common/fs.ts';
+
+export class AgentStorageError extends HeraldError {}
+
+export interface StoredAgentSvid {
+  chain: X509Certificate[];
+  privateKey: KeyObject;
+}
+
+const SVID_FILE = 'agent_svid.der';
+const KEY_FILE = 'agent_svid.key';
+const BUNDLE_FILE = 'bundle.der';
+
+export class AgentStorage {
+  readonly dir: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Opens data_dir, creating it; fails clearly when it is not writable. */
+  static async open(dir: string): Promise<AgentStorage> {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await access(dir, constants.W_OK | constants.R_OK);
+    } catch (err) {
+      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: data_dir ${dir} is not usable: ${(err as Error).message}`, { cause: err });
+    }
+    return new AgentStorage(dir);
+  }
+
+  async loadSvid(): Promise<StoredAgentSvid | undefined> {
+    const certs = await this.#read(SVID_FILE);
+    const key = await this.#read(KEY_FILE);
+    if (!certs && !key) return undefined;
+    if (!certs || !key) {
+      throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: ${this.dir} has ${certs ? SVID_FILE : KEY_FILE} without ${certs ? KEY_FILE : SVID_FILE}; remove both to re-attest with a new join token`);
+    }
+    try {
+      return { chain: splitDer(certs).map((d) => new X509Certificate(d)), privateKey: createPrivateKey({ key, format: 'der', type: 'pkcs8' }) };
+    } catch (err) {
+      throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: cannot parse the stored agent SVID in ${this.dir}: ${(err as Error).message}; remove ${SVID_FILE} and ${KEY_FILE} to re-attest`, { cause: err });
+    }
+  }
+
+  async storeSvid(svid: StoredAgentSvid): Promise<void> {
+    // Key first: a crash between the two writes leaves a key without a
+    // matching cert, which loadSvid reports instead of using a wrong pair.
+    await writeFileAtomic(join(this.dir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });
+    await writeFileAtomic(join(this.dir, SVID_FILE), Buffer.concat(svid.chain.map((c) => c.raw)), { mode: 0o644 });
+  }
+
+  async loadBundle(): Promise<X509Certificate[] | undefined> {
+    const der = await this.#read(BUNDLE_FILE);
+    if (!der) return undefined;
+    try {
+      return splitDer(der).map((d) => new X509Certificate(d));
+    } catch (err) {
+      throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: cannot parse ${join(this.dir, BUNDLE_FILE)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async storeBundle(roots: X509Certificate[]): Promise<void> {
+    await writeFileAtomic(join(this.dir, BUNDLE_FILE), Buffer.concat(roots.map((c) => c.raw)), { mode: 0o644 });
+  }
+
+  async #read(name: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(join(this.dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot read ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+// TODO(lead): replace with src/spiffe/pem.ts splitDer once it lands.
+function splitDer(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf[off] !== 0x30) throw new Error('not a DER SEQUENCE');
+    let len = buf[off + 1]!;
+    let hdr = 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i]!;
+      hdr += n;
+    }
+    out.push(buf.subarray(off, off + hdr + len));
+    off += hdr + len;
+  }
+  return out;
+}

@@ -1,0 +1,42 @@
+// The one error a config load throws: every problem found, each rendered as
+// `file:line key.path: problem` (or `flag -name (key.path): problem`).
+import { HeraldError } from '../errors.ts';
+
+/** Where a value came from. */
+export interface ConfigLocation {
+  /** The config file name as given to the loader. */
+  readonly file?: string;
+  /** 1-based line in the file. */
+  readonly line?: number;
+  /** The command-line flag (without dash) that supplied the value. */
+  readonly flag?: string;
+}
+
+export interface ConfigProblem extends ConfigLocation {
+  /** Full key path, e.g. `server.federation.federates_with["a.org"].bundle_endpoint_url`; '' for syntax errors. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const key = p.path === '' ? '' : `${p.path}: `;
+  if (p.flag !== undefined) return `flag -${p.flag}${p.path === '' ? '' : ` (${p.path})`}: ${p.message}`;
+  const file = p.file ?? '<config>';
+  if (p.line !== undefined) return `${file}:${p.line}${p.path === '' ? ':' : ''} ${key}${p.message}`;
+  return `${file}: ${key}${p.message}`;
+}
+
+export class ConfigError extends HeraldError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[], options: { cause?: unknown } = {}) {
+    if (problems.length === 0) throw new TypeError('ConfigError: needs at least one problem');
+    const lines = problems.map(formatProblem);
+    const message =
+      lines.length === 1
+        ? `config: ${lines[0]}`
+        : `config: ${lines.length} problems:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+    super('ERR_CONFIG_INVALID', message, options);
+    this.problems = Object.freeze(problems.map((p) => Object.freeze({ ...p })));
+  }
+}

@@ -1,0 +1,46 @@
+// Turning thrown errors into gRPC statuses, in one place. INVALID_ARGUMENT
+// and PERMISSION_DENIED carry the message (it names what was wrong with the
+// caller's input); internal errors reach the peer as a generic message and
+// are logged once with their cause.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { GrpcCode, HeraldError, errorMessage, grpcStatusFor } from '../errors.ts';
+
+export interface ServiceErrorLike {
+  code: number;
+  details: string;
+}
+
+export function toServiceError(err: unknown, log?: Logger, method?: string): ServiceErrorLike {
+  const code = grpcStatusFor(err);
+  const exposeMessage = err instanceof HeraldError && code !== GrpcCode.INTERNAL;
+  const details = exposeMessage ? errorMessage(err) : 'internal error';
+  if (log) {
+    const level = code === GrpcCode.INTERNAL || code === GrpcCode.UNKNOWN ? 'error' : 'debug';
+    log[level]({ err, method, code: grpc.status[code] }, 'Request failed');
+  }
+  return { code, details };
+}
+
+/** Wraps an async unary handler: resolve → callback(null, value); throw → status. */
+export function unary<Req, Res>(
+  fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  log?: Logger,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call).then(
+      (res) => callback(null, res),
+      (err) => callback(toServiceError(err, log, call.getPath()) as grpc.ServiceError),
+    );
+  };
+}
+
+/** Ends a server stream with the status for `err`. */
+export function failStream(call: { emit(event: 'error', err: unknown): boolean; getPath(): string }, err: unknown, log?: Logger): void {
+  call.emit('error', toServiceError(err, log, call.getPath()));
+}
+
+/** An error with an explicit gRPC status, for handler-level rules (e.g. "audience must be specified"). */
+export function statusError(grpcCode: GrpcCode, errorCode: string, message: string): HeraldError {
+  return new HeraldError(errorCode, message, { grpcCode });
+}

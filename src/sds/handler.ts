@@ -1,0 +1,365 @@
+// Envoy SDS v3 (envoy.service.secret.v3.SecretDiscoveryService) on the
+// agent's socket: StreamSecrets (SotW), DeltaSecrets and FetchSecrets. The
+// caller (Envoy) is attested like any workload and gets only its own
+// identities and the bundles its entries allow.
+//
+// Protocol rules (see envoy/README.md):
+// - every response carries version_info (a hash of its content) and a nonce;
+// - an ACK leaves the stream quiet until the content for its names changes;
+// - a NACK is logged with Envoy's message and the same content is not resent;
+// - requests whose nonce is not the latest one sent are stale and ignored;
+// - a name the caller cannot have (unknown, or another workload's identity)
+//   is held back and logged once, while every valid name is still served
+//   (SPIRE instead fails the whole stream with InvalidArgument).
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Subscription, WorkloadUpdate } from '../agent/cache/types.ts';
+import type { Clock } from '../common/clock.ts';
+import { GrpcCode } from '../common/errors.ts';
+import { failStream, statusError, toServiceError } from '../common/grpc/status.ts';
+import type { Metrics } from '../common/metrics.ts';
+import type { Selector } from '../common/selector.ts';
+import { resolveResource, type SdsNamingConfig } from './resource-names.ts';
+import { SECRET_TYPE_URL, type AnyEncoder, type AnyMessage } from './secrets.ts';
+import { contentVersion, newNonce, type SdsStreamInfo, type SdsStreamRegistry } from './stream-state.ts';
+
+/** Attests the caller of an SDS call (the handler's own view of the attestor). */
+export interface SdsAttestor {
+  attest(call: { getPeer(): string }): Promise<{ selectors: Selector[]; pid?: number }>;
+}
+
+/** What SDS needs from the agent's cache. */
+export interface SdsManager {
+  /** Resolves once the agent has its first SVIDs and bundle (readiness). */
+  whenReady(): Promise<void>;
+  subscribe(selectors: readonly Selector[]): Subscription;
+}
+
+export interface SdsHandlerDeps {
+  attestor: SdsAttestor;
+  manager: SdsManager;
+  naming: SdsNamingConfig;
+  encodeAny: AnyEncoder;
+  log: Logger;
+  metrics: Metrics;
+  registry: SdsStreamRegistry;
+  clock: Clock;
+}
+
+interface EnvoyNode {
+  id?: string;
+  cluster?: string;
+  user_agent_name?: string;
+  user_agent_version?: string;
+  metadata?: { fields?: Record<string, { bool_value?: boolean; string_value?: string; kind?: string }> };
+}
+
+interface DiscoveryRequest {
+  version_info: string;
+  node?: EnvoyNode | null;
+  resource_names: string[];
+  type_url: string;
+  response_nonce: string;
+  error_detail?: { code: number; message: string } | null;
+}
+
+interface DeltaDiscoveryRequest {
+  node?: EnvoyNode | null;
+  type_url: string;
+  resource_names_subscribe: string[];
+  resource_names_unsubscribe: string[];
+  initial_resource_versions: Record<string, string>;
+  response_nonce: string;
+  error_detail?: { code: number; message: string } | null;
+}
+
+type Resolved = { name: string; any: AnyMessage }[];
+
+export class SdsHandler {
+  readonly #d: SdsHandlerDeps;
+
+  constructor(deps: SdsHandlerDeps) {
+    this.#d = deps;
+  }
+
+  /** The service implementation for grpc-js `server.addService`. */
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      StreamSecrets: (call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>) => this.#streamSecrets(call),
+      DeltaSecrets: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, unknown>) => this.#deltaSecrets(call),
+      FetchSecrets: (call: grpc.ServerUnaryCall<DiscoveryRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        this.#fetchSecrets(call).then((res) => cb(null, res), (err) => cb(toServiceError(err, this.#d.log, call.getPath()) as grpc.ServiceError));
+      },
+    };
+  }
+
+  async #fetchSecrets(call: grpc.ServerUnaryCall<DiscoveryRequest, unknown>): Promise<unknown> {
+    const req = call.request;
+    checkTypeUrl(req.type_url);
+    await this.#d.manager.whenReady();
+    const { selectors } = await this.#d.attestor.attest(call);
+    const sub = this.#d.manager.subscribe(selectors);
+    try {
+      const { resources, heldBack } = this.#resolve(req.resource_names, sub.current(), nodeDisablesValidation(req.node));
+      if (resources.length === 0 && heldBack.length > 0) {
+        throw statusError(GrpcCode.PERMISSION_DENIED, 'ERR_PERMISSION_DENIED_SDS', `workload is not authorized for the requested resources ${JSON.stringify(heldBack)}`);
+      }
+      return { version_info: contentVersion(resources), resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: '' };
+    } finally {
+      sub.close();
+    }
+  }
+
+  #streamSecrets(call: grpc.ServerDuplexStream<DiscoveryRequest, unknown>): void {
+    const d = this.#d;
+    const info = d.registry.open('stream', d.clock.now());
+    const log = d.log.child({ sds_stream: info.id });
+    let sub: Subscription | undefined;
+    let unsubscribe: (() => void) | undefined;
+    let names: string[] = [];
+    let nodeDisables: boolean | undefined;
+    let lastNonce = '';
+    let lastVersion = '';
+    let closed = false;
+    const loggedHeldBack = new Set<string>();
+
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      unsubscribe?.();
+      sub?.close();
+      d.registry.close(info);
+    };
+
+    const push = (force: boolean): void => {
+      if (closed || !sub) return;
+      const { resources, heldBack } = this.#resolve(names, sub.current(), nodeDisables);
+      this.#noteHeldBack(info, heldBack, loggedHeldBack, log);
+      if (resources.length === 0) return;
+      const version = contentVersion(resources);
+      if (!force && version === lastVersion) return;
+      lastNonce = newNonce();
+      lastVersion = version;
+      info.lastSent = { version, nonce: lastNonce, at: d.clock.now() };
+      info.spiffeIds = sub.current().identities.map((i) => i.svid.id.toString());
+      call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: lastNonce });
+      d.metrics.inc('sds.push');
+      log.debug({ version, resource_names: names }, 'Sent secrets');
+    };
+
+    const onRequest = async (req: DiscoveryRequest): Promise<void> => {
+      checkTypeUrl(req.type_url);
+      if (!sub) {
+        // The node is only guaranteed on the first request of a stream.
+        nodeDisables = nodeDisablesValidation(req.node);
+        describeNode(info, req.node);
+        await d.manager.whenReady();
+        const { selectors, pid } = await d.attestor.attest(call);
+        if (closed) return;
+        info.pid = pid;
+        sub = d.manager.subscribe(selectors);
+        unsubscribe = sub.onChange(() => enqueue(async () => push(false)));
+        log.debug({ caller_pid: pid, node_id: info.nodeId }, 'SDS stream attested');
+      }
+      if (req.response_nonce !== '' && req.response_nonce !== lastNonce) {
+        log.debug({ nonce: req.response_nonce, expected: lastNonce }, 'Ignoring stale SDS request');
+        return;
+      }
+      const namesChanged = !sameNames(names, req.resource_names);
+      if (req.response_nonce !== '') {
+        const sentAt = info.lastSent?.at;
+        if (req.error_detail) {
+          info.lastNack = { version: lastVersion, message: req.error_detail.message, at: d.clock.now() };
+          d.metrics.inc('sds.nack');
+          log.warn({ resource_names: req.resource_names, version: lastVersion, error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
+        } else {
+          info.lastAck = { version: req.version_info, at: d.clock.now() };
+          d.metrics.inc('sds.ack');
+          if (sentAt !== undefined) d.metrics.observe('sds.push_to_ack_ms', d.clock.now() - sentAt);
+        }
+        if (!namesChanged) return;
+      }
+      names = [...req.resource_names];
+      info.resourceNames = names;
+      push(true);
+    };
+
+    let queue = Promise.resolve();
+    const enqueue = (fn: () => Promise<void>): void => {
+      queue = queue.then(fn).catch((err) => {
+        if (closed) return;
+        failStream(call, err, log);
+        close();
+      });
+    };
+
+    call.on('data', (req: DiscoveryRequest) => enqueue(() => onRequest(req)));
+    call.on('end', () => {
+      close();
+      call.end();
+    });
+    call.on('cancelled', close);
+    call.on('error', close);
+    call.on('close', close);
+  }
+
+  #deltaSecrets(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, unknown>): void {
+    const d = this.#d;
+    const info = d.registry.open('delta', d.clock.now());
+    const log = d.log.child({ sds_stream: info.id, delta: true });
+    let sub: Subscription | undefined;
+    let unsubscribe: (() => void) | undefined;
+    let nodeDisables: boolean | undefined;
+    const subscribed = new Set<string>();
+    /** What the client has, per name (from initial_resource_versions and our sends). */
+    const clientVersions = new Map<string, string>();
+    let lastNonce = '';
+    let closed = false;
+    const loggedHeldBack = new Set<string>();
+
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      unsubscribe?.();
+      sub?.close();
+      d.registry.close(info);
+    };
+
+    const push = (mustAnswer: ReadonlySet<string>): void => {
+      if (closed || !sub) return;
+      const update = sub.current();
+      const resources: { name: string; version: string; resource: AnyMessage }[] = [];
+      const removed: string[] = [];
+      for (const name of subscribed) {
+        const { resources: one, heldBack } = this.#resolve([name], update, nodeDisables);
+        this.#noteHeldBack(info, heldBack, loggedHeldBack, log);
+        const r = one[0];
+        if (!r) {
+          if (clientVersions.has(name)) {
+            removed.push(name);
+            clientVersions.delete(name);
+          }
+          continue;
+        }
+        const version = contentVersion([r]);
+        if (!mustAnswer.has(name) && clientVersions.get(name) === version) continue;
+        resources.push({ name, version, resource: r.any });
+        clientVersions.set(name, version);
+      }
+      if (resources.length === 0 && removed.length === 0) return;
+      lastNonce = newNonce();
+      info.lastSent = { version: resources.map((r) => r.version).join(','), nonce: lastNonce, at: d.clock.now() };
+      info.spiffeIds = update.identities.map((i) => i.svid.id.toString());
+      call.write({
+        system_version_info: contentVersion(resources.map((r) => ({ name: r.name, any: r.resource }))),
+        resources,
+        type_url: SECRET_TYPE_URL,
+        nonce: lastNonce,
+        removed_resources: removed,
+      });
+      d.metrics.inc('sds.push');
+    };
+
+    const onRequest = async (req: DeltaDiscoveryRequest): Promise<void> => {
+      checkTypeUrl(req.type_url);
+      if (!sub) {
+        nodeDisables = nodeDisablesValidation(req.node);
+        describeNode(info, req.node);
+        for (const [name, version] of Object.entries(req.initial_resource_versions ?? {})) clientVersions.set(name, version);
+        await d.manager.whenReady();
+        const { selectors, pid } = await d.attestor.attest(call);
+        if (closed) return;
+        info.pid = pid;
+        sub = d.manager.subscribe(selectors);
+        unsubscribe = sub.onChange(() => enqueue(async () => push(new Set())));
+      }
+      if (req.response_nonce !== '') {
+        if (req.response_nonce !== lastNonce) return;
+        if (req.error_detail) {
+          info.lastNack = { version: info.lastSent?.version ?? '', message: req.error_detail.message, at: d.clock.now() };
+          d.metrics.inc('sds.nack');
+          log.warn({ error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
+        } else {
+          info.lastAck = { version: info.lastSent?.version ?? '', at: d.clock.now() };
+          d.metrics.inc('sds.ack');
+          if (info.lastSent) d.metrics.observe('sds.push_to_ack_ms', d.clock.now() - info.lastSent.at);
+        }
+      }
+      for (const name of req.resource_names_unsubscribe) {
+        subscribed.delete(name);
+        clientVersions.delete(name);
+      }
+      for (const name of req.resource_names_subscribe) subscribed.add(name);
+      info.resourceNames = [...subscribed];
+      // Every newly subscribed name is answered, even if the client has it.
+      push(new Set(req.resource_names_subscribe));
+    };
+
+    let queue = Promise.resolve();
+    const enqueue = (fn: () => Promise<void>): void => {
+      queue = queue.then(fn).catch((err) => {
+        if (closed) return;
+        failStream(call, err, log);
+        close();
+      });
+    };
+
+    call.on('data', (req: DeltaDiscoveryRequest) => enqueue(() => onRequest(req)));
+    call.on('end', () => {
+      close();
+      call.end();
+    });
+    call.on('cancelled', close);
+    call.on('error', close);
+    call.on('close', close);
+  }
+
+  #resolve(names: readonly string[], update: WorkloadUpdate, nodeDisables: boolean | undefined): { resources: Resolved; heldBack: string[] } {
+    const resources: Resolved = [];
+    const heldBack: string[] = [];
+    const ctx = { naming: this.#d.naming, nodeDisablesSpiffeValidation: nodeDisables, encodeAny: this.#d.encodeAny };
+    for (const name of names) {
+      const r = resolveResource(name, update, ctx);
+      if (r.ok) resources.push({ name, any: this.#d.encodeAny('envoy.extensions.transport_sockets.tls.v3.Secret', r.secret) });
+      else heldBack.push(`${name} (${r.reason})`);
+    }
+    return { resources, heldBack };
+  }
+
+  #noteHeldBack(info: SdsStreamInfo, heldBack: string[], logged: Set<string>, log: Logger): void {
+    info.heldBack = heldBack;
+    for (const h of heldBack) {
+      if (logged.has(h)) continue;
+      logged.add(h);
+      this.#d.metrics.inc('sds.resource_held_back');
+      log.warn({ resource: h, caller_pid: info.pid, node_id: info.nodeId, spiffe_ids: info.spiffeIds }, 'Holding back SDS resource the caller cannot have');
+    }
+  }
+}
+
+function checkTypeUrl(typeUrl: string): void {
+  if (typeUrl !== '' && typeUrl !== SECRET_TYPE_URL) {
+    throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_TYPE_URL', `type_url ${JSON.stringify(typeUrl)} is not ${SECRET_TYPE_URL}`);
+  }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((n) => s.has(n));
+}
+
+function describeNode(info: SdsStreamInfo, node: EnvoyNode | null | undefined): void {
+  info.nodeId = node?.id ?? '';
+  info.cluster = node?.cluster ?? '';
+  info.userAgent = [node?.user_agent_name, node?.user_agent_version].filter(Boolean).join('/');
+}
+
+/** SPIRE honours node metadata `disable_spiffe_cert_validation` (bool or "true"/"false"). */
+function nodeDisablesValidation(node: EnvoyNode | null | undefined): boolean | undefined {
+  const v = node?.metadata?.fields?.disable_spiffe_cert_validation;
+  if (!v) return undefined;
+  if (v.bool_value !== undefined && v.kind === 'bool_value') return v.bool_value;
+  if (v.string_value !== undefined && v.kind === 'string_value') return v.string_value === 'true';
+  return v.bool_value ?? (v.string_value === 'true');
+}
