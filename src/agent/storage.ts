@@ -17,7 +17,7 @@ export interface StoredAgentSvid {
 
 const SVID_FILE = 'agent_svid.der';
 const KEY_FILE = 'agent_svid.key';
-const BUNDLE_FILE = 'bundle.der';
+export const BUNDLE_FILE = 'bundle.der';
 
 export class AgentStorage {
   readonly dir: string;

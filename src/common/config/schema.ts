@@ -52,7 +52,8 @@ export interface LeafSpec<K extends LeafKind, T, O> extends SpecBase<O> {
 export interface SectionSpec<F extends Fields, O = InferFields<F>> extends SpecBase<O> {
   readonly kind: 'section';
   readonly fields: F;
-  validate?(value: O): ValidationResult;
+  readonly optional: boolean;
+  validate?(value: NonNullable<O>): ValidationResult;
 }
 
 export interface MapSpec<V extends Spec, O = Readonly<Record<string, Infer<V>>>> extends SpecBase<O> {
@@ -190,11 +191,21 @@ function stringList<const O extends LeafOptions<readonly string[]>>(opts: O): Le
   return leaf('stringList', opts, { default: Object.freeze([...(opts.default ?? [])]) });
 }
 
-/** A fixed set of keys. An absent section loads as its defaults. */
-function section<const F extends Fields>(
-  fields: F,
-  opts: { readonly description?: string; readonly validate?: (value: InferFields<F>) => ValidationResult } = {},
-): SectionSpec<F> {
+interface SectionOptions<F extends Fields> {
+  readonly description?: string;
+  /**
+   * Absent → `undefined` instead of an object of defaults (its required keys
+   * are then only required when the section is present). `key:` with an
+   * empty value counts as present.
+   */
+  readonly optional?: boolean;
+  readonly validate?: (value: InferFields<F>) => ValidationResult;
+}
+
+/** A fixed set of keys. An absent section loads as its defaults, or as undefined when `optional`. */
+function section<const F extends Fields>(fields: F, opts: SectionOptions<F> & { readonly optional: true }): SectionSpec<F, InferFields<F> | undefined>;
+function section<const F extends Fields>(fields: F, opts?: SectionOptions<F>): SectionSpec<F>;
+function section<const F extends Fields>(fields: F, opts: SectionOptions<F> = {}): SectionSpec<F, unknown> {
   for (const [k, v] of Object.entries(fields)) {
     if (typeof v !== 'object' || v === null || typeof (v as { kind?: unknown }).kind !== 'string') {
       throw new TypeError(`config schema: field ${JSON.stringify(k)} is not a spec`);
@@ -204,8 +215,9 @@ function section<const F extends Fields>(
     kind: 'section',
     description: opts.description ?? '',
     fields: Object.freeze({ ...fields }),
+    optional: opts.optional === true,
     ...(opts.validate ? { validate: opts.validate } : {}),
-  }) as SectionSpec<F>;
+  }) as SectionSpec<F, unknown>;
 }
 
 /** Arbitrary keys (e.g. federates_with's trust domains), each value of one spec. */

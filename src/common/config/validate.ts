@@ -65,6 +65,7 @@ export class Walker {
     if (node !== undefined && !isNull(node) && node.t !== 'map') {
       return this.report(at, path, `expected a mapping, got ${describe(node)}`);
     }
+    if (node === undefined && spec.optional) return undefined;
     const entries = node?.t === 'map' ? node.entries : [];
     const fields = spec.fields as Readonly<Record<string, Spec>>;
     const walked = new Map<string, Walked>();

@@ -1,0 +1,223 @@
+// The validated agent config file → the frozen, typed runtime config the
+// agent is built from: TrustDomain/SpiffeId values, durations in ms, paths
+// made absolute against the working directory, the trust bootstrap method and
+// plugin choices as tagged unions, warnings for the caller to log. Nothing
+// else in the agent reads raw config.
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { ConfigError } from '../common/config/index.ts';
+import type { ConfigProblem } from '../common/config/index.ts';
+import type { LogFormat, LogLevel } from '../common/log.ts';
+import { SpiffeId } from '../spiffe/id.ts';
+import { TrustDomain } from '../spiffe/trust-domain.ts';
+import type { AgentFileConfig } from './config.ts';
+
+export type WorkloadKeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048';
+
+/** How the agent trusts the server on its first connection. */
+export type TrustBootstrap =
+  | { readonly method: 'trust_bundle_path'; readonly path: string; readonly format: 'pem' | 'spiffe' }
+  | { readonly method: 'trust_bundle_url'; readonly url: string; readonly format: 'pem' | 'spiffe' }
+  | { readonly method: 'insecure_bootstrap' }
+  /** None configured: data_dir already holds a bundle from an earlier run. */
+  | { readonly method: 'stored_bundle' };
+
+export interface AuthorizedPeersConfig {
+  readonly ids: readonly SpiffeId[];
+  readonly trustDomains: readonly TrustDomain[];
+  /** Path prefixes within the agent's trust domain, as written (leading `/`). */
+  readonly pathPrefixes: readonly string[];
+}
+
+/** Field names match SdsNamingConfig (src/sds/resource-names.ts) where they overlap. */
+export interface AgentSdsConfig {
+  readonly defaultSvidName: string;
+  readonly defaultBundleName: string;
+  readonly defaultAllBundlesName: string;
+  readonly disableSpiffeCertValidation: boolean;
+  readonly rootCaIncludesFederated: boolean;
+  readonly validatorByResource: Readonly<Record<string, 'spiffe' | 'trusted_ca'>>;
+  readonly authorizedPeersByResource: Readonly<Record<string, AuthorizedPeersConfig>>;
+  readonly fileResources: { readonly enabled: boolean; readonly allowedDir: string | undefined };
+}
+
+/** ext_authz (experimental; shape may change). */
+export interface AgentAuthzConfig {
+  readonly enabled: boolean;
+  /** Absolute; default `authz.sock` beside the Workload API socket. */
+  readonly socketPath: string;
+  readonly header: string;
+  readonly audiences: readonly string[];
+  readonly policyFile: string | undefined;
+  readonly injectAudience: string | undefined;
+}
+
+export type AgentKeyManagerConfig = { readonly type: 'disk'; readonly directory: string } | { readonly type: 'memory' };
+export type WorkloadAttestorConfig = { readonly type: 'unix'; readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
+
+export interface HealthChecksConfig {
+  readonly listenerEnabled: boolean;
+  readonly bindAddress: string;
+  readonly bindPort: number;
+  readonly livePath: string;
+  readonly readyPath: string;
+}
+
+export interface AgentRuntimeConfig {
+  /** Absolute path of the file loaded, undefined when the text was supplied directly. */
+  readonly configPath: string | undefined;
+  readonly trustDomain: TrustDomain;
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  /** Workload API + SDS Unix socket, absolute. */
+  readonly socketPath: string;
+  /** Admin API socket, absolute; undefined: not served. */
+  readonly adminSocketPath: string | undefined;
+  /** Absolute. */
+  readonly dataDir: string;
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined };
+  readonly trustBootstrap: TrustBootstrap;
+  /** Secret: never log it. */
+  readonly joinToken: string | undefined;
+  readonly syncIntervalMs: number;
+  readonly workloadX509SvidKeyType: WorkloadKeyTypeName;
+  readonly sds: AgentSdsConfig;
+  readonly authz: AgentAuthzConfig;
+  readonly keyManager: AgentKeyManagerConfig;
+  readonly nodeAttestor: { readonly type: 'join_token' };
+  readonly workloadAttestors: readonly WorkloadAttestorConfig[];
+  readonly healthChecks: HealthChecksConfig;
+  /** Accepted-but-questionable settings, for the caller to log at WARN. */
+  readonly warnings: readonly string[];
+}
+
+export interface RuntimeContext {
+  /** Absolute working directory; relative paths resolve against it. */
+  readonly cwd: string;
+  /** Recorded as AgentRuntimeConfig.configPath. */
+  readonly configPath?: string | undefined;
+  /** Names the source in problems found here. */
+  readonly filename?: string;
+}
+
+/** Linux sun_path holds 108 bytes including the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
+
+export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext): AgentRuntimeConfig {
+  if (!isAbsolute(ctx.cwd)) throw new TypeError('toAgentRuntimeConfig: cwd must be an absolute path');
+  const where = ctx.filename ?? '<config>';
+  const problems: ConfigProblem[] = [];
+  const warnings: string[] = [];
+  const abs = (p: string): string => resolve(ctx.cwd, p);
+  const a = file.agent;
+
+  const socket = (key: string, p: string): string => {
+    const bytes = Buffer.byteLength(p);
+    if (bytes > MAX_SOCKET_PATH_BYTES) problems.push({ file: where, path: key, message: `socket path ${p} is too long (${bytes} bytes; at most ${MAX_SOCKET_PATH_BYTES})` });
+    return p;
+  };
+  const socketPath = socket('agent.socket_path', abs(a.socket_path));
+  const adminSocketPath = a.admin_socket_path === undefined ? undefined : socket('agent.admin_socket_path', abs(a.admin_socket_path));
+  if (adminSocketPath !== undefined && isWithin(dirname(socketPath), dirname(adminSocketPath))) {
+    problems.push({
+      file: where,
+      path: 'agent.admin_socket_path',
+      message: 'admin socket cannot be in the same directory or a subdirectory as that containing the Workload API socket',
+    });
+  }
+  const authzSocket = socket('agent.authz.socket_path', a.authz.socket_path === undefined ? join(dirname(socketPath), 'authz.sock') : abs(a.authz.socket_path));
+  if (authzSocket === socketPath || authzSocket === adminSocketPath) {
+    problems.push({ file: where, path: 'agent.authz.socket_path', message: 'must differ from socket_path and admin_socket_path' });
+  }
+  const dataDir = abs(a.data_dir);
+
+  const trustBootstrap: TrustBootstrap = a.insecure_bootstrap
+    ? { method: 'insecure_bootstrap' }
+    : a.trust_bundle_path !== undefined
+      ? { method: 'trust_bundle_path', path: abs(a.trust_bundle_path), format: a.trust_bundle_format }
+      : a.trust_bundle_url !== undefined
+        ? { method: 'trust_bundle_url', url: a.trust_bundle_url, format: a.trust_bundle_format }
+        : { method: 'stored_bundle' };
+
+  for (const key of ['x509_svid_cache_max_size', 'jwt_svid_cache_max_size'] as const) {
+    if (a[key] !== undefined) warnings.push(`${key} is accepted for SPIRE compatibility and ignored: Herald does not bound its SVID cache`);
+  }
+  if (a.sds.default_bundle_name === a.sds.default_all_bundles_name) {
+    warnings.push('The "default_bundle_name" and "default_all_bundles_name" configurables have the same value. "default_all_bundles_name" will be ignored. Please configure distinct values or use the defaults.');
+  }
+
+  const peers: Record<string, AuthorizedPeersConfig> = {};
+  for (const [name, p] of Object.entries(a.sds.authorized_peers)) {
+    peers[name] = {
+      ids: p.ids.map((id) => SpiffeId.fromString(id)),
+      trustDomains: p.trust_domains.map((td) => TrustDomain.fromString(td)),
+      pathPrefixes: [...p.path_prefixes],
+    };
+  }
+
+  const km = file.plugins.KeyManager;
+  const keyManager: AgentKeyManagerConfig =
+    km.disk !== undefined ? { type: 'disk', directory: km.disk.directory === undefined ? dataDir : abs(km.disk.directory) } : { type: 'memory' };
+  const unix = file.plugins.WorkloadAttestor.unix;
+  const workloadAttestors: WorkloadAttestorConfig[] =
+    unix === undefined ? [] : [{ type: 'unix', discoverWorkloadPath: unix.discover_workload_path, workloadSizeLimit: unix.workload_size_limit }];
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  const hc = file.health_checks;
+  const runtime: AgentRuntimeConfig = {
+    configPath: ctx.configPath,
+    trustDomain: TrustDomain.fromString(a.trust_domain),
+    serverAddress: a.server_address,
+    serverPort: a.server_port,
+    socketPath,
+    adminSocketPath,
+    dataDir,
+    log: { level: a.log_level, format: a.log_format, file: a.log_file === undefined ? undefined : abs(a.log_file) },
+    trustBootstrap,
+    joinToken: a.join_token,
+    syncIntervalMs: a.sync_interval ?? a.experimental.sync_interval ?? DEFAULT_SYNC_INTERVAL_MS,
+    workloadX509SvidKeyType: a.workload_x509_svid_key_type,
+    sds: {
+      defaultSvidName: a.sds.default_svid_name,
+      defaultBundleName: a.sds.default_bundle_name,
+      defaultAllBundlesName: a.sds.default_all_bundles_name,
+      disableSpiffeCertValidation: a.sds.disable_spiffe_cert_validation,
+      rootCaIncludesFederated: a.sds.root_ca_includes_federated,
+      validatorByResource: { ...a.sds.validators },
+      authorizedPeersByResource: peers,
+      fileResources: {
+        enabled: a.sds.file_resources.enabled,
+        allowedDir: a.sds.file_resources.allowed_dir === undefined ? undefined : abs(a.sds.file_resources.allowed_dir),
+      },
+    },
+    authz: {
+      enabled: a.authz.enabled,
+      socketPath: authzSocket,
+      header: a.authz.header.toLowerCase(),
+      audiences: [...a.authz.audiences],
+      policyFile: a.authz.policy_file === undefined ? undefined : abs(a.authz.policy_file),
+      injectAudience: a.authz.inject.audience,
+    },
+    keyManager,
+    nodeAttestor: { type: 'join_token' },
+    workloadAttestors,
+    healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
+    warnings,
+  };
+  return deepFreeze(runtime);
+}
+
+/** True when `dir` is `parent` or below it. */
+function isWithin(parent: string, dir: string): boolean {
+  const rel = relative(parent, dir);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** Freezes plain objects and arrays; class instances (TrustDomain, SpiffeId) are immutable already. */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype)) {
+    for (const child of Object.values(v)) deepFreeze(child);
+    Object.freeze(v);
+  }
+  return v;
+}

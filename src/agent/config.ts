@@ -1,0 +1,393 @@
+// herald-agent's configuration: the one schema listing every key (type,
+// default, one-line description), the `run` flags, and the loader that turns
+// file + flags into a frozen AgentRuntimeConfig (config-runtime.ts). The
+// shape is SPIRE's agent.conf in YAML, plus Herald's sds extras and authz;
+// SPIRE keys Herald lacks are rejected with the reason.
+import { access, readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, flagOverrides, parseConfig, s } from '../common/config/index.ts';
+import type { ConfigOverride, Env, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
+import { errorMessage } from '../common/errors.ts';
+import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
+import { SpiffeId } from '../spiffe/id.ts';
+import { TrustDomain } from '../spiffe/trust-domain.ts';
+import type { FlagSpecs } from '../cli/flags.ts';
+import { toAgentRuntimeConfig } from './config-runtime.ts';
+import type { AgentRuntimeConfig } from './config-runtime.ts';
+
+export type {
+  AgentAuthzConfig,
+  AgentKeyManagerConfig,
+  AgentRuntimeConfig,
+  AgentSdsConfig,
+  AuthorizedPeersConfig,
+  HealthChecksConfig,
+  TrustBootstrap,
+  WorkloadAttestorConfig,
+  WorkloadKeyTypeName,
+} from './config-runtime.ts';
+export { toAgentRuntimeConfig } from './config-runtime.ts';
+
+export const DEFAULT_AGENT_CONFIG_PATH = 'conf/agent/agent.yaml';
+export const WORKLOAD_KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048'] as const;
+export const TRUST_BUNDLE_FORMATS = ['pem', 'spiffe'] as const;
+/** The file AgentStorage keeps the last known bundle in (src/agent/storage.ts). */
+export const STORED_BUNDLE_FILE = 'bundle.der';
+
+// ---- validators -------------------------------------------------------------
+
+function trustDomainProblem(v: string): string | undefined {
+  try {
+    TrustDomain.fromString(v);
+    return undefined;
+  } catch (err) {
+    return `invalid trust domain ${JSON.stringify(v)}: ${errorMessage(err)}`;
+  }
+}
+
+function eachItem(check: (v: string) => string | undefined) {
+  return (items: readonly string[]): string | undefined => {
+    for (const [i, v] of items.entries()) {
+      const p = check(v);
+      if (p !== undefined) return `item ${i}: ${p}`;
+    }
+    return undefined;
+  };
+}
+
+function spiffeIdProblem(v: string): string | undefined {
+  try {
+    SpiffeId.fromString(v);
+    return undefined;
+  } catch (err) {
+    return `invalid SPIFFE ID ${JSON.stringify(v)}: ${errorMessage(err)}`;
+  }
+}
+
+function trustBundleUrlProblem(v: string): string | undefined {
+  const u = URL.parse(v);
+  if (u === null) return `unable to parse trust bundle URL ${JSON.stringify(v)}`;
+  if (u.protocol !== 'https:') return 'trust bundle URL must start with https://';
+  return undefined;
+}
+
+const urlPath = (v: string): string | undefined => (v.startsWith('/') ? undefined : 'must start with "/"');
+const nonEmpty = (v: string): string | undefined => (v === '' ? 'must not be empty' : undefined);
+
+/** A SPIRE boolean Herald only accepts when off. */
+function offOnly(reason: string) {
+  return s.bool({
+    description: `Not supported by Herald (${reason}); only false is accepted`,
+    default: false,
+    validate: (v) => (v ? `not supported by Herald: ${reason}` : undefined),
+  });
+}
+
+/** A SPIRE plugin Herald does not have yet: its known keys and an empty plugin_data are rejected with the reason. */
+function notYetPlugin(name: string, spireKeys: readonly string[]) {
+  const reason = `the ${name} plugin is not implemented in Herald yet`;
+  return s.section(Object.fromEntries(spireKeys.map((k) => [k, s.unsupported(reason)])), {
+    description: `Not supported by Herald yet: ${reason}`,
+    validate: () => `plugin not supported by Herald yet: ${reason}`,
+  });
+}
+
+const port = (description: string, def: number) => s.int({ description, default: def, min: 1, max: 65535 });
+
+// ---- schema -----------------------------------------------------------------
+
+const authorizedPeers = s.section(
+  {
+    ids: s.stringList({ description: 'Exact SPIFFE IDs allowed', validate: eachItem(spiffeIdProblem) }),
+    trust_domains: s.stringList({ description: 'Any ID in these trust domains is allowed', validate: eachItem(trustDomainProblem) }),
+    path_prefixes: s.stringList({ description: 'IDs in the agent\'s trust domain under these paths (e.g. /ns/prod/) are allowed', validate: eachItem(urlPath) }),
+  },
+  {
+    description: 'Peers a validation context accepts',
+    validate: (v) => (v.ids.length + v.trust_domains.length + v.path_prefixes.length === 0 ? 'list at least one of ids, trust_domains, path_prefixes' : undefined),
+  },
+);
+
+const sds = s.section(
+  {
+    default_svid_name: s.string({ description: 'SDS resource name of the default X509-SVID', default: 'default', validate: nonEmpty }),
+    default_bundle_name: s.string({ description: 'SDS resource name of the own trust domain bundle', default: 'ROOTCA', validate: nonEmpty }),
+    default_all_bundles_name: s.string({ description: 'SDS resource name of own + federated bundles', default: 'ALL', validate: nonEmpty }),
+    disable_spiffe_cert_validation: s.bool({ description: 'Send plain trusted_ca validation contexts instead of the SPIFFE validator', default: false }),
+    root_ca_includes_federated: s.bool({ description: 'Herald: the default bundle resource also carries federated bundles', default: false }),
+    validators: s.map(s.enum(['spiffe', 'trusted_ca'], { description: 'Validator for this resource', required: true }), {
+      description: 'Herald: per resource name, spiffe or trusted_ca (overrides disable_spiffe_cert_validation)',
+    }),
+    authorized_peers: s.map(authorizedPeers, { description: 'Herald: per resource name, the peers its validation context accepts' }),
+    file_resources: s.section(
+      {
+        enabled: s.bool({ description: 'Serve file-based SDS resources', default: false }),
+        allowed_dir: s.path({ description: 'Only files under this directory may be served' }),
+      },
+      {
+        description: 'Herald: file-based SDS resources (later)',
+        validate: (v) => (v.enabled && v.allowed_dir === undefined ? [{ key: 'allowed_dir', message: 'must be specified when enabled is true' }] : undefined),
+      },
+    ),
+  },
+  { description: 'Envoy SDS v3 served on the agent socket' },
+);
+
+const authz = s.section(
+  {
+    enabled: s.bool({ description: 'Serve the Envoy ext_authz v3 Check API', default: false }),
+    socket_path: s.path({ description: 'Unix socket of the ext_authz server (default: authz.sock beside socket_path)' }),
+    header: s.string({ description: 'Request header carrying the JWT-SVID', default: 'authorization', validate: nonEmpty }),
+    audiences: s.stringList({ description: 'Accepted JWT-SVID audiences' }),
+    policy_file: s.path({ description: 'Authorization policy file (later)' }),
+    inject: s.section({ audience: s.string({ description: 'Audience of a JWT-SVID injected into forwarded requests (later)' }) }, { description: 'Outbound JWT-SVID injection (later)' }),
+  },
+  {
+    description: 'Herald: ext_authz JWT-SVID authorization for Envoy (experimental; shape may change)',
+    validate: (v) => (v.enabled && v.audiences.length === 0 ? [{ key: 'audiences', message: 'list at least one audience when enabled is true' }] : undefined),
+  },
+);
+
+const experimental = s.section(
+  {
+    sync_interval: s.duration({ description: 'SPIRE spelling of agent.sync_interval', min: '10ms' }),
+    named_pipe_name: s.unsupported('named pipes are Windows-only'),
+    admin_named_pipe_name: s.unsupported('named pipes are Windows-only'),
+    use_sync_authorized_entries: s.unsupported('Herald always syncs authorized entries'),
+    jwt_svid_cache_hit_timeout: s.unsupported('not implemented'),
+    require_pq_kem: offOnly('post-quantum key exchange is not implemented'),
+    feature_flags: s.unsupported('SPIRE feature flags do not apply to Herald'),
+  },
+  { description: 'SPIRE experimental settings' },
+);
+
+const healthChecks = s.section(
+  {
+    listener_enabled: s.bool({ description: 'Serve the HTTP health endpoints', default: false }),
+    bind_address: s.string({ description: 'Address of the health listener', default: 'localhost', validate: nonEmpty }),
+    bind_port: port('Port of the health listener', 8080),
+    live_path: s.string({ description: 'Liveness path', default: '/live', validate: urlPath }),
+    ready_path: s.string({ description: 'Readiness path', default: '/ready', validate: urlPath }),
+  },
+  { description: 'HTTP liveness/readiness endpoints (SPIRE health_checks)' },
+);
+
+const agentSection = s.section(
+  {
+    data_dir: s.path({ description: 'Directory for the agent SVID, key and last trust bundle (relative to the working directory)', default: './.data' }),
+    log_level: s.enum(LOG_LEVELS, { description: 'Log level', default: 'INFO', caseInsensitive: true }),
+    log_format: s.enum(LOG_FORMATS, { description: 'Log format (text is pretty-printed only on a TTY)', default: 'text', caseInsensitive: true }),
+    log_file: s.path({ description: 'Append logs to this file instead of stderr' }),
+    server_address: s.string({ description: 'IP address or DNS name of the Herald server', default: '127.0.0.1', validate: nonEmpty }),
+    server_port: port('Port of the Herald server agent API', 8081),
+    socket_path: s.path({ description: 'Unix socket of the Workload API and SDS', default: '/tmp/herald-agent/public/api.sock' }),
+    admin_socket_path: s.path({ description: 'Unix socket of the agent admin API (absent: not served)' }),
+    trust_domain: s.string({ description: 'The trust domain this agent belongs to', required: true, validate: trustDomainProblem }),
+    trust_bundle_path: s.path({ description: 'Bootstrap trust bundle file for the first connection to the server' }),
+    trust_bundle_url: s.string({ description: 'https URL to download the bootstrap trust bundle from', validate: trustBundleUrlProblem }),
+    trust_bundle_format: s.enum(TRUST_BUNDLE_FORMATS, { description: 'Format of the bootstrap trust bundle', default: 'pem' }),
+    insecure_bootstrap: s.bool({ description: 'Trust the server on first connection without a bundle (testing only)', default: false }),
+    join_token: s.string({ description: 'Join token for node attestation (used once; the agent SVID is then kept in data_dir)', validate: nonEmpty }),
+    sync_interval: s.duration({ description: 'How often the agent syncs entries and SVIDs with the server (default 5s)', min: '10ms' }),
+    workload_x509_svid_key_type: s.enum(WORKLOAD_KEY_TYPES, { description: 'Key type of workload X509-SVIDs', default: 'ec-p256', caseInsensitive: true }),
+    x509_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; Herald caches every authorized SVID (ignored, with a warning)', min: 0 }),
+    jwt_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; ignored, with a warning', min: 0 }),
+    sds,
+    authz,
+    experimental,
+    // SPIRE keys Herald does not support.
+    authorized_delegates: s.unsupported('the Delegated Identity API is not implemented'),
+    allowed_foreign_jwt_claims: s.unsupported('foreign JWT claims are not passed through'),
+    allow_unauthenticated_verifiers: offOnly('unregistered callers never receive bundles'),
+    availability_target: s.unsupported('SVID availability targets are not implemented'),
+    rebootstrap_mode: s.unsupported('automatic re-bootstrap is not implemented'),
+    rebootstrap_delay: s.unsupported('automatic re-bootstrap is not implemented'),
+    retry_bootstrap: s.unsupported('removed in SPIRE; the agent retries the server connection itself'),
+    join_token_file: s.unsupported('use join_token or -joinToken'),
+    trust_bundle_unix_socket: s.unsupported('use trust_bundle_path or trust_bundle_url'),
+    log_source_location: offOnly('log lines carry no source location'),
+    profiling_enabled: offOnly('profiling is not implemented'),
+    profiling_port: s.unsupported('profiling is not implemented'),
+    profiling_freq: s.unsupported('profiling is not implemented'),
+    profiling_names: s.unsupported('profiling is not implemented'),
+  },
+  {
+    description: 'Agent settings',
+    validate: (v) => {
+      const issues: ValidationIssue[] = [];
+      const url = v.trust_bundle_url !== undefined;
+      const path = v.trust_bundle_path !== undefined;
+      if (v.insecure_bootstrap && url && path) {
+        issues.push({ message: 'only one of insecure_bootstrap, trust_bundle_url, or trust_bundle_path can be specified, not the three options' });
+      } else if (v.insecure_bootstrap && url) {
+        issues.push({ key: 'trust_bundle_url', message: 'only one of insecure_bootstrap or trust_bundle_url can be specified, not both' });
+      } else if (v.insecure_bootstrap && path) {
+        issues.push({ key: 'trust_bundle_path', message: 'only one of insecure_bootstrap or trust_bundle_path can be specified, not both' });
+      } else if (url && path) {
+        issues.push({ key: 'trust_bundle_url', message: 'only one of trust_bundle_url or trust_bundle_path can be specified, not both' });
+      }
+      if (v.sync_interval !== undefined && v.experimental.sync_interval !== undefined) {
+        issues.push({ key: 'experimental.sync_interval', message: 'set only one of sync_interval and experimental.sync_interval' });
+      }
+      return issues;
+    },
+  },
+);
+
+const plugins = s.plugins({
+  KeyManager: s.pluginType({
+    description: 'Where the agent keeps its private keys',
+    min: 1,
+    max: 1,
+    plugins: {
+      disk: s.section({ directory: s.path({ description: 'Key directory (default: data_dir)' }) }, { description: 'Keys on disk' }),
+      memory: s.section({}, { description: 'Keys in memory (re-attests after a restart)' }),
+    },
+  }),
+  NodeAttestor: s.pluginType({
+    description: 'How the agent proves its identity to the server',
+    min: 1,
+    max: 1,
+    plugins: {
+      join_token: s.section({}, { description: 'A join token from herald-server token generate (join_token / -joinToken)' }),
+      x509pop: notYetPlugin('x509pop', ['private_key_path', 'certificate_path', 'intermediates_path']),
+      k8s_psat: notYetPlugin('k8s_psat', ['cluster', 'token_path']),
+    },
+  }),
+  WorkloadAttestor: s.pluginType({
+    description: 'How the agent identifies callers of its socket',
+    min: 1,
+    plugins: {
+      unix: s.section(
+        {
+          discover_workload_path: s.bool({ description: 'Add unix:path and unix:sha256 selectors from the caller\'s binary', default: false }),
+          workload_size_limit: s.int({ description: 'Largest binary hashed for unix:sha256, in bytes (0: no limit)', default: 0, min: 0 }),
+        },
+        { description: 'Unix process attributes: uid, gid, user, group, path, sha256' },
+      ),
+    },
+  }),
+});
+
+/** The herald-agent config file schema: every key, its type, default and description. */
+export const agentConfigSchema = s.section({
+  agent: agentSection,
+  plugins,
+  health_checks: healthChecks,
+  telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
+});
+
+/** The validated file (plus flag overrides), before conversion to runtime values. */
+export type AgentFileConfig = Infer<typeof agentConfigSchema>;
+
+// ---- flags ------------------------------------------------------------------
+
+/** `herald-agent run` (and `validate`) flags, SPIRE's names. */
+export const agentRunFlags = {
+  config: { type: 'string', usage: 'Path to a Herald agent config `file` (YAML, or SPIRE-style JSON)', default: DEFAULT_AGENT_CONFIG_PATH },
+  dataDir: { type: 'string', usage: 'A directory the agent can use for its runtime data' },
+  joinToken: { type: 'string', usage: 'An optional token which has been generated by the Herald server' },
+  logFile: { type: 'string', usage: 'File to write logs to' },
+  logFormat: { type: 'string', usage: "'text' or 'json'" },
+  logLevel: { type: 'string', usage: "'debug', 'info', 'warn', or 'error'" },
+  serverAddress: { type: 'string', usage: 'IP address or DNS name of the Herald server' },
+  serverPort: { type: 'int', usage: 'Port number of the Herald server' },
+  socketPath: { type: 'string', usage: 'Path to bind the Workload API / SDS socket to' },
+  trustDomain: { type: 'string', usage: 'The trust domain that this agent belongs to' },
+  trustBundle: { type: 'string', usage: 'Path to the Herald server CA bundle' },
+  trustBundleUrl: { type: 'string', usage: 'URL to download the Herald server CA bundle' },
+  trustBundleFormat: { type: 'string', usage: 'Format of the bootstrap trust bundle, "pem" or "spiffe"' },
+  insecureBootstrap: { type: 'bool', usage: "If true, the agent bootstraps without verifying the server's identity" },
+  expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
+} as const satisfies FlagSpecs;
+
+/** Which config key each run flag overrides. */
+export const agentFlagKeys: FlagKeyMap = Object.freeze({
+  dataDir: 'agent.data_dir',
+  joinToken: 'agent.join_token',
+  logFile: 'agent.log_file',
+  logFormat: 'agent.log_format',
+  logLevel: 'agent.log_level',
+  serverAddress: 'agent.server_address',
+  serverPort: 'agent.server_port',
+  socketPath: 'agent.socket_path',
+  trustDomain: 'agent.trust_domain',
+  trustBundle: 'agent.trust_bundle_path',
+  trustBundleUrl: 'agent.trust_bundle_url',
+  trustBundleFormat: 'agent.trust_bundle_format',
+  insecureBootstrap: 'agent.insecure_bootstrap',
+});
+
+// ---- loading ----------------------------------------------------------------
+
+/** Parsed flags as parseFlags returns them (only explicitly set flags override the file). */
+export interface ParsedRunFlags {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly set: ReadonlySet<string>;
+}
+
+export interface LoadAgentConfigOptions {
+  /** Working directory: relative paths (config file, data_dir, sockets, bundle) resolve against it. Absolute. */
+  readonly cwd: string;
+  /** `herald-agent run` flags; supply configPath, expandEnv and overrides unless those are given below. */
+  readonly flags?: ParsedRunFlags;
+  /** Config file path (default: -config, else conf/agent/agent.yaml). */
+  readonly configPath?: string;
+  /** Config text to use instead of reading configPath (configPath then only names it in messages). */
+  readonly text?: string;
+  /** SPIRE's -expandEnv (default: the flag). */
+  readonly expandEnv?: boolean;
+  /** Environment for expandEnv (pass process.env from the CLI). */
+  readonly env?: Env;
+  /** Extra overrides, applied after the flags'. */
+  readonly overrides?: readonly ConfigOverride[];
+  /** Whether data_dir already holds a trust bundle (then no bootstrap method is needed). Default: `<data_dir>/bundle.der` exists. */
+  readonly hasStoredBundle?: (dataDir: string) => Promise<boolean>;
+}
+
+/** Reads, validates and converts the agent config (flags > file > defaults). Throws ConfigError listing every problem. */
+export async function loadAgentConfig(options: LoadAgentConfigOptions): Promise<AgentRuntimeConfig> {
+  const { cwd } = options;
+  if (typeof cwd !== 'string' || !isAbsolute(cwd)) throw new TypeError('loadAgentConfig: cwd must be an absolute path');
+  const flagConfig = options.flags?.values['config'];
+  const configPath = options.configPath ?? (typeof flagConfig === 'string' ? flagConfig : DEFAULT_AGENT_CONFIG_PATH);
+  const expand = options.expandEnv ?? options.flags?.values['expandEnv'] === true;
+  const overrides = [...(options.flags ? flagOverrides(options.flags.values, options.flags.set, agentFlagKeys) : []), ...(options.overrides ?? [])];
+  const absPath = resolve(cwd, configPath);
+  const text = options.text ?? (await readConfigText(configPath, absPath));
+  const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
+  const file = parseConfig(agentConfigSchema, text, {
+    filename,
+    expandEnv: expand,
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    overrides,
+  });
+  const a = file.agent;
+  const hasStoredBundle = options.hasStoredBundle ?? storedBundleExists;
+  if (!a.insecure_bootstrap && a.trust_bundle_path === undefined && a.trust_bundle_url === undefined && !(await hasStoredBundle(resolve(cwd, a.data_dir)))) {
+    throw new ConfigError([
+      { file: filename, path: 'agent', message: 'one of trust_bundle_path, trust_bundle_url or insecure_bootstrap must be set (data_dir holds no trust bundle yet)' },
+    ]);
+  }
+  return toAgentRuntimeConfig(file, { cwd, configPath: options.text === undefined ? absPath : undefined, filename });
+}
+
+async function storedBundleExists(dataDir: string): Promise<boolean> {
+  try {
+    await access(join(dataDir, STORED_BUNDLE_FILE));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw new ConfigError([{ path: 'agent.data_dir', message: `cannot check ${dataDir} for a stored trust bundle: ${errorMessage(err)}` }], { cause: err });
+  }
+}
+
+async function readConfigText(shown: string, abs: string): Promise<string> {
+  try {
+    return await readFile(abs, 'utf8');
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    const message = missing ? `could not find config file ${abs}: please use the -config flag` : `cannot read config file: ${errorMessage(err)}`;
+    throw new ConfigError([{ file: shown, path: '', message }], { cause: err });
+  }
+}

@@ -1,0 +1,191 @@
+// The root logger factory (pino). One root logger per process, a child per
+// subsystem (`subsystem_name`, SPIRE's field), a child per request.
+//   format json → pino JSON lines ({"level":"info","time":"…","msg":"…",…})
+//   format text → pino-pretty with colours on a TTY; otherwise one
+//                 logrus/SPIRE-style line per record:
+//                 time="2026-11-25T02:00:00Z" level=info msg="X509 CA activated" slot=B
+// Secrets are redacted by field name wherever they appear (see REDACT_KEYS).
+// Only field values are redacted: never put a secret in the message.
+import { isatty } from 'node:tty';
+import { pino } from 'pino';
+import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import type { Clock } from './clock.ts';
+import { LogField } from './log-fields.ts';
+
+export type { Logger } from 'pino';
+
+/** SPIRE's level names; input is case-insensitive. */
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export const REDACTED = '[redacted]';
+
+/** Field names whose values never reach a log, at any of the first four levels of nesting. */
+export const REDACT_KEYS = [
+  'private_key',
+  'privateKey',
+  'key',
+  'key_pem',
+  'token',
+  'join_token',
+  'joinToken',
+  'jwt',
+  'jwt_svid',
+  'svid',
+  'authorization',
+  'csr',
+  'password',
+  'secret',
+  'client_secret',
+  'bearer',
+] as const;
+
+/** Anything with a synchronous-enough write (a stream, a SonicBoom, a test buffer). */
+export interface LogSink {
+  write(chunk: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface CreateLoggerOptions {
+  /** DEBUG | INFO | WARN | ERROR, any case. Default INFO. */
+  readonly level?: string;
+  /** text | json, any case. Default text. */
+  readonly format?: string;
+  /** A file descriptor, a file path (appended, SPIRE's log_file), or a sink. Default fd 2 (stderr, as logrus). */
+  readonly destination?: number | string | LogSink;
+  /** Overrides TTY detection of the destination (pretty output only on a TTY). */
+  readonly isTTY?: boolean;
+  /** Timestamps come from this clock when given (tests); otherwise pino's own. */
+  readonly clock?: Clock;
+  /** Fields bound to every record of the root logger. */
+  readonly base?: Readonly<Record<string, unknown>>;
+}
+
+export function parseLogLevel(text: string): LogLevel {
+  const up = String(text).toUpperCase();
+  const hit = LOG_LEVELS.find((l) => l === up);
+  if (hit === undefined) throw new TypeError(`log: unknown log level ${JSON.stringify(text)} (expected one of ${LOG_LEVELS.join(', ')})`);
+  return hit;
+}
+
+export function parseLogFormat(text: string): LogFormat {
+  const low = String(text).toLowerCase();
+  const hit = LOG_FORMATS.find((f) => f === low);
+  if (hit === undefined) throw new TypeError(`log: unknown log format ${JSON.stringify(text)} (expected one of ${LOG_FORMATS.join(', ')})`);
+  return hit;
+}
+
+export function redactPaths(keys: readonly string[] = REDACT_KEYS): string[] {
+  const out: string[] = [];
+  for (const k of keys) {
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k)) throw new TypeError(`log: redact key ${JSON.stringify(k)} must be an identifier`);
+    out.push(k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`);
+  }
+  return out;
+}
+
+export function createLogger(options: CreateLoggerOptions = {}): Logger {
+  const level = parseLogLevel(options.level ?? 'INFO');
+  const format = parseLogFormat(options.format ?? 'text');
+  const { sink, tty } = resolveDestination(options.destination ?? 2);
+  const isTTY = options.isTTY ?? tty;
+  const clock = options.clock;
+  const pinoOptions: PinoOptions = {
+    level: level.toLowerCase(),
+    base: options.base ? { ...options.base } : null,
+    messageKey: 'msg',
+    errorKey: LogField.Error,
+    serializers: { [LogField.Error]: pino.stdSerializers.err, err: pino.stdSerializers.err },
+    formatters: { level: (label) => ({ level: label }) },
+    timestamp: clock ? () => `,"time":"${new Date(clock.now()).toISOString()}"` : pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactPaths(), censor: REDACTED },
+  };
+  let stream: DestinationStream;
+  if (format === 'json') {
+    stream = sink;
+  } else if (isTTY) {
+    const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname', errorLikeObjectKeys: ['err', 'error'] });
+    stream = lineTransform(sink, (line) => pretty(line));
+  } else {
+    stream = lineTransform(sink, (line) => `${logfmtLine(line)}\n`);
+  }
+  return pino(pinoOptions, stream);
+}
+
+/** `logger.child({ subsystem_name })`, SPIRE's per-component field. */
+export function subsystemLogger(parent: Logger, name: string): Logger {
+  return parent.child({ [LogField.SubsystemName]: name });
+}
+
+function resolveDestination(dest: number | string | LogSink): { sink: LogSink; tty: boolean } {
+  if (typeof dest === 'number') return { sink: pino.destination({ dest, sync: true }), tty: isatty(dest) };
+  if (typeof dest === 'string') return { sink: pino.destination({ dest, sync: true, mkdir: true, append: true }), tty: false };
+  if (typeof dest?.write !== 'function') throw new TypeError('log: destination must be an fd, a path or have write()');
+  return { sink: dest, tty: dest.isTTY === true };
+}
+
+/** A synchronous destination that reformats each JSON line pino writes. */
+function lineTransform(sink: LogSink, format: (jsonLine: string) => string): DestinationStream {
+  return {
+    write(chunk: string): void {
+      for (const line of chunk.split('\n')) {
+        if (line !== '') sink.write(format(line));
+      }
+    },
+  };
+}
+
+// ---- logrus-style text ------------------------------------------------------
+
+const TEXT_LEVEL: Readonly<Record<string, string>> = { warn: 'warning' };
+
+/**
+ * One pino JSON record as a logrus TextFormatter line: time, level, msg, then
+ * the other fields sorted by name; values quoted when they hold anything but
+ * [A-Za-z0-9-._/@^+]. Unparseable input is kept, with a log_format_error field.
+ */
+export function logfmtLine(jsonLine: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(jsonLine) as Record<string, unknown>;
+  } catch (err) {
+    return `${jsonLine.trimEnd()} log_format_error=${quote(err instanceof Error ? err.message : String(err))}`;
+  }
+  if (typeof rec !== 'object' || rec === null) return jsonLine.trimEnd();
+  const { time, level, msg, ...fields } = rec;
+  const parts: string[] = [];
+  if (time !== undefined) parts.push(`time=${quote(typeof time === 'string' ? time.replace(/\.\d+Z$/, 'Z') : String(time))}`);
+  if (level !== undefined) parts.push(`level=${textValue(TEXT_LEVEL[String(level)] ?? level)}`);
+  if (msg !== undefined && msg !== '') parts.push(`msg=${textValue(String(msg))}`);
+  for (const key of Object.keys(fields).sort()) {
+    const v = fields[key];
+    const shown = (key === 'error' || key === 'err') && isErrorLike(v) ? v.message : v;
+    parts.push(`${key}=${textValue(shown)}`);
+  }
+  return parts.join(' ');
+}
+
+function isErrorLike(v: unknown): v is { message: string } {
+  return typeof v === 'object' && v !== null && typeof (v as { message?: unknown }).message === 'string';
+}
+
+function textValue(v: unknown): string {
+  if (v === null || v === undefined) return '<nil>';
+  if (typeof v === 'string') return needsQuoting(v) ? quote(v) : v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object')) {
+    return textValue(`[${v.map((x) => String(x)).join(' ')}]`);
+  }
+  return quote(JSON.stringify(v));
+}
+
+function needsQuoting(s: string): boolean {
+  return s === '' || !/^[A-Za-z0-9\-._/@^+]+$/.test(s);
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s);
+}

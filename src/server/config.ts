@@ -1,0 +1,417 @@
+// herald-server's configuration: the one schema listing every key (type,
+// default, one-line description), the `run` flags, and the loader that turns
+// file + flags into a frozen ServerRuntimeConfig (config-runtime.ts). The
+// shape is SPIRE's server.conf in YAML, so a SPIRE JSON config loads for every
+// key Herald supports; SPIRE keys Herald lacks are rejected with the reason.
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigError, flagOverrides, parseConfig, s } from '../common/config/index.ts';
+import type { ConfigOverride, Env, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
+import { errorMessage } from '../common/errors.ts';
+import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
+import { SpiffeId } from '../spiffe/id.ts';
+import { TrustDomain } from '../spiffe/trust-domain.ts';
+import type { FlagSpecs } from '../cli/flags.ts';
+import { toServerRuntimeConfig } from './config-runtime.ts';
+import type { ServerRuntimeConfig } from './config-runtime.ts';
+
+export type {
+  BundleEndpointConfig,
+  DataStoreConfig,
+  FederationRelationshipConfig,
+  HealthChecksConfig,
+  KeyTypeName,
+  ServerKeyManagerConfig,
+  ServerNodeAttestorConfig,
+  ServerRuntimeConfig,
+  UpstreamAuthorityConfig,
+} from './config-runtime.ts';
+export { toServerRuntimeConfig } from './config-runtime.ts';
+
+export const DEFAULT_SERVER_CONFIG_PATH = 'conf/server/server.yaml';
+export const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'] as const;
+export const BUNDLE_ENDPOINT_PROFILES = ['https_spiffe', 'https_web'] as const;
+
+// ---- validators -------------------------------------------------------------
+
+function trustDomainProblem(v: string): string | undefined {
+  try {
+    TrustDomain.fromString(v);
+    return undefined;
+  } catch (err) {
+    return `invalid trust domain ${JSON.stringify(v)}: ${errorMessage(err)}`;
+  }
+}
+
+function spiffeIdProblem(v: string): string | undefined {
+  try {
+    SpiffeId.fromString(v);
+    return undefined;
+  } catch (err) {
+    return `invalid SPIFFE ID ${JSON.stringify(v)}: ${errorMessage(err)}`;
+  }
+}
+
+/** SPIFFE Federation: bundle endpoint URLs are https, without userinfo. */
+export function bundleEndpointUrlProblem(v: string): string | undefined {
+  const u = URL.parse(v);
+  if (u === null) return `not a valid URL: ${JSON.stringify(v)}`;
+  if (u.protocol !== 'https:') return `must use the HTTPS protocol; URL found: ${JSON.stringify(v)}`;
+  if (u.username !== '' || u.password !== '') return 'must not contain userinfo (user:password@)';
+  return undefined;
+}
+
+const urlPath = (v: string): string | undefined => (v.startsWith('/') ? undefined : 'must start with "/"');
+const nonEmpty = (v: string): string | undefined => (v === '' ? 'must not be empty' : undefined);
+
+/** A SPIRE boolean Herald only accepts when off. */
+function offOnly(reason: string) {
+  return s.bool({
+    description: `Not supported by Herald (${reason}); only false is accepted`,
+    default: false,
+    validate: (v) => (v ? `not supported by Herald: ${reason}` : undefined),
+  });
+}
+
+/** A SPIRE plugin Herald does not have yet: its known keys and an empty plugin_data are rejected with the reason. */
+function notYetPlugin(name: string, spireKeys: readonly string[]) {
+  const reason = `the ${name} plugin is not implemented in Herald yet`;
+  return s.section(Object.fromEntries(spireKeys.map((k) => [k, s.unsupported(reason)])), {
+    description: `Not supported by Herald yet: ${reason}`,
+    validate: () => `plugin not supported by Herald yet: ${reason}`,
+  });
+}
+
+const port = (description: string, def: number) => s.int({ description, default: def, min: 1, max: 65535 });
+
+// ---- schema -----------------------------------------------------------------
+
+const caSubject = s.section(
+  {
+    country: s.stringList({ description: 'Country (C) values' }),
+    organization: s.stringList({ description: 'Organization (O) values' }),
+    common_name: s.string({ description: 'Common name (CN)' }),
+  },
+  { description: 'Subject of the CA certificates; absent or empty means C=US, O=SPIFFE', optional: true },
+);
+
+const servingCertFile = s.section(
+  {
+    cert_file_path: s.path({ description: 'PEM certificate chain served by the bundle endpoint', required: true }),
+    key_file_path: s.path({ description: 'PEM private key of that certificate', required: true }),
+    file_sync_interval: s.duration({ description: 'How often the files are re-read', default: '1h', min: '1s' }),
+  },
+  { description: 'Serve a Web PKI certificate read from disk', optional: true },
+);
+
+const bundleEndpoint = s.section(
+  {
+    address: s.string({ description: 'IP address the bundle endpoint listens on', default: '0.0.0.0', validate: nonEmpty }),
+    port: port('Port the bundle endpoint listens on', 8443),
+    refresh_hint: s.duration({ description: 'spiffe_refresh_hint served to consumers', default: '5m', min: '1s' }),
+    profile: s.section(
+      {
+        https_spiffe: s.section({}, { description: 'Authenticate with the server X509-SVID (spiffe://TRUST_DOMAIN/spire/server)', optional: true }),
+        https_web: s.section(
+          {
+            serving_cert_file: servingCertFile,
+            acme: s.unsupported('ACME is not implemented; use serving_cert_file'),
+          },
+          {
+            description: 'Authenticate with a Web PKI certificate',
+            optional: true,
+            validate: (v) => (v.serving_cert_file === undefined ? "malformed https_web profile configuration: 'serving_cert_file' is required" : undefined),
+          },
+        ),
+      },
+      {
+        description: 'Endpoint profile: exactly one of https_spiffe {} (the default when absent) or https_web { serving_cert_file }',
+        optional: true,
+        validate: (v) => {
+          const n = (v.https_spiffe === undefined ? 0 : 1) + (v.https_web === undefined ? 0 : 1);
+          return n === 1 ? undefined : `exactly one bundle endpoint profile is expected ("https_spiffe" or "https_web"), found ${n}`;
+        },
+      },
+    ),
+    acme: s.unsupported('ACME is not implemented; use profile https_web with serving_cert_file'),
+  },
+  { description: 'Serve this trust domain\'s bundle over HTTPS for federation (absent: not served)', optional: true },
+);
+
+const endpointProfile = s.section(
+  { endpoint_spiffe_id: s.string({ description: 'https_spiffe only: SPIFFE ID the endpoint must present', validate: spiffeIdProblem }) },
+  { description: 'Profile settings' },
+);
+
+const federatesWith = s.map(
+  s.section(
+    {
+      bundle_endpoint_url: s.string({ description: 'https URL of the foreign bundle endpoint', required: true, validate: bundleEndpointUrlProblem }),
+      bundle_endpoint_profile: s.map(endpointProfile, {
+        description: 'Exactly one of https_spiffe { endpoint_spiffe_id } or https_web {}',
+        validateKey: (k) =>
+          (BUNDLE_ENDPOINT_PROFILES as readonly string[]).includes(k)
+            ? undefined
+            : `unknown bundle endpoint profile ${JSON.stringify(k)}; supported profiles are "https_spiffe" and "https_web"`,
+      }),
+    },
+    {
+      description: 'A trust domain whose bundle this server fetches',
+      validate: (v) => {
+        const names = Object.keys(v.bundle_endpoint_profile);
+        if (names.length === 0) {
+          return [{ key: 'bundle_endpoint_profile', message: 'must be specified: one of https_spiffe { endpoint_spiffe_id } or https_web {}' }];
+        }
+        if (names.length > 1) {
+          return [{ key: 'bundle_endpoint_profile', message: `exactly one bundle endpoint profile is expected, found ${names.length} (${names.join(', ')})` }];
+        }
+        const issues: ValidationIssue[] = [];
+        const spiffe = v.bundle_endpoint_profile['https_spiffe'];
+        const web = v.bundle_endpoint_profile['https_web'];
+        if (spiffe !== undefined && spiffe.endpoint_spiffe_id === undefined) {
+          issues.push({ key: 'bundle_endpoint_profile.https_spiffe.endpoint_spiffe_id', message: 'must be specified' });
+        }
+        if (web !== undefined && web.endpoint_spiffe_id !== undefined) {
+          issues.push({ key: 'bundle_endpoint_profile.https_web.endpoint_spiffe_id', message: 'only applies to the https_spiffe profile' });
+        }
+        return issues;
+      },
+    },
+  ),
+  {
+    description: 'Federation relationships, by foreign trust domain name',
+    validateKey: trustDomainProblem,
+    validate: (v) => {
+      const seen = new Map<string, string>();
+      const issues: ValidationIssue[] = [];
+      for (const key of Object.keys(v)) {
+        const name = TrustDomain.fromString(key).name;
+        const first = seen.get(name);
+        if (first !== undefined) issues.push({ message: `${JSON.stringify(key)} and ${JSON.stringify(first)} name the same trust domain` });
+        else seen.set(name, key);
+      }
+      return issues;
+    },
+  },
+);
+
+const healthChecks = s.section(
+  {
+    listener_enabled: s.bool({ description: 'Serve the HTTP health endpoints', default: false }),
+    bind_address: s.string({ description: 'Address of the health listener', default: 'localhost', validate: nonEmpty }),
+    bind_port: port('Port of the health listener', 8080),
+    live_path: s.string({ description: 'Liveness path', default: '/live', validate: urlPath }),
+    ready_path: s.string({ description: 'Readiness path', default: '/ready', validate: urlPath }),
+  },
+  { description: 'HTTP liveness/readiness endpoints (SPIRE health_checks)' },
+);
+
+const serverSection = s.section(
+  {
+    bind_address: s.string({ description: 'IP address or DNS name the agent API listens on', default: '0.0.0.0', validate: nonEmpty }),
+    bind_port: port('Port the agent API (gRPC over TLS) listens on', 8081),
+    socket_path: s.path({ description: 'Unix socket of the admin API (used by the CLI)', default: '/tmp/herald-server/private/api.sock' }),
+    trust_domain: s.string({ description: 'The trust domain this server is the authority for', required: true, validate: trustDomainProblem }),
+    data_dir: s.path({ description: 'Directory for the datastore, keys and CA journal (relative to the working directory)', default: './.data' }),
+    log_level: s.enum(LOG_LEVELS, { description: 'Log level', default: 'INFO', caseInsensitive: true }),
+    log_format: s.enum(LOG_FORMATS, { description: 'Log format (text is pretty-printed only on a TTY)', default: 'text', caseInsensitive: true }),
+    log_file: s.path({ description: 'Append logs to this file instead of stderr' }),
+    ca_key_type: s.enum(KEY_TYPES, { description: 'Key type of the X.509 CA', default: 'ec-p256', caseInsensitive: true }),
+    jwt_key_type: s.enum(KEY_TYPES, { description: 'Key type of the JWT signing key (default: ca_key_type)', caseInsensitive: true }),
+    ca_ttl: s.duration({ description: 'Lifetime of CA certificates', default: '24h', min: '1m' }),
+    default_x509_svid_ttl: s.duration({ description: 'Default lifetime of X509-SVIDs', default: '1h', min: '1s' }),
+    default_jwt_svid_ttl: s.duration({ description: 'Default lifetime of JWT-SVIDs', default: '5m', min: '1s' }),
+    agent_ttl: s.duration({ description: 'Lifetime of agent SVIDs (default: default_x509_svid_ttl)', min: '1s' }),
+    ca_subject: caSubject,
+    jwt_issuer: s.string({ description: 'iss claim of JWT-SVIDs (empty: none)' }),
+    federation: s.section(
+      { bundle_endpoint: bundleEndpoint, federates_with: federatesWith },
+      { description: 'SPIFFE Federation: serving this bundle and fetching foreign ones' },
+    ),
+    // SPIRE keys Herald does not support.
+    admin_ids: s.unsupported('admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'),
+    audit_log_enabled: offOnly('Herald has no audit log'),
+    ratelimit: s.unsupported('Herald does not rate-limit attestation or signing'),
+    experimental: s.unsupported('SPIRE experimental features are not implemented'),
+    disable_jwt_svids: offOnly('Herald always issues JWT-SVIDs'),
+    default_svid_ttl: s.unsupported('removed in SPIRE; use default_x509_svid_ttl'),
+    use_legacy_downstream_x509_ca_ttl: s.unsupported('downstream CAs are not implemented'),
+    log_source_location: offOnly('log lines carry no source location'),
+    prune_attested_nodes_expired_for: s.unsupported('attested node pruning is not implemented'),
+    prune_tofu_nodes: s.unsupported('attested node pruning is not implemented'),
+    proxy_protocol_trusted_cidrs: s.unsupported('the PROXY protocol is not implemented'),
+    max_attested_node_info_staleness: s.unsupported('attested node info caching is not implemented'),
+    profiling_enabled: offOnly('profiling is not implemented'),
+    profiling_port: s.unsupported('profiling is not implemented'),
+    profiling_freq: s.unsupported('profiling is not implemented'),
+    profiling_names: s.unsupported('profiling is not implemented'),
+  },
+  {
+    description: 'Server settings',
+    validate: (v) => {
+      const own = TrustDomain.fromString(v.trust_domain);
+      const issues: ValidationIssue[] = [];
+      for (const key of Object.keys(v.federation.federates_with)) {
+        if (TrustDomain.fromString(key).equals(own)) {
+          issues.push({ key: 'federation.federates_with', message: `${JSON.stringify(key)} is this server's own trust domain; a server cannot federate with itself` });
+        }
+      }
+      return issues;
+    },
+  },
+);
+
+const sql = s.section(
+  {
+    database_type: s.enum(['sqlite3', 'postgres'], { description: 'Database engine', default: 'sqlite3' }),
+    connection_string: s.string({
+      description: 'sqlite3: database file (default: datastore.sqlite3 in data_dir); postgres: connection URI or key=value string',
+      validate: nonEmpty,
+    }),
+    ro_connection_string: s.unsupported('read-only replicas are not supported'),
+    max_open_conns: s.unsupported('connection pool tuning is not supported'),
+    max_idle_conns: s.unsupported('connection pool tuning is not supported'),
+    conn_max_lifetime: s.unsupported('connection pool tuning is not supported'),
+    disable_migration: s.unsupported('Herald always migrates its schema on start'),
+    log_sql: s.unsupported('SQL statement logging is not supported'),
+    root_ca_path: s.unsupported('set sslrootcert in the postgres connection_string'),
+    client_cert_path: s.unsupported('set sslcert in the postgres connection_string'),
+    client_key_path: s.unsupported('set sslkey in the postgres connection_string'),
+  },
+  {
+    description: 'SQL datastore (SQLite or PostgreSQL)',
+    validate: (v) =>
+      v.database_type === 'postgres' && v.connection_string === undefined
+        ? [{ key: 'connection_string', message: 'must be specified when database_type is postgres' }]
+        : undefined,
+  },
+);
+
+const plugins = s.plugins({
+  DataStore: s.pluginType({ description: 'Persistent storage', min: 1, max: 1, plugins: { sql } }),
+  KeyManager: s.pluginType({
+    description: 'Where the CA private keys live',
+    min: 1,
+    max: 1,
+    plugins: {
+      disk: s.section({ keys_path: s.path({ description: 'Key file (default: keys.json in data_dir)' }) }, { description: 'Keys in a file, written atomically' }),
+      memory: s.section({}, { description: 'Keys in memory (lost on restart)' }),
+    },
+  }),
+  NodeAttestor: s.pluginType({
+    description: 'How agents prove their identity',
+    plugins: {
+      join_token: s.section({}, { description: 'One-time join tokens (herald-server token generate)' }),
+      x509pop: notYetPlugin('x509pop', ['ca_bundle_path', 'ca_bundle_paths', 'agent_path_template', 'mode', 'svid_prefix']),
+      k8s_psat: notYetPlugin('k8s_psat', ['clusters']),
+    },
+  }),
+  UpstreamAuthority: s.pluginType({
+    description: 'Sign the CA with an upstream CA instead of self-signing',
+    max: 1,
+    plugins: {
+      disk: s.section(
+        {
+          cert_file_path: s.path({ description: 'Upstream CA certificate (PEM)', required: true }),
+          key_file_path: s.path({ description: 'Upstream CA private key (PEM)', required: true }),
+          bundle_file_path: s.path({ description: 'Upstream trust bundle (PEM; default: the certificate)' }),
+        },
+        { description: 'Upstream CA key and certificate on disk' },
+      ),
+    },
+  }),
+});
+
+/** The herald-server config file schema: every key, its type, default and description. */
+export const serverConfigSchema = s.section({
+  server: serverSection,
+  plugins,
+  health_checks: healthChecks,
+  telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
+});
+
+/** The validated file (plus flag overrides), before conversion to runtime values. */
+export type ServerFileConfig = Infer<typeof serverConfigSchema>;
+
+// ---- flags ------------------------------------------------------------------
+
+/** `herald-server run` (and `validate`) flags, SPIRE's names. */
+export const serverRunFlags = {
+  config: { type: 'string', usage: 'Path to a Herald server config `file` (YAML, or SPIRE-style JSON)', default: DEFAULT_SERVER_CONFIG_PATH },
+  bindAddress: { type: 'string', usage: 'IP address or DNS name of the Herald server' },
+  serverPort: { type: 'int', usage: 'Port number of the Herald server' },
+  socketPath: { type: 'string', usage: 'Path to bind the admin API socket to' },
+  trustDomain: { type: 'string', usage: 'The trust domain that this server belongs to' },
+  dataDir: { type: 'string', usage: 'Directory to store runtime data to' },
+  logFile: { type: 'string', usage: 'File to write logs to' },
+  logFormat: { type: 'string', usage: "'text' or 'json'" },
+  logLevel: { type: 'string', usage: "'debug', 'info', 'warn', or 'error'" },
+  expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
+} as const satisfies FlagSpecs;
+
+/** Which config key each run flag overrides. */
+export const serverFlagKeys: FlagKeyMap = Object.freeze({
+  bindAddress: 'server.bind_address',
+  serverPort: 'server.bind_port',
+  socketPath: 'server.socket_path',
+  trustDomain: 'server.trust_domain',
+  dataDir: 'server.data_dir',
+  logFile: 'server.log_file',
+  logFormat: 'server.log_format',
+  logLevel: 'server.log_level',
+});
+
+// ---- loading ----------------------------------------------------------------
+
+/** Parsed flags as parseFlags returns them (only explicitly set flags override the file). */
+export interface ParsedRunFlags {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly set: ReadonlySet<string>;
+}
+
+export interface LoadServerConfigOptions {
+  /** Working directory: relative paths (config file, data_dir, sockets, plugin files) resolve against it. Absolute. */
+  readonly cwd: string;
+  /** `herald-server run` flags; supply configPath, expandEnv and overrides unless those are given below. */
+  readonly flags?: ParsedRunFlags;
+  /** Config file path (default: -config, else conf/server/server.yaml). */
+  readonly configPath?: string;
+  /** Config text to use instead of reading configPath (configPath then only names it in messages). */
+  readonly text?: string;
+  /** SPIRE's -expandEnv (default: the flag). */
+  readonly expandEnv?: boolean;
+  /** Environment for expandEnv (pass process.env from the CLI). */
+  readonly env?: Env;
+  /** Extra overrides, applied after the flags'. */
+  readonly overrides?: readonly ConfigOverride[];
+}
+
+/** Reads, validates and converts the server config (flags > file > defaults). Throws ConfigError listing every problem. */
+export async function loadServerConfig(options: LoadServerConfigOptions): Promise<ServerRuntimeConfig> {
+  const { cwd } = options;
+  if (typeof cwd !== 'string' || !isAbsolute(cwd)) throw new TypeError('loadServerConfig: cwd must be an absolute path');
+  const flagConfig = options.flags?.values['config'];
+  const configPath = options.configPath ?? (typeof flagConfig === 'string' ? flagConfig : DEFAULT_SERVER_CONFIG_PATH);
+  const expand = options.expandEnv ?? options.flags?.values['expandEnv'] === true;
+  const overrides = [...(options.flags ? flagOverrides(options.flags.values, options.flags.set, serverFlagKeys) : []), ...(options.overrides ?? [])];
+  const absPath = resolve(cwd, configPath);
+  const text = options.text ?? (await readConfigText(configPath, absPath));
+  const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
+  const file = parseConfig(serverConfigSchema, text, {
+    filename,
+    expandEnv: expand,
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    overrides,
+  });
+  return toServerRuntimeConfig(file, { cwd, configPath: options.text === undefined ? absPath : undefined, filename });
+}
+
+async function readConfigText(shown: string, abs: string): Promise<string> {
+  try {
+    return await readFile(abs, 'utf8');
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    const message = missing ? `could not find config file ${abs}: please use the -config flag` : `cannot read config file: ${errorMessage(err)}`;
+    throw new ConfigError([{ file: shown, path: '', message }], { cause: err });
+  }
+}
