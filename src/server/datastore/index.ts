@@ -1,0 +1,46 @@
+// The datastore's public names. Other modules import from here.
+export type {
+  AttestedNode,
+  AttestedNodeInput,
+  BundleEndpointProfile,
+  EntryFields,
+  EntryInput,
+  FederationRelationship,
+  FederationRelationshipInput,
+  JoinToken,
+  RegistrationEntry,
+  Selector,
+  StoredBundle,
+  StoredJwtAuthority,
+  StoredX509Authority,
+} from './types.ts';
+export { DeleteMode, MatchBehavior } from './datastore.ts';
+export type {
+  BundleMask,
+  ByFederatesWith,
+  BySelectors,
+  ChangeKind,
+  ChangeNotice,
+  ConsumeJoinTokenResult,
+  DataStore,
+  EntryEvent,
+  EntryFilter,
+  EntryMask,
+  EntrySnapshot,
+  EntryUpdate,
+  FederationRelationshipMask,
+  FederationRelationshipUpdate,
+  ListEntriesRequest,
+  ListEntryEventsResult,
+  ListNodesRequest,
+  NodeFilter,
+  NodeMask,
+  NodeUpdate,
+  Page,
+  Pagination,
+} from './datastore.ts';
+export { DataStoreCode, DataStoreError, EntryExistsError } from './errors.ts';
+export { openSqliteDataStore, type SqliteDataStoreOptions } from './sqlite.ts';
+export { openPostgresDataStore, type PostgresDataStoreOptions } from './postgres.ts';
+export { openDataStore, type OpenDataStoreOptions } from './open.ts';
+export { LATEST_SCHEMA_VERSION } from './migrations/index.ts';

@@ -1,0 +1,23 @@
+// Opens the datastore the server config names (plugins.DataStore.sql).
+import type { Clock } from '../../common/clock.ts';
+import type { DataStoreConfig } from '../config-runtime.ts';
+import type { DataStore } from './datastore.ts';
+import { openPostgresDataStore } from './postgres.ts';
+import { openSqliteDataStore } from './sqlite.ts';
+import type { ListenerErrorHandler } from './sql/sql-datastore.ts';
+
+export interface OpenDataStoreOptions {
+  readonly clock?: Clock;
+  readonly onListenerError?: ListenerErrorHandler;
+}
+
+export function openDataStore(config: DataStoreConfig, options: OpenDataStoreOptions = {}): Promise<DataStore> {
+  switch (config.databaseType) {
+    case 'sqlite3':
+      return openSqliteDataStore({ path: config.connectionString, ...options });
+    case 'postgres':
+      return openPostgresDataStore({ connectionString: config.connectionString, ...options });
+    default:
+      throw new TypeError(`openDataStore: unsupported database type ${JSON.stringify((config as { databaseType: unknown }).databaseType)}`);
+  }
+}

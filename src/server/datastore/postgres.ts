@@ -1,0 +1,175 @@
+// PostgreSQL datastore on a `pg` Pool: the same SQL store and migrations as
+// SQLite. Write transactions take one transaction-scoped advisory lock, so
+// writers from every server sharing the database are serialised (the same
+// guarantee SQLite's BEGIN IMMEDIATE gives) and entry event ids are
+// allocated in commit order.
+import pg from 'pg';
+import { HeraldError } from '../../common/errors.ts';
+import { systemClock, type Clock } from '../../common/clock.ts';
+import type { DataStore } from './datastore.ts';
+import { DataStoreCode, dataStoreError, transientError } from './errors.ts';
+import { latestMigrations } from './migrations/index.ts';
+import { migrate } from './migrations/runner.ts';
+import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
+import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
+
+export interface PostgresDataStoreOptions {
+  /** libpq-style URI or key=value string. */
+  readonly connectionString: string;
+  readonly clock?: Clock;
+  /** Pool size. Default 10. */
+  readonly maxConnections?: number;
+  /** How long to wait for a connection. Default 10000 ms. */
+  readonly connectionTimeoutMs?: number;
+  readonly onListenerError?: ListenerErrorHandler;
+  /** An idle pooled connection failed (the pool replaces it). Default: a process warning. */
+  readonly onPoolError?: (err: Error) => void;
+}
+
+export const postgresDialect: SqlDialect = {
+  name: 'postgres',
+  autoIncrementPk: 'BIGSERIAL PRIMARY KEY',
+  binaryText: 'TEXT COLLATE "C"',
+};
+
+/** Advisory lock key serialising Herald writers ("HRLD"). */
+const WRITE_LOCK_KEY = '1213352004';
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** Maps a pg / network error onto a DataStoreError (domain errors and TypeErrors pass through). */
+export function translatePostgresError(op: string, err: unknown): Error {
+  if (err instanceof HeraldError || err instanceof TypeError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const detail = typeof e.message === 'string' ? e.message : String(err);
+  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /Connection terminated|timeout exceeded when trying to connect/i.test(detail)) {
+    return transientError(DataStoreCode.Unavailable, `${op}: database unavailable: ${detail}`, err);
+  }
+  if (code === '40001' || code === '40P01' || code === '55P03') return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
+  if (code.startsWith('53')) return dataStoreError(DataStoreCode.Full, `${op}: ${detail}`, { cause: err });
+  if (code.startsWith('23')) return dataStoreError(DataStoreCode.Query, `${op}: constraint violated: ${detail}`, { cause: err });
+  return dataStoreError(DataStoreCode.Query, `${op}: ${detail}`, { cause: err });
+}
+
+interface Queryable {
+  query(config: { text: string; values: unknown[]; rowMode?: 'array' }): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+class PostgresConnection implements SqlConnection {
+  readonly dialect = postgresDialect;
+  readonly #pool: pg.Pool;
+  readonly #texts = new Map<string, string>();
+  #closed = false;
+
+  constructor(pool: pg.Pool, onPoolError: (err: Error) => void) {
+    this.#pool = pool;
+    pool.on('error', (err) => {
+      // pool.end() resolves before every socket is closed; a server-side
+      // termination of such a connection after close() is not news.
+      if (!this.#closed) onPoolError(err);
+    });
+  }
+
+  /** `?` → `$n` (Herald's SQL has no `?` inside literals). */
+  #text(sql: string): string {
+    let t = this.#texts.get(sql);
+    if (t === undefined) {
+      let n = 0;
+      t = sql.replace(/\?/g, () => `$${++n}`);
+      if (this.#texts.size < 2000) this.#texts.set(sql, t);
+    }
+    return t;
+  }
+
+  #query(db: Queryable): SqlQuery {
+    const exec = (sql: string, params: readonly SqlValue[] = [], arrays = false) =>
+      db.query({ text: this.#text(sql), values: params as SqlValue[], ...(arrays ? { rowMode: 'array' as const } : {}) });
+    return {
+      all: async (sql, params) => (await exec(sql, params)).rows as Row[],
+      get: async (sql, params) => (await exec(sql, params)).rows[0] as Row | undefined,
+      run: async (sql, params) => (await exec(sql, params)).rowCount ?? 0,
+      insert: async (sql, params) => Number(((await exec(`${sql} RETURNING pk`, params, true)).rows[0] as unknown[])[0]),
+      rows: async (sql, params) => (await exec(sql, params, true)).rows as unknown[][],
+    };
+  }
+
+  async #connect(op: string): Promise<pg.PoolClient> {
+    if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
+    try {
+      return await this.#pool.connect();
+    } catch (err) {
+      throw translatePostgresError(op, err);
+    }
+  }
+
+  async #transaction<T>(op: string, begin: readonly string[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    const client = await this.#connect(op);
+    let broken: Error | undefined;
+    try {
+      for (const statement of begin) await client.query(statement);
+      const result = await body(this.#query(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      const translated = translatePostgresError(op, err);
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        // The connection is unusable: drop it from the pool rather than reuse it.
+        broken = rollbackErr as Error;
+      }
+      throw translated;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`], body);
+  }
+
+  async read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
+    if (options.snapshot) return this.#transaction(op, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
+    if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
+    try {
+      return await body(this.#query(this.#pool));
+    } catch (err) {
+      throw translatePostgresError(op, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}
+
+/** A bare connection, not migrated (for the migration runner and its tests). */
+export function openPostgresConnection(options: PostgresDataStoreOptions): SqlConnection {
+  if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+    throw new TypeError('openPostgresDataStore: connectionString is required');
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    application_name: 'herald-server',
+  });
+  const onPoolError = options.onPoolError ?? ((err: Error) => process.emitWarning(`datastore: idle PostgreSQL connection failed: ${err.message}`, 'HeraldDataStoreWarning'));
+  return new PostgresConnection(pool, onPoolError);
+}
+
+/** Connects and migrates; fails with ERR_DATASTORE_UNAVAILABLE when the server cannot be reached. */
+export async function openPostgresDataStore(options: PostgresDataStoreOptions): Promise<DataStore> {
+  const clock = options.clock ?? systemClock;
+  const conn = openPostgresConnection(options);
+  try {
+    await migrate(conn, latestMigrations, clock);
+  } catch (err) {
+    await conn.close();
+    throw err;
+  }
+  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError });
+}

@@ -1,0 +1,96 @@
+// Bundle statements. The sequence number increases on every stored change:
+// new = max(current + 1, requested); a write that changes nothing is skipped.
+import type { TrustDomain } from '../../../spiffe/trust-domain.ts';
+import type { BundleMask, DeleteMode, Page, Pagination } from '../datastore.ts';
+import { DataStoreCode, dataStoreError } from '../errors.ts';
+import type { StoredBundle } from '../types.ts';
+import { num, str, type SqlQuery } from './connection.ts';
+import { checkBundle, decodeBundle, encodeBundle, mergeAuthorities, sameContents } from './bundle-codec.ts';
+import { releaseFederatedEntries, type WriteContext } from './entries.ts';
+import { checkPageSize, limitClause, toPage } from './pagination.ts';
+
+export interface BundleWrite {
+  readonly bundle: StoredBundle;
+  readonly changed: boolean;
+}
+
+function notFound(td: TrustDomain): Error {
+  return dataStoreError(DataStoreCode.BundleNotFound, `bundle for trust domain ${JSON.stringify(td.name)} not found`);
+}
+
+export async function getBundle(q: SqlQuery, td: TrustDomain): Promise<StoredBundle | undefined> {
+  const row = await q.get('SELECT trust_domain, data FROM bundles WHERE trust_domain = ?', [td.name]);
+  return row === undefined ? undefined : decodeBundle(str(row.trust_domain), str(row.data));
+}
+
+export async function createBundle(q: SqlQuery, bundle: StoredBundle): Promise<StoredBundle> {
+  const b = checkBundle(bundle);
+  if ((await getBundle(q, b.trustDomain)) !== undefined) {
+    throw dataStoreError(DataStoreCode.BundleExists, `bundle for trust domain ${JSON.stringify(b.trustDomain.name)} already exists`);
+  }
+  await q.run('INSERT INTO bundles (trust_domain, data) VALUES (?, ?)', [b.trustDomain.name, encodeBundle(b)]);
+  return b;
+}
+
+export async function listBundles(q: SqlQuery, pagination?: Pagination): Promise<Page<StoredBundle>> {
+  checkPageSize(pagination);
+  const after = pagination?.token ?? '';
+  const rows = await q.all(
+    `SELECT trust_domain, data FROM bundles${after === '' ? '' : ' WHERE trust_domain > ?'} ORDER BY trust_domain${limitClause(pagination)}`,
+    after === '' ? [] : [after],
+  );
+  return toPage(rows.map((r) => decodeBundle(str(r.trust_domain), str(r.data))), pagination, (b) => b.trustDomain.name);
+}
+
+export async function countBundles(q: SqlQuery): Promise<number> {
+  return num((await q.get('SELECT COUNT(*) AS n FROM bundles'))!.n);
+}
+
+/** Writes `next` over `current` unless nothing changes; `requestedSeq` is a floor for the new sequence number. */
+async function store(q: SqlQuery, current: StoredBundle, next: StoredBundle, requestedSeq: bigint): Promise<BundleWrite> {
+  const contentChanged = !sameContents(current, next);
+  let seq = current.sequenceNumber;
+  if (contentChanged) seq = requestedSeq > seq + 1n ? requestedSeq : seq + 1n;
+  else if (requestedSeq > seq) seq = requestedSeq;
+  else return { bundle: current, changed: false };
+  const bundle = { ...next, sequenceNumber: seq };
+  await q.run('UPDATE bundles SET data = ? WHERE trust_domain = ?', [encodeBundle(bundle), bundle.trustDomain.name]);
+  return { bundle, changed: true };
+}
+
+export async function updateBundle(q: SqlQuery, bundle: StoredBundle, mask?: BundleMask): Promise<BundleWrite> {
+  const b = checkBundle(bundle);
+  const current = await getBundle(q, b.trustDomain);
+  if (current === undefined) throw notFound(b.trustDomain);
+  const all = mask === undefined;
+  const next: StoredBundle = {
+    trustDomain: current.trustDomain,
+    x509Authorities: all || mask.x509Authorities ? b.x509Authorities : current.x509Authorities,
+    jwtAuthorities: all || mask.jwtAuthorities ? b.jwtAuthorities : current.jwtAuthorities,
+    refreshHint: all || mask.refreshHint ? b.refreshHint : current.refreshHint,
+    sequenceNumber: current.sequenceNumber,
+  };
+  return store(q, current, next, all || mask.sequenceNumber ? b.sequenceNumber : 0n);
+}
+
+export async function setBundle(q: SqlQuery, bundle: StoredBundle): Promise<BundleWrite> {
+  const b = checkBundle(bundle);
+  const current = await getBundle(q, b.trustDomain);
+  if (current === undefined) return { bundle: await createBundle(q, b), changed: true };
+  return store(q, current, b, b.sequenceNumber);
+}
+
+export async function appendBundle(q: SqlQuery, bundle: StoredBundle): Promise<BundleWrite> {
+  const b = checkBundle(bundle);
+  const current = await getBundle(q, b.trustDomain);
+  if (current === undefined) return { bundle: await createBundle(q, b), changed: true };
+  return store(q, current, mergeAuthorities(current, b), 0n);
+}
+
+/** Returns how many entries were deleted or dissociated. */
+export async function deleteBundle(q: SqlQuery, ctx: WriteContext, td: TrustDomain, mode: DeleteMode): Promise<number> {
+  if ((await getBundle(q, td)) === undefined) throw notFound(td);
+  const touched = await releaseFederatedEntries(q, ctx, td, mode);
+  await q.run('DELETE FROM bundles WHERE trust_domain = ?', [td.name]);
+  return touched;
+}

@@ -1,0 +1,69 @@
+// What the SQL store needs from a database: statements with `?` placeholders,
+// write transactions serialised against every other writer (SQLite: BEGIN
+// IMMEDIATE; PostgreSQL: a transaction-scoped advisory lock), and reads.
+// Connections translate driver errors into DataStoreError; errors thrown by
+// the body (domain errors) pass through after the rollback.
+
+export type SqlValue = string | number | null;
+export type Row = Record<string, unknown>;
+
+export interface SqlQuery {
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  get(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
+  /** Runs an INSERT of one row into a table whose key column is `pk`; returns the new pk. */
+  insert(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /** Rows as arrays in select-list order (cheaper for large reads). */
+  rows(sql: string, params?: readonly SqlValue[]): Promise<unknown[][]>;
+  /** Returns the number of rows changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface SqlDialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** Column definition of an auto-incrementing 64-bit primary key whose values are never reused. */
+  readonly autoIncrementPk: string;
+  /** Text type that sorts and compares by bytes (keyset pagination by name). */
+  readonly binaryText: string;
+}
+
+export interface ReadOptions {
+  /** All statements of the body see one consistent snapshot. */
+  readonly snapshot?: boolean;
+}
+
+export interface SqlConnection {
+  readonly dialect: SqlDialect;
+  /**
+   * Runs `body` in a write transaction, one writer at a time across all
+   * processes sharing the database. Commits when it resolves, rolls back when
+   * it throws. `op` names the operation in error messages.
+   */
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T>;
+  read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** `(?, ?, …)` for n values. */
+export function placeholders(n: number): string {
+  if (n <= 0) throw new TypeError('placeholders: n must be positive');
+  return '(' + '?, '.repeat(n - 1) + '?)';
+}
+
+/** Numbers come back as number (SQLite) or string (PostgreSQL int8/COUNT). */
+export function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' || typeof v === 'bigint') return Number(v);
+  throw new TypeError(`datastore: expected a number column, got ${typeof v}`);
+}
+
+export function str(v: unknown): string {
+  if (typeof v === 'string') return v;
+  throw new TypeError(`datastore: expected a text column, got ${typeof v}`);
+}
+
+/** Splits a list into chunks so statements stay under parameter limits. */
+export function chunks<T>(items: readonly T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,306 @@
+// The DataStore over any SqlConnection: each method is one transaction (or
+// one read) composed from the statement modules, and change notices go out
+// only after the commit.
+import type { Clock } from '../../../common/clock.ts';
+import type { SpiffeId } from '../../../spiffe/id.ts';
+import type { TrustDomain } from '../../../spiffe/trust-domain.ts';
+import type {
+  BundleMask,
+  ChangeKind,
+  ChangeNotice,
+  ConsumeJoinTokenResult,
+  DataStore,
+  DeleteMode,
+  EntryFilter,
+  EntryMask,
+  EntrySnapshot,
+  EntryUpdate,
+  FederationRelationshipMask,
+  FederationRelationshipUpdate,
+  ListEntriesRequest,
+  ListEntryEventsResult,
+  ListNodesRequest,
+  NodeFilter,
+  NodeMask,
+  NodeUpdate,
+  Page,
+  Pagination,
+} from '../datastore.ts';
+import { readSchemaVersion } from '../migrations/runner.ts';
+import type {
+  AttestedNode,
+  AttestedNodeInput,
+  EntryInput,
+  FederationRelationship,
+  FederationRelationshipInput,
+  JoinToken,
+  RegistrationEntry,
+  Selector,
+  StoredBundle,
+} from '../types.ts';
+import * as bundles from './bundles.ts';
+import type { SqlConnection, SqlQuery } from './connection.ts';
+import * as entries from './entries.ts';
+import * as events from './entry-events.ts';
+import * as federation from './federation.ts';
+import * as tokens from './join-tokens.ts';
+import * as nodes from './nodes.ts';
+
+export type ListenerErrorHandler = (err: unknown, notice: ChangeNotice) => void;
+
+export interface SqlDataStoreOptions {
+  readonly clock: Clock;
+  /** Called when a change listener throws; default: a process warning. */
+  readonly onListenerError?: ListenerErrorHandler | undefined;
+}
+
+const DEFAULT_EVENT_PAGE = 10_000;
+
+export class SqlDataStore implements DataStore {
+  readonly #conn: SqlConnection;
+  readonly #clock: Clock;
+  readonly #listeners = new Set<(n: ChangeNotice) => void>();
+  readonly #onListenerError: ListenerErrorHandler;
+  readonly #ctx: entries.WriteContext;
+
+  constructor(conn: SqlConnection, options: SqlDataStoreOptions) {
+    this.#conn = conn;
+    this.#clock = options.clock;
+    this.#ctx = { nowSeconds: () => this.#nowSeconds() };
+    this.#onListenerError =
+      options.onListenerError ??
+      ((err, notice) => process.emitWarning(`datastore: change listener for ${notice.kind} threw: ${String(err)}`, 'HeraldDataStoreWarning'));
+  }
+
+  #nowSeconds(): number {
+    return Math.floor(this.#clock.now() / 1000);
+  }
+
+  #emit(...kinds: ChangeKind[]): void {
+    for (const kind of kinds) {
+      const notice = { kind };
+      for (const l of [...this.#listeners]) {
+        try {
+          l(notice);
+        } catch (err) {
+          this.#onListenerError(err, notice);
+        }
+      }
+    }
+  }
+
+  async #write<T>(op: string, kinds: ChangeKind[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    const result = await this.#conn.write(op, body);
+    this.#emit(...kinds);
+    return result;
+  }
+
+  // Entries
+
+  createEntry(input: EntryInput): Promise<RegistrationEntry> {
+    return this.#write('create entry', ['entries'], (q) => entries.createEntry(q, this.#ctx, input));
+  }
+
+  createEntries(inputs: readonly EntryInput[]): Promise<RegistrationEntry[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    return this.#write('create entries', ['entries'], async (q) => {
+      const batch = entries.newBatchState();
+      const out: RegistrationEntry[] = [];
+      for (const input of inputs) out.push(await entries.createEntry(q, this.#ctx, input, batch));
+      return out;
+    });
+  }
+
+  getEntry(id: string): Promise<RegistrationEntry | undefined> {
+    return this.#conn.read('get entry', async (q) => (await entries.getEntryRow(q, id))?.entry);
+  }
+
+  getEntries(ids: readonly string[]): Promise<RegistrationEntry[]> {
+    return this.#conn.read('get entries', (q) => entries.getEntries(q, ids), { snapshot: true });
+  }
+
+  listEntries(req?: ListEntriesRequest): Promise<Page<RegistrationEntry>> {
+    return this.#conn.read('list entries', (q) => entries.listEntries(q, req));
+  }
+
+  countEntries(filter?: EntryFilter): Promise<number> {
+    return this.#conn.read('count entries', (q) => entries.countEntries(q, filter));
+  }
+
+  updateEntry(update: EntryUpdate, mask?: EntryMask): Promise<RegistrationEntry> {
+    return this.#write('update entry', ['entries'], (q) => entries.updateEntry(q, this.#ctx, update, mask));
+  }
+
+  deleteEntry(id: string): Promise<RegistrationEntry> {
+    return this.#write('delete entry', ['entries'], (q) => entries.deleteEntry(q, this.#ctx, id));
+  }
+
+  async pruneEntries(expiresBefore: number): Promise<number> {
+    const n = await this.#conn.write('prune entries', (q) => entries.pruneEntries(q, this.#ctx, expiresBefore));
+    if (n > 0) this.#emit('entries');
+    return n;
+  }
+
+  listEntryEvents(afterId: number, limit = DEFAULT_EVENT_PAGE): Promise<ListEntryEventsResult> {
+    return this.#conn.read('list entry events', (q) => events.listEntryEvents(q, afterId, limit), { snapshot: true });
+  }
+
+  entrySnapshot(): Promise<EntrySnapshot> {
+    return this.#conn.read('read entry snapshot', (q) => events.entrySnapshot(q), { snapshot: true });
+  }
+
+  pruneEntryEvents(createdBefore: number): Promise<number> {
+    return this.#conn.write('prune entry events', (q) => events.pruneEntryEvents(q, createdBefore));
+  }
+
+  // Attested nodes
+
+  createAttestedNode(input: AttestedNodeInput): Promise<AttestedNode> {
+    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input));
+  }
+
+  getAttestedNode(id: SpiffeId, opts: { fetchSelectors?: boolean } = {}): Promise<AttestedNode | undefined> {
+    return this.#conn.read('get attested node', (q) => nodes.getNode(q, id, opts.fetchSelectors === true), { snapshot: opts.fetchSelectors === true });
+  }
+
+  listAttestedNodes(req?: ListNodesRequest): Promise<Page<AttestedNode>> {
+    return this.#conn.read('list attested nodes', (q) => nodes.listNodes(q, req), { snapshot: req?.fetchSelectors === true });
+  }
+
+  countAttestedNodes(filter?: NodeFilter): Promise<number> {
+    return this.#conn.read('count attested nodes', (q) => nodes.countNodes(q, filter));
+  }
+
+  updateAttestedNode(update: NodeUpdate, mask?: NodeMask): Promise<AttestedNode> {
+    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask));
+  }
+
+  banAttestedNode(id: SpiffeId): Promise<AttestedNode> {
+    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }));
+  }
+
+  deleteAttestedNode(id: SpiffeId): Promise<AttestedNode> {
+    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id));
+  }
+
+  setNodeSelectors(id: SpiffeId, selectors: readonly Selector[]): Promise<void> {
+    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors));
+  }
+
+  getNodeSelectors(id: SpiffeId): Promise<Selector[]> {
+    return this.#conn.read('get node selectors', (q) => nodes.getNodeSelectors(q, id));
+  }
+
+  listNodeSelectors(): Promise<Map<string, Selector[]>> {
+    return this.#conn.read('list node selectors', (q) => nodes.listNodeSelectors(q));
+  }
+
+  // Join tokens
+
+  createJoinToken(token: JoinToken): Promise<void> {
+    return this.#write('create join token', ['join_tokens'], (q) => tokens.createJoinToken(q, token));
+  }
+
+  getJoinToken(token: string): Promise<JoinToken | undefined> {
+    return this.#conn.read('get join token', (q) => tokens.getJoinToken(q, token));
+  }
+
+  deleteJoinToken(token: string): Promise<void> {
+    return this.#write('delete join token', ['join_tokens'], (q) => tokens.deleteJoinToken(q, token));
+  }
+
+  async consumeJoinToken(token: string): Promise<ConsumeJoinTokenResult> {
+    const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()));
+    if (r.status !== 'not_found') this.#emit('join_tokens');
+    return r;
+  }
+
+  async pruneJoinTokens(expiresBefore: number): Promise<number> {
+    const n = await this.#conn.write('prune join tokens', (q) => tokens.pruneJoinTokens(q, expiresBefore));
+    if (n > 0) this.#emit('join_tokens');
+    return n;
+  }
+
+  // Bundles
+
+  createBundle(bundle: StoredBundle): Promise<StoredBundle> {
+    return this.#write('create bundle', ['bundles'], (q) => bundles.createBundle(q, bundle));
+  }
+
+  getBundle(td: TrustDomain): Promise<StoredBundle | undefined> {
+    return this.#conn.read('get bundle', (q) => bundles.getBundle(q, td));
+  }
+
+  listBundles(req: { pagination?: Pagination } = {}): Promise<Page<StoredBundle>> {
+    return this.#conn.read('list bundles', (q) => bundles.listBundles(q, req.pagination));
+  }
+
+  countBundles(): Promise<number> {
+    return this.#conn.read('count bundles', (q) => bundles.countBundles(q));
+  }
+
+  async #bundleWrite(op: string, body: (q: SqlQuery) => Promise<bundles.BundleWrite>): Promise<StoredBundle> {
+    const r = await this.#conn.write(op, body);
+    if (r.changed) this.#emit('bundles');
+    return r.bundle;
+  }
+
+  updateBundle(bundle: StoredBundle, mask?: BundleMask): Promise<StoredBundle> {
+    return this.#bundleWrite('update bundle', (q) => bundles.updateBundle(q, bundle, mask));
+  }
+
+  setBundle(bundle: StoredBundle): Promise<StoredBundle> {
+    return this.#bundleWrite('set bundle', (q) => bundles.setBundle(q, bundle));
+  }
+
+  appendBundle(bundle: StoredBundle): Promise<StoredBundle> {
+    return this.#bundleWrite('append bundle', (q) => bundles.appendBundle(q, bundle));
+  }
+
+  async deleteBundle(td: TrustDomain, mode: DeleteMode = 'restrict'): Promise<void> {
+    const touched = await this.#conn.write('delete bundle', (q) => bundles.deleteBundle(q, this.#ctx, td, mode));
+    this.#emit('bundles', ...(touched > 0 ? (['entries'] as const) : []));
+  }
+
+  // Federation relationships
+
+  async createFederationRelationship(input: FederationRelationshipInput): Promise<FederationRelationship> {
+    const r = await this.#conn.write('create federation relationship', (q) => federation.createRelationship(q, input));
+    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    return r.relationship;
+  }
+
+  getFederationRelationship(td: TrustDomain): Promise<FederationRelationship | undefined> {
+    return this.#conn.read('get federation relationship', (q) => federation.getRelationship(q, td));
+  }
+
+  listFederationRelationships(req: { pagination?: Pagination } = {}): Promise<Page<FederationRelationship>> {
+    return this.#conn.read('list federation relationships', (q) => federation.listRelationships(q, req.pagination));
+  }
+
+  async updateFederationRelationship(update: FederationRelationshipUpdate, mask?: FederationRelationshipMask): Promise<FederationRelationship> {
+    const r = await this.#conn.write('update federation relationship', (q) => federation.updateRelationship(q, update, mask));
+    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    return r.relationship;
+  }
+
+  deleteFederationRelationship(td: TrustDomain): Promise<void> {
+    return this.#write('delete federation relationship', ['federation_relationships'], (q) => federation.deleteRelationship(q, td));
+  }
+
+  onChange(listener: (notice: ChangeNotice) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  schemaVersion(): Promise<number> {
+    return readSchemaVersion(this.#conn);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#conn.close();
+  }
+}

@@ -1,0 +1,247 @@
+// SQLite datastore on Node's built-in node:sqlite (DatabaseSync). One
+// connection per store; every operation runs under an in-process queue so
+// statements of concurrent async calls never interleave inside a transaction.
+// Writes take the lock up front (BEGIN IMMEDIATE). While another connection
+// holds it, BEGIN is retried on timers — never a synchronous busy wait that
+// would stall the event loop — for up to busyTimeoutMs, then the call fails
+// cleanly with ERR_DATASTORE_BUSY.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HeraldError } from '../../common/errors.ts';
+import { systemClock, type Clock } from '../../common/clock.ts';
+import type { DataStore } from './datastore.ts';
+import { DataStoreCode, dataStoreError, transientError } from './errors.ts';
+import { latestMigrations } from './migrations/index.ts';
+import { migrate } from './migrations/runner.ts';
+import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
+import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
+
+export interface SqliteDataStoreOptions {
+  /** Database file (created with its directory), a `file:` URI, or ':memory:'. */
+  readonly path: string;
+  readonly clock?: Clock;
+  /** How long a writer waits for another process's write lock. Default 5000 ms. */
+  readonly busyTimeoutMs?: number;
+  /** Extra `PRAGMA name = value` applied after the defaults (e.g. max_page_count). */
+  readonly pragmas?: Readonly<Record<string, string | number>>;
+  readonly onListenerError?: ListenerErrorHandler;
+}
+
+export const sqliteDialect: SqlDialect = {
+  name: 'sqlite',
+  autoIncrementPk: 'INTEGER PRIMARY KEY AUTOINCREMENT',
+  binaryText: 'TEXT',
+};
+
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+const SQLITE_FULL = 13;
+const SQLITE_CONSTRAINT = 19;
+
+interface SqliteDriverError {
+  errcode?: number;
+  message?: string;
+}
+
+/** Maps a node:sqlite error onto a DataStoreError (domain errors and TypeErrors pass through). */
+export function translateSqliteError(op: string, err: unknown): Error {
+  if (err instanceof HeraldError || err instanceof TypeError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SqliteDriverError;
+  const primary = (e.errcode ?? -1) & 0xff;
+  const detail = e.message ?? String(err);
+  switch (primary) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
+    case SQLITE_FULL:
+      return dataStoreError(DataStoreCode.Full, `${op}: ${detail}`, { cause: err });
+    case SQLITE_CONSTRAINT:
+      return dataStoreError(DataStoreCode.Query, `${op}: constraint violated: ${detail}`, { cause: err });
+    default:
+      return dataStoreError(DataStoreCode.Query, `${op}: ${detail}`, { cause: err });
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as SqliteDriverError | undefined)?.errcode;
+  return typeof code === 'number' && ((code & 0xff) === SQLITE_BUSY || (code & 0xff) === SQLITE_LOCKED);
+}
+
+/** SQLite's own busy handler only covers short internal waits; lock waits are async retries. */
+const DRIVER_BUSY_TIMEOUT_MS = 10;
+
+class SqliteConnection implements SqlConnection {
+  readonly dialect = sqliteDialect;
+  readonly #db: DatabaseSync;
+  readonly #busyTimeoutMs: number;
+  readonly #statements = new Map<string, StatementSync>();
+  readonly #arrayStatements = new Map<string, StatementSync>();
+  #tail: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #query: SqlQuery;
+
+  constructor(db: DatabaseSync, busyTimeoutMs: number) {
+    this.#db = db;
+    this.#busyTimeoutMs = busyTimeoutMs;
+    this.#query = {
+      all: async (sql, params = []) => this.#prepare(sql).all(...(params as SqlValue[])) as Row[],
+      get: async (sql, params = []) => this.#prepare(sql).get(...(params as SqlValue[])) as Row | undefined,
+      run: async (sql, params = []) => Number(this.#prepare(sql).run(...(params as SqlValue[])).changes),
+      // RETURNING is markedly slower than lastInsertRowid in node:sqlite.
+      insert: async (sql, params = []) => Number(this.#prepare(sql).run(...(params as SqlValue[])).lastInsertRowid),
+      rows: async (sql, params = []) => this.#prepare(sql, true).all(...(params as SqlValue[])) as unknown as unknown[][],
+    };
+  }
+
+  #prepare(sql: string, arrays = false): StatementSync {
+    const cache = arrays ? this.#arrayStatements : this.#statements;
+    let s = cache.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      if (arrays) s.setReturnArrays(true);
+      // Dynamic IN lists make many shapes; keep the cache bounded.
+      if (cache.size < 2000) cache.set(sql, s);
+    }
+    return s;
+  }
+
+  /** One operation at a time on this connection. */
+  async #exclusive<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
+    const prev = this.#tail;
+    let release!: () => void;
+    this.#tail = new Promise<void>((r) => { release = r; });
+    await prev;
+    try {
+      if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** BEGIN, retried with backoff while another connection holds the write lock. */
+  async #begin(op: string, begin: string): Promise<void> {
+    let waited = 0;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        this.#db.exec(begin);
+        return;
+      } catch (err) {
+        if (!isBusy(err) || waited >= this.#busyTimeoutMs) throw translateSqliteError(op, err);
+      }
+      const d = Math.min(delay, this.#busyTimeoutMs - waited);
+      await sleep(d);
+      waited += d;
+    }
+  }
+
+  async #transaction<T>(op: string, begin: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    return this.#exclusive(op, async () => {
+      await this.#begin(op, begin);
+      let result: T;
+      try {
+        result = await body(this.#query);
+        this.#db.exec('COMMIT');
+      } catch (err) {
+        throw this.#rollback(op, err);
+      }
+      return result;
+    });
+  }
+
+  /** Rolls back (unless SQLite already did, as it may on FULL/BUSY) and returns the error to throw. */
+  #rollback(op: string, err: unknown): Error {
+    const translated = translateSqliteError(op, err);
+    if (!this.#db.isTransaction) return translated;
+    try {
+      this.#db.exec('ROLLBACK');
+    } catch (rollbackErr) {
+      return dataStoreError(DataStoreCode.Query, `${op}: rollback failed after: ${translated.message}`, {
+        cause: new AggregateError([translated, rollbackErr]),
+      });
+    }
+    return translated;
+  }
+
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    return this.#transaction(op, 'BEGIN IMMEDIATE', body);
+  }
+
+  read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
+    if (options.snapshot) return this.#transaction(op, 'BEGIN', body);
+    return this.#exclusive(op, async () => {
+      try {
+        return await body(this.#query);
+      } catch (err) {
+        throw translateSqliteError(op, err);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    // Queued operations finish first; later calls share the one close.
+    this.#closing ??= this.#exclusive('close', async () => {
+      this.#closed = true;
+      this.#statements.clear();
+      this.#arrayStatements.clear();
+      this.#db.close();
+    });
+    return this.#closing;
+  }
+}
+
+function busyTimeout(options: SqliteDataStoreOptions): number {
+  return Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
+}
+
+function openDatabase(options: SqliteDataStoreOptions): DatabaseSync {
+  const { path } = options;
+  let location: string | URL = path;
+  if (path.startsWith('file:')) location = new URL(path);
+  else if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(location, { enableForeignKeyConstraints: true });
+  } catch (err) {
+    throw dataStoreError(DataStoreCode.Open, `cannot open SQLite database ${JSON.stringify(path)}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.min(DRIVER_BUSY_TIMEOUT_MS, busyTimeout(options))}`);
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA foreign_keys = ON');
+    db.exec('PRAGMA synchronous = FULL');
+    for (const [name, value] of Object.entries(options.pragmas ?? {})) {
+      if (!/^[a-z_]+$/.test(name)) throw new TypeError(`openSqliteDataStore: invalid pragma name ${JSON.stringify(name)}`);
+      if (typeof value === 'string' && !/^[A-Za-z0-9_]+$/.test(value)) {
+        throw new TypeError(`openSqliteDataStore: invalid value for pragma ${name}`);
+      }
+      db.exec(`PRAGMA ${name} = ${value}`);
+    }
+  } catch (err) {
+    db.close();
+    throw translateSqliteError('open', err);
+  }
+  return db;
+}
+
+/** A bare connection, not migrated (for the migration runner and its tests). */
+export function openSqliteConnection(options: SqliteDataStoreOptions): SqlConnection {
+  return new SqliteConnection(openDatabase(options), busyTimeout(options));
+}
+
+/** Opens (creating and migrating as needed) a SQLite datastore. */
+export async function openSqliteDataStore(options: SqliteDataStoreOptions): Promise<DataStore> {
+  const clock = options.clock ?? systemClock;
+  const conn = openSqliteConnection(options);
+  try {
+    await migrate(conn, latestMigrations, clock);
+  } catch (err) {
+    await conn.close();
+    throw err;
+  }
+  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError });
+}

@@ -1,0 +1,186 @@
+// JWT-SVIDs (go-spiffe svid/jwtsvid; shared/spec/jwt-svid.md). Signing and
+// signature checks use jose; the SPIFFE rules around them are applied here,
+// in the order go-spiffe applies them, each with its own error code.
+import type { KeyObject } from 'node:crypto';
+import { CompactSign, compactVerify } from 'jose';
+import type { JwtBundleSource } from './bundle/jwt-bundle.ts';
+import { JwtSvidError } from './errors.ts';
+import { SpiffeId } from './id.ts';
+
+/** The signature algorithms a JWT-SVID may use; anything else is rejected first. */
+export const ALLOWED_ALGS = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'] as const;
+export type JwtAlg = (typeof ALLOWED_ALGS)[number];
+const allowed = new Set<string>(ALLOWED_ALGS);
+
+/** go-jose's default clock-skew allowance, used by go-spiffe and SPIRE. */
+export const DEFAULT_LEEWAY_MS = 60_000;
+
+export interface JwtSvid {
+  readonly id: SpiffeId;
+  readonly audience: readonly string[];
+  readonly expiry: Date;
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly token: string;
+  readonly hint?: string;
+}
+
+export interface SignJwtSvidOptions {
+  id: SpiffeId;
+  audience: readonly string[];
+  /** Absolute expiry (ms since epoch). */
+  expiresAt: number;
+  key: KeyObject;
+  kid: string;
+  /** Defaults from the key: ES256 (P-256), ES384 (P-384), ES512 (P-521), RS256 (RSA). */
+  alg?: JwtAlg;
+  issuer?: string;
+  /** ms since epoch, for `iat`. */
+  now: number;
+  extraClaims?: Record<string, unknown>;
+}
+
+export function algForKey(key: KeyObject): JwtAlg {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1' || curve === 'P-256') return 'ES256';
+    if (curve === 'secp384r1' || curve === 'P-384') return 'ES384';
+    if (curve === 'secp521r1' || curve === 'P-521') return 'ES512';
+  }
+  throw new TypeError(`jwtsvid: no JWT-SVID algorithm for key type ${String(key.asymmetricKeyType)}`);
+}
+
+/** Signs a JWT-SVID: header {alg, kid, typ: JWT}; `aud` always an array. */
+export async function sign(opts: SignJwtSvidOptions): Promise<string> {
+  const audience = opts.audience.filter((a) => a !== '');
+  if (audience.length === 0) throw new JwtSvidError('ERR_JWT_SVID_AUDIENCE_REQUIRED', 'jwtsvid: audience is required');
+  if (opts.id.isTrustDomainId()) throw new JwtSvidError('ERR_JWT_SVID_INVALID_SUBJECT', 'jwtsvid: subject must have a path');
+  const claims: Record<string, unknown> = {
+    ...opts.extraClaims,
+    sub: opts.id.toString(),
+    aud: audience,
+    exp: Math.floor(opts.expiresAt / 1000),
+    iat: Math.floor(opts.now / 1000),
+  };
+  if (opts.issuer) claims.iss = opts.issuer;
+  return new CompactSign(Buffer.from(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: opts.alg ?? algForKey(opts.key), kid: opts.kid, typ: 'JWT' })
+    .sign(opts.key);
+}
+
+export interface ValidateOptions {
+  /** ms since epoch; defaults to Date.now() only at the API edge — pass the clock's now. */
+  now: number;
+  leewayMs?: number;
+}
+
+interface Decoded {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+}
+
+function fail(code: string, message: string, cause?: unknown): never {
+  throw new JwtSvidError(`ERR_JWT_SVID_${code}`, `jwtsvid: ${message}`, cause === undefined ? {} : { cause });
+}
+
+/** Splits and decodes a compact JWS; rejects other serialisations. */
+function decode(token: string): Decoded {
+  if (typeof token !== 'string' || token === '') fail('PARSE', 'unable to parse JWT token: token is empty');
+  if (token.trimStart().startsWith('{')) fail('PARSE', 'unable to parse JWT token: JWS JSON serialization is not allowed');
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]*$/.test(p))) {
+    fail('PARSE', 'unable to parse JWT token: compact JWS format must have three base64url parts');
+  }
+  let header: unknown;
+  let claims: unknown;
+  try {
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
+  } catch (err) {
+    fail('PARSE', 'unable to parse JWT token: invalid header', err);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('PARSE', 'unable to parse JWT token: invalid header');
+  const alg = (header as Record<string, unknown>).alg;
+  // The allow-list is checked before anything else is looked at.
+  if (typeof alg !== 'string' || !allowed.has(alg)) {
+    fail('UNSUPPORTED_ALGORITHM', `unable to parse JWT token: unexpected signature algorithm ${JSON.stringify(alg)}; expected one of ${ALLOWED_ALGS.join(', ')}`);
+  }
+  if (parts[2] === '') fail('PARSE', 'unable to parse JWT token: missing signature');
+  try {
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+  } catch (err) {
+    fail('PARSE', 'unable to parse JWT token: invalid claims', err);
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) fail('PARSE', 'unable to parse JWT token: invalid claims');
+  return { header: header as Record<string, unknown>, claims: claims as Record<string, unknown> };
+}
+
+function checkHeaderAndSubject(d: Decoded): { id: SpiffeId; kid: string } {
+  const typ = d.header.typ;
+  if (typ !== undefined && typ !== 'JWT' && typ !== 'JOSE') fail('INVALID_TYPE', 'token header type not equal to either JWT or JOSE');
+  if (d.claims.sub === undefined) fail('MISSING_SUBJECT', 'token missing subject claim');
+  if (d.claims.exp === undefined) fail('MISSING_EXPIRY', 'token missing exp claim');
+  let id: SpiffeId;
+  try {
+    id = SpiffeId.fromString(String(d.claims.sub));
+  } catch (err) {
+    return fail('INVALID_SUBJECT', `token has an invalid subject claim: ${(err as Error).message}`, err);
+  }
+  if (id.isTrustDomainId()) fail('INVALID_SUBJECT', 'token has an invalid subject claim: subject must have a path');
+  const kid = d.header.kid;
+  if (typeof kid !== 'string' || kid === '') fail('MISSING_KEY_ID', 'token header missing key id');
+  return { id, kid };
+}
+
+function audienceOf(claims: Record<string, unknown>): string[] {
+  const aud = claims.aud;
+  if (typeof aud === 'string') return [aud];
+  if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) return aud as string[];
+  return [];
+}
+
+function checkClaims(claims: Record<string, unknown>, expectedAudience: readonly string[], opts: ValidateOptions): { audience: string[]; expiry: Date } {
+  const leeway = opts.leewayMs ?? DEFAULT_LEEWAY_MS;
+  const audience = audienceOf(claims);
+  if (audience.length === 0) fail('MISSING_AUDIENCE', 'token missing aud claim');
+  if (expectedAudience.length > 0 && !expectedAudience.some((a) => audience.includes(a))) {
+    fail('AUDIENCE_MISMATCH', `expected audience in ${JSON.stringify(expectedAudience)} (audience=${JSON.stringify(audience)})`);
+  }
+  const exp = claims.exp;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) fail('INVALID_EXPIRY', 'token has an invalid exp claim');
+  if (opts.now - leeway > exp * 1000) fail('EXPIRED', 'token has expired');
+  const nbf = claims.nbf;
+  if (nbf !== undefined && (typeof nbf !== 'number' || opts.now + leeway < nbf * 1000)) fail('NOT_YET_VALID', 'token is not valid yet');
+  const iat = claims.iat;
+  if (iat !== undefined && (typeof iat !== 'number' || opts.now + leeway < iat * 1000)) fail('ISSUED_IN_FUTURE', 'token issued in the future');
+  return { audience, expiry: new Date(exp * 1000) };
+}
+
+/**
+ * Validates a JWT-SVID against the JWT bundle of its subject's trust domain
+ * (go-spiffe ParseAndValidate): algorithm, type, subject, key ID, signature,
+ * then audience (any of `expectedAudience`), expiry, nbf and iat with leeway.
+ */
+export async function parseAndValidate(token: string, bundles: JwtBundleSource, expectedAudience: readonly string[], opts: ValidateOptions): Promise<JwtSvid> {
+  const d = decode(token);
+  const { id, kid } = checkHeaderAndSubject(d);
+  const bundle = bundles.getJwtBundleForTrustDomain(id.trustDomain);
+  if (!bundle) fail('NO_BUNDLE', `no bundle found for trust domain "${id.trustDomain.name}"`);
+  const key = bundle.findAuthority(kid);
+  if (!key) fail('UNKNOWN_KEY_ID', `no JWT authority "${kid}" found for trust domain "${id.trustDomain.name}"`);
+  try {
+    // One algorithm only: the token's (already allow-listed); jose checks the key matches it.
+    await compactVerify(token, key, { algorithms: [d.header.alg as string] });
+  } catch (err) {
+    fail('INVALID_SIGNATURE', `unable to verify token signature: ${(err as Error).message}`, err);
+  }
+  const { audience, expiry } = checkClaims(d.claims, expectedAudience, opts);
+  return { id, audience, expiry, claims: d.claims, token };
+}
+
+/** Parses without checking the signature (go-spiffe ParseInsecure): for tokens just fetched from a trusted agent. */
+export function parseInsecure(token: string, expectedAudience: readonly string[], opts: ValidateOptions): JwtSvid {
+  const d = decode(token);
+  const { id } = checkHeaderAndSubject(d);
+  const { audience, expiry } = checkClaims(d.claims, expectedAudience, opts);
+  return { id, audience, expiry, claims: d.claims, token };
+}

@@ -1,0 +1,107 @@
+// The datastore conformance suite on a real PostgreSQL cluster (started from
+// the installed binaries; missing binaries fail the run), plus what only a
+// server database has: unreachable servers and truly parallel writers.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/common/clock.ts';
+import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
+import { LATEST_SCHEMA_VERSION } from '../../../src/server/datastore/migrations/index.ts';
+import { SCHEMA_VERSION_TABLE } from '../../../src/server/datastore/migrations/runner.ts';
+import { openPostgresDataStore } from '../../../src/server/datastore/postgres.ts';
+import { freePort } from '../../helpers/ports.ts';
+import { startPostgres, type PostgresCluster } from '../../helpers/postgres.ts';
+import { dataStoreConformance } from './conformance/suite.ts';
+import { caught, id, sel, useFixture, type Backend } from './conformance/fixture.ts';
+
+let cluster: PostgresCluster | undefined;
+
+beforeAll(async () => {
+  cluster = await startPostgres();
+}, 180_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function rawQuery(connectionString: string, sql: string): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
+  }
+}
+
+function postgresBackend(): Backend {
+  let uri: string | undefined;
+  const current = () => {
+    if (uri === undefined) throw new Error('postgres backend used before fresh()');
+    return uri;
+  };
+  return {
+    name: 'postgres',
+    async fresh() {
+      if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
+      uri = await cluster.createDatabase();
+    },
+    open: (clock) => openPostgresDataStore({ connectionString: current(), clock }),
+    raw: (sql) => rawQuery(current(), sql),
+    async dispose() {
+      if (uri === undefined || cluster === undefined) return;
+      const name = new URL(uri).pathname.slice(1);
+      uri = undefined;
+      await rawQuery(cluster.connectionString(), `DROP DATABASE ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+const backend = postgresBackend();
+
+describe('datastore conformance: postgres', () => {
+  dataStoreConformance(() => backend);
+});
+
+describe('datastore: postgres specifics', () => {
+  const f = useFixture(() => backend);
+  const input = (n: number) => ({ spiffeId: id(`spiffe://example.org/w/${n}`), parentId: id('spiffe://example.org/agent'), selectors: [sel('unix', `uid:${n}`)] });
+
+  it('fails with ERR_DATASTORE_UNAVAILABLE when the server cannot be reached', async () => {
+    const port = await freePort();
+    const err = await caught(() => openPostgresDataStore({ connectionString: `postgresql://herald@127.0.0.1:${port}/none`, clock: new ManualClock(), connectionTimeoutMs: 2000 }));
+    expect(err.code).toBe('ERR_DATASTORE_UNAVAILABLE');
+    expect(err.message).toMatch(/^datastore: migrate schema: database unavailable: .*ECONNREFUSED/);
+    expect(grpcStatusFor(err)).toBe(GrpcCode.UNAVAILABLE);
+  });
+
+  it('lets exactly one of several servers create the same entry', async () => {
+    const { ds, openAnother } = f();
+    const stores = [ds, await openAnother(), await openAnother()];
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => stores[i % 3]!.createEntry(input(1))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as { code: string }).code).toBe('ERR_ENTRY_EXISTS');
+    expect(await ds.countEntries()).toBe(1);
+  });
+
+  it('keeps event ids in commit order under parallel writers', async () => {
+    const { ds, openAnother } = f();
+    const stores = [ds, await openAnother(), await openAnother()];
+    await Promise.all(Array.from({ length: 30 }, (_, i) => stores[i % 3]!.createEntry(input(i))));
+    const { events } = await ds.listEntryEvents(0);
+    expect(events).toHaveLength(30);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.id).toBeGreaterThan(events[i - 1]!.id);
+  });
+
+  it('migrates once when several servers start on an empty database together', async () => {
+    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
+    const uri = await cluster.createDatabase();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresDataStore({ connectionString: uri, clock: new ManualClock() })));
+    try {
+      for (const s of stores) expect(await s.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
+      const rows = await rawQuery(uri, `SELECT version FROM ${SCHEMA_VERSION_TABLE}`);
+      expect(rows).toHaveLength(LATEST_SCHEMA_VERSION);
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  });
+});
