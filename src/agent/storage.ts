@@ -7,6 +7,7 @@ import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeraldError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
+import { splitDer } from '../spiffe/bundle/der.ts';
 
 export class AgentStorageError extends HeraldError {}
 
@@ -80,24 +81,4 @@ export class AgentStorage {
       throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot read ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
     }
   }
-}
-
-// TODO(lead): replace with src/spiffe/pem.ts splitDer once it lands.
-function splitDer(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    if (buf[off] !== 0x30) throw new Error('not a DER SEQUENCE');
-    let len = buf[off + 1]!;
-    let hdr = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i]!;
-      hdr += n;
-    }
-    out.push(buf.subarray(off, off + hdr + len));
-    off += hdr + len;
-  }
-  return out;
 }
