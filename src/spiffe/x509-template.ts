@@ -4,12 +4,12 @@
 import { X509Certificate, createHash, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { px509 } from './peculiar.ts';
 import { X509SvidError } from './errors.ts';
+import { buildLeafCertificate } from './x509-leaf-der.ts';
 import type { SpiffeId } from './id.ts';
 import type { TrustDomain } from './trust-domain.ts';
 
 /** Clock-skew cushion on notBefore (SPIRE: 10 s). */
 export const NOT_BEFORE_BACKDATE_MS = 10_000;
-const X500_UNIQUE_IDENTIFIER = '2.5.4.45';
 
 export interface CertSubject {
   country?: readonly string[];
@@ -59,11 +59,10 @@ export function uniqueIdFor(id: SpiffeId): string {
   return createHash('sha256').update(id.toString()).digest().subarray(0, 16).toString('hex');
 }
 
-function nameOf(subject: CertSubject, extra: { [oid: string]: string[] }[] = []): px509.Name {
+function nameOf(subject: CertSubject): px509.Name {
   const attrs: { [type: string]: string[] }[] = [];
   for (const c of subject.country ?? []) attrs.push({ C: [c] });
   for (const o of subject.organization ?? []) attrs.push({ O: [o] });
-  attrs.push(...extra);
   if (subject.commonName) attrs.push({ CN: [subject.commonName] });
   return new px509.Name(attrs);
 }
@@ -123,18 +122,6 @@ export interface SignSvidOptions {
   subject?: CertSubject;
 }
 
-const caInfo = new WeakMap<X509Certificate, { subject: px509.Name; ski: string | undefined }>();
-
-function infoOf(ca: X509Certificate): { subject: px509.Name; ski: string | undefined } {
-  let info = caInfo.get(ca);
-  if (!info) {
-    const parsed = new px509.X509Certificate(ca.raw);
-    info = { subject: parsed.subjectName, ski: parsed.getExtension(px509.SubjectKeyIdentifierExtension)?.keyId };
-    caInfo.set(ca, info);
-  }
-  return info;
-}
-
 /**
  * An X509-SVID leaf (seed 000): Subject C=US, O=SPIRE, x500UniqueIdentifier;
  * KU digitalSignature|keyEncipherment|keyAgreement (critical); EKU
@@ -143,29 +130,18 @@ function infoOf(ca: X509Certificate): { subject: px509.Name; ski: string | undef
  */
 export async function signX509Svid(opts: SignSvidOptions): Promise<X509Certificate> {
   if (opts.id.isTrustDomainId()) throw new X509SvidError('ERR_X509_SVID_LEAF_NO_PATH', 'x509svid: leaf certificate SPIFFE ID must have a path');
-  const info = infoOf(opts.ca.certificate);
-  const dns = opts.dnsNames ?? [];
-  const base = opts.subject ?? DEFAULT_SVID_SUBJECT;
-  const subject = nameOf(dns.length > 0 ? { ...base, commonName: dns[0]! } : base, [{ [X500_UNIQUE_IDENTIFIER]: [uniqueIdFor(opts.id)] }]);
-  const publicCryptoKey = await cryptoKeyOf(opts.publicKey);
-  const extensions: px509.Extension[] = [
-    new px509.KeyUsagesExtension(px509.KeyUsageFlags.digitalSignature | px509.KeyUsageFlags.keyEncipherment | px509.KeyUsageFlags.keyAgreement, true),
-    new px509.ExtendedKeyUsageExtension([px509.ExtendedKeyUsage.serverAuth, px509.ExtendedKeyUsage.clientAuth], false),
-    new px509.BasicConstraintsExtension(false, undefined, true),
-    await px509.SubjectKeyIdentifierExtension.create(publicCryptoKey),
-    new px509.SubjectAlternativeNameExtension([{ type: 'url', value: opts.id.toString() }, ...dns.map((d) => ({ type: 'dns' as const, value: d }))]),
-  ];
-  if (info.ski) extensions.push(new px509.AuthorityKeyIdentifierExtension(info.ski));
-  const cert = await px509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject,
-    issuer: info.subject,
-    notBefore: new Date(opts.now - NOT_BEFORE_BACKDATE_MS),
-    notAfter: new Date(clampNotAfter(opts.now + opts.ttlMs, opts.ca.certificate)),
-    publicKey: publicCryptoKey,
-    signingKey: await cryptoKeyOf(opts.ca.privateKey),
-    signingAlgorithm: algorithmsFor(opts.ca.privateKey).signAlg,
-    extensions,
+  const subject = opts.subject ?? DEFAULT_SVID_SUBJECT;
+  return buildLeafCertificate({
+    ca: opts.ca.certificate,
+    caKey: opts.ca.privateKey,
+    publicKey: opts.publicKey,
+    spiffeId: opts.id.toString(),
+    serialHex: randomSerial(),
+    notBefore: opts.now - NOT_BEFORE_BACKDATE_MS,
+    notAfter: clampNotAfter(opts.now + opts.ttlMs, opts.ca.certificate),
+    dnsNames: opts.dnsNames ?? [],
+    country: subject.country ?? [],
+    organization: subject.organization ?? [],
+    uniqueId: uniqueIdFor(opts.id),
   });
-  return new X509Certificate(Buffer.from(cert.rawData));
 }
