@@ -1,0 +1,131 @@
+// The CA manager with real key files, journal and SQLite datastore, driven
+// by a manual clock: A/B rotation (prepare → publish → activate), restart
+// keeping the CA, and refusal to start on damaged files.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../../src/common/clock.ts';
+import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
+import { DiskKeyManager } from '../../../src/server/ca/key-manager.ts';
+import { CaManager } from '../../../src/server/ca/manager.ts';
+import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts';
+import { openSqliteDataStore } from '../../../src/server/datastore/index.ts';
+import type { DataStore } from '../../../src/server/datastore/index.ts';
+import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
+import { makeTempDir } from '../../helpers/tmp.ts';
+
+const td = TrustDomain.fromString('example.org');
+const HOUR = 3_600_000;
+const CA_TTL = 24 * HOUR;
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let ds: DataStore;
+let clock: ManualClock;
+
+async function newManager(): Promise<CaManager> {
+  const m = new CaManager({
+    trustDomain: td,
+    caKeyType: 'ec-p256',
+    jwtKeyType: 'ec-p256',
+    caTtlMs: CA_TTL,
+    journalPath: join(dir.path, 'journal.json'),
+    keyManager: await DiskKeyManager.open(join(dir.path, 'keys.json')),
+    minter: new SelfSignedCaMinter(td),
+    publisher: new DataStoreAuthorityPublisher(ds, td, 300),
+    clock,
+    log: pino({ level: 'silent' }),
+  });
+  await m.initialize();
+  return m;
+}
+
+beforeEach(async () => {
+  dir = await makeTempDir();
+  clock = new ManualClock(Date.now());
+  ds = await openSqliteDataStore({ path: join(dir.path, 'datastore.sqlite3') });
+});
+
+afterEach(async () => {
+  await ds.close();
+  await dir.cleanup();
+});
+
+describe('CaManager', () => {
+  it('starts with an active CA and JWT key in slot A, published in the bundle', async () => {
+    const m = await newManager();
+    const ca = m.currentX509Ca();
+    expect(ca.slotId).toBe('A');
+    expect(m.currentJwtKey().slotId).toBe('A');
+    expect(m.nextX509Ca()).toBeUndefined();
+    const bundle = await ds.getBundle(td);
+    expect(bundle!.x509Authorities.map((a) => Buffer.from(a.der).equals(ca.certificate.raw))).toEqual([true]);
+    expect(bundle!.jwtAuthorities.map((a) => a.keyId)).toEqual([m.currentJwtKey().kid]);
+  });
+
+  it('prepares the next CA at half-life (published before use) and activates it at 5/6', async () => {
+    const m = await newManager();
+    const a = m.currentX509Ca();
+    const seq0 = (await ds.getBundle(td))!.sequenceNumber;
+
+    clock.advance(CA_TTL / 2 - 60_000);
+    await m.rotate();
+    expect(m.nextX509Ca()).toBeUndefined();
+
+    clock.advance(120_000);
+    await m.rotate();
+    const b = m.nextX509Ca()!;
+    expect(b.slotId).toBe('B');
+    expect(m.currentX509Ca()).toBe(a); // still signing with A
+    const bundle = (await ds.getBundle(td))!;
+    expect(bundle.x509Authorities).toHaveLength(2); // B is trusted before it signs
+    expect(bundle.jwtAuthorities).toHaveLength(2);
+    expect(bundle.sequenceNumber).toBeGreaterThan(seq0);
+
+    clock.advance(CA_TTL / 3);
+    await m.rotate();
+    expect(m.currentX509Ca()).toBe(b);
+    expect(m.currentJwtKey().slotId).toBe('B');
+    // A stays in the bundle until what it signed has expired.
+    expect((await ds.getBundle(td))!.x509Authorities).toHaveLength(2);
+  });
+
+  it('keeps the same CA and JWT key across a restart', async () => {
+    const m1 = await newManager();
+    const before = { ca: m1.currentX509Ca().certificate.fingerprint256, kid: m1.currentJwtKey().kid };
+    const m2 = await newManager();
+    expect({ ca: m2.currentX509Ca().certificate.fingerprint256, kid: m2.currentJwtKey().kid }).toEqual(before);
+    expect(m2.currentX509Ca().privateKey.export({ format: 'der', type: 'pkcs8' })).toEqual(m1.currentX509Ca().privateKey.export({ format: 'der', type: 'pkcs8' }));
+  });
+
+  it('activateNow forces a rotation to the other slot', async () => {
+    const m = await newManager();
+    const a = m.currentX509Ca().certificate.fingerprint256;
+    await m.activateNow();
+    expect(m.currentX509Ca().slotId).toBe('B');
+    expect(m.currentX509Ca().certificate.fingerprint256).not.toBe(a);
+  });
+
+  it('refuses to start on a corrupt journal and leaves it and the keys untouched', async () => {
+    await newManager();
+    const journalPath = join(dir.path, 'journal.json');
+    await writeFile(journalPath, '{ not json');
+    const keysBefore = await readFile(join(dir.path, 'keys.json'));
+    await expect(newManager()).rejects.toMatchObject({ code: 'ERR_CA_JOURNAL_CORRUPT' });
+    expect(await readFile(journalPath, 'utf8')).toBe('{ not json');
+    expect(await readFile(join(dir.path, 'keys.json'))).toEqual(keysBefore);
+  });
+
+  it('refuses to start on a corrupt key file and never overwrites it', async () => {
+    await newManager();
+    await writeFile(join(dir.path, 'keys.json'), '{"keys":{"x509-CA-A":{"type":"ec-p256","pkcs8":"AAAA"}}}');
+    await expect(newManager()).rejects.toMatchObject({ code: 'ERR_KEY_MANAGER_CORRUPT' });
+    expect(await readFile(join(dir.path, 'keys.json'), 'utf8')).toContain('"AAAA"');
+  });
+
+  it('refuses to start when the journal names a key the key file lacks', async () => {
+    await newManager();
+    await writeFile(join(dir.path, 'keys.json'), '{"keys":{}}');
+    await expect(newManager()).rejects.toMatchObject({ code: 'ERR_CA_KEY_MISSING' });
+  });
+});
