@@ -1,0 +1,88 @@
+// Loads Herald's vendored protos once and hands out service definitions and
+// client constructors. keepCase keeps field names as in the .proto files
+// (snake_case), so what the code reads matches what SPIRE's docs say.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
+
+const protoRoot = join(import.meta.dirname, '../../../proto');
+
+const includeDirs = [join(protoRoot, 'spiffe'), join(protoRoot, 'envoy'), protoRoot];
+
+const files = [
+  'workload.proto',
+  'grpc/health/v1/health.proto',
+  'spire/api/server/agent/v1/agent.proto',
+  'spire/api/server/svid/v1/svid.proto',
+  'spire/api/server/entry/v1/entry.proto',
+  'spire/api/server/bundle/v1/bundle.proto',
+  'spire/api/server/trustdomain/v1/trustdomain.proto',
+  'envoy/service/secret/v3/sds.proto',
+  'envoy/service/auth/v3/external_auth.proto',
+  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+  'envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config.proto',
+];
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  // uint64/int64 as strings: bundle sequence numbers exceed 2^53.
+  longs: String,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  arrays: true,
+  objects: true,
+  oneofs: true,
+  includeDirs,
+};
+
+let cached: grpc.GrpcObject | undefined;
+let cachedDefs: protoLoader.PackageDefinition | undefined;
+
+function packageDefinition(): protoLoader.PackageDefinition {
+  cachedDefs ??= protoLoader.loadSync(files, LOADER_OPTIONS);
+  return cachedDefs;
+}
+
+function grpcObject(): grpc.GrpcObject {
+  cached ??= grpc.loadPackageDefinition(packageDefinition());
+  return cached;
+}
+
+function lookup(path: string): grpc.ServiceClientConstructor {
+  let node: unknown = grpcObject();
+  for (const part of path.split('.')) node = (node as Record<string, unknown>)[part];
+  if (typeof node !== 'function' || !('service' in node)) throw new Error(`protos: no service ${path}`);
+  return node as grpc.ServiceClientConstructor;
+}
+
+/** Fully-qualified service names Herald serves. */
+export const Services = {
+  workload: 'SpiffeWorkloadAPI',
+  agent: 'spire.api.server.agent.v1.Agent',
+  svid: 'spire.api.server.svid.v1.SVID',
+  entry: 'spire.api.server.entry.v1.Entry',
+  bundle: 'spire.api.server.bundle.v1.Bundle',
+  trustDomain: 'spire.api.server.trustdomain.v1.TrustDomain',
+  sds: 'envoy.service.secret.v3.SecretDiscoveryService',
+  authorization: 'envoy.service.auth.v3.Authorization',
+  health: 'grpc.health.v1.Health',
+} as const;
+export type ServiceName = (typeof Services)[keyof typeof Services];
+
+export function serviceDefinition(name: ServiceName): grpc.ServiceDefinition {
+  return lookup(name).service;
+}
+
+export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor {
+  return lookup(name);
+}
+
+/** Encodes/decodes a message type by full name (for google.protobuf.Any payloads). */
+export function messageType(fullName: string): protoLoader.MessageTypeDefinition & {
+  type: { encode?: unknown };
+} {
+  const def = packageDefinition()[fullName];
+  if (!def || !('format' in def)) throw new Error(`protos: no message ${fullName}`);
+  return def as protoLoader.MessageTypeDefinition & { type: { encode?: unknown } };
+}
