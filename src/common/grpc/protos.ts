@@ -3,7 +3,9 @@
 // (snake_case), so what the code reads matches what SPIRE's docs say.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import protobuf from 'protobufjs';
 
 const protoRoot = join(import.meta.dirname, '../../../proto');
 
@@ -78,11 +80,36 @@ export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor 
   return lookup(name);
 }
 
-/** Encodes/decodes a message type by full name (for google.protobuf.Any payloads). */
-export function messageType(fullName: string): protoLoader.MessageTypeDefinition & {
-  type: { encode?: unknown };
-} {
-  const def = packageDefinition()[fullName];
-  if (!def || !('format' in def)) throw new Error(`protos: no message ${fullName}`);
-  return def as protoLoader.MessageTypeDefinition & { type: { encode?: unknown } };
+let root: protobuf.Root | undefined;
+
+/** protobufjs types for the same files, for encoding google.protobuf.Any payloads. */
+function protobufRoot(): protobuf.Root {
+  if (!root) {
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => {
+      for (const dir of includeDirs) {
+        const candidate = join(dir, target);
+        if (existsSync(candidate)) return candidate;
+      }
+      return target;
+    };
+    r.loadSync(files, { keepCase: true });
+    r.resolveAll();
+    root = r;
+  }
+  return root;
+}
+
+/** Encodes `value` (keepCase object) as google.protobuf.Any of message type `typeName`. */
+export function encodeAny(typeName: string, value: object): { type_url: string; value: Buffer } {
+  const type = protobufRoot().lookupType(typeName);
+  const problem = type.verify(value);
+  if (problem) throw new Error(`protos: ${typeName}: ${problem}`);
+  return { type_url: `type.googleapis.com/${typeName}`, value: Buffer.from(type.encode(type.fromObject(value)).finish()) };
+}
+
+/** Decodes google.protobuf.Any bytes of `typeName` into a keepCase object. */
+export function decodeMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
+  const type = protobufRoot().lookupType(typeName);
+  return type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
 }

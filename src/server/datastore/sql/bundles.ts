@@ -76,14 +76,16 @@ export async function updateBundle(q: SqlQuery, bundle: StoredBundle, mask?: Bun
 export async function setBundle(q: SqlQuery, bundle: StoredBundle): Promise<BundleWrite> {
   const b = checkBundle(bundle);
   const current = await getBundle(q, b.trustDomain);
-  if (current === undefined) return { bundle: await createBundle(q, b), changed: true };
+  // A new bundle starts at sequence 1: 0 would read as "never published".
+  if (current === undefined) return { bundle: await createBundle(q, { ...b, sequenceNumber: b.sequenceNumber > 0n ? b.sequenceNumber : 1n }), changed: true };
   return store(q, current, b, b.sequenceNumber);
 }
 
 export async function appendBundle(q: SqlQuery, bundle: StoredBundle): Promise<BundleWrite> {
   const b = checkBundle(bundle);
   const current = await getBundle(q, b.trustDomain);
-  if (current === undefined) return { bundle: await createBundle(q, b), changed: true };
+  // A new bundle starts at sequence 1: 0 would read as "never published".
+  if (current === undefined) return { bundle: await createBundle(q, { ...b, sequenceNumber: b.sequenceNumber > 0n ? b.sequenceNumber : 1n }), changed: true };
   return store(q, current, mergeAuthorities(current, b), 0n);
 }
 

@@ -1,0 +1,109 @@
+// spire.api.server.bundle.v1.Bundle: the trust domain's own bundle (open to
+// anyone, as in SPIRE) and federated bundles (agents read, admins write).
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { DeleteMode, type StoredBundle } from '../datastore/index.ts';
+import type { TrustDomain } from '../../spiffe/trust-domain.ts';
+import type { CallerResolver } from './caller.ts';
+import { pagination, unaryMethod, type ApiContext } from './context.ts';
+import { bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle } from './convert.ts';
+
+type Status = { code: number; message: string };
+const OK: Status = { code: 0, message: 'OK' };
+
+function statusOf(err: unknown): Status {
+  const code = grpcStatusFor(err);
+  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
+}
+
+const DELETE_MODES: Record<string, DeleteMode> = { RESTRICT: DeleteMode.Restrict, DELETE: DeleteMode.Delete, DISSOCIATE: DeleteMode.Dissociate };
+
+export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
+  const { ds } = ctx;
+
+  const ownBundle = async (): Promise<StoredBundle> => {
+    const b = await ds.getBundle(ctx.trustDomain);
+    if (!b) throw new HeraldError('ERR_BUNDLE_NOT_FOUND', 'bundle not found');
+    return b;
+  };
+
+  const federated = (wire: WireBundle): StoredBundle => {
+    const b = bundleFromWire(wire);
+    if (b.trustDomain.equals(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', `bundle for the server's own trust domain "${ctx.trustDomain.name}" cannot be set as federated`);
+    if (b.x509Authorities.length === 0 && b.jwtAuthorities.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', `bundle for "${b.trustDomain.name}" has no authorities`);
+    return b;
+  };
+
+  const foreignTd = (name: string): TrustDomain => {
+    const td = trustDomainFromWire(name.replace(/^spiffe:\/\//, ''), 'trust domain');
+    if (td.equals(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_TRUST_DOMAIN', `"${td.name}" is the server's own trust domain, not a federated one`);
+    return td;
+  };
+
+  const batch = <T>(items: T[], fn: (item: T) => Promise<StoredBundle>) =>
+    Promise.all(
+      items.map(async (item) => {
+        try {
+          return { status: OK, bundle: bundleToWire(await fn(item)) };
+        } catch (err) {
+          return { status: statusOf(err), bundle: null };
+        }
+      }),
+    );
+
+  return {
+    GetBundle: unaryMethod(ctx, resolver, 'any', async () => bundleToWire(await ownBundle())),
+
+    CountBundles: unaryMethod(ctx, resolver, 'admin', async () => ({ count: await ds.countBundles() })),
+
+    AppendBundle: unaryMethod<{ x509_authorities: WireBundle['x509_authorities']; jwt_authorities: WireBundle['jwt_authorities'] }, unknown>(ctx, resolver, 'admin', async (req) => {
+      if (req.x509_authorities.length === 0 && req.jwt_authorities.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', 'no authorities to append');
+      const parsed = bundleFromWire({ trust_domain: ctx.trustDomain.name, x509_authorities: req.x509_authorities, jwt_authorities: req.jwt_authorities, refresh_hint: '0', sequence_number: '0' });
+      const current = await ownBundle();
+      return bundleToWire(await ds.appendBundle({ ...parsed, refreshHint: current.refreshHint }));
+    }),
+
+    PublishJWTAuthority: unaryMethod(ctx, resolver, 'admin', async () => {
+      throw new HeraldError('ERR_UNIMPLEMENTED', 'PublishJWTAuthority is for nested SPIRE, which Herald does not support');
+    }),
+
+    ListFederatedBundles: unaryMethod<{ page_size: number; page_token: string }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
+      const page = pagination(req.page_size, req.page_token);
+      const res = await ds.listBundles(page ? { pagination: page } : {});
+      return { bundles: res.items.filter((b) => !b.trustDomain.equals(ctx.trustDomain)).map(bundleToWire), next_page_token: res.nextPageToken ?? '' };
+    }),
+
+    GetFederatedBundle: unaryMethod<{ trust_domain: string }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
+      const td = foreignTd(req.trust_domain);
+      const b = await ds.getBundle(td);
+      if (!b) throw new HeraldError('ERR_BUNDLE_NOT_FOUND', `bundle for "${td.name}" not found`);
+      return bundleToWire(b);
+    }),
+
+    BatchCreateFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, (w) => ds.createBundle(federated(w))),
+    })),
+
+    BatchUpdateFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, (w) => ds.updateBundle(federated(w))),
+    })),
+
+    BatchSetFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, (w) => ds.setBundle(federated(w))),
+    })),
+
+    BatchDeleteFederatedBundle: unaryMethod<{ trust_domains: string[]; mode: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const mode = DELETE_MODES[req.mode] ?? DeleteMode.Restrict;
+      const results = [];
+      for (const name of req.trust_domains) {
+        try {
+          await ds.deleteBundle(foreignTd(name), mode);
+          results.push({ status: OK, trust_domain: name });
+        } catch (err) {
+          results.push({ status: statusOf(err), trust_domain: name });
+        }
+      }
+      return { results };
+    }),
+  };
+}

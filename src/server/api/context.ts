@@ -1,0 +1,81 @@
+// What every server API handler needs, and the one wrapper that turns a
+// handler into a grpc-js method: resolve the caller, check the method's
+// policy, run, map errors to statuses.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Clock } from '../../common/clock.ts';
+import type { Metrics } from '../../common/metrics.ts';
+import { HeraldError } from '../../common/errors.ts';
+import { toServiceError } from '../../common/grpc/status.ts';
+import type { TrustDomain } from '../../spiffe/trust-domain.ts';
+import type { SvidIssuer } from '../ca/issuer.ts';
+import type { CaManager } from '../ca/manager.ts';
+import { MatchBehavior, type DataStore } from '../datastore/index.ts';
+import type { EntryCache } from '../entry-cache/entry-cache.ts';
+import type { NodeAttestor } from '../node-attestor/types.ts';
+import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';
+
+export interface ApiContext {
+  readonly trustDomain: TrustDomain;
+  readonly ds: DataStore;
+  readonly ca: CaManager;
+  readonly issuer: SvidIssuer;
+  readonly entries: EntryCache;
+  readonly attestors: ReadonlyMap<string, NodeAttestor>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Lifetime of agent X509-SVIDs. */
+  readonly agentSvidTtlMs: number;
+  /** Asks federation to refresh one trust domain's bundle now (trustdomain/v1 RefreshBundle). */
+  readonly refreshBundle?: (td: TrustDomain) => Promise<void>;
+}
+
+type Handler<Req, Res> = (req: Req, caller: Caller, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+/** A unary method behind `policy`. */
+export function unaryMethod<Req, Res>(
+  ctx: ApiContext,
+  resolver: CallerResolver,
+  policy: Policy,
+  fn: Handler<Req, Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const method = call.getPath();
+    (async () => {
+      const caller = await resolver.resolve(call);
+      authorize(caller, policy, method);
+      return fn(call.request, caller, call);
+    })().then(
+      (res) => callback(null, res),
+      (err) => callback(toServiceError(err, ctx.log, method) as grpc.ServiceError),
+    );
+  };
+}
+
+/** Resolves and authorizes the caller of a streaming method. */
+export async function streamCaller(resolver: CallerResolver, policy: Policy, call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Promise<Caller> {
+  const caller = await resolver.resolve(call);
+  authorize(caller, policy, call.getPath());
+  return caller;
+}
+
+/** Page size from the wire (0 = everything). */
+export function pagination(pageSize: number, pageToken: string): { token: string; pageSize: number } | undefined {
+  if (pageSize < 0) throw new HeraldError('ERR_INVALID_ARGUMENT_PAGE_SIZE', `invalid page size ${pageSize}: must not be negative`);
+  return pageSize > 0 ? { token: pageToken, pageSize } : undefined;
+}
+
+const MATCH: Record<string, MatchBehavior> = {
+  MATCH_EXACT: MatchBehavior.Exact,
+  MATCH_SUBSET: MatchBehavior.Subset,
+  MATCH_SUPERSET: MatchBehavior.Superset,
+  MATCH_ANY: MatchBehavior.MatchAny,
+};
+
+/** spire.api.types.SelectorMatch / FederatesWithMatch behaviour. */
+export function matchBehavior(wire: string): MatchBehavior {
+  const m = MATCH[wire];
+  if (!m) throw new HeraldError('ERR_INVALID_ARGUMENT_MATCH', `unknown match behavior ${wire}`);
+  return m;
+}

@@ -1,0 +1,204 @@
+// Conversions between spire-api-sdk wire types (snake_case objects from the
+// proto loader) and the datastore's parsed records. Input conversions throw
+// InvalidArgument errors that name the field, as SPIRE's api/*.go do.
+import { X509Certificate, createPublicKey } from 'node:crypto';
+import { HeraldError } from '../../common/errors.ts';
+import type { Selector } from '../../common/selector.ts';
+import { SpiffeId } from '../../spiffe/id.ts';
+import { TrustDomain } from '../../spiffe/trust-domain.ts';
+import { errorMessage } from '../../common/errors.ts';
+import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../datastore/index.ts';
+
+export interface WireSpiffeId {
+  trust_domain: string;
+  path: string;
+}
+export interface WireSelector {
+  type: string;
+  value: string;
+}
+export interface WireEntry {
+  id: string;
+  spiffe_id: WireSpiffeId | null;
+  parent_id: WireSpiffeId | null;
+  selectors: WireSelector[];
+  x509_svid_ttl: number;
+  federates_with: string[];
+  admin: boolean;
+  downstream: boolean;
+  expires_at: string;
+  dns_names: string[];
+  revision_number: string;
+  store_svid: boolean;
+  jwt_svid_ttl: number;
+  hint: string;
+  created_at: string;
+}
+export interface WireAgent {
+  id: WireSpiffeId;
+  attestation_type: string;
+  x509svid_serial_number: string;
+  x509svid_expires_at: string;
+  selectors: WireSelector[];
+  banned: boolean;
+  can_reattest: boolean;
+}
+export interface WireBundle {
+  trust_domain: string;
+  x509_authorities: { asn1: Buffer; tainted: boolean }[];
+  jwt_authorities: { public_key: Buffer; key_id: string; expires_at: string; tainted: boolean }[];
+  refresh_hint: string;
+  sequence_number: string;
+}
+export interface WireX509Svid {
+  id: WireSpiffeId;
+  cert_chain: Buffer[];
+  expires_at: string;
+}
+
+export function invalidArgument(message: string, cause?: unknown): HeraldError {
+  return new HeraldError('ERR_INVALID_ARGUMENT', message, { cause });
+}
+
+export function spiffeIdToWire(id: SpiffeId): WireSpiffeId {
+  return { trust_domain: id.trustDomain.name, path: id.path };
+}
+
+/** SPIRE's api.ProtoToID: rebuilds the ID and validates it. */
+export function spiffeIdFromWire(w: WireSpiffeId | null | undefined, field: string): SpiffeId {
+  if (!w) throw invalidArgument(`invalid ${field}: request must specify SPIFFE ID`);
+  try {
+    return SpiffeId.fromString(`spiffe://${w.trust_domain}${w.path}`);
+  } catch (err) {
+    throw invalidArgument(`invalid ${field}: ${errorMessage(err)}`, err);
+  }
+}
+
+export function selectorFromWire(w: WireSelector): Selector {
+  if (!w.type) throw invalidArgument('invalid selector: missing selector type');
+  if (w.type.includes(':')) throw invalidArgument('invalid selector: selector type contains ":"');
+  if (!w.value) throw invalidArgument('invalid selector: missing selector value');
+  return { type: w.type, value: w.value };
+}
+
+export function trustDomainFromWire(s: string, field: string): TrustDomain {
+  try {
+    return TrustDomain.fromString(s);
+  } catch (err) {
+    throw invalidArgument(`invalid ${field}: ${errorMessage(err)}`, err);
+  }
+}
+
+export function entryToWire(e: RegistrationEntry): WireEntry {
+  return {
+    id: e.id,
+    spiffe_id: spiffeIdToWire(e.spiffeId),
+    parent_id: spiffeIdToWire(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509_svid_ttl: e.x509SvidTtlSeconds,
+    federates_with: e.federatesWith.map((td) => td.name),
+    admin: e.admin,
+    downstream: e.downstream,
+    expires_at: String(e.expiresAt),
+    dns_names: [...e.dnsNames],
+    revision_number: String(e.revisionNumber),
+    store_svid: false,
+    jwt_svid_ttl: e.jwtSvidTtlSeconds,
+    hint: e.hint,
+    created_at: String(e.createdAt),
+  };
+}
+
+/** Validates an entry from the wire (SPIRE api.ProtoToRegistrationEntry + validation). */
+export function entryFromWire(w: WireEntry, td: TrustDomain): EntryInput {
+  const spiffeId = spiffeIdFromWire(w.spiffe_id, 'spiffe ID');
+  const parentId = spiffeIdFromWire(w.parent_id, 'parent ID');
+  if (!spiffeId.memberOf(td)) throw invalidArgument(`invalid spiffe ID: "${spiffeId}" is not a member of trust domain "${td.name}"`);
+  if (!parentId.memberOf(td)) throw invalidArgument(`invalid parent ID: "${parentId}" is not a member of trust domain "${td.name}"`);
+  if (spiffeId.isTrustDomainId()) throw invalidArgument('invalid spiffe ID: path is empty');
+  if (spiffeId.path.startsWith('/spire/')) throw invalidArgument(`invalid spiffe ID: "${spiffeId}" is reserved for SPIRE`);
+  if (w.selectors.length === 0) throw invalidArgument('invalid selectors: at least one selector is required');
+  const selectors = w.selectors.map(selectorFromWire);
+  if (w.x509_svid_ttl < 0) throw invalidArgument('invalid x509_svid_ttl: must not be negative');
+  if (w.jwt_svid_ttl < 0) throw invalidArgument('invalid jwt_svid_ttl: must not be negative');
+  const federatesWith = w.federates_with.map((s) => {
+    const fed = trustDomainFromWire(s.startsWith('spiffe://') ? s.slice('spiffe://'.length) : s, 'federates with');
+    if (fed.equals(td)) throw invalidArgument(`invalid federates with: "${fed.name}" is the server's own trust domain`);
+    return fed;
+  });
+  for (const dns of w.dns_names) {
+    if (!/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(dns)) {
+      throw invalidArgument(`invalid DNS name "${dns}"`);
+    }
+  }
+  const expiresAt = Number(w.expires_at);
+  return {
+    ...(w.id ? { id: w.id } : {}),
+    spiffeId,
+    parentId,
+    selectors,
+    x509SvidTtlSeconds: w.x509_svid_ttl,
+    jwtSvidTtlSeconds: w.jwt_svid_ttl,
+    dnsNames: w.dns_names,
+    federatesWith,
+    admin: w.admin,
+    downstream: w.downstream,
+    hint: w.hint,
+    expiresAt: Number.isFinite(expiresAt) ? expiresAt : 0,
+  };
+}
+
+export function agentToWire(n: AttestedNode): WireAgent {
+  return {
+    id: spiffeIdToWire(n.spiffeId),
+    attestation_type: n.attestationDataType,
+    x509svid_serial_number: n.certSerialNumber,
+    x509svid_expires_at: String(n.certNotAfter),
+    selectors: (n.selectors ?? []).map((s) => ({ type: s.type, value: s.value })),
+    banned: n.banned,
+    can_reattest: n.canReattest,
+  };
+}
+
+export function bundleToWire(b: StoredBundle): WireBundle {
+  return {
+    trust_domain: b.trustDomain.name,
+    x509_authorities: b.x509Authorities.map((a) => ({ asn1: Buffer.from(a.der), tainted: a.tainted })),
+    jwt_authorities: b.jwtAuthorities.map((a) => ({
+      public_key: Buffer.from(a.publicKey),
+      key_id: a.keyId,
+      expires_at: String(a.expiresAt),
+      tainted: a.tainted,
+    })),
+    refresh_hint: String(b.refreshHint),
+    sequence_number: b.sequenceNumber.toString(),
+  };
+}
+
+/** Validates a bundle from the wire: every certificate and key must parse. */
+export function bundleFromWire(w: WireBundle): StoredBundle {
+  const trustDomain = trustDomainFromWire(w.trust_domain.replace(/^spiffe:\/\//, ''), 'trust domain');
+  const x509Authorities = w.x509_authorities.map((a, i) => {
+    try {
+      new X509Certificate(a.asn1);
+    } catch (err) {
+      throw invalidArgument(`invalid bundle: x509_authorities[${i}] is not a DER certificate: ${errorMessage(err)}`, err);
+    }
+    return { der: Buffer.from(a.asn1), tainted: a.tainted };
+  });
+  const jwtAuthorities = w.jwt_authorities.map((a, i) => {
+    if (!a.key_id) throw invalidArgument(`invalid bundle: jwt_authorities[${i}] is missing key ID`);
+    try {
+      createPublicKey({ key: a.public_key, format: 'der', type: 'spki' });
+    } catch (err) {
+      throw invalidArgument(`invalid bundle: jwt_authorities[${i}] public key is not PKIX DER: ${errorMessage(err)}`, err);
+    }
+    return { keyId: a.key_id, publicKey: Buffer.from(a.public_key), expiresAt: Number(a.expires_at), tainted: a.tainted };
+  });
+  return { trustDomain, x509Authorities, jwtAuthorities, refreshHint: Number(w.refresh_hint), sequenceNumber: BigInt(w.sequence_number || '0') };
+}
+
+/** SPIRE's Status message for batch results. */
+export function okStatus(): { code: number; message: string } {
+  return { code: 0, message: 'OK' };
+}

@@ -1,0 +1,193 @@
+// spire.api.server.entry.v1.Entry: registration entry administration, and
+// the authorized-entry feeds agents sync from (served from the entry cache,
+// never from SQL per request).
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { failStream } from '../../common/grpc/status.ts';
+import { EntryExistsError, type EntryFilter, type EntryMask, type ListEntriesRequest, type RegistrationEntry } from '../datastore/index.ts';
+import type { CallerResolver } from './caller.ts';
+import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
+import { entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId } from './convert.ts';
+
+interface WireEntryFilter {
+  by_spiffe_id: WireSpiffeId | null;
+  by_parent_id: WireSpiffeId | null;
+  by_selectors: { selectors: WireSelector[]; match: string } | null;
+  by_federates_with: { trust_domains: string[]; match: string } | null;
+  by_hint: { value: string } | null;
+  by_downstream: { value: boolean } | null;
+}
+
+type Status = { code: number; message: string };
+const OK: Status = { code: 0, message: 'OK' };
+
+function statusOf(err: unknown): Status {
+  const code = grpcStatusFor(err);
+  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
+}
+
+function entryFilter(f: WireEntryFilter | null): EntryFilter {
+  if (!f) return {};
+  const out: { -readonly [K in keyof EntryFilter]: EntryFilter[K] } = {};
+  if (f.by_spiffe_id) out.bySpiffeId = spiffeIdFromWire(f.by_spiffe_id, 'spiffe ID filter');
+  if (f.by_parent_id) out.byParentId = spiffeIdFromWire(f.by_parent_id, 'parent ID filter');
+  if (f.by_selectors) out.bySelectors = { selectors: f.by_selectors.selectors.map(selectorFromWire), match: matchBehavior(f.by_selectors.match) };
+  if (f.by_federates_with) {
+    out.byFederatesWith = {
+      trustDomains: f.by_federates_with.trust_domains.map((t) => trustDomainFromWire(t, 'federates with filter')),
+      match: matchBehavior(f.by_federates_with.match),
+    };
+  }
+  if (f.by_hint) out.byHint = f.by_hint.value;
+  return out;
+}
+
+/** spire.api.types.EntryMask → datastore mask (null mask = every field). */
+function entryMask(m: Record<string, boolean> | null): EntryMask | undefined {
+  if (!m) return undefined;
+  return {
+    spiffeId: m.spiffe_id ?? false,
+    parentId: m.parent_id ?? false,
+    selectors: m.selectors ?? false,
+    x509SvidTtlSeconds: m.x509_svid_ttl ?? false,
+    jwtSvidTtlSeconds: m.jwt_svid_ttl ?? false,
+    federatesWith: m.federates_with ?? false,
+    admin: m.admin ?? false,
+    downstream: m.downstream ?? false,
+    expiresAt: m.expires_at ?? false,
+    dnsNames: m.dns_names ?? false,
+    hint: m.hint ?? false,
+  };
+}
+
+/** Sync pages: SPIRE sends everything at once up to this many entries, else revisions first. */
+export const SYNC_ENTRY_PAGE_SIZE = 500;
+export const SYNC_REVISION_PAGE_SIZE = 10_000;
+
+export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
+  const { ds } = ctx;
+
+  const authorizedFor = async (caller: Awaited<ReturnType<CallerResolver['resolve']>>): Promise<RegistrationEntry[]> => {
+    if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents have authorized entries');
+    await ctx.entries.refresh();
+    return ctx.entries.getAuthorizedEntries(caller.id, await ds.getNodeSelectors(caller.id));
+  };
+
+  return {
+    CountEntries: unaryMethod<{ filter: WireEntryFilter | null }, { count: number }>(ctx, resolver, 'admin', async (req) => ({
+      count: await ds.countEntries(entryFilter(req.filter)),
+    })),
+
+    ListEntries: unaryMethod<{ filter: WireEntryFilter | null; page_size: number; page_token: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const page = pagination(req.page_size, req.page_token);
+      const listReq: ListEntriesRequest = { ...entryFilter(req.filter), ...(page ? { pagination: page } : {}) };
+      const res = await ds.listEntries(listReq);
+      let items = res.items;
+      if (req.filter?.by_downstream) items = items.filter((e) => e.downstream === req.filter!.by_downstream!.value);
+      return { entries: items.map(entryToWire), next_page_token: res.nextPageToken ?? '' };
+    }),
+
+    GetEntry: unaryMethod<{ id: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+      if (!req.id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing ID');
+      const entry = await ds.getEntry(req.id);
+      if (!entry) throw new HeraldError('ERR_ENTRY_NOT_FOUND', `entry "${req.id}" not found`);
+      return entryToWire(entry);
+    }),
+
+    BatchCreateEntry: unaryMethod<{ entries: WireEntry[] }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const results = [];
+      for (const w of req.entries) {
+        try {
+          const created = await ds.createEntry(entryFromWire(w, ctx.trustDomain));
+          results.push({ status: OK, entry: entryToWire(created) });
+        } catch (err) {
+          // SPIRE answers a duplicate with AlreadyExists and the existing entry.
+          if (err instanceof EntryExistsError) results.push({ status: { code: 6, message: 'similar entry already exists' }, entry: entryToWire(err.existing) });
+          else results.push({ status: statusOf(err), entry: null });
+        }
+      }
+      return { results };
+    }),
+
+    BatchUpdateEntry: unaryMethod<{ entries: WireEntry[]; input_mask: Record<string, boolean> | null }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const mask = entryMask(req.input_mask);
+      const results = [];
+      for (const w of req.entries) {
+        try {
+          if (!w.id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing ID');
+          const current = await ds.getEntry(w.id);
+          if (!current) throw new HeraldError('ERR_ENTRY_NOT_FOUND', `entry "${w.id}" not found`);
+          // Validate the merged entry, so a partial update cannot produce an invalid one.
+          const merged = { ...entryToWire(current), ...pickMasked(w, req.input_mask) };
+          const fields = entryFromWire(merged, ctx.trustDomain);
+          const updated = await ds.updateEntry({ ...fields, id: w.id } as Parameters<typeof ds.updateEntry>[0], mask);
+          results.push({ status: OK, entry: entryToWire(updated) });
+        } catch (err) {
+          results.push({ status: statusOf(err), entry: null });
+        }
+      }
+      return { results };
+    }),
+
+    BatchDeleteEntry: unaryMethod<{ ids: string[] }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const results = [];
+      for (const id of req.ids) {
+        try {
+          if (!id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing entry ID');
+          await ds.deleteEntry(id);
+          results.push({ status: OK, id });
+        } catch (err) {
+          results.push({ status: statusOf(err), id });
+        }
+      }
+      return { results };
+    }),
+
+    GetAuthorizedEntries: unaryMethod<object, unknown>(ctx, resolver, 'agent', async (_req, caller) => ({
+      entries: (await authorizedFor(caller)).map(entryToWire),
+    })),
+
+    SyncAuthorizedEntries: (call: grpc.ServerDuplexStream<{ ids: string[] }, unknown>) => {
+      syncAuthorizedEntries(call).catch((err) => failStream(call, err, ctx.log));
+    },
+  };
+
+  // SPIRE's protocol: small sets go out whole; large ones as revisions, and
+  // the agent then asks for the IDs whose revision it does not have.
+  async function syncAuthorizedEntries(call: grpc.ServerDuplexStream<{ ids: string[] }, unknown>): Promise<void> {
+    const caller = await streamCaller(resolver, 'agent', call);
+    const requests = call[Symbol.asyncIterator]();
+    if ((await requests.next()).done) return;
+    const entries = (await authorizedFor(caller)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (entries.length <= SYNC_ENTRY_PAGE_SIZE) {
+      call.write({ entries: entries.map(entryToWire), entry_revisions: [], more: false });
+      call.end();
+      return;
+    }
+    for (let i = 0; i < entries.length; i += SYNC_REVISION_PAGE_SIZE) {
+      const page = entries.slice(i, i + SYNC_REVISION_PAGE_SIZE);
+      call.write({
+        entry_revisions: page.map((e) => ({ id: e.id, revision_number: String(e.revisionNumber), created_at: String(e.createdAt) })),
+        entries: [],
+        more: i + SYNC_REVISION_PAGE_SIZE < entries.length,
+      });
+    }
+    const byId = new Map(entries.map((e) => [e.id, e]));
+    for (;;) {
+      const next = await requests.next();
+      if (next.done) break;
+      const wanted = next.value.ids.map((id: string) => byId.get(id)).filter((e: RegistrationEntry | undefined): e is RegistrationEntry => e !== undefined);
+      for (let i = 0; i < wanted.length || i === 0; i += SYNC_ENTRY_PAGE_SIZE) {
+        call.write({ entries: wanted.slice(i, i + SYNC_ENTRY_PAGE_SIZE).map(entryToWire), entry_revisions: [], more: i + SYNC_ENTRY_PAGE_SIZE < wanted.length });
+      }
+    }
+    call.end();
+  }
+}
+
+function pickMasked(w: WireEntry, mask: Record<string, boolean> | null): Partial<WireEntry> {
+  if (!mask) return w;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(mask)) if (v && k in w) out[k] = (w as unknown as Record<string, unknown>)[k];
+  return out as Partial<WireEntry>;
+}

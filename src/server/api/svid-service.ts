@@ -1,0 +1,109 @@
+// spire.api.server.svid.v1.SVID: SVIDs for the entries an agent is
+// authorized for (BatchNewX509SVID, NewJWTSVID) and admin minting.
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { parseCsr } from '../../spiffe/csr.ts';
+import type { SpiffeId } from '../../spiffe/id.ts';
+import type { RegistrationEntry } from '../datastore/index.ts';
+import type { Caller, CallerResolver } from './caller.ts';
+import { unaryMethod, type ApiContext } from './context.ts';
+import { spiffeIdFromWire, spiffeIdToWire, type WireSpiffeId, type WireX509Svid } from './convert.ts';
+
+interface BatchResult {
+  status: { code: number; message: string };
+  svid: WireX509Svid | null;
+}
+
+function svidToWire(id: SpiffeId, chain: readonly { raw: Buffer }[], expiresAt: number): WireX509Svid {
+  return { id: spiffeIdToWire(id), cert_chain: chain.map((c) => c.raw), expires_at: String(Math.floor(expiresAt / 1000)) };
+}
+
+/** The entries `caller` may get SVIDs for, by entry ID. */
+async function authorizedEntries(ctx: ApiContext, caller: Caller): Promise<Map<string, RegistrationEntry>> {
+  if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents can request SVIDs for entries');
+  await ctx.entries.refresh();
+  const selectors = await ctx.ds.getNodeSelectors(caller.id);
+  return new Map(ctx.entries.getAuthorizedEntries(caller.id, selectors).map((e) => [e.id, e]));
+}
+
+function audienceList(audience: readonly string[]): string[] {
+  const list = audience.filter((a) => a !== '');
+  if (list.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_AUDIENCE', 'at least one audience is required');
+  return list;
+}
+
+export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
+  return {
+    BatchNewX509SVID: unaryMethod<{ params: { entry_id: string; csr: Buffer }[] }, { results: BatchResult[] }>(ctx, resolver, 'agent', async (req, caller) => {
+      const entries = await authorizedEntries(ctx, caller);
+      const started = performance.now();
+      const results = await Promise.all(
+        req.params.map(async (p): Promise<BatchResult> => {
+          try {
+            if (!p.entry_id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing entry ID');
+            const entry = entries.get(p.entry_id);
+            if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${p.entry_id}" not found or not authorized`);
+            if (!p.csr?.length) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
+            const csr = parseCsr(p.csr);
+            const issued = await ctx.issuer.signX509Svid({
+              id: entry.spiffeId,
+              publicKey: csr.publicKey,
+              ttlSeconds: entry.x509SvidTtlSeconds,
+              dnsNames: entry.dnsNames,
+            });
+            return { status: { code: 0, message: 'OK' }, svid: svidToWire(entry.spiffeId, issued.chain, issued.expiresAt) };
+          } catch (err) {
+            const code = grpcStatusFor(err);
+            if (code === 13) ctx.log.error({ err, entry_id: p.entry_id }, 'Failed to sign X509-SVID');
+            return { status: { code, message: code === 13 ? 'failed to sign X509-SVID' : errorMessage(err) }, svid: null };
+          }
+        }),
+      );
+      ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === 0).length);
+      ctx.metrics.observe('batch_new_x509_svid_ms', performance.now() - started);
+      return { results };
+    }),
+
+    NewJWTSVID: unaryMethod<{ entry_id: string; audience: string[] }, unknown>(ctx, resolver, 'agent', async (req, caller) => {
+      const audience = audienceList(req.audience);
+      const entry = (await authorizedEntries(ctx, caller)).get(req.entry_id);
+      if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${req.entry_id}" not found or not authorized`);
+      const jwt = await ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds });
+      return { svid: jwtToWire(entry.spiffeId, jwt, entry.hint) };
+    }),
+
+    MintX509SVID: unaryMethod<{ csr: Buffer; ttl: number }, { svid: WireX509Svid }>(ctx, resolver, 'admin', async (req) => {
+      if (!req.csr?.length) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
+      const csr = parseCsr(req.csr);
+      if (csr.uris.length !== 1) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR must have exactly one URI SAN, found ${csr.uris.length}`);
+      const id = spiffeIdFromWire(uriToWire(csr.uris[0]!), 'CSR URI SAN');
+      if (!id.memberOf(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR SPIFFE ID "${id}" is not a member of trust domain "${ctx.trustDomain.name}"`);
+      if (req.ttl < 0) throw new HeraldError('ERR_INVALID_ARGUMENT_TTL', 'ttl must not be negative');
+      const issued = await ctx.issuer.signX509Svid({ id, publicKey: csr.publicKey, ttlSeconds: req.ttl });
+      return { svid: svidToWire(id, issued.chain, issued.expiresAt) };
+    }),
+
+    MintJWTSVID: unaryMethod<{ id: WireSpiffeId | null; audience: string[]; ttl: number }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const id = spiffeIdFromWire(req.id, 'SPIFFE ID');
+      if (!id.memberOf(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_ID', `"${id}" is not a member of trust domain "${ctx.trustDomain.name}"`);
+      const audience = audienceList(req.audience);
+      if (req.ttl < 0) throw new HeraldError('ERR_INVALID_ARGUMENT_TTL', 'ttl must not be negative');
+      const jwt = await ctx.issuer.signJwtSvid({ id, audience, ttlSeconds: req.ttl });
+      return { svid: jwtToWire(id, jwt, '') };
+    }),
+
+    NewDownstreamX509CA: unaryMethod(ctx, resolver, 'admin', async () => {
+      throw new HeraldError('ERR_UNIMPLEMENTED', 'nested SPIRE (downstream CAs) is not supported by Herald');
+    }),
+  };
+}
+
+function jwtToWire(id: SpiffeId, jwt: { token: string; issuedAt: number; expiresAt: number }, hint: string): unknown {
+  return { token: jwt.token, id: spiffeIdToWire(id), expires_at: String(jwt.expiresAt / 1000), issued_at: String(jwt.issuedAt / 1000), hint };
+}
+
+function uriToWire(uri: string): WireSpiffeId {
+  const m = /^spiffe:\/\/([^/]*)(.*)$/.exec(uri);
+  if (!m) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR URI SAN "${uri}" is not a SPIFFE ID`);
+  return { trust_domain: m[1]!, path: m[2]! };
+}

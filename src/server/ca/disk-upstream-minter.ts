@@ -1,0 +1,88 @@
+// UpstreamAuthority "disk" (SPIRE plugin/server/upstreamauthority/disk):
+// Herald's CA becomes an intermediate signed by a CA whose certificate and
+// key are files on disk; the bundle then holds the upstream roots.
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
+import type { TrustDomain } from '../../spiffe/trust-domain.ts';
+import { isCa } from '../../spiffe/x509-ext.ts';
+import { createCaCertificate, type CertSubject } from '../../spiffe/x509-template.ts';
+import type { X509CaMinter } from './manager.ts';
+
+export class UpstreamAuthorityError extends HeraldError {}
+
+function fail(message: string, cause?: unknown): never {
+  throw new UpstreamAuthorityError('ERR_CONFIG_UPSTREAM_AUTHORITY', `UpstreamAuthority "disk": ${message}`, { cause });
+}
+
+export class DiskUpstreamMinter implements X509CaMinter {
+  readonly #td: TrustDomain;
+  readonly #subject: CertSubject | undefined;
+  readonly #cert: X509Certificate;
+  readonly #chain: X509Certificate[];
+  readonly #key: KeyObject;
+  readonly #roots: X509Certificate[];
+
+  private constructor(td: TrustDomain, subject: CertSubject | undefined, chain: X509Certificate[], key: KeyObject, roots: X509Certificate[]) {
+    this.#td = td;
+    this.#subject = subject;
+    this.#cert = chain[0]!;
+    this.#chain = chain;
+    this.#key = key;
+    this.#roots = roots;
+  }
+
+  static async load(opts: { trustDomain: TrustDomain; subject?: CertSubject; certFilePath: string; keyFilePath: string; bundleFilePath?: string | undefined }): Promise<DiskUpstreamMinter> {
+    const read = async (path: string, what: string): Promise<string> => {
+      try {
+        return await readFile(path, 'utf8');
+      } catch (err) {
+        fail(`cannot read ${what} ${path}: ${errorMessage(err)}`, err);
+      }
+    };
+    let chain: X509Certificate[];
+    try {
+      chain = parseCertificatesPem(await read(opts.certFilePath, 'cert_file_path'));
+    } catch (err) {
+      fail(`cert_file_path ${opts.certFilePath}: ${errorMessage(err)}`, err);
+    }
+    if (chain.length === 0) fail(`cert_file_path ${opts.certFilePath} holds no certificate`);
+    if (!isCa(chain[0]!)) fail(`cert_file_path ${opts.certFilePath}: the certificate is not a CA (basicConstraints CA:TRUE required)`);
+    let key: KeyObject;
+    try {
+      key = createPrivateKey(await read(opts.keyFilePath, 'key_file_path'));
+    } catch (err) {
+      fail(`key_file_path ${opts.keyFilePath}: ${errorMessage(err)}`, err);
+    }
+    if (!chain[0]!.checkPrivateKey(key)) fail(`key_file_path ${opts.keyFilePath} does not match the certificate in ${opts.certFilePath}`);
+    let roots: X509Certificate[];
+    if (opts.bundleFilePath) {
+      try {
+        roots = parseCertificatesPem(await read(opts.bundleFilePath, 'bundle_file_path'));
+      } catch (err) {
+        fail(`bundle_file_path ${opts.bundleFilePath}: ${errorMessage(err)}`, err);
+      }
+      if (roots.length === 0) fail(`bundle_file_path ${opts.bundleFilePath} holds no certificate`);
+    } else {
+      roots = [chain[chain.length - 1]!];
+    }
+    return new DiskUpstreamMinter(opts.trustDomain, opts.subject, chain, key, roots);
+  }
+
+  async mint(args: { publicKey: KeyObject; privateKey: KeyObject; notBefore: number; notAfter: number }): Promise<{ certificate: X509Certificate; upstreamChain: X509Certificate[] }> {
+    const certificate = await createCaCertificate({
+      trustDomain: this.#td,
+      publicKey: args.publicKey,
+      signer: { privateKey: this.#key, certificate: this.#cert },
+      notBefore: args.notBefore,
+      notAfter: args.notAfter,
+      ...(this.#subject ? { subject: this.#subject } : {}),
+    });
+    return { certificate, upstreamChain: [...this.#chain] };
+  }
+
+  trustAnchorsFor(): X509Certificate[] {
+    return [...this.#roots];
+  }
+}

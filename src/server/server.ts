@@ -1,0 +1,309 @@
+// herald-server, assembled: datastore, CA manager, entry cache, the agent
+// API over TLS and the admin API on a Unix socket (SPIRE pkg/server).
+import * as grpc from '@grpc/grpc-js';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server as HttpServer } from 'node:http';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { systemClock, type Clock, type Timer } from '../common/clock.ts';
+import { HeraldError, errorMessage } from '../common/errors.ts';
+import { serviceDefinition, Services } from '../common/grpc/protos.ts';
+import { createSvidServerCredentials, type UpdatableServerCredentials } from '../common/grpc/tls-credentials.ts';
+import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
+import { subsystemLogger } from '../common/log.ts';
+import { Metrics } from '../common/metrics.ts';
+import { certificatesToPem } from '../spiffe/bundle/der.ts';
+import { SpiffeId } from '../spiffe/id.ts';
+import { agentService } from './api/agent-service.ts';
+import { bundleService } from './api/bundle-service.ts';
+import { localCallerResolver, TlsCallerResolver, type CallerResolver } from './api/caller.ts';
+import type { ApiContext } from './api/context.ts';
+import { entryService } from './api/entry-service.ts';
+import { healthService } from './api/health-service.ts';
+import { svidService } from './api/svid-service.ts';
+import { DataStoreAuthorityPublisher } from './ca/bundle-publisher.ts';
+import { DiskUpstreamMinter } from './ca/disk-upstream-minter.ts';
+import { SvidIssuer } from './ca/issuer.ts';
+import { DiskKeyManager, MemoryKeyManager, type KeyManager } from './ca/key-manager.ts';
+import { CaManager, type X509CaMinter } from './ca/manager.ts';
+import { SelfSignedCaMinter } from './ca/self-signed-minter.ts';
+import type { ServerRuntimeConfig } from './config-runtime.ts';
+import { openDataStore, type DataStore } from './datastore/index.ts';
+import { EntryCache } from './entry-cache/entry-cache.ts';
+import { JoinTokenAttestor } from './node-attestor/join-token.ts';
+import type { NodeAttestor } from './node-attestor/types.ts';
+import { OwnBundle } from './own-bundle.ts';
+
+export const JOURNAL_FILE = 'journal.json';
+const DEFAULT_REFRESH_HINT_S = 300;
+const PRUNE_INTERVAL_MS = 60_000;
+
+export interface HeraldServer {
+  readonly config: ServerRuntimeConfig;
+  readonly ds: DataStore;
+  readonly ca: CaManager;
+  readonly ownBundle: OwnBundle;
+  readonly metrics: Metrics;
+  /** The agent API's bound port (useful when the config asked for port 0). */
+  readonly boundPort: number;
+  readonly serverId: SpiffeId;
+  /** Adds services on both listeners' contexts later (federation). */
+  readonly api: ApiContext;
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  log: Logger;
+  clock?: Clock;
+  /** Extra gRPC services on the admin socket and the TLS listener (trustdomain/v1). */
+  extraServices?: (ctx: ApiContext, resolver: CallerResolver) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+}
+
+export async function startServer(config: ServerRuntimeConfig, opts: StartServerOptions): Promise<HeraldServer> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log;
+  const td = config.trustDomain;
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const fn of cleanup.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err }, 'Error while stopping');
+      }
+    }
+  };
+
+  try {
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const ds = await openDataStore(config.dataStore, { clock });
+    cleanup.push(() => ds.close());
+
+    const keyManager: KeyManager = config.keyManager.type === 'disk' ? await DiskKeyManager.open(config.keyManager.keysPath) : new MemoryKeyManager();
+    const subject = { country: [...config.caSubject.country], organization: [...config.caSubject.organization], ...(config.caSubject.commonName ? { commonName: config.caSubject.commonName } : {}) };
+    const minter: X509CaMinter = config.upstreamAuthority
+      ? await DiskUpstreamMinter.load({ trustDomain: td, subject, ...config.upstreamAuthority })
+      : new SelfSignedCaMinter(td, subject);
+    const refreshHintS = Math.round((config.federation.bundleEndpoint?.refreshHintMs ?? DEFAULT_REFRESH_HINT_S * 1000) / 1000);
+    const publisher = new DataStoreAuthorityPublisher(ds, td, refreshHintS);
+    const ca = new CaManager({
+      trustDomain: td,
+      caKeyType: config.caKeyType,
+      jwtKeyType: config.jwtKeyType,
+      caTtlMs: config.caTtlMs,
+      journalPath: join(config.dataDir, JOURNAL_FILE),
+      keyManager,
+      minter,
+      publisher,
+      clock,
+      log: subsystemLogger(log, 'ca_manager'),
+    });
+    await ca.initialize();
+    ca.start();
+    cleanup.push(() => ca.stop());
+
+    const ownBundle = await OwnBundle.load(ds, td);
+    cleanup.push(() => ownBundle.close());
+
+    const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
+    entries.start();
+    cleanup.push(() => entries.stop());
+
+    const metrics = new Metrics();
+    const issuer = new SvidIssuer(ca, clock, {
+      defaultX509SvidTtlMs: config.defaultX509SvidTtlMs,
+      defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs,
+      jwtIssuer: config.jwtIssuer,
+    });
+    const attestors = new Map<string, NodeAttestor>();
+    for (const a of config.nodeAttestors) if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
+
+    const api: ApiContext = {
+      trustDomain: td,
+      ds,
+      ca,
+      issuer,
+      entries,
+      attestors,
+      clock,
+      log: subsystemLogger(log, 'api'),
+      metrics,
+      agentSvidTtlMs: config.agentTtlMs,
+    };
+
+    const services = (resolver: CallerResolver) => [
+      { definition: serviceDefinition(Services.agent), implementation: agentService(api, resolver) },
+      { definition: serviceDefinition(Services.svid), implementation: svidService(api, resolver) },
+      { definition: serviceDefinition(Services.entry), implementation: entryService(api, resolver) },
+      { definition: serviceDefinition(Services.bundle), implementation: bundleService(api, resolver) },
+      { definition: serviceDefinition(Services.health), implementation: healthService(() => true) },
+      ...(opts.extraServices?.(api, resolver) ?? []),
+    ];
+
+    // Agent API: TLS with the server's own X509-SVID.
+    const serverId = SpiffeId.fromSegments(td, 'spire', 'server');
+    const serverSvid = new ServerSvid(serverId, issuer, ownBundle, clock, subsystemLogger(log, 'server_svid'));
+    const credentials = await serverSvid.start();
+    cleanup.push(() => serverSvid.stop());
+    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+    const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now() });
+    for (const s of services(tlsResolver)) grpcServer.addService(s.definition, s.implementation);
+    const boundPort = await new Promise<number>((resolve, reject) => {
+      grpcServer.bindAsync(`${config.bindAddress}:${config.bindPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    }).catch((err: unknown) => {
+      throw new HeraldError('ERR_UNAVAILABLE_LISTEN', `cannot listen on ${config.bindAddress}:${config.bindPort}: ${errorMessage(err)}`, { cause: err });
+    });
+    cleanup.push(() => new Promise<void>((resolve) => {
+      const t = setTimeout(() => { grpcServer.forceShutdown(); resolve(); }, 2000);
+      grpcServer.tryShutdown(() => { clearTimeout(t); resolve(); });
+    }));
+    log.info({ address: `${config.bindAddress}:${boundPort}`, network: 'tcp' }, 'Starting Server APIs');
+
+    // Admin API: whoever can open the socket is an administrator.
+    await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o770 });
+    const admin: UdsServer = await startUdsServer({
+      socketPath: config.socketPath,
+      mode: 0o600,
+      services: services(localCallerResolver),
+      logger: subsystemLogger(log, 'admin_api'),
+    });
+    cleanup.push(() => admin.close(1000));
+    log.info({ address: config.socketPath, network: 'unix' }, 'Starting Server APIs');
+
+    const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
+      const now = clock.now();
+      await publisher.pruneExpired(now);
+      await ds.pruneJoinTokens(Math.floor(now / 1000));
+    }, log);
+    cleanup.push(() => pruneTimer.cancel());
+
+    if (config.healthChecks.listenerEnabled) {
+      const http = await startHealthListener(config, () => true);
+      cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
+    }
+
+    log.info({ trust_domain: td.name, data_dir: config.dataDir }, 'Server started');
+    let stopped = false;
+    return {
+      config,
+      ds,
+      ca,
+      ownBundle,
+      metrics,
+      boundPort,
+      serverId,
+      api,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        await stopAll();
+        log.info({}, 'Server stopped');
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Runs `fn` every `ms`, logging failures; the next run starts after the previous one ends. */
+function every(clock: Clock, ms: number, fn: () => Promise<void>, log: Logger): Timer {
+  let timer: Timer | undefined;
+  let cancelled = false;
+  const tick = (): void => {
+    timer = clock.setTimeout(() => {
+      fn().catch((err) => log.warn({ err }, 'Periodic task failed')).finally(() => {
+        if (!cancelled) tick();
+      });
+    }, ms);
+  };
+  tick();
+  return { cancel: () => { cancelled = true; timer?.cancel(); } } as Timer;
+}
+
+/**
+ * The server's own X509-SVID (spiffe://<td>/spire/server) for the TLS
+ * listener and the bundle endpoint. Re-signed at half its life, and when
+ * the bundle changes (a new CA activated, roots to trust).
+ */
+export class ServerSvid {
+  readonly #id: SpiffeId;
+  readonly #issuer: SvidIssuer;
+  readonly #bundle: OwnBundle;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #key: KeyObject;
+  #credentials: UpdatableServerCredentials | undefined;
+  #timer: Timer | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #listeners = new Set<(pem: { certChainPem: string; privateKeyPem: string }) => void>();
+  #current: { certChainPem: string; privateKeyPem: string } | undefined;
+
+  constructor(id: SpiffeId, issuer: SvidIssuer, bundle: OwnBundle, clock: Clock, log: Logger) {
+    this.#id = id;
+    this.#issuer = issuer;
+    this.#bundle = bundle;
+    this.#clock = clock;
+    this.#log = log;
+    this.#key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  }
+
+  async start(): Promise<UpdatableServerCredentials> {
+    const identity = await this.#renew();
+    this.#credentials = createSvidServerCredentials(identity, this.#bundle.rootsPem());
+    this.#unsubscribe = this.#bundle.onChange(() => {
+      void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
+    });
+    return this.#credentials;
+  }
+
+  get current(): { certChainPem: string; privateKeyPem: string } {
+    if (!this.#current) throw new Error('ServerSvid: not started');
+    return this.#current;
+  }
+
+  onRenew(fn: (pem: { certChainPem: string; privateKeyPem: string }) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  async #renew(): Promise<{ certChainPem: string; privateKeyPem: string }> {
+    this.#timer?.cancel();
+    const publicKey = createPublicKey(this.#key);
+    const issued = await this.#issuer.signX509Svid({ id: this.#id, publicKey });
+    const now = this.#clock.now();
+    const notBefore = Date.parse(issued.chain[0]!.validFrom);
+    const renewAt = notBefore + (issued.expiresAt - notBefore) / 2;
+    this.#timer = this.#clock.setTimeout(() => {
+      void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
+    }, Math.max(1000, renewAt - now));
+    this.#current = { certChainPem: certificatesToPem(issued.chain), privateKeyPem: this.#key.export({ format: 'pem', type: 'pkcs8' }).toString() };
+    for (const fn of this.#listeners) fn(this.#current);
+    this.#log.debug({ spiffe_id: this.#id.toString(), expires_at: new Date(issued.expiresAt).toISOString() }, 'Server SVID signed');
+    return this.#current;
+  }
+
+  stop(): void {
+    this.#timer?.cancel();
+    this.#unsubscribe?.();
+  }
+}
+
+function startHealthListener(config: ServerRuntimeConfig, ready: () => boolean): Promise<HttpServer> {
+  const hc = config.healthChecks;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === hc.livePath || path === hc.readyPath) {
+      const ok = path === hc.livePath || ready();
+      res.writeHead(ok ? 200 : 500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({}));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(hc.bindPort, hc.bindAddress, () => resolve(server));
+  });
+}
