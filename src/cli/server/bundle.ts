@@ -1,9 +1,8 @@
 // `herald-server bundle show|list|set|delete|count` (own and federated bundles).
-import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireBundle } from '../../server/api/convert.ts';
+import { spiffeBundleFromWire, type WireBundle } from '../../server/api/convert.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
@@ -19,20 +18,9 @@ function bundleFormat(v: string): 'pem' | 'spiffe' {
   throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', `invalid format: "${v}"`);
 }
 
-/** SPIFFE bundle JSON of a wire bundle (with its sequence number and refresh hint). */
-export function wireToSpiffeBundle(w: WireBundle): SpiffeBundle {
-  const td = TrustDomain.fromString(w.trust_domain);
-  return new SpiffeBundle(td, {
-    x509Authorities: w.x509_authorities.map((a) => new X509Certificate(a.asn1)),
-    jwtAuthorities: new Map(w.jwt_authorities.map((a) => [a.key_id, createPublicKey({ key: a.public_key, format: 'der', type: 'spki' })])),
-    refreshHintSeconds: Number(w.refresh_hint),
-    sequenceNumber: BigInt(w.sequence_number),
-  });
-}
-
 function printBundle(io: CliIo, w: WireBundle, format: 'pem' | 'spiffe'): void {
   if (format === 'pem') io.stdout.write(pemOfDer(w.x509_authorities.map((a) => a.asn1)));
-  else io.stdout.write(JSON.stringify(JSON.parse(wireToSpiffeBundle(w).marshal()), null, 4) + '\n');
+  else io.stdout.write(JSON.stringify(JSON.parse(spiffeBundleFromWire(w).marshal()), null, 4) + '\n');
 }
 
 export const bundleShow: Command = {

@@ -6,6 +6,7 @@ import { HeraldError } from '../../common/errors.ts';
 import type { Selector } from '../../common/selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
+import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { errorMessage } from '../../common/errors.ts';
 import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../datastore/index.ts';
 
@@ -201,4 +202,14 @@ export function bundleFromWire(w: WireBundle): StoredBundle {
 /** SPIRE's Status message for batch results. */
 export function okStatus(): { code: number; message: string } {
   return { code: 0, message: 'OK' };
+}
+
+/** A wire bundle as a SpiffeBundle (agent cache, CLI output). Trusts its input: it came from the server. */
+export function spiffeBundleFromWire(w: WireBundle): SpiffeBundle {
+  return new SpiffeBundle(TrustDomain.fromString(w.trust_domain), {
+    x509Authorities: w.x509_authorities.map((a) => new X509Certificate(a.asn1)),
+    jwtAuthorities: new Map(w.jwt_authorities.map((a) => [a.key_id, createPublicKey({ key: a.public_key, format: 'der', type: 'spki' })])),
+    refreshHintSeconds: Number(w.refresh_hint),
+    sequenceNumber: BigInt(w.sequence_number),
+  });
 }

@@ -34,7 +34,7 @@ def svid_info(svid):
 def cmd_x509(client):
     ctx = client.fetch_x509_context()
     default = ctx.default_svid
-    bundle = ctx.x509_bundle_set.get_x509_bundle_for_trust_domain(default.spiffe_id.trust_domain)
+    bundle = ctx.x509_bundle_set.get_bundle_for_trust_domain(default.spiffe_id.trust_domain)
     if bundle is None:
         fail("no bundle for own trust domain")
     # The last certificate of the chain must be issued directly by one of the bundle's roots.

@@ -1,0 +1,163 @@
+// herald-agent, assembled: storage, trust bootstrap, the manager (server
+// sync, SVID cache) and the Workload API + SDS socket (SPIRE pkg/agent).
+import { readFile } from 'node:fs/promises';
+import type { X509Certificate } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { request } from 'undici';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { HeraldError, errorMessage } from '../common/errors.ts';
+import { encodeAny, serviceDefinition, Services } from '../common/grpc/protos.ts';
+import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
+import { subsystemLogger } from '../common/log.ts';
+import { Metrics } from '../common/metrics.ts';
+import { parseCertificatesPem } from '../spiffe/bundle/der.ts';
+import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
+import { healthService } from '../server/api/health-service.ts';
+import { SdsHandler } from '../sds/handler.ts';
+import type { SanMatcher } from '../sds/secrets.ts';
+import { SdsStreamRegistry } from '../sds/stream-state.ts';
+import { UnixWorkloadAttestor } from './attestor/unix.ts';
+import type { WorkloadAttestor } from './attestor/types.ts';
+import type { AgentRuntimeConfig, AuthorizedPeersConfig, TrustBootstrap } from './config-runtime.ts';
+import { CallerAttestation } from './endpoints/attestation.ts';
+import { workloadApi } from './endpoints/workload-api.ts';
+import { AgentManager } from './manager.ts';
+import { AgentStorage } from './storage.ts';
+
+export interface HeraldAgent {
+  readonly config: AgentRuntimeConfig;
+  readonly manager: AgentManager;
+  readonly metrics: Metrics;
+  readonly sdsStreams: SdsStreamRegistry;
+  /** Adds a service to the agent's socket (ext_authz runs here). */
+  readonly socket: UdsServer;
+  stop(): Promise<void>;
+}
+
+export interface StartAgentOptions {
+  log: Logger;
+  clock?: Clock;
+  /** Extra services on the Workload API socket. */
+  extraServices?: (agent: { manager: AgentManager; attestation: CallerAttestation; metrics: Metrics }) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+}
+
+export class AgentBootstrapError extends HeraldError {}
+
+async function bootstrapRoots(tb: TrustBootstrap, config: AgentRuntimeConfig): Promise<X509Certificate[] | undefined> {
+  const parse = (text: string, format: 'pem' | 'spiffe', where: string): X509Certificate[] => {
+    try {
+      const roots = format === 'pem' ? parseCertificatesPem(text) : [...SpiffeBundle.parse(config.trustDomain, text).x509Authorities];
+      if (roots.length === 0) throw new Error('no certificates found');
+      return roots;
+    } catch (err) {
+      throw new AgentBootstrapError('ERR_CONFIG_TRUST_BUNDLE', `agent: trust bundle from ${where} is not a valid ${format} bundle: ${errorMessage(err)}`, { cause: err });
+    }
+  };
+  switch (tb.method) {
+    case 'insecure_bootstrap':
+    case 'stored_bundle':
+      return undefined;
+    case 'trust_bundle_path': {
+      let text: string;
+      try {
+        text = await readFile(tb.path, 'utf8');
+      } catch (err) {
+        throw new AgentBootstrapError('ERR_CONFIG_TRUST_BUNDLE', `agent: cannot read trust_bundle_path ${tb.path}: ${errorMessage(err)}`, { cause: err });
+      }
+      return parse(text, tb.format, tb.path);
+    }
+    case 'trust_bundle_url': {
+      const res = await request(tb.url, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+      if (res.statusCode !== 200) throw new AgentBootstrapError('ERR_CONFIG_TRUST_BUNDLE', `agent: trust_bundle_url ${tb.url} answered HTTP ${res.statusCode}`);
+      return parse(await res.body.text(), tb.format, tb.url);
+    }
+  }
+}
+
+function sanMatchers(p: AuthorizedPeersConfig): SanMatcher[] {
+  return [
+    ...p.ids.map((id) => ({ exact: id.toString() })),
+    ...p.trustDomains.map((td) => ({ prefix: `spiffe://${td.name}/` })),
+    ...p.pathPrefixes.map((prefix) => ({ prefix })),
+  ];
+}
+
+export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOptions): Promise<HeraldAgent> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log;
+  const metrics = new Metrics();
+  const storage = await AgentStorage.open(config.dataDir);
+  const roots = await bootstrapRoots(config.trustBootstrap, config);
+  if (config.trustBootstrap.method === 'insecure_bootstrap') log.warn({}, 'Insecure bootstrap enabled; the server is not authenticated on first contact');
+
+  const manager = new AgentManager({
+    trustDomain: config.trustDomain,
+    serverAddress: `${config.serverAddress}:${config.serverPort}`,
+    storage,
+    bootstrapRoots: roots,
+    joinToken: config.joinToken,
+    syncIntervalMs: config.syncIntervalMs,
+    workloadKeyType: config.workloadX509SvidKeyType,
+    clock,
+    log: subsystemLogger(log, 'manager'),
+    metrics,
+  });
+  await manager.start();
+
+  const attestors: WorkloadAttestor[] = config.workloadAttestors.map(
+    (a) => new UnixWorkloadAttestor({ discoverWorkloadPath: a.discoverWorkloadPath, workloadSizeLimit: a.workloadSizeLimit }),
+  );
+  const attestation = new CallerAttestation(attestors);
+  const sdsStreams = new SdsStreamRegistry();
+  const sds = new SdsHandler({
+    attestor: attestation,
+    manager,
+    naming: {
+      defaultSvidName: config.sds.defaultSvidName,
+      defaultBundleName: config.sds.defaultBundleName,
+      defaultAllBundlesName: config.sds.defaultAllBundlesName,
+      disableSpiffeCertValidation: config.sds.disableSpiffeCertValidation,
+      validatorByResource: config.sds.validatorByResource,
+      rootCaIncludesFederated: config.sds.rootCaIncludesFederated,
+      authorizedPeersByResource: Object.fromEntries(Object.entries(config.sds.authorizedPeersByResource).map(([k, v]) => [k, sanMatchers(v)])),
+    },
+    encodeAny,
+    log: subsystemLogger(log, 'sds'),
+    metrics,
+    registry: sdsStreams,
+    clock,
+  });
+
+  let ready = false;
+  void manager.whenReady().then(() => (ready = true));
+  const socket = await startUdsServer({
+    socketPath: config.socketPath,
+    mode: 0o777,
+    services: [
+      { definition: serviceDefinition(Services.workload), implementation: workloadApi({ manager, attestation, clock, log: subsystemLogger(log, 'workload_api'), metrics }) },
+      { definition: serviceDefinition(Services.sds), implementation: sds.implementation() },
+      { definition: serviceDefinition(Services.health), implementation: healthService(() => ready) },
+      ...(opts.extraServices?.({ manager, attestation, metrics }) ?? []),
+    ],
+    logger: subsystemLogger(log, 'endpoints'),
+  });
+  log.info({ agent_id: manager.agentId?.toString(), socket_path: config.socketPath }, 'Starting Workload and SDS APIs');
+
+  let stopped = false;
+  return {
+    config,
+    manager,
+    metrics,
+    sdsStreams,
+    socket,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await socket.close(1000);
+      manager.stop();
+      log.info({}, 'Agent stopped');
+    },
+  };
+}
+

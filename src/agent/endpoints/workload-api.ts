@@ -1,0 +1,174 @@
+// The SPIFFE Workload API (SpiffeWorkloadAPI, no package) as SPIRE's agent
+// serves it (pkg/agent/endpoints/workload): security header first, then
+// workload attestation, then full snapshots on every change.
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Clock } from '../../common/clock.ts';
+import { GrpcCode } from '../../common/errors.ts';
+import { failStream, statusError, toServiceError } from '../../common/grpc/status.ts';
+import { toStruct } from '../../common/grpc/struct.ts';
+import type { Metrics } from '../../common/metrics.ts';
+import { BundleSet } from '../../spiffe/bundle/set.ts';
+import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
+import { concatDer } from '../../spiffe/bundle/der.ts';
+import { SpiffeId } from '../../spiffe/id.ts';
+import { parseAndValidate } from '../../spiffe/jwtsvid.ts';
+import { errorMessage } from '../../common/errors.ts';
+import type { WorkloadUpdate } from '../cache/types.ts';
+import type { AgentManager } from '../manager.ts';
+import type { CallerAttestation } from './attestation.ts';
+
+export const SECURITY_HEADER = 'workload.spiffe.io';
+
+export interface WorkloadApiDeps {
+  manager: AgentManager;
+  attestation: CallerAttestation;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+}
+
+type Call = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
+function checkHeader(call: Call): void {
+  const values = call.metadata.get(SECURITY_HEADER);
+  if (values.length !== 1 || values[0] !== 'true') {
+    throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SECURITY_HEADER', 'security header missing from request');
+  }
+}
+
+const noIdentity = () => statusError(GrpcCode.PERMISSION_DENIED, 'ERR_NO_IDENTITY', 'no identity issued');
+
+function tdKey(name: string): string {
+  return `spiffe://${name}`;
+}
+
+function x509Response(u: WorkloadUpdate): object {
+  const bundle = concatDer(u.bundle.x509Authorities);
+  return {
+    svids: u.identities.map((i) => ({
+      spiffe_id: i.svid.id.toString(),
+      x509_svid: concatDer(i.svid.certificates),
+      x509_svid_key: i.svid.privateKey!.export({ format: 'der', type: 'pkcs8' }),
+      bundle,
+      hint: i.entry.hint,
+    })),
+    crl: [],
+    federated_bundles: Object.fromEntries([...u.federatedBundles].map(([td, b]) => [tdKey(td), concatDer(b.x509Authorities)])),
+  };
+}
+
+function allBundles(u: WorkloadUpdate): SpiffeBundle[] {
+  return [u.bundle, ...u.federatedBundles.values()];
+}
+
+export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementation {
+  /** Header check, readiness, attestation and subscription, then `send` on every change. */
+  const stream = (call: grpc.ServerWritableStream<unknown, unknown>, render: (u: WorkloadUpdate) => object | undefined, requireIdentity: boolean): void => {
+    const log = d.log;
+    (async () => {
+      checkHeader(call);
+      await d.manager.whenReady();
+      const { selectors } = await d.attestation.attest(call);
+      const sub = d.manager.subscribe(selectors);
+      let last = '';
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        off();
+        sub.close();
+      };
+      const send = (u: WorkloadUpdate): void => {
+        if (ended) return;
+        if (requireIdentity && u.identities.length === 0) {
+          failStream(call, noIdentity(), log);
+          end();
+          return;
+        }
+        const msg = render(u);
+        if (!msg) return;
+        // Bundle streams skip a message identical to the previous one (SPIRE).
+        const key = JSON.stringify(msg);
+        if (key === last) return;
+        last = key;
+        call.write(msg);
+      };
+      const off = sub.onChange(send);
+      call.on('cancelled', end);
+      call.on('close', end);
+      if (sub.current().identities.length === 0) {
+        failStream(call, noIdentity(), log);
+        end();
+        return;
+      }
+      send(sub.current());
+    })().catch((err) => failStream(call, err, log));
+  };
+
+  return {
+    FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      d.metrics.inc('workload_api.fetch_x509_svid');
+      stream(call, x509Response, true);
+    },
+
+    FetchX509Bundles: (call: grpc.ServerWritableStream<unknown, unknown>) =>
+      stream(call, (u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }), false),
+
+    FetchJWTBundles: (call: grpc.ServerWritableStream<unknown, unknown>) =>
+      stream(call, (u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }), false),
+
+    FetchJWTSVID: (call: grpc.ServerUnaryCall<{ audience: string[]; spiffe_id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      (async () => {
+        checkHeader(call);
+        const audience = call.request.audience.filter((a) => a !== '');
+        if (audience.length === 0) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
+        let wanted: SpiffeId | undefined;
+        if (call.request.spiffe_id) {
+          try {
+            wanted = SpiffeId.fromString(call.request.spiffe_id);
+          } catch (err) {
+            throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SPIFFE_ID', `invalid requested SPIFFE ID: ${errorMessage(err)}`);
+          }
+        }
+        await d.manager.whenReady();
+        const { selectors } = await d.attestation.attest(call);
+        const sub = d.manager.subscribe(selectors);
+        try {
+          const identities = sub.current().identities.filter((i) => !wanted || i.svid.id.equals(wanted));
+          if (identities.length === 0) throw noIdentity();
+          const svids = await Promise.all(
+            identities.map(async (i) => {
+              const jwt = await d.manager.jwt.fetch(i.entry.id, audience);
+              return { spiffe_id: i.svid.id.toString(), svid: jwt.token, hint: i.entry.hint };
+            }),
+          );
+          d.metrics.inc('workload_api.fetch_jwt_svid');
+          return { svids };
+        } finally {
+          sub.close();
+        }
+      })().then((res) => cb(null, res), (err) => cb(toServiceError(err, d.log, call.getPath()) as grpc.ServiceError));
+    },
+
+    ValidateJWTSVID: (call: grpc.ServerUnaryCall<{ audience: string; svid: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      (async () => {
+        checkHeader(call);
+        if (!call.request.audience) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
+        if (!call.request.svid) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SVID', 'svid must be specified');
+        await d.manager.whenReady();
+        // Validation uses every bundle the agent holds (own and federated), as SPIRE does.
+        const set = new BundleSet([d.manager.cache.bundle(), ...d.manager.cache.federatedBundles().values()]);
+        let svid;
+        try {
+          svid = await parseAndValidate(call.request.svid, set, [call.request.audience], { now: d.clock.now() });
+        } catch (err) {
+          throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_JWT', errorMessage(err));
+        }
+        const claims = { ...svid.claims };
+        if (typeof claims.aud === 'string') claims.aud = [claims.aud];
+        return { spiffe_id: svid.id.toString(), claims: toStruct(claims) };
+      })().then((res) => cb(null, res), (err) => cb(toServiceError(err, d.log, call.getPath()) as grpc.ServiceError));
+    },
+  };
+}

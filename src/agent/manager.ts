@@ -1,0 +1,297 @@
+// The agent's manager (SPIRE pkg/agent/manager): keeps the agent's own SVID,
+// the trust bundle, the authorized entries and their SVIDs current, and
+// feeds the workload cache. Syncs every sync_interval; a failed sync keeps
+// everything cached and retries with backoff, so workloads keep their SVIDs
+// while the server is away.
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Clock, Timer } from '../common/clock.ts';
+import { HeraldError } from '../common/errors.ts';
+import type { Metrics } from '../common/metrics.ts';
+import type { Selector } from '../common/selector.ts';
+import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
+import { certificatesToPem } from '../spiffe/bundle/der.ts';
+import { createCsr } from '../spiffe/csr.ts';
+import { SpiffeId } from '../spiffe/id.ts';
+import { generateKeyPair, type KeyType } from '../spiffe/keys.ts';
+import type { TrustDomain } from '../spiffe/trust-domain.ts';
+import type { X509Svid } from '../spiffe/x509svid.ts';
+import type { CachedEntry, Subscription } from './cache/types.ts';
+import { WorkloadCache } from './cache/workload-cache.ts';
+import { ServerClient, describeServerError, grpcCodeOf } from './client/server-client.ts';
+import { bundleFromWire, entryFromWire } from './convert.ts';
+import type { AgentStorage } from './storage.ts';
+import { JwtSvidCache } from './jwt-cache.ts';
+
+export interface ManagerOptions {
+  trustDomain: TrustDomain;
+  serverAddress: string;
+  storage: AgentStorage;
+  /** Roots to trust on first contact; undefined = insecure bootstrap. */
+  bootstrapRoots: X509Certificate[] | undefined;
+  joinToken: string | undefined;
+  syncIntervalMs: number;
+  workloadKeyType: KeyType;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** SVIDs per BatchNewX509SVID call (SPIRE: 500). */
+const CSR_BATCH = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+interface AgentSvid {
+  chain: X509Certificate[];
+  key: KeyObject;
+  id: SpiffeId;
+  renewAt: number;
+}
+
+export class AgentManagerError extends HeraldError {}
+
+export class AgentManager {
+  readonly #o: ManagerOptions;
+  readonly #serverId: SpiffeId;
+  readonly cache: WorkloadCache;
+  readonly jwt: JwtSvidCache;
+  #svid: AgentSvid | undefined;
+  #roots: X509Certificate[] | undefined;
+  #client: ServerClient | undefined;
+  #renewAt = new Map<string, number>();
+  #timer: Timer | undefined;
+  #stopped = false;
+  #failures = 0;
+  #ready: Promise<void>;
+  #markReady!: () => void;
+  #syncing: Promise<void> | undefined;
+  #lastSync = 0;
+
+  constructor(o: ManagerOptions) {
+    this.#o = o;
+    this.#serverId = SpiffeId.fromSegments(o.trustDomain, 'spire', 'server');
+    this.cache = new WorkloadCache({ bundle: new SpiffeBundle(o.trustDomain), onListenerError: (err) => o.log.error({ err }, 'Cache subscriber failed') });
+    this.jwt = new JwtSvidCache({ clock: o.clock, mint: (entryId, audience) => this.#client!.newJwtSvid(entryId, audience) });
+    this.#ready = new Promise((r) => (this.#markReady = r));
+  }
+
+  get agentId(): SpiffeId | undefined {
+    return this.#svid?.id;
+  }
+
+  get lastSyncAt(): number {
+    return this.#lastSync;
+  }
+
+  /** Resolves after the first successful sync. */
+  whenReady(): Promise<void> {
+    return this.#ready;
+  }
+
+  subscribe(selectors: readonly Selector[]): Subscription {
+    return this.cache.subscribe(selectors);
+  }
+
+  /**
+   * Loads the stored SVID or attests with the join token, then syncs once.
+   * Without stored state or a token it fails: there is no way to attest.
+   */
+  async start(): Promise<void> {
+    const { storage, log } = this.#o;
+    const storedRoots = await storage.loadBundle();
+    const stored = await storage.loadSvid();
+    this.#roots = storedRoots ?? this.#o.bootstrapRoots;
+    if (storedRoots) this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
+    if (stored && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
+      this.#svid = agentSvidOf(stored.chain, stored.privateKey);
+      log.info({ spiffe_id: this.#svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
+    } else {
+      if (stored) log.warn({}, 'The stored agent SVID has expired; attesting again');
+      if (!this.#o.joinToken) {
+        throw new AgentManagerError('ERR_FAILED_PRECONDITION_NO_JOIN_TOKEN', 'agent: no stored agent SVID and no join token: start with -joinToken TOKEN (from `herald-server token generate`)');
+      }
+      await this.#attest(this.#o.joinToken);
+    }
+    this.#rebuildClient();
+    try {
+      await this.syncNow();
+    } catch (err) {
+      // A first sync failure with a stored SVID is not fatal: keep retrying.
+      log.warn({ err: describeServerError(err) }, 'Initial sync with the server failed; retrying in the background');
+    }
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    this.#client?.close();
+  }
+
+  async #attest(token: string): Promise<void> {
+    const { log, storage } = this.#o;
+    const { privateKey } = generateKeyPair('ec-p256');
+    const client = new ServerClient({ address: this.#o.serverAddress, serverId: this.#serverId, trustedRoots: this.#roots });
+    try {
+      const wire = await client.attest('join_token', Buffer.from(token), createCsr(privateKey));
+      const chain = wire.cert_chain.map((d) => new X509Certificate(d));
+      this.#svid = agentSvidOf(chain, privateKey);
+      await storage.storeSvid({ chain, privateKey });
+      log.info({ spiffe_id: this.#svid.id.toString() }, 'Node attestation was successful');
+    } catch (err) {
+      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with the join token: ${describeServerError(err)}`, { cause: err });
+    } finally {
+      client.close();
+    }
+  }
+
+  #rebuildClient(): void {
+    this.#client?.close();
+    const svid = this.#svid!;
+    this.#client = new ServerClient({
+      address: this.#o.serverAddress,
+      serverId: this.#serverId,
+      trustedRoots: this.#roots,
+      identity: { certChainPem: certificatesToPem(svid.chain), privateKeyPem: svid.key.export({ format: 'pem', type: 'pkcs8' }).toString() },
+    });
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const base = this.#o.syncIntervalMs;
+    const delay = this.#failures === 0 ? base : Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.#failures, 6));
+    this.#timer = this.#o.clock.setTimeout(() => {
+      this.syncNow()
+        .catch((err) => this.#o.log.warn({ err: describeServerError(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs'))
+        .finally(() => this.#schedule());
+    }, delay);
+  }
+
+  /** One sync; concurrent callers share it. */
+  syncNow(): Promise<void> {
+    this.#syncing ??= this.#sync().then(
+      () => {
+        this.#failures = 0;
+        this.#syncing = undefined;
+      },
+      (err: unknown) => {
+        this.#failures++;
+        this.#syncing = undefined;
+        throw err;
+      },
+    );
+    return this.#syncing;
+  }
+
+  async #sync(): Promise<void> {
+    const { clock, log, metrics } = this.#o;
+    const started = performance.now();
+    await this.#renewAgentSvidIfDue();
+
+    const bundle = bundleFromWire(await this.#client!.getBundle());
+    if (bundle.x509Authorities.length === 0) throw new AgentManagerError('ERR_UNAVAILABLE_EMPTY_BUNDLE', 'agent: the server sent an empty bundle; keeping the current one');
+    if (!this.cache.bundle().equal(bundle) || this.cache.bundle().sequenceNumber !== bundle.sequenceNumber) {
+      this.cache.setBundle(bundle);
+      const rootsChanged = !sameCerts(this.#roots, bundle.x509Authorities);
+      this.#roots = [...bundle.x509Authorities];
+      await this.#o.storage.storeBundle(this.#roots);
+      if (rootsChanged) this.#rebuildClient();
+      log.debug({ sequence: String(bundle.sequenceNumber) }, 'Bundle updated');
+    }
+
+    const previous = new Map(this.cache.entries().map((e) => [e.id, e]));
+    const entries = (await this.#client!.authorizedEntries()).map((w) => {
+      const prev = previous.get(w.id);
+      // Same revision → same object, so the cache sees "no change".
+      return prev && prev.revisionNumber === Number(w.revision_number) && prev.createdAt === Number(w.created_at) ? prev : entryFromWire(w);
+    });
+    this.cache.setEntries(entries);
+
+    await this.#syncFederatedBundles(entries);
+    await this.#renewSvids(entries, previous);
+    this.cache.publish();
+    this.jwt.retain(new Set(entries.map((e) => e.id)));
+    this.#lastSync = clock.now();
+    metrics.observe('agent_sync_ms', performance.now() - started);
+    this.#markReady();
+  }
+
+  async #syncFederatedBundles(entries: readonly CachedEntry[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const e of entries) for (const td of e.federatesWith) wanted.add(td.name);
+    for (const td of this.cache.federatedBundles().keys()) if (!wanted.has(td)) this.cache.setFederatedBundle(td, undefined);
+    for (const td of wanted) {
+      try {
+        const b = bundleFromWire(await this.#client!.getFederatedBundle(td));
+        const current = this.cache.federatedBundles().get(td);
+        if (!current || !current.equal(b) || current.sequenceNumber !== b.sequenceNumber) this.cache.setFederatedBundle(td, b);
+      } catch (err) {
+        // Keep the last good bundle: a transient failure must not drop a trust domain.
+        if (grpcCodeOf(err) === 5 && !this.cache.federatedBundles().has(td)) continue;
+        this.#o.log.warn({ trust_domain: td, err: describeServerError(err) }, 'Failed to fetch a federated bundle; keeping the last one');
+      }
+    }
+  }
+
+  async #renewSvids(entries: readonly CachedEntry[], previous: ReadonlyMap<string, CachedEntry>): Promise<void> {
+    const now = this.#o.clock.now();
+    const due: { entry: CachedEntry; key: KeyObject; csr: Buffer }[] = [];
+    for (const e of entries) {
+      const has = this.cache.svid(e.id);
+      const changed = previous.get(e.id) !== e;
+      if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now) continue;
+      const { privateKey } = generateKeyPair(this.#o.workloadKeyType);
+      due.push({ entry: e, key: privateKey, csr: createCsr(privateKey) });
+    }
+    for (const id of this.#renewAt.keys()) if (!entries.some((e) => e.id === id)) this.#renewAt.delete(id);
+    for (let i = 0; i < due.length; i += CSR_BATCH) {
+      const batch = due.slice(i, i + CSR_BATCH);
+      const results = await this.#client!.batchNewX509Svid(batch.map((d) => ({ entryId: d.entry.id, csr: d.csr })));
+      results.forEach((r, j) => {
+        const d = batch[j]!;
+        if (r.status.code !== 0 || !r.svid) {
+          this.#o.log.warn({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: r.status.message }, 'Failed to get an X509-SVID for an entry');
+          return;
+        }
+        const certificates = r.svid.cert_chain.map((c) => new X509Certificate(c));
+        const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
+        this.cache.setSvid(d.entry.id, svid);
+        this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!));
+      });
+      this.#o.metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === 0).length);
+    }
+  }
+
+  async #renewAgentSvidIfDue(): Promise<void> {
+    const svid = this.#svid!;
+    if (this.#o.clock.now() < svid.renewAt) return;
+    const { privateKey } = generateKeyPair('ec-p256');
+    const wire = await this.#client!.renewAgent(createCsr(privateKey));
+    const chain = wire.cert_chain.map((d) => new X509Certificate(d));
+    await this.#o.storage.storeSvid({ chain, privateKey });
+    this.#svid = agentSvidOf(chain, privateKey);
+    this.#rebuildClient();
+    this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
+  }
+}
+
+function agentSvidOf(chain: X509Certificate[], key: KeyObject): AgentSvid {
+  const leaf = chain[0]!;
+  const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1];
+  if (!uri) throw new AgentManagerError('ERR_AGENT_SVID_INVALID', 'agent: the agent SVID has no SPIFFE ID');
+  return { chain, key, id: SpiffeId.fromString(uri), renewAt: renewalTime(leaf) };
+}
+
+/** Half-way through the certificate's life, minus up to 10% jitter (spreads renewals). */
+export function renewalTime(cert: X509Certificate): number {
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  const half = (to - from) / 2;
+  return from + half - Math.random() * half * 0.2;
+}
+
+function sameCerts(a: readonly X509Certificate[] | undefined, b: readonly X509Certificate[]): boolean {
+  if (!a || a.length !== b.length) return false;
+  return a.every((c, i) => c.raw.equals(b[i]!.raw));
+}
+

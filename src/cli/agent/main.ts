@@ -1,0 +1,21 @@
+// herald-agent: `run`, `healthcheck` and the Workload API client commands.
+import { runCli } from '../command.ts';
+import { fetchJwt, fetchX509, healthcheck, validateJwt } from './api.ts';
+import { runCommand, validateCommand } from './run.ts';
+
+export const agentCommands = {
+  run: runCommand,
+  validate: validateCommand,
+  healthcheck,
+  api: {
+    fetch: { x509: fetchX509, jwt: fetchJwt },
+    validate: { jwt: validateJwt },
+  },
+};
+
+process.exitCode = await runCli('herald-agent', agentCommands, process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+});

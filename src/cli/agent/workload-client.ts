@@ -1,0 +1,63 @@
+// A Workload API client for the agent CLI (`api fetch|validate|watch`):
+// adds the security header and finds the socket like go-spiffe does.
+import * as grpc from '@grpc/grpc-js';
+import { HeraldError } from '../../common/errors.ts';
+import { serviceClient, Services } from '../../common/grpc/protos.ts';
+import { SECURITY_HEADER } from '../../agent/endpoints/workload-api.ts';
+
+export const DEFAULT_AGENT_SOCKET = '/tmp/herald-agent/public/api.sock';
+
+/** -socketPath, else SPIFFE_ENDPOINT_SOCKET (unix:///path or unix:/path or a path), else the default. */
+export function agentSocketPath(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  if (flag) return flag;
+  const e = env.SPIFFE_ENDPOINT_SOCKET;
+  if (!e) return DEFAULT_AGENT_SOCKET;
+  if (e.startsWith('unix://')) return e.slice('unix://'.length);
+  if (e.startsWith('unix:')) return e.slice('unix:'.length);
+  if (e.startsWith('/')) return e;
+  throw new HeraldError('ERR_INVALID_ARGUMENT_SOCKET', `SPIFFE_ENDPOINT_SOCKET "${e}": only unix sockets are supported by this command`);
+}
+
+export type WorkloadClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+export function workloadClient(socketPath: string): WorkloadClient {
+  const Ctor = serviceClient(Services.workload);
+  return new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+}
+
+export function headerMetadata(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(SECURITY_HEADER, 'true');
+  return md;
+}
+
+/** The first message of a server stream (then cancels it). */
+export function firstMessage<T>(client: WorkloadClient, method: string, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const call = (client[method] as (req: object, md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<T>)({}, headerMetadata(), { deadline: Date.now() + timeoutMs });
+    let done = false;
+    call.on('data', (m: T) => {
+      if (done) return;
+      done = true;
+      resolve(m);
+      call.cancel();
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (!done) reject(err);
+    });
+    call.on('end', () => {
+      if (!done) reject(new HeraldError('ERR_UNAVAILABLE_STREAM_ENDED', 'stream ended without a message'));
+    });
+  });
+}
+
+export function unaryCall<T>(client: WorkloadClient, method: string, req: object, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    (client[method] as (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: T) => void) => void)(
+      req,
+      headerMetadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    );
+  });
+}
