@@ -98,6 +98,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       publisher,
       clock,
       log: subsystemLogger(log, 'ca_manager'),
+      // SPIRE checks every 10 s; short CA lifetimes (tests, demos) need a finer check.
+      rotateIntervalMs: Math.max(200, Math.min(10_000, config.caTtlMs / 20)),
     });
     await ca.initialize();
     ca.start();

@@ -1,0 +1,139 @@
+// Seed 003's walkthrough with the real binaries: run, healthcheck, token
+// generate, entry create, an agent attests with the token, a workload
+// fetches its SVID (herald-agent CLI, go-spiffe, py-spiffe) and openssl
+// verifies it against `bundle show`. Then restarts keep the CA and the
+// agent's identity, and bad input is refused.
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { runCommand } from '../helpers/process.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+
+const uid = process.getuid!();
+const GO_INTEROP = '/tmp/herald-go-interop';
+
+describe('herald-server walkthrough (seed 003)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let agent: AgentHandle;
+  let token: string;
+  let bundlePem: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-walk-');
+    server = await startServer({ dir: tmp.path });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('healthcheck says the server is healthy', async () => {
+    const res = await server.cli('healthcheck');
+    expect(res.stdout).toBe('Server is healthy.\n');
+    expect(res.code).toBe(0);
+  });
+
+  it('token generate prints a token and creates the node alias entry', async () => {
+    token = await generateToken(server, 'spiffe://example.org/myagent');
+    expect(token).toMatch(/^[0-9a-f-]{36}$/);
+    const show = await server.cli('entry', 'show', '-spiffeID', 'spiffe://example.org/myagent');
+    expect(show.stdout).toContain(`Parent ID        : spiffe://example.org/spire/agent/join_token/${token}`);
+    expect(show.stdout).toContain(`Selector         : spiffe_id:spiffe://example.org/spire/agent/join_token/${token}`);
+  });
+
+  it('entry create prints the entry as SPIRE does', async () => {
+    const res = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://example.org/myservice', '-selector', `unix:uid:${uid}`);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(
+      new RegExp(
+        `^Entry ID         : [0-9a-f-]{36}\nSPIFFE ID        : spiffe://example\\.org/myservice\nParent ID        : spiffe://example\\.org/myagent\nRevision         : 0\nTTL              : default\nSelector         : unix:uid:${uid}\n$`,
+      ),
+    );
+  });
+
+  it('an agent attests with the token and a workload gets its SVID, which openssl verifies against bundle show', async () => {
+    agent = await startAgent({ dir: tmp.path, server, joinToken: token });
+    await agent.proc.waitForOutput('Node attestation was successful');
+    const out = join(tmp.path, 'out');
+    const fetch = await agent.cli('api', 'fetch', 'x509', '-write', out);
+    expect(fetch.code, fetch.stderr).toBe(0);
+    expect(fetch.stdout).toMatch(/^Received 1 svid after [\d.]+ms\n\nSPIFFE ID:\t\tspiffe:\/\/example\.org\/myservice\n/);
+    for (const f of ['svid.0.pem', 'svid.0.key', 'bundle.0.pem']) expect(existsSync(join(out, f))).toBe(true);
+    const show = await server.cli('bundle', 'show');
+    bundlePem = show.stdout;
+    await writeFile(join(tmp.path, 'bundle-show.pem'), bundlePem);
+    const verify = await runCommand('openssl', ['verify', '-CAfile', join(tmp.path, 'bundle-show.pem'), join(out, 'svid.0.pem')]);
+    expect(verify.stdout.trim()).toBe(`${join(out, 'svid.0.pem')}: OK`);
+    const leaf = new X509Certificate(await readFile(join(out, 'svid.0.pem')));
+    expect(leaf.subjectAltName).toBe('URI:spiffe://example.org/myservice');
+    expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(join(out, 'svid.0.key'))))).toBe(true);
+  });
+
+  it('agent list shows the attested agent', async () => {
+    const res = await server.cli('agent', 'list');
+    expect(res.stdout).toContain(`SPIFFE ID       : spiffe://example.org/spire/agent/join_token/${token}`);
+    expect(res.stdout).toContain('Attestation type: join_token');
+  });
+
+  it('go-spiffe and py-spiffe clients fetch and validate SVIDs from the agent socket', async () => {
+    const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
+    execFileSync('go', ['build', '-o', GO_INTEROP, '.'], { cwd: join(ROOT, 'test/interop/go'), stdio: 'pipe' });
+    const goX509 = JSON.parse((await runCommand(GO_INTEROP, ['x509'], { env })).stdout);
+    expect(goX509.verified_id).toBe('spiffe://example.org/myservice');
+    const goJwt = JSON.parse((await runCommand(GO_INTEROP, ['jwt', 'walkthrough'], { env })).stdout);
+    expect(goJwt).toMatchObject({ id: 'spiffe://example.org/myservice', local_id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
+    const pyX509 = JSON.parse((await runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'x509'], { env })).stdout);
+    expect(pyX509).toMatchObject({ verified: true, bundles: ['example.org'] });
+    expect(pyX509.svids[0].id).toBe('spiffe://example.org/myservice');
+    const pyJwt = JSON.parse((await runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'jwt', 'walkthrough'], { env })).stdout);
+    expect(pyJwt).toMatchObject({ id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
+  }, 120_000);
+
+  it('a used join token is refused, naming why', async () => {
+    const second = await runCommand(join(ROOT, 'bin/herald-agent'), [
+      'run', '-config', join(tmp.path, 'agent.yaml'), '-dataDir', join(tmp.path, 'second-data'), '-socketPath', join(tmp.path, 'second.sock'), '-joinToken', token,
+    ], { cwd: tmp.path, timeoutMs: 30_000 });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('failed to attest with the join token: failed to attest: join token does not exist or has already been used');
+  });
+
+  it('restarting the server keeps the CA; restarting the agent re-uses its SVID without a token', async () => {
+    await server.restart();
+    expect((await server.cli('bundle', 'show')).stdout).toBe(bundlePem);
+    await agent.restart();
+    await agent.proc.waitForOutput('Using the stored agent SVID');
+    const fetch = await agent.cli('api', 'fetch', 'x509');
+    expect(fetch.stdout).toContain('spiffe://example.org/myservice');
+  });
+
+  it('bad entries are refused with the rule they broke', async () => {
+    const foreign = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://other.org/x', '-selector', 'unix:uid:1');
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toContain('invalid spiffe ID: "spiffe://other.org/x" is not a member of trust domain "example.org"');
+    const dup = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://example.org/myservice', '-selector', `unix:uid:${uid}`);
+    expect(dup.stderr).toContain('similar entry already exists');
+    const badSel = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://example.org/y', '-selector', 'nocolon');
+    expect(badSel.code).toBe(1);
+    expect(badSel.stderr).toMatch(/-selector "nocolon"/);
+    const count = await server.cli('entry', 'count');
+    expect(count.stdout).toBe('2 registration entries\n');
+  });
+
+  it('x509 mint writes an SVID that openssl verifies against the bundle', async () => {
+    const dir = join(tmp.path, 'mint');
+    const res = await server.cli('x509', 'mint', '-spiffeID', 'spiffe://example.org/minted', '-ttl', '10m', '-write', dir);
+    expect(res.code, res.stderr).toBe(0);
+    const verify = await runCommand('openssl', ['verify', '-CAfile', join(dir, 'bundle.pem'), join(dir, 'svid.pem')]);
+    expect(verify.stdout.trim()).toBe(`${join(dir, 'svid.pem')}: OK`);
+    const jwt = await server.cli('jwt', 'mint', '-spiffeID', 'spiffe://example.org/minted', '-audience', 'aud1');
+    const claims = JSON.parse(Buffer.from(jwt.stdout.trim().split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ sub: 'spiffe://example.org/minted', aud: ['aud1'] });
+  });
+});
