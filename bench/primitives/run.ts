@@ -3,7 +3,6 @@
 // `openssl speed ecdsap256` sign/verify rates measured in the same run.
 // Bounded: ~3 s per measurement, under a minute in all.
 //   npm run bench:primitives
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { BundleSet } from '../../src/spiffe/bundle/set.ts';
 import { SpiffeBundle } from '../../src/spiffe/bundle/spiffe-bundle.ts';
@@ -13,6 +12,7 @@ import { generateKeyPair } from '../../src/spiffe/keys.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
 import { verify } from '../../src/spiffe/x509-verify.ts';
 import { createCaCertificate, signX509Svid } from '../../src/spiffe/x509-template.ts';
+import { opensslSpeed } from '../lib/openssl.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
@@ -26,15 +26,6 @@ async function rate(fn: () => unknown | Promise<unknown>): Promise<number> {
     n++;
   }
   return n / ((performance.now() - t0) / 1000);
-}
-
-function opensslSpeed(): { sign: number; verify: number } {
-  const out = execFileSync('openssl', ['speed', '-seconds', String(SECONDS), 'ecdsap256'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  // "256 bits ecdsa (nistp256)   0.0000s   0.0001s  40000.0  13000.0"
-  const line = out.split('\n').find((l) => /ecdsa \(nistp256\)/.test(l));
-  const nums = line?.trim().split(/\s+/).slice(-2).map(Number);
-  if (!nums || nums.some((x) => !Number.isFinite(x))) throw new Error(`cannot read openssl speed output:\n${out}`);
-  return { sign: nums[0]!, verify: nums[1]! };
 }
 
 const td = TrustDomain.fromString('example.org');
@@ -52,7 +43,7 @@ const token = await sign({ id, audience: ['db'], expiresAt: now + 300_000, key: 
 const x509Verify = await rate(() => verify([new X509Certificate(leaf.raw)], bundles, { at: now }));
 const jwtValidate = await rate(() => parseAndValidate(token, bundles, ['db'], { now }));
 const signing = await rate(() => signX509Svid({ ca: { certificate: ca, privateKey: caKeys.privateKey }, publicKey: leafKeys.publicKey, id, now, ttlMs: 3_600_000 }));
-const ossl = opensslSpeed();
+const ossl = opensslSpeed(SECONDS);
 
 const rows: [string, number, string, number][] = [
   ['X509-SVID chain verifications/s', x509Verify, 'openssl ecdsap256 verify/s', ossl.verify],

@@ -1,8 +1,9 @@
 // herald-server, assembled: datastore, CA manager, entry cache, the agent
 // API over TLS and the admin API on a Unix socket (SPIRE pkg/server).
 import * as grpc from '@grpc/grpc-js';
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
@@ -25,6 +26,7 @@ import { svidService } from './api/svid-service.ts';
 import { DataStoreAuthorityPublisher } from './ca/bundle-publisher.ts';
 import { DiskUpstreamMinter } from './ca/disk-upstream-minter.ts';
 import { SvidIssuer } from './ca/issuer.ts';
+import { SigningPool } from './ca/signing-pool.ts';
 import { DiskKeyManager, MemoryKeyManager, type KeyManager } from './ca/key-manager.ts';
 import { CaManager, type X509CaMinter } from './ca/manager.ts';
 import { SelfSignedCaMinter } from './ca/self-signed-minter.ts';
@@ -113,11 +115,15 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => entries.stop());
 
     const metrics = new Metrics();
-    const issuer = new SvidIssuer(ca, clock, {
-      defaultX509SvidTtlMs: config.defaultX509SvidTtlMs,
-      defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs,
-      jwtIssuer: config.jwtIssuer,
-    });
+    // One signing worker per core beyond the gRPC thread's (at least one).
+    const pool = new SigningPool(Math.max(1, Math.min(4, availableParallelism())));
+    cleanup.push(() => pool.close());
+    const issuer = new SvidIssuer(
+      ca,
+      clock,
+      { defaultX509SvidTtlMs: config.defaultX509SvidTtlMs, defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs, jwtIssuer: config.jwtIssuer },
+      pool,
+    );
     const attestors = new Map<string, NodeAttestor>();
     for (const a of config.nodeAttestors) if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
 
@@ -272,15 +278,16 @@ export class ServerSvid {
 
   async #renew(): Promise<{ certChainPem: string; privateKeyPem: string }> {
     this.#timer?.cancel();
-    const publicKey = createPublicKey(this.#key);
-    const issued = await this.#issuer.signX509Svid({ id: this.#id, publicKey });
+    const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
+    const issued = await this.#issuer.signX509Svid({ id: this.#id, spki });
+    const chain = issued.chain.map((der) => new X509Certificate(der));
     const now = this.#clock.now();
-    const notBefore = Date.parse(issued.chain[0]!.validFrom);
+    const notBefore = Date.parse(chain[0]!.validFrom);
     const renewAt = notBefore + (issued.expiresAt - notBefore) / 2;
     this.#timer = this.#clock.setTimeout(() => {
       void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
     }, Math.max(1000, renewAt - now));
-    this.#current = { certChainPem: certificatesToPem(issued.chain), privateKeyPem: this.#key.export({ format: 'pem', type: 'pkcs8' }).toString() };
+    this.#current = { certChainPem: certificatesToPem(chain), privateKeyPem: this.#key.export({ format: 'pem', type: 'pkcs8' }).toString() };
     for (const fn of this.#listeners) fn(this.#current);
     this.#log.debug({ spiffe_id: this.#id.toString(), expires_at: new Date(issued.expiresAt).toISOString() }, 'Server SVID signed');
     return this.#current;

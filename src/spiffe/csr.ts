@@ -15,6 +15,8 @@ export class CsrError extends HeraldError {
 
 export interface ParsedCsr {
   publicKey: KeyObject;
+  /** SubjectPublicKeyInfo DER, as in the CSR (shares memory with the input): signing uses it without re-encoding. */
+  spki: Buffer;
   /** URI SANs from the extensionRequest attribute, if any */
   uris: string[];
   /** raw DER of the CSR (shares memory with the input) */
@@ -97,7 +99,7 @@ function parse(der: Buffer): ParsedCsr {
   }
   const alg = signatureAlgorithm(der, algId);
   checkSignature(alg, publicKey, der.subarray(info.start, info.end), der.subarray(signature.contentStart + 1, signature.end));
-  return { publicKey, uris: uriSans(der, attributes), der };
+  return { publicKey, spki: der.subarray(spki.start, spki.end), uris: uriSans(der, attributes), der };
 }
 
 interface Verifier {

@@ -93,7 +93,8 @@ function rdn(type: string, value: Buffer): Buffer {
 export interface LeafDerOptions {
   ca: X509Certificate;
   caKey: KeyObject;
-  publicKey: KeyObject;
+  /** SubjectPublicKeyInfo DER of the leaf key. */
+  spki: Buffer;
   spiffeId: string;
   serialHex: string;
   notBefore: number;
@@ -104,9 +105,10 @@ export interface LeafDerOptions {
   uniqueId: string;
 }
 
-export function buildLeafCertificate(o: LeafDerOptions): X509Certificate {
+/** The leaf's DER (the hot path: no X509Certificate is parsed back). */
+export function buildLeafCertificateDer(o: LeafDerOptions): Buffer {
   const info = caSigningInfo(o.ca, o.caKey);
-  const spki = o.publicKey.export({ format: 'der', type: 'spki' });
+  const spki = o.spki;
   const subject = seq(
     ...o.country.map((c) => rdn(OID.country, printable(c))),
     ...o.organization.map((org) => rdn(OID.organization, utf8(org))),
@@ -133,5 +135,5 @@ export function buildLeafCertificate(o: LeafDerOptions): X509Certificate {
     explicit(3, seq(...extensions)),
   );
   const signature = cryptoSign(info.hash, tbs, o.caKey);
-  return new X509Certificate(seq(tbs, info.signatureAlgorithm, bitString(signature)));
+  return seq(tbs, info.signatureAlgorithm, bitString(signature));
 }

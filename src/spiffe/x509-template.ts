@@ -4,7 +4,7 @@
 import { X509Certificate, createHash, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { px509 } from './peculiar.ts';
 import { X509SvidError } from './errors.ts';
-import { buildLeafCertificate } from './x509-leaf-der.ts';
+import { buildLeafCertificateDer, caSigningInfo } from './x509-leaf-der.ts';
 import type { SpiffeId } from './id.ts';
 import type { TrustDomain } from './trust-domain.ts';
 
@@ -129,19 +129,38 @@ export interface SignSvidOptions {
  * DNS SANs with CN = the first; notAfter capped at the CA's notAfter.
  */
 export async function signX509Svid(opts: SignSvidOptions): Promise<X509Certificate> {
+  return new X509Certificate(signX509SvidDer({ ...opts, spki: opts.publicKey.export({ format: 'der', type: 'spki' }) }).der);
+}
+
+export interface SignedLeafDer {
+  der: Buffer;
+  serialHex: string;
+  /** ms since epoch (whole seconds, as encoded). */
+  notAfter: number;
+}
+
+/**
+ * signX509Svid for issuance at volume: takes the key as SPKI DER (a CSR
+ * carries it) and returns DER, skipping a key export and a certificate parse.
+ */
+export function signX509SvidDer(opts: Omit<SignSvidOptions, 'publicKey'> & { spki: Buffer }): SignedLeafDer {
   if (opts.id.isTrustDomainId()) throw new X509SvidError('ERR_X509_SVID_LEAF_NO_PATH', 'x509svid: leaf certificate SPIFFE ID must have a path');
   const subject = opts.subject ?? DEFAULT_SVID_SUBJECT;
-  return buildLeafCertificate({
+  const serialHex = randomSerial();
+  const caNotAfter = caSigningInfo(opts.ca.certificate, opts.ca.privateKey).notAfter;
+  const notAfter = Math.floor(Math.min(opts.now + opts.ttlMs, caNotAfter) / 1000) * 1000;
+  const der = buildLeafCertificateDer({
     ca: opts.ca.certificate,
     caKey: opts.ca.privateKey,
-    publicKey: opts.publicKey,
+    spki: opts.spki,
     spiffeId: opts.id.toString(),
-    serialHex: randomSerial(),
+    serialHex,
     notBefore: opts.now - NOT_BEFORE_BACKDATE_MS,
-    notAfter: clampNotAfter(opts.now + opts.ttlMs, opts.ca.certificate),
+    notAfter,
     dnsNames: opts.dnsNames ?? [],
     country: subject.country ?? [],
     organization: subject.organization ?? [],
     uniqueId: uniqueIdFor(opts.id),
   });
+  return { der, serialHex, notAfter };
 }

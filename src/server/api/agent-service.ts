@@ -9,7 +9,6 @@ import type { SpiffeId } from '../../spiffe/id.ts';
 import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
 import { joinTokenAgentId } from '../node-attestor/join-token.ts';
 import type { CallerResolver } from './caller.ts';
-import { serialOf } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
 import { agentToWire, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';
 
@@ -44,10 +43,10 @@ function notFound(id: SpiffeId): HeraldError {
 async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): Promise<{ svid: WireX509Svid; serial: string; notAfter: number }> {
   if (!csr || csr.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
   const parsed = parseCsr(csr);
-  const issued = await ctx.issuer.signX509Svid({ id: agentId, publicKey: parsed.publicKey, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
+  const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
   return {
-    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain.map((c) => c.raw), expires_at: String(Math.floor(issued.expiresAt / 1000)) },
-    serial: serialOf(issued.chain[0]!),
+    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)) },
+    serial: issued.serial,
     notAfter: Math.floor(issued.expiresAt / 1000),
   };
 }

@@ -1,7 +1,7 @@
 // spire.api.server.svid.v1.SVID: SVIDs for the entries an agent is
 // authorized for (BatchNewX509SVID, NewJWTSVID) and admin minting.
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { HeraldError } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { RegistrationEntry } from '../datastore/index.ts';
@@ -14,8 +14,8 @@ interface BatchResult {
   svid: WireX509Svid | null;
 }
 
-function svidToWire(id: SpiffeId, chain: readonly { raw: Buffer }[], expiresAt: number): WireX509Svid {
-  return { id: spiffeIdToWire(id), cert_chain: chain.map((c) => c.raw), expires_at: String(Math.floor(expiresAt / 1000)) };
+function svidToWire(id: SpiffeId, chain: Buffer[], expiresAt: number): WireX509Svid {
+  return { id: spiffeIdToWire(id), cert_chain: chain, expires_at: String(Math.floor(expiresAt / 1000)) };
 }
 
 /** The entries `caller` may get SVIDs for, by entry ID. */
@@ -37,28 +37,26 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
     BatchNewX509SVID: unaryMethod<{ params: { entry_id: string; csr: Buffer }[] }, { results: BatchResult[] }>(ctx, resolver, 'agent', async (req, caller) => {
       const entries = await authorizedEntries(ctx, caller);
       const started = performance.now();
-      const results = await Promise.all(
-        req.params.map(async (p): Promise<BatchResult> => {
-          try {
-            if (!p.entry_id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing entry ID');
-            const entry = entries.get(p.entry_id);
-            if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${p.entry_id}" not found or not authorized`);
-            if (!p.csr?.length) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
-            const csr = parseCsr(p.csr);
-            const issued = await ctx.issuer.signX509Svid({
-              id: entry.spiffeId,
-              publicKey: csr.publicKey,
-              ttlSeconds: entry.x509SvidTtlSeconds,
-              dnsNames: entry.dnsNames,
-            });
-            return { status: { code: 0, message: 'OK' }, svid: svidToWire(entry.spiffeId, issued.chain, issued.expiresAt) };
-          } catch (err) {
-            const code = grpcStatusFor(err);
-            if (code === 13) ctx.log.error({ err, entry_id: p.entry_id }, 'Failed to sign X509-SVID');
-            return { status: { code, message: code === 13 ? 'failed to sign X509-SVID' : errorMessage(err) }, svid: null };
-          }
-        }),
-      );
+      // Per-item checks first; CSR verification and signing then run as one batch.
+      const results: BatchResult[] = new Array(req.params.length);
+      const work: { index: number; entry: RegistrationEntry; csr: Buffer }[] = [];
+      req.params.forEach((p, index) => {
+        const fail = (code: number, message: string): void => void (results[index] = { status: { code, message }, svid: null });
+        if (!p.entry_id) return fail(3, 'missing entry ID');
+        const entry = entries.get(p.entry_id);
+        if (!entry) return fail(5, `entry "${p.entry_id}" not found or not authorized`);
+        if (!p.csr?.length) return fail(3, 'missing CSR');
+        work.push({ index, entry, csr: p.csr });
+      });
+      const signed = await ctx.issuer.signX509SvidBatch(work.map((w) => ({ id: w.entry.spiffeId, csr: w.csr, ttlSeconds: w.entry.x509SvidTtlSeconds, dnsNames: w.entry.dnsNames })));
+      signed.forEach((r, k) => {
+        const w = work[k]!;
+        if (r.ok) results[w.index] = { status: { code: 0, message: 'OK' }, svid: svidToWire(w.entry.spiffeId, r.svid.chain, r.svid.expiresAt) };
+        else {
+          if (r.code === 13) ctx.log.error({ entry_id: w.entry.id, err: r.message }, 'Failed to sign X509-SVID');
+          results[w.index] = { status: { code: r.code, message: r.code === 13 ? 'failed to sign X509-SVID' : r.message }, svid: null };
+        }
+      });
       ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === 0).length);
       ctx.metrics.observe('batch_new_x509_svid_ms', performance.now() - started);
       return { results };
@@ -79,7 +77,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       const id = spiffeIdFromWire(uriToWire(csr.uris[0]!), 'CSR URI SAN');
       if (!id.memberOf(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR SPIFFE ID "${id}" is not a member of trust domain "${ctx.trustDomain.name}"`);
       if (req.ttl < 0) throw new HeraldError('ERR_INVALID_ARGUMENT_TTL', 'ttl must not be negative');
-      const issued = await ctx.issuer.signX509Svid({ id, publicKey: csr.publicKey, ttlSeconds: req.ttl });
+      const issued = await ctx.issuer.signX509Svid({ id, spki: csr.spki, ttlSeconds: req.ttl });
       return { svid: svidToWire(id, issued.chain, issued.expiresAt) };
     }),
 

@@ -1,12 +1,15 @@
 // Signs X509-SVIDs and JWT-SVIDs with whatever the CA manager has active
 // (SPIRE pkg/server/ca/ca.go). TTLs: the requested one, else the server's
 // default; an X509-SVID never outlives its CA.
-import type { KeyObject, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../../common/clock.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import { sign as signJwt } from '../../spiffe/jwtsvid.ts';
-import { signX509Svid } from '../../spiffe/x509-template.ts';
+import { signX509SvidDer } from '../../spiffe/x509-template.ts';
 import type { CaManager } from './manager.ts';
+import type { SigningPool } from './signing-pool.ts';
+import { parseCsr } from '../../spiffe/csr.ts';
+import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 
 export interface IssuerConfig {
   defaultX509SvidTtlMs: number;
@@ -15,10 +18,15 @@ export interface IssuerConfig {
 }
 
 export interface IssuedX509Svid {
-  /** Leaf first, then the CA and upstream intermediates (never the root). */
-  chain: X509Certificate[];
+  /** DER, leaf first, then the CA and upstream intermediates (never the root). */
+  chain: Buffer[];
+  /** ms since epoch. */
   expiresAt: number;
+  /** The leaf's serial number, decimal (as the datastore keeps agent serials). */
+  serial: string;
 }
+
+export type BatchItemResult = { ok: true; svid: IssuedX509Svid } | { ok: false; code: number; message: string };
 
 export interface IssuedJwtSvid {
   token: string;
@@ -30,19 +38,51 @@ export class SvidIssuer {
   readonly #ca: CaManager;
   readonly #clock: Clock;
   readonly #cfg: IssuerConfig;
+  readonly #pool: SigningPool | undefined;
 
-  constructor(ca: CaManager, clock: Clock, cfg: IssuerConfig) {
+  constructor(ca: CaManager, clock: Clock, cfg: IssuerConfig, pool?: SigningPool) {
     this.#ca = ca;
     this.#clock = clock;
     this.#cfg = cfg;
+    this.#pool = pool;
   }
 
-  async signX509Svid(args: { id: SpiffeId; publicKey: KeyObject; ttlSeconds?: number; dnsNames?: readonly string[] }): Promise<IssuedX509Svid> {
+  /**
+   * Verifies each CSR and signs an SVID for it: on the signing pool when
+   * there is one (big batches from agents), else inline. Per-item results.
+   */
+  async signX509SvidBatch(items: { id: SpiffeId; csr: Uint8Array; ttlSeconds?: number; dnsNames?: readonly string[] }[]): Promise<BatchItemResult[]> {
+    const ca = this.#ca.currentX509Ca();
+    const now = this.#clock.now();
+    const ttlOf = (t?: number): number => (t ? t * 1000 : this.#cfg.defaultX509SvidTtlMs);
+    const chainOf = (leaf: Buffer): Buffer[] => (ca.upstreamChain.length > 0 ? [leaf, ca.certificate.raw, ...intermediates(ca.upstreamChain).map((c) => c.raw)] : [leaf]);
+    if (!this.#pool || items.length < 4) {
+      return Promise.all(
+        items.map(async (it): Promise<BatchItemResult> => {
+          try {
+            const csr = parseCsr(it.csr);
+            return { ok: true, svid: await this.signX509Svid({ id: it.id, spki: csr.spki, ...(it.ttlSeconds ? { ttlSeconds: it.ttlSeconds } : {}), ...(it.dnsNames ? { dnsNames: it.dnsNames } : {}) }) };
+          } catch (err) {
+            return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };
+          }
+        }),
+      );
+    }
+    this.#pool.setCa(ca.certificate, ca.privateKey);
+    const results = await this.#pool.sign(items.map((it) => ({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), dnsNames: [...(it.dnsNames ?? [])] })));
+    return results.map((r) =>
+      r.ok
+        ? { ok: true, svid: { chain: chainOf(Buffer.from(r.der)), expiresAt: r.notAfter, serial: BigInt(`0x${r.serialHex}`).toString(10) } }
+        : { ok: false, code: r.code, message: r.message },
+    );
+  }
+
+  async signX509Svid(args: { id: SpiffeId; spki: Buffer; ttlSeconds?: number; dnsNames?: readonly string[] }): Promise<IssuedX509Svid> {
     const ca = this.#ca.currentX509Ca();
     const ttlMs = args.ttlSeconds ? args.ttlSeconds * 1000 : this.#cfg.defaultX509SvidTtlMs;
-    const leaf = await signX509Svid({
+    const leaf = signX509SvidDer({
       ca,
-      publicKey: args.publicKey,
+      spki: args.spki,
       id: args.id,
       now: this.#clock.now(),
       ttlMs,
@@ -50,8 +90,8 @@ export class SvidIssuer {
     });
     // A self-signed CA is in every verifier's bundle; an intermediate (under
     // an upstream authority) must travel with the leaf.
-    const chain = ca.upstreamChain.length > 0 ? [leaf, ca.certificate, ...intermediates(ca.upstreamChain)] : [leaf];
-    return { chain, expiresAt: Date.parse(leaf.validTo) };
+    const chain = ca.upstreamChain.length > 0 ? [leaf.der, ca.certificate.raw, ...intermediates(ca.upstreamChain).map((c) => c.raw)] : [leaf.der];
+    return { chain, expiresAt: leaf.notAfter, serial: BigInt(`0x${leaf.serialHex}`).toString(10) };
   }
 
   async signJwtSvid(args: { id: SpiffeId; audience: readonly string[]; ttlSeconds?: number }): Promise<IssuedJwtSvid> {

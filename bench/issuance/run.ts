@@ -1,0 +1,135 @@
+// Issuance benchmark (issue 4): a real herald-server process; N agents
+// attest with join tokens and then call BatchNewX509SVID over mTLS with
+// batches of CSRs for their entries, concurrently, for a fixed time.
+// Prints SVIDs/s, p50/p99 per call and the ratio to `openssl speed
+// ecdsap256` sign/s measured in the same run.
+//   npm run bench:issuance [-- agents batch seconds]
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { ServerClient } from '../../src/agent/client/server-client.ts';
+import { certificatesToPem } from '../../src/spiffe/bundle/der.ts';
+import { createCsr } from '../../src/spiffe/csr.ts';
+import { SpiffeId } from '../../src/spiffe/id.ts';
+import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
+import { X509Certificate } from 'node:crypto';
+import { Services } from '../../src/common/grpc/protos.ts';
+import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
+import { percentile } from '../../src/common/metrics.ts';
+import { opensslSpeed } from '../lib/openssl.ts';
+import { createServer } from 'node:net';
+
+const AGENTS = Number(process.argv[2] ?? 4);
+const BATCH = Number(process.argv[3] ?? 50);
+const SECONDS = Number(process.argv[4] ?? 10);
+const ENTRIES_PER_AGENT = BATCH;
+const td = TrustDomain.fromString('bench.example');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'herald-bench-issuance-'));
+const port = await freePort();
+const socketPath = join(dir, 'server.sock');
+await writeFile(
+  join(dir, 'server.yaml'),
+  `server:
+  bind_address: 127.0.0.1
+  bind_port: ${port}
+  socket_path: ${socketPath}
+  trust_domain: ${td.name}
+  data_dir: ${join(dir, 'data')}
+  log_level: WARN
+plugins:
+  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'data/ds.sqlite3')} } } }
+  KeyManager: { memory: { plugin_data: {} } }
+  NodeAttestor: { join_token: { plugin_data: {} } }
+`,
+);
+const server = spawn(join(import.meta.dirname, '../../bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+const stop = async (): Promise<void> => {
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  await rm(dir, { recursive: true, force: true });
+};
+
+try {
+  const entry = udsClient(Services.entry, socketPath);
+  const agentApi = udsClient(Services.agent, socketPath);
+  for (let i = 0; ; i++) {
+    try {
+      await callUnary(udsClient(Services.health, socketPath), 'Check', {});
+      break;
+    } catch {
+      if (i > 200) throw new Error('server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const serverId = SpiffeId.fromSegments(td, 'spire', 'server');
+  const agents: { client: ServerClient; entryIds: string[] }[] = [];
+  for (let a = 0; a < AGENTS; a++) {
+    const token = (await callUnary<{ value: string }>(agentApi, 'CreateJoinToken', { ttl: 600 })).value;
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const boot = new ServerClient({ address: `127.0.0.1:${port}`, serverId, trustedRoots: undefined });
+    const svid = await boot.attest('join_token', Buffer.from(token), createCsr(privateKey));
+    boot.close();
+    const chain = svid.cert_chain.map((d) => new X509Certificate(d));
+    const agentId = `/spire/agent/join_token/${token}`;
+    const created = await callUnary<{ results: { entry: { id: string } }[] }>(entry, 'BatchCreateEntry', {
+      entries: Array.from({ length: ENTRIES_PER_AGENT }, (_, i) => ({
+        spiffe_id: { trust_domain: td.name, path: `/agent${a}/workload${i}` },
+        parent_id: { trust_domain: td.name, path: agentId },
+        selectors: [{ type: 'unix', value: `uid:${1000 + i}` }],
+      })),
+    });
+    const bundle = await callUnary<{ x509_authorities: { asn1: Buffer }[] }>(udsClient(Services.bundle, socketPath), 'GetBundle', {});
+    const client = new ServerClient({
+      address: `127.0.0.1:${port}`,
+      serverId,
+      trustedRoots: bundle.x509_authorities.map((x) => new X509Certificate(x.asn1)),
+      identity: { certChainPem: certificatesToPem(chain), privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
+    });
+    agents.push({ client, entryIds: created.results.map((r) => r.entry.id) });
+  }
+  // One CSR per entry, made up front: the benchmark measures the server.
+  const csrs = agents.map((a) => a.entryIds.map((id) => ({ entryId: id, csr: createCsr(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey) })));
+  // Warm-up.
+  await Promise.all(agents.map((a, i) => a.client.batchNewX509Svid(csrs[i]!)));
+
+  const latencies: number[] = [];
+  let svids = 0;
+  let failures = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    agents.map(async (a, i) => {
+      while (performance.now() < deadline) {
+        const s = performance.now();
+        const res = await a.client.batchNewX509Svid(csrs[i]!);
+        latencies.push(performance.now() - s);
+        for (const r of res) (r.status.code === 0 ? svids++ : failures++);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  for (const a of agents) a.client.close();
+  entry.close();
+  agentApi.close();
+  latencies.sort((x, y) => x - y);
+  const rate = svids / elapsed;
+  const ossl = opensslSpeed(3);
+  console.log(`Node ${process.version}, ${AGENTS} agents × batches of ${BATCH} CSRs, ${SECONDS} s`);
+  console.log(`X509-SVIDs issued/s (BatchNewX509SVID): ${rate.toFixed(0)}  (${svids} SVIDs, ${failures} failures, ${latencies.length} calls)`);
+  console.log(`per call: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+  console.log(`openssl speed ecdsap256 sign/s: ${ossl.sign.toFixed(0)}  → ratio ${(rate / ossl.sign).toFixed(3)}`);
+} finally {
+  await stop();
+}

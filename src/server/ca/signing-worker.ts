@@ -1,0 +1,30 @@
+// Worker thread body for the signing pool: verifies CSRs and signs
+// X509-SVID leaves with the CA it was last given, off the gRPC thread.
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { parseCsr } from '../../spiffe/csr.ts';
+import { SpiffeId } from '../../spiffe/id.ts';
+import { signX509SvidDer } from '../../spiffe/x509-template.ts';
+import type { SignJob, SignResult, WorkerMessage } from './signing-pool.ts';
+
+let ca: { certificate: X509Certificate; privateKey: KeyObject } | undefined;
+
+function sign(job: SignJob): SignResult {
+  try {
+    if (!ca) throw new Error('signing worker has no CA');
+    const csr = parseCsr(job.csr);
+    const leaf = signX509SvidDer({ ca, spki: csr.spki, id: SpiffeId.fromString(job.id), now: job.now, ttlMs: job.ttlMs, dnsNames: job.dnsNames });
+    return { ok: true, der: leaf.der, serialHex: leaf.serialHex, notAfter: leaf.notAfter };
+  } catch (err) {
+    return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };
+  }
+}
+
+parentPort!.on('message', (m: WorkerMessage) => {
+  if (m.kind === 'ca') {
+    ca = { certificate: new X509Certificate(m.certificate), privateKey: createPrivateKey({ key: Buffer.from(m.privateKey), format: 'der', type: 'pkcs8' }) };
+    return;
+  }
+  parentPort!.postMessage({ batch: m.batch, results: m.jobs.map(sign) });
+});
