@@ -6,7 +6,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
-import { HeraldError } from '../common/errors.ts';
+import { HeraldError, errorMessage } from '../common/errors.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { Selector } from '../common/selector.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
@@ -22,6 +22,7 @@ import { ServerClient, describeServerError, grpcCodeOf } from './client/server-c
 import { bundleFromWire, entryFromWire } from './convert.ts';
 import type { AgentStorage } from './storage.ts';
 import { JwtSvidCache } from './jwt-cache.ts';
+import { checkIssuedSvid } from './svid-check.ts';
 
 export interface ManagerOptions {
   trustDomain: TrustDomain;
@@ -253,7 +254,16 @@ export class AgentManager {
           this.#o.log.warn({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: r.status.message }, 'Failed to get an X509-SVID for an entry');
           return;
         }
-        const certificates = r.svid.cert_chain.map((c) => new X509Certificate(c));
+        let certificates: X509Certificate[];
+        try {
+          certificates = r.svid.cert_chain.map((c) => new X509Certificate(c));
+          checkIssuedSvid(certificates, { id: d.entry.spiffeId, privateKey: d.key, bundles: this.cache.bundle(), now: this.#o.clock.now() });
+        } catch (err) {
+          // Keep serving the SVID we have; the next sync asks again.
+          this.#o.log.error({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: errorMessage(err) }, 'Rejected an X509-SVID from the server');
+          this.#o.metrics.inc('agent_svids_rejected');
+          return;
+        }
         const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
         this.cache.setSvid(d.entry.id, svid);
         this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!));

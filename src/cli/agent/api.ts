@@ -10,7 +10,7 @@ import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
-import { agentSocketPath, firstMessage, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
+import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
 const common = {
   socketPath: { type: 'string', usage: 'Path to the Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET or /tmp/herald-agent/public/api.sock)' },
@@ -157,6 +157,60 @@ export const healthcheck: Command = {
       if (f.values.verbose) io.stderr.write(`Failed to check health: ${(err as Error).message}\n`);
       io.stderr.write('Agent is unhealthy: unable to determine health\n');
       return 1;
+    } finally {
+      client.close();
+    }
+  },
+};
+
+export const fetchJwtBundle: Command = {
+  synopsis: 'Fetches the JWT bundles (JWKS per trust domain) from the Workload API',
+  async run(args, io) {
+    const f = flagsOrHelp(common, args, 'api fetch jwtbundle', io);
+    if (!f) return 0;
+    const socket = agentSocketPath(f.values.socketPath, io.env);
+    const res = await withClient(socket, (c) => firstMessage<{ bundles: Record<string, Buffer> }>(c, 'FetchJWTBundles', f.values.timeout));
+    const bundles = Object.fromEntries(Object.entries(res.bundles).map(([td, jwks]) => [td, JSON.parse(Buffer.from(jwks).toString())]));
+    if (f.values.output === 'json') printJson(io, { bundles });
+    else for (const [td, jwks] of Object.entries(bundles)) io.stdout.write(`bundle(${td}):\n${JSON.stringify(jwks, null, 2)}\n`);
+    return 0;
+  },
+};
+
+export const watch: Command = {
+  synopsis: 'Attaches to the Workload API and prints updated X509-SVIDs as they are received',
+  async run(args, io) {
+    const f = flagsOrHelp({ socketPath: common.socketPath, output: common.output, count: { type: 'int', usage: 'Exit after this many updates (0: run until interrupted)', default: 0 } }, args, 'api watch', io);
+    if (!f) return 0;
+    const socket = agentSocketPath(f.values.socketPath, io.env);
+    const client = workloadClient(socket);
+    let received = 0;
+    const started = performance.now();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const call = (client.FetchX509SVID as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ svids: X509SvidMsg[] }>)({}, headerMetadata());
+        const onSignal = (): void => call.cancel();
+        process.once('SIGINT', onSignal);
+        call.on('data', (m: { svids: X509SvidMsg[] }) => {
+          received++;
+          if (f.values.output === 'json') printJson(io, m);
+          else {
+            io.stdout.write(`Received ${m.svids.length} svid${m.svids.length === 1 ? '' : 's'} after ${(performance.now() - started).toFixed(3)}ms\n\n`);
+            for (const s of m.svids) {
+              const leaf = parseCertificatesDer(s.x509_svid)[0]!;
+              io.stdout.write(`SPIFFE ID:\t\t${s.spiffe_id}\nSVID Valid After:\t${utc(leaf.validFrom)}\nSVID Valid Until:\t${utc(leaf.validTo)}\n\n`);
+            }
+          }
+          if (f.values.count > 0 && received >= f.values.count) call.cancel();
+        });
+        call.on('error', (err: grpc.ServiceError) => {
+          process.off('SIGINT', onSignal);
+          if (err.code === grpc.status.CANCELLED) resolve();
+          else reject(err);
+        });
+        call.on('end', () => resolve());
+      });
+      return 0;
     } finally {
       client.close();
     }

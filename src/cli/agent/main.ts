@@ -1,6 +1,6 @@
 // herald-agent: `run`, `healthcheck` and the Workload API client commands.
 import { runCli } from '../command.ts';
-import { fetchJwt, fetchX509, healthcheck, validateJwt } from './api.ts';
+import { fetchJwt, fetchJwtBundle, fetchX509, healthcheck, validateJwt, watch } from './api.ts';
 import { runCommand, validateCommand } from './run.ts';
 
 export const agentCommands = {
@@ -8,7 +8,8 @@ export const agentCommands = {
   validate: validateCommand,
   healthcheck,
   api: {
-    fetch: { x509: fetchX509, jwt: fetchJwt },
+    fetch: { x509: fetchX509, jwt: fetchJwt, jwtbundle: fetchJwtBundle },
+    watch,
     validate: { jwt: validateJwt },
   },
 };
