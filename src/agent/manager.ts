@@ -172,6 +172,7 @@ export class AgentManager {
   syncNow(): Promise<void> {
     this.#syncing ??= this.#sync().then(
       () => {
+        if (this.#failures > 0) this.#o.log.info({ failed_attempts: this.#failures }, 'Reconnected to the server; sync succeeded');
         this.#failures = 0;
         this.#syncing = undefined;
       },

@@ -40,12 +40,15 @@ export const DEFAULT_WORKLOAD_SIZE_LIMIT = 128 * 1024 * 1024;
 
 const PLUGIN_NAME = 'unix';
 const HASH_CHUNK = 1024 * 1024;
+/** Executables whose hash is remembered. */
+const HASH_CACHE_SIZE = 256;
 
 export class UnixWorkloadAttestor implements WorkloadAttestor {
   readonly name = PLUGIN_NAME;
   readonly #discoverWorkloadPath: boolean;
   readonly #workloadSizeLimit: number;
   readonly #procRoot: string;
+  readonly #hashes: Map<string, Promise<string>>;
   readonly #users: IdNameCache;
   readonly #groups: IdNameCache;
 
@@ -60,6 +63,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
     this.#discoverWorkloadPath = discoverWorkloadPath;
     this.#workloadSizeLimit = workloadSizeLimit;
     this.#procRoot = absolutePath('procRoot', options.procRoot ?? '/proc');
+    this.#hashes = new Map();
     this.#users = new IdNameCache(absolutePath('passwdPath', options.passwdPath ?? '/etc/passwd'));
     this.#groups = new IdNameCache(absolutePath('groupPath', options.groupPath ?? '/etc/group'));
   }
@@ -167,12 +171,30 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
       const selectors = [selector('path', path)];
       const limit = this.#workloadSizeLimit;
       if (limit === 0 || (limit > 0 && held.size <= BigInt(limit))) {
-        selectors.push(selector('sha256', await sha256(exe, dir)));
+        selectors.push(selector('sha256', await this.#hashOf(exe, dir, held)));
       }
       return selectors;
     } finally {
       await exe.close();
     }
+  }
+
+  /**
+   * sha256 of an executable, computed once per file version: every workload
+   * stream of the same binary would otherwise re-read it (node is 120 MB).
+   * The key holds the inode and its change times, so a rewritten file is
+   * hashed again; concurrent callers share one computation.
+   */
+  #hashOf(exe: FileHandle, dir: string, st: BigIntStats): Promise<string> {
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    let p = this.#hashes.get(key);
+    if (!p) {
+      p = sha256(exe, dir);
+      this.#hashes.set(key, p);
+      p.catch(() => this.#hashes.delete(key));
+      while (this.#hashes.size > HASH_CACHE_SIZE) this.#hashes.delete(this.#hashes.keys().next().value!);
+    }
+    return p;
   }
 
   /** readlink of a /proc link; undefined when the process is gone or not ours to look at. */

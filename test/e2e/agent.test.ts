@@ -1,0 +1,145 @@
+// herald-agent with real processes: Workload API rules (security header,
+// no identity, bad JWT input), rotation seen by go-spiffe and py-spiffe
+// watchers, agent SVID renewal, the server going away and coming back, and
+// 1,000 streams dropped abruptly without leaking.
+import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
+import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { runCommand, startProcess } from '../helpers/process.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const GO_INTEROP = '/tmp/herald-go-interop';
+type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+
+function workload(socket: string): Client {
+  const Ctor = serviceClient(Services.workload);
+  return new Ctor(`unix:${socket}`, grpc.credentials.createInsecure()) as unknown as Client;
+}
+
+function header(): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('workload.spiffe.io', 'true');
+  return md;
+}
+
+function unary<T>(c: Client, method: string, req: object, md: grpc.Metadata): Promise<T> {
+  return new Promise((resolve, reject) => (c[method] as (r: object, m: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: T) => void) => void)(req, md, (e, r) => (e ? reject(e) : resolve(r))));
+}
+
+function firstOrError(c: Client, method: string, md: grpc.Metadata): Promise<{ code: number; details: string } | { message: unknown }> {
+  return new Promise((resolve) => {
+    const call = (c[method] as (r: object, m: grpc.Metadata) => grpc.ClientReadableStream<unknown>)({}, md);
+    call.on('data', (m) => {
+      resolve({ message: m });
+      call.cancel();
+    });
+    call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+  });
+}
+
+function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+describe('herald-agent end to end', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let agent: AgentHandle;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-agent-e2e-');
+    // The "no entry" caller runs as nobody and must reach the socket.
+    await chmod(tmp.path, 0o755);
+    server = await startServer({ dir: tmp.path, extraServer: '  agent_ttl: 10s' });
+    const token = await generateToken(server, 'spiffe://example.org/node1');
+    const created = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node1', '-spiffeID', 'spiffe://example.org/rotating', '-selector', `unix:uid:${process.getuid!()}`, '-x509SVIDTTL', '6');
+    expect(created.code, created.stderr).toBe(0);
+    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms' });
+    execFileSync('go', ['build', '-o', GO_INTEROP, '.'], { cwd: join(ROOT, 'test/interop/go'), stdio: 'pipe' });
+  }, 120_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('refuses a call without the security header, before attesting', async () => {
+    const c = workload(agent.socketPath);
+    const res = await firstOrError(c, 'FetchX509SVID', new grpc.Metadata());
+    expect(res).toEqual({ code: grpc.status.INVALID_ARGUMENT, details: 'security header missing from request' });
+    await expect(unary(c, 'FetchJWTSVID', { audience: ['a'] }, new grpc.Metadata())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    c.close();
+  });
+
+  it('tells a caller without an entry "no identity issued" (PermissionDenied)', async () => {
+    const res = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(ROOT, 'bin/herald-agent'), 'api', 'fetch', 'x509', '-socketPath', agent.socketPath, '-timeout', '3s'], { cwd: '/' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('no identity issued');
+  });
+
+  it('rejects bad JWT requests with InvalidArgument and a reason', async () => {
+    const c = workload(agent.socketPath);
+    await expect(unary(c, 'FetchJWTSVID', { audience: [] }, header())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'audience must be specified' });
+    await expect(unary(c, 'ValidateJWTSVID', { audience: '', svid: 'x' }, header())).rejects.toMatchObject({ details: 'audience must be specified' });
+    await expect(unary(c, 'ValidateJWTSVID', { audience: 'a', svid: '' }, header())).rejects.toMatchObject({ details: 'svid must be specified' });
+    await expect(unary(c, 'ValidateJWTSVID', { audience: 'a', svid: 'not.a.jwt' }, header())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const minted = await server.cli('jwt', 'mint', '-spiffeID', 'spiffe://example.org/x', '-audience', 'right');
+    await expect(unary(c, 'ValidateJWTSVID', { audience: 'wrong', svid: minted.stdout.trim() }, header())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('audience') });
+    const ok = await unary<{ spiffe_id: string }>(c, 'ValidateJWTSVID', { audience: 'right', svid: minted.stdout.trim() }, header());
+    expect(ok.spiffe_id).toBe('spiffe://example.org/x');
+    c.close();
+  });
+
+  it('go-spiffe and py-spiffe watchers see the SVID rotate on the open stream', async () => {
+    const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
+    const [goRes, pyRes] = await Promise.all([
+      runCommand(GO_INTEROP, ['watch', '2'], { env, timeoutMs: 40_000 }),
+      runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
+    ]);
+    const go = JSON.parse(goRes.stdout);
+    const py = JSON.parse(pyRes.stdout);
+    for (const r of [go, py]) {
+      expect(r.updates).toHaveLength(2);
+      expect(r.updates[0][0].id).toBe('spiffe://example.org/rotating');
+      expect(r.updates[1][0].serial).not.toBe(r.updates[0][0].serial);
+    }
+  }, 60_000);
+
+  it('renews its own agent SVID and keeps syncing with the renewed one', async () => {
+    await agent.proc.waitForOutput('Renewed the agent SVID', 20_000);
+    const before = agent.proc.output().length;
+    const c = workload(agent.socketPath);
+    // NewJWTSVID reaches the server with the renewed agent SVID.
+    const res = await unary<{ svids: { svid: string }[] }>(c, 'FetchJWTSVID', { audience: ['after-renewal'] }, header());
+    expect(res.svids).toHaveLength(1);
+    c.close();
+    expect(agent.proc.output().slice(before)).not.toContain('Sync with the server failed');
+  }, 30_000);
+
+  it('keeps serving cached SVIDs while the server is down and reconnects when it returns', async () => {
+    await server.stop();
+    await agent.proc.waitForOutput('Sync with the server failed', 10_000);
+    const fetched = await agent.cli('api', 'fetch', 'x509');
+    expect(fetched.stdout).toContain('spiffe://example.org/rotating');
+    const mark = agent.proc.output().length;
+    await server.restart();
+    await waitFor('agent reconnects', () => agent.proc.output().slice(mark).includes('Reconnected to the server'), { timeoutMs: 40_000 });
+  }, 60_000);
+
+  it('1,000 streams dropped abruptly (client killed) leave no connections behind', async () => {
+    const pid = agent.proc.pid;
+    const baseline = fdCount(pid);
+    const client = startProcess(process.execPath, [join(ROOT, 'test/e2e/fixtures/open-streams.ts'), agent.socketPath, '1000', '10']);
+    await client.waitForOutput('ready 1000', 40_000);
+    expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 10);
+    await client.stop('SIGKILL');
+    await waitFor('agent fds back to baseline', () => fdCount(pid) <= baseline + 1, { timeoutMs: 15_000 });
+  }, 60_000);
+});
