@@ -2,6 +2,7 @@
 // serves it (pkg/agent/endpoints/workload): security header first, then
 // workload attestation, then full snapshots on every change.
 import type * as grpc from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.ts';
 import { GrpcCode } from '../../common/errors.ts';
@@ -58,13 +59,47 @@ function x509Response(u: WorkloadUpdate): object {
   };
 }
 
+/**
+ * Renders a snapshot once for every stream that shares it (all streams of
+ * one workload kind get the same snapshot object from the cache).
+ */
+function memo(render: (u: WorkloadUpdate) => object): (u: WorkloadUpdate) => object {
+  const cache = new WeakMap<WorkloadUpdate, object>();
+  return (u) => {
+    let m = cache.get(u);
+    if (!m) {
+      m = render(u);
+      cache.set(u, m);
+    }
+    return m;
+  };
+}
+
 function allBundles(u: WorkloadUpdate): SpiffeBundle[] {
   return [u.bundle, ...u.federatedBundles.values()];
 }
 
+/** A short digest of a bundles message (map of trust domain → bytes). */
+function contentKey(msg: object): string {
+  const h = createHash('sha256');
+  for (const [td, bytes] of Object.entries((msg as { bundles: Record<string, Buffer> }).bundles).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    h.update(td).update('\0').update(bytes).update('\0');
+  }
+  return h.digest('base64');
+}
+
 export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementation {
   /** Header check, readiness, attestation and subscription, then `send` on every change. */
-  const stream = (call: grpc.ServerWritableStream<unknown, unknown>, render: (u: WorkloadUpdate) => object | undefined, requireIdentity: boolean): void => {
+  const renderX509 = memo(x509Response);
+  const renderX509Bundles = memo((u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }));
+  const renderJwtBundles = memo((u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }));
+
+  /**
+   * Header check, readiness, attestation and subscription, then a message on
+   * every change. `dedupe` (bundle streams) skips a message whose content
+   * equals the previous one, as SPIRE does.
+   */
+  const stream = (call: grpc.ServerWritableStream<unknown, unknown>, render: (u: WorkloadUpdate) => object, requireIdentity: boolean, dedupe: boolean): void => {
     const log = d.log;
     (async () => {
       checkHeader(call);
@@ -87,11 +122,11 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
           return;
         }
         const msg = render(u);
-        if (!msg) return;
-        // Bundle streams skip a message identical to the previous one (SPIRE).
-        const key = JSON.stringify(msg);
-        if (key === last) return;
-        last = key;
+        if (dedupe) {
+          const key = contentKey(msg);
+          if (key === last) return;
+          last = key;
+        }
         call.write(msg);
       };
       const off = sub.onChange(send);
@@ -109,14 +144,14 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
   return {
     FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
       d.metrics.inc('workload_api.fetch_x509_svid');
-      stream(call, x509Response, true);
+      stream(call, renderX509, true, false);
     },
 
     FetchX509Bundles: (call: grpc.ServerWritableStream<unknown, unknown>) =>
-      stream(call, (u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }), false),
+      stream(call, renderX509Bundles, false, true),
 
     FetchJWTBundles: (call: grpc.ServerWritableStream<unknown, unknown>) =>
-      stream(call, (u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }), false),
+      stream(call, renderJwtBundles, false, true),
 
     FetchJWTSVID: (call: grpc.ServerUnaryCall<{ audience: string[]; spiffe_id: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       (async () => {

@@ -11,20 +11,26 @@ const protoRoot = join(import.meta.dirname, '../../../proto');
 
 const includeDirs = [join(protoRoot, 'spiffe'), join(protoRoot, 'envoy'), protoRoot];
 
-const files = [
-  'workload.proto',
-  'grpc/health/v1/health.proto',
-  'spire/api/server/agent/v1/agent.proto',
-  'spire/api/server/svid/v1/svid.proto',
-  'spire/api/server/entry/v1/entry.proto',
-  'spire/api/server/bundle/v1/bundle.proto',
-  'spire/api/server/trustdomain/v1/trustdomain.proto',
-  'envoy/service/secret/v3/sds.proto',
-  'envoy/service/auth/v3/external_auth.proto',
-  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
-  'envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config.proto',
-];
-
+// Loaded in groups, on first use: the Envoy APIs cost ~15 MB each in
+// memory, and the server never needs them.
+const groups = {
+  spiffe: [
+    'workload.proto',
+    'grpc/health/v1/health.proto',
+    'spire/api/server/agent/v1/agent.proto',
+    'spire/api/server/svid/v1/svid.proto',
+    'spire/api/server/entry/v1/entry.proto',
+    'spire/api/server/bundle/v1/bundle.proto',
+    'spire/api/server/trustdomain/v1/trustdomain.proto',
+  ],
+  sds: [
+    'envoy/service/secret/v3/sds.proto',
+    'envoy/extensions/transport_sockets/tls/v3/secret.proto',
+    'envoy/extensions/transport_sockets/tls/v3/tls_spiffe_validator_config.proto',
+  ],
+  authz: ['envoy/service/auth/v3/external_auth.proto'],
+} as const;
+type Group = keyof typeof groups;
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   // uint64/int64 as strings: bundle sequence numbers exceed 2^53.
@@ -38,21 +44,25 @@ export const LOADER_OPTIONS: protoLoader.Options = {
   includeDirs,
 };
 
-let cached: grpc.GrpcObject | undefined;
-let cachedDefs: protoLoader.PackageDefinition | undefined;
+const loaded = new Map<Group, grpc.GrpcObject>();
 
-function packageDefinition(): protoLoader.PackageDefinition {
-  cachedDefs ??= protoLoader.loadSync(files, LOADER_OPTIONS);
-  return cachedDefs;
+function grpcObject(group: Group): grpc.GrpcObject {
+  let obj = loaded.get(group);
+  if (!obj) {
+    obj = grpc.loadPackageDefinition(protoLoader.loadSync([...groups[group]], LOADER_OPTIONS));
+    loaded.set(group, obj);
+  }
+  return obj;
 }
 
-function grpcObject(): grpc.GrpcObject {
-  cached ??= grpc.loadPackageDefinition(packageDefinition());
-  return cached;
+function groupOf(service: string): Group {
+  if (service.startsWith('envoy.service.secret.')) return 'sds';
+  if (service.startsWith('envoy.service.auth.')) return 'authz';
+  return 'spiffe';
 }
 
 function lookup(path: string): grpc.ServiceClientConstructor {
-  let node: unknown = grpcObject();
+  let node: unknown = grpcObject(groupOf(path));
   for (const part of path.split('.')) node = (node as Record<string, unknown>)[part];
   if (typeof node !== 'function' || !('service' in node)) throw new Error(`protos: no service ${path}`);
   return node as grpc.ServiceClientConstructor;
@@ -82,7 +92,7 @@ export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor 
 
 let root: protobuf.Root | undefined;
 
-/** protobufjs types for the same files, for encoding google.protobuf.Any payloads. */
+/** protobufjs types of the SDS group, for encoding google.protobuf.Any payloads (Envoy secrets). */
 function protobufRoot(): protobuf.Root {
   if (!root) {
     const r = new protobuf.Root();
@@ -93,7 +103,7 @@ function protobufRoot(): protobuf.Root {
       }
       return target;
     };
-    r.loadSync(files, { keepCase: true });
+    r.loadSync([...groups.sds], { keepCase: true });
     r.resolveAll();
     root = r;
   }
