@@ -34,10 +34,21 @@ export interface EnvoyHandle {
 let nextBaseId = 1000 + (process.pid % 1000) * 10;
 
 /** Starts Envoy with a YAML bootstrap; waits until /ready answers 200 (unless waitReady=false). */
-export async function startEnvoy(opts: { dir: string; name: string; yaml: string; adminPort: number; waitReady?: boolean; logLevel?: string }): Promise<EnvoyHandle> {
+export async function startEnvoy(opts: {
+  dir: string;
+  name: string;
+  yaml: string;
+  adminPort: number;
+  waitReady?: boolean;
+  logLevel?: string;
+  /** Command that execs Envoy (e.g. setpriv to give it its own supplementary group, for attestation). */
+  prefix?: string[];
+}): Promise<EnvoyHandle> {
   const configPath = join(opts.dir, `${opts.name}.yaml`);
   await writeFile(configPath, opts.yaml);
-  const proc = startProcess(envoyPath(), [
+  const [cmd, ...pre] = opts.prefix ? [...opts.prefix, envoyPath()] : [envoyPath()];
+  const proc = startProcess(cmd!, [
+    ...pre,
     '-c', configPath,
     '--base-id', String(nextBaseId++),
     '--concurrency', '1',
