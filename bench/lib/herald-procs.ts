@@ -37,6 +37,7 @@ async function waitHealthy(socket: string): Promise<void> {
 
 export interface BenchEnv {
   dir: string;
+  agentConfig: string;
   serverSocket: string;
   agentSocket: string;
   agentPid: number;
@@ -44,7 +45,11 @@ export interface BenchEnv {
 }
 
 /** A server and one agent (join token) with the given entries parented to the agent. */
-export async function startServerAndAgent(opts: { trustDomain: string; entries: { path: string; selector: string; x509SvidTtl?: number }[] }): Promise<BenchEnv> {
+export async function startServerAndAgent(opts: {
+  trustDomain: string;
+  entries: { path: string; selector: string; x509SvidTtl?: number }[];
+  syncInterval?: string;
+}): Promise<BenchEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
   const port = await freePort();
   const serverSocket = join(dir, 'server.sock');
@@ -69,7 +74,7 @@ plugins:
   socket_path: ${agentSocket}
   trust_domain: ${opts.trustDomain}
   insecure_bootstrap: true
-  sync_interval: 1s
+  sync_interval: ${opts.syncInterval ?? '1s'}
 plugins:
   KeyManager: { disk: { plugin_data: { directory: ${join(dir, 'agent-data')} } } }
   NodeAttestor: { join_token: { plugin_data: {} } }
@@ -96,6 +101,7 @@ plugins:
   await waitHealthy(agentSocket);
   return {
     dir,
+    agentConfig: join(dir, 'agent.yaml'),
     serverSocket,
     agentSocket,
     agentPid: agent.pid!,

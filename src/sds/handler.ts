@@ -175,6 +175,7 @@ export class SdsHandler {
         } else {
           info.lastAck = { version: req.version_info, at: d.clock.now() };
           d.metrics.inc('sds.ack');
+          log.debug({ version: req.version_info, node_id: info.nodeId, acked_at_ms: performance.timeOrigin + performance.now() }, 'Envoy acknowledged secrets');
           if (sentAt !== undefined) d.metrics.observe('sds.push_to_ack_ms', d.clock.now() - sentAt);
         }
         if (!namesChanged) return;
@@ -314,14 +315,32 @@ export class SdsHandler {
     call.on('close', close);
   }
 
+  /**
+   * Resolved secrets per snapshot: every stream of one workload kind shares
+   * the snapshot object, so a rotation encodes each secret once, not once
+   * per stream (1,000 Envoys → one key export, one protobuf encoding).
+   */
+  readonly #resolved = new WeakMap<WorkloadUpdate, Map<string, { name: string; any: AnyMessage } | string>>();
+
   #resolve(names: readonly string[], update: WorkloadUpdate, nodeDisables: boolean | undefined): { resources: Resolved; heldBack: string[] } {
     const resources: Resolved = [];
     const heldBack: string[] = [];
+    let memo = this.#resolved.get(update);
+    if (!memo) {
+      memo = new Map();
+      this.#resolved.set(update, memo);
+    }
     const ctx = { naming: this.#d.naming, nodeDisablesSpiffeValidation: nodeDisables, encodeAny: this.#d.encodeAny };
     for (const name of names) {
-      const r = resolveResource(name, update, ctx);
-      if (r.ok) resources.push({ name, any: this.#d.encodeAny('envoy.extensions.transport_sockets.tls.v3.Secret', r.secret) });
-      else heldBack.push(`${name} (${r.reason})`);
+      const key = `${String(nodeDisables)}\0${name}`;
+      let r = memo.get(key);
+      if (r === undefined) {
+        const res = resolveResource(name, update, ctx);
+        r = res.ok ? { name, any: this.#d.encodeAny('envoy.extensions.transport_sockets.tls.v3.Secret', res.secret) } : `${name} (${res.reason})`;
+        memo.set(key, r);
+      }
+      if (typeof r === 'string') heldBack.push(r);
+      else resources.push(r);
     }
     return { resources, heldBack };
   }

@@ -8,7 +8,7 @@ import {
   parseLogLevel,
   REDACT_KEYS,
   REDACTED,
-  redactPaths,
+  redactFields,
   subsystemLogger,
 } from '../../src/common/log.ts';
 import type { CreateLoggerOptions } from '../../src/common/log.ts';
@@ -65,8 +65,11 @@ describe('redaction', () => {
     expect(fields.token).toBe(SECRET);
   });
 
-  it('rejects redact keys that are not identifiers', () => {
-    expect(() => redactPaths(['x-y'])).toThrow(TypeError);
+  it('redacts up to four levels deep and no deeper, without copying clean objects', () => {
+    const clean = { a: { b: 1 } };
+    expect(redactFields(clean)).toBe(clean);
+    expect(redactFields({ a: { b: { c: { token: 'x' } } } })).toEqual({ a: { b: { c: { token: REDACTED } } } });
+    expect(redactFields({ a: { b: { c: { d: { token: 'x' } } } } })).toEqual({ a: { b: { c: { d: { token: 'x' } } } } });
   });
 });
 

@@ -50,11 +50,13 @@ export class WorkloadCache {
     else this.#federated.delete(trustDomain);
   }
 
-  /** Recomputes every group's snapshot and notifies the groups whose snapshot changed. */
-  publish(): void {
+  /** Recomputes every group's snapshot and notifies the groups whose snapshot changed; returns how many changed. */
+  publish(): number {
+    let changed = 0;
     for (const group of this.#groups.values()) {
       const next = this.#build(group.selectors);
       if (sameUpdate(group.snapshot, next)) continue;
+      changed++;
       group.snapshot = next;
       for (const fn of [...group.listeners]) {
         try {
@@ -64,6 +66,7 @@ export class WorkloadCache {
         }
       }
     }
+    return changed;
   }
 
   // --- readers ---
