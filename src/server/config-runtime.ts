@@ -146,7 +146,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       warnings.push("Bundle endpoint refresh hint set to a high value. To cover the case of unscheduled trust bundle updates, it's recommended to have a smaller value, e.g. 5m");
     }
     if (be.refresh_hint < MIN_REFRESH_HINT_MS) {
-      warnings.push('Bundle endpoint refresh hint set too low. Consumers will not refresh more often than 1 minute');
+      warnings.push('Bundle endpoint refresh hint set below 1 minute: SPIRE consumers will not refresh more often than that (Herald consumers refresh down to 1 second)');
     }
     const web = be.profile?.https_web?.serving_cert_file;
     bundleEndpoint = {

@@ -23,6 +23,10 @@ import type { ApiContext } from './api/context.ts';
 import { entryService } from './api/entry-service.ts';
 import { healthService } from './api/health-service.ts';
 import { svidService } from './api/svid-service.ts';
+import { trustDomainService } from './api/trustdomain-service.ts';
+import { localAuthorityService } from './api/localauthority-service.ts';
+import { startBundleEndpoint } from './federation/bundle-endpoint.ts';
+import { BundleRefresher } from './federation/refresher.ts';
 import { DataStoreAuthorityPublisher } from './ca/bundle-publisher.ts';
 import { DiskUpstreamMinter } from './ca/disk-upstream-minter.ts';
 import { SvidIssuer } from './ca/issuer.ts';
@@ -49,6 +53,8 @@ export interface HeraldServer {
   readonly metrics: Metrics;
   /** The agent API's bound port (useful when the config asked for port 0). */
   readonly boundPort: number;
+  /** The bundle endpoint's port, when one is served. */
+  readonly bundleEndpointPort: number | undefined;
   readonly serverId: SpiffeId;
   /** Adds services on both listeners' contexts later (federation). */
   readonly api: ApiContext;
@@ -59,6 +65,8 @@ export interface StartServerOptions {
   log: Logger;
   clock?: Clock;
   /** Extra gRPC services on the admin socket and the TLS listener (trustdomain/v1). */
+  /** Extra roots for https_web bundle endpoints (tests, private PKI). */
+  webRootsPem?: string;
   extraServices?: (ctx: ApiContext, resolver: CallerResolver) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
@@ -127,6 +135,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const attestors = new Map<string, NodeAttestor>();
     for (const a of config.nodeAttestors) if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
 
+    const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
     const api: ApiContext = {
       trustDomain: td,
       ds,
@@ -138,6 +147,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       log: subsystemLogger(log, 'api'),
       metrics,
       agentSvidTtlMs: config.agentTtlMs,
+      refreshBundle: async (t) => void (await refresher.refresh(t)),
     };
 
     const services = (resolver: CallerResolver) => [
@@ -146,6 +156,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       { definition: serviceDefinition(Services.entry), implementation: entryService(api, resolver) },
       { definition: serviceDefinition(Services.bundle), implementation: bundleService(api, resolver) },
       { definition: serviceDefinition(Services.health), implementation: healthService(() => true) },
+      { definition: serviceDefinition(Services.trustDomain), implementation: trustDomainService(api, resolver) },
+      { definition: serviceDefinition(Services.localAuthority), implementation: localAuthorityService(api, resolver) },
       ...(opts.extraServices?.(api, resolver) ?? []),
     ];
 
@@ -179,6 +191,18 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => admin.close(1000));
     log.info({ address: config.socketPath, network: 'unix' }, 'Starting Server APIs');
 
+    // Federation: serve our bundle, keep the relationships from the config
+    // file in the datastore, and refresh every federated bundle.
+    let bundleEndpointPort: number | undefined;
+    if (config.federation.bundleEndpoint) {
+      const endpoint = await startBundleEndpoint(config.federation.bundleEndpoint, { ownBundle, serverSvid, log: subsystemLogger(log, 'bundle_endpoint') });
+      bundleEndpointPort = endpoint.port;
+      cleanup.push(() => endpoint.close());
+    }
+    await syncConfiguredRelationships(ds, config, log);
+    await refresher.start();
+    cleanup.push(() => refresher.stop());
+
     const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
       const now = clock.now();
       await publisher.pruneExpired(now);
@@ -200,6 +224,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       ownBundle,
       metrics,
       boundPort,
+      bundleEndpointPort,
       serverId,
       api,
       stop: async () => {
@@ -212,6 +237,20 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * Relationships from the config file (federation.federates_with) are kept
+ * in the datastore like those made through the API, so the refresher and
+ * `federation list` see one set. The file wins on every start.
+ */
+async function syncConfiguredRelationships(ds: DataStore, config: ServerRuntimeConfig, log: Logger): Promise<void> {
+  for (const r of config.federation.federatesWith) {
+    const input = { trustDomain: r.trustDomain, bundleEndpointUrl: r.bundleEndpointUrl, profile: r.profile };
+    if (await ds.getFederationRelationship(r.trustDomain)) await ds.updateFederationRelationship(input, { bundleEndpointUrl: true, profile: true });
+    else await ds.createFederationRelationship(input);
+    log.info({ trust_domain: r.trustDomain.name, bundle_endpoint_url: r.bundleEndpointUrl, profile: r.profile.type }, 'Federation relationship from the config file');
   }
 }
 

@@ -353,7 +353,7 @@ describe('federates_with validation', () => {
   it('warns about refresh hints SPIRE warns about', async () => {
     const c = await load(withServer('  federation:\n    bundle_endpoint: { refresh_hint: 30s }\n'));
     expect(c.federation.bundleEndpoint?.refreshHintMs).toBe(30_000);
-    expect(c.warnings).toEqual(['Bundle endpoint refresh hint set too low. Consumers will not refresh more often than 1 minute']);
+    expect(c.warnings).toEqual(['Bundle endpoint refresh hint set below 1 minute: SPIRE consumers will not refresh more often than that (Herald consumers refresh down to 1 second)']);
   });
 });
 

@@ -2,7 +2,9 @@
 import { runCli } from '../command.ts';
 import { agentBan, agentCount, agentEvict, agentList, agentShow } from './agent.ts';
 import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
+import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
+import { localAuthorityCommands } from './localauthority.ts';
 import { jwtMint, tokenGenerate, x509Mint } from './mint.ts';
 import { healthcheckCommand, runCommand, validateCommand } from './run.ts';
 
@@ -14,6 +16,8 @@ export const serverCommands = {
   entry: { create: entryCreate, show: entryShow, update: entryUpdate, delete: entryDelete, count: entryCount },
   agent: { list: agentList, show: agentShow, evict: agentEvict, ban: agentBan, count: agentCount },
   bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
+  federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
+  localauthority: localAuthorityCommands,
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },
 };

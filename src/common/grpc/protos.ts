@@ -22,6 +22,7 @@ const groups = {
     'spire/api/server/entry/v1/entry.proto',
     'spire/api/server/bundle/v1/bundle.proto',
     'spire/api/server/trustdomain/v1/trustdomain.proto',
+    'spire/api/server/localauthority/v1/localauthority.proto',
   ],
   sds: [
     'envoy/service/secret/v3/sds.proto',
@@ -76,6 +77,7 @@ export const Services = {
   entry: 'spire.api.server.entry.v1.Entry',
   bundle: 'spire.api.server.bundle.v1.Bundle',
   trustDomain: 'spire.api.server.trustdomain.v1.TrustDomain',
+  localAuthority: 'spire.api.server.localauthority.v1.LocalAuthority',
   sds: 'envoy.service.secret.v3.SecretDiscoveryService',
   authorization: 'envoy.service.auth.v3.Authorization',
   health: 'grpc.health.v1.Health',

@@ -1,20 +1,13 @@
 // spire.api.server.bundle.v1.Bundle: the trust domain's own bundle (open to
 // anyone, as in SPIRE) and federated bundles (agents read, admins write).
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { HeraldError } from '../../common/errors.ts';
 import { DeleteMode, type StoredBundle } from '../datastore/index.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle } from './convert.ts';
+import { bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf } from './convert.ts';
 
-type Status = { code: number; message: string };
-const OK: Status = { code: 0, message: 'OK' };
-
-function statusOf(err: unknown): Status {
-  const code = grpcStatusFor(err);
-  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
-}
 
 const DELETE_MODES: Record<string, DeleteMode> = { RESTRICT: DeleteMode.Restrict, DELETE: DeleteMode.Delete, DISSOCIATE: DeleteMode.Dissociate };
 
@@ -44,7 +37,7 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
     Promise.all(
       items.map(async (item) => {
         try {
-          return { status: OK, bundle: bundleToWire(await fn(item)) };
+          return { status: OK_STATUS, bundle: bundleToWire(await fn(item)) };
         } catch (err) {
           return { status: statusOf(err), bundle: null };
         }
@@ -98,7 +91,7 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
       for (const name of req.trust_domains) {
         try {
           await ds.deleteBundle(foreignTd(name), mode);
-          results.push({ status: OK, trust_domain: name });
+          results.push({ status: OK_STATUS, trust_domain: name });
         } catch (err) {
           results.push({ status: statusOf(err), trust_domain: name });
         }

@@ -2,12 +2,12 @@
 // the authorized-entry feeds agents sync from (served from the entry cache,
 // never from SQL per request).
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError, errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { HeraldError } from '../../common/errors.ts';
 import { failStream } from '../../common/grpc/status.ts';
 import { EntryExistsError, type EntryFilter, type EntryMask, type ListEntriesRequest, type RegistrationEntry } from '../datastore/index.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId } from './convert.ts';
+import { entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf } from './convert.ts';
 
 interface WireEntryFilter {
   by_spiffe_id: WireSpiffeId | null;
@@ -18,13 +18,6 @@ interface WireEntryFilter {
   by_downstream: { value: boolean } | null;
 }
 
-type Status = { code: number; message: string };
-const OK: Status = { code: 0, message: 'OK' };
-
-function statusOf(err: unknown): Status {
-  const code = grpcStatusFor(err);
-  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
-}
 
 function entryFilter(f: WireEntryFilter | null): EntryFilter {
   if (!f) return {};
@@ -99,7 +92,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       for (const w of req.entries) {
         try {
           const created = await ds.createEntry(entryFromWire(w, ctx.trustDomain));
-          results.push({ status: OK, entry: entryToWire(created) });
+          results.push({ status: OK_STATUS, entry: entryToWire(created) });
         } catch (err) {
           // SPIRE answers a duplicate with AlreadyExists and the existing entry.
           if (err instanceof EntryExistsError) results.push({ status: { code: 6, message: 'similar entry already exists' }, entry: entryToWire(err.existing) });
@@ -121,7 +114,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
           const merged = { ...entryToWire(current), ...pickMasked(w, req.input_mask) };
           const fields = entryFromWire(merged, ctx.trustDomain);
           const updated = await ds.updateEntry({ ...fields, id: w.id } as Parameters<typeof ds.updateEntry>[0], mask);
-          results.push({ status: OK, entry: entryToWire(updated) });
+          results.push({ status: OK_STATUS, entry: entryToWire(updated) });
         } catch (err) {
           results.push({ status: statusOf(err), entry: null });
         }
@@ -135,7 +128,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
         try {
           if (!id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing entry ID');
           await ds.deleteEntry(id);
-          results.push({ status: OK, id });
+          results.push({ status: OK_STATUS, id });
         } catch (err) {
           results.push({ status: statusOf(err), id });
         }

@@ -48,6 +48,8 @@ export type CaEvent = { kind: 'x509-activated'; ca: X509CaAuthority } | { kind: 
 interface Slots<T> {
   current?: T;
   next?: T;
+  /** The one active before `current` (kept while what it signed may be in use). */
+  old?: T;
 }
 
 const KID_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -116,6 +118,31 @@ export class CaManager {
     return this.#serialise(async () => {
       await this.#rotateX509();
       await this.#rotateJwt();
+    });
+  }
+
+  /** The authority active before the current one, if any. */
+  oldX509Ca(): X509CaAuthority | undefined {
+    return this.#x509.old;
+  }
+
+  oldJwtKey(): JwtAuthority | undefined {
+    return this.#jwt.old;
+  }
+
+  /** Prepares (and publishes) the next X.509 CA or JWT key now, if none is prepared. */
+  prepare(kind: 'x509' | 'jwt'): Promise<void> {
+    return this.#serialise(async () => {
+      if (kind === 'x509' && !this.#x509.next) await this.#prepareX509(otherSlot(this.#x509.current?.slotId ?? 'B'));
+      if (kind === 'jwt' && !this.#jwt.next) await this.#prepareJwt(otherSlot(this.#jwt.current?.slotId ?? 'B'));
+    });
+  }
+
+  /** Activates the prepared X.509 CA or JWT key (which must have been prepared). */
+  activate(kind: 'x509' | 'jwt'): Promise<void> {
+    return this.#serialise(async () => {
+      if (kind === 'x509') await this.#activateNextX509();
+      else await this.#activateNextJwt();
     });
   }
 
@@ -225,7 +252,7 @@ export class CaManager {
     this.#setStatus(this.#journal.x509Cas, next.issuedAt, next.slotId, 'active');
     if (previous) this.#setStatus(this.#journal.x509Cas, previous.issuedAt, previous.slotId, 'old');
     await saveJournal(this.#cfg.journalPath, this.#journal);
-    this.#x509 = { current: next };
+    this.#x509 = { current: next, ...(previous ? { old: previous } : {}) };
     this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'X509 CA activated');
     this.#emit({ kind: 'x509-activated', ca: next });
   }
@@ -237,7 +264,7 @@ export class CaManager {
     this.#setStatus(this.#journal.jwtKeys, next.issuedAt, next.slotId, 'active');
     if (previous) this.#setStatus(this.#journal.jwtKeys, previous.issuedAt, previous.slotId, 'old');
     await saveJournal(this.#cfg.journalPath, this.#journal);
-    this.#jwt = { current: next };
+    this.#jwt = { current: next, ...(previous ? { old: previous } : {}) };
     this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'JWT key activated');
     this.#emit({ kind: 'jwt-activated', key: next });
   }

@@ -1,0 +1,70 @@
+// spire.api.server.localauthority.v1.LocalAuthority: see and drive the A/B
+// rotation by hand (prepare the next CA or JWT key, activate it). Taint and
+// revoke are not implemented.
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError } from '../../common/errors.ts';
+import { keyIdOfSpki } from '../../spiffe/x509-leaf-der.ts';
+import type { JwtAuthority, X509CaAuthority } from '../ca/slot.ts';
+import type { CallerResolver } from './caller.ts';
+import { unaryMethod, type ApiContext } from './context.ts';
+
+interface AuthorityState {
+  authority_id: string;
+  expires_at: string;
+  upstream_authority_subject_key_id: string;
+}
+
+/** SPIRE's X.509 authority ID: the CA certificate's subject key ID (SHA-1 of the public key), hex. */
+export function x509AuthorityId(ca: X509CaAuthority): string {
+  return keyIdOfSpki(ca.certificate.publicKey.export({ format: 'der', type: 'spki' })).toString('hex');
+}
+
+function x509State(ca: X509CaAuthority | undefined): AuthorityState | null {
+  return ca ? { authority_id: x509AuthorityId(ca), expires_at: String(Math.floor(ca.notAfter / 1000)), upstream_authority_subject_key_id: '' } : null;
+}
+
+function jwtState(k: JwtAuthority | undefined): AuthorityState | null {
+  return k ? { authority_id: k.kid, expires_at: String(Math.floor(k.notAfter / 1000)), upstream_authority_subject_key_id: '' } : null;
+}
+
+const notImplemented = (what: string) => async (): Promise<never> => {
+  throw new HeraldError('ERR_UNIMPLEMENTED', `${what} is not implemented by Herald`);
+};
+
+export function localAuthorityService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
+  const { ca } = ctx;
+  return {
+    GetX509AuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: x509State(ca.currentX509Ca()), prepared: x509State(ca.nextX509Ca()), old: x509State(ca.oldX509Ca()) })),
+    PrepareX509Authority: unaryMethod(ctx, resolver, 'admin', async () => {
+      await ca.prepare('x509');
+      return { prepared_authority: x509State(ca.nextX509Ca()) };
+    }),
+    ActivateX509Authority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const next = ca.nextX509Ca();
+      if (!req.authority_id) throw new HeraldError('ERR_INVALID_ARGUMENT_AUTHORITY_ID', 'no authority ID provided');
+      if (!next) throw new HeraldError('ERR_FAILED_PRECONDITION_NO_PREPARED', 'no prepared authority found');
+      if (x509AuthorityId(next) !== req.authority_id) throw new HeraldError('ERR_INVALID_ARGUMENT_AUTHORITY_ID', `unexpected authority ID: "${req.authority_id}" is not the prepared authority`);
+      await ca.activate('x509');
+      return { activated_authority: x509State(ca.currentX509Ca()) };
+    }),
+    GetJWTAuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: jwtState(ca.currentJwtKey()), prepared: jwtState(ca.nextJwtKey()), old: jwtState(ca.oldJwtKey()) })),
+    PrepareJWTAuthority: unaryMethod(ctx, resolver, 'admin', async () => {
+      await ca.prepare('jwt');
+      return { prepared_authority: jwtState(ca.nextJwtKey()) };
+    }),
+    ActivateJWTAuthority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+      const next = ca.nextJwtKey();
+      if (!req.authority_id) throw new HeraldError('ERR_INVALID_ARGUMENT_AUTHORITY_ID', 'no authority ID provided');
+      if (!next) throw new HeraldError('ERR_FAILED_PRECONDITION_NO_PREPARED', 'no prepared authority found');
+      if (next.kid !== req.authority_id) throw new HeraldError('ERR_INVALID_ARGUMENT_AUTHORITY_ID', `unexpected authority ID: "${req.authority_id}" is not the prepared authority`);
+      await ca.activate('jwt');
+      return { activated_authority: jwtState(ca.currentJwtKey()) };
+    }),
+    TaintJWTAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintJWTAuthority')),
+    RevokeJWTAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeJWTAuthority')),
+    TaintX509Authority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintX509Authority')),
+    TaintX509UpstreamAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintX509UpstreamAuthority')),
+    RevokeX509Authority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeX509Authority')),
+    RevokeX509UpstreamAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeX509UpstreamAuthority')),
+  };
+}
