@@ -67,6 +67,10 @@ const statusByCode: ReadonlyArray<readonly [string, GrpcCode]> = [
   ['ERR_UNAVAILABLE', GrpcCode.UNAVAILABLE],
   ['ERR_FAILED_PRECONDITION', GrpcCode.FAILED_PRECONDITION],
   ['ERR_UNIMPLEMENTED', GrpcCode.UNIMPLEMENTED],
+  // A foreign bundle endpoint misbehaving is not our internal error.
+  ['ERR_FEDERATION', GrpcCode.UNAVAILABLE],
+  ['ERR_FEDERATION_NOT_FOUND', GrpcCode.NOT_FOUND],
+  ['ERR_FEDERATION_NO_TRUST', GrpcCode.FAILED_PRECONDITION],
   ['ERR_DATASTORE', GrpcCode.INTERNAL],
   ['ERR_INTERNAL', GrpcCode.INTERNAL],
 ];

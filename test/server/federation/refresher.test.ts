@@ -1,0 +1,110 @@
+// The federated bundle refresher against real HTTPS endpoints on loopback
+// and a real SQLite datastore: what is accepted, and every way a bundle
+// endpoint can misbehave, each refused with the previous bundle kept.
+import { createServer, type Server } from 'node:https';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/common/clock.ts';
+import { openSqliteDataStore, type DataStore } from '../../../src/server/datastore/index.ts';
+import { spiffeBundleToStored } from '../../../src/server/bundle-convert.ts';
+import { BundleRefresher } from '../../../src/server/federation/refresher.ts';
+import { SpiffeBundle } from '../../../src/spiffe/bundle/spiffe-bundle.ts';
+import { certificatesToPem } from '../../../src/spiffe/bundle/der.ts';
+import { SpiffeId } from '../../../src/spiffe/id.ts';
+import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
+import { makeCa, makeLeaf, type TestCert } from '../../helpers/test-ca.ts';
+import { makeTempDir } from '../../helpers/tmp.ts';
+
+const td = TrustDomain.fromString('echo.example');
+const endpointId = SpiffeId.fromString('spiffe://echo.example/spire/server');
+
+describe('BundleRefresher', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let ds: DataStore;
+  let ca: TestCert;
+  let newCa: TestCert;
+  let otherCa: TestCert;
+  let serverCert: TestCert;
+  const warnings: string[] = [];
+  let refresher: BundleRefresher;
+  let server: Server | undefined;
+
+  const serve = async (cert: TestCert, handler: (res: import('node:http').ServerResponse) => void): Promise<string> => {
+    server = createServer({ cert: certificatesToPem([cert.cert]), key: cert.key.export({ format: 'pem', type: 'pkcs8' }) }, (_req, res) => handler(res));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    await ds.updateFederationRelationship({ trustDomain: td, bundleEndpointUrl: url }, { bundleEndpointUrl: true });
+    return url;
+  };
+  const json = (body: string) => (res: import('node:http').ServerResponse) => res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  const stored = async () => SpiffeBundle.parse(td, (await import('../../../src/server/bundle-convert.ts')).storedToSpiffeBundle((await ds.getBundle(td))!).marshal());
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-refresher-');
+    ds = await openSqliteDataStore({ path: `${tmp.path}/ds.sqlite3` });
+    ca = await makeCa('echo.example');
+    newCa = await makeCa('echo.example');
+    otherCa = await makeCa('echo.example');
+    serverCert = await makeLeaf(endpointId.toString(), ca, { subject: 'O=Endpoint' });
+    await ds.createFederationRelationship({
+      trustDomain: td,
+      bundleEndpointUrl: 'https://127.0.0.1:1',
+      profile: { type: 'https_spiffe', endpointSpiffeId: endpointId },
+      trustDomainBundle: spiffeBundleToStored(new SpiffeBundle(td, { x509Authorities: [ca.cert], sequenceNumber: 1n })),
+    });
+    const log = pino({ level: 'warn' }, { write: (l: string) => void warnings.push(l) });
+    refresher = new BundleRefresher({ ds, log, clock: systemClock, fetchTimeoutMs: 500 });
+  });
+
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    server = undefined;
+  });
+
+  afterAll(async () => {
+    await ds.close();
+    await tmp.cleanup();
+  });
+
+  it('stores a new bundle from an endpoint whose SVID chains to the trusted bundle, once', async () => {
+    await serve(serverCert, json(new SpiffeBundle(td, { x509Authorities: [ca.cert, newCa.cert], refreshHintSeconds: 5, sequenceNumber: 2n }).marshal()));
+    expect((await refresher.refresh(td)).status).toBe('updated');
+    expect((await stored()).x509Authorities).toHaveLength(2);
+    expect((await ds.getBundle(td))!.refreshHint).toBe(5);
+    expect((await refresher.refresh(td)).status).toBe('unchanged');
+  });
+
+  const refused: [string, () => Promise<string>, RegExp][] = [
+    ['an endpoint SVID from a CA the bundle does not hold', async () => serve(await makeLeaf(endpointId.toString(), otherCa, { subject: 'O=Endpoint' }), json('{}')), /cannot fetch the bundle of "echo.example"/],
+    ['an endpoint SVID with another SPIFFE ID', async () => serve(await makeLeaf('spiffe://echo.example/imposter', ca, { subject: 'O=Imposter' }), json('{}')), /endpoint presented spiffe:\/\/echo.example\/imposter, expected spiffe:\/\/echo.example\/spire\/server/],
+    ['invalid JSON', async () => serve(serverCert, json('{"keys": [')), /is not a valid SPIFFE bundle/],
+    ['a bundle for another trust domain', async () => serve(serverCert, json(new SpiffeBundle(td, { x509Authorities: [(await makeCa('web.example')).cert] }).marshal())), /is for another trust domain: a CA certificate names spiffe:\/\/web.example/],
+    ['a bundle without X.509 authorities', async () => serve(serverCert, json('{"keys":[]}')), /has no X\.509 authorities/],
+    ['an oversized response', async () => serve(serverCert, json(`{"keys":[],"pad":"${'x'.repeat(2 << 20)}"}`)), /cannot fetch/],
+    ['an HTTP error', async () => serve(serverCert, (res) => res.writeHead(500).end()), /answered HTTP 500/],
+    ['an endpoint that never answers (slow loris)', async () => serve(serverCert, () => undefined), /cannot fetch/],
+  ];
+
+  it.each(refused)('refuses %s and keeps the current bundle', async (_name, setup, message) => {
+    const before = await ds.getBundle(td);
+    await setup();
+    await expect(refresher.refresh(td)).rejects.toThrow(message);
+    expect(await ds.getBundle(td)).toEqual(before);
+  });
+
+  it('ignores keys of unknown use, with a warning', async () => {
+    const good = JSON.parse(new SpiffeBundle(td, { x509Authorities: [ca.cert], sequenceNumber: 9n }).marshal());
+    good.keys.push({ ...good.keys[0], use: 'x509-wit' });
+    await serve(serverCert, json(JSON.stringify(good)));
+    expect((await refresher.refresh(td)).status).toBe('updated');
+    expect((await stored()).x509Authorities).toHaveLength(1);
+    expect(warnings.join('')).toContain('Ignored a key in a federated bundle');
+  });
+
+  it('refuses https_spiffe without a bundle to authenticate the endpoint with', async () => {
+    const lonely = TrustDomain.fromString('lonely.example');
+    await ds.createFederationRelationship({ trustDomain: lonely, bundleEndpointUrl: 'https://127.0.0.1:1', profile: { type: 'https_spiffe', endpointSpiffeId: SpiffeId.fromString('spiffe://lonely.example/spire/server') } });
+    await expect(refresher.refresh(lonely)).rejects.toThrow(/no bundle for "lonely.example" to authenticate its https_spiffe endpoint/);
+  });
+});
