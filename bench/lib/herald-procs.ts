@@ -1,12 +1,12 @@
 // Real herald-server and herald-agent processes for benchmarks (temp dir,
-// free port), with an admin-socket client. Same launchers users run.
+// free port), with admin-socket calls. Same launchers users run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
-import { Services } from '../../src/common/grpc/protos.ts';
+import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -35,82 +35,131 @@ async function waitHealthy(socket: string): Promise<void> {
   throw new Error(`${socket} did not become healthy`);
 }
 
+async function stopProcess(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  p.kill('SIGTERM');
+  await new Promise((r) => p.once('exit', r));
+}
+
+export interface ServerProc {
+  dir: string;
+  socket: string;
+  port: number;
+  trustDomain: string;
+  /** A unary admin call. */
+  admin<T>(service: ServiceName, method: string, req: object): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function startServerProc(opts: { trustDomain: string; extraServer?: string }): Promise<ServerProc> {
+  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
+  const port = await freePort();
+  const socket = join(dir, 'server.sock');
+  await writeFile(join(dir, 'server.yaml'), `server:
+  bind_address: 127.0.0.1
+  bind_port: ${port}
+  socket_path: ${socket}
+  trust_domain: ${opts.trustDomain}
+  data_dir: ${join(dir, 'server-data')}
+  log_level: WARN
+${opts.extraServer ?? ''}
+plugins:
+  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'server-data/ds.sqlite3')} } } }
+  KeyManager: { memory: { plugin_data: {} } }
+  NodeAttestor: { join_token: { plugin_data: {} } }
+`);
+  const proc = spawn(join(ROOT, 'bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await waitHealthy(socket);
+  return {
+    dir,
+    socket,
+    port,
+    trustDomain: opts.trustDomain,
+    async admin<T>(service: ServiceName, method: string, req: object): Promise<T> {
+      const c = udsClient(service, socket);
+      try {
+        return await callUnary<T>(c, method, req);
+      } finally {
+        c.close();
+      }
+    },
+    async stop() {
+      await stopProcess(proc);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface AgentProc {
+  socket: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface BenchEntry {
+  path: string;
+  selector: string;
+  x509SvidTtl?: number;
+  federatesWith?: string[];
+}
+
+/** An agent attested with a fresh join token; `entries` are parented to it. */
+export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string }): Promise<AgentProc> {
+  const td = server.trustDomain;
+  const socket = join(server.dir, 'agent.sock');
+  const token = (await server.admin<{ value: string }>(Services.agent, 'CreateJoinToken', { ttl: 600 })).value;
+  if (opts.entries.length > 0) {
+    const res = await server.admin<{ results: { status: { code: number; message: string } }[] }>(Services.entry, 'BatchCreateEntry', {
+      entries: opts.entries.map((e) => ({
+        spiffe_id: { trust_domain: td, path: e.path },
+        parent_id: { trust_domain: td, path: `/spire/agent/join_token/${token}` },
+        selectors: [{ type: e.selector.split(':')[0], value: e.selector.split(':').slice(1).join(':') }],
+        x509_svid_ttl: e.x509SvidTtl ?? 0,
+        federates_with: e.federatesWith ?? [],
+      })),
+    });
+    const bad = res.results.find((r) => r.status.code !== 0);
+    if (bad) throw new Error(`entry create failed: ${bad.status.message}`);
+  }
+  await writeFile(join(server.dir, 'agent.yaml'), `agent:
+  data_dir: ${join(server.dir, 'agent-data')}
+  log_level: WARN
+  server_address: 127.0.0.1
+  server_port: ${server.port}
+  socket_path: ${socket}
+  trust_domain: ${td}
+  insecure_bootstrap: true
+  sync_interval: ${opts.syncInterval ?? '1s'}
+plugins:
+  KeyManager: { disk: { plugin_data: { directory: ${join(server.dir, 'agent-data')} } } }
+  NodeAttestor: { join_token: { plugin_data: {} } }
+  WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
+`);
+  const proc = spawn(join(ROOT, 'bin/herald-agent'), ['run', '-config', join(server.dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await waitHealthy(socket);
+  return { socket, pid: proc.pid!, stop: () => stopProcess(proc) };
+}
+
 export interface BenchEnv {
   dir: string;
-  agentConfig: string;
   serverSocket: string;
   agentSocket: string;
   agentPid: number;
   stop(): Promise<void>;
 }
 
-/** A server and one agent (join token) with the given entries parented to the agent. */
-export async function startServerAndAgent(opts: {
-  trustDomain: string;
-  entries: { path: string; selector: string; x509SvidTtl?: number }[];
-  syncInterval?: string;
-}): Promise<BenchEnv> {
-  const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
-  const port = await freePort();
-  const serverSocket = join(dir, 'server.sock');
-  const agentSocket = join(dir, 'agent.sock');
-  await writeFile(join(dir, 'server.yaml'), `server:
-  bind_address: 127.0.0.1
-  bind_port: ${port}
-  socket_path: ${serverSocket}
-  trust_domain: ${opts.trustDomain}
-  data_dir: ${join(dir, 'server-data')}
-  log_level: WARN
-plugins:
-  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'server-data/ds.sqlite3')} } } }
-  KeyManager: { memory: { plugin_data: {} } }
-  NodeAttestor: { join_token: { plugin_data: {} } }
-`);
-  await writeFile(join(dir, 'agent.yaml'), `agent:
-  data_dir: ${join(dir, 'agent-data')}
-  log_level: WARN
-  server_address: 127.0.0.1
-  server_port: ${port}
-  socket_path: ${agentSocket}
-  trust_domain: ${opts.trustDomain}
-  insecure_bootstrap: true
-  sync_interval: ${opts.syncInterval ?? '1s'}
-plugins:
-  KeyManager: { disk: { plugin_data: { directory: ${join(dir, 'agent-data')} } } }
-  NodeAttestor: { join_token: { plugin_data: {} } }
-  WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
-`);
-  const procs: ChildProcess[] = [];
-  procs.push(spawn(join(ROOT, 'bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] }));
-  await waitHealthy(serverSocket);
-  const agentApi = udsClient(Services.agent, serverSocket);
-  const entryApi = udsClient(Services.entry, serverSocket);
-  const token = (await callUnary<{ value: string }>(agentApi, 'CreateJoinToken', { ttl: 600 })).value;
-  await callUnary(entryApi, 'BatchCreateEntry', {
-    entries: opts.entries.map((e) => ({
-      spiffe_id: { trust_domain: opts.trustDomain, path: e.path },
-      parent_id: { trust_domain: opts.trustDomain, path: `/spire/agent/join_token/${token}` },
-      selectors: [{ type: e.selector.split(':')[0], value: e.selector.split(':').slice(1).join(':') }],
-      x509_svid_ttl: e.x509SvidTtl ?? 0,
-    })),
-  });
-  agentApi.close();
-  entryApi.close();
-  const agent = spawn(join(ROOT, 'bin/herald-agent'), ['run', '-config', join(dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'] });
-  procs.push(agent);
-  await waitHealthy(agentSocket);
+/** A server and one agent with the given entries. */
+export async function startServerAndAgent(opts: { trustDomain: string; entries: BenchEntry[]; syncInterval?: string }): Promise<BenchEnv> {
+  const server = await startServerProc({ trustDomain: opts.trustDomain });
+  const agent = await startAgentProc(server, opts);
   return {
-    dir,
-    agentConfig: join(dir, 'agent.yaml'),
-    serverSocket,
-    agentSocket,
-    agentPid: agent.pid!,
+    dir: server.dir,
+    serverSocket: server.socket,
+    agentSocket: agent.socket,
+    agentPid: agent.pid,
     async stop() {
-      for (const p of procs.reverse()) {
-        p.kill('SIGTERM');
-        await new Promise((r) => p.once('exit', r));
-      }
-      await rm(dir, { recursive: true, force: true });
+      await agent.stop();
+      await server.stop();
     },
   };
 }
