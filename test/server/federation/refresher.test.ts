@@ -108,3 +108,43 @@ describe('BundleRefresher', () => {
     await expect(refresher.refresh(lonely)).rejects.toThrow(/no bundle for "lonely.example" to authenticate its https_spiffe endpoint/);
   });
 });
+
+describe('https_web bundle endpoint and fetch', () => {
+  it('serves the bundle with a certificate from files and a relationship fetches it with Web PKI checks', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { readFile } = await import('node:fs/promises');
+    const { startBundleEndpoint } = await import('../../../src/server/federation/bundle-endpoint.ts');
+    const tmp = await makeTempDir('herald-web-endpoint-');
+    const f = (n: string) => `${tmp.path}/${n}`;
+    const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=Test Web CA');
+    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('srv.key'), '-out', f('srv.csr'), '-subj', '/CN=127.0.0.1');
+    await (await import('node:fs/promises')).writeFile(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
+    run('x509', '-req', '-in', f('srv.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('srv.crt'), '-days', '1', '-extfile', f('ext'));
+
+    const web = TrustDomain.fromString('webpki.example');
+    const ca = await makeCa('webpki.example');
+    const ds = await openSqliteDataStore({ path: f('ds.sqlite3') });
+    const own = spiffeBundleToStored(new SpiffeBundle(web, { x509Authorities: [ca.cert], refreshHintSeconds: 60, sequenceNumber: 3n }));
+    const ownBundle = { stored: own } as unknown as import('../../../src/server/own-bundle.ts').OwnBundle;
+    const endpoint = await startBundleEndpoint(
+      { address: '127.0.0.1', port: 0, refreshHintMs: 60_000, profile: { type: 'https_web', servingCertFile: { certFilePath: f('srv.crt'), keyFilePath: f('srv.key'), fileSyncIntervalMs: 60_000 } } },
+      { ownBundle, serverSvid: undefined as never, log: pino({ level: 'silent' }) },
+    );
+    try {
+      await ds.createFederationRelationship({ trustDomain: web, bundleEndpointUrl: `https://127.0.0.1:${endpoint.port}`, profile: { type: 'https_web' } });
+      // Without the web CA among the trusted roots, the fetch is refused.
+      const strict = new BundleRefresher({ ds, log: pino({ level: 'silent' }), clock: systemClock, fetchTimeoutMs: 2000 });
+      await expect(strict.refresh(web)).rejects.toThrow(/cannot fetch the bundle of "webpki.example"/);
+      const refresher = new BundleRefresher({ ds, log: pino({ level: 'silent' }), clock: systemClock, webRootsPem: await readFile(f('ca.crt'), 'utf8') });
+      expect((await refresher.refresh(web)).status).toBe('updated');
+      const got = (await ds.getBundle(web))!;
+      expect(got.x509Authorities.map((a) => Buffer.from(a.der).toString('base64'))).toEqual([ca.cert.raw.toString('base64')]);
+      expect(got.refreshHint).toBe(60);
+    } finally {
+      await endpoint.close();
+      await ds.close();
+      await tmp.cleanup();
+    }
+  });
+});
