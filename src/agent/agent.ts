@@ -15,6 +15,7 @@ import { parseCertificatesPem } from '../spiffe/bundle/der.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
 import { healthService } from '../server/api/health-service.ts';
 import { SdsHandler } from '../sds/handler.ts';
+import { createAuthzService, type AuthzService } from '../authz-filter/service.ts';
 import type { SanMatcher } from '../sds/secrets.ts';
 import { SdsStreamRegistry } from '../sds/stream-state.ts';
 import { UnixWorkloadAttestor } from './attestor/unix.ts';
@@ -30,7 +31,6 @@ export interface HeraldAgent {
   readonly manager: AgentManager;
   readonly metrics: Metrics;
   readonly sdsStreams: SdsStreamRegistry;
-  /** Adds a service to the agent's socket (ext_authz runs here). */
   readonly socket: UdsServer;
   stop(): Promise<void>;
 }
@@ -144,6 +144,20 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
   });
   log.info({ agent_id: manager.agentId?.toString(), socket_path: config.socketPath }, 'Starting Workload and SDS APIs');
 
+  // ext_authz on its own socket: Envoy's authz cluster points there.
+  let authz: { service: AuthzService; socket: UdsServer } | undefined;
+  if (config.authz.enabled) {
+    const service = createAuthzService({ config: config.authz, manager, attestation, log: subsystemLogger(log, 'authz'), metrics });
+    const authzSocket = await startUdsServer({
+      socketPath: config.authz.socketPath,
+      mode: 0o777,
+      services: [{ definition: serviceDefinition(Services.authorization), implementation: service.implementation }],
+      logger: subsystemLogger(log, 'authz'),
+    });
+    authz = { service, socket: authzSocket };
+    log.info({ socket_path: config.authz.socketPath, policy_file: config.authz.policyFile ?? null }, 'Starting ext_authz API');
+  }
+
   let stopped = false;
   return {
     config,
@@ -155,6 +169,10 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
       if (stopped) return;
       stopped = true;
       await socket.close(1000);
+      if (authz) {
+        await authz.socket.close(1000);
+        authz.service.close();
+      }
       manager.stop();
       log.info({}, 'Agent stopped');
     },

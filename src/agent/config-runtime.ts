@@ -40,7 +40,7 @@ export interface AgentSdsConfig {
   readonly fileResources: { readonly enabled: boolean; readonly allowedDir: string | undefined };
 }
 
-/** ext_authz (experimental; shape may change). */
+/** Envoy ext_authz (src/authz-filter). */
 export interface AgentAuthzConfig {
   readonly enabled: boolean;
   /** Absolute; default `authz.sock` beside the Workload API socket. */
@@ -49,6 +49,9 @@ export interface AgentAuthzConfig {
   readonly audiences: readonly string[];
   readonly policyFile: string | undefined;
   readonly injectAudience: string | undefined;
+  readonly stripToken: boolean;
+  readonly spiffeIdHeader: string;
+  readonly trustDomainHeader: string;
 }
 
 export type AgentKeyManagerConfig = { readonly type: 'disk'; readonly directory: string } | { readonly type: 'memory' };
@@ -197,6 +200,9 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
       audiences: [...a.authz.audiences],
       policyFile: a.authz.policy_file === undefined ? undefined : abs(a.authz.policy_file),
       injectAudience: a.authz.inject.audience,
+      stripToken: a.authz.strip_token,
+      spiffeIdHeader: a.authz.spiffe_id_header.toLowerCase(),
+      trustDomainHeader: a.authz.trust_domain_header.toLowerCase(),
     },
     keyManager,
     nodeAttestor: { type: 'join_token' },

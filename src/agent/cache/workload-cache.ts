@@ -22,6 +22,7 @@ export class WorkloadCache {
   #svids = new Map<string, X509Svid>();
   #bundle: SpiffeBundle;
   #federated = new Map<string, SpiffeBundle>();
+  #bundleGeneration = 0;
   readonly #groups = new Map<string, Group>();
   #onError: (err: unknown) => void;
 
@@ -43,11 +44,18 @@ export class WorkloadCache {
 
   setBundle(bundle: SpiffeBundle): void {
     this.#bundle = bundle;
+    this.#bundleGeneration++;
   }
 
   setFederatedBundle(trustDomain: string, bundle: SpiffeBundle | undefined): void {
     if (bundle) this.#federated.set(trustDomain, bundle);
-    else this.#federated.delete(trustDomain);
+    else if (!this.#federated.delete(trustDomain)) return;
+    this.#bundleGeneration++;
+  }
+
+  /** Changes whenever the own or a federated bundle does (validation caches key on it). */
+  get bundleGeneration(): number {
+    return this.#bundleGeneration;
   }
 
   /** Recomputes every group's snapshot and notifies the groups whose snapshot changed; returns how many changed. */
