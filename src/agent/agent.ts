@@ -16,6 +16,7 @@ import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
 import { healthService } from '../server/api/health-service.ts';
 import { SdsHandler } from '../sds/handler.ts';
 import { createAuthzService, type AuthzService } from '../authz-filter/service.ts';
+import { agentAuthzSource } from '../authz-filter/agent-source.ts';
 import type { SanMatcher } from '../sds/secrets.ts';
 import { SdsStreamRegistry } from '../sds/stream-state.ts';
 import { UnixWorkloadAttestor } from './attestor/unix.ts';
@@ -147,7 +148,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
   // ext_authz on its own socket: Envoy's authz cluster points there.
   let authz: { service: AuthzService; socket: UdsServer } | undefined;
   if (config.authz.enabled) {
-    const service = createAuthzService({ config: config.authz, manager, attestation, log: subsystemLogger(log, 'authz'), metrics });
+    const service = createAuthzService({ config: config.authz, source: agentAuthzSource(manager, attestation), log: subsystemLogger(log, 'authz'), metrics });
     const authzSocket = await startUdsServer({
       socketPath: config.authz.socketPath,
       mode: 0o777,
