@@ -46,7 +46,7 @@ describe('herald-authz (standalone)', () => {
     expect(ok.ok_response!.headers[0]!.header).toMatchObject({ key: 'x-spiffe-id', value: 'spiffe://example.org/caller' });
     const bad = await checkCall({ authorization: 'Bearer nope' });
     expect(bad.status.code).toBe(16);
-    expect(bad.denied_response!.status.code).toBe(401);
+    expect(bad.denied_response!.status.code).toBe('Unauthorized');
   });
 
   it('injects its own JWT-SVID, which validates', async () => {
