@@ -104,7 +104,7 @@ export interface BenchEntry {
 }
 
 /** An agent attested with a fresh join token; `entries` are parented to it. */
-export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string }): Promise<AgentProc> {
+export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string }): Promise<AgentProc> {
   const td = server.trustDomain;
   const socket = join(server.dir, 'agent.sock');
   const token = (await server.admin<{ value: string }>(Services.agent, 'CreateJoinToken', { ttl: 600 })).value;
@@ -130,6 +130,7 @@ export async function startAgentProc(server: ServerProc, opts: { entries: BenchE
   trust_domain: ${td}
   insecure_bootstrap: true
   sync_interval: ${opts.syncInterval ?? '1s'}
+${opts.extraAgent ?? ''}
 plugins:
   KeyManager: { disk: { plugin_data: { directory: ${join(server.dir, 'agent-data')} } } }
   NodeAttestor: { join_token: { plugin_data: {} } }

@@ -101,6 +101,13 @@ describe('rejections', () => {
     ['expired beyond leeway', async () => rawToken({ alg: 'ES256', kid: 'kid-1' }, claims({ exp: Math.floor(NOW / 1000) - 61 }), es256.privateKey), 'ERR_JWT_SVID_EXPIRED', 'token has expired'],
     ['sub with trailing slash', async () => rawToken({ alg: 'ES256', kid: 'kid-1' }, claims({ sub: 'spiffe://example.org/' }), es256.privateKey), 'ERR_JWT_SVID_INVALID_SUBJECT', 'token has an invalid subject claim: spiffeid: path cannot have a trailing slash'],
     ['sub not a SPIFFE ID', async () => rawToken({ alg: 'ES256', kid: 'kid-1' }, claims({ sub: 'https://x' }), es256.privateKey), 'ERR_JWT_SVID_INVALID_SUBJECT', 'token has an invalid subject claim: spiffeid: scheme is missing or invalid'],
+    ['RS256 header over an EC key', async () => rawToken({ alg: 'RS256', kid: 'kid-1' }, claims(), es256.privateKey), 'ERR_JWT_SVID_INVALID_SIGNATURE', 'unable to verify token signature: RS256 needs an RSA key of at least 2048 bits'],
+    ['ES384 header over a P-256 key', async () => rawToken({ alg: 'ES384', kid: 'kid-1' }, claims(), es256.privateKey), 'ERR_JWT_SVID_INVALID_SIGNATURE', 'unable to verify token signature: ES384 needs an EC secp384r1 key'],
+    ['a critical header parameter', async () => rawToken({ alg: 'ES256', kid: 'kid-1', crit: ['b64'], b64: false }, claims(), es256.privateKey), 'ERR_JWT_SVID_INVALID_SIGNATURE', 'unable to verify token signature: critical header parameters are not supported'],
+    ['a DER (not raw r||s) ECDSA signature', async () => {
+      const input = `${b64({ alg: 'ES256', kid: 'kid-1' })}.${b64(claims())}`;
+      return `${input}.${cryptoSign('sha256', Buffer.from(input), es256.privateKey).toString('base64url')}`;
+    }, 'ERR_JWT_SVID_INVALID_SIGNATURE', 'unable to verify token signature: signature verification failed'],
     ['tampered signature', async () => {
       const t = await sign({ id: web, audience: ['db'], expiresAt: NOW + 300_000, key: es256.privateKey, kid: 'kid-1', now: NOW });
       const [h, , s] = t.split('.');
