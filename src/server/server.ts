@@ -166,7 +166,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const serverSvid = new ServerSvid(serverId, issuer, ownBundle, clock, subsystemLogger(log, 'server_svid'));
     const credentials = await serverSvid.start();
     cleanup.push(() => serverSvid.stop());
-    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
     const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now() });
     for (const s of services(tlsResolver)) grpcServer.addService(s.definition, s.implementation);
     const boundPort = await new Promise<number>((resolve, reject) => {

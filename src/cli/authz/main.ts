@@ -55,7 +55,7 @@ const run: Command = {
       const uds = await startUdsServer({ socketPath: v.listen, mode: 0o777, services, logger: log });
       stopServer = () => uds.close(1000);
     } else {
-      const server = new grpc.Server();
+      const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
       for (const s of services) server.addService(s.definition, s.implementation);
       await new Promise<number>((resolve, reject) => server.bindAsync(v.listen, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
       stopServer = () => new Promise((r) => server.tryShutdown(() => r()));
