@@ -1,0 +1,39 @@
+// One-shot bootstrap for demo/docker-compose.yml: what demo/run.ts does
+// between starting the servers and starting the agents — federation both
+// ways, join tokens (written for the agents) and registration entries for
+// each domain's Envoy (attested by its container uid).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Services } from '../src/common/grpc/protos.ts';
+import { admin, batchOk } from './lib/procs.ts';
+import { CONTAINER_PORTS, DOMAINS } from './topology.ts';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (!v) throw new Error(`bootstrap: ${k} is not set`);
+  return v;
+};
+const socket = (name: string): string => env(`${name.toUpperCase()}_SERVER_SOCKET`);
+
+for (const d of DOMAINS) {
+  const other = DOMAINS.find((o) => o.name !== d.name)!;
+  const bundle = await admin<object>(socket(other.name), Services.bundle, 'GetBundle', {});
+  batchOk(await admin(socket(d.name), Services.bundle, 'BatchSetFederatedBundle', { bundle: [bundle] }), 'bundle set');
+  batchOk(
+    await admin(socket(d.name), Services.trustDomain, 'BatchCreateFederationRelationship', {
+      federation_relationships: [{ trust_domain: other.trustDomain, bundle_endpoint_url: `https://${other.name}-server:${CONTAINER_PORTS.bundleEndpoint}`, https_spiffe: { endpoint_spiffe_id: `spiffe://${other.trustDomain}/spire/server` } }],
+    }),
+    'federation create',
+  );
+}
+mkdirSync('/run/herald/tokens', { recursive: true });
+for (const d of DOMAINS) {
+  const token = (await admin<{ value: string }>(socket(d.name), Services.agent, 'CreateJoinToken', { ttl: 3600, agent_id: { trust_domain: d.trustDomain, path: '/node' } })).value;
+  batchOk(
+    await admin(socket(d.name), Services.entry, 'BatchCreateEntry', {
+      entries: [{ spiffe_id: { trust_domain: d.trustDomain, path: new URL(d.workloadId).pathname }, parent_id: { trust_domain: d.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${env(`${d.name.toUpperCase()}_ENVOY_UID`)}` }], federates_with: [d.federatesWith] }],
+    }),
+    'entry create',
+  );
+  writeFileSync(`/run/herald/tokens/${d.name}`, token, { mode: 0o644 });
+  console.log(`${d.trustDomain}: federation, entry and join token ready`);
+}
