@@ -22,6 +22,7 @@ import { SdsStreamRegistry } from '../sds/stream-state.ts';
 import { UnixWorkloadAttestor } from './attestor/unix.ts';
 import type { WorkloadAttestor } from './attestor/types.ts';
 import type { AgentRuntimeConfig, AuthorizedPeersConfig, TrustBootstrap } from './config-runtime.ts';
+import { startAdminApi } from './admin-api.ts';
 import { CallerAttestation } from './endpoints/attestation.ts';
 import { workloadApi } from './endpoints/workload-api.ts';
 import { AgentManager } from './manager.ts';
@@ -122,6 +123,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
       validatorByResource: config.sds.validatorByResource,
       rootCaIncludesFederated: config.sds.rootCaIncludesFederated,
       authorizedPeersByResource: Object.fromEntries(Object.entries(config.sds.authorizedPeersByResource).map(([k, v]) => [k, sanMatchers(v)])),
+      fileResources: config.sds.fileResources,
     },
     encodeAny,
     log: subsystemLogger(log, 'sds'),
@@ -159,6 +161,9 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
     log.info({ socket_path: config.authz.socketPath, policy_file: config.authz.policyFile ?? null }, 'Starting ext_authz API');
   }
 
+  const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics }) : undefined;
+  if (config.adminSocketPath) log.info({ socket_path: config.adminSocketPath }, 'Starting admin API (sds status, metrics)');
+
   let stopped = false;
   return {
     config,
@@ -170,6 +175,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
       if (stopped) return;
       stopped = true;
       await socket.close(1000);
+      await adminApi?.close();
       if (authz) {
         await authz.socket.close(1000);
         authz.service.close();

@@ -125,7 +125,7 @@ const sds = s.section(
         allowed_dir: s.path({ description: 'Only files under this directory may be served' }),
       },
       {
-        description: 'Herald: file-based SDS resources (later)',
+        description: 'Herald: Istio-style file-cert:CERT~KEY and file-root:CA resources, from allowed_dir only (off by default)',
         validate: (v) => (v.enabled && v.allowed_dir === undefined ? [{ key: 'allowed_dir', message: 'must be specified when enabled is true' }] : undefined),
       },
     ),

@@ -279,7 +279,7 @@ export class SdsHandler {
         if (req.error_detail) {
           info.lastNack = { version: info.lastSent?.version ?? '', message: req.error_detail.message, at: d.clock.now() };
           d.metrics.inc('sds.nack');
-          log.warn({ error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
+          log.warn({ resource_names: [...subscribed], error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
         } else {
           info.lastAck = { version: info.lastSent?.version ?? '', at: d.clock.now() };
           d.metrics.inc('sds.ack');

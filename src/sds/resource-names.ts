@@ -7,6 +7,8 @@
 // Anything else resolves to a reason, never to another workload's material.
 import type { WorkloadUpdate } from '../agent/cache/types.ts';
 import type { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
+import { readFileSync, realpathSync } from 'node:fs';
+import { sep } from 'node:path';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { tlsCertificateSecret, validationContextSecret, type AnyEncoder, type SanMatcher, type SecretMessage } from './secrets.ts';
@@ -23,6 +25,8 @@ export interface SdsNamingConfig {
   rootCaIncludesFederated: boolean;
   /** Per resource name: peers allowed to connect, as URI SAN matchers. */
   authorizedPeersByResource: Readonly<Record<string, readonly SanMatcher[]>>;
+  /** Istio-style `file-cert:CERT~KEY` / `file-root:ROOTS` resources, from one directory only (off by default). */
+  fileResources?: { readonly enabled: boolean; readonly allowedDir: string | undefined };
 }
 
 export const defaultSdsNaming: SdsNamingConfig = {
@@ -62,6 +66,7 @@ export function resolveResource(name: string, update: WorkloadUpdate, ctx: Resol
     const bundle = td.equals(update.bundle.trustDomain) ? update.bundle : update.federatedBundles.get(td.name);
     return bundle ? validation(name, [bundle], ctx) : { ok: false, reason: 'not-authorized' };
   }
+  if (name.startsWith('file-cert:') || name.startsWith('file-root:')) return fileResource(name, naming);
   if (name.startsWith('spiffe://')) {
     const identity = update.identities.find((i) => i.svid.id.toString() === name);
     return identity ? { ok: true, secret: tlsCertificateSecret(name, identity.svid) } : { ok: false, reason: 'not-authorized' };
@@ -89,5 +94,38 @@ function parseTrustDomainName(name: string): TrustDomain | undefined {
     return TrustDomain.fromString(name);
   } catch {
     return undefined; // not a trust domain name: the caller reports it as unknown
+  }
+}
+
+/**
+ * `file-cert:/dir/cert.pem~/dir/key.pem` → tls_certificate, `file-root:/dir/ca.pem`
+ * → validation_context (trusted_ca), as Istio names them. Only when enabled,
+ * and only for files whose real path is inside the allowed directory.
+ */
+function fileResource(name: string, naming: SdsNamingConfig): Resolution {
+  const cfg = naming.fileResources;
+  if (!cfg?.enabled || !cfg.allowedDir) return { ok: false, reason: 'unknown' };
+  const inside = (p: string): string | undefined => {
+    try {
+      const real = realpathSync(p);
+      const dir = realpathSync(cfg.allowedDir!);
+      return real.startsWith(dir + sep) ? real : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  try {
+    if (name.startsWith('file-root:')) {
+      const path = inside(name.slice('file-root:'.length));
+      if (!path) return { ok: false, reason: 'not-authorized' };
+      return { ok: true, secret: { name, validation_context: { trusted_ca: { inline_bytes: readFileSync(path) } } } };
+    }
+    const [certPath, keyPath] = name.slice('file-cert:'.length).split('~');
+    const cert = certPath ? inside(certPath) : undefined;
+    const key = keyPath ? inside(keyPath) : undefined;
+    if (!cert || !key) return { ok: false, reason: 'not-authorized' };
+    return { ok: true, secret: { name, tls_certificate: { certificate_chain: { inline_bytes: readFileSync(cert) }, private_key: { inline_bytes: readFileSync(key) } } } };
+  } catch {
+    return { ok: false, reason: 'unknown' };
   }
 }

@@ -1,0 +1,67 @@
+// The agent's admin endpoint (agent.admin_socket_path): local, for the
+// operator. HTTP/1.1 with JSON over a Unix socket, so `curl --unix-socket`
+// works as well as `herald-agent sds status`.
+//   GET /sds/status   connected Envoys: node, pid, SPIFFE IDs, resources,
+//                     last sent / ACKed / NACKed (with Envoy's message), held back
+//   GET /metrics      the agent's counters and latency percentiles
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { dirname } from 'node:path';
+import type { Metrics } from '../common/metrics.ts';
+import type { SdsStreamRegistry } from '../sds/stream-state.ts';
+import type { AgentManager } from './manager.ts';
+
+export interface AdminApi {
+  close(): Promise<void>;
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function sdsStatus(registry: SdsStreamRegistry, manager: AgentManager, metrics: Metrics): object {
+  return {
+    ready: manager.lastSyncAt > 0,
+    agent_id: manager.agentId?.toString() ?? null,
+    last_sync: iso(manager.lastSyncAt || undefined),
+    streams: registry.list().map((s) => ({
+      stream: s.id,
+      kind: s.kind,
+      connected_at: iso(s.connectedAt),
+      node_id: s.nodeId,
+      cluster: s.cluster,
+      user_agent: s.userAgent,
+      pid: s.pid ?? null,
+      spiffe_ids: s.spiffeIds,
+      resource_names: s.resourceNames,
+      last_sent: s.lastSent ? { version: s.lastSent.version, at: iso(s.lastSent.at) } : null,
+      last_ack: s.lastAck ? { version: s.lastAck.version, at: iso(s.lastAck.at) } : null,
+      last_nack: s.lastNack ? { version: s.lastNack.version, message: s.lastNack.message, at: iso(s.lastNack.at) } : null,
+      held_back: s.heldBack,
+    })),
+    counters: Object.fromEntries(Object.entries(metrics.snapshot().counters).filter(([k]) => k.startsWith('sds.'))),
+    push_to_ack_ms: metrics.snapshot().latencies['sds.push_to_ack_ms'] ?? null,
+  };
+}
+
+export async function startAdminApi(socketPath: string, deps: { registry: SdsStreamRegistry; manager: AgentManager; metrics: Metrics }): Promise<AdminApi> {
+  await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
+  await rm(socketPath, { force: true });
+  const server: Server = createServer((req, res) => {
+    const json = (body: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
+    if (req.method === 'GET' && req.url === '/sds/status') json(sdsStatus(deps.registry, deps.manager, deps.metrics));
+    else if (req.method === 'GET' && req.url === '/metrics') json(deps.metrics.snapshot());
+    else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /sds/status or /metrics\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, resolve);
+  });
+  // Operator-only: the status names every workload's identities.
+  await chmod(socketPath, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => void rm(socketPath, { force: true }).then(() => resolve()));
+      }),
+  };
+}
