@@ -51,7 +51,7 @@ interface EnvoyNode {
   cluster?: string;
   user_agent_name?: string;
   user_agent_version?: string;
-  metadata?: { fields?: Record<string, { bool_value?: boolean; string_value?: string; kind?: string }> };
+  metadata?: { fields?: Record<string, { boolValue?: boolean; stringValue?: string; kind?: string }> };
 }
 
 interface DiscoveryRequest {
@@ -133,6 +133,8 @@ export class SdsHandler {
 
     const push = (force: boolean): void => {
       if (closed || !sub) return;
+      // Kept current even when nothing is sent, for `sds status`.
+      info.spiffeIds = sub.current().identities.map((i) => i.svid.id.toString());
       const { resources, heldBack } = this.#resolve(names, sub.current(), nodeDisables);
       this.#noteHeldBack(info, heldBack, loggedHeldBack, log);
       if (resources.length === 0) return;
@@ -141,7 +143,6 @@ export class SdsHandler {
       lastNonce = newNonce();
       lastVersion = version;
       info.lastSent = { version, nonce: lastNonce, at: d.clock.now() };
-      info.spiffeIds = sub.current().identities.map((i) => i.svid.id.toString());
       call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: lastNonce });
       d.metrics.inc('sds.push');
       log.debug({ version, resource_names: names }, 'Sent secrets');
@@ -229,6 +230,7 @@ export class SdsHandler {
     const push = (mustAnswer: ReadonlySet<string>): void => {
       if (closed || !sub) return;
       const update = sub.current();
+      info.spiffeIds = update.identities.map((i) => i.svid.id.toString());
       const resources: { name: string; version: string; resource: AnyMessage }[] = [];
       const removed: string[] = [];
       for (const name of subscribed) {
@@ -250,7 +252,6 @@ export class SdsHandler {
       if (resources.length === 0 && removed.length === 0) return;
       lastNonce = newNonce();
       info.lastSent = { version: resources.map((r) => r.version).join(','), nonce: lastNonce, at: d.clock.now() };
-      info.spiffeIds = update.identities.map((i) => i.svid.id.toString());
       call.write({
         system_version_info: contentVersion(resources.map((r) => ({ name: r.name, any: r.resource }))),
         resources,
@@ -374,11 +375,15 @@ function describeNode(info: SdsStreamInfo, node: EnvoyNode | null | undefined): 
   info.userAgent = [node?.user_agent_name, node?.user_agent_version].filter(Boolean).join('/');
 }
 
-/** SPIRE honours node metadata `disable_spiffe_cert_validation` (bool or "true"/"false"). */
+/**
+ * SPIRE honours node metadata `disable_spiffe_cert_validation` (bool or
+ * "true"/"false"). google.protobuf.Value arrives with protobufjs's
+ * camelCase field names (its built-in definition), whatever keepCase says.
+ */
 function nodeDisablesValidation(node: EnvoyNode | null | undefined): boolean | undefined {
   const v = node?.metadata?.fields?.disable_spiffe_cert_validation;
   if (!v) return undefined;
-  if (v.bool_value !== undefined && v.kind === 'bool_value') return v.bool_value;
-  if (v.string_value !== undefined && v.kind === 'string_value') return v.string_value === 'true';
-  return v.bool_value ?? (v.string_value === 'true');
+  if (v.kind === 'boolValue') return v.boolValue;
+  if (v.kind === 'stringValue') return v.stringValue === 'true';
+  return undefined;
 }

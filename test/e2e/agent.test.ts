@@ -9,6 +9,7 @@ import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
+import { fromStruct } from '../../src/common/grpc/struct.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -92,8 +93,11 @@ describe('herald-agent end to end', () => {
     await expect(unary(c, 'ValidateJWTSVID', { audience: 'a', svid: 'not.a.jwt' }, header())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     const minted = await server.cli('jwt', 'mint', '-spiffeID', 'spiffe://example.org/x', '-audience', 'right');
     await expect(unary(c, 'ValidateJWTSVID', { audience: 'wrong', svid: minted.stdout.trim() }, header())).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringContaining('audience') });
-    const ok = await unary<{ spiffe_id: string }>(c, 'ValidateJWTSVID', { audience: 'right', svid: minted.stdout.trim() }, header());
+    const ok = await unary<{ spiffe_id: string; claims: { fields: Record<string, never> } }>(c, 'ValidateJWTSVID', { audience: 'right', svid: minted.stdout.trim() }, header());
     expect(ok.spiffe_id).toBe('spiffe://example.org/x');
+    // Claims as a Struct; aud always a list (py-spiffe iterates it).
+    expect(fromStruct(ok.claims)).toMatchObject({ sub: 'spiffe://example.org/x', aud: ['right'] });
+    expect(typeof fromStruct(ok.claims).exp).toBe('number');
     c.close();
   });
 

@@ -39,7 +39,7 @@ export const sdsStatus: Command = {
   async run(args, io) {
     const f = flagsOrHelp(
       {
-        adminSocketPath: { type: 'string', usage: 'The agent\'s admin socket (agent.admin_socket_path)', default: '/tmp/herald-agent/private/admin.sock' },
+        socketPath: { type: 'string', usage: 'The agent\'s admin socket (agent.admin_socket_path)', default: '/tmp/herald-agent/private/admin.sock' },
         output: { type: 'string', usage: 'pretty or json', default: 'pretty' },
       },
       args,
@@ -47,7 +47,7 @@ export const sdsStatus: Command = {
       io,
     );
     if (!f) return 0;
-    const text = await get(f.values.adminSocketPath, '/sds/status');
+    const text = await get(f.values.socketPath, '/sds/status');
     if (f.values.output === 'json') {
       io.stdout.write(text);
       return 0;

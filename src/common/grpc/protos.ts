@@ -115,9 +115,11 @@ function protobufRoot(): protobuf.Root {
 /** Encodes `value` (keepCase object) as google.protobuf.Any of message type `typeName`. */
 export function encodeAny(typeName: string, value: object): { type_url: string; value: Buffer } {
   const type = protobufRoot().lookupType(typeName);
-  const problem = type.verify(value);
+  // fromObject first: it turns enum names into numbers, which verify() wants.
+  const message = type.fromObject(value);
+  const problem = type.verify(message);
   if (problem) throw new Error(`protos: ${typeName}: ${problem}`);
-  return { type_url: `type.googleapis.com/${typeName}`, value: Buffer.from(type.encode(type.fromObject(value)).finish()) };
+  return { type_url: `type.googleapis.com/${typeName}`, value: Buffer.from(type.encode(message).finish()) };
 }
 
 /** Decodes google.protobuf.Any bytes of `typeName` into a keepCase object. */

@@ -1,21 +1,22 @@
-// google.protobuf.Struct in proto-loader's keepCase shape (ValidateJWTSVID
-// claims). Numbers become doubles, as protojson does.
+// google.protobuf.Struct as grpc-js/proto-loader encode it (ValidateJWTSVID
+// claims). protobufjs defines the well-known types itself, with camelCase
+// field names, whatever keepCase says. Numbers become doubles, as protojson does.
 export type StructValue =
-  | { null_value: 'NULL_VALUE' }
-  | { number_value: number }
-  | { string_value: string }
-  | { bool_value: boolean }
-  | { struct_value: { fields: Record<string, StructValue> } }
-  | { list_value: { values: StructValue[] } };
+  | { nullValue: 'NULL_VALUE' }
+  | { numberValue: number }
+  | { stringValue: string }
+  | { boolValue: boolean }
+  | { structValue: { fields: Record<string, StructValue> } }
+  | { listValue: { values: StructValue[] } };
 
 export function toStructValue(v: unknown): StructValue {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toStructValue) } };
-  if (typeof v === 'object') return { struct_value: toStruct(v as Record<string, unknown>) };
-  return { string_value: String(v) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toStructValue) } };
+  if (typeof v === 'object') return { structValue: toStruct(v as Record<string, unknown>) };
+  return { stringValue: String(v) };
 }
 
 export function toStruct(obj: Record<string, unknown>): { fields: Record<string, StructValue> } {
@@ -26,11 +27,11 @@ export function toStruct(obj: Record<string, unknown>): { fields: Record<string,
 
 export function fromStructValue(v: StructValue | Record<string, unknown>): unknown {
   const x = v as Record<string, unknown>;
-  if ('string_value' in x) return x.string_value;
-  if ('number_value' in x) return x.number_value;
-  if ('bool_value' in x) return x.bool_value;
-  if ('list_value' in x) return ((x.list_value as { values?: StructValue[] }).values ?? []).map(fromStructValue);
-  if ('struct_value' in x) return fromStruct(x.struct_value as { fields?: Record<string, StructValue> });
+  if ('stringValue' in x) return x.stringValue;
+  if ('numberValue' in x) return x.numberValue;
+  if ('boolValue' in x) return x.boolValue;
+  if ('listValue' in x) return ((x.listValue as { values?: StructValue[] }).values ?? []).map(fromStructValue);
+  if ('structValue' in x) return fromStruct(x.structValue as { fields?: Record<string, StructValue> });
   return null;
 }
 
