@@ -3,14 +3,14 @@
 // file + flags into a frozen AgentRuntimeConfig (config-runtime.ts). The
 // shape is SPIRE's agent.conf in YAML, plus Herald's sds extras and authz;
 // SPIRE keys Herald lacks are rejected with the reason.
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, flagOverrides, parseConfig, s } from '../common/config/index.ts';
-import type { ConfigOverride, Env, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
+import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { errorMessage } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
-import { SpiffeId } from '../spiffe/id.ts';
-import { TrustDomain } from '../spiffe/trust-domain.ts';
+import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
+import { eachItem, nonEmpty, notYetPlugin, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { toAgentRuntimeConfig } from './config-runtime.ts';
 import type { AgentRuntimeConfig } from './config-runtime.ts';
@@ -36,34 +36,6 @@ export const STORED_BUNDLE_FILE = 'bundle.der';
 
 // ---- validators -------------------------------------------------------------
 
-function trustDomainProblem(v: string): string | undefined {
-  try {
-    TrustDomain.fromString(v);
-    return undefined;
-  } catch (err) {
-    return `invalid trust domain ${JSON.stringify(v)}: ${errorMessage(err)}`;
-  }
-}
-
-function eachItem(check: (v: string) => string | undefined) {
-  return (items: readonly string[]): string | undefined => {
-    for (const [i, v] of items.entries()) {
-      const p = check(v);
-      if (p !== undefined) return `item ${i}: ${p}`;
-    }
-    return undefined;
-  };
-}
-
-function spiffeIdProblem(v: string): string | undefined {
-  try {
-    SpiffeId.fromString(v);
-    return undefined;
-  } catch (err) {
-    return `invalid SPIFFE ID ${JSON.stringify(v)}: ${errorMessage(err)}`;
-  }
-}
-
 function trustBundleUrlProblem(v: string): string | undefined {
   const u = URL.parse(v);
   if (u === null) return `unable to parse trust bundle URL ${JSON.stringify(v)}`;
@@ -71,28 +43,7 @@ function trustBundleUrlProblem(v: string): string | undefined {
   return undefined;
 }
 
-const urlPath = (v: string): string | undefined => (v.startsWith('/') ? undefined : 'must start with "/"');
-const nonEmpty = (v: string): string | undefined => (v === '' ? 'must not be empty' : undefined);
 
-/** A SPIRE boolean Herald only accepts when off. */
-function offOnly(reason: string) {
-  return s.bool({
-    description: `Not supported by Herald (${reason}); only false is accepted`,
-    default: false,
-    validate: (v) => (v ? `not supported by Herald: ${reason}` : undefined),
-  });
-}
-
-/** A SPIRE plugin Herald does not have yet: its known keys and an empty plugin_data are rejected with the reason. */
-function notYetPlugin(name: string, spireKeys: readonly string[]) {
-  const reason = `the ${name} plugin is not implemented in Herald yet`;
-  return s.section(Object.fromEntries(spireKeys.map((k) => [k, s.unsupported(reason)])), {
-    description: `Not supported by Herald yet: ${reason}`,
-    validate: () => `plugin not supported by Herald yet: ${reason}`,
-  });
-}
-
-const port = (description: string, def: number) => s.int({ description, default: def, min: 1, max: 65535 });
 
 // ---- schema -----------------------------------------------------------------
 
@@ -323,27 +274,9 @@ export const agentFlagKeys: FlagKeyMap = Object.freeze({
 
 // ---- loading ----------------------------------------------------------------
 
-/** Parsed flags as parseFlags returns them (only explicitly set flags override the file). */
-export interface ParsedRunFlags {
-  readonly values: Readonly<Record<string, unknown>>;
-  readonly set: ReadonlySet<string>;
-}
+export type { ParsedRunFlags } from '../common/config/load-options.ts';
 
-export interface LoadAgentConfigOptions {
-  /** Working directory: relative paths (config file, data_dir, sockets, bundle) resolve against it. Absolute. */
-  readonly cwd: string;
-  /** `herald-agent run` flags; supply configPath, expandEnv and overrides unless those are given below. */
-  readonly flags?: ParsedRunFlags;
-  /** Config file path (default: -config, else conf/agent/agent.yaml). */
-  readonly configPath?: string;
-  /** Config text to use instead of reading configPath (configPath then only names it in messages). */
-  readonly text?: string;
-  /** SPIRE's -expandEnv (default: the flag). */
-  readonly expandEnv?: boolean;
-  /** Environment for expandEnv (pass process.env from the CLI). */
-  readonly env?: Env;
-  /** Extra overrides, applied after the flags'. */
-  readonly overrides?: readonly ConfigOverride[];
+export interface LoadAgentConfigOptions extends LoadConfigOptions {
   /** Whether data_dir already holds a trust bundle (then no bootstrap method is needed). Default: `<data_dir>/bundle.der` exists. */
   readonly hasStoredBundle?: (dataDir: string) => Promise<boolean>;
 }
@@ -385,12 +318,3 @@ async function storedBundleExists(dataDir: string): Promise<boolean> {
   }
 }
 
-async function readConfigText(shown: string, abs: string): Promise<string> {
-  try {
-    return await readFile(abs, 'utf8');
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    const message = missing ? `could not find config file ${abs}: please use the -config flag` : `cannot read config file: ${errorMessage(err)}`;
-    throw new ConfigError([{ file: shown, path: '', message }], { cause: err });
-  }
-}

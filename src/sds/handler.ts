@@ -186,23 +186,7 @@ export class SdsHandler {
       push(true);
     };
 
-    let queue = Promise.resolve();
-    const enqueue = (fn: () => Promise<void>): void => {
-      queue = queue.then(fn).catch((err) => {
-        if (closed) return;
-        failStream(call, err, log);
-        close();
-      });
-    };
-
-    call.on('data', (req: DiscoveryRequest) => enqueue(() => onRequest(req)));
-    call.on('end', () => {
-      close();
-      call.end();
-    });
-    call.on('cancelled', close);
-    call.on('error', close);
-    call.on('close', close);
+    const enqueue = serveInOrder(call, onRequest, close, () => closed, log);
   }
 
   #deltaSecrets(call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, unknown>): void {
@@ -297,23 +281,7 @@ export class SdsHandler {
       push(new Set(req.resource_names_subscribe));
     };
 
-    let queue = Promise.resolve();
-    const enqueue = (fn: () => Promise<void>): void => {
-      queue = queue.then(fn).catch((err) => {
-        if (closed) return;
-        failStream(call, err, log);
-        close();
-      });
-    };
-
-    call.on('data', (req: DeltaDiscoveryRequest) => enqueue(() => onRequest(req)));
-    call.on('end', () => {
-      close();
-      call.end();
-    });
-    call.on('cancelled', close);
-    call.on('error', close);
-    call.on('close', close);
+    const enqueue = serveInOrder(call, onRequest, close, () => closed, log);
   }
 
   /**
@@ -355,6 +323,37 @@ export class SdsHandler {
       log.warn({ resource: h, caller_pid: info.pid, node_id: info.nodeId, spiffe_ids: info.spiffeIds }, 'Holding back SDS resource the caller cannot have');
     }
   }
+}
+
+/**
+ * Runs a stream's requests and pushes one at a time, in arrival order; a
+ * failure ends the stream with its status. Returns the function that queues
+ * a push (cache changes arrive between requests).
+ */
+function serveInOrder<Req>(
+  call: grpc.ServerDuplexStream<Req, unknown>,
+  onRequest: (req: Req) => Promise<void>,
+  close: () => void,
+  closed: () => boolean,
+  log: Logger,
+): (fn: () => Promise<void>) => void {
+  let queue = Promise.resolve();
+  const enqueue = (fn: () => Promise<void>): void => {
+    queue = queue.then(fn).catch((err) => {
+      if (closed()) return;
+      failStream(call, err, log);
+      close();
+    });
+  };
+  call.on('data', (req: Req) => enqueue(() => onRequest(req)));
+  call.on('end', () => {
+    close();
+    call.end();
+  });
+  call.on('cancelled', close);
+  call.on('error', close);
+  call.on('close', close);
+  return enqueue;
 }
 
 function checkTypeUrl(typeUrl: string): void {

@@ -3,13 +3,12 @@
 // file + flags into a frozen ServerRuntimeConfig (config-runtime.ts). The
 // shape is SPIRE's server.conf in YAML, so a SPIRE JSON config loads for every
 // key Herald supports; SPIRE keys Herald lacks are rejected with the reason.
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { ConfigError, flagOverrides, parseConfig, s } from '../common/config/index.ts';
-import type { ConfigOverride, Env, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
-import { errorMessage } from '../common/errors.ts';
+import { flagOverrides, parseConfig, s } from '../common/config/index.ts';
+import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
-import { SpiffeId } from '../spiffe/id.ts';
+import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
+import { nonEmpty, notYetPlugin, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { toServerRuntimeConfig } from './config-runtime.ts';
@@ -34,24 +33,6 @@ export const BUNDLE_ENDPOINT_PROFILES = ['https_spiffe', 'https_web'] as const;
 
 // ---- validators -------------------------------------------------------------
 
-function trustDomainProblem(v: string): string | undefined {
-  try {
-    TrustDomain.fromString(v);
-    return undefined;
-  } catch (err) {
-    return `invalid trust domain ${JSON.stringify(v)}: ${errorMessage(err)}`;
-  }
-}
-
-function spiffeIdProblem(v: string): string | undefined {
-  try {
-    SpiffeId.fromString(v);
-    return undefined;
-  } catch (err) {
-    return `invalid SPIFFE ID ${JSON.stringify(v)}: ${errorMessage(err)}`;
-  }
-}
-
 /** SPIFFE Federation: bundle endpoint URLs are https, without userinfo. */
 export function bundleEndpointUrlProblem(v: string): string | undefined {
   const u = URL.parse(v);
@@ -61,28 +42,7 @@ export function bundleEndpointUrlProblem(v: string): string | undefined {
   return undefined;
 }
 
-const urlPath = (v: string): string | undefined => (v.startsWith('/') ? undefined : 'must start with "/"');
-const nonEmpty = (v: string): string | undefined => (v === '' ? 'must not be empty' : undefined);
 
-/** A SPIRE boolean Herald only accepts when off. */
-function offOnly(reason: string) {
-  return s.bool({
-    description: `Not supported by Herald (${reason}); only false is accepted`,
-    default: false,
-    validate: (v) => (v ? `not supported by Herald: ${reason}` : undefined),
-  });
-}
-
-/** A SPIRE plugin Herald does not have yet: its known keys and an empty plugin_data are rejected with the reason. */
-function notYetPlugin(name: string, spireKeys: readonly string[]) {
-  const reason = `the ${name} plugin is not implemented in Herald yet`;
-  return s.section(Object.fromEntries(spireKeys.map((k) => [k, s.unsupported(reason)])), {
-    description: `Not supported by Herald yet: ${reason}`,
-    validate: () => `plugin not supported by Herald yet: ${reason}`,
-  });
-}
-
-const port = (description: string, def: number) => s.int({ description, default: def, min: 1, max: 65535 });
 
 // ---- schema -----------------------------------------------------------------
 
@@ -363,28 +323,9 @@ export const serverFlagKeys: FlagKeyMap = Object.freeze({
 
 // ---- loading ----------------------------------------------------------------
 
-/** Parsed flags as parseFlags returns them (only explicitly set flags override the file). */
-export interface ParsedRunFlags {
-  readonly values: Readonly<Record<string, unknown>>;
-  readonly set: ReadonlySet<string>;
-}
+export type { ParsedRunFlags } from '../common/config/load-options.ts';
 
-export interface LoadServerConfigOptions {
-  /** Working directory: relative paths (config file, data_dir, sockets, plugin files) resolve against it. Absolute. */
-  readonly cwd: string;
-  /** `herald-server run` flags; supply configPath, expandEnv and overrides unless those are given below. */
-  readonly flags?: ParsedRunFlags;
-  /** Config file path (default: -config, else conf/server/server.yaml). */
-  readonly configPath?: string;
-  /** Config text to use instead of reading configPath (configPath then only names it in messages). */
-  readonly text?: string;
-  /** SPIRE's -expandEnv (default: the flag). */
-  readonly expandEnv?: boolean;
-  /** Environment for expandEnv (pass process.env from the CLI). */
-  readonly env?: Env;
-  /** Extra overrides, applied after the flags'. */
-  readonly overrides?: readonly ConfigOverride[];
-}
+export interface LoadServerConfigOptions extends LoadConfigOptions {}
 
 /** Reads, validates and converts the server config (flags > file > defaults). Throws ConfigError listing every problem. */
 export async function loadServerConfig(options: LoadServerConfigOptions): Promise<ServerRuntimeConfig> {
@@ -406,12 +347,3 @@ export async function loadServerConfig(options: LoadServerConfigOptions): Promis
   return toServerRuntimeConfig(file, { cwd, configPath: options.text === undefined ? absPath : undefined, filename });
 }
 
-async function readConfigText(shown: string, abs: string): Promise<string> {
-  try {
-    return await readFile(abs, 'utf8');
-  } catch (err) {
-    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-    const message = missing ? `could not find config file ${abs}: please use the -config flag` : `cannot read config file: ${errorMessage(err)}`;
-    throw new ConfigError([{ file: shown, path: '', message }], { cause: err });
-  }
-}
