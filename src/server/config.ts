@@ -178,7 +178,7 @@ const serverSection = s.section(
     log_file: s.path({ description: 'Append logs to this file instead of stderr' }),
     ca_key_type: s.enum(KEY_TYPES, { description: 'Key type of the X.509 CA', default: 'ec-p256', caseInsensitive: true }),
     jwt_key_type: s.enum(KEY_TYPES, { description: 'Key type of the JWT signing key (default: ca_key_type)', caseInsensitive: true }),
-    ca_ttl: s.duration({ description: 'Lifetime of CA certificates', default: '24h', min: '1m' }),
+    ca_ttl: s.duration({ description: 'Lifetime of CA certificates', default: '24h', min: '10s' }),
     default_x509_svid_ttl: s.duration({ description: 'Default lifetime of X509-SVIDs', default: '1h', min: '1s' }),
     default_jwt_svid_ttl: s.duration({ description: 'Default lifetime of JWT-SVIDs', default: '5m', min: '1s' }),
     agent_ttl: s.duration({ description: 'Lifetime of agent SVIDs (default: default_x509_svid_ttl)', min: '1s' }),

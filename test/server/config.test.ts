@@ -231,7 +231,7 @@ describe('problems are reported with file, line and key path', () => {
     ['admin_ids', '  admin_ids: ["spiffe://example.org/admin"]\n', 'server.yaml:3 server.admin_ids: not supported by Herald: admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'],
     ['ratelimit', '  ratelimit: { attestation: false }\n', 'server.yaml:3 server.ratelimit: not supported by Herald: Herald does not rate-limit attestation or signing'],
     ['experimental', '  experimental: { events_based_cache: true }\n', 'server.yaml:3 server.experimental: not supported by Herald: SPIRE experimental features are not implemented'],
-    ['a too-short ca_ttl', '  ca_ttl: 30s\n', 'server.yaml:3 server.ca_ttl: must be at least 1m'],
+    ['a too-short ca_ttl', '  ca_ttl: 5s\n', 'server.yaml:3 server.ca_ttl: must be at least 10s'],
   ])('rejects %s', async (_name, body, expected) => {
     const text = body.startsWith('  trust_domain') ? `server:\n${body}${PLUGINS}` : withServer(body);
     expect(await problems(text)).toEqual([expected]);
