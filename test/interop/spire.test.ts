@@ -1,0 +1,78 @@
+// SPIRE's own tools against Herald: the spire-server CLI on Herald's admin
+// socket, and a spire-agent attesting to herald-server with a join token
+// and serving a workload the SVID Herald issued.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type ServerHandle } from '../helpers/herald.ts';
+import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { spireBinaries } from '../helpers/spire.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+
+describe('SPIRE tools against Herald', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let spire: { server: string; agent: string };
+  let agent: RunningProcess | undefined;
+  const spireServer = (...args: string[]) => runCommand(spire.server, [...args, '-socketPath', server.socketPath]);
+
+  beforeAll(async () => {
+    // Built by test/global-setup.ts before any test file runs.
+    spire = spireBinaries();
+    tmp = await makeTempDir('herald-spire-');
+    server = await startServer({ dir: tmp.path });
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('spire-server CLI: healthcheck, token generate, entry create/show, bundle show, agent list', async () => {
+    expect((await spireServer('healthcheck')).stdout).toBe('Server is healthy.\n');
+    const token = /Token: (\S+)/.exec((await spireServer('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-node')).stdout)?.[1];
+    expect(token).toMatch(/^[0-9a-f-]{36}$/);
+    const created = await spireServer('entry', 'create', '-parentID', 'spiffe://example.org/spire-node', '-spiffeID', 'spiffe://example.org/from-spire-cli', '-selector', `unix:uid:${process.getuid!()}`);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain('SPIFFE ID        : spiffe://example.org/from-spire-cli');
+    const shown = await spireServer('entry', 'show', '-spiffeID', 'spiffe://example.org/from-spire-cli');
+    expect(shown.stdout).toContain('Found 1 entry');
+    const bundle = await spireServer('bundle', 'show');
+    expect(bundle.stdout).toBe((await server.cli('bundle', 'show')).stdout);
+    expect((await spireServer('agent', 'list')).code).toBe(0);
+  });
+
+  it('a spire-agent attests to herald-server with a join token and serves the Herald-issued SVID', async () => {
+    const token = /Token: (\S+)/.exec((await server.cli('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-agent-node')).stdout)![1]!;
+    await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/spire-agent-node', '-spiffeID', 'spiffe://example.org/via-spire-agent', '-selector', `unix:uid:${process.getuid!()}`);
+    const socket = join(tmp.path, 'spire-agent.sock');
+    await writeFile(join(tmp.path, 'agent.conf'), `agent {
+  data_dir = "${join(tmp.path, 'spire-agent-data')}"
+  log_level = "DEBUG"
+  server_address = "127.0.0.1"
+  server_port = "${server.port}"
+  socket_path = "${socket}"
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  NodeAttestor "join_token" { plugin_data {} }
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`);
+    agent = startProcess(spire.agent, ['run', '-config', join(tmp.path, 'agent.conf'), '-joinToken', token]);
+    await agent.waitForOutput('Node attestation was successful', 30_000);
+    await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
+    const out = join(tmp.path, 'out');
+    await mkdir(out);
+    const fetched = await runCommand(spire.agent, ['api', 'fetch', 'x509', '-socketPath', socket, '-write', out]);
+    expect(fetched.stdout, fetched.stderr).toContain('SPIFFE ID:\t\tspiffe://example.org/via-spire-agent');
+    await writeFile(join(tmp.path, 'herald-bundle.pem'), (await server.cli('bundle', 'show')).stdout);
+    const v = await runCommand('openssl', ['verify', '-CAfile', join(tmp.path, 'herald-bundle.pem'), join(out, 'svid.0.pem')]);
+    expect(v.stdout.trim(), v.stderr).toBe(`${join(out, 'svid.0.pem')}: OK`);
+    const listed = await server.cli('agent', 'list');
+    expect(listed.stdout).toContain(`spiffe://example.org/spire/agent/join_token/${token}`);
+  }, 60_000);
+});
