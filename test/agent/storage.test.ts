@@ -1,0 +1,60 @@
+// The agent's data_dir: its SVID, key and bundle survive restarts; a
+// damaged or unusable directory is reported clearly and nothing is
+// overwritten.
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentStorage } from '../../src/agent/storage.ts';
+import { SpiffeId } from '../../src/spiffe/id.ts';
+import { makeCa, makeLeaf } from '../helpers/test-ca.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+
+describe('AgentStorage', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  beforeEach(async () => {
+    tmp = await makeTempDir('herald-agent-storage-');
+  });
+  afterEach(async () => {
+    await chmod(tmp.path, 0o700).catch(() => undefined);
+    await tmp.cleanup();
+  });
+
+  it('round-trips the agent SVID, key and bundle', async () => {
+    const ca = await makeCa('example.org');
+    const leaf = await makeLeaf(SpiffeId.fromString('spiffe://example.org/spire/agent/join_token/x').toString(), ca, { subject: 'O=Agent' });
+    const s = await AgentStorage.open(join(tmp.path, 'data'));
+    await s.storeSvid({ chain: [leaf.cert], privateKey: leaf.key });
+    await s.storeBundle([ca.cert]);
+    const again = await AgentStorage.open(join(tmp.path, 'data'));
+    const svid = (await again.loadSvid())!;
+    expect(svid.chain[0]!.raw.equals(leaf.cert.raw)).toBe(true);
+    expect(svid.chain[0]!.checkPrivateKey(svid.privateKey)).toBe(true);
+    expect((await again.loadBundle())![0]!.raw.equals(ca.cert.raw)).toBe(true);
+  });
+
+  it('reports a corrupt SVID file by name and leaves it in place', async () => {
+    const s = await AgentStorage.open(tmp.path);
+    await writeFile(join(tmp.path, 'agent_svid.der'), 'garbage');
+    await writeFile(join(tmp.path, 'agent_svid.key'), 'garbage');
+    await expect(s.loadSvid()).rejects.toThrow(/cannot parse the stored agent SVID in .*: .*remove agent_svid\.der and agent_svid\.key to re-attest/);
+    expect(await readFile(join(tmp.path, 'agent_svid.der'), 'utf8')).toBe('garbage');
+  });
+
+  it('reports a key without its certificate', async () => {
+    const s = await AgentStorage.open(tmp.path);
+    await writeFile(join(tmp.path, 'agent_svid.key'), 'x');
+    await expect(s.loadSvid()).rejects.toThrow(/has agent_svid\.key without agent_svid\.der/);
+  });
+
+  it('reports a corrupt bundle file', async () => {
+    const s = await AgentStorage.open(tmp.path);
+    await writeFile(join(tmp.path, 'bundle.der'), 'not der');
+    await expect(s.loadBundle()).rejects.toThrow(/cannot parse .*bundle\.der/);
+  });
+
+  it('refuses a data_dir that is a file', async () => {
+    const file = join(tmp.path, 'file');
+    await writeFile(file, '');
+    await expect(AgentStorage.open(file)).rejects.toThrow(/data_dir .* is not usable/);
+  });
+});
