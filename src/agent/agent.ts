@@ -10,6 +10,7 @@ import { HeraldError, errorMessage } from '../common/errors.ts';
 import { encodeAny, serviceDefinition, Services } from '../common/grpc/protos.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
 import { subsystemLogger } from '../common/log.ts';
+import { startHealthListener } from '../common/health-listener.ts';
 import { Metrics } from '../common/metrics.ts';
 import { parseCertificatesPem } from '../spiffe/bundle/der.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
@@ -161,6 +162,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
     log.info({ socket_path: config.authz.socketPath, policy_file: config.authz.policyFile ?? null }, 'Starting ext_authz API');
   }
 
+  const health = config.healthChecks.listenerEnabled ? await startHealthListener(config.healthChecks, () => ready) : undefined;
   const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics }) : undefined;
   if (config.adminSocketPath) log.info({ socket_path: config.adminSocketPath }, 'Starting admin API (sds status, metrics)');
 
@@ -176,6 +178,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
       stopped = true;
       await socket.close(1000);
       await adminApi?.close();
+      await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
       if (authz) {
         await authz.socket.close(1000);
         authz.service.close();

@@ -4,7 +4,6 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../common/clock.ts';
@@ -13,6 +12,7 @@ import { serviceDefinition, Services } from '../common/grpc/protos.ts';
 import { createSvidServerCredentials, type UpdatableServerCredentials } from '../common/grpc/tls-credentials.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
 import { subsystemLogger } from '../common/log.ts';
+import { startHealthListener } from '../common/health-listener.ts';
 import { Metrics } from '../common/metrics.ts';
 import { certificatesToPem } from '../spiffe/bundle/der.ts';
 import { SpiffeId } from '../spiffe/id.ts';
@@ -211,7 +211,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => pruneTimer.cancel());
 
     if (config.healthChecks.listenerEnabled) {
-      const http = await startHealthListener(config, () => true);
+      const http = await startHealthListener(config.healthChecks, () => true);
       cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
     }
 
@@ -347,22 +347,4 @@ export class ServerSvid {
     this.#timer?.cancel();
     this.#unsubscribe?.();
   }
-}
-
-function startHealthListener(config: ServerRuntimeConfig, ready: () => boolean): Promise<HttpServer> {
-  const hc = config.healthChecks;
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === hc.livePath || path === hc.readyPath) {
-      const ok = path === hc.livePath || ready();
-      res.writeHead(ok ? 200 : 500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({}));
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(hc.bindPort, hc.bindAddress, () => resolve(server));
-  });
 }

@@ -12,6 +12,7 @@ import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { fromStruct } from '../../src/common/grpc/struct.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
+import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -52,6 +53,7 @@ describe('herald-agent end to end', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let server: ServerHandle;
   let agent: AgentHandle;
+  let healthPort: number;
 
   beforeAll(async () => {
     tmp = await makeTempDir('herald-agent-e2e-');
@@ -61,7 +63,8 @@ describe('herald-agent end to end', () => {
     const token = await generateToken(server, 'spiffe://example.org/node1');
     const created = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node1', '-spiffeID', 'spiffe://example.org/rotating', '-selector', `unix:uid:${process.getuid!()}`, '-x509SVIDTTL', '6');
     expect(created.code, created.stderr).toBe(0);
-    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms' });
+    healthPort = await freePort();
+    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms', extraTop: `health_checks: { listener_enabled: true, bind_address: 127.0.0.1, bind_port: ${healthPort} }\n` });
     execFileSync('go', ['build', '-o', GO_INTEROP, '.'], { cwd: join(ROOT, 'test/interop/go'), stdio: 'pipe' });
   }, 120_000);
 
@@ -69,6 +72,12 @@ describe('herald-agent end to end', () => {
     await agent?.stop();
     await server?.stop();
     await tmp?.cleanup();
+  });
+
+  it('answers SPIRE\'s health_checks paths over HTTP', async () => {
+    expect((await fetch(`http://127.0.0.1:${healthPort}/live`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/ready`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/other`)).status).toBe(404);
   });
 
   it('refuses a call without the security header, before attesting', async () => {

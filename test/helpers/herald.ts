@@ -30,6 +30,8 @@ export interface ServerOptions {
   jwtSvidTtl?: string;
   /** Extra YAML under `server:` (indented by the caller as two spaces). */
   extraServer?: string;
+  /** Extra top-level YAML (e.g. health_checks). */
+  extraTop?: string;
   logLevel?: string;
 }
 
@@ -55,7 +57,7 @@ plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }
   KeyManager: { disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }
   NodeAttestor: { join_token: { plugin_data: {} } }
-`,
+${o.extraTop ?? ''}`,
   );
   const launch = (): RunningProcess => startProcess(SERVER_BIN, ['run', '-config', configPath], { cwd: o.dir });
   const handle: ServerHandle = {
@@ -93,6 +95,8 @@ export interface AgentOptions {
   name?: string;
   syncInterval?: string;
   extraAgent?: string;
+  /** Extra top-level YAML (e.g. health_checks). */
+  extraTop?: string;
   logLevel?: string;
 }
 
@@ -117,7 +121,7 @@ plugins:
   KeyManager: { disk: { plugin_data: { directory: ${dataDir} } } }
   NodeAttestor: { join_token: { plugin_data: {} } }
   WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
-`,
+${o.extraTop ?? ''}`,
   );
   const launch = (extra: string[]): RunningProcess => startProcess(AGENT_BIN, ['run', '-config', configPath, ...extra], { cwd: o.dir });
   const handle: AgentHandle = {
