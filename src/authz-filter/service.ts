@@ -42,8 +42,12 @@ export function createAuthzService(opts: { config: CheckConfig & { policyFile: s
     policyFile,
     implementation: {
       Check: (call: grpc.ServerUnaryCall<Parameters<typeof check>[0]['request'], unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const started = performance.now();
         check(call, deps).then(
-          (res) => cb(null, res),
+          (res) => {
+            opts.metrics.observe('authz.check_ms', performance.now() - started);
+            cb(null, res);
+          },
           (err) => cb(toServiceError(err, log, call.getPath()) as grpc.ServiceError),
         );
       },

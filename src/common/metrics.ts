@@ -4,7 +4,8 @@
 
 export class Metrics {
   readonly #counters = new Map<string, number>();
-  readonly #samples = new Map<string, number[]>();
+  /** Per name: a ring of the most recent samples and where the next one goes. */
+  readonly #samples = new Map<string, { ring: number[]; next: number }>();
   static readonly MAX_SAMPLES = 1024;
 
   inc(name: string, by = 1): void {
@@ -18,15 +19,15 @@ export class Metrics {
   /** Records a latency sample (ms); keeps the most recent MAX_SAMPLES. */
   observe(name: string, ms: number): void {
     let s = this.#samples.get(name);
-    if (!s) this.#samples.set(name, (s = []));
-    s.push(ms);
-    if (s.length > Metrics.MAX_SAMPLES) s.splice(0, s.length - Metrics.MAX_SAMPLES);
+    if (!s) this.#samples.set(name, (s = { ring: [], next: 0 }));
+    s.ring[s.next] = ms;
+    s.next = (s.next + 1) % Metrics.MAX_SAMPLES;
   }
 
   snapshot(): { counters: Record<string, number>; latencies: Record<string, { count: number; p50: number; p99: number; max: number }> } {
     const latencies: Record<string, { count: number; p50: number; p99: number; max: number }> = {};
     for (const [name, s] of this.#samples) {
-      const sorted = [...s].sort((a, b) => a - b);
+      const sorted = [...s.ring].sort((a, b) => a - b);
       latencies[name] = { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? 0 };
     }
     return { counters: Object.fromEntries(this.#counters), latencies };
