@@ -7,17 +7,15 @@
 //   npm run bench:authz [-- seconds]
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
 import { createPublicKey } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { percentile } from '../../src/common/metrics.ts';
 import { publicKeyToJwk } from '../../src/spiffe/bundle/jwk.ts';
 import { envoyPath } from '../../demo/lib/envoy-binary.ts';
 import { startProcess } from '../../test/helpers/process.ts';
-import { freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
+import { agentLatency, freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const UNCACHED_TOKENS = 20_000; // more than the validator's 10,000-entry cache: every check misses
@@ -27,26 +25,13 @@ const server = await startServerProc({ trustDomain: td });
 const stops: (() => Promise<void>)[] = [() => server.stop()];
 try {
   const authzSocket = join(server.dir, 'authz.sock');
-  // Not beside the Workload API socket (the agent refuses that, as SPIRE does).
-  const adminDir = await mkdtemp(join(tmpdir(), 'herald-bench-admin-'));
-  stops.push(() => rm(adminDir, { recursive: true, force: true }));
-  const adminSocket = join(adminDir, 'admin.sock');
-  const agent = await startAgentProc(server, { entries: [], extraAgent: `  admin_socket_path: ${adminSocket}\n  authz:\n    enabled: true\n    audiences: [echo]\n    socket_path: ${authzSocket}\n` });
-  // The agent's own view: time spent in Check, last 1,024 calls (admin socket /metrics).
+  const agent = await startAgentProc(server, { entries: [], extraAgent: `  authz:\n    enabled: true\n    audiences: [echo]\n    socket_path: ${authzSocket}\n` });
+  stops.unshift(() => agent.stop());
+  // The agent's own view: time spent in Check, last 1,024 calls.
   const serverSide = async (): Promise<string> => {
-    const body = await new Promise<string>((resolve, reject) => {
-      const req = httpRequest({ socketPath: adminSocket, path: '/metrics' }, (res) => {
-        let b = '';
-        res.on('data', (d: Buffer) => (b += d.toString()));
-        res.on('end', () => resolve(b));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    const l = (JSON.parse(body) as { latencies: Record<string, { p50: number; p99: number }> }).latencies['authz.check_ms'];
+    const l = await agentLatency(agent.adminSocket, 'authz.check_ms');
     return l ? ` | in the agent: p50 ${(l.p50 * 1000).toFixed(0)} µs, p99 ${(l.p99 * 1000).toFixed(0)} µs` : '';
   };
-  stops.unshift(() => agent.stop());
 
   const mint = async (i: number): Promise<string> =>
     (await server.admin<{ svid: { token: string } }>(Services.svid, 'MintJWTSVID', { id: { trust_domain: td, path: `/caller/${i}` }, audience: ['echo'], ttl: 600 })).svid.token;

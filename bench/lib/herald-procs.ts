@@ -2,6 +2,7 @@
 // free port), with admin-socket calls. Same launchers users run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,8 +93,24 @@ plugins:
 
 export interface AgentProc {
   socket: string;
+  /** The agent's admin socket (GET /metrics, /sds/status). */
+  adminSocket: string;
   pid: number;
   stop(): Promise<void>;
+}
+
+/** Latency percentiles (ms, last 1,024 samples) the agent recorded under `name`. */
+export async function agentLatency(adminSocket: string, name: string): Promise<{ p50: number; p99: number } | undefined> {
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest({ socketPath: adminSocket, path: '/metrics' }, (res) => {
+      let b = '';
+      res.on('data', (d: Buffer) => (b += d.toString()));
+      res.on('end', () => resolve(b));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  return (JSON.parse(body) as { latencies: Record<string, { p50: number; p99: number }> }).latencies[name];
 }
 
 export interface BenchEntry {
@@ -107,6 +124,9 @@ export interface BenchEntry {
 export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string }): Promise<AgentProc> {
   const td = server.trustDomain;
   const socket = join(server.dir, 'agent.sock');
+  // Not beside the Workload API socket: the agent refuses that, as SPIRE does.
+  const adminDir = await mkdtemp(join(tmpdir(), 'herald-bench-admin-'));
+  const adminSocket = join(adminDir, 'admin.sock');
   const token = (await server.admin<{ value: string }>(Services.agent, 'CreateJoinToken', { ttl: 600 })).value;
   if (opts.entries.length > 0) {
     const res = await server.admin<{ results: { status: { code: number; message: string } }[] }>(Services.entry, 'BatchCreateEntry', {
@@ -130,6 +150,7 @@ export async function startAgentProc(server: ServerProc, opts: { entries: BenchE
   trust_domain: ${td}
   insecure_bootstrap: true
   sync_interval: ${opts.syncInterval ?? '1s'}
+  admin_socket_path: ${adminSocket}
 ${opts.extraAgent ?? ''}
 plugins:
   KeyManager: { disk: { plugin_data: { directory: ${join(server.dir, 'agent-data')} } } }
@@ -138,13 +159,22 @@ plugins:
 `);
   const proc = spawn(join(ROOT, 'bin/herald-agent'), ['run', '-config', join(server.dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'] });
   await waitHealthy(socket);
-  return { socket, pid: proc.pid!, stop: () => stopProcess(proc) };
+  return {
+    socket,
+    adminSocket,
+    pid: proc.pid!,
+    stop: async () => {
+      await stopProcess(proc);
+      await rm(adminDir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface BenchEnv {
   dir: string;
   serverSocket: string;
   agentSocket: string;
+  agentAdminSocket: string;
   agentPid: number;
   stop(): Promise<void>;
 }
@@ -157,6 +187,7 @@ export async function startServerAndAgent(opts: { trustDomain: string; entries: 
     dir: server.dir,
     serverSocket: server.socket,
     agentSocket: agent.socket,
+    agentAdminSocket: agent.adminSocket,
     agentPid: agent.pid,
     async stop() {
       await agent.stop();

@@ -17,7 +17,7 @@ import { renderBootstrap } from '../../src/sds/bootstrap-template.ts';
 import { SECRET_TYPE_URL } from '../../src/sds/secrets.ts';
 import { envoyPath } from '../../demo/lib/envoy-binary.ts';
 import { startProcess } from '../../test/helpers/process.ts';
-import { freePort, startServerAndAgent } from '../lib/herald-procs.ts';
+import { agentLatency, freePort, startServerAndAgent } from '../lib/herald-procs.ts';
 
 const STREAMS = Number(process.argv[2] ?? 1000);
 const ROUNDS = Number(process.argv[3] ?? 5);
@@ -104,6 +104,8 @@ try {
   console.log(`Node ${process.version}; ${STREAMS} SDS streams (ACKing xDS client) + 1 real Envoy; ${ROUNDS} rotations`);
   console.log(`rotation → stream response (from the first stream's): p50 ${percentile(perStream, 50).toFixed(1)} ms, p99 ${percentile(perStream, 99).toFixed(1)} ms, last stream (median of rounds) ${percentile(lastStream, 50).toFixed(1)} ms`);
   console.log(`rotation → real Envoy applied it (sds.default.update_time, ms resolution): p50 ${percentile(toEnvoyAck, 50).toFixed(0)} ms, max ${toEnvoyAck[toEnvoyAck.length - 1]?.toFixed(0)} ms (${toEnvoyAck.length} rounds)`);
+  const inAgent = await agentLatency(env.agentAdminSocket, 'sds.change_to_push_ms');
+  if (inAgent) console.log(`in the agent, cache change → response written: p50 ${inAgent.p50.toFixed(1)} ms, p99 ${inAgent.p99.toFixed(1)} ms (last 1,024 pushes)`);
   console.log(`agent CPU during the rotations: ${((statAfter.cpuTicks - statBefore.cpuTicks) * 10).toFixed(0)} ms over ${ROUNDS} rounds; RSS ${statAfter.rssMb.toFixed(0)} MB with ${STREAMS + 1} SDS streams`);
   for (const c of clients) (c as unknown as grpc.Client).close();
 } finally {

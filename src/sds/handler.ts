@@ -145,6 +145,8 @@ export class SdsHandler {
       info.lastSent = { version, nonce: lastNonce, at: d.clock.now() };
       call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: lastNonce });
       d.metrics.inc('sds.push');
+      // From the cache publishing a change to this stream's response being written.
+      if (!force) d.metrics.observe('sds.change_to_push_ms', performance.now() - sub.current().builtAt);
       log.debug({ version, resource_names: names }, 'Sent secrets');
     };
 

@@ -37,6 +37,8 @@ export interface WorkloadUpdate {
   readonly bundle: SpiffeBundle;
   /** Bundles of the trust domains the matching entries federate with, by trust domain name. */
   readonly federatedBundles: ReadonlyMap<string, SpiffeBundle>;
+  /** performance.now() when the cache built this snapshot: readers time their fan-out from it. */
+  readonly builtAt: number;
 }
 
 /** A live view of one workload's update: the current snapshot and a callback on every change. */

@@ -169,7 +169,7 @@ export class WorkloadCache {
       const b = this.#federated.get(td);
       if (b) federatedBundles.set(td, b);
     }
-    return { identities, bundle: this.#bundle, federatedBundles };
+    return { identities, bundle: this.#bundle, federatedBundles, builtAt: performance.now() };
   }
 }
 

@@ -114,7 +114,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
         off();
         sub.close();
       };
-      const send = (u: WorkloadUpdate): void => {
+      const send = (u: WorkloadUpdate, changed: boolean): void => {
         if (ended) return;
         if (requireIdentity && u.identities.length === 0) {
           failStream(call, noIdentity(), log);
@@ -128,8 +128,9 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
           last = key;
         }
         call.write(msg);
+        if (changed) d.metrics.observe('workload_api.change_to_push_ms', performance.now() - u.builtAt);
       };
-      const off = sub.onChange(send);
+      const off = sub.onChange((u) => send(u, true));
       call.on('cancelled', end);
       call.on('close', end);
       if (sub.current().identities.length === 0) {
@@ -137,7 +138,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
         end();
         return;
       }
-      send(sub.current());
+      send(sub.current(), false);
     })().catch((err) => failStream(call, err, log));
   };
 
