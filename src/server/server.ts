@@ -42,6 +42,8 @@ import type { NodeAttestor } from './node-attestor/types.ts';
 import { OwnBundle } from './own-bundle.ts';
 
 export const JOURNAL_FILE = 'journal.json';
+/** The bundle endpoint keeps signing with the previous CA while it has at least this long left. */
+const MIN_OLD_CA_REMAINING_MS = 10_000;
 const DEFAULT_REFRESH_HINT_S = 300;
 const PRUNE_INTERVAL_MS = 60_000;
 
@@ -195,7 +197,10 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     // file in the datastore, and refresh every federated bundle.
     let bundleEndpointPort: number | undefined;
     if (config.federation.bundleEndpoint) {
-      const endpoint = await startBundleEndpoint(config.federation.bundleEndpoint, { ownBundle, serverSvid, log: subsystemLogger(log, 'bundle_endpoint') });
+      const endpointSvid = new ServerSvid(serverId, issuer, ca, ownBundle, clock, subsystemLogger(log, 'bundle_endpoint_svid'), { preferEstablishedCa: true });
+      await endpointSvid.start();
+      cleanup.push(() => endpointSvid.stop());
+      const endpoint = await startBundleEndpoint(config.federation.bundleEndpoint, { ownBundle, serverSvid: endpointSvid, log: subsystemLogger(log, 'bundle_endpoint') });
       bundleEndpointPort = endpoint.port;
       cleanup.push(() => endpoint.close());
     }
@@ -290,9 +295,17 @@ export class ServerSvid {
   #current: { certChainPem: string; privateKeyPem: string } | undefined;
 
   readonly #ca: CaManager;
+  readonly #preferEstablishedCa: boolean;
 
-  constructor(id: SpiffeId, issuer: SvidIssuer, ca: CaManager, bundle: OwnBundle, clock: Clock, log: Logger) {
+  /**
+   * `preferEstablishedCa` (the bundle endpoint's SVID): sign with the
+   * previous CA while it is still valid. Every peer that ever fetched this
+   * domain's bundle trusts it, whereas a just-activated CA may not have
+   * reached them yet — and they learn it only through this endpoint.
+   */
+  constructor(id: SpiffeId, issuer: SvidIssuer, ca: CaManager, bundle: OwnBundle, clock: Clock, log: Logger, opts: { preferEstablishedCa?: boolean } = {}) {
     this.#ca = ca;
+    this.#preferEstablishedCa = opts.preferEstablishedCa ?? false;
     this.#id = id;
     this.#issuer = issuer;
     this.#bundle = bundle;
@@ -329,7 +342,10 @@ export class ServerSvid {
   async #renew(): Promise<{ certChainPem: string; privateKeyPem: string }> {
     this.#timer?.cancel();
     const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
-    const issued = await this.#issuer.signX509Svid({ id: this.#id, spki });
+    const old = this.#preferEstablishedCa ? this.#ca.oldX509Ca() : undefined;
+    // The old CA only while an SVID from it can still live a useful while.
+    const useOld = old !== undefined && old.notAfter - this.#clock.now() > MIN_OLD_CA_REMAINING_MS;
+    const issued = await this.#issuer.signX509Svid({ id: this.#id, spki, ...(useOld ? { ca: old } : {}) });
     const chain = issued.chain.map((der) => new X509Certificate(der));
     const now = this.#clock.now();
     const notBefore = Date.parse(chain[0]!.validFrom);

@@ -137,6 +137,18 @@ describe('federation between two Herald trust domains', () => {
     expect(await envoyStat(envoys[1]!, /^sds\..*\.update_rejected$/)).toBe(0);
   }, 120_000);
 
+  it('an abrupt CA rotation (activated at once) still reaches the peer: the bundle endpoint signs with the previous CA', async () => {
+    const prep = JSON.parse((await servers.echo!.cli('localauthority', 'x509', 'prepare', '-output', 'json')).stdout);
+    const act = await servers.echo!.cli('localauthority', 'x509', 'activate', '-authorityID', prep.prepared_authority.authority_id);
+    expect(act.code, act.stderr).toBe(0);
+    // web did not know the new CA when it became active; it learns it from echo's endpoint anyway.
+    await waitFor('web has echo\'s newest CA', async () => {
+      const list = await servers.web!.cli('bundle', 'list', '-id', `spiffe://${ECHO}`);
+      const show = await servers.echo!.cli('bundle', 'show');
+      return list.stdout.trim() === show.stdout.trim() || undefined;
+    }, { timeoutMs: 20_000, intervalMs: 500 });
+  }, 40_000);
+
   it('a tampered bundle endpoint is refused and the old bundle kept', async () => {
     const before = await servers.web!.cli('bundle', 'list', '-id', `spiffe://${ECHO}`, '-format', 'spiffe');
     // Point the relationship at web's own endpoint: its SVID is not echo's.

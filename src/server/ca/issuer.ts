@@ -7,6 +7,7 @@ import type { SpiffeId } from '../../spiffe/id.ts';
 import { sign as signJwt } from '../../spiffe/jwtsvid.ts';
 import { signX509SvidDer } from '../../spiffe/x509-template.ts';
 import type { CaManager } from './manager.ts';
+import type { X509CaAuthority } from './slot.ts';
 import type { SigningPool } from './signing-pool.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
@@ -77,8 +78,9 @@ export class SvidIssuer {
     );
   }
 
-  async signX509Svid(args: { id: SpiffeId; spki: Buffer; ttlSeconds?: number; dnsNames?: readonly string[] }): Promise<IssuedX509Svid> {
-    const ca = this.#ca.currentX509Ca();
+  /** Signs with the active CA, or with `ca` (one of the manager's, e.g. the previous CA). */
+  async signX509Svid(args: { id: SpiffeId; spki: Buffer; ttlSeconds?: number; dnsNames?: readonly string[]; ca?: X509CaAuthority }): Promise<IssuedX509Svid> {
+    const ca = args.ca ?? this.#ca.currentX509Ca();
     const ttlMs = args.ttlSeconds ? args.ttlSeconds * 1000 : this.#cfg.defaultX509SvidTtlMs;
     const leaf = signX509SvidDer({
       ca,
