@@ -5,7 +5,8 @@
 
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { open, readFile, readlink, stat, type FileHandle } from 'node:fs/promises';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import type { PeerCredentials } from '../../common/grpc/peer.ts';
 import { parseProcStatStartTime } from '../../common/grpc/process-start-time.ts';
 import type { Selector } from '../../common/selector.ts';
@@ -113,7 +114,8 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
 
   async #readStatus(pid: number): Promise<string> {
     try {
-      return await readFile(`${this.#procRoot}/${pid}/status`, 'utf8');
+      // procfs reads are in-memory and tiny: synchronous calls skip a thread-pool round trip each.
+      return readFileSync(`${this.#procRoot}/${pid}/status`, 'utf8');
     } catch (err) {
       if (isGone(err)) throw unavailable(`process ${pid} no longer exists`, err);
       throw internal(`cannot read ${this.#procRoot}/${pid}/status`, err);
@@ -124,7 +126,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
     // process-start-time.ts reads /proc only; this honours procRoot.
     let stat: string;
     try {
-      stat = await readFile(`${this.#procRoot}/${pid}/stat`, 'utf8');
+      stat = readFileSync(`${this.#procRoot}/${pid}/stat`, 'utf8');
     } catch (err) {
       if (isGone(err)) return undefined;
       throw internal(`cannot read ${this.#procRoot}/${pid}/stat`, err);
@@ -200,7 +202,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
   /** readlink of a /proc link; undefined when the process is gone or not ours to look at. */
   async #procLink(path: string): Promise<string | undefined> {
     try {
-      return await readlink(path);
+      return readlinkSync(path);
     } catch (err) {
       if (isGone(err) || isDenied(err)) return undefined;
       throw internal(`cannot read link ${path}`, err);
