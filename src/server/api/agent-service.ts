@@ -137,31 +137,23 @@ interface AttestRequest {
   challenge_response?: Buffer;
 }
 
-/** Reads one message, or fails when the agent closes the stream first. */
-function nextMessage(call: grpc.ServerDuplexStream<AttestRequest, unknown>): Promise<AttestRequest> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      call.off('data', onData);
-      call.off('end', onEnd);
-      call.off('error', onEnd);
-    };
-    const onData = (m: AttestRequest): void => {
-      cleanup();
-      resolve(m);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      reject(new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'agent closed the attestation stream early'));
-    };
-    call.on('data', onData);
-    call.once('end', onEnd);
-    call.once('error', onEnd);
-  });
+/**
+ * Reads the stream's messages one at a time. An async iterator buffers what
+ * arrives between reads, so a quick challenge response is never lost.
+ */
+function messages(call: grpc.ServerDuplexStream<AttestRequest, unknown>): () => Promise<AttestRequest> {
+  const it = call[Symbol.asyncIterator]() as AsyncIterator<AttestRequest>;
+  return async () => {
+    const next = await it.next();
+    if (next.done) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'agent closed the attestation stream early');
+    return next.value;
+  };
 }
 
 async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc.ServerDuplexStream<AttestRequest, unknown>): Promise<void> {
+  const nextMessage = messages(call);
   await streamCaller(resolver, 'any', call);
-  const first = await nextMessage(call);
+  const first = await nextMessage();
   const params = first.params;
   if (!params?.data) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'malformed param: missing attestation data');
   if (!params.params?.csr?.length) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'malformed param: missing X509-SVID params');
@@ -172,7 +164,7 @@ async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc
 
   const result = await attestor.attest(params.data.payload, async (challenge) => {
     call.write({ challenge });
-    const reply = await nextMessage(call);
+    const reply = await nextMessage();
     if (!reply.challenge_response) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'expected a challenge response');
     return reply.challenge_response;
   });
