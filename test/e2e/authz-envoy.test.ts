@@ -66,7 +66,9 @@ describe('ext_authz through real Envoys', () => {
           AUDIENCE: 'echo', UPSTREAM_AUDIENCE: 'echo',
         }),
       });
-    envoys.push(await sidecar('b', 1), await sidecar('a', 4));
+    // One at a time, so a failed start still leaves the first one to stop.
+    envoys.push(await sidecar('b', 1));
+    envoys.push(await sidecar('a', 4));
     // Workload A's X509-SVID, for direct calls into B.
     const dir = join(tmp.path, 'a-svid');
     await server.cli('x509', 'mint', '-spiffeID', ID.a, '-write', dir);

@@ -104,7 +104,9 @@ describe('federation between two Herald trust domains', () => {
           UPSTREAM_ID: `spiffe://${ECHO}/echo`, SVID_NAME: 'default', VALIDATION_NAME: 'ALL', AGENT_SOCKET: agents[side]!.socketPath,
         }),
       });
-    envoys.push(await sidecar('echo', 6), await sidecar('web', 3));
+    // One at a time, so a failed start still leaves the first one to stop.
+    envoys.push(await sidecar('echo', 6));
+    envoys.push(await sidecar('web', 3));
     const call = () => fetch(`http://127.0.0.1:${ports[5]}/`).then(async (r) => ({ status: r.status, body: await r.text() }));
     const first = await waitFor('web → echo over mTLS', async () => {
       const r = await call().catch(() => undefined);
