@@ -5,10 +5,6 @@
 // ecdsap256` sign/s measured in the same run.
 //   npm run bench:issuance [-- agents batch seconds]
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { ServerClient } from '../../src/agent/client/server-client.ts';
 import { certificatesToPem } from '../../src/spiffe/bundle/der.ts';
 import { createCsr } from '../../src/spiffe/csr.ts';
@@ -19,7 +15,7 @@ import { Services } from '../../src/common/grpc/protos.ts';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
 import { percentile } from '../../src/common/metrics.ts';
 import { opensslSpeed } from '../lib/openssl.ts';
-import { createServer } from 'node:net';
+import { startServerProc } from '../lib/herald-procs.ts';
 
 const AGENTS = Number(process.argv[2] ?? 4);
 const BATCH = Number(process.argv[3] ?? 50);
@@ -27,52 +23,14 @@ const SECONDS = Number(process.argv[4] ?? 10);
 const ENTRIES_PER_AGENT = BATCH;
 const td = TrustDomain.fromString('bench.example');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const dir = await mkdtemp(join(tmpdir(), 'herald-bench-issuance-'));
-const port = await freePort();
-const socketPath = join(dir, 'server.sock');
-await writeFile(
-  join(dir, 'server.yaml'),
-  `server:
-  bind_address: 127.0.0.1
-  bind_port: ${port}
-  socket_path: ${socketPath}
-  trust_domain: ${td.name}
-  data_dir: ${join(dir, 'data')}
-  log_level: WARN
-plugins:
-  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'data/ds.sqlite3')} } } }
-  KeyManager: { memory: { plugin_data: {} } }
-  NodeAttestor: { join_token: { plugin_data: {} } }
-`,
-);
-const server = spawn(join(import.meta.dirname, '../../bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
-const stop = async (): Promise<void> => {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
-  await rm(dir, { recursive: true, force: true });
-};
+const server = await startServerProc({ trustDomain: td.name });
+const socketPath = server.socket;
+const port = server.port;
+const stop = (): Promise<void> => server.stop();
 
 try {
   const entry = udsClient(Services.entry, socketPath);
   const agentApi = udsClient(Services.agent, socketPath);
-  for (let i = 0; ; i++) {
-    try {
-      await callUnary(udsClient(Services.health, socketPath), 'Check', {});
-      break;
-    } catch {
-      if (i > 200) throw new Error('server did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
   const serverId = SpiffeId.fromSegments(td, 'spire', 'server');
   const agents: { client: ServerClient; entryIds: string[] }[] = [];
   for (let a = 0; a < AGENTS; a++) {
