@@ -76,6 +76,23 @@ describe('herald-server walkthrough (seed 003)', () => {
     expect(leaf.checkPrivateKey((await import('node:crypto')).createPrivateKey(await readFile(join(out, 'svid.0.key'))))).toBe(true);
   });
 
+  it('honours output masks on ListEntries (only the asked fields, the ID always)', async () => {
+    const { callUnary, udsClient } = await import('../../src/cli/grpc-client.ts');
+    const { Services } = await import('../../src/common/grpc/protos.ts');
+    const c = udsClient(Services.entry, server.socketPath);
+    try {
+      const res = await callUnary<{ entries: { id: string; spiffe_id: { path: string } | null; selectors: unknown[]; parent_id: unknown }[] }>(c, 'ListEntries', { output_mask: { spiffe_id: true } });
+      const e = res.entries.find((x) => x.spiffe_id?.path === '/myservice')!;
+      expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(e.selectors).toEqual([]);
+      expect(e.parent_id).toBeNull();
+      const full = await callUnary<{ entries: { selectors: unknown[] }[] }>(c, 'ListEntries', {});
+      expect(full.entries.every((x) => x.selectors.length > 0)).toBe(true);
+    } finally {
+      c.close();
+    }
+  });
+
   it('agent list shows the attested agent', async () => {
     const res = await server.cli('agent', 'list');
     expect(res.stdout).toContain(`SPIFFE ID       : spiffe://example.org/spire/agent/join_token/${token}`);

@@ -10,7 +10,7 @@ import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
 import { joinTokenAgentId } from '../node-attestor/join-token.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { agentToWire, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';
+import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';
 
 interface WireAgentFilter {
   by_attestation_type: string;
@@ -58,18 +58,18 @@ export function agentService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       count: await ds.countAttestedNodes(nodeFilter(req.filter)),
     })),
 
-    ListAgents: unaryMethod<{ filter: WireAgentFilter | null; output_mask: unknown; page_size: number; page_token: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+    ListAgents: unaryMethod<{ filter: WireAgentFilter | null; output_mask: Record<string, boolean> | null; page_size: number; page_token: string }, unknown>(ctx, resolver, 'admin', async (req) => {
       const page = pagination(req.page_size, req.page_token);
       const listReq: ListNodesRequest = { ...nodeFilter(req.filter), fetchSelectors: true, ...(page ? { pagination: page } : {}) };
       const res = await ds.listAttestedNodes(listReq);
-      return { agents: res.items.map(agentToWire), next_page_token: res.nextPageToken ?? '' };
+      return { agents: res.items.map((n) => applyOutputMask(agentToWire(n), req.output_mask, ['id'])), next_page_token: res.nextPageToken ?? '' };
     }),
 
-    GetAgent: unaryMethod<{ id: WireSpiffeId | null }, unknown>(ctx, resolver, 'admin', async (req) => {
+    GetAgent: unaryMethod<{ id: WireSpiffeId | null; output_mask: Record<string, boolean> | null }, unknown>(ctx, resolver, 'admin', async (req) => {
       const id = spiffeIdFromWire(req.id, 'agent ID');
       const node = await ds.getAttestedNode(id, { fetchSelectors: true });
       if (!node) throw notFound(id);
-      return agentToWire(node);
+      return applyOutputMask(agentToWire(node), req.output_mask, ['id']);
     }),
 
     DeleteAgent: unaryMethod<{ id: WireSpiffeId | null }, object>(ctx, resolver, 'admin', async (req) => {

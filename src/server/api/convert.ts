@@ -218,3 +218,18 @@ export function spiffeBundleFromWire(w: WireBundle): SpiffeBundle {
     sequenceNumber: BigInt(w.sequence_number),
   });
 }
+
+/**
+ * SPIRE's output masks: with a mask, only the fields it sets are filled (the
+ * rest go out as zero values); `keep` fields (IDs) are always filled. No mask
+ * (null) means every field.
+ */
+export function applyOutputMask<T extends object>(value: T, mask: Record<string, boolean> | null | undefined, keep: readonly (keyof T & string)[]): T {
+  if (!mask) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(value)) {
+    if (keep.includes(k as keyof T & string) || mask[k] === true) continue;
+    out[k] = Array.isArray(v) ? [] : typeof v === 'boolean' ? false : typeof v === 'number' ? 0 : typeof v === 'string' ? (/^-?\d+$/.test(v) ? '0' : '') : null;
+  }
+  return out as T;
+}

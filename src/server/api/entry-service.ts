@@ -7,7 +7,7 @@ import { failStream } from '../../common/grpc/status.ts';
 import { EntryExistsError, type EntryFilter, type EntryMask, type ListEntriesRequest, type RegistrationEntry } from '../datastore/index.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf } from './convert.ts';
+import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf } from './convert.ts';
 
 interface WireEntryFilter {
   by_spiffe_id: WireSpiffeId | null;
@@ -60,6 +60,9 @@ export const SYNC_REVISION_PAGE_SIZE = 10_000;
 export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
   const { ds } = ctx;
 
+  type Mask = Record<string, boolean> | null;
+  const masked = (mask: Mask) => (e: RegistrationEntry) => applyOutputMask(entryToWire(e), mask, ['id']);
+
   const authorizedFor = async (caller: Awaited<ReturnType<CallerResolver['resolve']>>): Promise<RegistrationEntry[]> => {
     if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents have authorized entries');
     await ctx.entries.refresh();
@@ -71,20 +74,20 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       count: await ds.countEntries(entryFilter(req.filter)),
     })),
 
-    ListEntries: unaryMethod<{ filter: WireEntryFilter | null; page_size: number; page_token: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+    ListEntries: unaryMethod<{ filter: WireEntryFilter | null; output_mask: Mask; page_size: number; page_token: string }, unknown>(ctx, resolver, 'admin', async (req) => {
       const page = pagination(req.page_size, req.page_token);
       const listReq: ListEntriesRequest = { ...entryFilter(req.filter), ...(page ? { pagination: page } : {}) };
       const res = await ds.listEntries(listReq);
       let items = res.items;
       if (req.filter?.by_downstream) items = items.filter((e) => e.downstream === req.filter!.by_downstream!.value);
-      return { entries: items.map(entryToWire), next_page_token: res.nextPageToken ?? '' };
+      return { entries: items.map(masked(req.output_mask)), next_page_token: res.nextPageToken ?? '' };
     }),
 
-    GetEntry: unaryMethod<{ id: string }, unknown>(ctx, resolver, 'admin', async (req) => {
+    GetEntry: unaryMethod<{ id: string; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => {
       if (!req.id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing ID');
       const entry = await ds.getEntry(req.id);
       if (!entry) throw new HeraldError('ERR_ENTRY_NOT_FOUND', `entry "${req.id}" not found`);
-      return entryToWire(entry);
+      return masked(req.output_mask)(entry);
     }),
 
     BatchCreateEntry: unaryMethod<{ entries: WireEntry[] }, unknown>(ctx, resolver, 'admin', async (req) => {
@@ -136,8 +139,8 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       return { results };
     }),
 
-    GetAuthorizedEntries: unaryMethod<object, unknown>(ctx, resolver, 'agent', async (_req, caller) => ({
-      entries: (await authorizedFor(caller)).map(entryToWire),
+    GetAuthorizedEntries: unaryMethod<{ output_mask: Mask }, unknown>(ctx, resolver, 'agent', async (req, caller) => ({
+      entries: (await authorizedFor(caller)).map(masked(req.output_mask)),
     })),
 
     SyncAuthorizedEntries: (call: grpc.ServerDuplexStream<{ ids: string[] }, unknown>) => {
@@ -147,13 +150,16 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
 
   // SPIRE's protocol: small sets go out whole; large ones as revisions, and
   // the agent then asks for the IDs whose revision it does not have.
-  async function syncAuthorizedEntries(call: grpc.ServerDuplexStream<{ ids: string[] }, unknown>): Promise<void> {
-    const caller = await streamCaller(resolver, 'agent', call);
+  async function syncAuthorizedEntries(call: grpc.ServerDuplexStream<{ ids: string[]; output_mask: Mask }, unknown>): Promise<void> {
     const requests = call[Symbol.asyncIterator]();
-    if ((await requests.next()).done) return;
+    const caller = await streamCaller(resolver, 'agent', call);
+    const first = await requests.next();
+    if (first.done) return;
+    // The first request carries the output mask for the whole stream.
+    const toWire = masked((first.value as { output_mask: Mask }).output_mask);
     const entries = (await authorizedFor(caller)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (entries.length <= SYNC_ENTRY_PAGE_SIZE) {
-      call.write({ entries: entries.map(entryToWire), entry_revisions: [], more: false });
+      call.write({ entries: entries.map(toWire), entry_revisions: [], more: false });
       call.end();
       return;
     }
@@ -171,7 +177,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       if (next.done) break;
       const wanted = next.value.ids.map((id: string) => byId.get(id)).filter((e: RegistrationEntry | undefined): e is RegistrationEntry => e !== undefined);
       for (let i = 0; i < wanted.length || i === 0; i += SYNC_ENTRY_PAGE_SIZE) {
-        call.write({ entries: wanted.slice(i, i + SYNC_ENTRY_PAGE_SIZE).map(entryToWire), entry_revisions: [], more: i + SYNC_ENTRY_PAGE_SIZE < wanted.length });
+        call.write({ entries: wanted.slice(i, i + SYNC_ENTRY_PAGE_SIZE).map(toWire), entry_revisions: [], more: i + SYNC_ENTRY_PAGE_SIZE < wanted.length });
       }
     }
     call.end();
