@@ -40,7 +40,7 @@ export interface DataStoreConfig {
 }
 
 export type ServerKeyManagerConfig = { readonly type: 'disk'; readonly keysPath: string } | { readonly type: 'memory' };
-export type ServerNodeAttestorConfig = { readonly type: 'join_token' };
+export type ServerNodeAttestorConfig = { readonly type: 'join_token' } | { readonly type: 'x509pop'; readonly caBundlePaths: readonly string[] };
 export interface UpstreamAuthorityConfig {
   readonly type: 'disk';
   readonly certFilePath: string;
@@ -194,6 +194,10 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     km.disk !== undefined ? { type: 'disk', keysPath: km.disk.keys_path === undefined ? join(dataDir, 'keys.json') : abs(km.disk.keys_path) } : { type: 'memory' };
 
   const nodeAttestors: ServerNodeAttestorConfig[] = file.plugins.NodeAttestor.join_token !== undefined ? [{ type: 'join_token' }] : [];
+  const pop = file.plugins.NodeAttestor.x509pop;
+  if (pop !== undefined) {
+    nodeAttestors.push({ type: 'x509pop', caBundlePaths: [...(pop.ca_bundle_path === undefined ? [] : [abs(pop.ca_bundle_path)]), ...pop.ca_bundle_paths.map(abs)] });
+  }
 
   const ua = file.plugins.UpstreamAuthority.disk;
   const upstreamAuthority: UpstreamAuthorityConfig | undefined =

@@ -262,7 +262,19 @@ const plugins = s.plugins({
     description: 'How agents prove their identity',
     plugins: {
       join_token: s.section({}, { description: 'One-time join tokens (herald-server token generate)' }),
-      x509pop: notYetPlugin('x509pop', ['ca_bundle_path', 'ca_bundle_paths', 'agent_path_template', 'mode', 'svid_prefix']),
+      x509pop: s.section(
+        {
+          ca_bundle_path: s.path({ description: 'PEM file of the CA certificates agent certificates must chain to' }),
+          ca_bundle_paths: s.stringList({ description: 'Several such PEM files' }),
+          agent_path_template: s.unsupported('only the default agent ID path /x509pop/<fingerprint> is implemented'),
+          mode: s.unsupported('only the default "private" mode (ca_bundle_path) is implemented'),
+          svid_prefix: s.unsupported('only the default "private" mode (ca_bundle_path) is implemented'),
+        },
+        {
+          description: 'Agents prove possession of an X.509 certificate\'s key (SPIRE\'s x509pop): agent ID spiffe://<td>/spire/agent/x509pop/<sha1 fingerprint>',
+          validate: (v) => (v.ca_bundle_path === undefined && v.ca_bundle_paths.length === 0 ? 'one of ca_bundle_path or ca_bundle_paths is required' : undefined),
+        },
+      ),
       k8s_psat: notYetPlugin('k8s_psat', ['clusters']),
     },
   }),

@@ -38,6 +38,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 import { openDataStore, type DataStore } from './datastore/index.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { JoinTokenAttestor } from './node-attestor/join-token.ts';
+import { X509PopAttestor } from './node-attestor/x509pop.ts';
 import type { NodeAttestor } from './node-attestor/types.ts';
 import { OwnBundle } from './own-bundle.ts';
 
@@ -135,7 +136,10 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       pool,
     );
     const attestors = new Map<string, NodeAttestor>();
-    for (const a of config.nodeAttestors) if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
+    for (const a of config.nodeAttestors) {
+      if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
+      else attestors.set(a.type, await X509PopAttestor.load(td, a.caBundlePaths, () => clock.now()));
+    }
 
     const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
     const api: ApiContext = {

@@ -1,6 +1,7 @@
 // SPIRE's own tools against Herald: the spire-server CLI on Herald's admin
 // socket, and a spire-agent attesting to herald-server with a join token
 // and serving a workload the SVID Herald issued.
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,14 @@ describe('SPIRE tools against Herald', () => {
     // Built by test/global-setup.ts before any test file runs.
     spire = spireBinaries();
     tmp = await makeTempDir('herald-spire-');
-    server = await startServer({ dir: tmp.path });
+    // A CA for x509pop and an agent certificate it signed (openssl).
+    const f = (n: string) => join(tmp.path, n);
+    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pop-ca.key'), '-out', f('pop-ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-1');
+    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
+    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('pop-ca.pem'), '-CAkey', f('pop-ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
+    server = await startServer({ dir: tmp.path, x509popCaBundle: f('pop-ca.pem') });
   });
 
   afterAll(async () => {
@@ -74,5 +82,39 @@ plugins {
     expect(v.stdout.trim(), v.stderr).toBe(`${join(out, 'svid.0.pem')}: OK`);
     const listed = await server.cli('agent', 'list');
     expect(listed.stdout).toContain(`spiffe://example.org/spire/agent/join_token/${token}`);
+  }, 60_000);
+
+  it('a spire-agent attests with x509pop (certificate + proof of key possession); node selectors place it', async () => {
+    await agent?.stop();
+    const f = (n: string) => join(tmp.path, n);
+    const fp = execFileSync('openssl', ['x509', '-in', f('node.pem'), '-noout', '-fingerprint', '-sha1'], { encoding: 'utf8' }).split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+    // A node alias by x509pop selector, and a workload under it.
+    expect((await server.cli('entry', 'create', '-node', '-spiffeID', 'spiffe://example.org/cn-node-1', '-selector', 'x509pop:subject:cn:node-1')).code).toBe(0);
+    expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/cn-node-1', '-spiffeID', 'spiffe://example.org/via-x509pop', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
+    const socket = f('spire-agent-pop.sock');
+    await writeFile(f('agent-pop.conf'), `agent {
+  data_dir = "${f('spire-agent-pop-data')}"
+  log_level = "DEBUG"
+  server_address = "127.0.0.1"
+  server_port = "${server.port}"
+  socket_path = "${socket}"
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  NodeAttestor "x509pop" { plugin_data { private_key_path = "${f('node.key')}" certificate_path = "${f('node.pem')}" } }
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`);
+    agent = startProcess(spire.agent, ['run', '-config', f('agent-pop.conf')]);
+    await agent.waitForOutput('Node attestation was successful', 30_000);
+    expect(agent.output()).toContain(`spiffe://example.org/spire/agent/x509pop/${fp}`);
+    await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
+    const fetched = await runCommand(spire.agent, ['api', 'fetch', 'x509', '-socketPath', socket]);
+    expect(fetched.stdout, fetched.stderr).toContain('spiffe://example.org/via-x509pop');
+    const show = await server.cli('agent', 'show', '-spiffeID', `spiffe://example.org/spire/agent/x509pop/${fp}`);
+    expect(show.stdout).toContain('Attestation type: x509pop');
+    expect(show.stdout).toContain('x509pop:subject:cn:node-1');
   }, 60_000);
 });

@@ -261,7 +261,8 @@ describe('plugins', () => {
   it.each([
     ['a plugin Herald lacks', 'KeyManager: { aws_kms: { plugin_data: { region: us-east-1 } } }', 'server.yaml:5 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)'],
     ['a plugin type Herald lacks', 'Notifier: { k8sbundle: {} }', 'server.yaml:7 plugins.Notifier: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority)'],
-    ['x509pop (not yet)', 'NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: ca.pem } } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.ca_bundle_path: not supported by Herald: the x509pop plugin is not implemented in Herald yet'],
+    ['x509pop without a CA bundle', 'NodeAttestor: { x509pop: { plugin_data: {} } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths is required'],
+    ['x509pop with SPIRE\'s spiffe mode', 'NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: ca.pem, mode: spiffe } } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode (ca_bundle_path) is implemented'],
     ['k8s_psat with empty plugin_data (not yet)', 'NodeAttestor: { k8s_psat: {} }', 'server.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
     ['an external plugin', 'UpstreamAuthority: { disk: { plugin_cmd: /bin/x, plugin_data: { cert_file_path: a, key_file_path: b } } }', 'server.yaml:7 plugins.UpstreamAuthority.disk.plugin_cmd: external plugins are not supported by Herald; remove plugin_cmd to use the built-in plugin'],
     ['mysql', 'DataStore: { sql: { plugin_data: { database_type: mysql } } }', 'server.yaml:4 plugins.DataStore.sql.plugin_data.database_type: must be one of sqlite3, postgres, got "mysql"'],
