@@ -1,24 +1,5 @@
-// herald-agent: `run`, `healthcheck` and the Workload API client commands.
-import { runCli } from '../command.ts';
-import { fetchJwt, fetchJwtBundle, fetchX509, healthcheck, validateJwt, watch } from './api.ts';
-import { runCommand, validateCommand } from './run.ts';
-import { sdsStatus } from './sds.ts';
+// herald-agent's entry point: the compile cache first, then the commands.
+import { useCompileCache } from '../compile-cache.ts';
 
-export const agentCommands = {
-  run: runCommand,
-  validate: validateCommand,
-  healthcheck,
-  sds: { status: sdsStatus },
-  api: {
-    fetch: { x509: fetchX509, jwt: fetchJwt, jwtbundle: fetchJwtBundle },
-    watch,
-    validate: { jwt: validateJwt },
-  },
-};
-
-process.exitCode = await runCli('herald-agent', agentCommands, process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  cwd: process.cwd(),
-});
+useCompileCache();
+await import('./commands.ts');

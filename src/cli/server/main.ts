@@ -1,31 +1,5 @@
-// herald-server: `run` and the admin commands, with SPIRE's names.
-import { runCli } from '../command.ts';
-import { agentBan, agentCount, agentEvict, agentList, agentShow } from './agent.ts';
-import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
-import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
-import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
-import { localAuthorityCommands } from './localauthority.ts';
-import { jwtMint, tokenGenerate, x509Mint } from './mint.ts';
-import { healthcheckCommand, runCommand, validateCommand } from './run.ts';
+// herald-server's entry point: the compile cache first, then the commands.
+import { useCompileCache } from '../compile-cache.ts';
 
-export const serverCommands = {
-  run: runCommand,
-  validate: validateCommand,
-  healthcheck: healthcheckCommand,
-  token: { generate: tokenGenerate },
-  entry: { create: entryCreate, show: entryShow, update: entryUpdate, delete: entryDelete, count: entryCount },
-  agent: { list: agentList, show: agentShow, evict: agentEvict, ban: agentBan, count: agentCount },
-  bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
-  federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
-  localauthority: localAuthorityCommands,
-  x509: { mint: x509Mint },
-  jwt: { mint: jwtMint },
-};
-
-const code = await runCli('herald-server', serverCommands, process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  cwd: process.cwd(),
-});
-process.exitCode = code;
+useCompileCache();
+await import('./commands.ts');
