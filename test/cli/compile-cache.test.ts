@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileCacheDir } from '../../src/cli/compile-cache.ts';
+import { compileCacheDir } from '../../src/cli/compile-cache.js';
 
 describe('compileCacheDir', () => {
   it.each([

@@ -125,6 +125,39 @@ describe('herald-agent end to end', () => {
     }
   }, 60_000);
 
+
+  it('bundle streams send a message only when their own content changes', async () => {
+    const c = workload(agent.socketPath);
+    const got: Record<string, { bundles: Record<string, Buffer> }[]> = { FetchX509SVID: [], FetchX509Bundles: [], FetchJWTBundles: [] };
+    const calls = Object.keys(got).map((m) => {
+      const call = (c[m] as (r: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ bundles: Record<string, Buffer> }>)({}, header());
+      call.on('data', (msg) => got[m]!.push(msg));
+      call.on('error', () => undefined);
+      return call;
+    });
+    try {
+      // The SVID (TTL 6 s) rotates; the bundles do not change.
+      await waitFor('an SVID rotation', () => got.FetchX509SVID!.length >= 2, { timeoutMs: 20_000 });
+      expect(got.FetchX509Bundles).toHaveLength(1);
+      expect(got.FetchJWTBundles).toHaveLength(1);
+      // A new X.509 authority changes the X.509 bundle only.
+      const prepared = await server.cli('localauthority', 'x509', 'prepare');
+      expect(prepared.code, prepared.stderr).toBe(0);
+      await waitFor('the new X.509 authority', () => got.FetchX509Bundles!.length === 2, { timeoutMs: 10_000 });
+      const ders = got.FetchX509Bundles!.map((m) => m.bundles['spiffe://example.org']!.length);
+      expect(ders[1]).toBeGreaterThan(ders[0]!);
+      await new Promise((r) => setTimeout(r, 1500)); // three agent syncs
+      expect(got.FetchJWTBundles).toHaveLength(1);
+      // A new JWT key changes the JWT bundle.
+      expect((await server.cli('localauthority', 'jwt', 'prepare')).code).toBe(0);
+      await waitFor('the new JWT key', () => got.FetchJWTBundles!.length === 2, { timeoutMs: 10_000 });
+      const keys = got.FetchJWTBundles!.map((m) => JSON.parse(m.bundles['spiffe://example.org']!.toString()).keys.length);
+      expect(keys[1]).toBe(keys[0] + 1);
+    } finally {
+      for (const call of calls) call.cancel();
+      c.close();
+    }
+  }, 60_000);
   it('renews its own agent SVID and keeps syncing with the renewed one', async () => {
     await agent.proc.waitForOutput('Renewed the agent SVID', 20_000);
     const before = agent.proc.output().length;

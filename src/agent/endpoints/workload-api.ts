@@ -2,11 +2,11 @@
 // serves it (pkg/agent/endpoints/workload): security header first, then
 // workload attestation, then full snapshots on every change.
 import type * as grpc from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.ts';
 import { GrpcCode } from '../../common/errors.ts';
 import { failStream, statusError, toServiceError } from '../../common/grpc/status.ts';
+import { responseSerializer, Services } from '../../common/grpc/protos.ts';
 import { toStruct } from '../../common/grpc/struct.ts';
 import type { Metrics } from '../../common/metrics.ts';
 import { BundleSet } from '../../spiffe/bundle/set.ts';
@@ -55,58 +55,56 @@ function x509Response(u: WorkloadUpdate): object {
       hint: i.entry.hint,
     })),
     crl: [],
-    federated_bundles: Object.fromEntries([...u.federatedBundles].map(([td, b]) => [tdKey(td), concatDer(b.x509Authorities)])),
+    federated_bundles: Object.fromEntries(sortedByTrustDomain([...u.federatedBundles.values()]).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])),
   };
 }
 
 /**
- * Renders a snapshot once for every stream that shares it (all streams of
- * one workload kind get the same snapshot object from the cache).
+ * Renders and encodes a snapshot once for every stream that shares it (all
+ * streams of one workload kind get the same snapshot object from the
+ * cache): 1,000 streams cost one encoding, not 1,000.
  */
-function memo(render: (u: WorkloadUpdate) => object): (u: WorkloadUpdate) => object {
-  const cache = new WeakMap<WorkloadUpdate, object>();
+function memo(render: (u: WorkloadUpdate) => object, encode: (m: object) => Buffer): (u: WorkloadUpdate) => Buffer {
+  const cache = new WeakMap<WorkloadUpdate, Buffer>();
   return (u) => {
     let m = cache.get(u);
     if (!m) {
-      m = render(u);
+      m = encode(render(u));
       cache.set(u, m);
     }
     return m;
   };
 }
 
-function allBundles(u: WorkloadUpdate): SpiffeBundle[] {
-  return [u.bundle, ...u.federatedBundles.values()];
+/** Map fields in a fixed order, so equal content encodes to equal bytes. */
+function sortedByTrustDomain(bundles: SpiffeBundle[]): SpiffeBundle[] {
+  return bundles.sort((a, b) => (a.trustDomain.name < b.trustDomain.name ? -1 : a.trustDomain.name > b.trustDomain.name ? 1 : 0));
 }
 
-/** A short digest of a bundles message (map of trust domain → bytes). */
-function contentKey(msg: object): string {
-  const h = createHash('sha256');
-  for (const [td, bytes] of Object.entries((msg as { bundles: Record<string, Buffer> }).bundles).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    h.update(td).update('\0').update(bytes).update('\0');
-  }
-  return h.digest('base64');
+function allBundles(u: WorkloadUpdate): SpiffeBundle[] {
+  return sortedByTrustDomain([u.bundle, ...u.federatedBundles.values()]);
 }
 
 export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementation {
   /** Header check, readiness, attestation and subscription, then `send` on every change. */
-  const renderX509 = memo(x509Response);
-  const renderX509Bundles = memo((u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }));
-  const renderJwtBundles = memo((u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }));
+  const encoder = (method: string) => responseSerializer(Services.workload, method);
+  const renderX509 = memo(x509Response, encoder('FetchX509SVID'));
+  const renderX509Bundles = memo((u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }), encoder('FetchX509Bundles'));
+  const renderJwtBundles = memo((u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }), encoder('FetchJWTBundles'));
 
   /**
    * Header check, readiness, attestation and subscription, then a message on
    * every change. `dedupe` (bundle streams) skips a message whose content
    * equals the previous one, as SPIRE does.
    */
-  const stream = (call: grpc.ServerWritableStream<unknown, unknown>, render: (u: WorkloadUpdate) => object, requireIdentity: boolean, dedupe: boolean): void => {
+  const stream = (call: grpc.ServerWritableStream<unknown, unknown>, render: (u: WorkloadUpdate) => Buffer, requireIdentity: boolean, dedupe: boolean): void => {
     const log = d.log;
     (async () => {
       checkHeader(call);
       await d.manager.whenReady();
       const { selectors } = await d.attestation.attest(call);
       const sub = d.manager.subscribe(selectors);
-      let last = '';
+      let last: Buffer | undefined;
       let ended = false;
       const end = (): void => {
         if (ended) return;
@@ -123,9 +121,8 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
         }
         const msg = render(u);
         if (dedupe) {
-          const key = contentKey(msg);
-          if (key === last) return;
-          last = key;
+          if (last?.equals(msg)) return;
+          last = msg;
         }
         call.write(msg);
         if (changed) d.metrics.observe('workload_api.change_to_push_ms', performance.now() - u.builtAt);

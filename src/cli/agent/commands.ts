@@ -1,5 +1,4 @@
-// herald-agent: `run`, `healthcheck` and the Workload API client commands.
-import { runCli } from '../command.ts';
+// herald-agent's commands: `run`, `healthcheck` and the Workload API client commands.
 import { fetchJwt, fetchJwtBundle, fetchX509, healthcheck, validateJwt, watch } from './api.ts';
 import { runCommand, validateCommand } from './run.ts';
 import { sdsStatus } from './sds.ts';
@@ -15,10 +14,3 @@ export const agentCommands = {
     validate: { jwt: validateJwt },
   },
 };
-
-process.exitCode = await runCli('herald-agent', agentCommands, process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  cwd: process.cwd(),
-});

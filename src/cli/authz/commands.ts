@@ -11,7 +11,7 @@ import { Metrics } from '../../common/metrics.ts';
 import { createAuthzService } from '../../authz-filter/service.ts';
 import { workloadApiSource } from '../../authz-filter/workload-api-source.ts';
 import { agentSocketPath } from '../agent/workload-client.ts';
-import { flagsOrHelp, runCli, type Command } from '../command.ts';
+import { flagsOrHelp, type Command } from '../command.ts';
 
 const runFlags = {
   socketPath: { type: 'string', usage: 'Workload API socket of the local agent (default: $SPIFFE_ENDPOINT_SOCKET or /tmp/herald-agent/public/api.sock)' },
@@ -74,4 +74,4 @@ const run: Command = {
   },
 };
 
-process.exitCode = await runCli('herald-authz', { run }, process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+export const authzCommands = { run };

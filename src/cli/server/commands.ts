@@ -1,5 +1,4 @@
 // herald-server's commands: `run` and the admin commands, with SPIRE's names.
-import { runCli } from '../command.ts';
 import { agentBan, agentCount, agentEvict, agentList, agentShow } from './agent.ts';
 import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
 import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
@@ -21,11 +20,3 @@ export const serverCommands = {
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },
 };
-
-const code = await runCli('herald-server', serverCommands, process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  env: process.env,
-  cwd: process.cwd(),
-});
-process.exitCode = code;

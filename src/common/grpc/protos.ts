@@ -88,6 +88,27 @@ export function serviceDefinition(name: ServiceName): grpc.ServiceDefinition {
   return lookup(name).service;
 }
 
+/**
+ * `name`'s definition, whose handlers may also send a response already
+ * serialized (a Buffer, from `responseSerializer`): a message that goes to
+ * many streams is then encoded once, not once per stream.
+ */
+export function serviceDefinitionAcceptingBytes(name: ServiceName): grpc.ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(serviceDefinition(name)).map(([method, d]) => [
+      method,
+      { ...d, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : d.responseSerialize(v)) },
+    ]),
+  );
+}
+
+/** The encoder of `method`'s response message. */
+export function responseSerializer(name: ServiceName, method: string): (value: object) => Buffer {
+  const d = serviceDefinition(name)[method];
+  if (!d) throw new Error(`protos: no method ${name}/${method}`);
+  return (v) => d.responseSerialize(v);
+}
+
 export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor {
   return lookup(name);
 }

@@ -1,0 +1,24 @@
+// Entry point of the bin/ launchers: `node src/cli/start.js herald-agent ARGS`.
+// Turns the compile cache on, loads the binary's commands, writes the cache
+// at once (Node writes it only at exit, which a daemon may never reach), then
+// runs. Plain JavaScript: see compile-cache.js.
+import { flushCompileCache } from 'node:module';
+import { useCompileCache } from './compile-cache.js';
+
+/** @type {Record<string, () => Promise<import('./command.ts').CommandTree>>} */
+const binaries = {
+  'herald-server': async () => (await import('./server/commands.ts')).serverCommands,
+  'herald-agent': async () => (await import('./agent/commands.ts')).agentCommands,
+  'herald-authz': async () => (await import('./authz/commands.ts')).authzCommands,
+};
+
+const [name = '', ...args] = process.argv.slice(2);
+const load = binaries[name];
+if (!load) {
+  process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
+  process.exit(2);
+}
+useCompileCache(process.env);
+const [{ runCli }, commands] = await Promise.all([import('./command.ts'), load()]);
+flushCompileCache();
+process.exitCode = await runCli(name, commands, args, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
