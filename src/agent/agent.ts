@@ -27,6 +27,9 @@ import { CallerAttestation } from './endpoints/attestation.ts';
 import { workloadApi } from './endpoints/workload-api.ts';
 import { AgentManager } from './manager.ts';
 import { AgentStorage } from './storage.ts';
+import { joinTokenAttestor } from './node-attestor/join-token.ts';
+import type { NodeAttestorClient } from './node-attestor/types.ts';
+import { loadX509PopMaterial, x509PopAttestor } from './node-attestor/x509pop.ts';
 
 export interface HeraldAgent {
   readonly config: AgentRuntimeConfig;
@@ -87,6 +90,15 @@ function sanMatchers(p: AuthorizedPeersConfig): SanMatcher[] {
   ];
 }
 
+/** -joinToken / join_token wins over a configured x509pop, as in SPIRE. x509pop's files are checked now. */
+async function nodeAttestorOf(config: AgentRuntimeConfig): Promise<NodeAttestorClient | undefined> {
+  if (config.joinToken) return joinTokenAttestor(config.joinToken);
+  const na = config.nodeAttestor;
+  if (na.type !== 'x509pop') return undefined;
+  await loadX509PopMaterial(na);
+  return x509PopAttestor(na);
+}
+
 export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOptions): Promise<HeraldAgent> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
@@ -100,7 +112,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
     serverAddress: `${config.serverAddress}:${config.serverPort}`,
     storage,
     bootstrapRoots: roots,
-    joinToken: config.joinToken,
+    nodeAttestor: await nodeAttestorOf(config),
     syncIntervalMs: config.syncIntervalMs,
     workloadKeyType: config.workloadX509SvidKeyType,
     clock,

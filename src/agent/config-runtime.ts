@@ -86,12 +86,17 @@ export interface AgentRuntimeConfig {
   readonly sds: AgentSdsConfig;
   readonly authz: AgentAuthzConfig;
   readonly keyManager: AgentKeyManagerConfig;
-  readonly nodeAttestor: { readonly type: 'join_token' };
+  readonly nodeAttestor: AgentNodeAttestorConfig;
   readonly workloadAttestors: readonly WorkloadAttestorConfig[];
   readonly healthChecks: HealthChecksConfig;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
+
+/** join_token takes its token from `joinToken`; x509pop's paths are absolute. */
+export type AgentNodeAttestorConfig =
+  | { readonly type: 'join_token' }
+  | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath: string | undefined };
 
 export interface RuntimeContext {
   /** Absolute working directory; relative paths resolve against it. */
@@ -161,6 +166,11 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
   const km = file.plugins.KeyManager;
   const keyManager: AgentKeyManagerConfig =
     km.disk !== undefined ? { type: 'disk', directory: km.disk.directory === undefined ? dataDir : abs(km.disk.directory) } : { type: 'memory' };
+  const pop = file.plugins.NodeAttestor.x509pop;
+  const nodeAttestor: AgentNodeAttestorConfig =
+    pop === undefined
+      ? { type: 'join_token' }
+      : { type: 'x509pop', privateKeyPath: abs(pop.private_key_path), certificatePath: abs(pop.certificate_path), intermediatesPath: pop.intermediates_path === undefined ? undefined : abs(pop.intermediates_path) };
   const unix = file.plugins.WorkloadAttestor.unix;
   const workloadAttestors: WorkloadAttestorConfig[] =
     unix === undefined ? [] : [{ type: 'unix', discoverWorkloadPath: unix.discover_workload_path, workloadSizeLimit: unix.workload_size_limit }];
@@ -205,7 +215,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
       trustDomainHeader: a.authz.trust_domain_header.toLowerCase(),
     },
     keyManager,
-    nodeAttestor: { type: 'join_token' },
+    nodeAttestor,
     workloadAttestors,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     warnings,

@@ -18,6 +18,7 @@ import type { AgentRuntimeConfig } from './config-runtime.ts';
 export type {
   AgentAuthzConfig,
   AgentKeyManagerConfig,
+  AgentNodeAttestorConfig,
   AgentRuntimeConfig,
   AgentSdsConfig,
   AuthorizedPeersConfig,
@@ -204,7 +205,16 @@ const plugins = s.plugins({
     max: 1,
     plugins: {
       join_token: s.section({}, { description: 'A join token from herald-server token generate (join_token / -joinToken)' }),
-      x509pop: notYetPlugin('x509pop', ['private_key_path', 'certificate_path', 'intermediates_path']),
+      x509pop: s.section(
+        {
+          private_key_path: s.path({ description: 'PEM file of the node certificate\'s private key', required: true }),
+          certificate_path: s.path({ description: 'PEM file of the node certificate (and, optionally, intermediates after it)', required: true }),
+          intermediates_path: s.path({ description: 'PEM file of intermediate CA certificates to send with it' }),
+          mode: s.unsupported('only the default "private" mode is implemented'),
+          svid_prefix: s.unsupported('only the default "private" mode is implemented'),
+        },
+        { description: 'Proves possession of an X.509 certificate\'s key (SPIRE\'s x509pop); attests again by itself when needed. -joinToken, if given, is used instead' },
+      ),
       k8s_psat: notYetPlugin('k8s_psat', ['cluster', 'token_path']),
     },
   }),

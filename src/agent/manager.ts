@@ -6,7 +6,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
-import { HeraldError, errorMessage } from '../common/errors.ts';
+import { GrpcCode, HeraldError, errorMessage } from '../common/errors.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { Selector } from '../common/selector.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
@@ -23,6 +23,7 @@ import { bundleFromWire, entryFromWire } from './convert.ts';
 import type { AgentStorage } from './storage.ts';
 import { JwtSvidCache } from './jwt-cache.ts';
 import { checkIssuedSvid } from './svid-check.ts';
+import type { NodeAttestorClient } from './node-attestor/types.ts';
 
 export interface ManagerOptions {
   trustDomain: TrustDomain;
@@ -30,7 +31,8 @@ export interface ManagerOptions {
   storage: AgentStorage;
   /** Roots to trust on first contact; undefined = insecure bootstrap. */
   bootstrapRoots: X509Certificate[] | undefined;
-  joinToken: string | undefined;
+  /** How to attest when there is no usable agent SVID; undefined: join_token configured, no token given. */
+  nodeAttestor: NodeAttestorClient | undefined;
   syncIntervalMs: number;
   workloadKeyType: KeyType;
   clock: Clock;
@@ -57,6 +59,7 @@ export class AgentManager {
   readonly cache: WorkloadCache;
   readonly jwt: JwtSvidCache;
   #svid: AgentSvid | undefined;
+  #mustReattest = false;
   #roots: X509Certificate[] | undefined;
   #client: ServerClient | undefined;
   #renewAt = new Map<string, number>();
@@ -94,8 +97,8 @@ export class AgentManager {
   }
 
   /**
-   * Loads the stored SVID or attests with the join token, then syncs once.
-   * Without stored state or a token it fails: there is no way to attest.
+   * Loads the stored SVID or attests, then syncs once. Without a stored
+   * SVID or a way to attest (no join token) it fails.
    */
   async start(): Promise<void> {
     const { storage, log } = this.#o;
@@ -108,10 +111,10 @@ export class AgentManager {
       log.info({ spiffe_id: this.#svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
     } else {
       if (stored) log.warn({}, 'The stored agent SVID has expired; attesting again');
-      if (!this.#o.joinToken) {
+      if (!this.#o.nodeAttestor) {
         throw new AgentManagerError('ERR_FAILED_PRECONDITION_NO_JOIN_TOKEN', 'agent: no stored agent SVID and no join token: start with -joinToken TOKEN (from `herald-server token generate`)');
       }
-      await this.#attest(this.#o.joinToken);
+      await this.#attest(this.#o.nodeAttestor);
     }
     this.#rebuildClient();
     try {
@@ -129,21 +132,27 @@ export class AgentManager {
     this.#client?.close();
   }
 
-  async #attest(token: string): Promise<void> {
+  async #attest(attestor: NodeAttestorClient): Promise<void> {
     const { log, storage } = this.#o;
     const { privateKey } = generateKeyPair('ec-p256');
     const client = new ServerClient({ address: this.#o.serverAddress, serverId: this.#serverId, trustedRoots: this.#roots });
     try {
-      const wire = await client.attest('join_token', Buffer.from(token), createCsr(privateKey));
+      const wire = await client.attest(attestor.type, await attestor.attestationData(), createCsr(privateKey), (c) => attestor.answer(c));
       const chain = wire.cert_chain.map((d) => new X509Certificate(d));
-      this.#svid = agentSvidOf(chain, privateKey);
+      this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
       await storage.storeSvid({ chain, privateKey });
-      log.info({ spiffe_id: this.#svid.id.toString() }, 'Node attestation was successful');
+      log.info({ spiffe_id: this.#svid.id.toString(), node_attestor_type: attestor.type }, 'Node attestation was successful');
     } catch (err) {
-      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with the join token: ${describeServerError(err)}`, { cause: err });
+      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${describeServerError(err)}`, { cause: err });
     } finally {
       client.close();
     }
+  }
+
+  /** The attestor, if it can attest again by itself (x509pop; not a used-up join token). */
+  #reattestor(): NodeAttestorClient | undefined {
+    const a = this.#o.nodeAttestor;
+    return a?.canReattest ? a : undefined;
   }
 
   #rebuildClient(): void {
@@ -179,6 +188,12 @@ export class AgentManager {
       (err: unknown) => {
         this.#failures++;
         this.#syncing = undefined;
+        // Evicted, or the SVID is no longer accepted: a reattestable agent attests again, as SPIRE's does.
+        const code = grpcCodeOf(err);
+        if ((code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.#reattestor() && !this.#mustReattest) {
+          this.#mustReattest = true;
+          this.#o.log.warn({ err: describeServerError(err) }, 'The server refused the agent SVID; attesting again on the next sync');
+        }
         throw err;
       },
     );
@@ -188,6 +203,12 @@ export class AgentManager {
   async #sync(): Promise<void> {
     const { clock, log, metrics } = this.#o;
     const started = performance.now();
+    const reattestor = this.#reattestor();
+    if (this.#mustReattest && reattestor) {
+      await this.#attest(reattestor);
+      this.#rebuildClient();
+      this.#mustReattest = false;
+    }
     await this.#renewAgentSvidIfDue();
 
     const bundle = bundleFromWire(await this.#client!.getBundle());
@@ -232,7 +253,7 @@ export class AgentManager {
         if (!current || !current.equal(b) || current.sequenceNumber !== b.sequenceNumber) this.cache.setFederatedBundle(td, b);
       } catch (err) {
         // Keep the last good bundle: a transient failure must not drop a trust domain.
-        if (grpcCodeOf(err) === 5 && !this.cache.federatedBundles().has(td)) continue;
+        if (grpcCodeOf(err) === GrpcCode.NOT_FOUND && !this.cache.federatedBundles().has(td)) continue;
         this.#o.log.warn({ trust_domain: td, err: describeServerError(err) }, 'Failed to fetch a federated bundle; keeping the last one');
       }
     }
@@ -270,7 +291,7 @@ export class AgentManager {
         }
         const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
         this.cache.setSvid(d.entry.id, svid);
-        this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!));
+        this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
       });
       this.#o.metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === 0).length);
     }
@@ -279,28 +300,41 @@ export class AgentManager {
   async #renewAgentSvidIfDue(): Promise<void> {
     const svid = this.#svid!;
     if (this.#o.clock.now() < svid.renewAt) return;
+    // Like SPIRE: an agent that can attest again renews that way (fresh proof of the node), others call RenewAgent.
+    const reattestor = this.#reattestor();
+    if (reattestor) {
+      await this.#attest(reattestor);
+      this.#rebuildClient();
+      return;
+    }
     const { privateKey } = generateKeyPair('ec-p256');
     const wire = await this.#client!.renewAgent(createCsr(privateKey));
     const chain = wire.cert_chain.map((d) => new X509Certificate(d));
     await this.#o.storage.storeSvid({ chain, privateKey });
-    this.#svid = agentSvidOf(chain, privateKey);
+    this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
     this.#rebuildClient();
     this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
   }
 }
 
-function agentSvidOf(chain: X509Certificate[], key: KeyObject): AgentSvid {
+/** `receivedAt`: when it was issued to us; unknown for a stored SVID. */
+function agentSvidOf(chain: X509Certificate[], key: KeyObject, receivedAt?: number): AgentSvid {
   const leaf = chain[0]!;
   const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1];
   if (!uri) throw new AgentManagerError('ERR_AGENT_SVID_INVALID', 'agent: the agent SVID has no SPIFFE ID');
-  return { chain, key, id: SpiffeId.fromString(uri), renewAt: renewalTime(leaf) };
+  return { chain, key, id: SpiffeId.fromString(uri), renewAt: renewalTime(leaf, receivedAt) };
 }
 
-/** Half-way through the certificate's life, minus up to 10% jitter (spreads renewals). */
-export function renewalTime(cert: X509Certificate): number {
-  const from = Date.parse(cert.validFrom);
+/**
+ * Half-way through the certificate's life, minus up to 10% jitter (spreads
+ * renewals). The life is counted from when we received it if that is later
+ * than notBefore: servers backdate notBefore (Herald and SPIRE by 10 s), and
+ * with short TTLs half of the backdated span is already over on arrival.
+ */
+export function renewalTime(cert: X509Certificate, receivedAt?: number): number {
+  const from = Math.max(Date.parse(cert.validFrom), receivedAt ?? -Infinity);
   const to = Date.parse(cert.validTo);
-  const half = (to - from) / 2;
+  const half = Math.max(0, to - from) / 2;
   return from + half - Math.random() * half * 0.2;
 }
 

@@ -221,7 +221,8 @@ describe('problems', () => {
 
   it.each([
     ['a workload attestor Herald lacks', 'WorkloadAttestor: { k8s: { plugin_data: { skip_kubelet_verification: true } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s: plugin not supported by Herald (supported: unix)'],
-    ['x509pop (not yet)', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.private_key_path: not supported by Herald: the x509pop plugin is not implemented in Herald yet'],
+    ['x509pop without its certificate', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.certificate_path: must be specified'],
+    ['x509pop in "spiffe" mode', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k, certificate_path: c, mode: spiffe } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode is implemented'],
     ['k8s_psat beside join_token (not yet)', 'NodeAttestor: { join_token: {}, k8s_psat: {} }', 'agent.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
   ])('rejects %s, naming the plugin', async (_name, line, expected) => {
     const type = line.slice(0, line.indexOf(':'));
@@ -246,6 +247,13 @@ describe('problems', () => {
     ]);
     const c = await load(withAgent('  socket_path: /tmp/h/public/api.sock\n  admin_socket_path: /tmp/h/private/admin.sock\n'));
     expect(c.adminSocketPath).toBe('/tmp/h/private/admin.sock');
+  });
+});
+
+describe('node attestor', () => {
+  it('x509pop: key, certificate and intermediates paths, made absolute', async () => {
+    const text = withAgent('').replace(/^  NodeAttestor:.*$/m, '  NodeAttestor: { x509pop: { plugin_data: { private_key_path: pop/node.key, certificate_path: pop/node.pem, intermediates_path: /etc/pop/inter.pem } } }');
+    expect((await load(text)).nodeAttestor).toEqual({ type: 'x509pop', privateKeyPath: join(tmp.path, 'pop/node.key'), certificatePath: join(tmp.path, 'pop/node.pem'), intermediatesPath: '/etc/pop/inter.pem' });
   });
 });
 

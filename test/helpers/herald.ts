@@ -100,6 +100,8 @@ export interface AgentOptions {
   /** Extra top-level YAML (e.g. health_checks). */
   extraTop?: string;
   logLevel?: string;
+  /** The NodeAttestor plugin's YAML value (default: join_token). */
+  nodeAttestor?: string;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -121,7 +123,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
 ${o.extraAgent ?? ''}
 plugins:
   KeyManager: { disk: { plugin_data: { directory: ${dataDir} } } }
-  NodeAttestor: { join_token: { plugin_data: {} } }
+  NodeAttestor: ${o.nodeAttestor ?? '{ join_token: { plugin_data: {} } }'}
   WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
 ${o.extraTop ?? ''}`,
   );

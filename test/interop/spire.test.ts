@@ -1,14 +1,17 @@
 // SPIRE's own tools against Herald: the spire-server CLI on Herald's admin
-// socket, and a spire-agent attesting to herald-server with a join token
-// and serving a workload the SVID Herald issued.
+// socket, a spire-agent attesting to herald-server (join token, x509pop)
+// and serving a workload the SVID Herald issued; and the other way round,
+// herald-agent attesting with x509pop to SPIRE's spire-server.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type ServerHandle } from '../helpers/herald.ts';
+import { startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { spireBinaries } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 describe('SPIRE tools against Herald', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
@@ -117,4 +120,67 @@ plugins {
     expect(show.stdout).toContain('Attestation type: x509pop');
     expect(show.stdout).toContain('x509pop:subject:cn:node-1');
   }, 60_000);
+});
+
+describe('herald-agent against SPIRE\'s spire-server', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let spireServer: RunningProcess | undefined;
+  let agent: AgentHandle | undefined;
+
+  afterAll(async () => {
+    await agent?.stop();
+    await spireServer?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('attests with x509pop to a real spire-server and serves the SVID SPIRE issued', async () => {
+    const spire = spireBinaries();
+    tmp = await makeTempDir('herald-on-spire-');
+    const f = (n: string) => join(tmp.path, n);
+    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+    ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-9');
+    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
+    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
+    const port = await freePort();
+    const socket = f('spire-server.sock');
+    await mkdir(f('spire-data'));
+    await writeFile(f('server.conf'), `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${port}"
+  socket_path = "${socket}"
+  trust_domain = "spire.test"
+  data_dir = "${f('spire-data')}"
+  log_level = "DEBUG"
+}
+plugins {
+  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${f('spire-data/datastore.sqlite3')}" } }
+  KeyManager "memory" { plugin_data {} }
+  NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${f('ca.pem')}" } }
+}
+`);
+    spireServer = startProcess(spire.server, ['run', '-config', f('server.conf')]);
+    const cli = (...a: string[]) => runCommand(spire.server, [...a, '-socketPath', socket]);
+    await waitFor('spire-server healthy', async () => (await cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
+    expect((await cli('entry', 'create', '-node', '-spiffeID', 'spiffe://spire.test/node-9', '-selector', 'x509pop:subject:cn:node-9')).code).toBe(0);
+    expect((await cli('entry', 'create', '-parentID', 'spiffe://spire.test/node-9', '-spiffeID', 'spiffe://spire.test/on-herald-agent', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
+
+    // startAgent only needs the server's address and trust domain.
+    const target = { port, trustDomain: 'spire.test' } as ServerHandle;
+    agent = await startAgent({ dir: tmp.path, server: target, nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${f('node.key')}, certificate_path: ${f('node.pem')} } } }` });
+    expect(agent.proc.output()).toMatch(/Node attestation was successful.*spiffe:\/\/spire\.test\/spire\/agent\/x509pop\//);
+    const out = f('out');
+    await mkdir(out);
+    const fetched = await waitFor('the SVID', async () => {
+      const r = await agent!.cli('api', 'fetch', 'x509', '-write', out);
+      return r.code === 0 ? r : undefined;
+    });
+    expect(fetched.stdout).toContain('spiffe://spire.test/on-herald-agent');
+    // The SVID chains to SPIRE's own bundle.
+    await writeFile(f('spire-bundle.pem'), (await cli('bundle', 'show')).stdout);
+    const v = await runCommand('openssl', ['verify', '-CAfile', f('spire-bundle.pem'), join(out, 'svid.0.pem')]);
+    expect(v.stdout.trim(), v.stderr).toBe(`${join(out, 'svid.0.pem')}: OK`);
+    const agents = await cli('agent', 'list');
+    expect(agents.stdout).toMatch(/SPIFFE ID\s*: spiffe:\/\/spire\.test\/spire\/agent\/x509pop\/[0-9a-f]{40}/);
+  }, 90_000);
 });

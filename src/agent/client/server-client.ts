@@ -25,6 +25,10 @@ export interface ServerClientOptions {
 
 export class ServerClientError extends HeraldError {}
 
+const noChallenge = (type: string) => async (): Promise<Buffer> => {
+  throw new ServerClientError('ERR_ATTESTATION_FAILED_CHALLENGE', `server sent an attestation challenge; ${type} attestation has none`);
+};
+
 export class ServerClient {
   readonly #opts: ServerClientOptions;
   readonly #channel: grpc.Channel;
@@ -61,26 +65,39 @@ export class ServerClient {
     });
   }
 
-  /** AttestAgent with `type`/`payload` (no challenge rounds: join_token). */
-  attest(type: string, payload: Buffer, csr: Buffer): Promise<WireX509Svid> {
+  /**
+   * AttestAgent: `type`/`payload` and the CSR first, then `answer` for each
+   * challenge the server's attestor sends, until the result. Without
+   * `answer` (join_token), a challenge fails the attestation.
+   */
+  attest(type: string, payload: Buffer, csr: Buffer, answer: (challenge: Buffer) => Promise<Buffer> = noChallenge(type)): Promise<WireX509Svid> {
     const client = this.#client(Services.agent);
     return new Promise((resolve, reject) => {
-      const call = (client.AttestAgent as (m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<object, { result?: { svid: WireX509Svid } }>)(
+      const call = (client.AttestAgent as (m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<object, { result?: { svid: WireX509Svid }; challenge?: Buffer }>)(
         new grpc.Metadata(),
         { deadline: Date.now() + (this.#opts.deadlineMs ?? 30_000) },
       );
       let result: WireX509Svid | undefined;
+      let failed = false;
+      const fail = (err: unknown) => {
+        if (failed) return;
+        failed = true;
+        call.cancel();
+        reject(err);
+      };
       call.on('data', (m) => {
-        if (m.result?.svid) result = m.result.svid;
-        else {
-          call.cancel();
-          reject(new ServerClientError('ERR_ATTESTATION_FAILED_CHALLENGE', 'server sent an attestation challenge; join_token attestation has none'));
+        if (m.result?.svid) {
+          result = m.result.svid;
+          call.end();
+        } else if (m.challenge) {
+          answer(m.challenge).then((response) => call.write({ challenge_response: response }), fail);
+        } else {
+          fail(new ServerClientError('ERR_ATTESTATION_FAILED', 'server sent an attestation message with neither a challenge nor a result'));
         }
       });
-      call.on('error', (err) => reject(err));
-      call.on('end', () => (result ? resolve(result) : reject(new ServerClientError('ERR_ATTESTATION_FAILED', 'server closed the attestation stream without a result'))));
+      call.on('error', (err) => (failed ? undefined : reject(err)));
+      call.on('end', () => (result ? resolve(result) : failed ? undefined : reject(new ServerClientError('ERR_ATTESTATION_FAILED', 'server closed the attestation stream without a result'))));
       call.write({ params: { data: { type, payload }, params: { csr } } });
-      call.end();
     });
   }
 

@@ -1,0 +1,97 @@
+// herald-agent attesting with x509pop (no join token) to herald-server:
+// node selectors place it, a restart reuses the stored SVID, its SVID is
+// renewed by attesting again, and an evicted agent attests again by itself —
+// what SPIRE's "reattestable" agents do.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AGENT_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { runCommand } from '../helpers/process.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+describe('herald-agent with x509pop', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let agent: AgentHandle;
+  let agentId: string;
+  const f = (n: string) => join(tmp.path, n);
+
+  const agentIds = async (): Promise<string[]> => {
+    const res = await server.cli('agent', 'list', '-output', 'json');
+    return (JSON.parse(res.stdout).agents ?? []).map((a: { id: { trust_domain: string; path: string } }) => `spiffe://${a.id.trust_domain}${a.id.path}`);
+  };
+  const fetchId = async (): Promise<string> => {
+    const res = await agent.cli('api', 'fetch', 'x509', '-output', 'json');
+    if (res.code !== 0) throw new Error(res.stderr);
+    return JSON.parse(res.stdout).svids[0].spiffe_id;
+  };
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-agent-x509pop-e2e-');
+    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
+    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-7');
+    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
+    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
+    const fp = execFileSync('openssl', ['x509', '-in', f('node.pem'), '-noout', '-fingerprint', '-sha1'], { encoding: 'utf8' }).split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+    agentId = `spiffe://example.org/spire/agent/x509pop/${fp}`;
+
+    // agent_ttl 12 s: the agent renews (by attesting again) every 5–6 s.
+    server = await startServer({ dir: tmp.path, x509popCaBundle: f('ca.pem'), extraServer: '  agent_ttl: 12s' });
+    // The workload sits under a node alias chosen by the certificate's CN.
+    expect((await server.cli('entry', 'create', '-node', '-spiffeID', 'spiffe://example.org/node-7', '-selector', 'x509pop:subject:cn:node-7')).code).toBe(0);
+    expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node-7', '-spiffeID', 'spiffe://example.org/pop-workload', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
+    agent = await startAgent({
+      dir: tmp.path,
+      server,
+      syncInterval: '500ms',
+      nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${f('node.key')}, certificate_path: ${f('node.pem')} } } }`,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('attests without a token; its ID is the certificate fingerprint; node selectors place the workload', async () => {
+    expect(await agentIds()).toContain(agentId);
+    expect(await waitFor('the workload SVID', () => fetchId().catch(() => undefined))).toBe('spiffe://example.org/pop-workload');
+  });
+
+  it('renews its SVID by attesting again (fresh proof of the node), not with RenewAgent', async () => {
+    const mark = agent.proc.output().length;
+    await waitFor('a second attestation', () => (agent.proc.output().slice(mark).match(/Node attestation was successful/g)?.length ?? 0) >= 1, { timeoutMs: 15_000 });
+    expect(agent.proc.output().slice(mark)).not.toContain('Renewed the agent SVID');
+  }, 20_000);
+
+  it('attests again by itself after being evicted, and keeps serving the workload', async () => {
+    // Evict just after a renewal, so the next one (≥ 4.8 s away) cannot hide the refusal path.
+    const before = agent.proc.output().length;
+    await waitFor('a fresh attestation', () => agent.proc.output().slice(before).includes('Node attestation was successful'), { timeoutMs: 15_000 });
+    const mark = agent.proc.output().length;
+    expect((await server.cli('agent', 'evict', '-spiffeID', agentId)).code).toBe(0);
+    await waitFor('the refusal to be noticed', () => agent.proc.output().slice(mark).includes('The server refused the agent SVID; attesting again'), { timeoutMs: 4_000 });
+    await waitFor('the agent back in the list', async () => (await agentIds()).includes(agentId), { timeoutMs: 15_000 });
+    expect(await fetchId()).toBe('spiffe://example.org/pop-workload');
+  }, 40_000);
+
+  it('a restart reuses the stored SVID (no token needed, none given)', async () => {
+    await agent.restart();
+    expect(agent.proc.output()).toContain('Using the stored agent SVID');
+    expect(await waitFor('the workload SVID', () => fetchId().catch(() => undefined))).toBe('spiffe://example.org/pop-workload');
+  }, 30_000);
+
+  it('refuses to start with a key that is not the certificate\'s, naming the files', async () => {
+    const valid = await runCommand(AGENT_BIN, ['validate', '-config', f('agent.yaml')], { cwd: tmp.path });
+    expect(valid.code, valid.stderr).toBe(0);
+    await writeFile(f('bad-agent.yaml'), readFileSync(f('agent.yaml'), 'utf8').replace(f('node.key'), f('ca.key')).replace(/socket_path: .*/, `socket_path: ${f('bad.sock')}`).replace(/data_dir: .*/, `data_dir: ${f('bad-data')}`));
+    const run = await runCommand(AGENT_BIN, ['run', '-config', f('bad-agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr + run.stdout).toMatch(/x509pop.*does not match the certificate/);
+  }, 30_000);
+});
