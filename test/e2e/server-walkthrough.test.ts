@@ -93,6 +93,40 @@ describe('herald-server walkthrough (seed 003)', () => {
     }
   });
 
+  it('honours output masks on bundle reads, and an input mask on a federated bundle update', async () => {
+    const { callUnary, udsClient } = await import('../../src/cli/grpc-client.ts');
+    const { Services } = await import('../../src/common/grpc/protos.ts');
+    type Wire = { trust_domain: string; x509_authorities: { asn1: Buffer }[]; jwt_authorities: unknown[]; refresh_hint: string; sequence_number: string };
+    const c = udsClient(Services.bundle, server.socketPath);
+    try {
+      const own = await callUnary<Wire>(c, 'GetBundle', { output_mask: { refresh_hint: true } });
+      expect(own.trust_domain).toBe('example.org');
+      expect(own.x509_authorities).toEqual([]);
+      expect(own.jwt_authorities).toEqual([]);
+      expect(own.refresh_hint).not.toBe('0');
+      const full = await callUnary<Wire>(c, 'GetBundle', {});
+      expect(full.x509_authorities.length).toBeGreaterThan(0);
+
+      // A federated bundle (this domain's roots under another name), then a refresh-hint-only update.
+      const fed = { ...full, trust_domain: 'other.example', jwt_authorities: [], refresh_hint: '60', sequence_number: '1' };
+      const created = await callUnary<{ results: { status: { code: number }; bundle: Wire }[] }>(c, 'BatchCreateFederatedBundle', { bundle: [fed], output_mask: { sequence_number: true } });
+      expect(created.results[0]!.status.code).toBe(0);
+      expect(created.results[0]!.bundle.x509_authorities).toEqual([]);
+      expect(created.results[0]!.bundle.sequence_number).toBe('1');
+      const updated = await callUnary<{ results: { status: { code: number }; bundle: Wire }[] }>(c, 'BatchUpdateFederatedBundle', {
+        bundle: [{ trust_domain: 'other.example', x509_authorities: [], jwt_authorities: [], refresh_hint: '120', sequence_number: '0' }],
+        input_mask: { refresh_hint: true },
+      });
+      expect(updated.results[0]!.status.code).toBe(0);
+      const got = await callUnary<Wire>(c, 'GetFederatedBundle', { trust_domain: 'other.example' });
+      expect(got.refresh_hint).toBe('120');
+      expect(got.x509_authorities.map((a) => a.asn1.toString('hex'))).toEqual(full.x509_authorities.map((a) => a.asn1.toString('hex')));
+      await callUnary(c, 'BatchDeleteFederatedBundle', { trust_domains: ['other.example'] });
+    } finally {
+      c.close();
+    }
+  });
+
   it('agent list shows the attested agent', async () => {
     const res = await server.cli('agent', 'list');
     expect(res.stdout).toContain(`SPIFFE ID       : spiffe://example.org/spire/agent/join_token/${token}`);
@@ -118,7 +152,7 @@ describe('herald-server walkthrough (seed 003)', () => {
       'run', '-config', join(tmp.path, 'agent.yaml'), '-dataDir', join(tmp.path, 'second-data'), '-socketPath', join(tmp.path, 'second.sock'), '-joinToken', token,
     ], { cwd: tmp.path, timeoutMs: 30_000 });
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain('failed to attest with the join token: failed to attest: join token does not exist or has already been used');
+    expect(second.stderr).toContain('failed to attest with join_token: failed to attest: join token does not exist or has already been used');
   });
 
   it('restarting the server keeps the CA; restarting the agent re-uses its SVID without a token', async () => {

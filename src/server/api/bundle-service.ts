@@ -6,7 +6,11 @@ import { DeleteMode, type StoredBundle } from '../datastore/index.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf } from './convert.ts';
+import { applyOutputMask, bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf } from './convert.ts';
+
+/** spire.api.types.BundleMask; trust_domain is always filled. */
+type Mask = { x509_authorities?: boolean; jwt_authorities?: boolean; refresh_hint?: boolean; sequence_number?: boolean } | null | undefined;
+const masked = (mask: Mask) => (b: StoredBundle): WireBundle => applyOutputMask(bundleToWire(b), mask, ['trust_domain']);
 
 
 const DELETE_MODES: Record<string, DeleteMode> = { RESTRICT: DeleteMode.Restrict, DELETE: DeleteMode.Delete, DISSOCIATE: DeleteMode.Dissociate };
@@ -20,10 +24,11 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
     return b;
   };
 
-  const federated = (wire: WireBundle): StoredBundle => {
+  /** `authorities`: whether the call writes them (an update's input mask may leave them as they are). */
+  const federated = (wire: WireBundle, authorities = true): StoredBundle => {
     const b = bundleFromWire(wire);
     if (b.trustDomain.equals(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', `bundle for the server's own trust domain "${ctx.trustDomain.name}" cannot be set as federated`);
-    if (b.x509Authorities.length === 0 && b.jwtAuthorities.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', `bundle for "${b.trustDomain.name}" has no authorities`);
+    if (authorities && b.x509Authorities.length === 0 && b.jwtAuthorities.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', `bundle for "${b.trustDomain.name}" has no authorities`);
     return b;
   };
 
@@ -33,11 +38,11 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
     return td;
   };
 
-  const batch = <T>(items: T[], fn: (item: T) => Promise<StoredBundle>) =>
+  const batch = <T>(items: T[], mask: Mask, fn: (item: T) => Promise<StoredBundle>) =>
     Promise.all(
       items.map(async (item) => {
         try {
-          return { status: OK_STATUS, bundle: bundleToWire(await fn(item)) };
+          return { status: OK_STATUS, bundle: masked(mask)(await fn(item)) };
         } catch (err) {
           return { status: statusOf(err), bundle: null };
         }
@@ -45,44 +50,51 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
     );
 
   return {
-    GetBundle: unaryMethod(ctx, resolver, 'any', async () => bundleToWire(await ownBundle())),
+    GetBundle: unaryMethod<{ output_mask: Mask }, unknown>(ctx, resolver, 'any', async (req) => masked(req.output_mask)(await ownBundle())),
 
     CountBundles: unaryMethod(ctx, resolver, 'admin', async () => ({ count: await ds.countBundles() })),
 
-    AppendBundle: unaryMethod<{ x509_authorities: WireBundle['x509_authorities']; jwt_authorities: WireBundle['jwt_authorities'] }, unknown>(ctx, resolver, 'admin', async (req) => {
+    AppendBundle: unaryMethod<{ x509_authorities: WireBundle['x509_authorities']; jwt_authorities: WireBundle['jwt_authorities']; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => {
       if (req.x509_authorities.length === 0 && req.jwt_authorities.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_BUNDLE', 'no authorities to append');
       const parsed = bundleFromWire({ trust_domain: ctx.trustDomain.name, x509_authorities: req.x509_authorities, jwt_authorities: req.jwt_authorities, refresh_hint: '0', sequence_number: '0' });
       const current = await ownBundle();
-      return bundleToWire(await ds.appendBundle({ ...parsed, refreshHint: current.refreshHint }));
+      return masked(req.output_mask)(await ds.appendBundle({ ...parsed, refreshHint: current.refreshHint }));
     }),
 
     PublishJWTAuthority: unaryMethod(ctx, resolver, 'admin', async () => {
       throw new HeraldError('ERR_UNIMPLEMENTED', 'PublishJWTAuthority is for nested SPIRE, which Herald does not support');
     }),
 
-    ListFederatedBundles: unaryMethod<{ page_size: number; page_token: string }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
+    ListFederatedBundles: unaryMethod<{ page_size: number; page_token: string; output_mask: Mask }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
       const page = pagination(req.page_size, req.page_token);
       const res = await ds.listBundles(page ? { pagination: page } : {});
-      return { bundles: res.items.filter((b) => !b.trustDomain.equals(ctx.trustDomain)).map(bundleToWire), next_page_token: res.nextPageToken ?? '' };
+      return { bundles: res.items.filter((b) => !b.trustDomain.equals(ctx.trustDomain)).map(masked(req.output_mask)), next_page_token: res.nextPageToken ?? '' };
     }),
 
-    GetFederatedBundle: unaryMethod<{ trust_domain: string }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
+    GetFederatedBundle: unaryMethod<{ trust_domain: string; output_mask: Mask }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
       const td = foreignTd(req.trust_domain);
       const b = await ds.getBundle(td);
       if (!b) throw new HeraldError('ERR_BUNDLE_NOT_FOUND', `bundle for "${td.name}" not found`);
-      return bundleToWire(b);
+      return masked(req.output_mask)(b);
     }),
 
-    BatchCreateFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
-      results: await batch(req.bundle, (w) => ds.createBundle(federated(w))),
+    BatchCreateFederatedBundle: unaryMethod<{ bundle: WireBundle[]; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, req.output_mask, (w) => ds.createBundle(federated(w))),
     })),
 
-    BatchUpdateFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
-      results: await batch(req.bundle, (w) => ds.updateBundle(federated(w))),
+    BatchUpdateFederatedBundle: unaryMethod<{ bundle: WireBundle[]; input_mask: Mask; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, req.output_mask, (w) =>
+        ds.updateBundle(
+          federated(w, !req.input_mask || !!req.input_mask.x509_authorities || !!req.input_mask.jwt_authorities),
+          req.input_mask
+            ? { x509Authorities: !!req.input_mask.x509_authorities, jwtAuthorities: !!req.input_mask.jwt_authorities, refreshHint: !!req.input_mask.refresh_hint, sequenceNumber: !!req.input_mask.sequence_number }
+            : undefined,
+        ),
+      ),
     })),
 
-    BatchSetFederatedBundle: unaryMethod<{ bundle: WireBundle[] }, unknown>(ctx, resolver, 'admin', async (req) => ({
-      results: await batch(req.bundle, (w) => ds.setBundle(federated(w))),
+    BatchSetFederatedBundle: unaryMethod<{ bundle: WireBundle[]; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => ({
+      results: await batch(req.bundle, req.output_mask, (w) => ds.setBundle(federated(w))),
     })),
 
     BatchDeleteFederatedBundle: unaryMethod<{ trust_domains: string[]; mode: string }, unknown>(ctx, resolver, 'admin', async (req) => {
