@@ -2,7 +2,6 @@
 // node selectors place it, a restart reuses the stored SVID, its SVID is
 // renewed by attesting again, and an evicted agent attests again by itself —
 // what SPIRE's "reattestable" agents do.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { runCommand } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { makePopCert, popFingerprint } from '../helpers/x509pop.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('herald-agent with x509pop', () => {
@@ -31,12 +31,9 @@ describe('herald-agent with x509pop', () => {
 
   beforeAll(async () => {
     tmp = await makeTempDir('herald-agent-x509pop-e2e-');
-    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
-    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-7');
-    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
-    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
-    const fp = execFileSync('openssl', ['x509', '-in', f('node.pem'), '-noout', '-fingerprint', '-sha1'], { encoding: 'utf8' }).split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+    makePopCert(tmp.path, 'ca', { ca: true });
+    const node = makePopCert(tmp.path, 'node-7', { issuer: 'ca' });
+    const fp = popFingerprint(node.cert);
     agentId = `spiffe://example.org/spire/agent/x509pop/${fp}`;
 
     // agent_ttl 12 s: the agent renews (by attesting again) every 5–6 s.
@@ -48,7 +45,7 @@ describe('herald-agent with x509pop', () => {
       dir: tmp.path,
       server,
       syncInterval: '500ms',
-      nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${f('node.key')}, certificate_path: ${f('node.pem')} } } }`,
+      nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${node.key}, certificate_path: ${node.cert} } } }`,
     });
   }, 60_000);
 
@@ -89,7 +86,7 @@ describe('herald-agent with x509pop', () => {
   it('refuses to start with a key that is not the certificate\'s, naming the files', async () => {
     const valid = await runCommand(AGENT_BIN, ['validate', '-config', f('agent.yaml')], { cwd: tmp.path });
     expect(valid.code, valid.stderr).toBe(0);
-    await writeFile(f('bad-agent.yaml'), readFileSync(f('agent.yaml'), 'utf8').replace(f('node.key'), f('ca.key')).replace(/socket_path: .*/, `socket_path: ${f('bad.sock')}`).replace(/data_dir: .*/, `data_dir: ${f('bad-data')}`));
+    await writeFile(f('bad-agent.yaml'), readFileSync(f('agent.yaml'), 'utf8').replace(f('node-7.key'), f('ca.key')).replace(/socket_path: .*/, `socket_path: ${f('bad.sock')}`).replace(/data_dir: .*/, `data_dir: ${f('bad-data')}`));
     const run = await runCommand(AGENT_BIN, ['run', '-config', f('bad-agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
     expect(run.code).not.toBe(0);
     expect(run.stderr + run.stdout).toMatch(/x509pop.*does not match the certificate/);

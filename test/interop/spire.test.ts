@@ -2,7 +2,6 @@
 // socket, a spire-agent attesting to herald-server (join token, x509pop)
 // and serving a workload the SVID Herald issued; and the other way round,
 // herald-agent attesting with x509pop to SPIRE's spire-server.
-import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { spireBinaries } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { makePopCert, popFingerprint } from '../helpers/x509pop.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('SPIRE tools against Herald', () => {
@@ -19,19 +19,31 @@ describe('SPIRE tools against Herald', () => {
   let spire: { server: string; agent: string };
   let agent: RunningProcess | undefined;
   const spireServer = (...args: string[]) => runCommand(spire.server, [...args, '-socketPath', server.socketPath]);
+  /** A spire-agent config for Herald's server, with `nodeAttestor` as its NodeAttestor block. */
+  const spireAgentConf = (dataDir: string, socket: string, nodeAttestor: string) => `agent {
+  data_dir = "${dataDir}"
+  log_level = "DEBUG"
+  server_address = "127.0.0.1"
+  server_port = "${server.port}"
+  socket_path = "${socket}"
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  ${nodeAttestor}
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`;
 
   beforeAll(async () => {
     // Built by test/global-setup.ts before any test file runs.
     spire = spireBinaries();
     tmp = await makeTempDir('herald-spire-');
     // A CA for x509pop and an agent certificate it signed (openssl).
-    const f = (n: string) => join(tmp.path, n);
-    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
-    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('pop-ca.key'), '-out', f('pop-ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-1');
-    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
-    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('pop-ca.pem'), '-CAkey', f('pop-ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
-    server = await startServer({ dir: tmp.path, x509popCaBundle: f('pop-ca.pem') });
+    makePopCert(tmp.path, 'pop-ca', { ca: true });
+    makePopCert(tmp.path, 'node-1', { issuer: 'pop-ca' });
+    server = await startServer({ dir: tmp.path, x509popCaBundle: join(tmp.path, 'pop-ca.pem') });
   });
 
   afterAll(async () => {
@@ -58,21 +70,7 @@ describe('SPIRE tools against Herald', () => {
     const token = /Token: (\S+)/.exec((await server.cli('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-agent-node')).stdout)![1]!;
     await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/spire-agent-node', '-spiffeID', 'spiffe://example.org/via-spire-agent', '-selector', `unix:uid:${process.getuid!()}`);
     const socket = join(tmp.path, 'spire-agent.sock');
-    await writeFile(join(tmp.path, 'agent.conf'), `agent {
-  data_dir = "${join(tmp.path, 'spire-agent-data')}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${socket}"
-  trust_domain = "example.org"
-  insecure_bootstrap = true
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`);
+    await writeFile(join(tmp.path, 'agent.conf'), spireAgentConf(join(tmp.path, 'spire-agent-data'), socket, 'NodeAttestor "join_token" { plugin_data {} }'));
     agent = startProcess(spire.agent, ['run', '-config', join(tmp.path, 'agent.conf'), '-joinToken', token]);
     await agent.waitForOutput('Node attestation was successful', 30_000);
     await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
@@ -90,26 +88,12 @@ plugins {
   it('a spire-agent attests with x509pop (certificate + proof of key possession); node selectors place it', async () => {
     await agent?.stop();
     const f = (n: string) => join(tmp.path, n);
-    const fp = execFileSync('openssl', ['x509', '-in', f('node.pem'), '-noout', '-fingerprint', '-sha1'], { encoding: 'utf8' }).split('=')[1]!.trim().replace(/:/g, '').toLowerCase();
+    const fp = popFingerprint(f('node-1.pem'));
     // A node alias by x509pop selector, and a workload under it.
     expect((await server.cli('entry', 'create', '-node', '-spiffeID', 'spiffe://example.org/cn-node-1', '-selector', 'x509pop:subject:cn:node-1')).code).toBe(0);
     expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/cn-node-1', '-spiffeID', 'spiffe://example.org/via-x509pop', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
     const socket = f('spire-agent-pop.sock');
-    await writeFile(f('agent-pop.conf'), `agent {
-  data_dir = "${f('spire-agent-pop-data')}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${socket}"
-  trust_domain = "example.org"
-  insecure_bootstrap = true
-}
-plugins {
-  NodeAttestor "x509pop" { plugin_data { private_key_path = "${f('node.key')}" certificate_path = "${f('node.pem')}" } }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`);
+    await writeFile(f('agent-pop.conf'), spireAgentConf(f('spire-agent-pop-data'), socket, `NodeAttestor "x509pop" { plugin_data { private_key_path = "${f('node-1.key')}" certificate_path = "${f('node-1.pem')}" } }`));
     agent = startProcess(spire.agent, ['run', '-config', f('agent-pop.conf')]);
     await agent.waitForOutput('Node attestation was successful', 30_000);
     expect(agent.output()).toContain(`spiffe://example.org/spire/agent/x509pop/${fp}`);
@@ -137,11 +121,8 @@ describe('herald-agent against SPIRE\'s spire-server', () => {
     const spire = spireBinaries();
     tmp = await makeTempDir('herald-on-spire-');
     const f = (n: string) => join(tmp.path, n);
-    const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
-    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=Node CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-    ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('node.key'), '-out', f('node.csr'), '-subj', '/CN=node-9');
-    await writeFile(f('node.ext'), 'keyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n');
-    ossl('x509', '-req', '-in', f('node.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('node.pem'), '-days', '1', '-extfile', f('node.ext'));
+    makePopCert(tmp.path, 'ca', { ca: true });
+    const node = makePopCert(tmp.path, 'node-9', { key: 'rsa-2048', issuer: 'ca' });
     const port = await freePort();
     const socket = f('spire-server.sock');
     await mkdir(f('spire-data'));
@@ -167,7 +148,7 @@ plugins {
 
     // startAgent only needs the server's address and trust domain.
     const target = { port, trustDomain: 'spire.test' } as ServerHandle;
-    agent = await startAgent({ dir: tmp.path, server: target, nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${f('node.key')}, certificate_path: ${f('node.pem')} } } }` });
+    agent = await startAgent({ dir: tmp.path, server: target, nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${node.key}, certificate_path: ${node.cert} } } }` });
     expect(agent.proc.output()).toMatch(/Node attestation was successful.*spiffe:\/\/spire\.test\/spire\/agent\/x509pop\//);
     const out = f('out');
     await mkdir(out);

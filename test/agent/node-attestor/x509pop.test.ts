@@ -2,7 +2,6 @@
 // server-side attestor (the same checks SPIRE's server makes), for each key
 // type SPIRE supports, with and without an intermediate; bad material is
 // refused with the file it came from.
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,24 +10,15 @@ import { loadX509PopMaterial, x509PopAttestor, x509PopResponse } from '../../../
 import { X509PopAttestor, fingerprint } from '../../../src/server/node-attestor/x509pop.ts';
 import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
+import { makePopCert, type NodeKeyType } from '../../helpers/x509pop.ts';
 
 const td = TrustDomain.fromString('example.org');
-const KEYS = { 'ec-p256': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'ec-p384': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], 'rsa-2048': ['-newkey', 'rsa:2048'] } as const;
 
 describe('x509pop agent attestor', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let server: X509PopAttestor;
   const f = (n: string) => join(tmp.path, n);
-  const ossl = (...a: string[]) => execFileSync('openssl', a, { stdio: 'pipe' });
-
-  /** openssl: a certificate for `name` signed by `issuer` (self-signed when absent). */
-  const cert = (name: string, key: keyof typeof KEYS, opts: { ca?: boolean; issuer?: string } = {}) => {
-    const ext = opts.ca ? 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' : 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n';
-    execFileSync('sh', ['-c', `printf '${ext}' > ${f(`${name}.ext`)}`]);
-    ossl('req', ...KEYS[key], '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
-    if (opts.issuer) ossl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${opts.issuer}.pem`), '-CAkey', f(`${opts.issuer}.key`), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`));
-    else ossl('x509', '-req', '-in', f(`${name}.csr`), '-key', f(`${name}.key`), '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`));
-  };
+  const cert = (name: string, key: NodeKeyType, opts: { ca?: boolean; issuer?: string } = {}) => makePopCert(tmp.path, name, { key, ...opts });
 
   beforeAll(async () => {
     tmp = await makeTempDir('herald-agent-x509pop-');
