@@ -56,7 +56,30 @@ export class JwtSvidCache {
     for (const key of this.#tokens.keys()) if (!entryIds.has(key.slice(0, key.indexOf('\u0000')))) this.#tokens.delete(key);
   }
 
+  /** Drops tokens signed with any of `keyIds` (tainted JWT authorities): the next fetch mints anew. */
+  dropSignedBy(keyIds: ReadonlySet<string>): number {
+    if (keyIds.size === 0) return 0;
+    let dropped = 0;
+    for (const [key, svid] of this.#tokens) {
+      if (keyIds.has(keyIdOf(svid.token))) {
+        this.#tokens.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
   get size(): number {
     return this.#tokens.size;
+  }
+}
+
+/** The `kid` of a compact JWS header ('' when unreadable). */
+function keyIdOf(token: string): string {
+  try {
+    const kid: unknown = JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')).kid;
+    return typeof kid === 'string' ? kid : '';
+  } catch {
+    return '';
   }
 }

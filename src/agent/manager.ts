@@ -16,6 +16,7 @@ import { SpiffeId } from '../spiffe/id.ts';
 import { generateKeyPair, type KeyType } from '../spiffe/keys.ts';
 import type { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { X509Svid } from '../spiffe/x509svid.ts';
+import type { WireBundle } from '../server/api/convert.ts';
 import type { CachedEntry, Subscription } from './cache/types.ts';
 import { WorkloadCache } from './cache/workload-cache.ts';
 import { ServerClient, describeServerError, grpcCodeOf } from './client/server-client.ts';
@@ -60,6 +61,8 @@ export class AgentManager {
   readonly jwt: JwtSvidCache;
   #svid: AgentSvid | undefined;
   #mustReattest = false;
+  /** Tainted authorities of the last bundle: what they signed is replaced at once. */
+  #tainted: Tainted = { x509: [], jwtKeyIds: new Set() };
   #roots: X509Certificate[] | undefined;
   #client: ServerClient | undefined;
   #renewAt = new Map<string, number>();
@@ -149,6 +152,12 @@ export class AgentManager {
     }
   }
 
+  /** Whether `chain` was signed by a tainted X.509 authority (SPIRE's agents rotate such SVIDs at once). */
+  #signedByTainted(chain: readonly X509Certificate[]): boolean {
+    if (this.#tainted.x509.length === 0) return false;
+    return chain.some((c) => this.#tainted.x509.some((t) => c.checkIssued(t) && c.verify(t.publicKey)));
+  }
+
   /** The attestor, if it can attest again by itself (x509pop; not a used-up join token). */
   #reattestor(): NodeAttestorClient | undefined {
     const a = this.#o.nodeAttestor;
@@ -211,7 +220,9 @@ export class AgentManager {
     }
     await this.#renewAgentSvidIfDue();
 
-    const bundle = bundleFromWire(await this.#client!.getBundle());
+    const wireBundle = await this.#client!.getBundle();
+    const bundle = bundleFromWire(wireBundle);
+    this.#tainted = taintedOf(wireBundle);
     if (bundle.x509Authorities.length === 0) throw new AgentManagerError('ERR_UNAVAILABLE_EMPTY_BUNDLE', 'agent: the server sent an empty bundle; keeping the current one');
     if (!this.cache.bundle().equal(bundle) || this.cache.bundle().sequenceNumber !== bundle.sequenceNumber) {
       this.cache.setBundle(bundle);
@@ -237,6 +248,8 @@ export class AgentManager {
     const changed = this.cache.publish();
     if (changed > 0) log.debug({ groups: changed, published_at_ms: publishedAt }, 'Published a cache update to subscribers');
     this.jwt.retain(new Set(entries.map((e) => e.id)));
+    const dropped = this.jwt.dropSignedBy(this.#tainted.jwtKeyIds);
+    if (dropped > 0) log.info({ count: dropped }, 'Dropped cached JWT-SVIDs signed by a tainted key');
     this.#lastSync = clock.now();
     metrics.observe('agent_sync_ms', performance.now() - started);
     this.#markReady();
@@ -262,13 +275,17 @@ export class AgentManager {
   async #renewSvids(entries: readonly CachedEntry[], previous: ReadonlyMap<string, CachedEntry>): Promise<void> {
     const now = this.#o.clock.now();
     const due: { entry: CachedEntry; key: KeyObject; csr: Buffer }[] = [];
+    let taintedCount = 0;
     for (const e of entries) {
       const has = this.cache.svid(e.id);
       const changed = previous.get(e.id) !== e;
-      if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now) continue;
+      const tainted = has !== undefined && this.#signedByTainted(has.certificates);
+      if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now && !tainted) continue;
+      if (tainted) taintedCount++;
       const { privateKey } = generateKeyPair(this.#o.workloadKeyType);
       due.push({ entry: e, key: privateKey, csr: createCsr(privateKey) });
     }
+    if (taintedCount > 0) this.#o.log.info({ count: taintedCount }, 'Rotating X509-SVIDs signed by a tainted authority');
     for (const id of this.#renewAt.keys()) if (!entries.some((e) => e.id === id)) this.#renewAt.delete(id);
     for (let i = 0; i < due.length; i += CSR_BATCH) {
       const batch = due.slice(i, i + CSR_BATCH);
@@ -299,7 +316,9 @@ export class AgentManager {
 
   async #renewAgentSvidIfDue(): Promise<void> {
     const svid = this.#svid!;
-    if (this.#o.clock.now() < svid.renewAt) return;
+    const tainted = this.#signedByTainted(svid.chain);
+    if (this.#o.clock.now() < svid.renewAt && !tainted) return;
+    if (tainted) this.#o.log.info({}, 'The agent SVID was signed by a tainted authority; renewing it now');
     // Like SPIRE: an agent that can attest again renews that way (fresh proof of the node), others call RenewAgent.
     const reattestor = this.#reattestor();
     if (reattestor) {
@@ -315,6 +334,18 @@ export class AgentManager {
     this.#rebuildClient();
     this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
   }
+}
+
+interface Tainted {
+  readonly x509: readonly X509Certificate[];
+  readonly jwtKeyIds: ReadonlySet<string>;
+}
+
+function taintedOf(w: WireBundle): Tainted {
+  return {
+    x509: w.x509_authorities.filter((a) => a.tainted).map((a) => new X509Certificate(a.asn1)),
+    jwtKeyIds: new Set(w.jwt_authorities.filter((a) => a.tainted).map((a) => a.key_id)),
+  };
 }
 
 /** `receivedAt`: when it was issued to us; unknown for a stored SVID. */

@@ -6,10 +6,10 @@
 //                 time="2026-11-25T02:00:00Z" level=info msg="X509 CA activated" slot=B
 // Secrets are redacted by field name wherever they appear (see REDACT_KEYS).
 // Only field values are redacted: never put a secret in the message.
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
 import { pino } from 'pino';
 import type { DestinationStream, Logger, LoggerOptions as PinoOptions } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import type { Clock } from './clock.ts';
 import { LogField } from './log-fields.ts';
 
@@ -128,12 +128,18 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
   if (format === 'json') {
     stream = sink;
   } else if (isTTY) {
-    const pretty = prettyFactory({ colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname', errorLikeObjectKeys: ['err', 'error'] });
+    const pretty = prettyFactory()({ colorize: true, translateTime: 'SYS:standard', ignore: 'pid,hostname', errorLikeObjectKeys: ['err', 'error'] });
     stream = lineTransform(sink, (line) => pretty(line));
   } else {
     stream = lineTransform(sink, (line) => `${logfmtLine(line)}\n`);
   }
   return pino(pinoOptions, stream);
+}
+
+// pino-pretty only for a terminal: daemons (no TTY) never load it (~10 MB RSS).
+const require = createRequire(import.meta.url);
+function prettyFactory(): typeof import('pino-pretty').prettyFactory {
+  return (require('pino-pretty') as typeof import('pino-pretty')).prettyFactory;
 }
 
 /** `logger.child({ subsystem_name })`, SPIRE's per-component field. */

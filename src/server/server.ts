@@ -300,6 +300,8 @@ export class ServerSvid {
 
   readonly #ca: CaManager;
   readonly #preferEstablishedCa: boolean;
+  /** The old CA the current SVID was signed with, if it was. */
+  #signedByOld: X509Certificate | undefined;
 
   /**
    * `preferEstablishedCa` (the bundle endpoint's SVID): sign with the
@@ -321,7 +323,14 @@ export class ServerSvid {
   async start(): Promise<UpdatableServerCredentials> {
     const identity = await this.#renew();
     this.#credentials = createSvidServerCredentials(identity, this.#bundle.rootsPem());
-    const offBundle = this.#bundle.onChange(() => this.#credentials?.update(this.current, this.#bundle.rootsPem()));
+    const offBundle = this.#bundle.onChange(() => {
+      // Signed by an old CA that has just been tainted or revoked: replace it now.
+      if (this.#signedByOld && this.#retired(this.#signedByOld)) {
+        void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
+      } else {
+        this.#credentials?.update(this.current, this.#bundle.rootsPem());
+      }
+    });
     const offCa = this.#ca.onEvent((e) => {
       if (e.kind !== 'x509-activated') return;
       void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
@@ -347,9 +356,10 @@ export class ServerSvid {
     this.#timer?.cancel();
     const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
     const old = this.#preferEstablishedCa ? this.#ca.oldX509Ca() : undefined;
-    // The old CA only while an SVID from it can still live a useful while.
-    const useOld = old !== undefined && old.notAfter - this.#clock.now() > MIN_OLD_CA_REMAINING_MS;
+    // The old CA only while an SVID from it can still live a useful while, and while it is trusted untainted.
+    const useOld = old !== undefined && old.notAfter - this.#clock.now() > MIN_OLD_CA_REMAINING_MS && !this.#retired(old.certificate);
     const issued = await this.#issuer.signX509Svid({ id: this.#id, spki, ...(useOld ? { ca: old } : {}) });
+    this.#signedByOld = useOld ? old.certificate : undefined;
     const chain = issued.chain.map((der) => new X509Certificate(der));
     const now = this.#clock.now();
     const notBefore = Date.parse(chain[0]!.validFrom);
@@ -361,6 +371,15 @@ export class ServerSvid {
     for (const fn of this.#listeners) fn(this.#current);
     this.#log.debug({ spiffe_id: this.#id.toString(), expires_at: new Date(issued.expiresAt).toISOString() }, 'Server SVID signed');
     return this.#current;
+  }
+
+  /**
+   * Tainted, or not in the bundle: revoked, or (with an upstream authority)
+   * never there, and then the roots do not change on rotation anyway.
+   */
+  #retired(ca: X509Certificate): boolean {
+    const a = this.#bundle.stored?.x509Authorities.find((x) => Buffer.compare(x.der, ca.raw) === 0);
+    return a === undefined || a.tainted;
   }
 
   stop(): void {

@@ -1,9 +1,30 @@
 // Reading the X.509 extensions the SVID rules look at. Node's native
-// X509Certificate parses and verifies; @peculiar/x509 reads key usage bits.
+// X509Certificate parses and verifies; key usage and basic constraints are
+// read straight from the DER, with @peculiar/x509 as the fallback parser.
 import type { X509Certificate } from 'node:crypto';
-import { px509 } from './peculiar.ts';
+import { createRequire } from 'node:module';
 
-export const KeyUsage = px509.KeyUsageFlags;
+/** RFC 5280 keyUsage bits (the values of @peculiar/x509's KeyUsageFlags). */
+export const KeyUsage = {
+  digitalSignature: 1,
+  nonRepudiation: 2,
+  keyEncipherment: 4,
+  dataEncipherment: 8,
+  keyAgreement: 16,
+  keyCertSign: 32,
+  cRLSign: 64,
+  encipherOnly: 128,
+  decipherOnly: 256,
+} as const;
+
+// The full parser is loaded only when a certificate's DER is not in the
+// shape the fast scans read: it costs a process ~35 MB of RSS, which
+// herald-agent otherwise never pays.
+const require = createRequire(import.meta.url);
+function peculiar(): typeof import('@peculiar/x509') {
+  require('reflect-metadata');
+  return require('@peculiar/x509') as typeof import('@peculiar/x509');
+}
 
 // Parsing with @peculiar is far slower than Node's native parser, so the
 // key usage of each certificate object is read once.
@@ -19,6 +40,7 @@ function keyUsageInfo(cert: X509Certificate): { bits: number | undefined; critic
 }
 
 function parseKeyUsage(cert: X509Certificate): { bits: number | undefined; critical: boolean } {
+  const px509 = peculiar();
   const ext = new px509.X509Certificate(cert.raw).getExtension(px509.KeyUsagesExtension);
   return { bits: ext ? ext.usages : undefined, critical: ext?.critical === true };
 }
@@ -85,10 +107,15 @@ const caFlags = new WeakMap<X509Certificate, boolean>();
 export function isCa(cert: X509Certificate): boolean {
   let flag = caFlags.get(cert);
   if (flag === undefined) {
-    flag = scanCaFlag(cert.raw) ?? new px509.X509Certificate(cert.raw).getExtension(px509.BasicConstraintsExtension)?.ca === true;
+    flag = scanCaFlag(cert.raw) ?? parseCaFlag(cert);
     caFlags.set(cert, flag);
   }
   return flag;
+}
+
+function parseCaFlag(cert: X509Certificate): boolean {
+  const px509 = peculiar();
+  return new px509.X509Certificate(cert.raw).getExtension(px509.BasicConstraintsExtension)?.ca === true;
 }
 
 function scanCaFlag(der: Buffer): boolean | undefined {

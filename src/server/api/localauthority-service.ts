@@ -1,6 +1,8 @@
 // spire.api.server.localauthority.v1.LocalAuthority: see and drive the A/B
-// rotation by hand (prepare the next CA or JWT key, activate it). Taint and
-// revoke are not implemented.
+// rotation by hand (prepare the next CA or JWT key, activate it), and retire
+// a compromised old authority: taint it (agents replace what it signed at
+// once), then revoke it (it leaves the bundle). The upstream variants are
+// not implemented.
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { keyIdOfSpki } from '../../spiffe/x509-leaf-der.ts';
@@ -31,8 +33,39 @@ const notImplemented = (what: string) => async (): Promise<never> => {
   throw new HeraldError('ERR_UNIMPLEMENTED', `${what} is not implemented by Herald`);
 };
 
+/**
+ * Taint and revoke act on the old authority only: the active one still
+ * signs, and a prepared one has signed nothing (as in SPIRE).
+ */
+function checkOldAuthority(id: string, label: string, ids: { active: string | undefined; prepared: string | undefined; old: string | undefined }): void {
+  if (!id) throw new HeraldError('ERR_INVALID_ARGUMENT_AUTHORITY_ID', 'no authority ID provided');
+  if (id === ids.active) throw new HeraldError('ERR_FAILED_PRECONDITION_AUTHORITY_ACTIVE', `unable to use the active ${label} authority ${id}: only the old authority can be tainted or revoked (prepare and activate a new one first)`);
+  if (id === ids.prepared) throw new HeraldError('ERR_FAILED_PRECONDITION_AUTHORITY_PREPARED', `unable to use the prepared ${label} authority ${id}: only the old authority can be tainted or revoked`);
+  if (id !== ids.old) throw new HeraldError('ERR_NOT_FOUND_AUTHORITY', `no old ${label} authority with ID ${id}`);
+}
+
 export function localAuthorityService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
   const { ca } = ctx;
+  const id = (a: X509CaAuthority | undefined) => (a ? x509AuthorityId(a) : undefined);
+
+  const changeX509 = async (authorityId: string, action: 'taint' | 'revoke'): Promise<AuthorityState | null> => {
+    // With an upstream authority the bundle holds the upstream roots, not Herald's CA (SPIRE refuses too).
+    if (ca.currentX509Ca().upstreamChain.length > 0) throw new HeraldError('ERR_FAILED_PRECONDITION_UPSTREAM', `local authority can't be ${action === 'taint' ? 'tainted' : 'revoked'} if there is an upstream authority`);
+    checkOldAuthority(authorityId, 'X.509', { active: id(ca.currentX509Ca()), prepared: id(ca.nextX509Ca()), old: id(ca.oldX509Ca()) });
+    const old = ca.oldX509Ca();
+    await ctx.ds.changeAuthority(ctx.trustDomain, { kind: 'x509', subjectKeyId: authorityId }, action);
+    ctx.log.info({ authority_id: authorityId }, action === 'taint' ? 'X.509 authority tainted' : 'X.509 authority revoked');
+    return x509State(old);
+  };
+
+  const changeJwt = async (authorityId: string, action: 'taint' | 'revoke'): Promise<AuthorityState | null> => {
+    checkOldAuthority(authorityId, 'JWT', { active: ca.currentJwtKey().kid, prepared: ca.nextJwtKey()?.kid, old: ca.oldJwtKey()?.kid });
+    const old = ca.oldJwtKey();
+    await ctx.ds.changeAuthority(ctx.trustDomain, { kind: 'jwt', keyId: authorityId }, action);
+    ctx.log.info({ authority_id: authorityId }, action === 'taint' ? 'JWT authority tainted' : 'JWT authority revoked');
+    return jwtState(old);
+  };
+
   return {
     GetX509AuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: x509State(ca.currentX509Ca()), prepared: x509State(ca.nextX509Ca()), old: x509State(ca.oldX509Ca()) })),
     PrepareX509Authority: unaryMethod(ctx, resolver, 'admin', async () => {
@@ -60,11 +93,11 @@ export function localAuthorityService(ctx: ApiContext, resolver: CallerResolver)
       await ca.activate('jwt');
       return { activated_authority: jwtState(ca.currentJwtKey()) };
     }),
-    TaintJWTAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintJWTAuthority')),
-    RevokeJWTAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeJWTAuthority')),
-    TaintX509Authority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintX509Authority')),
+    TaintJWTAuthority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => ({ tainted_authority: await changeJwt(req.authority_id, 'taint') })),
+    RevokeJWTAuthority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => ({ revoked_authority: await changeJwt(req.authority_id, 'revoke') })),
+    TaintX509Authority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => ({ tainted_authority: await changeX509(req.authority_id, 'taint') })),
     TaintX509UpstreamAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('TaintX509UpstreamAuthority')),
-    RevokeX509Authority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeX509Authority')),
+    RevokeX509Authority: unaryMethod<{ authority_id: string }, unknown>(ctx, resolver, 'admin', async (req) => ({ revoked_authority: await changeX509(req.authority_id, 'revoke') })),
     RevokeX509UpstreamAuthority: unaryMethod(ctx, resolver, 'admin', notImplemented('RevokeX509UpstreamAuthority')),
   };
 }

@@ -142,6 +142,9 @@ export type ConsumeJoinTokenResult =
   /** Existed but expired; it has been deleted. */
   | { readonly status: 'expired'; readonly token: JoinToken };
 
+/** An authority of a bundle: an X.509 root by subject key ID (hex), or a JWT key by key ID. */
+export type AuthorityRef = { readonly kind: 'x509'; readonly subjectKeyId: string } | { readonly kind: 'jwt'; readonly keyId: string };
+
 /** Which bundle fields an update writes (common.BundleMask). */
 export interface BundleMask {
   readonly x509Authorities?: boolean;
@@ -234,6 +237,12 @@ export interface DataStore {
   setBundle(bundle: StoredBundle): Promise<StoredBundle>;
   /** Create, or add the authorities not already present. */
   appendBundle(bundle: StoredBundle): Promise<StoredBundle>;
+  /**
+   * Taints an authority of `td`'s bundle, or revokes (removes) a tainted one.
+   * Throws ERR_NOT_FOUND_AUTHORITY, ERR_FAILED_PRECONDITION_AUTHORITY_TAINTED
+   * (taint twice) or ..._NOT_TAINTED (revoke before taint).
+   */
+  changeAuthority(td: TrustDomain, ref: AuthorityRef, action: 'taint' | 'revoke'): Promise<StoredBundle>;
   /** Throws ERR_BUNDLE_NOT_FOUND, or ERR_FAILED_PRECONDITION_BUNDLE_IN_USE in restrict mode. */
   deleteBundle(td: TrustDomain, mode?: DeleteMode): Promise<void>;
 

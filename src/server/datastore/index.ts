@@ -16,6 +16,7 @@ export type {
 } from './types.ts';
 export { DeleteMode, MatchBehavior } from './datastore.ts';
 export type {
+  AuthorityRef,
   BundleMask,
   ByFederatesWith,
   BySelectors,

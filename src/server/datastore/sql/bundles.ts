@@ -1,7 +1,9 @@
 // Bundle statements. The sequence number increases on every stored change:
 // new = max(current + 1, requested); a write that changes nothing is skipped.
+import { X509Certificate } from 'node:crypto';
 import type { TrustDomain } from '../../../spiffe/trust-domain.ts';
-import type { BundleMask, DeleteMode, Page, Pagination } from '../datastore.ts';
+import { keyIdOfSpki } from '../../../spiffe/x509-leaf-der.ts';
+import type { AuthorityRef, BundleMask, DeleteMode, Page, Pagination } from '../datastore.ts';
 import { DataStoreCode, dataStoreError } from '../errors.ts';
 import type { StoredBundle } from '../types.ts';
 import { num, str, type SqlQuery } from './connection.ts';
@@ -87,6 +89,43 @@ export async function appendBundle(q: SqlQuery, bundle: StoredBundle): Promise<B
   // A new bundle starts at sequence 1: 0 would read as "never published".
   if (current === undefined) return { bundle: await createBundle(q, { ...b, sequenceNumber: b.sequenceNumber > 0n ? b.sequenceNumber : 1n }), changed: true };
   return store(q, current, mergeAuthorities(current, b), 0n);
+}
+
+/** SPIRE's X.509 authority ID: SHA-1 of the certificate's public key (its subject key ID), hex. */
+function subjectKeyIdOf(der: Uint8Array): string | undefined {
+  try {
+    return keyIdOfSpki(new X509Certificate(der).publicKey.export({ format: 'der', type: 'spki' })).toString('hex');
+  } catch {
+    return undefined; // not a certificate Node can read: it matches no ID
+  }
+}
+
+function authorityMissing(td: TrustDomain, ref: AuthorityRef): Error {
+  return dataStoreError(
+    DataStoreCode.AuthorityNotFound,
+    ref.kind === 'x509' ? `no X.509 authority with subject key ID ${ref.subjectKeyId} in the bundle of ${td.name}` : `no JWT authority with key ID ${ref.keyId} in the bundle of ${td.name}`,
+  );
+}
+
+/**
+ * Taints an authority (verifiers still trust it; holders of what it signed
+ * must replace it now), or revokes a tainted one (removes it from the
+ * bundle). SPIRE's TaintX509CA/RevokeX509CA/TaintJWTKey/RevokeJWTKey.
+ */
+export async function changeAuthority(q: SqlQuery, td: TrustDomain, ref: AuthorityRef, action: 'taint' | 'revoke'): Promise<BundleWrite> {
+  const current = await getBundle(q, td);
+  if (current === undefined) throw notFound(td);
+  const matches = ref.kind === 'x509' ? (a: { der: Uint8Array }) => subjectKeyIdOf(a.der) === ref.subjectKeyId : (a: { keyId: string }) => a.keyId === ref.keyId;
+  const list: readonly { tainted: boolean }[] = ref.kind === 'x509' ? current.x509Authorities : current.jwtAuthorities;
+  const found = list.find((a) => (matches as (a: unknown) => boolean)(a));
+  if (!found) throw authorityMissing(td, ref);
+  if (action === 'taint' && found.tainted) throw dataStoreError(DataStoreCode.AuthorityTainted, 'the authority is already tainted');
+  if (action === 'revoke' && !found.tainted) throw dataStoreError(DataStoreCode.AuthorityNotTainted, 'only a tainted authority can be revoked; taint it first');
+  const change = <T extends { tainted: boolean }>(items: readonly T[]): T[] =>
+    action === 'taint' ? items.map((a) => (a === found ? { ...a, tainted: true } : a)) : items.filter((a) => a !== found);
+  const next: StoredBundle =
+    ref.kind === 'x509' ? { ...current, x509Authorities: change(current.x509Authorities) } : { ...current, jwtAuthorities: change(current.jwtAuthorities) };
+  return store(q, current, next, 0n);
 }
 
 /** Returns how many entries were deleted or dissociated. */

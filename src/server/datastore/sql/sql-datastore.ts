@@ -5,6 +5,7 @@ import type { Clock } from '../../../common/clock.ts';
 import type { SpiffeId } from '../../../spiffe/id.ts';
 import type { TrustDomain } from '../../../spiffe/trust-domain.ts';
 import type {
+  AuthorityRef,
   BundleMask,
   ChangeKind,
   ChangeNotice,
@@ -255,6 +256,10 @@ export class SqlDataStore implements DataStore {
 
   appendBundle(bundle: StoredBundle): Promise<StoredBundle> {
     return this.#bundleWrite('append bundle', (q) => bundles.appendBundle(q, bundle));
+  }
+
+  changeAuthority(td: TrustDomain, ref: AuthorityRef, action: 'taint' | 'revoke'): Promise<StoredBundle> {
+    return this.#bundleWrite(`${action} authority`, (q) => bundles.changeAuthority(q, td, ref, action));
   }
 
   async deleteBundle(td: TrustDomain, mode: DeleteMode = 'restrict'): Promise<void> {

@@ -1,6 +1,9 @@
 // Conformance: bundles (sequence numbers, append/merge, delete modes) and
 // federation relationships.
+import type { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { keyIdOfSpki } from '../../../../src/spiffe/x509-leaf-der.ts';
+import { makeCa } from '../../../helpers/test-ca.ts';
 import type { StoredBundle } from '../../../../src/server/datastore/types.ts';
 import { bundle, caught, id, sel, td, type Fixture } from './fixture.ts';
 
@@ -34,6 +37,31 @@ export function bundleAndFederationConformance(f: () => Fixture): void {
       expect(p2.nextPageToken).toBeUndefined();
       expect((await ds.listBundles()).items).toHaveLength(4);
       expect(await ds.countBundles()).toBe(4);
+    });
+
+    it('taints an authority, then revokes it; refuses the other orders with the rule broken', async () => {
+      const { ds } = f();
+      const [ca1, ca2] = [await makeCa('example.org'), await makeCa('example.org')];
+      const ski = (c: X509Certificate) => keyIdOfSpki(c.publicKey.export({ format: 'der', type: 'spki' })).toString('hex');
+      const jwt = (keyId: string) => ({ keyId, publicKey: der(7), expiresAt: 0, tainted: false });
+      const b = await ds.createBundle(
+        bundle('t.org', { x509Authorities: [{ der: ca1.cert.raw, tainted: false }, { der: ca2.cert.raw, tainted: false }], jwtAuthorities: [jwt('j1'), jwt('j2')], sequenceNumber: 1n }),
+      );
+      const x1 = { kind: 'x509', subjectKeyId: ski(ca1.cert) } as const;
+      expect(await caught(() => ds.changeAuthority(td('t.org'), x1, 'revoke'))).toMatchObject({ code: 'ERR_FAILED_PRECONDITION_AUTHORITY_NOT_TAINTED' });
+      const tainted = await ds.changeAuthority(td('t.org'), x1, 'taint');
+      expect(tainted.x509Authorities.map((a) => a.tainted)).toEqual([true, false]);
+      expect(tainted.sequenceNumber).toBe(b.sequenceNumber + 1n);
+      expect(await caught(() => ds.changeAuthority(td('t.org'), x1, 'taint'))).toMatchObject({ code: 'ERR_FAILED_PRECONDITION_AUTHORITY_TAINTED' });
+      const revoked = await ds.changeAuthority(td('t.org'), x1, 'revoke');
+      expect(revoked.x509Authorities.map((a) => Buffer.from(a.der).equals(ca2.cert.raw))).toEqual([true]);
+      expect(await caught(() => ds.changeAuthority(td('t.org'), x1, 'taint'))).toMatchObject({ code: 'ERR_NOT_FOUND_AUTHORITY' });
+
+      await ds.changeAuthority(td('t.org'), { kind: 'jwt', keyId: 'j2' }, 'taint');
+      const after = await ds.changeAuthority(td('t.org'), { kind: 'jwt', keyId: 'j2' }, 'revoke');
+      expect(after.jwtAuthorities.map((a) => a.keyId)).toEqual(['j1']);
+      expect((await ds.getBundle(td('t.org')))!.sequenceNumber).toBe(b.sequenceNumber + 4n);
+      expect(await caught(() => ds.changeAuthority(td('none.org'), { kind: 'jwt', keyId: 'j1' }, 'taint'))).toMatchObject({ code: 'ERR_BUNDLE_NOT_FOUND' });
     });
 
     it('increases the sequence number on every change and only then', async () => {
