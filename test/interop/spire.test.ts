@@ -52,7 +52,7 @@ plugins {
     await tmp?.cleanup();
   });
 
-  it('spire-server CLI: healthcheck, token generate, entry create/show, bundle show, agent list', async () => {
+  it('spire-server CLI: healthcheck, token generate, entry create/show, bundle show, agent list, localauthority', async () => {
     expect((await spireServer('healthcheck')).stdout).toBe('Server is healthy.\n');
     const token = /Token: (\S+)/.exec((await spireServer('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-node')).stdout)?.[1];
     expect(token).toMatch(/^[0-9a-f-]{36}$/);
@@ -64,6 +64,15 @@ plugins {
     const bundle = await spireServer('bundle', 'show');
     expect(bundle.stdout).toBe((await server.cli('bundle', 'show')).stdout);
     expect((await spireServer('agent', 'list')).code).toBe(0);
+    // localauthority: SPIRE's CLI sees and drives Herald's A/B slots.
+    const active = JSON.parse((await server.cli('localauthority', 'x509', 'show', '-output', 'json')).stdout).active.authority_id;
+    const state = await spireServer('localauthority', 'x509', 'show');
+    expect(state.code, state.stderr).toBe(0);
+    expect(state.stdout).toContain(active);
+    const prepared = await spireServer('localauthority', 'jwt', 'prepare');
+    expect(prepared.code, prepared.stderr).toBe(0);
+    const kid = JSON.parse((await server.cli('localauthority', 'jwt', 'show', '-output', 'json')).stdout).prepared.authority_id;
+    expect(prepared.stdout).toContain(kid);
   });
 
   it('a spire-agent attests to herald-server with a join token and serves the Herald-issued SVID', async () => {
