@@ -36,8 +36,8 @@ describe('herald-agent with x509pop', () => {
     const fp = popFingerprint(node.cert);
     agentId = `spiffe://example.org/spire/agent/x509pop/${fp}`;
 
-    // agent_ttl 12 s: the agent renews (by attesting again) every 5–6 s.
-    server = await startServer({ dir: tmp.path, x509popCaBundle: f('ca.pem'), extraServer: '  agent_ttl: 12s' });
+    // agent_ttl 20 s: the agent renews (by attesting again) every 8–10 s.
+    server = await startServer({ dir: tmp.path, x509popCaBundle: f('ca.pem'), extraServer: '  agent_ttl: 20s' });
     // The workload sits under a node alias chosen by the certificate's CN.
     expect((await server.cli('entry', 'create', '-node', '-spiffeID', 'spiffe://example.org/node-7', '-selector', 'x509pop:subject:cn:node-7')).code).toBe(0);
     expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node-7', '-spiffeID', 'spiffe://example.org/pop-workload', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
@@ -62,20 +62,20 @@ describe('herald-agent with x509pop', () => {
 
   it('renews its SVID by attesting again (fresh proof of the node), not with RenewAgent', async () => {
     const mark = agent.proc.output().length;
-    await waitFor('a second attestation', () => (agent.proc.output().slice(mark).match(/Node attestation was successful/g)?.length ?? 0) >= 1, { timeoutMs: 15_000 });
+    await waitFor('a second attestation', () => (agent.proc.output().slice(mark).match(/Node attestation was successful/g)?.length ?? 0) >= 1, { timeoutMs: 20_000 });
     expect(agent.proc.output().slice(mark)).not.toContain('Renewed the agent SVID');
-  }, 20_000);
+  }, 25_000);
 
   it('attests again by itself after being evicted, and keeps serving the workload', async () => {
-    // Evict just after a renewal, so the next one (≥ 4.8 s away) cannot hide the refusal path.
+    // Evict just after a renewal, so the next one (≥ 8 s away) cannot hide the refusal path.
     const before = agent.proc.output().length;
-    await waitFor('a fresh attestation', () => agent.proc.output().slice(before).includes('Node attestation was successful'), { timeoutMs: 15_000 });
+    await waitFor('a fresh attestation', () => agent.proc.output().slice(before).includes('Node attestation was successful'), { timeoutMs: 20_000 });
     const mark = agent.proc.output().length;
     expect((await server.cli('agent', 'evict', '-spiffeID', agentId)).code).toBe(0);
-    await waitFor('the refusal to be noticed', () => agent.proc.output().slice(mark).includes('The server refused the agent SVID; attesting again'), { timeoutMs: 4_000 });
+    await waitFor('the refusal to be noticed', () => agent.proc.output().slice(mark).includes('The server refused the agent SVID; attesting again'), { timeoutMs: 6_000 });
     await waitFor('the agent back in the list', async () => (await agentIds()).includes(agentId), { timeoutMs: 15_000 });
     expect(await fetchId()).toBe('spiffe://example.org/pop-workload');
-  }, 40_000);
+  }, 50_000);
 
   it('a restart reuses the stored SVID (no token needed, none given)', async () => {
     await agent.restart();
