@@ -1,7 +1,8 @@
 // Retiring a compromised old authority, as SPIRE does: taint it (agents
 // replace what it signed at once, their own SVID too, and drop JWT-SVIDs it
 // signed), then revoke it (it leaves the bundle). Only the old authority
-// can be tainted, and only a tainted one revoked.
+// can be tainted, and only a tainted one revoked; a restart in between
+// changes nothing.
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
@@ -107,6 +108,9 @@ describe('localauthority taint and revoke', () => {
     const { old } = await rotate('jwt');
     expect(old).toBe(firstKid);
     expect(await jwtKid()).toBe(firstKid); // still cached
+    // The server still knows its old authority after a restart (from the journal).
+    await server.restart();
+    expect(JSON.parse((await authority('jwt', 'show')).stdout).old.authority_id).toBe(old);
     const tainted = await authority('jwt', 'taint', '-authorityID', old);
     expect(tainted.code, tainted.stderr).toBe(0);
     await waitFor('a JWT-SVID signed by the new key', async () => ((await jwtKid()) !== firstKid ? true : undefined), { timeoutMs: 10_000 });

@@ -4,9 +4,9 @@
 // once), then revoke it (it leaves the bundle). The upstream variants are
 // not implemented.
 import type * as grpc from '@grpc/grpc-js';
+import type { X509Certificate } from 'node:crypto';
 import { HeraldError } from '../../common/errors.ts';
 import { keyIdOfSpki } from '../../spiffe/x509-leaf-der.ts';
-import type { JwtAuthority, X509CaAuthority } from '../ca/slot.ts';
 import type { CallerResolver } from './caller.ts';
 import { unaryMethod, type ApiContext } from './context.ts';
 
@@ -17,15 +17,15 @@ interface AuthorityState {
 }
 
 /** SPIRE's X.509 authority ID: the CA certificate's subject key ID (SHA-1 of the public key), hex. */
-export function x509AuthorityId(ca: X509CaAuthority): string {
+export function x509AuthorityId(ca: { certificate: X509Certificate }): string {
   return keyIdOfSpki(ca.certificate.publicKey.export({ format: 'der', type: 'spki' })).toString('hex');
 }
 
-function x509State(ca: X509CaAuthority | undefined): AuthorityState | null {
+function x509State(ca: { certificate: X509Certificate; notAfter: number } | undefined): AuthorityState | null {
   return ca ? { authority_id: x509AuthorityId(ca), expires_at: String(Math.floor(ca.notAfter / 1000)), upstream_authority_subject_key_id: '' } : null;
 }
 
-function jwtState(k: JwtAuthority | undefined): AuthorityState | null {
+function jwtState(k: { kid: string; notAfter: number } | undefined): AuthorityState | null {
   return k ? { authority_id: k.kid, expires_at: String(Math.floor(k.notAfter / 1000)), upstream_authority_subject_key_id: '' } : null;
 }
 
@@ -46,28 +46,28 @@ function checkOldAuthority(id: string, label: string, ids: { active: string | un
 
 export function localAuthorityService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
   const { ca } = ctx;
-  const id = (a: X509CaAuthority | undefined) => (a ? x509AuthorityId(a) : undefined);
+  const id = (a: { certificate: X509Certificate } | undefined) => (a ? x509AuthorityId(a) : undefined);
 
   const changeX509 = async (authorityId: string, action: 'taint' | 'revoke'): Promise<AuthorityState | null> => {
     // With an upstream authority the bundle holds the upstream roots, not Herald's CA (SPIRE refuses too).
     if (ca.currentX509Ca().upstreamChain.length > 0) throw new HeraldError('ERR_FAILED_PRECONDITION_UPSTREAM', `local authority can't be ${action === 'taint' ? 'tainted' : 'revoked'} if there is an upstream authority`);
-    checkOldAuthority(authorityId, 'X.509', { active: id(ca.currentX509Ca()), prepared: id(ca.nextX509Ca()), old: id(ca.oldX509Ca()) });
-    const old = ca.oldX509Ca();
+    const old = ca.oldX509Record();
+    checkOldAuthority(authorityId, 'X.509', { active: id(ca.currentX509Ca()), prepared: id(ca.nextX509Ca()), old: id(old) });
     await ctx.ds.changeAuthority(ctx.trustDomain, { kind: 'x509', subjectKeyId: authorityId }, action);
     ctx.log.info({ authority_id: authorityId }, action === 'taint' ? 'X.509 authority tainted' : 'X.509 authority revoked');
     return x509State(old);
   };
 
   const changeJwt = async (authorityId: string, action: 'taint' | 'revoke'): Promise<AuthorityState | null> => {
-    checkOldAuthority(authorityId, 'JWT', { active: ca.currentJwtKey().kid, prepared: ca.nextJwtKey()?.kid, old: ca.oldJwtKey()?.kid });
-    const old = ca.oldJwtKey();
+    const old = ca.oldJwtRecord();
+    checkOldAuthority(authorityId, 'JWT', { active: ca.currentJwtKey().kid, prepared: ca.nextJwtKey()?.kid, old: old?.kid });
     await ctx.ds.changeAuthority(ctx.trustDomain, { kind: 'jwt', keyId: authorityId }, action);
     ctx.log.info({ authority_id: authorityId }, action === 'taint' ? 'JWT authority tainted' : 'JWT authority revoked');
     return jwtState(old);
   };
 
   return {
-    GetX509AuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: x509State(ca.currentX509Ca()), prepared: x509State(ca.nextX509Ca()), old: x509State(ca.oldX509Ca()) })),
+    GetX509AuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: x509State(ca.currentX509Ca()), prepared: x509State(ca.nextX509Ca()), old: x509State(ca.oldX509Record()) })),
     PrepareX509Authority: unaryMethod(ctx, resolver, 'admin', async () => {
       await ca.prepare('x509');
       return { prepared_authority: x509State(ca.nextX509Ca()) };
@@ -80,7 +80,7 @@ export function localAuthorityService(ctx: ApiContext, resolver: CallerResolver)
       await ca.activate('x509');
       return { activated_authority: x509State(ca.currentX509Ca()) };
     }),
-    GetJWTAuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: jwtState(ca.currentJwtKey()), prepared: jwtState(ca.nextJwtKey()), old: jwtState(ca.oldJwtKey()) })),
+    GetJWTAuthorityState: unaryMethod(ctx, resolver, 'admin', async () => ({ active: jwtState(ca.currentJwtKey()), prepared: jwtState(ca.nextJwtKey()), old: jwtState(ca.oldJwtRecord()) })),
     PrepareJWTAuthority: unaryMethod(ctx, resolver, 'admin', async () => {
       await ca.prepare('jwt');
       return { prepared_authority: jwtState(ca.nextJwtKey()) };

@@ -130,6 +130,24 @@ export class CaManager {
     return this.#jwt.old;
   }
 
+  /**
+   * The X.509 CA active before the current one as the journal records it:
+   * also after a restart, when only its certificate is known (its slot's
+   * key may have been reused). For reporting, taint and revoke.
+   */
+  oldX509Record(): { certificate: X509Certificate; notAfter: number } | undefined {
+    if (this.#x509.old) return { certificate: this.#x509.old.certificate, notAfter: this.#x509.old.notAfter };
+    const e = lastWithStatus(this.#journal.x509Cas, 'old');
+    return e ? { certificate: new X509Certificate(Buffer.from(e.certificate, 'base64')), notAfter: e.notAfter } : undefined;
+  }
+
+  /** The JWT key active before the current one, as the journal records it (see oldX509Record). */
+  oldJwtRecord(): { kid: string; notAfter: number } | undefined {
+    if (this.#jwt.old) return { kid: this.#jwt.old.kid, notAfter: this.#jwt.old.notAfter };
+    const e = lastWithStatus(this.#journal.jwtKeys, 'old');
+    return e ? { kid: e.kid, notAfter: e.notAfter } : undefined;
+  }
+
   /** Prepares (and publishes) the next X.509 CA or JWT key now, if none is prepared. */
   prepare(kind: 'x509' | 'jwt'): Promise<void> {
     return this.#serialise(async () => {
