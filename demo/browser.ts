@@ -1,15 +1,10 @@
 // Headless Chromium (Debian's package) driven by puppeteer-core: used by the
 // demo's page test and to take the screenshot in demo/README.md.
 //   node demo/browser.ts screenshot URL OUT.png   (clicks the call buttons first)
-import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
+import { chromiumPath } from './lib/tools.ts';
 
-export function chromiumPath(): string {
-  for (const p of [process.env.CHROMIUM_BIN, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome']) {
-    if (p && existsSync(p)) return p;
-  }
-  throw new Error('chromium not found: run scripts/setup (apt-get install chromium), or set CHROMIUM_BIN');
-}
+export { chromiumPath };
 
 export function launchBrowser(): Promise<Browser> {
   return puppeteer.launch({

@@ -12,7 +12,7 @@ import { Services } from '../src/common/grpc/protos.ts';
 import { startEchoApp } from './apps/echo-app.ts';
 import { startWebApp } from './apps/web-app.ts';
 import { DemoBackend } from './lib/backend.ts';
-import { envoyPath } from './lib/envoy-binary.ts';
+import { envoyPath } from './lib/tools.ts';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
 import { admin, batchOk, freePort, ProcessGroup, ROOT, waitHealthy } from './lib/procs.ts';
 import { DOMAINS, LIFETIMES, type DomainSpec } from './topology.ts';

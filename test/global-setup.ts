@@ -1,12 +1,18 @@
-// Runs once before the test files: builds SPIRE's own binaries for the
-// interop tests if this machine has none yet (minutes, once; cached in
-// ~/.cache/herald), so the build does not compete with timing-sensitive
-// end-to-end tests for the CPU.
-import { spireBinaries, SPIRE_VERSION } from './helpers/spire.ts';
+// Runs once before the test files: every program the suites start must be
+// installed (scripts/setup builds and links them). One clear message here is
+// better than the same failure in every Envoy or SPIRE test.
+import { chromiumPath, envoyPath, goInteropPath, javaInteropArgs, pythonPath, spireBinaries } from '../demo/lib/tools.ts';
 
 export default function setup(): void {
-  const started = Date.now();
-  const { server } = spireBinaries();
-  const s = Math.round((Date.now() - started) / 1000);
-  if (s > 5) process.stdout.write(`global setup: built SPIRE ${SPIRE_VERSION} (${server}) in ${s} s\n`);
+  const missing: string[] = [];
+  for (const check of [envoyPath, pythonPath, spireBinaries, goInteropPath, javaInteropArgs, chromiumPath]) {
+    try {
+      check();
+    } catch (err) {
+      missing.push((err as Error).message);
+    }
+  }
+  if (missing.length > 0) {
+    throw new Error(`test dependencies are missing:\n  ${missing.join('\n  ')}\n(scripts/setup --check lists them all)`);
+  }
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { percentile } from '../../src/common/metrics.ts';
 import { publicKeyToJwk } from '../../src/spiffe/bundle/jwk.ts';
-import { envoyPath } from '../../demo/lib/envoy-binary.ts';
+import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess } from '../../test/helpers/process.ts';
 import { agentLatency, freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
 

@@ -15,7 +15,7 @@ import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { percentile } from '../../src/common/metrics.ts';
 import { renderBootstrap } from '../../src/sds/bootstrap-template.ts';
 import { SECRET_TYPE_URL } from '../../src/sds/secrets.ts';
-import { envoyPath } from '../../demo/lib/envoy-binary.ts';
+import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess } from '../../test/helpers/process.ts';
 import { agentLatency, freePort, startServerAndAgent } from '../lib/herald-procs.ts';
 

@@ -3,7 +3,6 @@
 // watchers, agent SVID renewal, the server going away and coming back, and
 // 1,000 streams dropped abruptly without leaking.
 import * as grpc from '@grpc/grpc-js';
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { fromStruct } from '../../src/common/grpc/struct.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { goInteropPath, pythonPath } from '../../demo/lib/tools.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const GO_INTEROP = '/tmp/herald-go-interop';
 type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 
 function workload(socket: string): Client {
@@ -65,7 +64,6 @@ describe('herald-agent end to end', () => {
     expect(created.code, created.stderr).toBe(0);
     healthPort = await freePort();
     agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms', extraTop: `health_checks: { listener_enabled: true, bind_address: 127.0.0.1, bind_port: ${healthPort} }\n` });
-    execFileSync('go', ['build', '-o', GO_INTEROP, '.'], { cwd: join(ROOT, 'test/interop/go'), stdio: 'pipe' });
   }, 120_000);
 
   afterAll(async () => {
@@ -113,8 +111,8 @@ describe('herald-agent end to end', () => {
   it('go-spiffe and py-spiffe watchers see the SVID rotate on the open stream', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
     const [goRes, pyRes] = await Promise.all([
-      runCommand(GO_INTEROP, ['watch', '2'], { env, timeoutMs: 40_000 }),
-      runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
+      runCommand(goInteropPath(), ['watch', '2'], { env, timeoutMs: 40_000 }),
+      runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
     ]);
     const go = JSON.parse(goRes.stdout);
     const py = JSON.parse(pyRes.stdout);

@@ -3,18 +3,17 @@
 // fetches its SVID (herald-agent CLI, go-spiffe, py-spiffe) and openssl
 // verifies it against `bundle show`. Then restarts keep the CA and the
 // agent's identity, and bad input is refused.
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { goInteropPath, pythonPath } from '../../demo/lib/tools.ts';
 import { runCommand } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
 const uid = process.getuid!();
-const GO_INTEROP = '/tmp/herald-go-interop';
 
 describe('herald-server walkthrough (seed 003)', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
@@ -135,15 +134,14 @@ describe('herald-server walkthrough (seed 003)', () => {
 
   it('go-spiffe and py-spiffe clients fetch and validate SVIDs from the agent socket', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
-    execFileSync('go', ['build', '-o', GO_INTEROP, '.'], { cwd: join(ROOT, 'test/interop/go'), stdio: 'pipe' });
-    const goX509 = JSON.parse((await runCommand(GO_INTEROP, ['x509'], { env })).stdout);
+    const goX509 = JSON.parse((await runCommand(goInteropPath(), ['x509'], { env })).stdout);
     expect(goX509.verified_id).toBe('spiffe://example.org/myservice');
-    const goJwt = JSON.parse((await runCommand(GO_INTEROP, ['jwt', 'walkthrough'], { env })).stdout);
+    const goJwt = JSON.parse((await runCommand(goInteropPath(), ['jwt', 'walkthrough'], { env })).stdout);
     expect(goJwt).toMatchObject({ id: 'spiffe://example.org/myservice', local_id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
-    const pyX509 = JSON.parse((await runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'x509'], { env })).stdout);
+    const pyX509 = JSON.parse((await runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'x509'], { env })).stdout);
     expect(pyX509).toMatchObject({ verified: true, bundles: ['example.org'] });
     expect(pyX509.svids[0].id).toBe('spiffe://example.org/myservice');
-    const pyJwt = JSON.parse((await runCommand('python3', [join(ROOT, 'test/interop/py/client.py'), 'jwt', 'walkthrough'], { env })).stdout);
+    const pyJwt = JSON.parse((await runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'jwt', 'walkthrough'], { env })).stdout);
     expect(pyJwt).toMatchObject({ id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
   }, 120_000);
 

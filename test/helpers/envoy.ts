@@ -2,11 +2,11 @@
 // scripts/setup) and runs it for tests, with admin-API helpers.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { envoyPath } from '../../demo/lib/envoy-binary.ts';
+import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess, type RunningProcess } from './process.ts';
 import { waitFor } from './wait.ts';
 
-export { envoyPath } from '../../demo/lib/envoy-binary.ts';
+export { envoyPath } from '../../demo/lib/tools.ts';
 
 export interface EnvoyHandle {
   proc: RunningProcess;
