@@ -18,6 +18,15 @@ if (!load) {
   process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
   process.exit(2);
 }
+// A reader that went away (`herald-agent api fetch x509 | head -n 1`) is not an
+// error to report: a command stops quietly with 141, as a Go binary killed by
+// SIGPIPE does; a daemon (`run`) keeps running without its log stream.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (/** @type {NodeJS.ErrnoException} */ err) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (args[0] !== 'run') process.exit(141);
+  });
+}
 useCompileCache(process.env);
 const [{ runCli }, commands] = await Promise.all([import('./command.ts'), load()]);
 flushCompileCache();
