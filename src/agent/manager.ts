@@ -43,7 +43,13 @@ export interface ManagerOptions {
 
 /** SVIDs per BatchNewX509SVID call (SPIRE: 500). */
 const CSR_BATCH = 500;
-const MAX_BACKOFF_MS = 30_000;
+/**
+ * Longest wait between sync attempts while the server is unreachable: the sync
+ * interval, but at least RETRY_CAP_FLOOR_MS (SPIRE retries within its sync
+ * interval). A returning server is seen within this bound plus one connect.
+ */
+export const RETRY_CAP_FLOOR_MS = 5_000;
+export const retryCapMs = (syncIntervalMs: number): number => Math.max(syncIntervalMs, RETRY_CAP_FLOOR_MS);
 
 interface AgentSvid {
   chain: X509Certificate[];
@@ -178,7 +184,9 @@ export class AgentManager {
   #schedule(): void {
     if (this.#stopped) return;
     const base = this.#o.syncIntervalMs;
-    const delay = this.#failures === 0 ? base : Math.min(MAX_BACKOFF_MS, base * 2 ** Math.min(this.#failures, 6));
+    // Exponential from the interval, capped; ±10 % jitter so a fleet does not retry in step.
+    const backoff = Math.min(retryCapMs(base), base * 2 ** Math.min(this.#failures, 6));
+    const delay = this.#failures === 0 ? base : backoff * (0.9 + 0.2 * Math.random());
     this.#timer = this.#o.clock.setTimeout(() => {
       this.syncNow()
         .catch((err) => this.#o.log.warn({ err: describeServerError(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs'))

@@ -11,6 +11,7 @@ import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { fromStruct } from '../../src/common/grpc/struct.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { goInteropPath, pythonPath } from '../../demo/lib/tools.ts';
+import { RETRY_CAP_FLOOR_MS } from '../../src/agent/manager.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -167,15 +168,20 @@ describe('herald-agent end to end', () => {
     expect(agent.proc.output().slice(before)).not.toContain('Sync with the server failed');
   }, 30_000);
 
-  it('keeps serving cached SVIDs while the server is down and reconnects when it returns', async () => {
+  it('keeps serving cached SVIDs while the server is down and reconnects within the retry cap when it returns', async () => {
     await server.stop();
     await agent.proc.waitForOutput('Sync with the server failed', 10_000);
     const fetched = await agent.cli('api', 'fetch', 'x509');
     expect(fetched.stdout).toContain('spiffe://example.org/rotating');
+    // Stay down until the backoff has reached its cap (1 s interval: 2, 4, 5, 5 s; uncapped it
+    // would be 16 s next, and grpc-js's own reconnect backoff up to 120 s).
+    const failures = () => Math.max(0, ...[...agent.proc.output().matchAll(/failures=(\d+)/g)].map((m) => Number(m[1])));
+    await waitFor('four failed syncs', () => failures() >= 4, { timeoutMs: 40_000 });
     const mark = agent.proc.output().length;
     await server.restart();
-    await waitFor('agent reconnects', () => agent.proc.output().slice(mark).includes('Reconnected to the server'), { timeoutMs: 40_000 });
-  }, 60_000);
+    // Bound: the retry cap, one connect and one sync; the rest is margin for a loaded 2-core machine.
+    await waitFor('agent reconnects', () => agent.proc.output().slice(mark).includes('Reconnected to the server'), { timeoutMs: RETRY_CAP_FLOOR_MS * 1.1 + 10_000 });
+  }, 90_000);
 
   it('1,000 streams dropped abruptly (client killed) leave no connections behind', async () => {
     const pid = agent.proc.pid;

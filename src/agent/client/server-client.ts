@@ -43,7 +43,16 @@ export class ServerClient {
     });
     // The server is authenticated by its SPIFFE ID, not a host name; a fixed
     // SNI keeps TLS from being handed an IP address as server name.
-    this.#channel = new grpc.Channel(opts.address, creds, { 'grpc.ssl_target_name_override': 'herald-server', 'grpc.keepalive_time_ms': 30_000, 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+    // grpc-js backs off reconnects up to 120 s by default and fails calls fast
+    // meanwhile: a returning server would go unseen for minutes. Cap it at the
+    // agent's own retry floor (manager.ts RETRY_CAP_FLOOR_MS).
+    this.#channel = new grpc.Channel(opts.address, creds, {
+      'grpc.ssl_target_name_override': 'herald-server',
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.initial_reconnect_backoff_ms': 500,
+      'grpc.max_reconnect_backoff_ms': 5_000,
+    });
   }
 
   #client(service: ServiceName): Client {
