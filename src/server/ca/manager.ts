@@ -1,7 +1,7 @@
 // The CA manager: owns the current and next X.509 CA and JWT key, rotates
 // them on a timer (SPIRE pkg/server/ca/manager/manager.go + rotator.go), and
 // persists every change to the journal and key manager before using it.
-import { X509Certificate, createPublicKey, randomInt, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomBytes, randomInt, sign, verify, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { HeraldError } from '../../common/errors.ts';
@@ -63,6 +63,8 @@ export class CaManager {
   #listeners = new Set<(e: CaEvent) => void>();
   // Serialises rotations: a forced rotation and the timer must not interleave.
   #queue: Promise<unknown> = Promise.resolve();
+  // intermediateCas(), rebuilt after the journal changes.
+  #intermediates: X509Certificate[] | undefined;
 
   constructor(cfg: CaManagerConfig) {
     this.#cfg = cfg;
@@ -71,6 +73,7 @@ export class CaManager {
   /** Loads the journal and keys, then makes sure an active CA and JWT key exist. */
   async initialize(): Promise<void> {
     this.#journal = await loadJournal(this.#cfg.journalPath);
+    this.#intermediates = undefined;
     await this.#restoreFromJournal();
     await this.rotate();
   }
@@ -119,6 +122,33 @@ export class CaManager {
       await this.#rotateX509();
       await this.#rotateJwt();
     });
+  }
+
+  /**
+   * The intermediate certificates of this server's X.509 CAs under an
+   * upstream authority — every CA in the journal not yet expired, and the
+   * upstream intermediates above it; empty when self-signed. Verifiers hold
+   * only the upstream roots, so a peer's X509-SVID chain is rebuilt through
+   * these when the peer's own intermediates are not at hand (a TLS server
+   * in Node sees only the client's leaf).
+   */
+  intermediateCas(): X509Certificate[] {
+    if (!this.#intermediates) {
+      const now = this.#cfg.clock.now();
+      const seen = new Set<string>();
+      const out: X509Certificate[] = [];
+      for (const e of this.#journal.x509Cas) {
+        if (e.upstreamChain.length === 0 || e.notAfter <= now) continue;
+        for (const der of [e.certificate, ...e.upstreamChain]) {
+          if (seen.has(der)) continue;
+          seen.add(der);
+          const cert = new X509Certificate(Buffer.from(der, 'base64'));
+          if (!(cert.issuer === cert.subject && cert.checkIssued(cert))) out.push(cert);
+        }
+      }
+      this.#intermediates = out;
+    }
+    return this.#intermediates;
   }
 
   /** The authority active before the current one, if any. */
@@ -238,7 +268,7 @@ export class CaManager {
       certificate: certificate.raw.toString('base64'),
       upstreamChain: upstreamChain.map((c) => c.raw.toString('base64')),
     });
-    await saveJournal(this.#cfg.journalPath, this.#journal);
+    await this.#saveJournal();
     this.#x509.next = ca;
     log.info({ slot: slotId, issued_at: new Date(issuedAt).toISOString(), expiration: new Date(notAfter).toISOString(), self_signed: upstreamChain.length === 0 }, 'X509 CA prepared');
     this.#emit({ kind: 'prepared' });
@@ -257,7 +287,7 @@ export class CaManager {
       slotId, issuedAt, notAfter, status: 'prepared', keyId, kid,
       publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
     });
-    await saveJournal(this.#cfg.journalPath, this.#journal);
+    await this.#saveJournal();
     this.#jwt.next = { slotId, keyId, issuedAt, notAfter, kid, privateKey, publicKey };
     log.info({ slot: slotId, issued_at: new Date(issuedAt).toISOString(), expiration: new Date(notAfter).toISOString() }, 'JWT key prepared');
     this.#emit({ kind: 'prepared' });
@@ -269,7 +299,7 @@ export class CaManager {
     const previous = this.#x509.current;
     this.#setStatus(this.#journal.x509Cas, next.issuedAt, next.slotId, 'active');
     if (previous) this.#setStatus(this.#journal.x509Cas, previous.issuedAt, previous.slotId, 'old');
-    await saveJournal(this.#cfg.journalPath, this.#journal);
+    await this.#saveJournal();
     this.#x509 = { current: next, ...(previous ? { old: previous } : {}) };
     this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'X509 CA activated');
     this.#emit({ kind: 'x509-activated', ca: next });
@@ -281,10 +311,15 @@ export class CaManager {
     const previous = this.#jwt.current;
     this.#setStatus(this.#journal.jwtKeys, next.issuedAt, next.slotId, 'active');
     if (previous) this.#setStatus(this.#journal.jwtKeys, previous.issuedAt, previous.slotId, 'old');
-    await saveJournal(this.#cfg.journalPath, this.#journal);
+    await this.#saveJournal();
     this.#jwt = { current: next, ...(previous ? { old: previous } : {}) };
     this.#cfg.log.info({ slot: next.slotId, issued_at: new Date(next.issuedAt).toISOString(), expiration: new Date(next.notAfter).toISOString() }, 'JWT key activated');
     this.#emit({ kind: 'jwt-activated', key: next });
+  }
+
+  async #saveJournal(): Promise<void> {
+    this.#intermediates = undefined;
+    await saveJournal(this.#cfg.journalPath, this.#journal);
   }
 
   #setStatus(entries: { issuedAt: number; slotId: SlotId; status: SlotStatus }[], issuedAt: number, slotId: SlotId, status: SlotStatus): void {
@@ -306,23 +341,35 @@ export class CaManager {
       const x = lastWithStatus(this.#journal.x509Cas, status);
       if (x) {
         const privateKey = (await keyManager.getKey(x.keyId)) ?? missingKey(x.keyId);
+        const certificate = new X509Certificate(Buffer.from(x.certificate, 'base64'));
         const ca: X509CaAuthority = {
-          slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, privateKey,
-          certificate: new X509Certificate(Buffer.from(x.certificate, 'base64')),
+          slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, privateKey, certificate,
           upstreamChain: x.upstreamChain.map((c) => new X509Certificate(Buffer.from(c, 'base64'))),
         };
-        if (status === 'active') this.#x509.current = ca;
-        else this.#x509.next = ca;
+        const why = keyMismatch(privateKey, certificate.publicKey);
+        if (why === undefined) {
+          if (status === 'active') this.#x509.current = ca;
+          else this.#x509.next = ca;
+        } else {
+          this.#mismatch('X.509 CA', status, x.slotId, x.keyId, why);
+        }
       }
       const j = lastWithStatus(this.#journal.jwtKeys, status);
       if (j) {
         const privateKey = (await keyManager.getKey(j.keyId)) ?? missingKey(j.keyId);
-        const key: JwtAuthority = {
-          slotId: j.slotId, keyId: j.keyId, issuedAt: j.issuedAt, notAfter: j.notAfter, kid: j.kid, privateKey,
-          publicKey: createPublicKey(privateKey),
-        };
-        if (status === 'active') this.#jwt.current = key;
-        else this.#jwt.next = key;
+        // The key verifiers know is the one published (the journal's), not one derived from whatever key is on disk now.
+        const published = createPublicKey({ key: Buffer.from(j.publicKey, 'base64'), format: 'der', type: 'spki' });
+        const why = keyMismatch(privateKey, published);
+        if (why === undefined) {
+          const key: JwtAuthority = {
+            slotId: j.slotId, keyId: j.keyId, issuedAt: j.issuedAt, notAfter: j.notAfter, kid: j.kid, privateKey,
+            publicKey: published,
+          };
+          if (status === 'active') this.#jwt.current = key;
+          else this.#jwt.next = key;
+        } else {
+          this.#mismatch('JWT key', status, j.slotId, j.keyId, why);
+        }
       }
     }
     // A prepared slot that was superseded (same slot as current) is stale.
@@ -331,6 +378,30 @@ export class CaManager {
     if (this.#x509.current) {
       this.#cfg.log.info({ x509_cas: this.#journal.x509Cas.length, jwt_keys: this.#journal.jwtKeys.length }, 'Journal loaded');
     }
+  }
+
+  /**
+   * A journal authority whose private key is not the key it was published
+   * with (another server wrote this key file, or key file and journal come
+   * from different backups).
+   *  - active: refuse to start. Everything signed from now on would fail
+   *    verification, and silently switching to a fresh CA would hide the
+   *    damage and break every federated peer that has not yet fetched the
+   *    new bundle; the right key may still be recoverable from a backup.
+   *  - prepared: drop it. Nothing was signed with it yet, so rotation simply
+   *    prepares a new one when due; it stays in the bundle until it expires.
+   */
+  #mismatch(kind: string, status: 'active' | 'prepared', slotId: SlotId, keyId: string, why: string): void {
+    const where = `the ${status} ${kind} (slot ${slotId}, key ${JSON.stringify(keyId)}) in ${this.#cfg.journalPath}`;
+    if (status === 'active') {
+      throw new CaManagerError(
+        'ERR_CA_KEY_MISMATCH',
+        `ca: ${where} does not match its private key in the key manager (${why}); refusing to start, since every SVID signed with it would fail verification. ` +
+          'Another server may have used this data_dir or keys file, or the key file and the journal come from different backups: restore the key file that belongs to this journal, ' +
+          'or move the journal and the key file away to start with a new CA (agents and federated peers must then learn the new bundle)',
+      );
+    }
+    this.#cfg.log.warn({ slot: slotId, key_id: keyId, reason: why }, `Discarding ${where}: it does not match its private key; a new one will be prepared`);
   }
 
   #emit(e: CaEvent): void {
@@ -342,6 +413,28 @@ export class CaManager {
       }
     }
   }
+}
+
+/**
+ * Why `privateKey` cannot sign for `publicKey` (undefined when it can): the
+ * public halves must be equal and a test signature must verify.
+ */
+export function keyMismatch(privateKey: KeyObject, publicKey: KeyObject): string | undefined {
+  const spki = (k: KeyObject): Buffer => k.export({ format: 'der', type: 'spki' });
+  let derived: KeyObject;
+  try {
+    derived = createPublicKey(privateKey);
+  } catch (err) {
+    return `the private key is unusable: ${(err as Error).message}`;
+  }
+  if (!spki(derived).equals(spki(publicKey))) return 'the public keys differ';
+  const probe = randomBytes(32);
+  try {
+    if (!verify('sha256', probe, publicKey, sign('sha256', probe, privateKey))) return 'a test signature does not verify';
+  } catch (err) {
+    return `a test signature failed: ${(err as Error).message}`;
+  }
+  return undefined;
 }
 
 function lastWithStatus<T extends { status: SlotStatus; issuedAt: number }>(entries: T[], status: SlotStatus): T | undefined {

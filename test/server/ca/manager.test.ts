@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
 import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
 import { DiskKeyManager } from '../../../src/server/ca/key-manager.ts';
-import { CaManager } from '../../../src/server/ca/manager.ts';
+import { CaManager, keyMismatch } from '../../../src/server/ca/manager.ts';
 import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts';
 import { openSqliteDataStore } from '../../../src/server/datastore/index.ts';
 import type { DataStore } from '../../../src/server/datastore/index.ts';
@@ -127,5 +127,40 @@ describe('CaManager', () => {
     await newManager();
     await writeFile(join(dir.path, 'keys.json'), '{"keys":{}}');
     await expect(newManager()).rejects.toMatchObject({ code: 'ERR_CA_KEY_MISSING' });
+  });
+
+  // Another server on the same keys file (issue 15 item 2): it generated its
+  // own key under the same ID, so the journal's CA no longer matches it.
+  it('refuses to start when the active X.509 CA no longer matches its key (another server rewrote the key file)', async () => {
+    const m1 = await newManager();
+    const other = await DiskKeyManager.open(join(dir.path, 'keys.json'));
+    await other.generateKey(m1.currentX509Ca().keyId, 'ec-p256');
+    const err = await newManager().then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_CA_KEY_MISMATCH' });
+    expect((err as Error).message).toMatch(/^ca: the active X\.509 CA \(slot A, key "x509-CA-A"\) in .*journal\.json does not match its private key .*the public keys differ.*refusing to start/);
+  });
+
+  it('refuses to start when the active JWT key no longer matches the published public key', async () => {
+    const m1 = await newManager();
+    const other = await DiskKeyManager.open(join(dir.path, 'keys.json'));
+    await other.generateKey(m1.currentJwtKey().keyId, 'ec-p256');
+    await expect(newManager()).rejects.toMatchObject({ code: 'ERR_CA_KEY_MISMATCH', message: expect.stringMatching(/^ca: the active JWT key \(slot A, key "JWT-Signer-A"\)/) });
+  });
+
+  it('drops a prepared X.509 CA whose key does not match and prepares a matching one', async () => {
+    const m1 = await newManager();
+    await m1.prepareNow();
+    const badB = m1.nextX509Ca()!;
+    const other = await DiskKeyManager.open(join(dir.path, 'keys.json'));
+    await other.generateKey(badB.keyId, 'ec-p256');
+    const m2 = await newManager();
+    expect(m2.currentX509Ca().certificate.fingerprint256).toBe(m1.currentX509Ca().certificate.fingerprint256);
+    expect(m2.nextX509Ca()).toBeUndefined();
+    await m2.prepareNow();
+    const b = m2.nextX509Ca()!;
+    expect(b.certificate.fingerprint256).not.toBe(badB.certificate.fingerprint256);
+    expect(keyMismatch(b.privateKey, b.certificate.publicKey)).toBeUndefined();
+    await m2.activateNow();
+    expect(m2.currentX509Ca().slotId).toBe('B');
   });
 });
