@@ -37,6 +37,8 @@ export interface HeraldAgent {
   readonly metrics: Metrics;
   readonly sdsStreams: SdsStreamRegistry;
   readonly socket: UdsServer;
+  /** Resolves if the agent must stop by itself (banned, or refused and not re-attestable). */
+  readonly failed: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -179,6 +181,16 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
   const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics }) : undefined;
   if (config.adminSocketPath) log.info({ socket_path: config.adminSocketPath }, 'Starting admin API (sds status, metrics)');
 
+  // Banned, or refused and unable to attest again: unhealthy at once, no
+  // more SVIDs on the sockets (the manager has emptied the cache); the
+  // caller then stops the agent and exits.
+  const failed = manager.whenFatal().then(async (err) => {
+    ready = false;
+    await socket.forceClose();
+    if (authz) await authz.socket.forceClose();
+    return err;
+  });
+
   let stopped = false;
   return {
     config,
@@ -186,6 +198,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
     metrics,
     sdsStreams,
     socket,
+    failed,
     stop: async () => {
       if (stopped) return;
       stopped = true;

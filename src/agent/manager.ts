@@ -7,6 +7,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
 import { GrpcCode, HeraldError, errorMessage } from '../common/errors.ts';
+import { PermissionDeniedReason, permissionDeniedReasonOf } from '../common/grpc/permission-denied.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { Selector } from '../common/selector.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
@@ -79,6 +80,10 @@ export class AgentManager {
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
+  /** Set once the agent must stop (banned; refused and cannot attest again). */
+  #fatal: AgentManagerError | undefined;
+  readonly #fatalPromise: Promise<AgentManagerError>;
+  #markFatal!: (err: AgentManagerError) => void;
 
   constructor(o: ManagerOptions) {
     this.#o = o;
@@ -86,6 +91,21 @@ export class AgentManager {
     this.cache = new WorkloadCache({ bundle: new SpiffeBundle(o.trustDomain), onListenerError: (err) => o.log.error({ err }, 'Cache subscriber failed') });
     this.jwt = new JwtSvidCache({ clock: o.clock, mint: (entryId, audience) => this.#client!.newJwtSvid(entryId, audience) });
     this.#ready = new Promise((r) => (this.#markReady = r));
+    this.#fatalPromise = new Promise((r) => (this.#markFatal = r));
+  }
+
+  /**
+   * Resolves when the agent must shut down: the server banned it, or refused
+   * its SVID and it cannot attest again (join_token). By then the workload
+   * cache is empty and the stored agent SVID is removed.
+   */
+  whenFatal(): Promise<AgentManagerError> {
+    return this.#fatalPromise;
+  }
+
+  /** The error that stopped the agent, if one did. */
+  get fatalError(): AgentManagerError | undefined {
+    return this.#fatal;
   }
 
   get agentId(): SpiffeId | undefined {
@@ -129,6 +149,8 @@ export class AgentManager {
     try {
       await this.syncNow();
     } catch (err) {
+      // Banned, or refused without a way to attest again: the agent does not start (SPIRE's Initialize).
+      if (this.#fatal) throw this.#fatal;
       // A first sync failure with a stored SVID is not fatal: keep retrying.
       log.warn({ err: describeServerError(err) }, 'Initial sync with the server failed; retrying in the background');
     }
@@ -189,7 +211,9 @@ export class AgentManager {
     const delay = this.#failures === 0 ? base : backoff * (0.9 + 0.2 * Math.random());
     this.#timer = this.#o.clock.setTimeout(() => {
       this.syncNow()
-        .catch((err) => this.#o.log.warn({ err: describeServerError(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs'))
+        .catch((err) => {
+          if (!this.#fatal) this.#o.log.warn({ err: describeServerError(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
+        })
         .finally(() => this.#schedule());
     }, delay);
   }
@@ -202,14 +226,21 @@ export class AgentManager {
         this.#failures = 0;
         this.#syncing = undefined;
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         this.#failures++;
         this.#syncing = undefined;
+        if (this.#fatal) throw this.#fatal;
+        const refusal = refusalOf(err);
+        // Banned: SPIRE's agent removes its SVID and shuts down.
+        if (refusal === 'banned') throw await this.#shutDown('Agent is banned: removing SVID and shutting down', err);
         // Evicted, or the SVID is no longer accepted: a reattestable agent attests again, as SPIRE's does.
         const code = grpcCodeOf(err);
-        if ((code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.#reattestor() && !this.#mustReattest) {
+        if ((refusal === 'reattest' || code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.#reattestor()) {
+          if (!this.#mustReattest) this.#o.log.warn({ err: describeServerError(err) }, 'The server refused the agent SVID; attesting again on the next sync');
           this.#mustReattest = true;
-          this.#o.log.warn({ err: describeServerError(err) }, 'The server refused the agent SVID; attesting again on the next sync');
+        } else if (refusal === 'reattest') {
+          // A join_token agent cannot attest again (its token is used up): it stops, as SPIRE's does.
+          throw await this.#shutDown('Agent failed re-attestation; removing SVID and shutting down', err, 'attestation method is not re-attestable');
         }
         throw err;
       },
@@ -217,12 +248,46 @@ export class AgentManager {
     return this.#syncing;
   }
 
+  /**
+   * Stops serving at once (workloads lose their SVIDs now, not when they
+   * expire), removes the stored agent SVID and reports the agent as failed.
+   * Returns the error to throw.
+   */
+  async #shutDown(message: string, err: unknown, why?: string): Promise<AgentManagerError> {
+    if (this.#fatal) return this.#fatal;
+    const { log, storage } = this.#o;
+    const detail = why ? `${why}: ${describeServerError(err)}` : describeServerError(err);
+    const fatal = new AgentManagerError(refusalOf(err) === 'banned' ? 'ERR_AGENT_BANNED' : 'ERR_AGENT_MUST_REATTEST', `agent: ${message}: ${detail}`, { cause: err });
+    this.#fatal = fatal;
+    this.#stopped = true;
+    this.#timer?.cancel();
+    log.error({ err: detail, spiffe_id: this.#svid?.id.toString() }, message);
+    this.cache.setEntries([]);
+    this.cache.publish();
+    this.jwt.retain(new Set());
+    try {
+      await storage.deleteSvid();
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'Failed to remove SVID');
+    }
+    this.#client?.close();
+    this.#markFatal(fatal);
+    return fatal;
+  }
+
   async #sync(): Promise<void> {
     const { clock, log, metrics } = this.#o;
     const started = performance.now();
     const reattestor = this.#reattestor();
     if (this.#mustReattest && reattestor) {
-      await this.#attest(reattestor);
+      try {
+        await this.#attest(reattestor);
+      } catch (err) {
+        // Refused outright (e.g. "agent is banned"): SPIRE's agent gives up; a server that is away is retried.
+        const cause = (err as { cause?: unknown }).cause;
+        if (grpcCodeOf(cause) === GrpcCode.PERMISSION_DENIED) throw await this.#shutDown('Agent failed re-attestation; removing SVID and shutting down', cause);
+        throw err;
+      }
       this.#rebuildClient();
       this.#mustReattest = false;
     }
@@ -341,6 +406,29 @@ export class AgentManager {
     this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
     this.#rebuildClient();
     this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
+  }
+}
+
+/**
+ * What a refusal of the agent SVID asks for, from SPIRE's
+ * PermissionDeniedDetails (nodeutil.ShouldAgentShutdown / ShouldAgentReattest).
+ * A server that sends no details is believed when it says "is banned".
+ */
+export function refusalOf(err: unknown): 'banned' | 'reattest' | undefined {
+  if (grpcCodeOf(err) !== GrpcCode.PERMISSION_DENIED) return undefined;
+  const reason = permissionDeniedReasonOf(err);
+  switch (reason) {
+    case PermissionDeniedReason.AGENT_BANNED:
+      return 'banned';
+    case PermissionDeniedReason.AGENT_EXPIRED:
+    case PermissionDeniedReason.AGENT_NOT_ACTIVE:
+    case PermissionDeniedReason.AGENT_NOT_ATTESTED:
+    case PermissionDeniedReason.AGENT_MUST_REATTEST:
+      return 'reattest';
+    case undefined:
+      return /\bis banned\b/.test(describeServerError(err)) ? 'banned' : undefined;
+    default:
+      return undefined;
   }
 }
 

@@ -3,7 +3,7 @@
 // are written atomically; a file that cannot be parsed is reported, never
 // silently replaced.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { access, constants, mkdir, readFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeraldError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
@@ -57,6 +57,22 @@ export class AgentStorage {
     // matching cert, which loadSvid reports instead of using a wrong pair.
     await writeFileAtomic(join(this.dir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });
     await writeFileAtomic(join(this.dir, SVID_FILE), Buffer.concat(svid.chain.map((c) => c.raw)), { mode: 0o644 });
+  }
+
+  /**
+   * Removes the agent SVID and its key (SPIRE's DeleteSVID when the agent is
+   * banned or cannot attest again): a restart must attest anew, not present
+   * the refused SVID. The trust bundle is kept. The certificate goes first,
+   * so a failure in between leaves a key alone, which loadSvid reports.
+   */
+  async deleteSvid(): Promise<void> {
+    for (const name of [SVID_FILE, KEY_FILE]) {
+      try {
+        await rm(join(this.dir, name), { force: true });
+      } catch (err) {
+        throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot remove ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
+      }
+    }
   }
 
   async loadBundle(): Promise<X509Certificate[] | undefined> {

@@ -1,5 +1,8 @@
 // `run` and `validate` for the two daemons (herald-server, herald-agent):
-// load and check the config, start, stop cleanly on SIGINT/SIGTERM.
+// load and check the config, start, stop cleanly on SIGINT/SIGTERM/SIGHUP.
+// SIGHUP is what a closing terminal sends to `herald-server run &`; SPIRE
+// 1.13 does not handle it (Go's default: exit at once, no log, sockets left
+// behind). Herald logs it and stops as for SIGTERM.
 import { ConfigError } from '../common/config/index.ts';
 import { createLogger, type Logger, type LogFormat, type LogLevel } from '../common/log.ts';
 import { describeError, flagsOrHelp, type CliIo, type Command } from './command.ts';
@@ -10,7 +13,8 @@ export interface DaemonSpec<S extends FlagSpecs, C extends { log: { level: LogLe
   name: string;
   flags: S;
   load(flags: Extract<ParsedFlags<S>, { help: false }>, io: CliIo): Promise<C>;
-  start(config: C, log: Logger): Promise<{ stop(): Promise<void> }>;
+  /** `failed` resolves if the daemon must stop by itself (e.g. a banned agent); run then exits 1. */
+  start(config: C, log: Logger): Promise<{ stop(): Promise<void>; failed?: Promise<Error> }>;
 }
 
 export function daemonCommands<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined }; warnings: readonly string[] }>(spec: DaemonSpec<S, C>): { run: Command; validate: Command } {
@@ -38,19 +42,25 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`Error: ${describeError(err)}\n`);
           return 1;
         }
-        await new Promise<void>((resolve) => {
-          const stop = (signal: string): void => {
-            log.info({ signal }, `Stopping ${spec.name}`);
-            process.off('SIGINT', onInt);
-            process.off('SIGTERM', onTerm);
-            resolve();
-          };
-          const onInt = (): void => stop('SIGINT');
-          const onTerm = (): void => stop('SIGTERM');
-          process.on('SIGINT', onInt);
-          process.on('SIGTERM', onTerm);
+        const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+        const handlers = new Map<NodeJS.Signals, () => void>();
+        const failure = await new Promise<Error | undefined>((resolve) => {
+          for (const signal of signals) {
+            const onSignal = (): void => {
+              log.info({ signal }, `Stopping ${spec.name}`);
+              resolve(undefined);
+            };
+            handlers.set(signal, onSignal);
+            process.on(signal, onSignal);
+          }
+          void running.failed?.then(resolve);
         });
+        for (const [signal, fn] of handlers) process.off(signal, fn);
         await running.stop();
+        if (failure) {
+          io.stderr.write(`Error: ${describeError(failure)}\n`);
+          return 1;
+        }
         return 0;
       },
     },

@@ -5,10 +5,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { GrpcCode, HeraldError, errorMessage, grpcStatusFor } from '../errors.ts';
+import { AgentPermissionDeniedError, permissionDeniedTrailer } from './permission-denied.ts';
 
 export interface ServiceErrorLike {
   code: number;
   details: string;
+  /** Trailers: SPIRE's PermissionDeniedDetails when an agent is refused. */
+  metadata?: grpc.Metadata;
 }
 
 export function toServiceError(err: unknown, log?: Logger, method?: string): ServiceErrorLike {
@@ -18,6 +21,9 @@ export function toServiceError(err: unknown, log?: Logger, method?: string): Ser
   if (log) {
     const level = code === GrpcCode.INTERNAL || code === GrpcCode.UNKNOWN ? 'error' : 'debug';
     log[level]({ err, method, code: grpc.status[code] }, 'Request failed');
+  }
+  if (err instanceof AgentPermissionDeniedError && code === GrpcCode.PERMISSION_DENIED) {
+    return { code, details, metadata: permissionDeniedTrailer(code, details, err.reason) };
   }
   return { code, details };
 }

@@ -5,6 +5,7 @@
 // entry's identity, or nobody (only AttestAgent and GetBundle are open).
 import type { X509Certificate } from 'node:crypto';
 import { HeraldError } from '../../common/errors.ts';
+import { AgentPermissionDeniedError, PermissionDeniedReason } from '../../common/grpc/permission-denied.ts';
 import { verifiedPeerChain } from '../../common/grpc/tls-credentials.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
@@ -59,8 +60,9 @@ export class TlsCallerResolver implements CallerResolver {
     const leaf = chain[0]!;
     if (id.memberOf(this.#td) && id.path.startsWith('/spire/agent/')) {
       const node = await this.#ds.getAttestedNode(id);
-      if (!node) throw new HeraldError('ERR_PERMISSION_DENIED_AGENT', `agent "${id}" is not attested`);
-      if (node.banned) throw new HeraldError('ERR_AGENT_BANNED', `agent "${id}" is banned`);
+      // The reasons tell the agent what to do (SPIRE's middleware): attest again, or shut down.
+      if (!node) throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_NOT_ATTESTED, 'ERR_PERMISSION_DENIED_AGENT', `agent "${id}" is not attested`);
+      if (node.banned) throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_BANNED, 'ERR_AGENT_BANNED', `agent "${id}" is banned`);
       const serial = serialOf(leaf);
       if (serial === node.certSerialNumber) return { kind: 'agent', id, node, certificate: leaf };
       if (serial === node.newCertSerialNumber) {
@@ -72,7 +74,7 @@ export class TlsCallerResolver implements CallerResolver {
         );
         return { kind: 'agent', id, node: promoted, certificate: leaf };
       }
-      throw new HeraldError('ERR_PERMISSION_DENIED_AGENT', `agent "${id}" presented an SVID that is no longer active (serial ${serial})`);
+      throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_NOT_ACTIVE, 'ERR_PERMISSION_DENIED_AGENT', `agent "${id}" presented an SVID that is no longer active (serial ${serial})`);
     }
     const entries = this.#entries.entries().filter((e) => e.spiffeId.equals(id));
     if (entries.some((e) => e.admin)) return { kind: 'admin', id };
