@@ -5,6 +5,7 @@ import type { X509Certificate } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../common/clock.ts';
+import { lockDataDir, type DataDirLock } from '../common/data-dir-lock.ts';
 import { HeraldError, errorMessage } from '../common/errors.ts';
 import { encodeAny, serviceDefinition, serviceDefinitionAcceptingBytes, Services } from '../common/grpc/protos.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
@@ -102,6 +103,17 @@ async function nodeAttestorOf(config: AgentRuntimeConfig): Promise<NodeAttestorC
 }
 
 export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOptions): Promise<HeraldAgent> {
+  // One agent per data_dir: two would overwrite each other's SVID and key.
+  const lock = await lockDataDir(config.dataDir, 'herald-agent');
+  try {
+    return await startLockedAgent(config, opts, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOptions, lock: DataDirLock): Promise<HeraldAgent> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
   const metrics = new Metrics();
@@ -210,6 +222,7 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
         authz.service.close();
       }
       manager.stop();
+      await lock.release();
       log.info({}, 'Agent stopped');
     },
   };

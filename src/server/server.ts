@@ -2,11 +2,12 @@
 // API over TLS and the admin API on a Unix socket (SPIRE pkg/server).
 import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../common/clock.ts';
+import { lockDataDir } from '../common/data-dir-lock.ts';
 import { HeraldError, errorMessage } from '../common/errors.ts';
 import { serviceDefinition, Services } from '../common/grpc/protos.ts';
 import { createSvidServerCredentials, type UpdatableServerCredentials } from '../common/grpc/tls-credentials.ts';
@@ -70,6 +71,8 @@ export interface StartServerOptions {
   /** Extra gRPC services on the admin socket and the TLS listener (trustdomain/v1). */
   /** Extra roots for https_web bundle endpoints (tests, private PKI). */
   webRootsPem?: string;
+  /** `run -allowEmptyDatastore`: start even when the datastore is missing or empty beside an existing journal or key file. */
+  allowEmptyDatastore?: boolean;
   extraServices?: (ctx: ApiContext, resolver: CallerResolver) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
@@ -90,7 +93,15 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
   try {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-    const ds = await openDataStore(config.dataStore, { clock });
+    // First, and released last: a second server on this data_dir would
+    // replace the CA keys in keys.json under this one (see data-dir-lock.ts).
+    const lock = await lockDataDir(config.dataDir, 'herald-server');
+    cleanup.push(() => lock.release());
+    // A missing or empty datastore beside an existing CA journal or key file
+    // is data loss, not a first start (see priorServerState).
+    const prior = await priorServerState(config);
+    if (prior !== undefined && opts.allowEmptyDatastore) log.warn({ reason: prior }, '-allowEmptyDatastore: a missing or empty datastore will be created although the server has run on this data_dir before');
+    const ds = await openDataStore(config.dataStore, { clock, existingDataExpected: opts.allowEmptyDatastore ? undefined : prior });
     cleanup.push(() => ds.close());
 
     const keyManager: KeyManager = config.keyManager.type === 'disk' ? await DiskKeyManager.open(config.keyManager.keysPath) : new MemoryKeyManager();
@@ -115,6 +126,13 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       rotateIntervalMs: Math.max(200, Math.min(10_000, config.caTtlMs / 20)),
     });
     await ca.initialize();
+    // The CA came back from the journal but the datastore has no bundle for
+    // it (started with -allowEmptyDatastore): publish it again, or agents and
+    // peers would be handed an empty bundle.
+    if (!(await ds.getBundle(td))) {
+      log.warn({ trust_domain: td.name }, 'The datastore has no bundle for the CA from the journal; publishing its authorities again');
+      await ca.republish();
+    }
     ca.start();
     cleanup.push(() => ca.stop());
 
@@ -173,7 +191,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const credentials = await serverSvid.start();
     cleanup.push(() => serverSvid.stop());
     const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
-    const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now() });
+    const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now(), intermediates: () => ca.intermediateCas() });
     for (const s of services(tlsResolver)) grpcServer.addService(s.definition, s.implementation);
     const boundPort = await new Promise<number>((resolve, reject) => {
       grpcServer.bindAsync(`${config.bindAddress}:${config.bindPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port)));
@@ -247,6 +265,25 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * Why the datastore must already hold data, or undefined on a first start:
+ * the CA journal or the disk key file exist and are not empty. Both are
+ * written on the first start right after the datastore is created.
+ */
+async function priorServerState(config: ServerRuntimeConfig): Promise<string | undefined> {
+  const nonEmpty = async (path: string): Promise<boolean> => {
+    try {
+      return (await stat(path)).size > 0;
+    } catch {
+      return false;
+    }
+  };
+  const journal = join(config.dataDir, JOURNAL_FILE);
+  if (await nonEmpty(journal)) return `the CA journal ${journal} exists`;
+  if (config.keyManager.type === 'disk' && (await nonEmpty(config.keyManager.keysPath))) return `the key file ${config.keyManager.keysPath} exists`;
+  return undefined;
 }
 
 /**

@@ -11,8 +11,9 @@ import { DEFAULT_ADMIN_SOCKET } from './common.ts';
 export const { run: runCommand, validate: validateCommand } = daemonCommands({
   name: 'server',
   flags: serverRunFlags,
-  load: (flags, io) => loadServerConfig({ cwd: io.cwd, flags, env: io.env }),
-  start: (config, log) => startServer(config, { log }),
+  // -allowEmptyDatastore is a decision for one start, not a config setting.
+  load: async (flags, io) => ({ ...(await loadServerConfig({ cwd: io.cwd, flags, env: io.env })), allowEmptyDatastore: flags.values.allowEmptyDatastore === true }),
+  start: (config, log) => startServer(config, { log, allowEmptyDatastore: config.allowEmptyDatastore }),
 });
 
 export const healthcheckCommand: Command = {

@@ -78,6 +78,15 @@ export class CaManager {
     await this.rotate();
   }
 
+  /** Publishes the active and prepared authorities in the bundle again (after the datastore lost it). */
+  republish(): Promise<void> {
+    return this.#serialise(async () => {
+      const { minter, publisher } = this.#cfg;
+      for (const ca of [this.#x509.current, this.#x509.next]) if (ca) await publisher.publish({ x509Authorities: minter.trustAnchorsFor(ca) });
+      for (const k of [this.#jwt.current, this.#jwt.next]) if (k) await publisher.publish({ x509Authorities: [], jwtAuthority: { kid: k.kid, publicKey: k.publicKey, notAfter: k.notAfter } });
+    });
+  }
+
   /** Starts the periodic rotation check. */
   start(): void {
     const tick = (): void => {

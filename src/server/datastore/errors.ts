@@ -48,6 +48,8 @@ export const DataStoreCode = {
   /** The database was written by a newer Herald. */
   SchemaTooNew: 'ERR_DATASTORE_SCHEMA_TOO_NEW',
   Migration: 'ERR_DATASTORE_MIGRATION',
+  /** Missing or empty (no schema) although other state says it held data. */
+  Missing: 'ERR_DATASTORE_MISSING',
   Open: 'ERR_DATASTORE_OPEN',
   Closed: 'ERR_DATASTORE_CLOSED',
 } as const;
@@ -60,6 +62,19 @@ export function dataStoreError(code: DataStoreCode, message: string, options: He
 /** Transient failures map to UNAVAILABLE so clients retry. */
 export function transientError(code: typeof DataStoreCode.Busy | typeof DataStoreCode.Unavailable, message: string, cause: unknown): DataStoreError {
   return dataStoreError(code, message, { cause, grpcCode: GrpcCode.UNAVAILABLE });
+}
+
+/**
+ * The refusal to start on a missing or empty datastore while other state
+ * (the CA journal, the keys) shows it held data: creating a new one would
+ * lose every entry and agent without a word.
+ */
+export function missingDatastore(what: string, expectedBecause: string): DataStoreError {
+  return dataStoreError(
+    DataStoreCode.Missing,
+    `${what}, but ${expectedBecause}: starting would silently lose every registration entry, agent and federated bundle it held, so the server refuses to start. ` +
+      'Restore the datastore from a backup, or, to start with an empty datastore on purpose, run `herald-server run -allowEmptyDatastore`',
+  );
 }
 
 export function entryNotFound(id: string): DataStoreError {

@@ -9,6 +9,8 @@ import type { ListenerErrorHandler } from './sql/sql-datastore.ts';
 export interface OpenDataStoreOptions {
   readonly clock?: Clock;
   readonly onListenerError?: ListenerErrorHandler;
+  /** Why the database must already hold data: a missing or empty one is then refused, not created. */
+  readonly existingDataExpected?: string | undefined;
 }
 
 export function openDataStore(config: DataStoreConfig, options: OpenDataStoreOptions = {}): Promise<DataStore> {

@@ -7,9 +7,9 @@ import pg from 'pg';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import type { DataStore } from './datastore.ts';
-import { DataStoreCode, dataStoreError, transientError } from './errors.ts';
+import { DataStoreCode, dataStoreError, missingDatastore, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
-import { migrate } from './migrations/runner.ts';
+import { migrate, readSchemaVersion } from './migrations/runner.ts';
 import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
 
@@ -24,6 +24,8 @@ export interface PostgresDataStoreOptions {
   readonly onListenerError?: ListenerErrorHandler;
   /** An idle pooled connection failed (the pool replaces it). Default: a process warning. */
   readonly onPoolError?: (err: Error) => void;
+  /** Why the database must already hold data: then one with no Herald schema is refused (ERR_DATASTORE_MISSING). */
+  readonly existingDataExpected?: string | undefined;
 }
 
 export const postgresDialect: SqlDialect = {
@@ -166,6 +168,9 @@ export async function openPostgresDataStore(options: PostgresDataStoreOptions): 
   const clock = options.clock ?? systemClock;
   const conn = openPostgresConnection(options);
   try {
+    if (options.existingDataExpected !== undefined && (await readSchemaVersion(conn)) === 0) {
+      throw missingDatastore('the PostgreSQL datastore has no Herald schema (a new or wrong database)', options.existingDataExpected);
+    }
     await migrate(conn, latestMigrations, clock);
   } catch (err) {
     await conn.close();

@@ -5,16 +5,16 @@
 // holds it, BEGIN is retried on timers — never a synchronous busy wait that
 // would stall the event loop — for up to busyTimeoutMs, then the call fails
 // cleanly with ERR_DATASTORE_BUSY.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import type { DataStore } from './datastore.ts';
-import { DataStoreCode, dataStoreError, transientError } from './errors.ts';
+import { DataStoreCode, dataStoreError, missingDatastore, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
-import { migrate } from './migrations/runner.ts';
+import { migrate, SCHEMA_VERSION_TABLE } from './migrations/runner.ts';
 import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
 
@@ -27,6 +27,12 @@ export interface SqliteDataStoreOptions {
   /** Extra `PRAGMA name = value` applied after the defaults (e.g. max_page_count). */
   readonly pragmas?: Readonly<Record<string, string | number>>;
   readonly onListenerError?: ListenerErrorHandler;
+  /**
+   * Why the database must already hold data (e.g. "the CA journal … exists"):
+   * then a missing file or one with no schema (0 bytes) is refused with
+   * ERR_DATASTORE_MISSING instead of being created empty.
+   */
+  readonly existingDataExpected?: string | undefined;
 }
 
 export const sqliteDialect: SqlDialect = {
@@ -194,6 +200,29 @@ class SqliteConnection implements SqlConnection {
   }
 }
 
+/** Whether the file holds Herald's schema, looked at read-only (a 0-byte file opens as a database with no tables). */
+function hasHeraldSchema(file: string): boolean {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(file, { readOnly: true });
+    return db.prepare(`SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?`).get(SCHEMA_VERSION_TABLE) !== undefined;
+  } catch {
+    // Unreadable (locked, corrupt): the normal open reports it.
+    return true;
+  } finally {
+    db?.close();
+  }
+}
+
+/** The database file of a path or `file:` URI; undefined for in-memory databases. */
+function databaseFile(path: string): string | undefined {
+  if (path === ':memory:') return undefined;
+  if (!path.startsWith('file:')) return path;
+  const url = new URL(path);
+  if (url.searchParams.get('mode') === 'memory' || url.pathname === ':memory:') return undefined;
+  return decodeURIComponent(url.pathname);
+}
+
 function busyTimeout(options: SqliteDataStoreOptions): number {
   return Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
 }
@@ -236,6 +265,13 @@ export function openSqliteConnection(options: SqliteDataStoreOptions): SqlConnec
 /** Opens (creating and migrating as needed) a SQLite datastore. */
 export async function openSqliteDataStore(options: SqliteDataStoreOptions): Promise<DataStore> {
   const clock = options.clock ?? systemClock;
+  const expected = options.existingDataExpected;
+  const file = databaseFile(options.path);
+  // Checked before opening, which would create the file or (journal_mode = WAL) write a header into an empty one.
+  if (expected !== undefined && file !== undefined) {
+    if (!existsSync(file)) throw missingDatastore(`the SQLite datastore ${file} does not exist`, expected);
+    if (!hasHeraldSchema(file)) throw missingDatastore(`the SQLite datastore ${file} is empty (${statSync(file).size} bytes, no Herald schema)`, expected);
+  }
   const conn = openSqliteConnection(options);
   try {
     await migrate(conn, latestMigrations, clock);

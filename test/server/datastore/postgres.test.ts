@@ -104,4 +104,18 @@ describe('datastore: postgres specifics', () => {
       for (const s of stores) await s.close();
     }
   });
+
+  it('refuses a database without the Herald schema when data is expected', async () => {
+    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
+    const uri = await cluster.createDatabase();
+    const err = await caught(() => openPostgresDataStore({ connectionString: uri, clock: new ManualClock(), existingDataExpected: 'the CA journal /x/journal.json exists' }));
+    expect(err).toMatchObject({ code: 'ERR_DATASTORE_MISSING' });
+    expect(err.message).toMatch(/^datastore: the PostgreSQL datastore has no Herald schema \(a new or wrong database\), but the CA journal \/x\/journal\.json exists: .*-allowEmptyDatastore/);
+    expect(await rawQuery(uri, `SELECT 1 FROM information_schema.tables WHERE table_name = '${SCHEMA_VERSION_TABLE}'`)).toHaveLength(0);
+    const ds = await openPostgresDataStore({ connectionString: uri, clock: new ManualClock() });
+    await ds.close();
+    const again = await openPostgresDataStore({ connectionString: uri, clock: new ManualClock(), existingDataExpected: 'x' });
+    await again.close();
+  });
 });
+

@@ -1,5 +1,7 @@
 // The datastore conformance suite on SQLite (node:sqlite, a real file in a
 // temp dir), plus what only SQLite has: file locking and size limits.
+import { existsSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
@@ -118,4 +120,35 @@ describe('datastore: sqlite specifics', () => {
       await tmp.cleanup();
     }
   });
+
+  // Issue 15 item 7: a 0-byte or missing datastore beside an existing CA journal is data loss, not a first start.
+  it('refuses a missing or 0-byte file when data is expected, leaving the file untouched', async () => {
+    const tmp = await makeTempDir('herald-ds-');
+    try {
+      const path = join(tmp.path, 'datastore.sqlite3');
+      const expected = 'the CA journal /x/journal.json exists';
+      const missing = await caught(() => openSqliteDataStore({ path, clock: new ManualClock(), existingDataExpected: expected }));
+      expect(missing).toMatchObject({ code: 'ERR_DATASTORE_MISSING' });
+      expect(missing.message).toBe(
+        `datastore: the SQLite datastore ${path} does not exist, but the CA journal /x/journal.json exists: starting would silently lose every registration entry, agent and federated bundle it held, ` +
+          'so the server refuses to start. Restore the datastore from a backup, or, to start with an empty datastore on purpose, run `herald-server run -allowEmptyDatastore`',
+      );
+      expect(existsSync(path)).toBe(false);
+
+      await writeFile(path, '');
+      const empty = await caught(() => openSqliteDataStore({ path, clock: new ManualClock(), existingDataExpected: expected }));
+      expect(empty).toMatchObject({ code: 'ERR_DATASTORE_MISSING' });
+      expect(empty.message).toMatch(/^datastore: the SQLite datastore .* is empty \(0 bytes, no Herald schema\), but the CA journal/);
+      expect(statSync(path).size).toBe(0);
+
+      // Without the expectation (first start, or -allowEmptyDatastore) it is created as before; then data is found.
+      const ds = await openSqliteDataStore({ path, clock: new ManualClock() });
+      await ds.close();
+      const again = await openSqliteDataStore({ path, clock: new ManualClock(), existingDataExpected: expected });
+      await again.close();
+    } finally {
+      await tmp.cleanup();
+    }
+  });
 });
+
