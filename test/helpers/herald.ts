@@ -32,6 +32,8 @@ export interface ServerOptions {
   extraServer?: string;
   /** Extra top-level YAML (e.g. health_checks). */
   extraTop?: string;
+  /** Extra YAML under `plugins:` (e.g. UpstreamAuthority), indented by the caller as two spaces. */
+  extraPlugins?: string;
   /** Enables the x509pop node attestor with this CA bundle (PEM path). */
   x509popCaBundle?: string;
   logLevel?: string;
@@ -59,6 +61,7 @@ plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }
   KeyManager: { disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }
   NodeAttestor: { join_token: { plugin_data: {} }${o.x509popCaBundle ? `, x509pop: { plugin_data: { ca_bundle_path: ${o.x509popCaBundle} } }` : ''} }
+${o.extraPlugins ?? ''}
 ${o.extraTop ?? ''}`,
   );
   const launch = (): RunningProcess => startProcess(SERVER_BIN, ['run', '-config', configPath], { cwd: o.dir });

@@ -37,23 +37,34 @@ export class TlsCallerResolver implements CallerResolver {
   readonly #ds: DataStore;
   readonly #entries: EntryCache;
   readonly #now: () => number;
+  readonly #intermediates: () => readonly X509Certificate[];
 
-  constructor(opts: { trustDomain: TrustDomain; bundles: () => X509BundleSource; ds: DataStore; entries: EntryCache; now: () => number }) {
+  /**
+   * `intermediates`: the server's own intermediate CAs (under an upstream
+   * authority), through which a caller's leaf chains to the bundle's roots.
+   */
+  constructor(opts: { trustDomain: TrustDomain; bundles: () => X509BundleSource; ds: DataStore; entries: EntryCache; now: () => number; intermediates?: () => readonly X509Certificate[] }) {
     this.#td = opts.trustDomain;
     this.#bundles = opts.bundles;
     this.#ds = opts.ds;
     this.#entries = opts.entries;
     this.#now = opts.now;
+    this.#intermediates = opts.intermediates ?? (() => []);
   }
 
   async resolve(call: { getAuthContext(): { sslPeerCertificate?: unknown } }): Promise<Caller> {
     const chain = verifiedPeerChain(call);
     if (!chain || chain.length === 0) return { kind: 'anonymous' };
     // TLS asked for the certificate but does not reject untrusted ones (an
-    // attesting agent has none yet), so the chain is verified here.
+    // attesting agent has none yet), so the chain is verified here. Node's
+    // TLS server hands over the caller's leaf but not the intermediates it
+    // sent (TLS itself did verify them: grpc-js reports a peer certificate
+    // only for an authorized connection); under an upstream authority the
+    // leaf reaches the bundle's roots through the server's own CA, so that
+    // chain is offered as candidate intermediates.
     let id: SpiffeId;
     try {
-      id = verify(chain, this.#bundles(), { at: this.#now() }).id;
+      id = verify([...chain, ...this.#intermediates()], this.#bundles(), { at: this.#now() }).id;
     } catch (err) {
       throw new HeraldError('ERR_UNAUTHENTICATED_SVID', `client certificate is not a valid X509-SVID: ${(err as Error).message}`, { cause: err });
     }

@@ -65,7 +65,15 @@ export class DiskUpstreamMinter implements X509CaMinter {
       }
       if (roots.length === 0) fail(`bundle_file_path ${opts.bundleFilePath} holds no certificate`);
     } else {
-      roots = [chain[chain.length - 1]!];
+      // SPIRE: without bundle_file_path the upstream CA is its own root.
+      const last = chain[chain.length - 1]!;
+      if (!issues(last, last)) fail(`cert_file_path ${opts.certFilePath}: without bundle_file_path the upstream CA must be self-signed (or its chain must end with its self-signed root); set bundle_file_path to the upstream roots`);
+      roots = [last];
+    }
+    // As SPIRE's disk plugin: a CA that does not chain to the roots would
+    // sign SVIDs no verifier accepts.
+    if (!chainsTo(chain, roots)) {
+      fail(`cert_file_path ${opts.certFilePath}: the certificate cannot be validated with ${opts.bundleFilePath ? `the roots in bundle_file_path ${opts.bundleFilePath}` : 'its own chain'}`);
     }
     return new DiskUpstreamMinter(opts.trustDomain, opts.subject, chain, key, roots);
   }
@@ -85,4 +93,20 @@ export class DiskUpstreamMinter implements X509CaMinter {
   trustAnchorsFor(): X509Certificate[] {
     return [...this.#roots];
   }
+}
+
+function issues(issuer: X509Certificate, cert: X509Certificate): boolean {
+  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+}
+
+/** chain[0] reaches one of `roots` through the rest of `chain`. */
+function chainsTo(chain: readonly X509Certificate[], roots: readonly X509Certificate[]): boolean {
+  let cur = chain[0]!;
+  for (let hops = 0; hops <= chain.length; hops++) {
+    if (roots.some((r) => issues(r, cur))) return true;
+    const next = chain.find((c) => c !== cur && issues(c, cur));
+    if (!next) return false;
+    cur = next;
+  }
+  return false;
 }
