@@ -13,7 +13,8 @@ import net from 'node:net';
 import { dirname, isAbsolute } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { type Clock, systemClock } from '../clock.ts';
-import { type PeerCredentials, readPeerCredentials, stampPeerAddress } from './peer.ts';
+import { formatPeerAddress, type PeerCredentials, readPeerCredentials, stampPeerAddress } from './peer.ts';
+import { pathAuthorityInjector } from './uds-authority.ts';
 import {
   bindSocket,
   type FileIdentity,
@@ -94,7 +95,14 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
   for (const service of options.services) {
     grpcServer.addService(service.definition, service.implementation);
   }
-  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // Connections go in through pathAuthorityInjector so that clients sending
+  // the socket path as :authority (grpc-java: java-spiffe) are not reset by
+  // nghttp2; see uds-authority.ts.
+  const inject = pathAuthorityInjector(
+    grpcServer,
+    grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure()),
+    (peer) => logger.debug({ peer, socket_path: socketPath }, 'Client sends the socket path as :authority; rewriting its headers'),
+  );
 
   const connections = new Set<net.Socket>();
   const netServer = net.createServer();
@@ -113,7 +121,7 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
     // http2 reports session errors itself; this keeps a reset from a peer
     // that vanished from ever being an unhandled 'error' event.
     socket.on('error', (err) => logger.debug({ err, caller_pid: creds.pid }, 'Connection error'));
-    injector.injectConnection(socket);
+    inject(socket, formatPeerAddress(creds));
   });
   const netClosed = new Promise<void>((resolve) => netServer.once('close', () => resolve()));
 

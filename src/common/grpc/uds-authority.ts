@@ -1,0 +1,513 @@
+// Lets HTTP/2 clients that send their Unix socket's path as `:authority`
+// talk to a grpc-js server on a Unix socket.
+//
+// grpc-java (java-spiffe, any Netty channel built with forAddress(new
+// DomainSocketAddress(path))) sends the socket path, e.g. `/run/api.sock`, as
+// the `:authority` of every request. RFC 9113 §8.3.1 lets a server reject an
+// authority that is not a URI authority, and nghttp2 (Node's HTTP/2, under
+// grpc-js) does exactly that: '/' is not an authority character, so every
+// such request is reset with PROTOCOL_ERROR before Node or grpc-js see it.
+// grpc-go (SPIRE's agent) ignores `:authority` on a Unix socket. Node has no
+// option to relax the check (nghttp2's no_http_messaging is not exposed and
+// would switch off every other request check too), and the value is HPACK
+// compressed, usually by reference to the connection's dynamic table, so it
+// cannot be patched in place.
+//
+// So each accepted connection goes through `acceptPathAuthority`, which reads
+// the client's frames up to its first header block:
+//   - if that request's `:authority` does not start with '/', or anything in
+//     it is unexpected, the bytes go to nghttp2 untouched and the connection
+//     is passed through from then on (nghttp2 judges everything as before);
+//   - if it is a path, the connection's header blocks are decoded (HPACK,
+//     RFC 7541, with the client's dynamic table) and handed on re-encoded
+//     as plain literals, the path authority replaced by "localhost" (what
+//     grpc-go and Kubernetes use on Unix sockets). Every other field reaches
+//     nghttp2 as sent and is checked by it as before; undecodable input ends
+//     the connection.
+// Only `:authority` values that start with '/' change, and only on Unix
+// sockets; nothing in Herald reads `:authority`.
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+
+/** What a path `:authority` becomes. */
+export const UDS_AUTHORITY = 'localhost';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+const FRAME_HEADER = 9;
+// SETTINGS_MAX_FRAME_SIZE: Node never raises its default, so no valid frame
+// from the client is larger. (Frames we emit stay within it as well.)
+const MAX_FRAME = 16_384;
+const HEADERS = 0x1;
+const CONTINUATION = 0x9;
+const END_STREAM = 0x1;
+const END_HEADERS = 0x4;
+const PADDED = 0x8;
+const PRIORITY = 0x20;
+// SETTINGS_HEADER_TABLE_SIZE as Node advertises it (its default, not changed by grpc-js).
+const HEADER_TABLE_SIZE = 4096;
+// Bounds on what one header block may make us hold.
+const MAX_BLOCK_BYTES = 64 * 1024;
+const MAX_HEADER_LIST_BYTES = 256 * 1024;
+
+export class HpackError extends Error {
+  constructor(message: string) {
+    super(`hpack: ${message}`);
+    this.name = 'HpackError';
+  }
+}
+
+export interface HeaderField {
+  readonly name: string;
+  readonly value: string;
+  /** Sent as "never indexed" (RFC 7541 §6.2.3): intermediaries keep it so. */
+  readonly sensitive: boolean;
+}
+
+// RFC 7541 Appendix A.
+const STATIC_TABLE: readonly (readonly [string, string])[] = [
+  [':authority', ''], [':method', 'GET'], [':method', 'POST'], [':path', '/'], [':path', '/index.html'],
+  [':scheme', 'http'], [':scheme', 'https'], [':status', '200'], [':status', '204'], [':status', '206'],
+  [':status', '304'], [':status', '400'], [':status', '404'], [':status', '500'], ['accept-charset', ''],
+  ['accept-encoding', 'gzip, deflate'], ['accept-language', ''], ['accept-ranges', ''], ['accept', ''],
+  ['access-control-allow-origin', ''], ['age', ''], ['allow', ''], ['authorization', ''], ['cache-control', ''],
+  ['content-disposition', ''], ['content-encoding', ''], ['content-language', ''], ['content-length', ''],
+  ['content-location', ''], ['content-range', ''], ['content-type', ''], ['cookie', ''], ['date', ''], ['etag', ''],
+  ['expect', ''], ['expires', ''], ['from', ''], ['host', ''], ['if-match', ''], ['if-modified-since', ''],
+  ['if-none-match', ''], ['if-range', ''], ['if-unmodified-since', ''], ['last-modified', ''], ['link', ''],
+  ['location', ''], ['max-forwards', ''], ['proxy-authenticate', ''], ['proxy-authorization', ''], ['range', ''],
+  ['referer', ''], ['refresh', ''], ['retry-after', ''], ['server', ''], ['set-cookie', ''],
+  ['strict-transport-security', ''], ['transfer-encoding', ''], ['user-agent', ''], ['vary', ''], ['via', ''],
+  ['www-authenticate', ''],
+];
+
+// RFC 7541 Appendix B is a canonical Huffman code: the code lengths of
+// symbols 0..255 and EOS (256) determine every code.
+const HUFFMAN_CODE_LENGTHS = [
+  13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+  6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
+  13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
+  15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
+  20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
+  22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+  26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25, 19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
+  20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
+  30,
+];
+const EOS = 256;
+
+// Decoding tree as a flat array: node n has children at tree[2n] (bit 0) and
+// tree[2n+1] (bit 1); a child >= 0 is another node, -1 - sym is a leaf.
+const HUFFMAN_TREE: Int32Array = (() => {
+  const symbols = HUFFMAN_CODE_LENGTHS.map((len, sym) => ({ len, sym })).sort((a, b) => a.len - b.len || a.sym - b.sym);
+  const tree = new Int32Array(2 * 512).fill(0);
+  let nodes = 1;
+  let code = 0;
+  let prevLen = symbols[0]!.len;
+  for (const { len, sym } of symbols) {
+    code <<= len - prevLen;
+    prevLen = len;
+    let node = 0;
+    for (let bit = len - 1; bit >= 0; bit--) {
+      const slot = 2 * node + ((code >>> bit) & 1);
+      if (bit === 0) tree[slot] = -1 - sym;
+      else {
+        if (tree[slot] === 0) tree[slot] = nodes++;
+        node = tree[slot]!;
+      }
+    }
+    code++;
+  }
+  return tree;
+})();
+
+function huffmanDecode(data: Buffer): string {
+  const out: number[] = [];
+  let node = 0;
+  let depth = 0; // bits since the last symbol
+  let allOnes = true; // those bits were all 1 (valid padding is a prefix of EOS)
+  for (const byte of data) {
+    for (let bit = 7; bit >= 0; bit--) {
+      const b = (byte >>> bit) & 1;
+      const next = HUFFMAN_TREE[2 * node + b]!;
+      depth++;
+      allOnes &&= b === 1;
+      if (next < 0) {
+        const sym = -1 - next;
+        if (sym === EOS) throw new HpackError('EOS in a Huffman-encoded string');
+        out.push(sym);
+        node = 0;
+        depth = 0;
+        allOnes = true;
+      } else {
+        if (next === 0) throw new HpackError('invalid Huffman code');
+        node = next;
+      }
+    }
+  }
+  if (depth > 7 || !allOnes) throw new HpackError('invalid Huffman padding');
+  return Buffer.from(out).toString('latin1');
+}
+
+/** An HPACK decoder (RFC 7541) holding one connection's dynamic table. */
+export class HpackDecoder {
+  #table: [string, string][] = []; // newest first
+  #size = 0;
+  #maxSize = HEADER_TABLE_SIZE;
+
+  decode(block: Buffer): HeaderField[] {
+    const fields: HeaderField[] = [];
+    let pos = 0;
+    let listBytes = 0;
+    const int = (prefixBits: number): number => {
+      if (pos >= block.length) throw new HpackError('truncated integer');
+      const mask = (1 << prefixBits) - 1;
+      let value = block[pos++]! & mask;
+      if (value < mask) return value;
+      for (let shift = 0; ; shift += 7) {
+        if (pos >= block.length) throw new HpackError('truncated integer');
+        if (shift > 21) throw new HpackError('integer too large');
+        const b = block[pos++]!;
+        value += (b & 0x7f) * 2 ** shift;
+        if ((b & 0x80) === 0) return value;
+      }
+    };
+    const str = (): string => {
+      if (pos >= block.length) throw new HpackError('truncated string');
+      const huffman = (block[pos]! & 0x80) !== 0;
+      const len = int(7);
+      if (pos + len > block.length) throw new HpackError('truncated string');
+      const raw = block.subarray(pos, pos + len);
+      pos += len;
+      return huffman ? huffmanDecode(raw) : raw.toString('latin1');
+    };
+    const entry = (index: number): readonly [string, string] => {
+      if (index === 0) throw new HpackError('index 0');
+      if (index <= STATIC_TABLE.length) return STATIC_TABLE[index - 1]!;
+      const dyn = this.#table[index - STATIC_TABLE.length - 1];
+      if (dyn === undefined) throw new HpackError(`index ${index} is not in the table`);
+      return dyn;
+    };
+    while (pos < block.length) {
+      const first = block[pos]!;
+      let field: HeaderField;
+      if (first & 0x80) {
+        const [name, value] = entry(int(7));
+        field = { name, value, sensitive: false };
+      } else if ((first & 0xe0) === 0x20) {
+        // A table size update may only open a block (§4.2).
+        if (fields.length > 0) throw new HpackError('table size update after a field');
+        const size = int(5);
+        if (size > HEADER_TABLE_SIZE) throw new HpackError(`table size ${size} above the ${HEADER_TABLE_SIZE} allowed`);
+        this.#maxSize = size;
+        this.#evict(0);
+        continue;
+      } else {
+        const indexing = (first & 0xc0) === 0x40;
+        const index = int(indexing ? 6 : 4);
+        const name = index === 0 ? str() : entry(index)[0];
+        const value = str();
+        field = { name, value, sensitive: !indexing && (first & 0xf0) === 0x10 };
+        if (indexing) this.#add(name, value);
+      }
+      listBytes += field.name.length + field.value.length + 32;
+      if (listBytes > MAX_HEADER_LIST_BYTES) throw new HpackError('header list too large');
+      fields.push(field);
+    }
+    return fields;
+  }
+
+  #add(name: string, value: string): void {
+    const size = name.length + value.length + 32;
+    this.#evict(size);
+    // An entry larger than the table empties it and is not added (§4.4).
+    if (size <= this.#maxSize) {
+      this.#table.unshift([name, value]);
+      this.#size += size;
+    }
+  }
+
+  #evict(room: number): void {
+    while (this.#table.length > 0 && this.#size + room > this.#maxSize) {
+      const [name, value] = this.#table.pop()!;
+      this.#size -= name.length + value.length + 32;
+    }
+  }
+}
+
+function encodeInt(out: number[], value: number, prefixBits: number, pattern: number): void {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) {
+    out.push(pattern | value);
+    return;
+  }
+  out.push(pattern | max);
+  value -= max;
+  while (value >= 0x80) {
+    out.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  out.push(value);
+}
+
+/**
+ * Encodes fields as literals that never touch the dynamic table (§6.2.2,
+ * §6.2.3), so the receiver's table stays empty and needs no syncing.
+ */
+export function encodeLiterals(fields: readonly HeaderField[]): Buffer {
+  const out: number[] = [];
+  for (const { name, value, sensitive } of fields) {
+    out.push(sensitive ? 0x10 : 0x00);
+    for (const s of [name, value]) {
+      const bytes = Buffer.from(s, 'latin1');
+      encodeInt(out, bytes.length, 7, 0x00);
+      for (const b of bytes) out.push(b);
+    }
+  }
+  return Buffer.from(out);
+}
+
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(FRAME_HEADER);
+  header.writeUIntBE(payload.length, 0, 3);
+  header[3] = type;
+  header[4] = flags;
+  header.writeUInt32BE(streamId, 5);
+  return Buffer.concat([header, payload]);
+}
+
+interface PendingBlock {
+  readonly streamId: number;
+  readonly flags: number;
+  readonly priority: Buffer | undefined;
+  readonly fragments: Buffer[];
+  readonly frames: Buffer[];
+  bytes: number;
+}
+
+type Mode = 'preface' | 'undecided' | 'rewrite' | 'passthrough';
+
+/**
+ * The client-to-server byte stream of one connection, as described at the
+ * top of this file. `push` returns what to hand to the HTTP/2 server; it
+ * throws HpackError when a rewritten connection sends what cannot be decoded.
+ */
+export class AuthorityFilter {
+  #mode: Mode = 'preface';
+  #buf: Buffer = Buffer.alloc(0);
+  #pending: PendingBlock | undefined;
+  #decoder: HpackDecoder | undefined = new HpackDecoder();
+
+  /** True once the connection's header blocks are being rewritten. */
+  get rewriting(): boolean {
+    return this.#mode === 'rewrite';
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    if (this.#mode === 'passthrough') return [chunk];
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    const out: Buffer[] = [];
+    if (this.#mode === 'preface') {
+      const n = Math.min(this.#buf.length, PREFACE.length);
+      if (!this.#buf.subarray(0, n).equals(PREFACE.subarray(0, n))) return this.#passThrough(out);
+      if (this.#buf.length < PREFACE.length) return out;
+      out.push(this.#buf.subarray(0, PREFACE.length));
+      this.#buf = this.#buf.subarray(PREFACE.length);
+      this.#mode = 'undecided';
+    }
+    while (this.#buf.length >= FRAME_HEADER) {
+      const length = this.#buf.readUIntBE(0, 3);
+      if (length > MAX_FRAME) return this.#unexpected(out, 'frame larger than SETTINGS_MAX_FRAME_SIZE');
+      if (this.#buf.length < FRAME_HEADER + length) break;
+      const raw = this.#buf.subarray(0, FRAME_HEADER + length);
+      this.#buf = this.#buf.subarray(FRAME_HEADER + length);
+      const type = raw[3]!;
+      const flags = raw[4]!;
+      const streamId = raw.readUInt32BE(5) & 0x7fff_ffff;
+      const payload = raw.subarray(FRAME_HEADER);
+      const pending = this.#pending;
+      if (pending !== undefined) {
+        // Only CONTINUATIONs of the same stream may follow an open header block.
+        if (type !== CONTINUATION || streamId !== pending.streamId) {
+          this.#buf = Buffer.concat([raw, this.#buf]);
+          return this.#unexpected(out, 'header block interrupted');
+        }
+        pending.fragments.push(payload);
+        pending.frames.push(raw);
+        pending.bytes += payload.length;
+        if (pending.bytes > MAX_BLOCK_BYTES) return this.#unexpected(out, 'header block too large');
+        if (flags & END_HEADERS) {
+          this.#pending = undefined;
+          if (!this.#complete(pending, out)) return this.#passThrough(out);
+        }
+        continue;
+      }
+      if (type !== HEADERS) {
+        out.push(raw);
+        continue;
+      }
+      let start = 0;
+      let end = payload.length;
+      if (flags & PADDED) {
+        const pad = payload[0] ?? 0;
+        start = 1;
+        end -= pad;
+      }
+      const priority = flags & PRIORITY ? payload.subarray(start, start + 5) : undefined;
+      if (priority) start += 5;
+      if (end < start) {
+        this.#buf = Buffer.concat([raw, this.#buf]);
+        return this.#unexpected(out, 'bad HEADERS padding');
+      }
+      const block: PendingBlock = { streamId, flags, priority, fragments: [payload.subarray(start, end)], frames: [raw], bytes: end - start };
+      if (flags & END_HEADERS) {
+        if (!this.#complete(block, out)) return this.#passThrough(out);
+      } else {
+        this.#pending = block;
+      }
+    }
+    return out;
+  }
+
+  /** Handles a whole header block; false means "pass the connection through from here". */
+  #complete(block: PendingBlock, out: Buffer[]): boolean {
+    let fields: HeaderField[];
+    try {
+      fields = this.#decoder!.decode(Buffer.concat(block.fragments));
+    } catch (err) {
+      if (this.#mode === 'rewrite') throw err;
+      // Not ours to judge: nghttp2 sees the original bytes and answers them.
+      this.#buf = Buffer.concat([...block.frames, this.#buf]);
+      return false;
+    }
+    if (this.#mode === 'undecided') {
+      const authority = fields.find((f) => f.name === ':authority');
+      if (authority === undefined || !authority.value.startsWith('/')) {
+        this.#buf = Buffer.concat([...block.frames, this.#buf]);
+        return false;
+      }
+      this.#mode = 'rewrite';
+    }
+    const rewritten = fields.map((f) =>
+      f.name === ':authority' && f.value.startsWith('/') ? { ...f, value: UDS_AUTHORITY } : f,
+    );
+    let encoded = encodeLiterals(rewritten);
+    const prefix = block.priority ?? Buffer.alloc(0);
+    // First frame: HEADERS (priority fields kept, padding dropped); the rest CONTINUATIONs.
+    let room = MAX_FRAME - prefix.length;
+    let type = HEADERS;
+    let flags = (block.flags & (END_STREAM | PRIORITY));
+    let head = prefix;
+    for (;;) {
+      const part = encoded.subarray(0, room);
+      encoded = encoded.subarray(part.length);
+      const last = encoded.length === 0;
+      out.push(frame(type, flags | (last ? END_HEADERS : 0), block.streamId, Buffer.concat([head, part])));
+      if (last) return true;
+      type = CONTINUATION;
+      flags = 0;
+      head = Buffer.alloc(0);
+      room = MAX_FRAME;
+    }
+  }
+
+  #unexpected(out: Buffer[], why: string): Buffer[] {
+    if (this.#mode === 'rewrite') throw new HpackError(why);
+    if (this.#pending) this.#buf = Buffer.concat([...this.#pending.frames, this.#buf]);
+    return this.#passThrough(out);
+  }
+
+  #passThrough(out: Buffer[]): Buffer[] {
+    this.#mode = 'passthrough';
+    this.#pending = undefined;
+    this.#decoder = undefined;
+    if (this.#buf.length > 0) out.push(this.#buf);
+    this.#buf = Buffer.alloc(0);
+    return out;
+  }
+}
+
+/**
+ * Wraps an accepted Unix socket for a grpc-js connection injector: what the
+ * client sends goes through an AuthorityFilter, what the server writes goes
+ * to the socket as is. Ending, errors and destruction follow the socket.
+ */
+export function acceptPathAuthority(socket: Socket, onRewrite?: () => void): Duplex {
+  const filter = new AuthorityFilter();
+  const wrapper: Duplex = new Duplex({
+    allowHalfOpen: true,
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end(callback);
+    },
+    destroy(err, callback) {
+      socket.destroy();
+      callback(err);
+    },
+  });
+  socket.on('data', (chunk: Buffer) => {
+    let out: Buffer[];
+    const before = filter.rewriting;
+    try {
+      out = filter.push(chunk);
+    } catch (err) {
+      socket.destroy(err as Error);
+      return;
+    }
+    if (!before && filter.rewriting) onRewrite?.();
+    let more = true;
+    for (const b of out) more = wrapper.push(b);
+    if (!more) socket.pause();
+  });
+  socket.on('end', () => wrapper.push(null));
+  socket.on('close', () => wrapper.destroy());
+  return wrapper;
+}
+
+/** What uds-server needs of a grpc-js connection injector. */
+export interface ConnectionInjector {
+  injectConnection(connection: Duplex): void;
+}
+
+/**
+ * Injects accepted sockets into `grpcServer` through acceptPathAuthority.
+ * grpc-js reports `session.socket.remoteAddress` as a call's peer; for a
+ * wrapped stream Node's HTTP/2 session sits on its own JSStreamSocket, whose
+ * peer name is unset. So the peer address (SO_PEERCRED, see peer.ts) is set
+ * on that socket when grpc-js's HTTP/2 server announces the session, and a
+ * session whose socket does not then report it is destroyed: calls never
+ * run with an unknown or wrong peer.
+ */
+export function pathAuthorityInjector(
+  grpcServer: object,
+  injector: ConnectionInjector,
+  onRewrite?: (peerAddress: string) => void,
+): (socket: Socket, peerAddress: string) => void {
+  const peers = new WeakMap<Duplex, string>();
+  // grpc-js keeps its HTTP/2 servers (here: the injector's) in http2Servers.
+  const servers = (grpcServer as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+  const h2servers = servers instanceof Map ? [...servers.keys()] : [];
+  if (h2servers.length === 0 || !h2servers.every((s) => s instanceof EventEmitter)) {
+    throw new Error('grpc: cannot find the grpc-js HTTP/2 server of a connection injector');
+  }
+  for (const h2 of h2servers as EventEmitter[]) {
+    h2.prependListener('session', (session: { socket: { stream?: unknown; remoteAddress?: string; _peername?: unknown }; destroy(): void }) => {
+      const proxy = session.socket;
+      const peer = peers.get(proxy.stream as Duplex);
+      if (peer === undefined) return;
+      proxy._peername = { address: peer };
+      if (proxy.remoteAddress !== peer) session.destroy();
+    });
+  }
+  return (socket, peerAddress) => {
+    const wrapper = acceptPathAuthority(socket, onRewrite && (() => onRewrite(peerAddress)));
+    peers.set(wrapper, peerAddress);
+    injector.injectConnection(wrapper);
+  };
+}
