@@ -1,6 +1,6 @@
 // herald-agent with real processes: Workload API rules (security header,
-// no identity, bad JWT input), rotation seen by go-spiffe and py-spiffe
-// watchers, agent SVID renewal, the server going away and coming back, and
+// no identity, bad JWT input), rotation seen by go-spiffe, py-spiffe and
+// java-spiffe watchers, agent SVID renewal, the server going away and coming back, and
 // 1,000 streams dropped abruptly without leaking.
 import * as grpc from '@grpc/grpc-js';
 import { readdirSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { fromStruct } from '../../src/common/grpc/struct.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
-import { goInteropPath, pythonPath } from '../../demo/lib/tools.ts';
+import { goInteropPath, javaInteropArgs, pythonPath } from '../../demo/lib/tools.ts';
 import { RETRY_CAP_FLOOR_MS } from '../../src/agent/manager.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -109,20 +109,32 @@ describe('herald-agent end to end', () => {
     c.close();
   });
 
-  it('go-spiffe and py-spiffe watchers see the SVID rotate on the open stream', async () => {
+  it('go-spiffe, py-spiffe and java-spiffe watchers see the SVID rotate on the open stream', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
-    const [goRes, pyRes] = await Promise.all([
+    const [goRes, pyRes, javaRes] = await Promise.all([
       runCommand(goInteropPath(), ['watch', '2'], { env, timeoutMs: 40_000 }),
       runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
+      // java-spiffe (grpc-java) sends the socket path as :authority; JVM
+      // startup on a busy 2-core machine is slow, hence the longer bound.
+      runCommand('java', [...javaInteropArgs(), 'watch', '2'], { env: { ...env, SPIFFE_ENDPOINT_SOCKET: `unix:${agent.socketPath}` }, timeoutMs: 90_000 }),
     ]);
     const go = JSON.parse(goRes.stdout);
     const py = JSON.parse(pyRes.stdout);
-    for (const r of [go, py]) {
+    const java = JSON.parse(javaRes.stdout || '{}');
+    expect(java.error, javaRes.stderr.slice(-2000)).toBeUndefined();
+    for (const r of [go, py, java]) {
       expect(r.updates).toHaveLength(2);
       expect(r.updates[0][0].id).toBe('spiffe://example.org/rotating');
       expect(r.updates[1][0].serial).not.toBe(r.updates[0][0].serial);
     }
-  }, 60_000);
+    // java-spiffe's X509Source serves the rotated SVID; its JwtSource, open
+    // across the rotation, fetches JWT-SVIDs that validate against its own
+    // JWT bundle and at the agent, before and after.
+    expect(java.current.serial).toBe(java.updates[1][0].serial);
+    for (const jwt of [java.jwt_before, java.jwt_after]) {
+      expect(jwt).toMatchObject({ id: 'spiffe://example.org/rotating', local_id: 'spiffe://example.org/rotating', remote_id: 'spiffe://example.org/rotating', audience: ['watch'], wrong_aud_fail: true });
+    }
+  }, 120_000);
 
 
   it('bundle streams send a message only when their own content changes', async () => {

@@ -1,6 +1,6 @@
 // Seed 003's walkthrough with the real binaries: run, healthcheck, token
 // generate, entry create, an agent attests with the token, a workload
-// fetches its SVID (herald-agent CLI, go-spiffe, py-spiffe) and openssl
+// fetches its SVID (herald-agent CLI, go-spiffe, py-spiffe, java-spiffe) and openssl
 // verifies it against `bundle show`. Then restarts keep the CA and the
 // agent's identity, and bad input is refused.
 import { X509Certificate } from 'node:crypto';
@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
-import { goInteropPath, pythonPath } from '../../demo/lib/tools.ts';
+import { goInteropPath, javaInteropArgs, pythonPath } from '../../demo/lib/tools.ts';
 import { runCommand } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
@@ -132,7 +132,7 @@ describe('herald-server walkthrough (seed 003)', () => {
     expect(res.stdout).toContain('Attestation type: join_token');
   });
 
-  it('go-spiffe and py-spiffe clients fetch and validate SVIDs from the agent socket', async () => {
+  it('go-spiffe, py-spiffe and java-spiffe clients fetch and validate SVIDs from the agent socket', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
     const goX509 = JSON.parse((await runCommand(goInteropPath(), ['x509'], { env })).stdout);
     expect(goX509.verified_id).toBe('spiffe://example.org/myservice');
@@ -143,7 +143,18 @@ describe('herald-server walkthrough (seed 003)', () => {
     expect(pyX509.svids[0].id).toBe('spiffe://example.org/myservice');
     const pyJwt = JSON.parse((await runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'jwt', 'walkthrough'], { env })).stdout);
     expect(pyJwt).toMatchObject({ id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
-  }, 120_000);
+    // java-spiffe (grpc-java sends the socket path as :authority): X509Source and JwtSource.
+    const javaEnv = { ...env, SPIFFE_ENDPOINT_SOCKET: `unix:${agent.socketPath}` };
+    const javaX509Res = await runCommand('java', [...javaInteropArgs(), 'x509'], { env: javaEnv, timeoutMs: 90_000 });
+    const javaX509 = JSON.parse(javaX509Res.stdout || '{}');
+    expect(javaX509.error, javaX509Res.stderr.slice(-2000)).toBeUndefined();
+    expect(javaX509).toMatchObject({ verified_id: 'spiffe://example.org/myservice', bundles: ['example.org'] });
+    expect(javaX509.svids[0].id).toBe('spiffe://example.org/myservice');
+    const javaJwtRes = await runCommand('java', [...javaInteropArgs(), 'jwt', 'walkthrough'], { env: javaEnv, timeoutMs: 90_000 });
+    const javaJwt = JSON.parse(javaJwtRes.stdout || '{}');
+    expect(javaJwt.error, javaJwtRes.stderr.slice(-2000)).toBeUndefined();
+    expect(javaJwt).toMatchObject({ id: 'spiffe://example.org/myservice', local_id: 'spiffe://example.org/myservice', remote_id: 'spiffe://example.org/myservice', wrong_aud_fail: true });
+  }, 300_000);
 
   it('a used join token is refused, naming why', async () => {
     const second = await runCommand(join(ROOT, 'bin/herald-agent'), [
