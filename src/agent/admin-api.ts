@@ -7,6 +7,7 @@
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { dirname } from 'node:path';
+import { checkSocketDirectory, type SocketFileLogger } from '../common/grpc/uds-socket-file.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { SdsStreamRegistry } from '../sds/stream-state.ts';
 import type { AgentManager } from './manager.ts';
@@ -42,8 +43,10 @@ export function sdsStatus(registry: SdsStreamRegistry, manager: AgentManager, me
   };
 }
 
-export async function startAdminApi(socketPath: string, deps: { registry: SdsStreamRegistry; manager: AgentManager; metrics: Metrics }): Promise<AdminApi> {
+export async function startAdminApi(socketPath: string, deps: { registry: SdsStreamRegistry; manager: AgentManager; metrics: Metrics; log?: SocketFileLogger }): Promise<AdminApi> {
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
+  // Another user who can write here could put their own socket in its place.
+  checkSocketDirectory(dirname(socketPath), 'agent admin socket', deps.log);
   await rm(socketPath, { force: true });
   const server: Server = createServer((req, res) => {
     const json = (body: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');

@@ -1,6 +1,7 @@
 // herald-agent, assembled: storage, trust bootstrap, the manager (server
 // sync, SVID cache) and the Workload API + SDS socket (SPIRE pkg/agent).
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -9,6 +10,7 @@ import { lockDataDir, type DataDirLock } from '../common/data-dir-lock.ts';
 import { HeraldError, errorMessage } from '../common/errors.ts';
 import { encodeAny, serviceDefinition, serviceDefinitionAcceptingBytes, Services } from '../common/grpc/protos.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
+import { checkSocketDirectory } from '../common/grpc/uds-socket-file.ts';
 import { subsystemLogger } from '../common/log.ts';
 import { startHealthListener } from '../common/health-listener.ts';
 import { Metrics } from '../common/metrics.ts';
@@ -118,6 +120,11 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   const log = opts.log;
   const metrics = new Metrics();
   const storage = await AgentStorage.open(config.dataDir);
+  // Checked before anything starts, so a refusal leaves nothing running.
+  if (config.adminSocketPath) {
+    await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });
+    checkSocketDirectory(dirname(config.adminSocketPath), 'agent admin socket', log);
+  }
   const roots = await bootstrapRoots(config.trustBootstrap, config);
   if (config.trustBootstrap.method === 'insecure_bootstrap') log.warn({}, 'Insecure bootstrap enabled; the server is not authenticated on first contact');
 
@@ -190,7 +197,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   }
 
   const health = config.healthChecks.listenerEnabled ? await startHealthListener(config.healthChecks, () => ready) : undefined;
-  const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics }) : undefined;
+  const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics, log: subsystemLogger(log, 'admin_api') }) : undefined;
   if (config.adminSocketPath) log.info({ socket_path: config.adminSocketPath }, 'Starting admin API (sds status, metrics)');
 
   // Banned, or refused and unable to attest again: unhealthy at once, no

@@ -2,6 +2,7 @@
 // create …`): each leaf command parses its own Go-style flags and returns an
 // exit code; unknown commands print the available ones.
 import { HeraldError, errorMessage } from '../common/errors.ts';
+import { rpcErrorText } from './grpc-status-text.ts';
 import { FlagError, parseFlags, type FlagSpecs, type ParsedFlags } from './flags.ts';
 
 export interface CliIo {
@@ -61,11 +62,11 @@ function usageOf(binary: string, path: string[], tree: CommandTree): string {
   return lines.join('\n');
 }
 
-/** An error for the user: a HeraldError's message, or a gRPC status's details. */
+/** An error for the user: a HeraldError's message, or a gRPC status as Go prints it (`rpc error: code = NotFound desc = …`, SPIRE's CLI). */
 export function describeError(err: unknown): string {
   if (err instanceof HeraldError) return err.message;
   const e = err as { code?: number; details?: string };
-  if (typeof e?.code === 'number' && typeof e.details === 'string') return e.details;
+  if (typeof e?.code === 'number' && typeof e.details === 'string') return rpcErrorText({ code: e.code, details: e.details });
   return errorMessage(err);
 }
 

@@ -1,16 +1,88 @@
 // Promise-style calls over grpc-js clients for the CLIs, and the admin
 // socket address. One channel per command run; closed when done.
+//
+// Errors read as SPIRE's CLI prints them (Go's status String: `rpc error:
+// code = AlreadyExists desc = …`); a socket nobody listens on is a
+// `connection error: … (is the server running? -socketPath …)`. Before an
+// admin socket is used, its owner is checked: it must be the CLI's own uid
+// or root, or another local user may have put an impostor in its place.
+import { lstatSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { HeraldError } from '../common/errors.ts';
 import { serviceClient, type ServiceName } from '../common/grpc/protos.ts';
+import { ALLOW_INSECURE_SOCKET_DIR_ENV, insecureSocketDirAllowed } from '../common/grpc/uds-socket-file.ts';
+
+export { grpcCodeName, rpcErrorText } from './grpc-status-text.ts';
 
 export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
-export function udsClient(service: ServiceName, socketPath: string, options: grpc.ClientOptions = {}): Client {
+/** Which daemon a client talks to, for "is the server running?". */
+const targets = new WeakMap<grpc.Client, { socketPath: string; daemon: string }>();
+
+export function udsClient(service: ServiceName, socketPath: string, options: grpc.ClientOptions = {}, daemon = 'server'): Client {
   const Ctor = serviceClient(service);
-  return new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), options) as unknown as Client;
+  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), options) as unknown as Client;
+  targets.set(client, { socketPath, daemon });
+  return client;
 }
 
-/** Calls a unary method; rejects with the gRPC status error. */
+/** The CLI could not reach the daemon's socket. */
+export class ConnectionError extends HeraldError {}
+
+/**
+ * What grpc-js says when it could not connect ("No connection established.
+ * Last error: Error: connect ENOENT /x.sock. Resolution note: "), as one
+ * line in the style of Go's dialer.
+ */
+function connectionError(details: string, socketPath: string, daemon: string): ConnectionError {
+  const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note:.*)?$/s.exec(details)?.[1]?.trim() ?? details;
+  const m = /^connect (E[A-Z]+)\b/.exec(last);
+  const reason = m ? `dial unix ${socketPath}: connect: ${errnoText(m[1]!)}` : last;
+  return new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: ${reason} (is the ${daemon} running? -socketPath ${socketPath})`);
+}
+
+function errnoText(code: string): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'EACCES':
+      return 'permission denied';
+    default:
+      return code;
+  }
+}
+
+/**
+ * Before talking to an admin socket: it must exist, be a socket, and belong
+ * to this user or root. Anyone else's socket there may be an impostor (a
+ * user who could write to its directory moved the real one away).
+ * HERALD_ALLOW_INSECURE_SOCKET_DIR=1 skips the owner check.
+ */
+export function checkAdminSocket(socketPath: string, daemon = 'server', env: Readonly<Record<string, string | undefined>> = process.env): void {
+  let st;
+  try {
+    st = lstatSync(socketPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: dial unix ${socketPath}: connect: no such file or directory (is the ${daemon} running? -socketPath ${socketPath})`);
+    }
+    throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: cannot inspect ${socketPath}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!st.isSocket()) throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: ${socketPath} is not a socket (-socketPath ${socketPath})`);
+  const uid = process.getuid?.() ?? 0;
+  if (st.uid !== uid && st.uid !== 0 && !insecureSocketDirAllowed(env)) {
+    throw new HeraldError(
+      'ERR_PERMISSION_DENIED_SOCKET_OWNER',
+      `refusing to talk to ${socketPath}: the socket is owned by uid ${st.uid}, not by you (uid ${uid}) or root, so it may not be the ${daemon}'s ` +
+        `(another user who can write to its directory could have replaced it). Check who listens there; set ${ALLOW_INSECURE_SOCKET_DIR_ENV}=1 if this is intended`,
+    );
+  }
+}
+
+/** Calls a unary method; rejects with the gRPC status error (a ConnectionError when the socket cannot be reached). */
 export function callUnary<Res>(client: Client, method: string, request: object, metadata = new grpc.Metadata(), deadlineMs = 30_000): Promise<Res> {
   return new Promise((resolve, reject) => {
     const fn = client[method];
@@ -18,6 +90,14 @@ export function callUnary<Res>(client: Client, method: string, request: object, 
       reject(new Error(`no method ${method}`));
       return;
     }
-    fn.call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)));
+    fn.call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(rpcErrorOf(client, err)) : resolve(res)));
   });
+}
+
+function rpcErrorOf(client: grpc.Client, err: grpc.ServiceError): Error {
+  const target = targets.get(client);
+  if (target && err.code === grpc.status.UNAVAILABLE && /No connection established|connect E[A-Z]+/.test(err.details)) {
+    return connectionError(err.details, target.socketPath, target.daemon);
+  }
+  return err;
 }

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type Timer } from '../common/clock.ts';
 import { lockDataDir } from '../common/data-dir-lock.ts';
@@ -204,11 +204,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     }));
     log.info({ address: `${config.bindAddress}:${boundPort}`, network: 'tcp' }, 'Starting Server APIs');
 
-    // Admin API: whoever can open the socket is an administrator.
-    await mkdir(dirname(config.socketPath), { recursive: true, mode: 0o770 });
+    // Admin API: whoever can open the socket is an administrator. Its
+    // directory must be ours (see checkSocketDirectory), created 0750 as SPIRE's.
     const admin: UdsServer = await startUdsServer({
       socketPath: config.socketPath,
       mode: 0o600,
+      privateDirectory: true,
       services: services(localCallerResolver),
       logger: subsystemLogger(log, 'admin_api'),
     });

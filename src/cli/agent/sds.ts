@@ -2,6 +2,7 @@
 import { request } from 'node:http';
 import { HeraldError } from '../../common/errors.ts';
 import { flagsOrHelp, type Command } from '../command.ts';
+import { checkAdminSocket } from '../grpc-client.ts';
 
 interface Status {
   ready: boolean;
@@ -47,6 +48,7 @@ export const sdsStatus: Command = {
       io,
     );
     if (!f) return 0;
+    checkAdminSocket(f.values.socketPath, 'agent', io.env);
     const text = await get(f.values.socketPath, '/sds/status');
     if (f.values.output === 'json') {
       io.stdout.write(text);

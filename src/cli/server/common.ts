@@ -3,7 +3,7 @@
 import { HeraldError } from '../../common/errors.ts';
 import type { ServiceName } from '../../common/grpc/protos.ts';
 import type { CliIo } from '../command.ts';
-import { udsClient, type Client } from '../grpc-client.ts';
+import { checkAdminSocket, grpcCodeName, udsClient, type Client } from '../grpc-client.ts';
 
 export const DEFAULT_ADMIN_SOCKET = '/tmp/herald-server/private/api.sock';
 
@@ -21,6 +21,7 @@ export function outputFormat(value: string): OutputFormat {
 
 /** Opens clients for `services` on the admin socket; `close` ends them all. */
 export function adminClients<const N extends readonly ServiceName[]>(socketPath: string, ...services: N): { clients: Client[]; close(): void } {
+  checkAdminSocket(socketPath, 'server');
   const clients = services.map((s) => udsClient(s, socketPath));
   return { clients, close: () => clients.forEach((c) => c.close()) };
 }
@@ -38,6 +39,6 @@ export function requireFlag(value: string | undefined, name: string): string {
 /** Prints a batch result's failure as SPIRE does and turns it into exit code 1. */
 export function batchFailed(io: CliIo, what: string, status: { code: number; message: string }): boolean {
   if (status.code === 0) return false;
-  io.stderr.write(`Failed to ${what}: ${status.message} (code: ${status.code})\n`);
+  io.stderr.write(`Failed to ${what}: ${status.message} (code: ${grpcCodeName(status.code)})\n`);
   return true;
 }

@@ -5,7 +5,7 @@ import { loadServerConfig, serverRunFlags } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
 import { describeError, flagsOrHelp, type Command } from '../command.ts';
 import { daemonCommands } from '../daemon.ts';
-import { callUnary, udsClient } from '../grpc-client.ts';
+import { callUnary, checkAdminSocket, udsClient } from '../grpc-client.ts';
 import { DEFAULT_ADMIN_SOCKET } from './common.ts';
 
 export const { run: runCommand, validate: validateCommand } = daemonCommands({
@@ -33,6 +33,7 @@ export const healthcheckCommand: Command = {
     if (f.values.verbose) io.stdout.write('Checking server health...\n');
     const client = udsClient(Services.health, f.values.socketPath);
     try {
+      checkAdminSocket(f.values.socketPath, 'server', io.env);
       const res = await callUnary<{ status: string }>(client, 'Check', {}, new grpc.Metadata(), 5000);
       if (res.status !== 'SERVING') {
         io.stderr.write(`Server is unhealthy: server returned status "${res.status}"\n`);
@@ -41,7 +42,8 @@ export const healthcheckCommand: Command = {
       io.stdout.write('Server is healthy.\n');
       return 0;
     } catch (err) {
-      if (f.values.verbose) io.stderr.write(`Failed to check health: ${describeError(err)}\n`);
+      // A socket that may be an impostor's is worth saying even without -verbose.
+      if (f.values.verbose || (err as { code?: unknown }).code === 'ERR_PERMISSION_DENIED_SOCKET_OWNER') io.stderr.write(`Failed to check health: ${describeError(err)}\n`);
       io.stderr.write('Server is unhealthy: unable to determine health\n');
       return 1;
     } finally {

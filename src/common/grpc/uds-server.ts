@@ -17,6 +17,7 @@ import { formatPeerAddress, type PeerCredentials, readPeerCredentials, stampPeer
 import { pathAuthorityInjector } from './uds-authority.ts';
 import {
   bindSocket,
+  checkSocketDirectory,
   type FileIdentity,
   MAX_SOCKET_PATH_BYTES,
   removeStaleSocket,
@@ -49,6 +50,13 @@ export interface UdsServerOptions {
    * 0o660/0o770 the owner and group (admin socket).
    */
   readonly mode: number;
+  /**
+   * An admin socket: its directory (and the ones above) must be safe from
+   * other local users (see checkSocketDirectory), unless the operator set
+   * HERALD_ALLOW_INSECURE_SOCKET_DIR=1. Not for the Workload API socket,
+   * which every local user may reach by design.
+   */
+  readonly privateDirectory?: boolean;
   readonly services: readonly UdsService[];
   /** grpc-js server options (interceptors, message size limits, ...). */
   readonly grpcOptions?: grpc.ServerOptions;
@@ -127,7 +135,8 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
 
   let identity: FileIdentity;
   try {
-    await mkdir(dirname(socketPath), { recursive: true });
+    await mkdir(dirname(socketPath), { recursive: true, mode: options.privateDirectory ? 0o750 : 0o777 });
+    if (options.privateDirectory) checkSocketDirectory(dirname(socketPath), 'admin socket', logger);
     await removeStaleSocket(socketPath, options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS, logger);
     identity = await bindSocket(netServer, socketPath, mode);
   } catch (err) {

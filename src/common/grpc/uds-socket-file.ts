@@ -2,9 +2,10 @@
 // file only appears with its final mode, and removing it only while it is
 // still ours.
 
+import { lstatSync, readlinkSync, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdtemp, rm, unlink } from 'node:fs/promises';
 import { connect, type Server } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, parse, resolve, sep } from 'node:path';
 import { HeraldError } from '../errors.ts';
 
 /** The subset of a pino logger these helpers use. */
@@ -18,6 +19,7 @@ export const UdsServerErrorCode = {
   PATH_NOT_SOCKET: 'ERR_UDS_PATH_NOT_SOCKET',
   PATH_TOO_LONG: 'ERR_UDS_PATH_TOO_LONG',
   LISTEN_FAILED: 'ERR_UDS_LISTEN_FAILED',
+  UNSAFE_DIRECTORY: 'ERR_UDS_UNSAFE_DIRECTORY',
 } as const;
 export type UdsServerErrorCode = (typeof UdsServerErrorCode)[keyof typeof UdsServerErrorCode];
 
@@ -27,6 +29,89 @@ export class UdsServerError extends HeraldError {
   constructor(code: UdsServerErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, `grpc: ${message}`, options);
   }
+}
+
+/**
+ * The operator's opt-in to a socket directory that other users could
+ * write to (or that another user owns): `HERALD_ALLOW_INSECURE_SOCKET_DIR=1`
+ * in the daemon's environment (and the CLI's, for the owner check).
+ */
+export const ALLOW_INSECURE_SOCKET_DIR_ENV = 'HERALD_ALLOW_INSECURE_SOCKET_DIR';
+
+export function insecureSocketDirAllowed(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  const v = env[ALLOW_INSECURE_SOCKET_DIR_ENV];
+  return v === '1' || v === 'true';
+}
+
+/**
+ * Refuses an admin socket's directory that another local user controls: a
+ * user who can write to it (or to an ancestor that is not sticky, like a
+ * 0777 /tmp/herald-server) can move the socket away and listen in its
+ * place, and the operator's CLI would then talk to the impostor. Every
+ * directory from `dir` up to / must be owned by this process's uid or root;
+ * `dir` itself must not be writable by group or other, an ancestor only if
+ * it is sticky (/tmp). Symbolic links on the way must be ours or root's too.
+ * Returns the problems found (empty = safe).
+ */
+export function socketDirectoryProblems(dir: string, uid: number = process.getuid?.() ?? 0): string[] {
+  const problems: string[] = [];
+  const owners = new Set([uid, 0]);
+  const describe = (path: string, st: Stats): string => `${path} (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  let path = resolve(dir);
+  const root = parse(path).root;
+  let first = true;
+  for (;;) {
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      problems.push(`cannot inspect ${path}: ${(err as Error).message}`);
+      break;
+    }
+    if (!owners.has(st.uid)) {
+      problems.push(`${describe(path, st)} is owned by another user (not uid ${uid} or root)`);
+    } else if (st.isSymbolicLink()) {
+      // An own or root's link: where it points is checked as well.
+      let target: string;
+      try {
+        target = resolve(dirname(path), readlinkSync(path));
+      } catch (err) {
+        problems.push(`cannot read link ${path}: ${(err as Error).message}`);
+        break;
+      }
+      problems.push(...socketDirectoryProblems(target, uid).filter((p) => !problems.includes(p)));
+    } else if (st.isDirectory()) {
+      const othersWrite = (st.mode & 0o022) !== 0;
+      const sticky = (st.mode & 0o1000) !== 0;
+      if (othersWrite && (first || !sticky)) problems.push(`${describe(path, st)} is writable by ${st.mode & 0o020 ? (st.mode & 0o002 ? 'group and other users' : 'its group') : 'other users'}`);
+    } else {
+      problems.push(`${path} is not a directory`);
+    }
+    first = false;
+    if (path === root) break;
+    const parent = dirname(path);
+    if (parent === path || !path.includes(sep)) break;
+    path = parent;
+  }
+  return problems;
+}
+
+/**
+ * Throws unless `dir` is safe for a private (admin) socket, or the operator
+ * opted in with HERALD_ALLOW_INSECURE_SOCKET_DIR=1 (then `logger` warns).
+ */
+export function checkSocketDirectory(dir: string, what: string, logger?: SocketFileLogger, env: Readonly<Record<string, string | undefined>> = process.env): void {
+  const problems = socketDirectoryProblems(dir);
+  if (problems.length === 0) return;
+  if (insecureSocketDirAllowed(env)) {
+    logger?.warn({ socket_dir: dir, problems, [ALLOW_INSECURE_SOCKET_DIR_ENV]: env[ALLOW_INSECURE_SOCKET_DIR_ENV] }, `Using an ${what} directory that other users can change (${ALLOW_INSECURE_SOCKET_DIR_ENV} is set)`);
+    return;
+  }
+  throw new UdsServerError(
+    UdsServerErrorCode.UNSAFE_DIRECTORY,
+    `refusing to use ${dir} for the ${what}: ${problems.join('; ')}. Another local user could replace the socket and impersonate this process to its CLI. ` +
+      `Use a directory owned by uid ${process.getuid?.() ?? 0} or root and not writable by others (chmod go-w), or set ${ALLOW_INSECURE_SOCKET_DIR_ENV}=1 if this is intended`,
+  );
 }
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
