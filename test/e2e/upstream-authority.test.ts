@@ -348,8 +348,13 @@ plugins {
       .replace(/socket_path: .*/, `socket_path: ${join(dir, 'server.sock')}`)
       .replaceAll(join(tmp.path, 'server-data'), join(dir, 'server-data'))
       .replace(`bundle_file_path: ${f('roots.pem')}`, `bundle_file_path: ${f('other-root.crt')}`));
-    const r = await runCommand(SERVER_BIN, ['run', '-config', f('bad/server.yaml')], { cwd: dir, timeoutMs: 30_000 });
-    expect(r.code).not.toBe(0);
-    expect(`${r.stdout}${r.stderr}`).toContain(`the certificate cannot be validated with the roots in bundle_file_path ${f('other-root.crt')}`);
+    const proc = startProcess(SERVER_BIN, ['run', '-config', f('bad/server.yaml')], { cwd: dir });
+    const outcome = await Promise.race([
+      proc.exited().then((code) => ({ code })),
+      proc.waitForOutput('Server started', 30_000).then(() => ({ code: 'started' as const })),
+    ]).finally(() => proc.stop());
+    expect(outcome.code, proc.output()).not.toBe('started');
+    expect(outcome.code).not.toBe(0);
+    expect(proc.output()).toContain(`the certificate cannot be validated with the roots in bundle_file_path ${f('other-root.crt')}`);
   }, 60_000);
 });
