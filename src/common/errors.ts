@@ -72,6 +72,12 @@ const statusByCode: ReadonlyArray<readonly [string, GrpcCode]> = [
   ['ERR_FEDERATION_NOT_FOUND', GrpcCode.NOT_FOUND],
   ['ERR_FEDERATION_NO_TRUST', GrpcCode.FAILED_PRECONDITION],
   ['ERR_DATASTORE', GrpcCode.INTERNAL],
+  // The storage, not the request, failed: say so, so clients and operators can act.
+  ['ERR_DATASTORE_FULL', GrpcCode.RESOURCE_EXHAUSTED],
+  ['ERR_DATASTORE_READ_ONLY', GrpcCode.UNAVAILABLE],
+  ['ERR_DATASTORE_IO', GrpcCode.UNAVAILABLE],
+  ['ERR_DATASTORE_UNAVAILABLE', GrpcCode.UNAVAILABLE],
+  ['ERR_DATASTORE_BUSY', GrpcCode.UNAVAILABLE],
   ['ERR_INTERNAL', GrpcCode.INTERNAL],
 ];
 

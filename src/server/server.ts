@@ -36,7 +36,7 @@ import { DiskKeyManager, MemoryKeyManager, type KeyManager } from './ca/key-mana
 import { CaManager, type X509CaMinter } from './ca/manager.ts';
 import { SelfSignedCaMinter } from './ca/self-signed-minter.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
-import { openDataStore, type DataStore } from './datastore/index.ts';
+import { openDataStore, StorageHealth, type DataStore } from './datastore/index.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { JoinTokenAttestor } from './node-attestor/join-token.ts';
 import { X509PopAttestor } from './node-attestor/x509pop.ts';
@@ -101,8 +101,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     // is data loss, not a first start (see priorServerState).
     const prior = await priorServerState(config);
     if (prior !== undefined && opts.allowEmptyDatastore) log.warn({ reason: prior }, '-allowEmptyDatastore: a missing or empty datastore will be created although the server has run on this data_dir before');
-    const ds = await openDataStore(config.dataStore, { clock, existingDataExpected: opts.allowEmptyDatastore ? undefined : prior });
+    // Storage failures are logged with their cause and make the server not ready until it writes again.
+    const storage = new StorageHealth({ log: subsystemLogger(log, 'datastore'), clock });
+    const ds = await openDataStore(config.dataStore, { clock, existingDataExpected: opts.allowEmptyDatastore ? undefined : prior, storageEvents: storage });
     cleanup.push(() => ds.close());
+    storage.start(() => ds.checkWritable());
+    cleanup.push(() => storage.stop());
 
     const keyManager: KeyManager = config.keyManager.type === 'disk' ? await DiskKeyManager.open(config.keyManager.keysPath) : new MemoryKeyManager();
     const subject = { country: [...config.caSubject.country], organization: [...config.caSubject.organization], ...(config.caSubject.commonName ? { commonName: config.caSubject.commonName } : {}) };
@@ -179,7 +183,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       { definition: serviceDefinition(Services.svid), implementation: svidService(api, resolver) },
       { definition: serviceDefinition(Services.entry), implementation: entryService(api, resolver) },
       { definition: serviceDefinition(Services.bundle), implementation: bundleService(api, resolver) },
-      { definition: serviceDefinition(Services.health), implementation: healthService(() => true) },
+      { definition: serviceDefinition(Services.health), implementation: healthService(() => storage.ready()) },
       { definition: serviceDefinition(Services.trustDomain), implementation: trustDomainService(api, resolver) },
       { definition: serviceDefinition(Services.localAuthority), implementation: localAuthorityService(api, resolver) },
       ...(opts.extraServices?.(api, resolver) ?? []),
@@ -239,7 +243,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => pruneTimer.cancel());
 
     if (config.healthChecks.listenerEnabled) {
-      const http = await startHealthListener(config.healthChecks, () => true);
+      const http = await startHealthListener(config.healthChecks, () => storage.ready());
       cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
     }
 

@@ -263,5 +263,11 @@ export interface DataStore {
   onChange(listener: (notice: ChangeNotice) => void): () => void;
   /** The schema version the database is at. */
   schemaVersion(): Promise<number>;
+  /**
+   * Proves the datastore can write now (a write that changes nothing, and for
+   * SQLite a small file beside the database); throws the storage error
+   * (ERR_DATASTORE_FULL, _READ_ONLY, _IO, _UNAVAILABLE) otherwise.
+   */
+  checkWritable(): Promise<void>;
   close(): Promise<void>;
 }

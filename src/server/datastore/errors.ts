@@ -37,8 +37,12 @@ export const DataStoreCode = {
   InvalidFilter: 'ERR_INVALID_ARGUMENT_FILTER',
   /** Another writer holds the lock past busy_timeout (SQLITE_BUSY), or a serialization failure. */
   Busy: 'ERR_DATASTORE_BUSY',
-  /** Disk or database size limit reached. */
+  /** Disk or database size limit reached (RESOURCE_EXHAUSTED). */
   Full: 'ERR_DATASTORE_FULL',
+  /** The database or its filesystem is read-only (UNAVAILABLE). */
+  ReadOnly: 'ERR_DATASTORE_READ_ONLY',
+  /** The disk failed a read or write (UNAVAILABLE). */
+  Io: 'ERR_DATASTORE_IO',
   /** Cannot reach / lost the database server. */
   Unavailable: 'ERR_DATASTORE_UNAVAILABLE',
   /** Any other statement failure. */
@@ -75,6 +79,38 @@ export function missingDatastore(what: string, expectedBecause: string): DataSto
     `${what}, but ${expectedBecause}: starting would silently lose every registration entry, agent and federated bundle it held, so the server refuses to start. ` +
       'Restore the datastore from a backup, or, to start with an empty datastore on purpose, run `herald-server run -allowEmptyDatastore`',
   );
+}
+
+/** Failures of the storage itself (not of the request): logged, and they make the server not ready. */
+const STORAGE_FAILURE_CODES: ReadonlySet<string> = new Set([DataStoreCode.Full, DataStoreCode.ReadOnly, DataStoreCode.Io, DataStoreCode.Unavailable, DataStoreCode.Corrupt]);
+
+export function isStorageFailure(err: unknown): err is DataStoreError {
+  return err instanceof DataStoreError && STORAGE_FAILURE_CODES.has(err.code);
+}
+
+/**
+ * A storage failure, classified by what the driver and the filesystem said:
+ * `causes` are the driver's code (SQLITE_FULL, SQLSTATE 53100) and the OS
+ * errno when known (ENOSPC, EROFS, EIO). The message names them and nothing
+ * the request carried, so it can go to the client as is.
+ */
+export function storageError(op: string, causes: readonly string[], cause: unknown, fallback: string): DataStoreError {
+  const has = (c: string): boolean => causes.includes(c);
+  const tag = causes.length > 0 ? ` (${causes.join(', ')})` : '';
+  if (has('ENOSPC') || has('EDQUOT')) {
+    return dataStoreError(DataStoreCode.Full, `${op}: ${has('EDQUOT') ? 'disk quota exceeded' : 'no space left on the datastore disk'}${tag}`, { cause });
+  }
+  if (has('EROFS')) return dataStoreError(DataStoreCode.ReadOnly, `${op}: the datastore filesystem is read-only${tag}`, { cause });
+  if (has('SQLITE_FULL') || causes.some((c) => c.startsWith('SQLSTATE 53'))) {
+    return dataStoreError(DataStoreCode.Full, `${op}: ${fallback}${tag}`, { cause });
+  }
+  if (causes.some((c) => c.startsWith('SQLITE_READONLY')) || has('SQLSTATE 25006')) {
+    return dataStoreError(DataStoreCode.ReadOnly, `${op}: the datastore is read-only${tag}`, { cause });
+  }
+  if (causes.some((c) => c.startsWith('SQLITE_CORRUPT') || c === 'SQLITE_NOTADB')) {
+    return dataStoreError(DataStoreCode.Corrupt, `${op}: the database file is damaged${tag}`, { cause });
+  }
+  return dataStoreError(DataStoreCode.Io, `${op}: ${fallback}${tag}`, { cause });
 }
 
 export function entryNotFound(id: string): DataStoreError {

@@ -40,7 +40,8 @@ export type {
   Page,
   Pagination,
 } from './datastore.ts';
-export { DataStoreCode, DataStoreError, EntryExistsError } from './errors.ts';
+export { DataStoreCode, DataStoreError, EntryExistsError, isStorageFailure } from './errors.ts';
+export { StorageHealth, type StorageEvents } from './storage-health.ts';
 export { openSqliteDataStore, type SqliteDataStoreOptions } from './sqlite.ts';
 export { openPostgresDataStore, type PostgresDataStoreOptions } from './postgres.ts';
 export { openDataStore, type OpenDataStoreOptions } from './open.ts';

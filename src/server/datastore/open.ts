@@ -5,10 +5,13 @@ import type { DataStore } from './datastore.ts';
 import { openPostgresDataStore } from './postgres.ts';
 import { openSqliteDataStore } from './sqlite.ts';
 import type { ListenerErrorHandler } from './sql/sql-datastore.ts';
+import type { StorageEvents } from './storage-health.ts';
 
 export interface OpenDataStoreOptions {
   readonly clock?: Clock;
   readonly onListenerError?: ListenerErrorHandler;
+  /** Told about every storage failure and committed write (readiness). */
+  readonly storageEvents?: StorageEvents | undefined;
   /** Why the database must already hold data: a missing or empty one is then refused, not created. */
   readonly existingDataExpected?: string | undefined;
 }

@@ -7,11 +7,12 @@ import pg from 'pg';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import type { DataStore } from './datastore.ts';
-import { DataStoreCode, dataStoreError, missingDatastore, transientError } from './errors.ts';
+import { DataStoreCode, dataStoreError, missingDatastore, storageError, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
 import { migrate, readSchemaVersion } from './migrations/runner.ts';
 import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
+import type { StorageEvents } from './storage-health.ts';
 
 export interface PostgresDataStoreOptions {
   /** libpq-style URI or key=value string. */
@@ -22,6 +23,8 @@ export interface PostgresDataStoreOptions {
   /** How long to wait for a connection. Default 10000 ms. */
   readonly connectionTimeoutMs?: number;
   readonly onListenerError?: ListenerErrorHandler;
+  /** Told about every storage failure and committed write (readiness). */
+  readonly storageEvents?: StorageEvents | undefined;
   /** An idle pooled connection failed (the pool replaces it). Default: a process warning. */
   readonly onPoolError?: (err: Error) => void;
   /** Why the database must already hold data: then one with no Herald schema is refused (ERR_DATASTORE_MISSING). */
@@ -49,7 +52,11 @@ export function translatePostgresError(op: string, err: unknown): Error {
     return transientError(DataStoreCode.Unavailable, `${op}: database unavailable: ${detail}`, err);
   }
   if (code === '40001' || code === '40P01' || code === '55P03') return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
-  if (code.startsWith('53')) return dataStoreError(DataStoreCode.Full, `${op}: ${detail}`, { cause: err });
+  // 53300 too_many_connections: the server is there but will not take us now.
+  if (code === '53300') return transientError(DataStoreCode.Unavailable, `${op}: database unavailable: ${detail}`, err);
+  // 53100 disk_full and the other "insufficient resources"; 25006 read_only_sql_transaction
+  // (a standby, default_transaction_read_only); 58030 io_error.
+  if (code.startsWith('53') || code === '25006' || code === '58030') return storageError(op, [`SQLSTATE ${code}`], err, detail);
   if (code.startsWith('23')) return dataStoreError(DataStoreCode.Query, `${op}: constraint violated: ${detail}`, { cause: err });
   return dataStoreError(DataStoreCode.Query, `${op}: ${detail}`, { cause: err });
 }
@@ -176,5 +183,5 @@ export async function openPostgresDataStore(options: PostgresDataStoreOptions): 
     await conn.close();
     throw err;
   }
-  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError });
+  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError, storageEvents: options.storageEvents });
 }

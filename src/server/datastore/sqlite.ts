@@ -5,18 +5,20 @@
 // holds it, BEGIN is retried on timers — never a synchronous busy wait that
 // would stall the event loop — for up to busyTimeoutMs, then the call fails
 // cleanly with ERR_DATASTORE_BUSY.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import type { DataStore } from './datastore.ts';
-import { DataStoreCode, dataStoreError, missingDatastore, transientError } from './errors.ts';
+import { DataStoreCode, dataStoreError, missingDatastore, storageError, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
 import { migrate, SCHEMA_VERSION_TABLE } from './migrations/runner.ts';
 import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
+import type { StorageEvents } from './storage-health.ts';
 
 export interface SqliteDataStoreOptions {
   /** Database file (created with its directory), a `file:` URI, or ':memory:'. */
@@ -27,6 +29,8 @@ export interface SqliteDataStoreOptions {
   /** Extra `PRAGMA name = value` applied after the defaults (e.g. max_page_count). */
   readonly pragmas?: Readonly<Record<string, string | number>>;
   readonly onListenerError?: ListenerErrorHandler;
+  /** Told about every storage failure and committed write (readiness). */
+  readonly storageEvents?: StorageEvents | undefined;
   /**
    * Why the database must already hold data (e.g. "the CA journal … exists"):
    * then a missing file or one with no schema (0 bytes) is refused with
@@ -43,16 +47,35 @@ export const sqliteDialect: SqlDialect = {
 
 const SQLITE_BUSY = 5;
 const SQLITE_LOCKED = 6;
-const SQLITE_FULL = 13;
 const SQLITE_CONSTRAINT = 19;
+
+// Result codes that mean the storage failed, not the statement
+// (https://sqlite.org/rescode.html); extended codes add `n << 8`.
+const STORAGE_CODES: Readonly<Record<number, string>> = { 8: 'SQLITE_READONLY', 10: 'SQLITE_IOERR', 11: 'SQLITE_CORRUPT', 13: 'SQLITE_FULL', 14: 'SQLITE_CANTOPEN', 26: 'SQLITE_NOTADB' };
+const EXTENDED_NAMES: Readonly<Record<number, string>> = {
+  [8 | (1 << 8)]: 'SQLITE_READONLY_RECOVERY', [8 | (2 << 8)]: 'SQLITE_READONLY_CANTLOCK', [8 | (3 << 8)]: 'SQLITE_READONLY_ROLLBACK',
+  [8 | (4 << 8)]: 'SQLITE_READONLY_DBMOVED', [8 | (5 << 8)]: 'SQLITE_READONLY_CANTINIT', [8 | (6 << 8)]: 'SQLITE_READONLY_DIRECTORY',
+  [10 | (1 << 8)]: 'SQLITE_IOERR_READ', [10 | (2 << 8)]: 'SQLITE_IOERR_SHORT_READ', [10 | (3 << 8)]: 'SQLITE_IOERR_WRITE',
+  [10 | (4 << 8)]: 'SQLITE_IOERR_FSYNC', [10 | (5 << 8)]: 'SQLITE_IOERR_DIR_FSYNC', [10 | (6 << 8)]: 'SQLITE_IOERR_TRUNCATE',
+  [10 | (7 << 8)]: 'SQLITE_IOERR_FSTAT', [10 | (10 << 8)]: 'SQLITE_IOERR_DELETE', [10 | (13 << 8)]: 'SQLITE_IOERR_ACCESS',
+  [10 | (15 << 8)]: 'SQLITE_IOERR_LOCK', [10 | (18 << 8)]: 'SQLITE_IOERR_SHMOPEN', [10 | (19 << 8)]: 'SQLITE_IOERR_SHMSIZE',
+  [10 | (21 << 8)]: 'SQLITE_IOERR_SHMMAP', [10 | (22 << 8)]: 'SQLITE_IOERR_SEEK', [10 | (24 << 8)]: 'SQLITE_IOERR_MMAP',
+  [11 | (1 << 8)]: 'SQLITE_CORRUPT_VTAB', [14 | (1 << 8)]: 'SQLITE_CANTOPEN_NOTEMPDIR', [14 | (2 << 8)]: 'SQLITE_CANTOPEN_ISDIR',
+};
 
 interface SqliteDriverError {
   errcode?: number;
+  errstr?: string;
   message?: string;
 }
 
-/** Maps a node:sqlite error onto a DataStoreError (domain errors and TypeErrors pass through). */
-export function translateSqliteError(op: string, err: unknown): Error {
+/**
+ * Maps a node:sqlite error onto a DataStoreError (domain errors and
+ * TypeErrors pass through). `diagnose`, for storage failures, returns the OS
+ * errno behind them (SQLite reports ENOSPC as SQLITE_FULL but EROFS or EIO
+ * only as some SQLITE_IOERR_*).
+ */
+export function translateSqliteError(op: string, err: unknown, diagnose?: () => string | undefined): Error {
   if (err instanceof HeraldError || err instanceof TypeError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as SqliteDriverError;
   const primary = (e.errcode ?? -1) & 0xff;
@@ -61,14 +84,48 @@ export function translateSqliteError(op: string, err: unknown): Error {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
-    case SQLITE_FULL:
-      return dataStoreError(DataStoreCode.Full, `${op}: ${detail}`, { cause: err });
     case SQLITE_CONSTRAINT:
       return dataStoreError(DataStoreCode.Query, `${op}: constraint violated: ${detail}`, { cause: err });
-    default:
-      return dataStoreError(DataStoreCode.Query, `${op}: ${detail}`, { cause: err });
+  }
+  const storage = STORAGE_CODES[primary];
+  if (storage === undefined) return dataStoreError(DataStoreCode.Query, `${op}: ${detail}`, { cause: err });
+  const errno = diagnose?.();
+  const causes = [EXTENDED_NAMES[e.errcode!] ?? storage, ...(errno ? [errno] : [])];
+  return storageError(op, causes, err, e.errstr ?? detail);
+}
+
+/**
+ * The errno a small write next to the database meets now (ENOSPC, EROFS,
+ * EIO, …), or undefined when it succeeds. Run only on the failure path.
+ */
+export function diagnoseDirectory(dir: string): string | undefined {
+  const probe = join(dir, `.herald-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(probe, 'wx', 0o600);
+    writeSync(fd, PROBE_BYTES);
+    fsyncSync(fd);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  } finally {
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* already reported */
+      }
+      try {
+        unlinkSync(probe);
+      } catch {
+        /* nothing was created, or the filesystem just went read-only */
+      }
+    }
   }
 }
+
+/** A page's worth: a one-byte write can fit in a block the filesystem already has. */
+const PROBE_BYTES = Buffer.alloc(4096);
 
 function isBusy(err: unknown): boolean {
   const code = (err as SqliteDriverError | undefined)?.errcode;
@@ -88,10 +145,15 @@ class SqliteConnection implements SqlConnection {
   #closed = false;
   #closing: Promise<void> | undefined;
   readonly #query: SqlQuery;
+  /** The database file's directory (undefined in memory): where a failing write is diagnosed. */
+  readonly #dir: string | undefined;
+  readonly #diagnose: (() => string | undefined) | undefined;
 
-  constructor(db: DatabaseSync, busyTimeoutMs: number) {
+  constructor(db: DatabaseSync, busyTimeoutMs: number, dir: string | undefined) {
     this.#db = db;
     this.#busyTimeoutMs = busyTimeoutMs;
+    this.#dir = dir;
+    this.#diagnose = dir === undefined ? undefined : () => diagnoseDirectory(dir);
     this.#query = {
       all: async (sql, params = []) => this.#prepare(sql).all(...(params as SqlValue[])) as Row[],
       get: async (sql, params = []) => this.#prepare(sql).get(...(params as SqlValue[])) as Row | undefined,
@@ -137,7 +199,7 @@ class SqliteConnection implements SqlConnection {
         this.#db.exec(begin);
         return;
       } catch (err) {
-        if (!isBusy(err) || waited >= this.#busyTimeoutMs) throw translateSqliteError(op, err);
+        if (!isBusy(err) || waited >= this.#busyTimeoutMs) throw translateSqliteError(op, err, this.#diagnose);
       }
       const d = Math.min(delay, this.#busyTimeoutMs - waited);
       await sleep(d);
@@ -161,7 +223,7 @@ class SqliteConnection implements SqlConnection {
 
   /** Rolls back (unless SQLite already did, as it may on FULL/BUSY) and returns the error to throw. */
   #rollback(op: string, err: unknown): Error {
-    const translated = translateSqliteError(op, err);
+    const translated = translateSqliteError(op, err, this.#diagnose);
     if (!this.#db.isTransaction) return translated;
     try {
       this.#db.exec('ROLLBACK');
@@ -183,9 +245,16 @@ class SqliteConnection implements SqlConnection {
       try {
         return await body(this.#query);
       } catch (err) {
-        throw translateSqliteError(op, err);
+        throw translateSqliteError(op, err, this.#diagnose);
       }
     });
+  }
+
+  /** A small write beside the database file: catches a full or read-only disk the WAL's spare room would hide. */
+  async checkStorage(): Promise<void> {
+    if (this.#dir === undefined) return;
+    const errno = diagnoseDirectory(this.#dir);
+    if (errno !== undefined) throw storageError('storage check', [errno], undefined, `cannot write in ${this.#dir}`);
   }
 
   close(): Promise<void> {
@@ -259,7 +328,8 @@ function openDatabase(options: SqliteDataStoreOptions): DatabaseSync {
 
 /** A bare connection, not migrated (for the migration runner and its tests). */
 export function openSqliteConnection(options: SqliteDataStoreOptions): SqlConnection {
-  return new SqliteConnection(openDatabase(options), busyTimeout(options));
+  const file = databaseFile(options.path);
+  return new SqliteConnection(openDatabase(options), busyTimeout(options), file === undefined ? undefined : dirname(file));
 }
 
 /** Opens (creating and migrating as needed) a SQLite datastore. */
@@ -279,5 +349,5 @@ export async function openSqliteDataStore(options: SqliteDataStoreOptions): Prom
     await conn.close();
     throw err;
   }
-  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError });
+  return new SqlDataStore(conn, { clock, onListenerError: options.onListenerError, storageEvents: options.storageEvents });
 }

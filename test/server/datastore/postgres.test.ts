@@ -9,6 +9,7 @@ import { LATEST_SCHEMA_VERSION } from '../../../src/server/datastore/migrations/
 import { SCHEMA_VERSION_TABLE } from '../../../src/server/datastore/migrations/runner.ts';
 import { openPostgresDataStore } from '../../../src/server/datastore/postgres.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { waitFor } from '../../helpers/wait.ts';
 import { startPostgres, type PostgresCluster } from '../../helpers/postgres.ts';
 import { dataStoreConformance } from './conformance/suite.ts';
 import { caught, id, sel, useFixture, type Backend } from './conformance/fixture.ts';
@@ -116,6 +117,44 @@ describe('datastore: postgres specifics', () => {
     await ds.close();
     const again = await openPostgresDataStore({ connectionString: uri, clock: new ManualClock(), existingDataExpected: 'x' });
     await again.close();
+  });
+
+  // Issue 15 item 6: a database that turns read-only under a running server
+  // (as after a failover to a standby) says so, not "internal error", and
+  // makes the store not ready.
+  it('reports a database turned read-only as ERR_DATASTORE_READ_ONLY (UNAVAILABLE, SQLSTATE 25006)', async () => {
+    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
+    const uri = await cluster.createDatabase();
+    const failures: string[] = [];
+    const ds = await openPostgresDataStore({
+      connectionString: uri,
+      clock: new ManualClock(),
+      storageEvents: { failed: (op, err) => void failures.push(`${op}: ${err.code}`), wrote: () => undefined },
+    });
+    const admin = async (...statements: string[]): Promise<void> => {
+      const client = new pg.Client({ connectionString: cluster!.connectionString() });
+      await client.connect();
+      try {
+        for (const sql of statements) await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    };
+    try {
+      await ds.createEntry(input(1));
+      await admin('ALTER SYSTEM SET default_transaction_read_only = on', 'SELECT pg_reload_conf()');
+      // Backends pick the reload up at their next command.
+      await waitFor('the pool to see the read-only setting', async () => (await ds.checkWritable().then(() => false, () => true)) || undefined, { timeoutMs: 10_000 });
+      const err = await caught(() => ds.createEntry(input(2)));
+      expect(err).toMatchObject({ code: 'ERR_DATASTORE_READ_ONLY', message: 'datastore: create entry: the datastore is read-only (SQLSTATE 25006)' });
+      expect(grpcStatusFor(err)).toBe(GrpcCode.UNAVAILABLE);
+      expect(failures).toContain('create entry: ERR_DATASTORE_READ_ONLY');
+      expect(failures).toContain('storage check: ERR_DATASTORE_READ_ONLY');
+      expect(await ds.countEntries()).toBe(1);
+    } finally {
+      await admin('SET default_transaction_read_only = off', 'ALTER SYSTEM RESET default_transaction_read_only', 'SELECT pg_reload_conf()');
+      await ds.close();
+    }
   });
 });
 

@@ -90,7 +90,8 @@ describe('datastore: sqlite specifics', () => {
     try {
       await ds.createEntry(input(0));
       const err = await caught(() => ds.createEntries(Array.from({ length: 3000 }, (_, i) => input(i + 1))));
-      expect(err).toMatchObject({ code: 'ERR_DATASTORE_FULL', message: 'datastore: create entries: database or disk is full' });
+      expect(err).toMatchObject({ code: 'ERR_DATASTORE_FULL', message: 'datastore: create entries: database or disk is full (SQLITE_FULL)' });
+      expect(grpcStatusFor(err)).toBe(GrpcCode.RESOURCE_EXHAUSTED);
       expect(await ds.countEntries()).toBe(1);
       expect((await ds.listEntryEvents(0)).events).toHaveLength(1);
       await ds.createEntry(input(5000));

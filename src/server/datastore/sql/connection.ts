@@ -40,6 +40,8 @@ export interface SqlConnection {
    */
   write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T>;
   read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T>;
+  /** Checks the storage under the database beyond what a transaction shows (SQLite: a write beside the file); throws its storage error. */
+  checkStorage?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -27,7 +27,8 @@ import type {
   Page,
   Pagination,
 } from '../datastore.ts';
-import { readSchemaVersion } from '../migrations/runner.ts';
+import { readSchemaVersion, SCHEMA_VERSION_TABLE } from '../migrations/runner.ts';
+import { monitorConnection, type StorageEvents } from '../storage-health.ts';
 import type {
   AttestedNode,
   AttestedNodeInput,
@@ -53,6 +54,8 @@ export interface SqlDataStoreOptions {
   readonly clock: Clock;
   /** Called when a change listener throws; default: a process warning. */
   readonly onListenerError?: ListenerErrorHandler | undefined;
+  /** Told about every storage failure and committed write (the server's readiness). */
+  readonly storageEvents?: StorageEvents | undefined;
 }
 
 const DEFAULT_EVENT_PAGE = 10_000;
@@ -65,7 +68,7 @@ export class SqlDataStore implements DataStore {
   readonly #ctx: entries.WriteContext;
 
   constructor(conn: SqlConnection, options: SqlDataStoreOptions) {
-    this.#conn = conn;
+    this.#conn = options.storageEvents ? monitorConnection(conn, options.storageEvents) : conn;
     this.#clock = options.clock;
     this.#ctx = { nowSeconds: () => this.#nowSeconds() };
     this.#onListenerError =
@@ -302,6 +305,14 @@ export class SqlDataStore implements DataStore {
 
   schemaVersion(): Promise<number> {
     return readSchemaVersion(this.#conn);
+  }
+
+  async checkWritable(): Promise<void> {
+    await this.#conn.checkStorage?.();
+    // A real write that changes nothing: the newest schema row keeps its value.
+    await this.#conn.write('storage check', (q) =>
+      q.run(`UPDATE ${SCHEMA_VERSION_TABLE} SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE})`),
+    );
   }
 
   async close(): Promise<void> {
