@@ -21,7 +21,7 @@
 // The holder's pid and start time go to `herald.lock.pid`, only to name the
 // holder in the refusal: the lock, not that file, decides.
 import { readFile, rm } from 'node:fs/promises';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { HeraldError, errorMessage } from './errors.ts';
@@ -64,7 +64,7 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     db = new DatabaseSync(path, { timeout: 0 });
   } catch (err) {
-    throw new DataDirLockError(DataDirLockCode.Unusable, `${program}: cannot create the data_dir lock ${path}: ${errorMessage(err)}`, { cause: err });
+    throw new DataDirLockError(DataDirLockCode.Unusable, `${program}: cannot create the data_dir lock ${path}: ${errorMessage(err)}${errnoOf(path)}`, { cause: err });
   }
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
@@ -80,7 +80,7 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
         { cause: err },
       );
     }
-    throw new DataDirLockError(DataDirLockCode.Unusable, `${program}: cannot lock data_dir ${dir} (${path}): ${errorMessage(err)}`, { cause: err });
+    throw new DataDirLockError(DataDirLockCode.Unusable, `${program}: cannot lock data_dir ${dir} (${path}): ${errorMessage(err)}${errnoOf(path)}`, { cause: err });
   }
   const holder: Holder = { pid: process.pid, program, started_at: new Date().toISOString() };
   const startTime = await processStartTime(process.pid).catch(() => undefined);
@@ -102,6 +102,17 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
       db.close();
     },
   };
+}
+
+/** SQLite says only "unable to open database file": the errno an ordinary open for writing meets (" (EROFS)"), if any. */
+function errnoOf(path: string): string {
+  try {
+    closeSync(openSync(path, 'a', 0o644));
+    return '';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code ? ` (${code})` : '';
+  }
 }
 
 /** "herald-server (pid 1234, running since …)", or "another process" when the holder file says nothing useful. */
