@@ -171,6 +171,22 @@ describe('CLI errors', () => {
     expect(res.stderr).toBe(`Error: connection error: dial unix ${path}: connect: connection refused (is the server running? -socketPath ${path})\n`);
   });
 
+  it.each([' unix:uid:0', 'unix: uid:0', 'unix:uid: 0'])('an entry with the selector %j is refused, naming the selector', async (selector) => {
+    const res = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/ws', '-selector', selector);
+    expect(res.code).toBe(1);
+    // Refused by the CLI, or by the server (then quoted inside the status message).
+    const quoted = selector.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(res.stderr).toMatch(new RegExp(`invalid selector \\\\?"${quoted}\\\\?": `));
+    const listed = await server.cli('entry', 'show', '-spiffeID', 'spiffe://example.org/ws');
+    expect(listed.stdout).toContain('Found 0 entries');
+  });
+
+  it('an entry with an oversized selector value is refused', async () => {
+    const res = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/big', '-selector', `unix:${'x'.repeat(1025)}`);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('the value is 1025 bytes; at most 1024 are allowed');
+  });
+
   it('gRPC statuses are printed with their names, as SPIRE\'s CLI does', async () => {
     const res = await server.cli('agent', 'ban', '-spiffeID', 'spiffe://example.org/spire/agent/join_token/none');
     expect(res.code).toBe(1);

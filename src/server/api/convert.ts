@@ -3,7 +3,7 @@
 // InvalidArgument errors that name the field, as SPIRE's api/*.go do.
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { HeraldError } from '../../common/errors.ts';
-import type { Selector } from '../../common/selector.ts';
+import { checkSelector, type Selector } from '../../common/selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
@@ -120,6 +120,8 @@ export function entryFromWire(w: WireEntry, td: TrustDomain): EntryInput {
   if (spiffeId.path.startsWith('/spire/')) throw invalidArgument(`invalid spiffe ID: "${spiffeId}" is reserved for SPIRE`);
   if (w.selectors.length === 0) throw invalidArgument('invalid selectors: at least one selector is required');
   const selectors = w.selectors.map(selectorFromWire);
+  // Stray whitespace or an oversized value: the entry could never match (common/selector.ts).
+  for (const sel of selectors) checkSelector(sel);
   if (w.x509_svid_ttl < 0) throw invalidArgument('invalid x509_svid_ttl: must not be negative');
   if (w.jwt_svid_ttl < 0) throw invalidArgument('invalid jwt_svid_ttl: must not be negative');
   const federatesWith = w.federates_with.map((s) => {
