@@ -45,13 +45,15 @@ check_spire() {
     echo "spire-server and spire-agent $SPIRE_VERSION" || { echo "SPIRE $SPIRE_VERSION not built in $SPIRE_DIR"; return 1; }
 }
 # The interop clients print their usage and exit 2 without arguments.
+# (They exit non-zero, hence `|| true`: under pipefail the exit status would hide the output.)
 check_go_interop() {
-  "$INTEROP_DIR/go-interop" 2>&1 | grep -q usage && echo "go-spiffe client in $INTEROP_DIR" || { echo "go-spiffe client not built"; return 1; }
+  local out; out=$("$INTEROP_DIR/go-interop" 2>&1 || true)
+  case "$out" in *usage*) echo "go-spiffe client in $INTEROP_DIR" ;; *) echo "go-spiffe client not built"; return 1 ;; esac
 }
 check_java_interop() {
   [ -f "$INTEROP_DIR/java/classpath" ] || { echo "java-spiffe client not built"; return 1; }
-  java -cp "$INTEROP_DIR/java/classes:$(cat "$INTEROP_DIR/java/classpath")" HeraldInterop 2>&1 | grep -q usage &&
-    echo "java-spiffe client in $INTEROP_DIR/java" || { echo "java-spiffe client does not run"; return 1; }
+  local out; out=$(java -cp "$INTEROP_DIR/java/classes:$(cat "$INTEROP_DIR/java/classpath")" HeraldInterop 2>&1 || true)
+  case "$out" in *usage*) echo "java-spiffe client in $INTEROP_DIR/java" ;; *) echo "java-spiffe client does not run: $out"; return 1 ;; esac
 }
 
 build_spire() {
@@ -65,8 +67,10 @@ build_spire() {
   for cmd in spire-server spire-agent; do
     if "$bin/$cmd" --version >/dev/null 2>&1; then continue; fi
     echo "setup: building $cmd $SPIRE_VERSION from the Go module proxy (a few minutes, once)"
-    (cd "$SPIRE_DIR" && GOFLAGS=-mod=mod GOBIN="$bin" go get -tool "github.com/spiffe/spire/cmd/$cmd@$SPIRE_VERSION" &&
-      GOFLAGS=-mod=mod GOBIN="$bin" go install -v "github.com/spiffe/spire/cmd/$cmd" 2>&1 | awk '{ n++; if (n % 50 == 0) printf "setup:   %d packages compiled\n", n }')
+    (cd "$SPIRE_DIR" && { GOFLAGS=-mod=mod go get -tool "github.com/spiffe/spire/cmd/$cmd@$SPIRE_VERSION" >"$SPIRE_DIR/go-get.log" 2>&1 ||
+        { tail -n 20 "$SPIRE_DIR/go-get.log" >&2; false; }; } &&
+      echo "setup:   modules resolved ($(grep -c '^go: added' "$SPIRE_DIR/go-get.log") added); compiling" &&
+      GOFLAGS=-mod=mod GOBIN="$bin" go install -v "github.com/spiffe/spire/cmd/$cmd" 2>&1 | awk '{ n++; if (n % 50 == 0) { printf "setup:   %d packages compiled\n", n; fflush() } }')
     "$bin/$cmd" --version >/dev/null 2>&1 || { echo "setup: building $cmd failed" >&2; return 1; }
   done
 }
@@ -82,6 +86,6 @@ build_java_interop() {
   [ -f "$src/pom.xml" ] || return 0
   mkdir -p "$dir/classes"
   echo "setup: fetching java-spiffe from Maven Central and compiling the java-spiffe interop client"
-  mvn -q -B -f "$src/pom.xml" dependency:build-classpath -Dmdep.outputFile="$dir/classpath"
+  mvn -q -B -Dstyle.color=never -f "$src/pom.xml" dependency:build-classpath -Dmdep.outputFile="$dir/classpath"
   javac -d "$dir/classes" -cp "$(cat "$dir/classpath")" "$src"/*.java
 }
