@@ -96,6 +96,24 @@ export function grpcStatusFor(err: unknown): GrpcCode {
   return best;
 }
 
+/**
+ * The status for an OS error met while writing local state (keys, CA journal):
+ * a full disk is RESOURCE_EXHAUSTED, a read-only or failing one UNAVAILABLE;
+ * undefined for anything else (INTERNAL).
+ */
+export function fsErrorStatus(err: unknown): GrpcCode | undefined {
+  switch ((err as { code?: unknown } | null)?.code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return GrpcCode.RESOURCE_EXHAUSTED;
+    case 'EROFS':
+    case 'EIO':
+      return GrpcCode.UNAVAILABLE;
+    default:
+      return undefined;
+  }
+}
+
 /** The message of an unknown thrown value, for logs and status details. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;

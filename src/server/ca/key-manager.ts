@@ -4,7 +4,7 @@
 // file it cannot parse: it never overwrites keys it could not read.
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { HeraldError } from '../../common/errors.ts';
+import { HeraldError, errorMessage, fsErrorStatus } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
 
@@ -62,7 +62,13 @@ export class DiskKeyManager implements KeyManager {
     const { privateKey } = generateKeyPair(type);
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
     const next: DiskKeyFile = { keys: { ...this.#file.keys, [id]: { type, pkcs8 } } };
-    await writeFileAtomic(this.#path, JSON.stringify(next, null, 2) + '\n', { mode: 0o600 });
+    try {
+      await writeFileAtomic(this.#path, JSON.stringify(next, null, 2) + '\n', { mode: 0o600 });
+    } catch (err) {
+      // The OS error's message names the file and the errno, never the key.
+      const grpcCode = fsErrorStatus(err);
+      throw new KeyManagerError('ERR_KEY_MANAGER_WRITE', `keymanager(disk): cannot write ${this.#path}: ${errorMessage(err)}`, { cause: err, ...(grpcCode !== undefined ? { grpcCode } : {}) });
+    }
     this.#file = next;
     this.#cache.set(id, privateKey);
     return privateKey;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
+import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
 import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
 import { DiskKeyManager } from '../../../src/server/ca/key-manager.ts';
 import { CaManager, keyMismatch } from '../../../src/server/ca/manager.ts';
@@ -13,6 +14,7 @@ import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts
 import { openSqliteDataStore } from '../../../src/server/datastore/index.ts';
 import type { DataStore } from '../../../src/server/datastore/index.ts';
 import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
+import { mountTmpfs } from '../../helpers/small-fs.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
 
 const td = TrustDomain.fromString('example.org');
@@ -163,4 +165,40 @@ describe('CaManager', () => {
     await m2.activateNow();
     expect(m2.currentX509Ca().slotId).toBe('B');
   });
+
+  // Issue 15 item 6: a full disk under the key file and journal is named, not "internal error".
+  it('names a full disk when a new key or the journal cannot be written (RESOURCE_EXHAUSTED) and keeps the current CA', async () => {
+    const fs = await mountTmpfs(join(dir.path, 'small'), 1);
+    try {
+      const m = new CaManager({
+        trustDomain: td, caKeyType: 'ec-p256', jwtKeyType: 'ec-p256', caTtlMs: CA_TTL,
+        journalPath: join(fs.path, 'journal.json'),
+        keyManager: await DiskKeyManager.open(join(fs.path, 'keys.json')),
+        minter: new SelfSignedCaMinter(td),
+        publisher: new DataStoreAuthorityPublisher(ds, td, 300),
+        clock,
+        log: pino({ level: 'silent' }),
+      });
+      await m.initialize();
+      const a = m.currentX509Ca().certificate.fingerprint256;
+      await m.prepare('jwt');
+      await fs.fill();
+
+      const keyErr = await m.prepare('x509').then(() => undefined, (e: unknown) => e as Error);
+      expect(keyErr).toMatchObject({ code: 'ERR_KEY_MANAGER_WRITE' });
+      expect(keyErr!.message).toBe(`keymanager(disk): cannot write ${join(fs.path, 'keys.json')}: ENOSPC: no space left on device, write`);
+      expect(grpcStatusFor(keyErr)).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+      expect(m.nextX509Ca()).toBeUndefined();
+
+      const journalErr = await m.activate('jwt').then(() => undefined, (e: unknown) => e as Error);
+      expect(journalErr).toMatchObject({ code: 'ERR_CA_JOURNAL_WRITE' });
+      expect(journalErr!.message).toBe(`ca journal: cannot write ${join(fs.path, 'journal.json')}: ENOSPC: no space left on device, write`);
+      expect(grpcStatusFor(journalErr)).toBe(GrpcCode.RESOURCE_EXHAUSTED);
+      expect(m.currentX509Ca().certificate.fingerprint256).toBe(a);
+      expect(m.currentJwtKey().slotId).toBe('A');
+    } finally {
+      await fs.unmount();
+    }
+  });
 });
+
