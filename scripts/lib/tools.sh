@@ -75,17 +75,29 @@ build_spire() {
   done
 }
 
+# A build is redone only when its sources changed (their digest is kept beside the output).
+sources_changed() { # stamp-file, files...
+  local stamp=$1; shift
+  local sum; sum=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] && echo "$sum" > "$stamp.new"
+}
+
 build_go_interop() {
+  local src=$ROOT/test/interop/go
   mkdir -p "$INTEROP_DIR"
+  if ! sources_changed "$INTEROP_DIR/go-interop.sum" "$src"/*.go "$src/go.mod" "$src/go.sum" && check_go_interop >/dev/null 2>&1; then return 0; fi
   echo "setup: building the go-spiffe interop client"
-  (cd "$ROOT/test/interop/go" && go build -o "$INTEROP_DIR/go-interop" .)
+  (cd "$src" && go build -o "$INTEROP_DIR/go-interop" .)
+  [ ! -f "$INTEROP_DIR/go-interop.sum.new" ] || mv "$INTEROP_DIR/go-interop.sum.new" "$INTEROP_DIR/go-interop.sum"
 }
 
 build_java_interop() {
   local dir=$INTEROP_DIR/java src=$ROOT/test/interop/java
   [ -f "$src/pom.xml" ] || return 0
   mkdir -p "$dir/classes"
+  if ! sources_changed "$dir/sources.sum" "$src/pom.xml" "$src"/*.java && check_java_interop >/dev/null 2>&1; then return 0; fi
   echo "setup: fetching java-spiffe from Maven Central and compiling the java-spiffe interop client"
   mvn -q -B -Dstyle.color=never -f "$src/pom.xml" dependency:build-classpath -Dmdep.outputFile="$dir/classpath"
   javac -d "$dir/classes" -cp "$(cat "$dir/classpath")" "$src"/*.java
+  [ ! -f "$dir/sources.sum.new" ] || mv "$dir/sources.sum.new" "$dir/sources.sum"
 }
