@@ -87,6 +87,13 @@ async function bootstrapRoots(tb: TrustBootstrap, config: AgentRuntimeConfig): P
   }
 }
 
+/** Where the bootstrap roots come from, for the agent's TLS errors. */
+function bootstrapSourceOf(tb: TrustBootstrap): string | undefined {
+  if (tb.method === 'trust_bundle_path') return `the trust bundle in ${tb.path} (trust_bundle_path)`;
+  if (tb.method === 'trust_bundle_url') return `the trust bundle from ${tb.url} (trust_bundle_url)`;
+  return undefined;
+}
+
 function sanMatchers(p: AuthorizedPeersConfig): SanMatcher[] {
   return [
     ...p.ids.map((id) => ({ exact: id.toString() })),
@@ -133,6 +140,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
     serverAddress: `${config.serverAddress}:${config.serverPort}`,
     storage,
     bootstrapRoots: roots,
+    bootstrapSource: bootstrapSourceOf(config.trustBootstrap),
     nodeAttestor: await nodeAttestorOf(config),
     syncIntervalMs: config.syncIntervalMs,
     workloadKeyType: config.workloadX509SvidKeyType,

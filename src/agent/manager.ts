@@ -33,6 +33,8 @@ export interface ManagerOptions {
   storage: AgentStorage;
   /** Roots to trust on first contact; undefined = insecure bootstrap. */
   bootstrapRoots: X509Certificate[] | undefined;
+  /** Where bootstrapRoots came from, for errors: "the trust bundle in /etc/x.pem (trust_bundle_path)". */
+  bootstrapSource?: string;
   /** How to attest when there is no usable agent SVID; undefined: join_token configured, no token given. */
   nodeAttestor: NodeAttestorClient | undefined;
   syncIntervalMs: number;
@@ -41,6 +43,9 @@ export interface ManagerOptions {
   log: Logger;
   metrics: Metrics;
 }
+
+/** Node's TLS errors for a server certificate that does not verify against the roots. */
+const UNTRUSTED_SERVER = /self[- ]signed certificate in certificate chain|unable to get local issuer certificate|unable to get issuer certificate|unable to verify the first certificate|certificate signature failure|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/i;
 
 /** SVIDs per BatchNewX509SVID call (SPIRE: 500). */
 const CSR_BATCH = 500;
@@ -71,6 +76,8 @@ export class AgentManager {
   /** Tainted authorities of the last bundle: what they signed is replaced at once. */
   #tainted: Tainted = { x509: [], jwtKeyIds: new Set() };
   #roots: X509Certificate[] | undefined;
+  /** Where #roots came from (bootstrap file or URL, or the stored bundle), for TLS failures. */
+  #rootsSource: string | undefined;
   #client: ServerClient | undefined;
   #renewAt = new Map<string, number>();
   #timer: Timer | undefined;
@@ -134,6 +141,7 @@ export class AgentManager {
     const storedRoots = await storage.loadBundle();
     const stored = await storage.loadSvid();
     this.#roots = storedRoots ?? this.#o.bootstrapRoots;
+    this.#rootsSource = storedRoots ? `the stored bundle in ${storage.bundlePath}` : this.#o.bootstrapSource;
     if (storedRoots) this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
     if (stored && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
       this.#svid = agentSvidOf(stored.chain, stored.privateKey);
@@ -152,7 +160,7 @@ export class AgentManager {
       // Banned, or refused without a way to attest again: the agent does not start (SPIRE's Initialize).
       if (this.#fatal) throw this.#fatal;
       // A first sync failure with a stored SVID is not fatal: keep retrying.
-      log.warn({ err: describeServerError(err) }, 'Initial sync with the server failed; retrying in the background');
+      log.warn({ err: this.#describe(err) }, 'Initial sync with the server failed; retrying in the background');
     }
     this.#schedule();
   }
@@ -174,10 +182,24 @@ export class AgentManager {
       await storage.storeSvid({ chain, privateKey });
       log.info({ spiffe_id: this.#svid.id.toString(), node_attestor_type: attestor.type }, 'Node attestation was successful');
     } catch (err) {
-      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${describeServerError(err)}`, { cause: err });
+      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${this.#describe(err)}`, { cause: err });
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * A server error for people. TLS's own words for a server certificate
+   * that does not verify ("self-signed certificate in certificate chain")
+   * suggest a problem with the server; the usual cause is a trust bundle
+   * that is not this server's, so that is what is said, naming the bundle.
+   */
+  #describe(err: unknown): string {
+    const text = err instanceof AgentManagerError ? err.message : describeServerError(err);
+    if (!UNTRUSTED_SERVER.test(text) || this.#roots === undefined) return text;
+    const source = this.#rootsSource ?? 'the configured trust bundle';
+    this.#o.log.debug({ err: text }, 'TLS verification of the server failed');
+    return `the server's certificate does not chain to ${source}: is it this server's trust bundle (trust domain ${this.#o.trustDomain.name})?`;
   }
 
   /** Whether `chain` was signed by a tainted X.509 authority (SPIRE's agents rotate such SVIDs at once). */
@@ -212,7 +234,7 @@ export class AgentManager {
     this.#timer = this.#o.clock.setTimeout(() => {
       this.syncNow()
         .catch((err) => {
-          if (!this.#fatal) this.#o.log.warn({ err: describeServerError(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
+          if (!this.#fatal) this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
         })
         .finally(() => this.#schedule());
     }, delay);

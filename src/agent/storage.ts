@@ -75,6 +75,11 @@ export class AgentStorage {
     }
   }
 
+  /** Where the last known trust bundle is kept. */
+  get bundlePath(): string {
+    return join(this.dir, BUNDLE_FILE);
+  }
+
   async loadBundle(): Promise<X509Certificate[] | undefined> {
     const der = await this.#read(BUNDLE_FILE);
     if (!der) return undefined;
