@@ -96,8 +96,11 @@ export function callUnary<Res>(client: Client, method: string, request: object, 
 
 function rpcErrorOf(client: grpc.Client, err: grpc.ServiceError): Error {
   const target = targets.get(client);
-  if (target && err.code === grpc.status.UNAVAILABLE && /No connection established|connect E[A-Z]+/.test(err.details)) {
-    return connectionError(err.details, target.socketPath, target.daemon);
-  }
+  return target ? connectionErrorOf(err, target.socketPath, target.daemon) : err;
+}
+
+/** `err` as a ConnectionError when grpc-js could not connect to `socketPath`; otherwise `err` itself. */
+export function connectionErrorOf(err: grpc.ServiceError, socketPath: string, daemon: string): Error {
+  if (err.code === grpc.status.UNAVAILABLE && /No connection established|connect E[A-Z]+/.test(err.details ?? '')) return connectionError(err.details, socketPath, daemon);
   return err;
 }

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { SECURITY_HEADER } from '../../agent/endpoints/workload-api.ts';
+import { connectionErrorOf } from '../grpc-client.ts';
 
 export const DEFAULT_AGENT_SOCKET = '/tmp/herald-agent/public/api.sock';
 
@@ -20,9 +21,19 @@ export function agentSocketPath(flag: string | undefined, env: Readonly<Record<s
 
 export type WorkloadClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
+const socketOf = new WeakMap<grpc.Client, string>();
+
 export function workloadClient(socketPath: string): WorkloadClient {
   const Ctor = serviceClient(Services.workload);
-  return new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+  socketOf.set(client, socketPath);
+  return client;
+}
+
+/** A failure to reach the socket as "connection error: … (is the agent running? -socketPath …)". */
+function reachable(client: grpc.Client, err: grpc.ServiceError): Error {
+  const path = socketOf.get(client);
+  return path ? connectionErrorOf(err, path, 'agent') : err;
 }
 
 export function headerMetadata(): grpc.Metadata {
@@ -43,7 +54,7 @@ export function firstMessage<T>(client: WorkloadClient, method: string, timeoutM
       call.cancel();
     });
     call.on('error', (err: grpc.ServiceError) => {
-      if (!done) reject(err);
+      if (!done) reject(reachable(client, err));
     });
     call.on('end', () => {
       if (!done) reject(new HeraldError('ERR_UNAVAILABLE_STREAM_ENDED', 'stream ended without a message'));
@@ -57,7 +68,7 @@ export function unaryCall<T>(client: WorkloadClient, method: string, req: object
       req,
       headerMetadata(),
       { deadline: Date.now() + timeoutMs },
-      (err, res) => (err ? reject(err) : resolve(res)),
+      (err, res) => (err ? reject(reachable(client, err)) : resolve(res)),
     );
   });
 }
