@@ -87,9 +87,10 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
   if (startTime !== undefined) holder.start_time = startTime;
   try {
     await writeFileAtomic(join(dir, LOCK_HOLDER_FILE), JSON.stringify(holder) + '\n', { mode: 0o644 });
-  } catch (err) {
-    db.close();
-    throw new DataDirLockError(DataDirLockCode.Unusable, `${program}: cannot write ${join(dir, LOCK_HOLDER_FILE)}: ${errorMessage(err)}`, { cause: err });
+  } catch {
+    // Only informational: a full disk must not stop a restart (reads still serve).
+    // Drop what an earlier holder left, so a refusal names no stale pid.
+    await rm(join(dir, LOCK_HOLDER_FILE), { force: true }).catch(() => undefined);
   }
   let released = false;
   return {

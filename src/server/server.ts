@@ -105,7 +105,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const storage = new StorageHealth({ log: subsystemLogger(log, 'datastore'), clock });
     const ds = await openDataStore(config.dataStore, { clock, existingDataExpected: opts.allowEmptyDatastore ? undefined : prior, storageEvents: storage });
     cleanup.push(() => ds.close());
-    storage.start(() => ds.checkWritable());
+    await storage.start(() => ds.checkWritable());
     cleanup.push(() => storage.stop());
 
     const keyManager: KeyManager = config.keyManager.type === 'disk' ? await DiskKeyManager.open(config.keyManager.keysPath) : new MemoryKeyManager();

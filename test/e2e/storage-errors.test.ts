@@ -29,7 +29,7 @@ const createEntry = (s: ServerHandle, n: number) =>
   s.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', `spiffe://example.org/w/${n}`, '-selector', `unix:uid:${1000 + n}`);
 
 describe('herald-server storage failures', () => {
-  it('a full data_dir: entry create and token generate name the cause, the server logs it, healthcheck is unhealthy until space is freed', async () => {
+  it('a full data_dir: entry create and token generate name the cause, the server logs it, healthcheck is unhealthy (also after a restart) until space is freed', async () => {
     const fs = await mountTmpfs(join(tmp.path, 'server-data'), 8);
     unmount = () => fs.unmount();
     server = await startServer({ dir: tmp.path });
@@ -48,6 +48,12 @@ describe('herald-server storage failures', () => {
     const health = await server.cli('healthcheck');
     expect(health.code).toBe(1);
     expect(health.stderr).toMatch(/server is unhealthy: server returned status "NOT_SERVING"/i);
+
+    // A restart on the full disk still serves reads, and is not ready from the start.
+    await server.restart();
+    expect((await server.cli('healthcheck')).code).toBe(1);
+    expect((await server.cli('entry', 'show')).stdout).toContain('spiffe://example.org/w/1');
+    expect((await createEntry(server, 2)).stderr).toContain('no space left on the datastore disk (SQLITE_FULL, ENOSPC)');
 
     await fs.free();
     await waitFor('healthcheck to pass again', async () => (await server!.cli('healthcheck')).code === 0, { timeoutMs: 15_000, intervalMs: 500 });

@@ -90,10 +90,15 @@ export class StorageHealth implements StorageEvents {
     this.#schedule();
   }
 
-  /** Starts the periodic check: `check` writes (and checks the disk) and throws the storage error when it cannot. */
-  start(check: () => Promise<void>): void {
+  /**
+   * Checks now, then periodically: `check` writes (and checks the disk) and
+   * throws the storage error when it cannot. Resolves after the first check,
+   * so a server started on a full disk is not ready from the start.
+   */
+  async start(check: () => Promise<void>): Promise<void> {
     this.#check = check;
-    this.#schedule();
+    await this.#run(check);
+    if (this.#timer === undefined) this.#schedule();
   }
 
   stop(): void {
@@ -108,14 +113,18 @@ export class StorageHealth implements StorageEvents {
     const check = this.#check;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
-      check()
-        .catch((err: unknown) => {
-          // Storage failures were reported through failed(); anything else is a bug worth a line.
-          if (!isStorageFailure(err)) this.#log.warn({ err }, 'Datastore storage check failed');
-        })
-        .finally(() => {
-          if (this.#timer === undefined) this.#schedule();
-        });
+      void this.#run(check).finally(() => {
+        if (this.#timer === undefined) this.#schedule();
+      });
     }, this.#problem ? this.#recoveryIntervalMs : this.#checkIntervalMs);
+  }
+
+  async #run(check: () => Promise<void>): Promise<void> {
+    try {
+      await check();
+    } catch (err) {
+      // Storage failures were reported through failed(); anything else is a bug worth a line.
+      if (!isStorageFailure(err)) this.#log.warn({ err }, 'Datastore storage check failed');
+    }
   }
 }

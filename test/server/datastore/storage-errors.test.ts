@@ -67,7 +67,7 @@ describe('datastore on a full disk (tmpfs)', () => {
     const { log, lines } = capturingLogger();
     health = new StorageHealth({ log, clock: systemClock, checkIntervalMs: 60_000, recoveryIntervalMs: 50 });
     ds = await openSqliteDataStore({ path: join(fs.path, 'datastore.sqlite3'), storageEvents: health });
-    health.start(() => ds!.checkWritable());
+    await health.start(() => ds!.checkWritable());
     await ds.createEntry(entry(1));
     expect(health.ready()).toBe(true);
 
@@ -101,7 +101,7 @@ describe('datastore on a full disk (tmpfs)', () => {
     const { log } = capturingLogger();
     health = new StorageHealth({ log, clock: systemClock, checkIntervalMs: 50, recoveryIntervalMs: 50 });
     ds = await openSqliteDataStore({ path: join(fs.path, 'datastore.sqlite3'), storageEvents: health });
-    health.start(() => ds!.checkWritable());
+    await health.start(() => ds!.checkWritable());
     expect(health.ready()).toBe(true);
     await fs.fill();
     try {
@@ -127,7 +127,7 @@ describe('datastore on a disk that turns read-only (ext4 errors=remount-ro)', ()
     const { log, lines } = capturingLogger();
     health = new StorageHealth({ log, clock: new ManualClock(), checkIntervalMs: 60_000 });
     ds = await openSqliteDataStore({ path: join(disk.path, 'datastore.sqlite3'), storageEvents: health });
-    health.start(() => ds!.checkWritable());
+    await health.start(() => ds!.checkWritable());
     await ds.createEntry(entry(1));
 
     await disk.turnReadOnly();
