@@ -5,6 +5,7 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DiskKeyManager } from '../../src/server/ca/key-manager.ts';
 import { AGENT_BIN, generateToken, SERVER_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
@@ -68,6 +69,23 @@ describe('one daemon per data_dir', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`herald-agent: data_dir ${agent.dataDir} is in use by herald-agent (pid ${agent.proc.pid}, running since `);
     expect((await agent.cli('healthcheck')).code).toBe(0);
+  });
+});
+
+describe('CA key check at start', () => {
+  it('refuses to start when the key file no longer holds the key of the active CA (another server rewrote it)', async () => {
+    const server = await startServer({ dir: tmp.path });
+    running.push(server);
+    await server.stop();
+    const dataDir = join(tmp.path, 'server-data');
+    // What a second server on this data_dir did before the lock: its own key under the same ID.
+    await (await DiskKeyManager.open(join(dataDir, 'keys.json'))).generateKey('x509-CA-A', 'ec-p256');
+
+    const res = await runCommand(SERVER_BIN, ['run', '-config', server.configPath], { cwd: tmp.path, timeoutMs: 20_000 });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(
+      `ca: the active X.509 CA (slot A, key "x509-CA-A") in ${join(dataDir, 'journal.json')} does not match its private key in the key manager (the public keys differ); refusing to start`,
+    );
   });
 });
 
