@@ -2,7 +2,7 @@
 // node selectors place it, a restart reuses the stored SVID, its SVID is
 // renewed by attesting again, and an evicted agent attests again by itself —
 // what SPIRE's "reattestable" agents do.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +81,14 @@ describe('herald-agent with x509pop', () => {
     await agent.restart();
     expect(agent.proc.output()).toContain('Using the stored agent SVID');
     expect(await waitFor('the workload SVID', () => fetchId().catch(() => undefined))).toBe('spiffe://example.org/pop-workload');
+  }, 30_000);
+
+  it('a banned x509pop agent does not attest again: it removes its SVID and exits 1, as SPIRE\'s does', async () => {
+    expect((await server.cli('agent', 'ban', '-spiffeID', agentId)).code).toBe(0);
+    const code = await Promise.race([agent.proc.exited(), new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    expect(code, agent.proc.output()).toBe(1);
+    expect(agent.proc.output()).toContain('Agent is banned: removing SVID and shutting down');
+    expect(existsSync(join(tmp.path, 'agent-data', 'agent_svid.der'))).toBe(false);
   }, 30_000);
 
   it('refuses to start with a key that is not the certificate\'s, naming the files', async () => {
