@@ -109,32 +109,52 @@ describe('herald-agent end to end', () => {
     c.close();
   });
 
-  it('go-spiffe, py-spiffe and java-spiffe watchers see the SVID rotate on the open stream', async () => {
+  it('go-spiffe, py-spiffe and java-spiffe watchers see the SVID rotate on the open stream; java-spiffe\'s JwtSource follows a JWT key rotation', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
-    const [goRes, pyRes, javaRes] = await Promise.all([
-      runCommand(goInteropPath(), ['watch', '2'], { env, timeoutMs: 40_000 }),
-      runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
-      // java-spiffe (grpc-java) sends the socket path as :authority; JVM
-      // startup on a busy 2-core machine is slow, hence the longer bound.
-      runCommand('java', [...javaInteropArgs(), 'watch', '2'], { env: { ...env, SPIFFE_ENDPOINT_SOCKET: `unix:${agent.socketPath}` }, timeoutMs: 90_000 }),
-    ]);
-    const go = JSON.parse(goRes.stdout);
-    const py = JSON.parse(pyRes.stdout);
-    const java = JSON.parse(javaRes.stdout || '{}');
-    expect(java.error, javaRes.stderr.slice(-2000)).toBeUndefined();
-    for (const r of [go, py, java]) {
-      expect(r.updates).toHaveLength(2);
-      expect(r.updates[0][0].id).toBe('spiffe://example.org/rotating');
-      expect(r.updates[1][0].serial).not.toBe(r.updates[0][0].serial);
+    // java-spiffe (grpc-java) sends the socket path as :authority. Its
+    // X509Source and JwtSource stay open through the SVID rotation, and we
+    // rotate the JWT authority under them once it says "watching".
+    const java = startProcess('java', [...javaInteropArgs(), 'watch', '2', 'jwt-rotation'], { env: { ...env, SPIFFE_ENDPOINT_SOCKET: `unix:${agent.socketPath}` } });
+    try {
+      const [goRes, pyRes] = await Promise.all([
+        runCommand(goInteropPath(), ['watch', '2'], { env, timeoutMs: 40_000 }),
+        runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
+        (async () => {
+          // JVM startup on a busy 2-core machine is slow: generous bounds.
+          await java.waitForOutput(/^watching$/m, 60_000);
+          const prepared = JSON.parse((await server.cli('localauthority', 'jwt', 'prepare', '-output', 'json')).stdout).prepared_authority.authority_id;
+          const activated = await server.cli('localauthority', 'jwt', 'activate', '-authorityID', prepared, '-output', 'json');
+          expect(activated.code, activated.stderr).toBe(0);
+        })(),
+      ]);
+      const go = JSON.parse(goRes.stdout);
+      const py = JSON.parse(pyRes.stdout);
+      let timer: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([java.exited().then(() => true), new Promise<boolean>((r) => { timer = setTimeout(r, 90_000, false); })]);
+      clearTimeout(timer);
+      expect(exited, java.output().slice(-3000)).toBe(true);
+      const javaOut = java.output().split('\n').find((l) => l.startsWith('{')) ?? '{}';
+      const j = JSON.parse(javaOut);
+      expect(j.error, java.output().slice(-3000)).toBeUndefined();
+      for (const r of [go, py, j]) {
+        expect(r.updates).toHaveLength(2);
+        expect(r.updates[0][0].id).toBe('spiffe://example.org/rotating');
+        expect(r.updates[1][0].serial).not.toBe(r.updates[0][0].serial);
+      }
+      // The X509Source serves the rotated SVID. JWT-SVIDs from the JwtSource
+      // validate against its own JWT bundle and at the agent, before and
+      // after the new key: the source picked the key up from its stream.
+      expect(j.current.serial).toBe(j.updates[1][0].serial);
+      for (const jwt of [j.jwt_before, j.jwt_after]) {
+        expect(jwt).toMatchObject({ id: 'spiffe://example.org/rotating', local_id: 'spiffe://example.org/rotating', remote_id: 'spiffe://example.org/rotating', wrong_aud_fail: true });
+      }
+      expect(j.jwt_after.kid).not.toBe(j.jwt_before.kid);
+      expect(j.jwt_before.key_ids).not.toContain(j.jwt_after.kid);
+      expect(j.jwt_after.key_ids).toEqual(expect.arrayContaining([j.jwt_before.kid, j.jwt_after.kid]));
+    } finally {
+      await java.stop('SIGKILL');
     }
-    // java-spiffe's X509Source serves the rotated SVID; its JwtSource, open
-    // across the rotation, fetches JWT-SVIDs that validate against its own
-    // JWT bundle and at the agent, before and after.
-    expect(java.current.serial).toBe(java.updates[1][0].serial);
-    for (const jwt of [java.jwt_before, java.jwt_after]) {
-      expect(jwt).toMatchObject({ id: 'spiffe://example.org/rotating', local_id: 'spiffe://example.org/rotating', remote_id: 'spiffe://example.org/rotating', audience: ['watch'], wrong_aud_fail: true });
-    }
-  }, 120_000);
+  }, 180_000);
 
 
   it('bundle streams send a message only when their own content changes', async () => {

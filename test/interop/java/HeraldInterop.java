@@ -4,8 +4,12 @@
 //
 //   HeraldInterop x509       X509Source: the SVID, the bundles' trust domains, the chain verified against the bundle
 //   HeraldInterop jwt AUD    JwtSource: a JWT-SVID for AUD validated locally (JwtSource bundles) and by the agent
-//   HeraldInterop watch N    X509Source and JwtSource held open until the X509Source saw N updates (a rotation);
-//                            then the JwtSource fetches and validates a JWT-SVID on its long-lived stream
+//   HeraldInterop watch N [jwt-rotation]
+//                            X509Source and JwtSource held open until the X509Source saw N updates (a rotation);
+//                            then the JwtSource fetches and validates a JWT-SVID on its long-lived stream. With
+//                            jwt-rotation it first waits for JWT-SVIDs signed by a new key (the caller rotates
+//                            the JWT authority after "watching" appears on stderr) and for that key to reach
+//                            the JwtSource's bundle, and validates such a JWT-SVID against it
 //
 // The socket comes from SPIFFE_ENDPOINT_SOCKET (unix:/path), as for any java-spiffe client.
 // Built by scripts/setup (test/interop/java/pom.xml: java-spiffe-core + grpc-netty-linux).
@@ -37,7 +41,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 
 public final class HeraldInterop {
-    private static final String USAGE = "usage: HeraldInterop x509|jwt AUD|watch N";
+    private static final String USAGE = "usage: HeraldInterop x509|jwt AUD|watch N [jwt-rotation]";
     private static final Duration INIT_TIMEOUT = Duration.ofSeconds(60);
 
     public static void main(String[] args) {
@@ -56,7 +60,8 @@ public final class HeraldInterop {
                     emit(jwt(socket, args[1]));
                     break;
                 case "watch":
-                    emit(watch(socket, args.length >= 2 ? Integer.parseInt(args[1]) : 2));
+                    emit(watch(socket, args.length >= 2 ? Integer.parseInt(args[1]) : 2,
+                            args.length >= 3 && args[2].equals("jwt-rotation")));
                     break;
                 default:
                     throw new IllegalArgumentException("unknown command " + quote(args[0]) + "; " + USAGE);
@@ -94,7 +99,10 @@ public final class HeraldInterop {
 
     /** Fetches a JWT-SVID from the source, validates it against the source's bundles and by the agent. */
     private static Map<String, Object> jwtCheck(JwtSource source, WorkloadApiClient client, String aud) throws Exception {
-        JwtSvid svid = source.fetchJwtSvid(aud);
+        return jwtCheck(source, client, source.fetchJwtSvid(aud), aud);
+    }
+
+    private static Map<String, Object> jwtCheck(JwtSource source, WorkloadApiClient client, JwtSvid svid, String aud) throws Exception {
         String token = svid.marshal();
         JwtSvid local = JwtSvid.parseAndValidate(token, source, Set.of(aud));
         JwtSvid remote = client.validateJwtSvid(token, aud);
@@ -112,12 +120,13 @@ public final class HeraldInterop {
         out.put("local_id", local.getSpiffeId().toString());
         out.put("remote_id", remote.getSpiffeId().toString());
         out.put("wrong_aud_fail", wrongAudFail);
+        out.put("kid", kid(token));
         out.put("key_ids", new ArrayList<>(new TreeSet<>(bundle.getJwtAuthorities().keySet())));
         out.put("token", token);
         return out;
     }
 
-    private static Map<String, Object> watch(String socket, int want) throws Exception {
+    private static Map<String, Object> watch(String socket, int want, boolean jwtRotation) throws Exception {
         // X509Source has no listener of its own; its SVID picker runs on every
         // update the source takes from its Workload API stream, so it is one.
         List<List<Map<String, Object>>> updates = new ArrayList<>();
@@ -135,6 +144,8 @@ public final class HeraldInterop {
              JwtSource jwt = DefaultJwtSource.newSource(jwtOptions(socket));
              WorkloadApiClient client = newClient(socket)) {
             Map<String, Object> before = jwtCheck(jwt, client, "watch");
+            System.err.println("watching");
+            System.err.flush();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             synchronized (lock) {
                 while (updates.size() < want) {
@@ -161,7 +172,30 @@ public final class HeraldInterop {
             }
             out.put("current", svidInfo(current));
             out.put("jwt_before", before);
-            out.put("jwt_after", jwtCheck(jwt, client, "watch"));
+            if (!jwtRotation) {
+                out.put("jwt_after", jwtCheck(jwt, client, "watch"));
+                return out;
+            }
+            // A fresh audience each time, so the agent signs a new JWT-SVID
+            // rather than handing out one it cached before the rotation.
+            long rotationDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            JwtSvid rotated = null;
+            String rotatedAud = null;
+            for (int i = 0; rotated == null; i++) {
+                if (System.nanoTime() > rotationDeadline) throw new IllegalStateException("no JWT-SVID signed by a new key");
+                rotatedAud = "watch-rotated-" + i;
+                JwtSvid s = jwt.fetchJwtSvid(rotatedAud);
+                if (!kid(s.marshal()).equals(before.get("kid"))) rotated = s;
+                else Thread.sleep(500);
+            }
+            // The JwtSource learns the new key from its JWT bundle stream.
+            String newKid = kid(rotated.marshal());
+            TrustDomain td = rotated.getSpiffeId().getTrustDomain();
+            while (!jwt.getBundleForTrustDomain(td).hasJwtAuthority(newKid)) {
+                if (System.nanoTime() > rotationDeadline) throw new IllegalStateException("the JwtSource never got key " + newKid);
+                Thread.sleep(100);
+            }
+            out.put("jwt_after", jwtCheck(jwt, client, rotated, rotatedAud));
             return out;
         }
     }
@@ -181,6 +215,14 @@ public final class HeraldInterop {
     private static WorkloadApiClient newClient(String socket) throws Exception {
         return DefaultWorkloadApiClient.newClient(
                 DefaultWorkloadApiClient.ClientOptions.builder().spiffeSocketPath(socket).build());
+    }
+
+    /** The kid of a JWT's header. */
+    private static String kid(String token) {
+        String header = new String(java.util.Base64.getUrlDecoder().decode(token.substring(0, token.indexOf('.'))),
+                java.nio.charset.StandardCharsets.UTF_8);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"kid\"\\s*:\\s*\"([^\"]*)\"").matcher(header);
+        return m.find() ? m.group(1) : "";
     }
 
     private static Map<String, Object> svidInfo(X509Svid svid) {
