@@ -7,6 +7,7 @@
 // cleanly with ERR_DATASTORE_BUSY.
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,6 +121,25 @@ export function diagnoseDirectory(dir: string): string | undefined {
       } catch {
         /* nothing was created, or the filesystem just went read-only */
       }
+    }
+  }
+}
+
+/** diagnoseDirectory off the event loop, for the periodic check (an fsync may take a while on a busy disk). */
+export async function diagnoseDirectoryAsync(dir: string): Promise<string | undefined> {
+  const probe = join(dir, `.herald-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(probe, 'wx', 0o600);
+    await fh.write(PROBE_BYTES);
+    await fh.sync();
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code;
+  } finally {
+    if (fh !== undefined) {
+      await fh.close().catch(() => undefined);
+      await unlink(probe).catch(() => undefined);
     }
   }
 }
@@ -253,7 +273,7 @@ class SqliteConnection implements SqlConnection {
   /** A small write beside the database file: catches a full or read-only disk the WAL's spare room would hide. */
   async checkStorage(): Promise<void> {
     if (this.#dir === undefined) return;
-    const errno = diagnoseDirectory(this.#dir);
+    const errno = await diagnoseDirectoryAsync(this.#dir);
     if (errno !== undefined) throw storageError('storage check', [errno], undefined, `cannot write in ${this.#dir}`);
   }
 
