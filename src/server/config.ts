@@ -4,7 +4,7 @@
 // shape is SPIRE's server.conf in YAML, so a SPIRE JSON config loads for every
 // key Herald supports; SPIRE keys Herald lacks are rejected with the reason.
 import { isAbsolute, resolve } from 'node:path';
-import { flagOverrides, parseConfig, s } from '../common/config/index.ts';
+import { flagOverrides, parseConfig, prepareParser, s } from '../common/config/index.ts';
 import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
@@ -161,7 +161,7 @@ const healthChecks = s.section(
     bind_address: s.string({ description: 'Address of the health listener', default: 'localhost', validate: nonEmpty }),
     bind_port: port('Port of the health listener', 8080),
     live_path: s.string({ description: 'Liveness path', default: '/live', validate: urlPath }),
-    ready_path: s.string({ description: 'Readiness path', default: '/ready', validate: urlPath }),
+    ready_path: s.string({ description: 'Readiness path: 200 when ready, 500 while the datastore cannot write (disk full, read-only, unreachable)', default: '/ready', validate: urlPath }),
   },
   { description: 'HTTP liveness/readiness endpoints (SPIRE health_checks)' },
 );
@@ -354,6 +354,7 @@ export async function loadServerConfig(options: LoadServerConfigOptions): Promis
   const absPath = resolve(cwd, configPath);
   const text = options.text ?? (await readConfigText(configPath, absPath));
   const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
+  await prepareParser(text, { filename });
   const file = parseConfig(serverConfigSchema, text, {
     filename,
     expandEnv: expand,

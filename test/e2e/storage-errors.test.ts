@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type ServerHandle } from '../helpers/herald.ts';
+import { freePort } from '../helpers/ports.ts';
 import { mountExt4, mountTmpfs } from '../helpers/small-fs.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -32,8 +33,11 @@ describe('herald-server storage failures', () => {
   it('a full data_dir: entry create and token generate name the cause, the server logs it, healthcheck is unhealthy (also after a restart) until space is freed', async () => {
     const fs = await mountTmpfs(join(tmp.path, 'server-data'), 8);
     unmount = () => fs.unmount();
-    server = await startServer({ dir: tmp.path });
+    const healthPort = await freePort();
+    server = await startServer({ dir: tmp.path, extraTop: `health_checks: { listener_enabled: true, bind_address: 127.0.0.1, bind_port: ${healthPort} }` });
+    const ready = async () => (await fetch(`http://127.0.0.1:${healthPort}/ready`)).status;
     expect((await createEntry(server, 1)).code).toBe(0);
+    expect(await ready()).toBe(200);
 
     await fs.fill();
     const entry = await createEntry(server, 2);
@@ -48,6 +52,8 @@ describe('herald-server storage failures', () => {
     const health = await server.cli('healthcheck');
     expect(health.code).toBe(1);
     expect(health.stderr).toMatch(/server is unhealthy: server returned status "NOT_SERVING"/i);
+    expect(await ready()).toBe(500);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/live`)).status).toBe(200);
 
     // A restart on the full disk still serves reads, and is not ready from the start.
     await server.restart();
@@ -58,6 +64,7 @@ describe('herald-server storage failures', () => {
     await fs.free();
     await waitFor('healthcheck to pass again', async () => (await server!.cli('healthcheck')).code === 0, { timeoutMs: 15_000, intervalMs: 500 });
     expect((await createEntry(server, 2)).code).toBe(0);
+    expect(await ready()).toBe(200);
   });
 
   it('a data_dir whose disk turns read-only: entry create answers Unavailable naming EROFS, healthcheck is unhealthy', async () => {

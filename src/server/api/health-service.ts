@@ -1,5 +1,6 @@
 // grpc.health.v1.Health on both listeners; `healthcheck` calls it on the
-// admin socket. SERVING once the CA has an active authority.
+// admin socket. The server answers SERVING while its datastore can write
+// (see datastore/storage-health.ts); the agent once it has its SVIDs.
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { unary } from '../../common/grpc/status.ts';
