@@ -43,7 +43,8 @@ export async function runCli(binary: string, tree: CommandTree, argv: readonly s
     return await node.run(argv.slice(i), io);
   } catch (err) {
     if (err instanceof FlagError) {
-      io.stderr.write(`${err.message}\n${err.usage}\n`);
+      // As Go's flag package: the error, then the usage (which ends in a newline).
+      io.stderr.write(`${err.goMessage}\n${err.usage}`);
       return 1;
     }
     io.stderr.write(`Error: ${describeError(err)}\n`);

@@ -22,6 +22,8 @@ export interface FlagSpec<T extends FlagType = FlagType> {
   readonly usage: string;
   /** Default when the flag is absent. Durations: Go syntax ("1h") or ms. */
   readonly default?: T extends 'duration' ? string | number : ValueOf<T>;
+  /** Shown in usage as Go shows a `flag.Var` flag: value name "value", no default. */
+  readonly goVar?: boolean;
 }
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
@@ -58,11 +60,14 @@ export class FlagError extends HeraldError {
   readonly flag: string | undefined;
   /** Usage text for the command, to print after the error. */
   readonly usage: string;
+  /** The message exactly as Go's flag package prints it (what SPIRE's CLI shows). */
+  readonly goMessage: string;
 
-  constructor(message: string, flag: string | undefined, usage: string) {
+  constructor(message: string, flag: string | undefined, usage: string, goMessage = message) {
     super('ERR_FLAG_INVALID', `flags: ${message}`);
     this.flag = flag;
     this.usage = usage;
+    this.goMessage = goMessage;
   }
 }
 
@@ -81,8 +86,8 @@ const FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 export function parseFlags<const S extends FlagSpecs>(specs: S, argv: readonly string[], options: FlagParseOptions = {}): ParsedFlags<S> {
   defineFlags(specs);
   const usage = (): string => flagUsage(specs, options);
-  const fail = (message: string, flag?: string): never => {
-    throw new FlagError(message, flag, usage());
+  const fail = (message: string, flag?: string, goMessage?: string): never => {
+    throw new FlagError(message, flag, usage(), goMessage);
   };
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) values[name] = initialValue(name, spec);
@@ -111,6 +116,7 @@ export function parseFlags<const S extends FlagSpecs>(specs: S, argv: readonly s
       return fail(
         `flag provided but not defined: -${name}${known.length > 0 ? ` (known flags: ${known.join(', ')})` : ' (this command takes no flags)'}`,
         name,
+        `flag provided but not defined: -${name}`,
       );
     }
     let raw: string;
@@ -183,7 +189,7 @@ export function flagUsage(specs: FlagSpecs, options: FlagParseOptions = {}): str
   const lines: string[] = [options.command === undefined ? 'Usage:' : `Usage of ${options.command}:`];
   for (const name of Object.keys(specs).sort()) {
     const spec = specs[name] as FlagSpec;
-    const { valueName, text } = unquoteUsage(spec);
+    const { valueName, text } = spec.goVar ? { valueName: 'value', text: spec.usage } : unquoteUsage(spec);
     let line = `  -${name}${valueName === '' ? '' : ` ${valueName}`}`;
     line += line.length <= 4 ? '\t' : '\n    \t';
     line += text.replaceAll('\n', '\n    \t');
@@ -202,8 +208,10 @@ function unquoteUsage(spec: FlagSpec): { valueName: string; text: string } {
 }
 
 function defaultText(spec: FlagSpec): string | undefined {
+  if (spec.goVar) return undefined;
   const d = spec.default;
-  if (d === undefined || d === false || d === '' || (Array.isArray(d) && d.length === 0)) return undefined;
+  // Go's isZeroValue: a zero default (false, "", 0, 0s, empty) is not shown.
+  if (d === undefined || d === false || d === '' || d === 0 || (Array.isArray(d) && d.length === 0)) return undefined;
   if (spec.type === 'string') return JSON.stringify(d);
   if (spec.type === 'strings') return `[${(d as readonly string[]).join(' ')}]`;
   if (spec.type === 'duration') return typeof d === 'number' ? formatDuration(d) : String(d);

@@ -318,6 +318,8 @@ export const serverRunFlags = {
   logFile: { type: 'string', usage: 'File to write logs to' },
   logFormat: { type: 'string', usage: "'text' or 'json'" },
   logLevel: { type: 'string', usage: "'debug', 'info', 'warn', or 'error'" },
+  // SPIRE's flag; Herald's log lines carry no source location, so true is refused (log_source_location).
+  logSourceLocation: { type: 'bool', usage: 'Include source file, line number and function name in log lines' },
   expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
   allowEmptyDatastore: {
     type: 'bool',
@@ -335,6 +337,7 @@ export const serverFlagKeys: FlagKeyMap = Object.freeze({
   logFile: 'server.log_file',
   logFormat: 'server.log_format',
   logLevel: 'server.log_level',
+  logSourceLocation: 'server.log_source_location',
 });
 
 // ---- loading ----------------------------------------------------------------

@@ -156,7 +156,7 @@ describe('federation between two Herald trust domains', () => {
     // Point the relationship at web's own endpoint: its SVID is not echo's.
     const upd = await servers.web!.cli('federation', 'update', '-trustDomain', ECHO, '-bundleEndpointURL', `https://127.0.0.1:${ports[0]}`, '-bundleEndpointProfile', 'https_spiffe', '-endpointSpiffeID', `spiffe://${ECHO}/spire/server`);
     expect(upd.code, upd.stderr).toBe(0);
-    const refresh = await servers.web!.cli('federation', 'refresh', '-trustDomain', ECHO);
+    const refresh = await servers.web!.cli('federation', 'refresh', '-id', ECHO);
     expect(refresh.code).toBe(1);
     expect(refresh.stderr).toMatch(/cannot fetch the bundle of "echo\.example"/);
     const after = await servers.web!.cli('bundle', 'list', '-id', `spiffe://${ECHO}`, '-format', 'spiffe');
@@ -169,9 +169,12 @@ describe('federation between two Herald trust domains', () => {
       expect(res.code).toBe(1);
       expect(res.stderr).toMatch(message);
     };
-    await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'http://127.0.0.1:1', '-endpointSpiffeID', 'spiffe://other.example/x'], /must use the HTTPS protocol/);
-    await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'https://127.0.0.1:1', '-endpointSpiffeID', 'spiffe://elsewhere.example/x'], /is not a member of trust domain "other\.example"/);
-    await bad(['-trustDomain', WEB, '-bundleEndpointURL', 'https://127.0.0.1:1', '-endpointSpiffeID', `spiffe://${WEB}/x`], /cannot federate with itself/);
+    // SPIRE 1.13's CLI has no default profile: -bundleEndpointProfile is required.
+    await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'https://127.0.0.1:1', '-endpointSpiffeID', 'spiffe://other.example/x'], /unknown bundle endpoint profile type: ""/);
+    const spiffe = ['-bundleEndpointProfile', 'https_spiffe'];
+    await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'http://127.0.0.1:1', ...spiffe, '-endpointSpiffeID', 'spiffe://other.example/x'], /must use the HTTPS protocol/);
+    await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'https://127.0.0.1:1', ...spiffe, '-endpointSpiffeID', 'spiffe://elsewhere.example/x'], /is not a member of trust domain "other\.example"/);
+    await bad(['-trustDomain', WEB, '-bundleEndpointURL', 'https://127.0.0.1:1', ...spiffe, '-endpointSpiffeID', `spiffe://${WEB}/x`], /cannot federate with itself/);
     await bad(['-trustDomain', 'other.example', '-bundleEndpointURL', 'https://127.0.0.1:1', '-bundleEndpointProfile', 'https_acme'], /unknown bundle endpoint profile type: "https_acme"/);
   });
 });

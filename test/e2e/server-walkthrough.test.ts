@@ -47,12 +47,12 @@ describe('herald-server walkthrough (seed 003)', () => {
     expect(show.stdout).toContain(`Selector         : spiffe_id:spiffe://example.org/spire/agent/join_token/${token}`);
   });
 
-  it('entry create prints the entry as SPIRE does', async () => {
+  it('entry create prints the entry as SPIRE 1.13 does', async () => {
     const res = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://example.org/myservice', '-selector', `unix:uid:${uid}`);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(
       new RegExp(
-        `^Entry ID         : [0-9a-f-]{36}\nSPIFFE ID        : spiffe://example\\.org/myservice\nParent ID        : spiffe://example\\.org/myagent\nRevision         : 0\nTTL              : default\nSelector         : unix:uid:${uid}\n$`,
+        `^Entry ID         : [0-9a-f-]{36}\nSPIFFE ID        : spiffe://example\\.org/myservice\nParent ID        : spiffe://example\\.org/myagent\nRevision         : 0\nX509-SVID TTL    : default\nJWT-SVID TTL     : default\nSelector         : unix:uid:${uid}\n\n$`,
       ),
     );
   });
@@ -128,8 +128,10 @@ describe('herald-server walkthrough (seed 003)', () => {
 
   it('agent list shows the attested agent', async () => {
     const res = await server.cli('agent', 'list');
-    expect(res.stdout).toContain(`SPIFFE ID       : spiffe://example.org/spire/agent/join_token/${token}`);
-    expect(res.stdout).toContain('Attestation type: join_token');
+    expect(res.stdout).toMatch(/^Found 1 attested agent:\n\n/);
+    expect(res.stdout).toContain(`SPIFFE ID         : spiffe://example.org/spire/agent/join_token/${token}`);
+    expect(res.stdout).toContain('Attestation type  : join_token');
+    expect(res.stdout).toMatch(/Expiration time   : \d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} \S+\n/);
   });
 
   it('go-spiffe, py-spiffe and java-spiffe clients fetch and validate SVIDs from the agent socket', async () => {

@@ -75,6 +75,29 @@ plugins {
     expect(prepared.stdout).toContain(kid);
   });
 
+  it('spire-server CLI: entry show sends by_downstream=false (no filter) and pages through every entry', async () => {
+    // 1,001 entries (three 500-entry pages), one of them downstream, in one -data batch.
+    const entries = Array.from({ length: 1001 }, (_, i) => ({
+      parent_id: 'spiffe://example.org/paging-node',
+      spiffe_id: `spiffe://example.org/paging/${i}`,
+      selectors: [{ type: 'unix', value: `uid:${i}` }],
+      downstream: i === 500,
+    }));
+    await writeFile(join(tmp.path, 'paging.json'), JSON.stringify({ entries }));
+    const created = await spireServer('entry', 'create', '-data', join(tmp.path, 'paging.json'));
+    expect(created.code, created.stderr).toBe(0);
+    const downstream = await spireServer('entry', 'show', '-spiffeID', 'spiffe://example.org/paging/500');
+    expect(downstream.stdout).toMatch(/^Found 1 entry\n/);
+    expect(downstream.stdout).toContain('Downstream       : true');
+    expect((await spireServer('entry', 'show', '-downstream')).stdout).toMatch(/^Found 1 entry\n/);
+    const total = Number(/^(\d+) registration entries/.exec((await spireServer('entry', 'count')).stdout)?.[1]);
+    expect(total).toBeGreaterThan(1001);
+    const all = await spireServer('entry', 'show', '-parentID', 'spiffe://example.org/paging-node');
+    expect(all.stdout).toMatch(/^Found 1001 entries\n/);
+    expect((await spireServer('entry', 'show')).stdout).toMatch(new RegExp(`^Found ${total} entries\n`));
+    expect((await spireServer('entry', 'count', '-downstream')).stdout).toBe('1 registration entry\n');
+  }, 60_000);
+
   it('a spire-agent attests to herald-server with a join token and serves the Herald-issued SVID', async () => {
     const token = /Token: (\S+)/.exec((await server.cli('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-agent-node')).stdout)![1]!;
     await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/spire-agent-node', '-spiffeID', 'spiffe://example.org/via-spire-agent', '-selector', `unix:uid:${process.getuid!()}`);
@@ -110,8 +133,8 @@ plugins {
     const fetched = await runCommand(spire.agent, ['api', 'fetch', 'x509', '-socketPath', socket]);
     expect(fetched.stdout, fetched.stderr).toContain('spiffe://example.org/via-x509pop');
     const show = await server.cli('agent', 'show', '-spiffeID', `spiffe://example.org/spire/agent/x509pop/${fp}`);
-    expect(show.stdout).toContain('Attestation type: x509pop');
-    expect(show.stdout).toContain('x509pop:subject:cn:node-1');
+    expect(show.stdout).toContain('Attestation type  : x509pop');
+    expect(show.stdout).toContain('Selectors         : x509pop:subject:cn:node-1');
   }, 60_000);
 });
 

@@ -1,5 +1,5 @@
 // herald-server's commands: `run` and the admin commands, with SPIRE's names.
-import { agentBan, agentCount, agentEvict, agentList, agentShow } from './agent.ts';
+import { agentBan, agentCount, agentEvict, agentList, agentPurge, agentShow } from './agent.ts';
 import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
 import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
@@ -13,7 +13,7 @@ export const serverCommands = {
   healthcheck: healthcheckCommand,
   token: { generate: tokenGenerate },
   entry: { create: entryCreate, show: entryShow, update: entryUpdate, delete: entryDelete, count: entryCount },
-  agent: { list: agentList, show: agentShow, evict: agentEvict, ban: agentBan, count: agentCount },
+  agent: { list: agentList, show: agentShow, evict: agentEvict, ban: agentBan, count: agentCount, purge: agentPurge },
   bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
   federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
   localauthority: localAuthorityCommands,

@@ -1,15 +1,23 @@
 // Flags and helpers every admin-socket command shares: -socketPath and
 // -output (SPIRE's `pretty` or `json`).
-import { HeraldError } from '../../common/errors.ts';
+import { readFile } from 'node:fs/promises';
+import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { SpiffeId } from '../../spiffe/id.ts';
+import { SpireCliError } from './spire-output.ts';
 import type { ServiceName } from '../../common/grpc/protos.ts';
 import type { CliIo } from '../command.ts';
 import { checkAdminSocket, grpcCodeName, udsClient, type Client } from '../grpc-client.ts';
 
 export const DEFAULT_ADMIN_SOCKET = '/tmp/herald-server/private/api.sock';
 
-export const adminFlags = {
+export const socketFlag = {
   socketPath: { type: 'string', usage: 'Path to the Herald server admin API socket', default: DEFAULT_ADMIN_SOCKET },
-  output: { type: 'string', usage: "Desired output format (pretty, json); default: pretty.", default: 'pretty' },
+} as const;
+
+export const adminFlags = {
+  ...socketFlag,
+  // SPIRE's cliprinter flag: a flag.Var, so usage shows "value" and no default.
+  output: { type: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', goVar: true },
 } as const;
 
 export type OutputFormat = 'pretty' | 'json';
@@ -17,6 +25,38 @@ export type OutputFormat = 'pretty' | 'json';
 export function outputFormat(value: string): OutputFormat {
   if (value === 'pretty' || value === 'json') return value;
   throw new HeraldError('ERR_INVALID_ARGUMENT_OUTPUT', `invalid output format "${value}": want pretty or json`);
+}
+
+/** SPIRE's spiffeid.FromString, its error text without Herald's "spiffeid: " prefix. */
+export function parseSpiffeId(s: string): { trust_domain: string; path: string } {
+  try {
+    const id = SpiffeId.fromString(s);
+    return { trust_domain: id.trustDomain.name, path: id.path };
+  } catch (err) {
+    throw new SpireCliError(errorMessage(err).replace(/^spiffeid: /, ''), { cause: err });
+  }
+}
+
+/** serverutil.ParseSelector: everything after the first ":" is the value. */
+export function parseCliSelector(s: string): { type: string; value: string } {
+  const i = s.indexOf(':');
+  if (i < 0) throw new SpireCliError(`selector "${s}" must be formatted as type:value`);
+  return { type: s.slice(0, i), value: s.slice(i + 1) };
+}
+
+/** SPIRE's -matchSelectorsOn / -matchFederatesWithOn values. */
+export function matchBehavior(v: string, unknown: (v: string) => string): string {
+  const m = ({ exact: 'MATCH_EXACT', any: 'MATCH_ANY', superset: 'MATCH_SUPERSET', subset: 'MATCH_SUBSET' } as Record<string, string>)[v];
+  if (!m) throw new SpireCliError(unknown(v));
+  return m;
+}
+
+/** Reads a file, or stdin for "-". */
+export async function readInput(path: string): Promise<string> {
+  if (path !== '-') return readFile(path, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Opens clients for `services` on the admin socket; `close` ends them all. */

@@ -10,7 +10,8 @@ import { SpiffeId } from '../../spiffe/id.ts';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { flagsOrHelp, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
-import { adminClients, adminFlags, outputFormat, printJson, requireFlag } from './common.ts';
+import { adminClients, adminFlags, outputFormat, parseSpiffeId, printJson, requireFlag } from './common.ts';
+import { printProto, rpc, SpireCliError } from './spire-output.ts';
 import { pemOfDer } from './format.ts';
 
 function parseId(s: string): SpiffeId {
@@ -110,23 +111,23 @@ export const tokenGenerate: Command = {
     const f = flagsOrHelp(
       {
         ...adminFlags,
-        spiffeID: { type: 'string', usage: 'Additional SPIFFE ID to assign the token owner (optional)' },
         ttl: { type: 'int', usage: 'Token TTL in seconds', default: 600 },
+        spiffeID: { type: 'string', usage: 'Additional SPIFFE ID to assign the token owner (optional)' },
       },
       args,
-      'token generate',
+      'generate',
       io,
     );
     if (!f) return 0;
-    const agentId = f.values.spiffeID ? parseId(f.values.spiffeID) : undefined;
+    const output = outputFormat(f.values.output);
+    // SPIRE (token/generate.go): the ID as go-spiffe parses it, the TTL as an int32.
+    const agentId = f.values.spiffeID ? parseSpiffeId(f.values.spiffeID) : undefined;
+    if (f.values.ttl > 2 ** 31 - 1 || f.values.ttl < -(2 ** 31)) throw new SpireCliError(`invalid value for TTL: value ${f.values.ttl} overflows int32`);
     const { clients: [agent], close } = adminClients(f.values.socketPath, Services.agent);
     try {
-      const res = await callUnary<{ value: string; expires_at: string }>(agent!, 'CreateJoinToken', {
-        ttl: f.values.ttl,
-        ...(agentId ? { agent_id: { trust_domain: agentId.trustDomain.name, path: agentId.path } } : {}),
-      });
-      if (outputFormat(f.values.output) === 'json') printJson(io, res);
-      else io.stdout.write(`Token: ${res.value}\n`);
+      const res = await rpc(callUnary<{ value: string; expires_at: string }>(agent!, 'CreateJoinToken', { ttl: f.values.ttl, ...(agentId ? { agent_id: agentId } : {}) }));
+      if (output === 'json') printProto(io, 'spire.api.types.JoinToken', res);
+      else io.stdout.write(`Token: ${res.value}\n${agentId ? '' : 'Warning: Missing SPIFFE ID.\n'}`);
       return 0;
     } finally {
       close();

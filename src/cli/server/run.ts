@@ -6,7 +6,8 @@ import { startServer } from '../../server/server.ts';
 import { describeError, flagsOrHelp, type Command } from '../command.ts';
 import { daemonCommands } from '../daemon.ts';
 import { callUnary, checkAdminSocket, udsClient } from '../grpc-client.ts';
-import { DEFAULT_ADMIN_SOCKET } from './common.ts';
+import { socketFlag } from './common.ts';
+import { SpireCliError } from './spire-output.ts';
 
 export const { run: runCommand, validate: validateCommand } = daemonCommands({
   name: 'server',
@@ -21,7 +22,7 @@ export const healthcheckCommand: Command = {
   async run(args, io) {
     const f = flagsOrHelp(
       {
-        socketPath: { type: 'string', usage: 'Path to the Herald server admin API socket', default: DEFAULT_ADMIN_SOCKET },
+        ...socketFlag,
         shallow: { type: 'bool', usage: 'Perform a less stringent health check' },
         verbose: { type: 'bool', usage: 'Print verbose information' },
       },
@@ -33,19 +34,19 @@ export const healthcheckCommand: Command = {
     if (f.values.verbose) io.stdout.write('Checking server health...\n');
     const client = udsClient(Services.health, f.values.socketPath);
     try {
-      checkAdminSocket(f.values.socketPath, 'server', io.env);
-      const res = await callUnary<{ status: string }>(client, 'Check', {}, new grpc.Metadata(), 5000);
-      if (res.status !== 'SERVING') {
-        io.stderr.write(`Server is unhealthy: server returned status "${res.status}"\n`);
-        return 1;
+      let res: { status: string };
+      try {
+        checkAdminSocket(f.values.socketPath, 'server', io.env);
+        res = await callUnary<{ status: string }>(client, 'Check', {}, new grpc.Metadata(), 5000);
+      } catch (err) {
+        // A socket that may be an impostor's is worth saying even without -verbose.
+        if (f.values.verbose || (err as { code?: unknown }).code === 'ERR_PERMISSION_DENIED_SOCKET_OWNER') io.stderr.write(`Failed to check health: ${describeError(err)}\n`);
+        throw new SpireCliError('server is unhealthy: unable to determine health', { cause: err });
       }
+      // As SPIRE (healthcheck.go): the runner prints "Error: server is unhealthy: …".
+      if (res.status !== 'SERVING') throw new SpireCliError(`server is unhealthy: server returned status ${JSON.stringify(res.status)}`);
       io.stdout.write('Server is healthy.\n');
       return 0;
-    } catch (err) {
-      // A socket that may be an impostor's is worth saying even without -verbose.
-      if (f.values.verbose || (err as { code?: unknown }).code === 'ERR_PERMISSION_DENIED_SOCKET_OWNER') io.stderr.write(`Failed to check health: ${describeError(err)}\n`);
-      io.stderr.write('Server is unhealthy: unable to determine health\n');
-      return 1;
     } finally {
       client.close();
     }

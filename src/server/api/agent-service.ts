@@ -27,12 +27,21 @@ function nodeFilter(f: WireAgentFilter | null): NodeFilter {
   if (f.by_banned) out.byBanned = f.by_banned.value;
   if (f.by_can_reattest) out.byCanReattest = f.by_can_reattest.value;
   if (f.by_expires_before) {
-    const t = Date.parse(f.by_expires_before);
+    const t = parseExpiresBefore(f.by_expires_before);
     if (Number.isNaN(t)) throw new HeraldError('ERR_INVALID_ARGUMENT_FILTER', `invalid by_expires_before "${f.by_expires_before}": want RFC 3339`);
     out.byExpiresBefore = Math.floor(t / 1000);
   }
   if (f.by_selector_match) out.bySelectors = { selectors: f.by_selector_match.selectors.map(selectorFromWire), match: matchBehavior(f.by_selector_match.match) };
   return out;
+}
+
+/** SPIRE's layout "2006-01-02 15:04:05 -0700 -07" (what its CLI sends), or RFC 3339. */
+function parseExpiresBefore(s: string): number {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2}) [+-]\d{2}$/.exec(s);
+  if (!m) return Date.parse(s);
+  const [, y, mo, d, h, mi, sec, sign, oh, om] = m;
+  const offsetMs = (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om)) * 60_000;
+  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) - offsetMs;
 }
 
 function notFound(id: SpiffeId): HeraldError {

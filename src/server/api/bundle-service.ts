@@ -74,7 +74,7 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
     GetFederatedBundle: unaryMethod<{ trust_domain: string; output_mask: Mask }, unknown>(ctx, resolver, 'agent-or-admin', async (req) => {
       const td = foreignTd(req.trust_domain);
       const b = await ds.getBundle(td);
-      if (!b) throw new HeraldError('ERR_BUNDLE_NOT_FOUND', `bundle for "${td.name}" not found`);
+      if (!b) throw new HeraldError('ERR_BUNDLE_NOT_FOUND', 'bundle not found');
       return masked(req.output_mask)(b);
     }),
 
@@ -105,7 +105,11 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
           await ds.deleteBundle(foreignTd(name), mode);
           results.push({ status: OK_STATUS, trust_domain: name });
         } catch (err) {
-          results.push({ status: statusOf(err), trust_domain: name });
+          // SPIRE's wording: "bundle not found", else "failed to delete federated bundle: <cause>".
+          const status = statusOf(err);
+          if (status.code === 5) results.push({ status: { code: 5, message: 'bundle not found' }, trust_domain: name });
+          else if (status.code === 3 && (err as { code?: string }).code?.startsWith('ERR_INVALID_ARGUMENT')) results.push({ status, trust_domain: name });
+          else results.push({ status: { code: status.code, message: `failed to delete federated bundle: ${status.message}` }, trust_domain: name });
         }
       }
       return { results };

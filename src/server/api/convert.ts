@@ -119,6 +119,8 @@ export function entryFromWire(w: WireEntry, td: TrustDomain): EntryInput {
   if (spiffeId.isTrustDomainId()) throw invalidArgument('invalid spiffe ID: path is empty');
   if (spiffeId.path.startsWith('/spire/')) throw invalidArgument(`invalid spiffe ID: "${spiffeId}" is reserved for SPIRE`);
   if (w.selectors.length === 0) throw invalidArgument('invalid selectors: at least one selector is required');
+  // Herald has no SVIDStore: refuse rather than store an entry whose SVIDs nobody would store.
+  if (w.store_svid) throw invalidArgument('invalid store_svid: Herald has no SVIDStore plugin support; entries with store_svid=true are refused');
   const selectors = w.selectors.map(selectorFromWire);
   // Stray whitespace or an oversized value: the entry could never match (common/selector.ts).
   for (const sel of selectors) checkSelector(sel);

@@ -32,6 +32,8 @@ function entryFilter(f: WireEntryFilter | null): EntryFilter {
     };
   }
   if (f.by_hint) out.byHint = f.by_hint.value;
+  // SPIRE: by_downstream true keeps only downstream entries; false does not filter.
+  if (f.by_downstream?.value) out.byDownstream = true;
   return out;
 }
 
@@ -78,15 +80,14 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       const page = pagination(req.page_size, req.page_token);
       const listReq: ListEntriesRequest = { ...entryFilter(req.filter), ...(page ? { pagination: page } : {}) };
       const res = await ds.listEntries(listReq);
-      let items = res.items;
-      if (req.filter?.by_downstream) items = items.filter((e) => e.downstream === req.filter!.by_downstream!.value);
-      return { entries: items.map(masked(req.output_mask)), next_page_token: res.nextPageToken ?? '' };
+      return { entries: res.items.map(masked(req.output_mask)), next_page_token: res.nextPageToken ?? '' };
     }),
 
     GetEntry: unaryMethod<{ id: string; output_mask: Mask }, unknown>(ctx, resolver, 'admin', async (req) => {
       if (!req.id) throw new HeraldError('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing ID');
       const entry = await ds.getEntry(req.id);
-      if (!entry) throw new HeraldError('ERR_ENTRY_NOT_FOUND', `entry "${req.id}" not found`);
+      // SPIRE's wording (what its CLI prints).
+      if (!entry) throw new HeraldError('ERR_ENTRY_NOT_FOUND', 'entry not found');
       return masked(req.output_mask)(entry);
     }),
 
@@ -95,7 +96,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       for (const w of req.entries) {
         try {
           const created = await ds.createEntry(entryFromWire(w, ctx.trustDomain));
-          results.push({ status: OK_STATUS, entry: entryToWire(created) });
+          results.push({ status: OK_STATUS, entry: sortedForCreate(entryToWire(created)) });
         } catch (err) {
           // SPIRE answers a duplicate with AlreadyExists and the existing entry.
           if (err instanceof EntryExistsError) results.push({ status: { code: 6, message: 'similar entry already exists' }, entry: entryToWire(err.existing) });
@@ -133,7 +134,9 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
           await ds.deleteEntry(id);
           results.push({ status: OK_STATUS, id });
         } catch (err) {
-          results.push({ status: statusOf(err), id });
+          const status = statusOf(err);
+          // SPIRE's wording for a missing entry.
+          results.push({ status: status.code === 5 ? { code: 5, message: 'entry not found' } : status, id });
         }
       }
       return { results };
@@ -182,6 +185,12 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
     }
     call.end();
   }
+}
+
+/** SPIRE answers a create with the entry's selectors and DNS names sorted (as stored), what its CLI prints. */
+function sortedForCreate(w: WireEntry): WireEntry {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return { ...w, selectors: [...w.selectors].sort((a, b) => cmp(a.type, b.type) || cmp(a.value, b.value)), dns_names: [...w.dns_names].sort(cmp) };
 }
 
 function pickMasked(w: WireEntry, mask: Record<string, boolean> | null): Partial<WireEntry> {

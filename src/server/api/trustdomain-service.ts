@@ -69,7 +69,7 @@ export function trustDomainService(ctx: ApiContext, resolver: CallerResolver): g
     GetFederationRelationship: unaryMethod<{ trust_domain: string }, unknown>(ctx, resolver, 'admin', async (req) => {
       const td = trustDomainFromWire(req.trust_domain.replace(/^spiffe:\/\//, ''), 'trust domain');
       const r = await ds.getFederationRelationship(td);
-      if (!r) throw new HeraldError('ERR_NOT_FOUND_FEDERATION_RELATIONSHIP', `federation relationship with "${td.name}" not found`);
+      if (!r) throw new HeraldError('ERR_NOT_FOUND_FEDERATION_RELATIONSHIP', 'federation relationship does not exist');
       return relationshipToWire(r);
     }),
 
@@ -112,7 +112,9 @@ export function trustDomainService(ctx: ApiContext, resolver: CallerResolver): g
           await ds.deleteFederationRelationship(trustDomainFromWire(name.replace(/^spiffe:\/\//, ''), 'trust domain'));
           results.push({ status: OK_STATUS, trust_domain: name });
         } catch (err) {
-          results.push({ status: statusOf(err), trust_domain: name });
+          const status = statusOf(err);
+          // SPIRE's wording for a missing relationship.
+          results.push({ status: status.code === 5 ? { code: 5, message: 'federation relationship not found' } : status, trust_domain: name });
         }
       }
       return { results };

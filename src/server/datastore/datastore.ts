@@ -74,6 +74,8 @@ export interface EntryFilter {
   readonly bySelectors?: BySelectors;
   readonly byFederatesWith?: ByFederatesWith;
   readonly byHint?: string;
+  /** true: only downstream entries; false or absent: no filter (SPIRE's semantics). */
+  readonly byDownstream?: boolean;
 }
 
 export interface ListEntriesRequest extends EntryFilter {

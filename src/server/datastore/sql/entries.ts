@@ -124,6 +124,7 @@ function entryWhere(f: EntryFilter): Condition {
     parts.push('e.hint = ?');
     params.push(f.byHint);
   }
+  if (f.byDownstream === true) parts.push('e.downstream <> 0');
   if (f.bySelectors !== undefined) {
     const c = setMatchCondition(
       { table: 'entry_selectors', keyColumn: 'entry_pk', columns: ['type', 'value'] },

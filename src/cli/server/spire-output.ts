@@ -1,0 +1,177 @@
+// What SPIRE 1.13's CLI prints, byte for byte: `-output json` (protojson
+// with proto names and unpopulated fields, re-marshalled by Go's
+// encoding/json: compact, keys sorted, nulls dropped, <>& escaped), Go's
+// time.Time.String(), gRPC code names and `rpc error: …` messages.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import { HeraldError } from '../../common/errors.ts';
+import type { CliIo } from '../command.ts';
+
+const protoRoot = join(import.meta.dirname, '../../../proto');
+const includeDirs = [join(protoRoot, 'spiffe'), protoRoot];
+const FILES = [
+  'grpc/health/v1/health.proto',
+  'spire/api/server/agent/v1/agent.proto',
+  'spire/api/server/svid/v1/svid.proto',
+  'spire/api/server/entry/v1/entry.proto',
+  'spire/api/server/bundle/v1/bundle.proto',
+  'spire/api/server/trustdomain/v1/trustdomain.proto',
+  'spire/api/server/localauthority/v1/localauthority.proto',
+];
+
+let root: protobuf.Root | undefined;
+function protoTypes(): protobuf.Root {
+  if (!root) {
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => {
+      for (const dir of includeDirs) {
+        const candidate = join(dir, target);
+        if (existsSync(candidate)) return candidate;
+      }
+      return target;
+    };
+    r.loadSync(FILES, { keepCase: true });
+    r.resolveAll();
+    root = r;
+  }
+  return root;
+}
+
+/** gRPC code names as Go's codes.Code.String(). */
+const CODE_NAMES = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
+  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+];
+
+export function codeName(code: number): string {
+  return CODE_NAMES[code] ?? `Code(${code})`;
+}
+
+/** The error SPIRE's CLI prints after "Error: " (the message only; the runner adds the prefix). */
+export class SpireCliError extends HeraldError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_CLI', message, options);
+  }
+}
+
+function isStatusError(err: unknown): err is { code: number; details: string } {
+  const e = err as { code?: unknown; details?: unknown };
+  return typeof e?.code === 'number' && typeof e.details === 'string';
+}
+
+/** Go's `rpc error: code = X desc = Y` for a gRPC status error. */
+export function rpcErrorText(err: { code: number; details: string }): string {
+  return `rpc error: code = ${codeName(err.code)} desc = ${err.details}`;
+}
+
+/**
+ * Awaits a call and turns a gRPC status error into SPIRE's wording, with
+ * `prefix` (as Go's fmt.Errorf("prefix: %w")). Unavailable (nothing
+ * listening) is left to the runner's connection-error message.
+ */
+export async function rpc<T>(call: Promise<T>, prefix?: string): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (!isStatusError(err) || err.code === 14) throw err;
+    throw new SpireCliError(prefix ? `${prefix}: ${rpcErrorText(err)}` : rpcErrorText(err), { cause: err });
+  }
+}
+
+/**
+ * protojson.MarshalOptions{UseProtoNames, EmitUnpopulated} of `value` (a
+ * proto-loader object of `typeName`), as SPIRE's cliprinter prints it.
+ */
+export function protoJson(typeName: string, value: object): string {
+  const type = protoTypes().lookupType(typeName);
+  const message = type.fromObject(value as Record<string, unknown>);
+  const obj = type.toObject(message, { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false });
+  return goJson(withoutNulls(wellKnown(type, obj)));
+}
+
+/** Wrapper types (BoolValue…) print as their bare value in protojson. */
+function wellKnown(type: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
+  for (const field of type.fieldsArray) {
+    const v = obj[field.name];
+    if (v === null || v === undefined) continue;
+    const rt = field.resolvedType;
+    if (!(rt instanceof protobuf.Type)) continue;
+    const conv = (x: unknown): unknown => (rt.fullName.startsWith('.google.protobuf.') && rt.fullName.endsWith('Value') ? (x as { value: unknown }).value : wellKnown(rt, x as Record<string, unknown>));
+    obj[field.name] = field.repeated ? (v as unknown[]).map(conv) : conv(v);
+  }
+  return obj;
+}
+
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.filter((x) => x !== null && x !== undefined).map(withoutNulls);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null && x !== undefined) out[k] = withoutNulls(x);
+    return out;
+  }
+  return v;
+}
+
+/** Go's json.Marshal of a decoded map: keys sorted, compact, HTML-safe. */
+export function goJson(v: unknown, sortKeys = true): string {
+  if (v === null || v === undefined) return 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => goJson(x, sortKeys)).join(',')}]`;
+  if (typeof v === 'object') {
+    const keys = Object.keys(v);
+    if (sortKeys) keys.sort();
+    return `{${keys.map((k) => `${goString(k)}:${goJson((v as Record<string, unknown>)[k], sortKeys)}`).join(',')}}`;
+  }
+  if (typeof v === 'string') return goString(v);
+  return JSON.stringify(v);
+}
+
+function goString(s: string): string {
+  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Prints one proto message as SPIRE's `-output json` does. */
+export function printProto(io: CliIo, typeName: string, value: object): void {
+  io.stdout.write(protoJson(typeName, value) + '\n');
+}
+
+/** Prints a Go struct (fields in declaration order) as encoding/json does. */
+export function printStruct(io: CliIo, value: object): void {
+  io.stdout.write(goJson(value, false) + '\n');
+}
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** time.Unix(s, 0).UTC().String(): `2030-03-17 17:46:40 +0000 UTC`. */
+export function goTimeUtc(unixSeconds: number | string): string {
+  const d = new Date(Number(unixSeconds) * 1000);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000 UTC`;
+}
+
+/** time.Unix(s, 0).String() in the local time zone (`… +0000 UTC` where local is UTC). */
+export function goTimeLocal(unixSeconds: number | string): string {
+  const d = new Date(Number(unixSeconds) * 1000);
+  const off = -d.getTimezoneOffset();
+  if (off === 0 && /^(UTC|Etc\/UTC|GMT|UTC0|Etc\/GMT|)$/.test(Intl.DateTimeFormat().resolvedOptions().timeZone ?? '')) return goTimeUtc(unixSeconds);
+  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? '';
+  const sign = off < 0 ? '-' : '+';
+  const abs = Math.abs(off);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${pad(Math.floor(abs / 60))}${pad(abs % 60)} ${zone}`;
+}
+
+/** util.Pluralizer. */
+export function pluralize(msg: string, one: string, many: string, n: number): string {
+  return msg + (n === 1 ? one : many);
+}
+
+/** Go's *PathError text for a failed open/read (`open /x: no such file or directory`). */
+export function goFsError(err: unknown, path: string): string {
+  const code = (err as { code?: string })?.code;
+  const text: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    ENOTDIR: 'not a directory',
+  };
+  if (code === 'EISDIR') return `read ${path}: is a directory`;
+  return `open ${path}: ${text[code ?? ''] ?? (err as Error)?.message ?? String(err)}`;
+}
