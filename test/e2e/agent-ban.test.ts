@@ -60,6 +60,18 @@ describe('herald-agent refused by the server', () => {
     expect(again.stderr).toContain('no stored agent SVID and no join token');
   }, 60_000);
 
+  it('an agent banned while it was down refuses to start and removes its stored SVID', async () => {
+    const s = await startServing();
+    agent = s.agent;
+    await agent.stop();
+    expect((await server.cli('agent', 'ban', '-spiffeID', s.id)).code).toBe(0);
+    const again = await runCommand(AGENT_BIN, ['run', '-config', join(tmp.path, 'agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
+    expect(again.code, again.stdout + again.stderr).toBe(1);
+    expect(again.stdout + again.stderr).toContain('Using the stored agent SVID');
+    expect(again.stderr).toMatch(/Error: agent: Agent is banned: removing SVID and shutting down: agent "[^"]+" is banned/);
+    expect(existsSync(join(agent.dataDir, 'agent_svid.der'))).toBe(false);
+  }, 60_000);
+
   it('an evicted join_token agent cannot attest again: it stops the same way', async () => {
     const s = await startServing();
     agent = s.agent;
