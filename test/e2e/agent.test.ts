@@ -121,7 +121,9 @@ describe('herald-agent end to end', () => {
         runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
         (async () => {
           // JVM startup on a busy 2-core machine is slow: generous bounds.
-          await java.waitForOutput(/^watching$/m, 60_000);
+          await java.waitForOutput(/^watching$/m, 60_000).catch((err: Error) => {
+            throw new Error(`${err.message}; java-spiffe said:\n${java.output().slice(-3000)}`);
+          });
           const prepared = JSON.parse((await server.cli('localauthority', 'jwt', 'prepare', '-output', 'json')).stdout).prepared_authority.authority_id;
           const activated = await server.cli('localauthority', 'jwt', 'activate', '-authorityID', prepared, '-output', 'json');
           expect(activated.code, activated.stderr).toBe(0);
