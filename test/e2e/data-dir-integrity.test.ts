@@ -33,7 +33,7 @@ async function secondServerConfig(server: ServerHandle): Promise<string> {
   return path;
 }
 
-describe('one daemon per data_dir', () => {
+describe('one daemon per data_dir', { timeout: 90_000 }, () => {
   it('refuses a second herald-server on the same data_dir, naming the holder; a SIGKILLed holder does not block a restart', async () => {
     const server = await startServer({ dir: tmp.path });
     running.push(server);
@@ -72,7 +72,7 @@ describe('one daemon per data_dir', () => {
   });
 });
 
-describe('CA key check at start', () => {
+describe('CA key check at start', { timeout: 90_000 }, () => {
   it('refuses to start when the key file no longer holds the key of the active CA (another server rewrote it)', async () => {
     const server = await startServer({ dir: tmp.path });
     running.push(server);
@@ -89,7 +89,7 @@ describe('CA key check at start', () => {
   });
 });
 
-describe('missing or empty datastore beside the CA journal', () => {
+describe('missing or empty datastore beside the CA journal', { timeout: 90_000 }, () => {
   it('refuses to start on a 0-byte datastore; -allowEmptyDatastore starts empty with the same CA', async () => {
     const server = await startServer({ dir: tmp.path });
     running.push(server);

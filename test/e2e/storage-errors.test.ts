@@ -29,7 +29,7 @@ afterEach(async () => {
 const createEntry = (s: ServerHandle, n: number) =>
   s.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', `spiffe://example.org/w/${n}`, '-selector', `unix:uid:${1000 + n}`);
 
-describe('herald-server storage failures', () => {
+describe('herald-server storage failures', { timeout: 90_000 }, () => {
   it('a full data_dir: entry create and token generate name the cause, the server logs it, healthcheck is unhealthy (also after a restart) until space is freed', async () => {
     const fs = await mountTmpfs(join(tmp.path, 'server-data'), 8);
     unmount = () => fs.unmount();
