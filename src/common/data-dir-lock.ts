@@ -1,10 +1,12 @@
-// One daemon per data_dir. Two herald-servers on one data_dir each rewrite
-// keys.json and the journal with their own CA keys, and after a restart the
-// CA key no longer matches its certificate; two agents overwrite each other's
-// SVID. So each daemon takes an exclusive lock on data_dir at start and holds
-// it until it stops.
+// One daemon of a kind per data_dir. Two herald-servers on one data_dir each
+// rewrite keys.json and the journal with their own CA keys, and after a
+// restart the CA key no longer matches its certificate; two agents overwrite
+// each other's SVID. So each daemon takes an exclusive lock on data_dir at
+// start and holds it until it stops. The lock is per program: a server and an
+// agent may share a data_dir (SPIRE's shipped server.conf and agent.conf both
+// say "./.data"); their files do not overlap.
 //
-// The mechanism: a POSIX record lock (fcntl F_SETLK) on `data_dir/herald.lock`,
+// The mechanism: a POSIX record lock (fcntl F_SETLK) on `data_dir/<program>.lock`,
 // taken through node:sqlite — an exclusive transaction that is never
 // committed. Why this and not a pid file:
 //  - the kernel drops the lock when the process dies, however it dies
@@ -18,7 +20,7 @@
 //    flock(1) child would outlive a SIGKILLed parent unless tied to a pipe).
 // SQLite's unix VFS also makes two connections of one process conflict, so a
 // second daemon started in-process (tests) is refused too.
-// The holder's pid and start time go to `herald.lock.pid`, only to name the
+// The holder's pid and start time go to `<program>.lock.pid`, only to name the
 // holder in the refusal: the lock, not that file, decides.
 import { readFile, rm } from 'node:fs/promises';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -28,8 +30,10 @@ import { HeraldError, errorMessage } from './errors.ts';
 import { writeFileAtomic } from './fs.ts';
 import { processStartTime } from './grpc/process-start-time.ts';
 
-export const LOCK_FILE = 'herald.lock';
-export const LOCK_HOLDER_FILE = 'herald.lock.pid';
+/** `herald-server.lock`, `herald-agent.lock`. */
+export const lockFile = (program: string): string => `${program}.lock`;
+/** Who holds the lock, to name it in a refusal. */
+export const lockHolderFile = (program: string): string => `${program}.lock.pid`;
 
 export const DataDirLockCode = {
   /** Another live process holds the lock. */
@@ -58,7 +62,8 @@ const SQLITE_LOCKED = 6;
 
 /** Takes the exclusive lock on `dir` for `program` ("herald-server", "herald-agent"), or throws naming the holder. */
 export async function lockDataDir(dir: string, program: string): Promise<DataDirLock> {
-  const path = join(dir, LOCK_FILE);
+  const path = join(dir, lockFile(program));
+  const holderPath = join(dir, lockHolderFile(program));
   let db: DatabaseSync;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -76,7 +81,7 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
     if (code === SQLITE_BUSY || code === SQLITE_LOCKED) {
       throw new DataDirLockError(
         DataDirLockCode.Locked,
-        `${program}: data_dir ${dir} is in use by ${await describeHolder(dir)}; two daemons on one data_dir overwrite each other's keys — stop the other one, or give this one its own data_dir`,
+        `${program}: data_dir ${dir} is in use by ${await describeHolder(holderPath)}; two daemons of a kind on one data_dir overwrite each other's keys — stop the other one, or give this one its own data_dir`,
         { cause: err },
       );
     }
@@ -86,11 +91,11 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
   const startTime = await processStartTime(process.pid).catch(() => undefined);
   if (startTime !== undefined) holder.start_time = startTime;
   try {
-    await writeFileAtomic(join(dir, LOCK_HOLDER_FILE), JSON.stringify(holder) + '\n', { mode: 0o644 });
+    await writeFileAtomic(holderPath, JSON.stringify(holder) + '\n', { mode: 0o644 });
   } catch {
     // Only informational: a full disk must not stop a restart (reads still serve).
     // Drop what an earlier holder left, so a refusal names no stale pid.
-    await rm(join(dir, LOCK_HOLDER_FILE), { force: true }).catch(() => undefined);
+    await rm(holderPath, { force: true }).catch(() => undefined);
   }
   let released = false;
   return {
@@ -99,7 +104,7 @@ export async function lockDataDir(dir: string, program: string): Promise<DataDir
       if (released) return;
       released = true;
       // The holder file first: once the lock is free another daemon may write its own.
-      await rm(join(dir, LOCK_HOLDER_FILE), { force: true }).catch(() => undefined);
+      await rm(holderPath, { force: true }).catch(() => undefined);
       db.close();
     },
   };
@@ -117,10 +122,10 @@ function errnoOf(path: string): string {
 }
 
 /** "herald-server (pid 1234, running since …)", or "another process" when the holder file says nothing useful. */
-async function describeHolder(dir: string): Promise<string> {
+async function describeHolder(holderPath: string): Promise<string> {
   let h: Partial<Holder>;
   try {
-    h = JSON.parse(await readFile(join(dir, LOCK_HOLDER_FILE), 'utf8')) as Partial<Holder>;
+    h = JSON.parse(await readFile(holderPath, 'utf8')) as Partial<Holder>;
   } catch {
     return 'another process (its pid is not recorded yet)';
   }

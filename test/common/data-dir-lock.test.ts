@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LOCK_HOLDER_FILE, lockDataDir, type DataDirLock } from '../../src/common/data-dir-lock.ts';
+import { lockDataDir, lockHolderFile, type DataDirLock } from '../../src/common/data-dir-lock.ts';
 import { ROOT } from '../helpers/herald.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -29,15 +29,21 @@ async function lock(dir: string, program: string): Promise<DataDirLock> {
 }
 
 describe('lockDataDir', () => {
-  it('refuses a second holder in the same process, naming the first, until it releases', async () => {
+  it('refuses a second holder of the same kind in the same process, naming the first, until it releases', async () => {
     const dir = join(tmp.path, 'data');
     const first = await lock(dir, 'herald-server');
-    const err = await lockDataDir(dir, 'herald-agent').then(() => undefined, (e: unknown) => e);
+    const err = await lockDataDir(dir, 'herald-server').then(() => undefined, (e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_FAILED_PRECONDITION_DATA_DIR_LOCKED' });
     expect((err as Error).message).toMatch(
-      new RegExp(`^herald-agent: data_dir ${dir} is in use by herald-server \\(pid ${process.pid}, running since \\S+\\); two daemons on one data_dir overwrite each other's keys`),
+      new RegExp(`^herald-server: data_dir ${dir} is in use by herald-server \\(pid ${process.pid}, running since \\S+\\); two daemons of a kind on one data_dir overwrite each other's keys`),
     );
     await first.release();
+    await lock(dir, 'herald-server');
+  });
+
+  it('lets a server and an agent share a data_dir (SPIRE\'s quick-start configs both say ./.data)', async () => {
+    const dir = join(tmp.path, 'shared');
+    await lock(dir, 'herald-server');
     await lock(dir, 'herald-agent');
   });
 
@@ -64,7 +70,7 @@ setInterval(() => {}, 1000);`;
     const dir = join(tmp.path, 'data');
     await mkdir(dir);
     // A live pid (ours) in the file, as a crashed holder whose pid was reused would leave it.
-    await writeFile(join(dir, LOCK_HOLDER_FILE), JSON.stringify({ pid: process.pid, program: 'herald-server', started_at: '2020-01-01T00:00:00Z' }));
+    await writeFile(join(dir, lockHolderFile('herald-server')), JSON.stringify({ pid: process.pid, program: 'herald-server', started_at: '2020-01-01T00:00:00Z' }));
     await lock(dir, 'herald-server');
   });
 
@@ -76,7 +82,7 @@ setInterval(() => {}, 1000);`;
     try {
       const err = await lockDataDir(dir, 'herald-agent').then(() => undefined, (e: unknown) => e);
       expect(err).toMatchObject({ code: 'ERR_UNAVAILABLE_DATA_DIR_LOCK' });
-      expect((err as Error).message).toBe(`herald-agent: cannot create the data_dir lock ${dir}/herald.lock: unable to open database file (EROFS)`);
+      expect((err as Error).message).toBe(`herald-agent: cannot create the data_dir lock ${dir}/herald-agent.lock: unable to open database file (EROFS)`);
     } finally {
       await runCommand('umount', [dir]);
     }
