@@ -76,7 +76,8 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`${describeError(err)}\n`);
           return 1;
         }
-        io.stdout.write('Configuration is valid.\n');
+        // SPIRE's wording ("SPIRE server configuration file is valid."), with Herald's name.
+        io.stdout.write(`Herald ${spec.name} configuration file is valid.\n`);
         return 0;
       },
     },
