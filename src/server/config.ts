@@ -1,8 +1,9 @@
 // herald-server's configuration: the one schema listing every key (type,
 // default, one-line description), the `run` flags, and the loader that turns
 // file + flags into a frozen ServerRuntimeConfig (config-runtime.ts). The
-// shape is SPIRE's server.conf in YAML, so a SPIRE JSON config loads for every
-// key Herald supports; SPIRE keys Herald lacks are rejected with the reason.
+// shape is SPIRE's server.conf (in HCL as SPIRE's, or YAML or JSON), so a SPIRE
+// config loads for every key Herald supports; SPIRE keys Herald lacks are
+// rejected with the reason.
 import { isAbsolute, resolve } from 'node:path';
 import { flagOverrides, parseConfig, prepareParser, s } from '../common/config/index.ts';
 import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
@@ -309,7 +310,7 @@ export type ServerFileConfig = Infer<typeof serverConfigSchema>;
 
 /** `herald-server run` (and `validate`) flags, SPIRE's names. */
 export const serverRunFlags = {
-  config: { type: 'string', usage: 'Path to a Herald server config `file` (YAML, or SPIRE-style JSON)', default: DEFAULT_SERVER_CONFIG_PATH },
+  config: { type: 'string', usage: 'Path to a Herald server config `file`: HCL as SPIRE\'s (.conf, .hcl), YAML or JSON', default: DEFAULT_SERVER_CONFIG_PATH },
   bindAddress: { type: 'string', usage: 'IP address or DNS name of the Herald server' },
   serverPort: { type: 'int', usage: 'Port number of the Herald server' },
   socketPath: { type: 'string', usage: 'Path to bind the admin API socket to' },

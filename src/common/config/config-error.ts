@@ -1,6 +1,7 @@
 // The one error a config load throws: every problem found, each rendered as
 // `file:line key.path: problem` (or `flag -name (key.path): problem`).
 import { HeraldError } from '../errors.ts';
+import { MAX_LISTED_PROBLEMS } from './limits.ts';
 
 /** Where a value came from. */
 export interface ConfigLocation {
@@ -19,11 +20,18 @@ export interface ConfigProblem extends ConfigLocation {
 }
 
 export function formatProblem(p: ConfigProblem): string {
-  const key = p.path === '' ? '' : `${p.path}: `;
-  if (p.flag !== undefined) return `flag -${p.flag}${p.path === '' ? '' : ` (${p.path})`}: ${p.message}`;
+  // Paths and messages quote the input in excerpts; this caps whatever a validator quoted in full.
+  const path = clip(p.path, 300);
+  const message = clip(p.message, 500);
+  const key = path === '' ? '' : `${path}: `;
+  if (p.flag !== undefined) return `flag -${p.flag}${path === '' ? '' : ` (${path})`}: ${message}`;
   const file = p.file ?? '<config>';
-  if (p.line !== undefined) return `${file}:${p.line}${p.path === '' ? ':' : ''} ${key}${p.message}`;
-  return `${file}: ${key}${p.message}`;
+  if (p.line !== undefined) return `${file}:${p.line}${path === '' ? ':' : ''} ${key}${message}`;
+  return `${file}: ${key}${message}`;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
 export class ConfigError extends HeraldError {
@@ -31,11 +39,13 @@ export class ConfigError extends HeraldError {
 
   constructor(problems: readonly ConfigProblem[], options: { cause?: unknown } = {}) {
     if (problems.length === 0) throw new TypeError('ConfigError: needs at least one problem');
-    const lines = problems.map(formatProblem);
+    const lines = problems.slice(0, MAX_LISTED_PROBLEMS).map(formatProblem);
+    const more = problems.length - lines.length;
+    if (more > 0) lines.push(`… and ${more} more`);
     const message =
-      lines.length === 1
+      problems.length === 1
         ? `config: ${lines[0]}`
-        : `config: ${lines.length} problems:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+        : `config: ${problems.length} problems:\n${lines.map((l) => `  ${l}`).join('\n')}`;
     super('ERR_CONFIG_INVALID', message, options);
     this.problems = Object.freeze(problems.map((p) => Object.freeze({ ...p })));
   }

@@ -1,8 +1,8 @@
 // What loading a daemon's config takes (herald-server and herald-agent
 // alike), and reading the file with SPIRE's messages.
-import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../errors.ts';
 import { ConfigError, type ConfigOverride, type Env } from './index.ts';
+import { readConfigFileText } from './read-text.ts';
 
 /** Parsed flags as parseFlags returns them (only explicitly set flags override the file). */
 export interface ParsedRunFlags {
@@ -29,8 +29,9 @@ export interface LoadConfigOptions {
 
 export async function readConfigText(shown: string, abs: string): Promise<string> {
   try {
-    return await readFile(abs, 'utf8');
+    return await readConfigFileText(abs, shown);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     const message = missing ? `could not find config file ${abs}: please use the -config flag` : `cannot read config file: ${errorMessage(err)}`;
     throw new ConfigError([{ file: shown, path: '', message }], { cause: err });

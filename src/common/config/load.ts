@@ -1,14 +1,17 @@
 // The config pipeline shared by herald-server and herald-agent, after SPIRE's
-// run.go: read → (expand env) → parse YAML → merge flag overrides (flags win
+// run.go: read → (expand env) → parse HCL, YAML or JSON → merge flag overrides (flags win
 // over the file, the file over defaults) → validate against the schema →
 // deep-frozen plain object. Every problem is collected; one ConfigError lists
 // them all as `file:line key.path: problem`.
-import { readFile } from 'node:fs/promises';
 import { errorMessage } from '../errors.ts';
 import { ConfigError } from './config-error.ts';
 import type { ConfigLocation, ConfigProblem } from './config-error.ts';
 import { expandEnv } from './expand-env.ts';
+import { readConfigFileText } from './read-text.ts';
 import type { Env } from './expand-env.ts';
+import { detectFormat, loadHclParser, parseHcl } from './hcl.ts';
+import type { ConfigFormat } from './hcl.ts';
+import { textProblem } from './limits.ts';
 import { emptyMap, parseYaml } from './raw-node.ts';
 import type { MapEntry, RawNode } from './raw-node.ts';
 import type { Infer, SectionSpec, Spec } from './schema.ts';
@@ -34,18 +37,25 @@ export interface ParseConfigOptions {
   readonly env?: Env;
   /** Applied over the file's values before validation. */
   readonly overrides?: readonly ConfigOverride[];
+  /** The text's syntax; default: by the filename's extension (.conf/.hcl: HCL; .yaml/.yml/.json: YAML), else by its content. */
+  readonly format?: ConfigFormat;
 }
 
-/** Validates config text (YAML or JSON) against `schema`; throws ConfigError listing every problem. */
+/** Validates config text (HCL, YAML or JSON) against `schema`; throws ConfigError listing every problem. HCL needs `await prepareParser()` first. */
 export function parseConfig<S extends SectionSpec<any, any>>(schema: S, text: string, options: ParseConfigOptions = {}): Infer<S> {
   if (typeof text !== 'string') throw new TypeError('parseConfig: text must be a string');
   const file = options.filename ?? '<config>';
+  const bad = textProblem(text, file);
+  if (bad !== undefined) throw new ConfigError([bad]);
   let source = text;
   if (options.expandEnv === true) {
     if (options.env === undefined) throw new TypeError('parseConfig: expandEnv needs options.env');
     source = expandEnv(source, options.env);
+    const expanded = textProblem(source, file);
+    if (expanded !== undefined) throw new ConfigError([{ ...expanded, message: `after -expandEnv: ${expanded.message}` }]);
   }
-  const parsed = parseYaml(source, file);
+  const format = options.format ?? detectFormat(options.filename, source);
+  const parsed = format === 'hcl' ? parseHcl(source, file) : parseYaml(source, file);
   if (parsed.syntaxError) throw new ConfigError(parsed.problems);
   return validateRoot(schema, parsed.root, parsed.problems, file, options.overrides ?? []);
 }
@@ -58,13 +68,21 @@ export async function loadConfigFile<S extends SectionSpec<any, any>>(
 ): Promise<Infer<S>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readConfigFileText(path, options.filename ?? path);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError([{ file: options.filename ?? path, path: '', message: `cannot read config file: ${errorMessage(err)}` }], {
       cause: err,
     });
   }
-  return parseConfig(schema, text, { ...options, filename: options.filename ?? path });
+  const filename = options.filename ?? path;
+  await prepareParser(text, { ...options, filename });
+  return parseConfig(schema, text, { ...options, filename });
+}
+
+/** Loads what parseConfig needs for this text (the HCL grammar, for an HCL file); call it before parseConfig. */
+export async function prepareParser(text: string, options: Pick<ParseConfigOptions, 'filename' | 'format'> = {}): Promise<void> {
+  if ((options.format ?? detectFormat(options.filename, text)) === 'hcl') await loadHclParser();
 }
 
 /** Validates defaults plus overrides alone, for running without a config file. */

@@ -70,10 +70,12 @@ export class Walker {
     const fields = spec.fields as Readonly<Record<string, Spec>>;
     const walked = new Map<string, Walked>();
     let invalid = false;
+    let known: string[] | undefined;
     for (const e of entries) {
       const child = Object.hasOwn(fields, e.key) ? fields[e.key] : undefined;
       if (child === undefined) {
-        this.report(e.at, joinKey(path, e.key), unknownKeyMessage(e.key, Object.keys(fields)));
+        known ??= Object.keys(fields);
+        this.report(e.at, joinKey(path, e.key), unknownKeyMessage(e.key, known));
         invalid = true;
         continue;
       }

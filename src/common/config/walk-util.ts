@@ -1,4 +1,5 @@
 // Small shared pieces of the schema walker (validate.ts, plugins.ts).
+import { quoteExcerpt } from './limits.ts';
 import type { RawNode } from './raw-node.ts';
 
 /** Returned in place of a value whose problems were already reported. */
@@ -13,7 +14,8 @@ export function isNull(node: RawNode): boolean {
 export function describe(node: RawNode): string {
   switch (node.t) {
     case 'scalar':
-      return node.value === null ? 'null' : JSON.stringify(node.value);
+      if (node.value === null) return 'null';
+      return typeof node.value === 'string' ? quoteExcerpt(node.value) : JSON.stringify(node.value);
     case 'seq':
       return 'a list';
     case 'map':
@@ -25,11 +27,26 @@ export function describe(node: RawNode): string {
 
 /** "unknown key", with a suggestion when a known key is a near miss (case, underscores, a typo). */
 export function unknownKeyMessage(key: string, known: readonly string[]): string {
-  const norm = (k: string): string => k.toLowerCase().replaceAll('_', '').replaceAll('-', '');
+  // Linear in the keys of a file: the known keys' normal forms are computed once, and keys too
+  // long to be a near miss (a hostile file's) are not compared at all.
+  const n = norm(key);
   const hit =
-    known.find((k) => norm(k) === norm(key)) ??
-    known.find((k) => Math.abs(k.length - key.length) <= 2 && editDistance(k, key) <= Math.min(2, Math.floor(k.length / 3)));
+    key.length > 100
+      ? undefined
+      : (known.find((k) => normKnown(k) === n) ??
+        known.find((k) => Math.abs(k.length - key.length) <= 2 && editDistance(k, key) <= Math.min(2, Math.floor(k.length / 3))));
   return hit === undefined ? 'unknown key' : `unknown key (did you mean ${JSON.stringify(hit)}?)`;
+}
+
+const norm = (k: string): string => k.toLowerCase().replaceAll('_', '').replaceAll('-', '');
+const normCache = new Map<string, string>();
+function normKnown(k: string): string {
+  let v = normCache.get(k);
+  if (v === undefined) {
+    v = norm(k);
+    if (normCache.size < 10_000) normCache.set(k, v);
+  }
+  return v;
 }
 
 function editDistance(a: string, b: string): number {

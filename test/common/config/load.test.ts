@@ -278,7 +278,7 @@ describe('parseConfig: every problem, with file, line and key path', () => {
     {
       name: 'duplicate key',
       text: 'server:\n  trust_domain: a\n  trust_domain: b\n',
-      problems: ['server.yaml:3: yaml: Map keys must be unique'],
+      problems: ['server.yaml:3 server.trust_domain: yaml: duplicate key (first at line 2)'],
     },
     {
       name: 'more than one document',
