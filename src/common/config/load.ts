@@ -13,6 +13,7 @@ import { detectFormat, loadHclParser, parseHcl } from './hcl.ts';
 import type { ConfigFormat } from './hcl.ts';
 import { textProblem } from './limits.ts';
 import { emptyMap, parseYaml } from './raw-node.ts';
+import type { ParsedConfig } from './raw-node.ts';
 import type { MapEntry, RawNode } from './raw-node.ts';
 import type { Infer, SectionSpec, Spec } from './schema.ts';
 import { Walker } from './validate.ts';
@@ -54,10 +55,29 @@ export function parseConfig<S extends SectionSpec<any, any>>(schema: S, text: st
     const expanded = textProblem(source, file);
     if (expanded !== undefined) throw new ConfigError([{ ...expanded, message: `after -expandEnv: ${expanded.message}` }]);
   }
-  const format = options.format ?? detectFormat(options.filename, source);
+  // Detected on the text as written (as prepareParser does), not on what -expandEnv made of it.
+  const format = options.format ?? detectFormat(options.filename, text);
   const parsed = format === 'hcl' ? parseHcl(source, file) : parseYaml(source, file);
+  const hint = options.format === undefined ? formatHint(format, parsed, options.filename, source) : undefined;
+  if (hint !== undefined) throw new ConfigError([...parsed.problems.slice(0, 1), { file, path: '', message: hint }]);
   if (parsed.syntaxError) throw new ConfigError(parsed.problems);
   return validateRoot(schema, parsed.root, parsed.problems, file, options.overrides ?? []);
+}
+
+/** When a file's name made it HCL (or YAML) and it is plainly the other, say so beside the first problem. */
+function formatHint(format: ConfigFormat, parsed: ParsedConfig, filename: string | undefined, source: string): string | undefined {
+  const ext = /\.([A-Za-z]+)$/.exec(filename ?? '')?.[1];
+  if (ext === undefined) return undefined;
+  if (format === 'hcl' && parsed.syntaxError) {
+    const asYaml = parseYaml(source, filename ?? '');
+    if (!asYaml.syntaxError && asYaml.root.t === 'map' && asYaml.root.entries.length > 0) {
+      return `the file is read as HCL for its .${ext} name, and it is YAML: name it .yaml`;
+    }
+  }
+  if (format === 'yaml' && !parsed.syntaxError && parsed.root.t === 'scalar' && typeof parsed.root.value === 'string' && detectFormat(undefined, source) === 'hcl') {
+    return `the file is read as YAML for its .${ext} name, and it is HCL: name it .conf or .hcl`;
+  }
+  return undefined;
 }
 
 /** Reads and validates a config file; `filename` in messages defaults to `path`. */

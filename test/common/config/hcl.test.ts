@@ -296,6 +296,16 @@ telemetry {
     ).toEqual(['server.conf:16 plugins.DataStore.sql: DataStore "sql" declared more than once (first at line 6)']);
   });
 
+  it('a YAML file named .conf, or SPIRE\'s HCL named .yaml, is refused with what to rename it to', () => {
+    expect(problems(serverConfigSchema, 'server:\n  trust_domain: example.org\n', 'server.conf')).toEqual([
+      'server.conf:1: hcl: syntax error at column 1: unexpected "server:"',
+      'server.conf: the file is read as HCL for its .conf name, and it is YAML: name it .yaml',
+    ]);
+    expect(problems(serverConfigSchema, 'server {\n  trust_domain = "example.org"\n}\n', 'server.yaml')).toEqual([
+      'server.yaml: the file is read as YAML for its .yaml name, and it is HCL: name it .conf or .hcl',
+    ]);
+  });
+
   it('expressions beyond literal values are refused with their line', () => {
     expect(problems(serverConfigSchema, `server {\n  trust_domain = "example.org"\n  data_dir = upper("x")\n}\n${PLUGINS}`)).toEqual([
       `server.conf:3 server.data_dir: unsupported HCL expression "upper(\\"x\\")": values are strings, numbers, booleans, lists and objects, as in SPIRE's HCL`,
