@@ -63,9 +63,15 @@ const run: Command = {
     log.info({ listen: v.listen }, 'Serving ext_authz; waiting for JWT bundles from the Workload API');
     await source.ready();
     log.info({}, 'JWT bundles received; ready');
+    // SIGHUP too (a closing terminal), as herald-server and herald-agent (cli/daemon.ts).
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      const stop = (signal: NodeJS.Signals): void => {
+        for (const s of signals) process.off(s, stop);
+        log.info({ signal }, 'Stopping herald-authz');
+        resolve();
+      };
+      for (const s of signals) process.on(s, stop);
     });
     await stopServer();
     service.close();
