@@ -53,8 +53,10 @@ export function insecureSocketDirAllowed(env: Readonly<Record<string, string | u
  * it is sticky (/tmp). Symbolic links on the way must be ours or root's too.
  * Returns the problems found (empty = safe).
  */
-export function socketDirectoryProblems(dir: string, uid: number = process.getuid?.() ?? 0): string[] {
+export function socketDirectoryProblems(dir: string, uid: number = process.getuid?.() ?? 0, depth = 0): string[] {
   const problems: string[] = [];
+  // Symbolic links are followed a bounded number of times (a loop is a problem, not a hang).
+  if (depth > 8) return [`too many symbolic links resolving ${dir}`];
   const owners = new Set([uid, 0]);
   const describe = (path: string, st: Stats): string => `${path} (owner uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
   let path = resolve(dir);
@@ -79,7 +81,7 @@ export function socketDirectoryProblems(dir: string, uid: number = process.getui
         problems.push(`cannot read link ${path}: ${(err as Error).message}`);
         break;
       }
-      problems.push(...socketDirectoryProblems(target, uid).filter((p) => !problems.includes(p)));
+      problems.push(...socketDirectoryProblems(target, uid, depth + 1).filter((p) => !problems.includes(p)));
     } else if (st.isDirectory()) {
       const othersWrite = (st.mode & 0o022) !== 0;
       const sticky = (st.mode & 0o1000) !== 0;
