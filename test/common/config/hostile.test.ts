@@ -160,6 +160,13 @@ describe('hostile config input', () => {
     });
   }
 
+  it('-expandEnv cannot grow a config past the size limit', () => {
+    const r = refused(() =>
+      parseConfig(serverConfigSchema, 'server:\n  trust_domain: $BIG\n', { filename: 'env.yaml', expandEnv: true, env: { BIG: 'x'.repeat(2_000_000) } }),
+    );
+    expect(r.message).toBe('config: env.yaml: after -expandEnv: config file is 2000025 bytes; the limit is 1 MiB (1048576 bytes)');
+  });
+
   it('a long unknown key is shortened in the key path', () => {
     // YAML caps implicit keys at 1024 characters itself; HCL has no such cap.
     const y = refused(parse(`server:\n  trust_domain: example.org\n  ${'k'.repeat(1000)}: 1\n`, 'key.yaml'));
