@@ -129,7 +129,7 @@ const healthChecks = s.section(
 
 const agentSection = s.section(
   {
-    data_dir: s.path({ description: 'Directory for the agent SVID, key and last trust bundle (relative to the working directory); one agent per data_dir: it holds a lock on data_dir/herald.lock while it runs', default: './.data' }),
+    data_dir: s.path({ description: 'Directory for the agent SVID, key and last trust bundle (relative to the working directory); one agent per data_dir (a server and an agent may share one): it holds a lock on data_dir/herald-agent.lock while it runs', default: './.data' }),
     log_level: s.enum(LOG_LEVELS, { description: 'Log level', default: 'INFO', caseInsensitive: true }),
     log_format: s.enum(LOG_FORMATS, { description: 'Log format (text is pretty-printed only on a TTY)', default: 'text', caseInsensitive: true }),
     log_file: s.path({ description: 'Append logs to this file instead of stderr' }),

@@ -173,7 +173,7 @@ const serverSection = s.section(
     bind_port: port('Port the agent API (gRPC over TLS) listens on', 8081),
     socket_path: s.path({ description: 'Unix socket of the admin API (used by the CLI)', default: '/tmp/herald-server/private/api.sock' }),
     trust_domain: s.string({ description: 'The trust domain this server is the authority for', required: true, validate: trustDomainProblem }),
-    data_dir: s.path({ description: 'Directory for the datastore, keys and CA journal (relative to the working directory); one server per data_dir: it holds a lock on data_dir/herald.lock while it runs', default: './.data' }),
+    data_dir: s.path({ description: 'Directory for the datastore, keys and CA journal (relative to the working directory); one server per data_dir (a server and an agent may share one): it holds a lock on data_dir/herald-server.lock while it runs', default: './.data' }),
     log_level: s.enum(LOG_LEVELS, { description: 'Log level', default: 'INFO', caseInsensitive: true }),
     log_format: s.enum(LOG_FORMATS, { description: 'Log format (text is pretty-printed only on a TTY)', default: 'text', caseInsensitive: true }),
     log_file: s.path({ description: 'Append logs to this file instead of stderr' }),
