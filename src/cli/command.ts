@@ -47,7 +47,8 @@ export async function runCli(binary: string, tree: CommandTree, argv: readonly s
       io.stderr.write(`${err.goMessage}\n${err.usage}`);
       return 1;
     }
-    io.stderr.write(`Error: ${describeError(err)}\n`);
+    // spire-agent's API commands print their errors bare (no "Error: ").
+    io.stderr.write((err as { bare?: unknown }).bare === true ? `${describeError(err)}\n` : `Error: ${describeError(err)}\n`);
     return 1;
   }
 }

@@ -35,7 +35,8 @@ describe('localauthority taint and revoke', () => {
   const jwtKid = async (): Promise<string> => {
     const r = await agent.cli('api', 'fetch', 'jwt', '-audience', 'aud', '-output', 'json');
     expect(r.code, r.stderr).toBe(0);
-    const token: string = JSON.parse(r.stdout).svids[0].svid;
+    // As spire-agent: [JWTSVIDResponse, JWTBundlesResponse].
+    const token: string = JSON.parse(r.stdout)[0].svids[0].svid;
     return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid;
   };
   /** prepare + activate; returns the IDs of the new active and the now-old authority. */

@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SERVER_BIN, startServer, type ServerHandle } from '../helpers/herald.ts';
+import { AGENT_BIN, SERVER_BIN, generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { spireBinaries } from '../helpers/spire.ts';
@@ -189,6 +189,9 @@ function script(dir: string, spiffeBundleJson: string, configs: { spire: string;
     { args: ['localauthority', 'x509', 'show', '-output', 'json'] },
     { args: ['localauthority', 'x509', 'taint'] },
     { args: ['localauthority', 'jwt', 'activate'] },
+    { args: ['upstreamauthority', 'taint'] },
+    { args: ['upstreamauthority', 'revoke', '-output', 'json'] },
+    { args: ['upstreamauthority', 'taint', '-subjectKeyID', 'abcd'], differs: "Herald's LocalAuthority API does not implement the upstream authority RPCs yet (Unimplemented)" },
     // validate (each server's own config file)
     { args: ['validate'], spire: ['validate', '-config', configs.spire], herald: ['validate', '-config', configs.herald] },
     // health
@@ -293,6 +296,154 @@ plugins {
     expect(fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
     expect(same.length).toBeGreaterThan(50);
   }, 600_000);
+});
+
+/** Runs `steps` on both sides and returns the differences, the calls that matched, and known differences that now match. */
+async function compare(
+  steps: readonly Step[],
+  run: (side: 'spire' | 'herald', args: string[], stdin: string | undefined) => Promise<Out>,
+  norm: (s: string) => string,
+): Promise<{ same: string[]; different: string[]; fixedKnown: string[] }> {
+  const same: string[] = [];
+  const different: string[] = [];
+  const fixedKnown: string[] = [];
+  for (const step of steps) {
+    const s = await run('spire', step.spire ?? step.args, step.stdin);
+    const h = await run('herald', step.herald ?? step.args, step.stdin);
+    const ns = { code: s.code, stdout: norm(s.stdout), stderr: norm(s.stderr) };
+    const nh = { code: h.code, stdout: norm(h.stdout), stderr: norm(h.stderr) };
+    const label = step.args.join(' ');
+    const equal = ns.code === nh.code && ns.stdout === nh.stdout && ns.stderr === nh.stderr;
+    if (equal && step.differs) fixedKnown.push(label);
+    else if (equal) same.push(label);
+    else if (!step.differs) {
+      different.push(`--- ${label}\n  spire  (exit ${ns.code}): stdout ${JSON.stringify(ns.stdout)}\n                  stderr ${JSON.stringify(ns.stderr)}\n  herald (exit ${nh.code}): stdout ${JSON.stringify(nh.stdout)}\n                  stderr ${JSON.stringify(nh.stderr)}`);
+    }
+  }
+  return { same, different, fixedKnown };
+}
+
+describe('herald-agent CLI = spire-agent 1.13.3 CLI (differential)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let spireServer: RunningProcess | undefined;
+  let spireAgent: RunningProcess | undefined;
+  let herald: ServerHandle | undefined;
+  let heraldAgent: AgentHandle | undefined;
+  let spireAgentSocket: string;
+  const bins = () => spireBinaries();
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-agent-cli-diff-');
+    const d = (n: string) => join(tmp.path, n);
+    await mkdir(d('spire-data'));
+    await mkdir(d('herald'));
+    const serverSocket = d('spire-server.sock');
+    const port = await freePort();
+    await writeFile(d('server.conf'), `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${port}"
+  socket_path = "${serverSocket}"
+  trust_domain = "example.org"
+  data_dir = "${d('spire-data')}"
+  log_level = "WARN"
+  ca_ttl = "24h"
+  default_x509_svid_ttl = "1h"
+  default_jwt_svid_ttl = "5m"
+}
+plugins {
+  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${d('spire-data/datastore.sqlite3')}" } }
+  KeyManager "memory" { plugin_data {} }
+  NodeAttestor "join_token" { plugin_data {} }
+}
+`);
+    spireServer = startProcess(bins().server, ['run', '-config', d('server.conf')]);
+    const scli = (...a: string[]) => runCommand(bins().server, [...a, '-socketPath', serverSocket]);
+    await waitFor('spire-server healthy', async () => (await scli('healthcheck')).code === 0, { timeoutMs: 30_000 });
+    const token = /Token: (\S+)/.exec((await scli('token', 'generate', '-spiffeID', 'spiffe://example.org/node')).stdout)![1]!;
+    expect((await scli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/workload', '-selector', `unix:uid:${UID}`, '-hint', 'the-hint')).code).toBe(0);
+    spireAgentSocket = d('spire-agent.sock');
+    await writeFile(d('agent.conf'), `agent {
+  data_dir = "${d('spire-agent-data')}"
+  log_level = "WARN"
+  server_address = "127.0.0.1"
+  server_port = "${port}"
+  socket_path = "${spireAgentSocket}"
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  NodeAttestor "join_token" { plugin_data {} }
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`);
+    spireAgent = startProcess(bins().agent, ['run', '-config', d('agent.conf'), '-joinToken', token]);
+
+    herald = await startServer({ dir: d('herald') });
+    const htoken = await generateToken(herald, 'spiffe://example.org/node');
+    expect((await herald.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/workload', '-selector', `unix:uid:${UID}`, '-hint', 'the-hint')).code).toBe(0);
+    heraldAgent = await startAgent({ dir: d('herald'), server: herald, joinToken: htoken });
+    for (const [what, cmd, sock] of [['spire-agent', bins().agent, spireAgentSocket], ['herald-agent', AGENT_BIN, heraldAgent.socketPath]] as const) {
+      await waitFor(`${what} serves the SVID`, async () => (await runCommand(cmd, ['api', 'fetch', 'x509', '-socketPath', sock])).code === 0, { timeoutMs: 60_000 });
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await spireAgent?.stop();
+    await heraldAgent?.stop();
+    await spireServer?.stop();
+    await herald?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('api fetch x509|jwt, api validate jwt and healthcheck print the same and exit the same', async () => {
+    const sockets = { spire: spireAgentSocket, herald: heraldAgent!.socketPath };
+    const bin = { spire: bins().agent, herald: AGENT_BIN };
+    const token: Record<string, string> = {};
+    for (const side of ['spire', 'herald'] as const) {
+      const r = await runCommand(bin[side], ['api', 'fetch', 'jwt', '-audience', 'aud1', '-output', 'json', '-socketPath', sockets[side]]);
+      token[side] = (JSON.parse(r.stdout) as [{ svids: { svid: string }[] }])[0].svids[0]!.svid;
+    }
+    const out = { spire: join(tmp.path, 'out-spire'), herald: join(tmp.path, 'out-herald') };
+    await mkdir(out.spire);
+    await mkdir(out.herald);
+    const perSide = (args: (side: 'spire' | 'herald') => string[]): Pick<Step, 'spire' | 'herald'> => ({ spire: args('spire'), herald: args('herald') });
+    const steps: Step[] = [
+      { args: ['api', 'fetch', 'x509'] },
+      { args: ['api', 'fetch', 'x509', '-output', 'json'] },
+      { args: ['api', 'fetch', 'x509', '-write', '<dir>'], ...perSide((s) => ['api', 'fetch', 'x509', '-write', out[s]]) },
+      { args: ['api', 'fetch', 'x509', '-silent', '-write', '<dir>'], ...perSide((s) => ['api', 'fetch', 'x509', '-silent', '-write', out[s]]) },
+      {
+        args: ['api', 'fetch', 'x509', '-write', '<missing dir>'],
+        ...perSide((s) => ['api', 'fetch', 'x509', '-write', join(out[s], 'missing')]),
+        differs: 'Herald creates the -write directory; spire-agent fails with "open …: no such file or directory"',
+      },
+      { args: ['api', 'fetch', 'jwt', '-audience', 'aud1'] },
+      { args: ['api', 'fetch', 'jwt', '-audience', 'aud1,aud2', '-output', 'json'] },
+      { args: ['api', 'fetch', 'jwt'] },
+      { args: ['api', 'validate', 'jwt', '-audience', 'aud1', '-svid', '<token>'], ...perSide((s) => ['api', 'validate', 'jwt', '-audience', 'aud1', '-svid', token[s]!]) },
+      { args: ['api', 'validate', 'jwt', '-audience', 'aud1', '-svid', '<token>', '-output', 'json'], ...perSide((s) => ['api', 'validate', 'jwt', '-audience', 'aud1', '-svid', token[s]!, '-output', 'json']) },
+      { args: ['api', 'validate', 'jwt', '-audience', 'other', '-svid', '<token>'], ...perSide((s) => ['api', 'validate', 'jwt', '-audience', 'other', '-svid', token[s]!]) },
+      { args: ['api', 'validate', 'jwt', '-audience', 'aud1', '-svid', 'not-a-jwt'] },
+      { args: ['api', 'validate', 'jwt', '-audience', 'aud1'] },
+      { args: ['api', 'validate', 'jwt'] },
+      { args: ['healthcheck'] },
+      { args: ['healthcheck', '-verbose'] },
+    ];
+    const res = await compare(
+      steps,
+      (side, args, stdin) => runCommand(bin[side], [...args, '-socketPath', sockets[side]], { cwd: tmp.path, env: { ...process.env, TZ: 'UTC' }, ...(stdin === undefined ? {} : { input: stdin }) }),
+      (text) =>
+        normalize(text, [sockets.spire, sockets.herald, out.spire, out.herald])
+          .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, '<jwt>')
+          .replace(/Received (\d+ svids?) after \S+/g, 'Received $1 after <duration>')
+          .replace(/("(?:x509_svid|x509_svid_key|bundle|example\.org|spiffe:\/\/example\.org)":)"[A-Za-z0-9+/=]{40,}"/g, '$1"<b64>"')
+          .replace(/("(?:exp|iat|nbf)":)\d+/g, '$1<n>'),
+    );
+    if (process.env.HERALD_CLI_DIFF_REPORT) console.log(`${res.same.length} agent calls identical\n${res.different.join('\n')}`);
+    expect(res.different, res.different.join('\n')).toEqual([]);
+    expect(res.fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
+  }, 300_000);
 });
 
 /** The EC public key of a certificate as JWK x/y (openssl, so the test needs no key library). */

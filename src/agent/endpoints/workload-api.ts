@@ -90,7 +90,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
   const encoder = (method: string) => responseSerializer(Services.workload, method);
   const renderX509 = memo(x509Response, encoder('FetchX509SVID'));
   const renderX509Bundles = memo((u) => ({ crl: [], bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), concatDer(b.x509Authorities)])) }), encoder('FetchX509Bundles'));
-  const renderJwtBundles = memo((u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(b.toJwtBundle().marshal())])) }), encoder('FetchJWTBundles'));
+  const renderJwtBundles = memo((u) => ({ bundles: Object.fromEntries(allBundles(u).map((b) => [tdKey(b.trustDomain.name), Buffer.from(spireJwks(b.toJwtBundle().marshal()))])) }), encoder('FetchJWTBundles'));
 
   /**
    * Header check, readiness, attestation and subscription, then a message on
@@ -196,7 +196,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
         try {
           svid = await parseAndValidate(call.request.svid, set, [call.request.audience], { now: d.clock.now() });
         } catch (err) {
-          throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_JWT', errorMessage(err));
+          throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_JWT', spireValidationMessage(errorMessage(err)));
         }
         const claims = { ...svid.claims };
         if (typeof claims.aud === 'string') claims.aud = [claims.aud];
@@ -204,4 +204,26 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
       })().then((res) => cb(null, res), (err) => cb(toServiceError(err, d.log, call.getPath()) as grpc.ServiceError));
     },
   };
+}
+
+/** go-jose's JWK member order. */
+const JWK_ORDER = ['use', 'kty', 'kid', 'crv', 'alg', 'k', 'x', 'y', 'n', 'e', 'x5c'];
+
+/** A JWKS as spire-agent serves it in FetchJWTBundles: go-jose's member order, indented by four spaces. */
+export function spireJwks(json: string): string {
+  const doc = JSON.parse(json) as { keys: Record<string, unknown>[] };
+  const keys = doc.keys.map((k) => {
+    const out: Record<string, unknown> = {};
+    for (const name of JWK_ORDER) if (name in k) out[name] = k[name];
+    for (const [name, v] of Object.entries(k)) if (!(name in out)) out[name] = v;
+    return out;
+  });
+  return JSON.stringify({ keys }, null, 4);
+}
+
+/** ValidateJWTSVID's InvalidArgument text as spire-agent words it (no "jwtsvid: " prefix, go-jose's parse error). */
+function spireValidationMessage(message: string): string {
+  const m = message.replace(/^jwtsvid: /, '');
+  if (m === 'unable to parse JWT token: compact JWS format must have three base64url parts') return 'unable to parse JWT token: go-jose/go-jose: compact JWS format must have three parts';
+  return m;
 }

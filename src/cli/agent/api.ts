@@ -4,18 +4,18 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HeraldError } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { BareCliError, codeName, goDuration, goJson, printProto, protoJson } from '../server/spire-output.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
 const common = {
   socketPath: { type: 'string', usage: 'Path to the Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET or /tmp/herald-agent/public/api.sock)' },
   timeout: { type: 'duration', usage: 'Time to wait for a response', default: '5s' },
-  output: { type: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty' },
+  output: { type: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', goVar: true },
 } as const;
 
 interface X509SvidMsg {
@@ -47,48 +47,61 @@ function printJson(io: CliIo, v: unknown): void {
   io.stdout.write(JSON.stringify(v, (_k, x) => (x && x.type === 'Buffer' && Array.isArray(x.data) ? Buffer.from(x.data).toString('base64') : x), 2) + '\n');
 }
 
+/** A gRPC status error as spire-agent prints it, bare (`rpc error: code = … desc = …`, Go's status text). */
+function rpcFailure(err: unknown, prefix?: string): never {
+  const e = err as { code?: unknown; details?: unknown };
+  if (typeof e?.code === 'number' && typeof e.details === 'string' && e.code !== 14) {
+    const text = `rpc error: code = ${codeName(e.code)} desc = ${e.details}`;
+    throw new BareCliError(prefix ? `${prefix}: ${text}` : text, { cause: err });
+  }
+  throw err;
+}
+
 export const fetchX509: Command = {
-  synopsis: 'Fetches X509-SVIDs from the Workload API',
+  synopsis: 'Fetches X509 SVIDs from the Workload API',
   async run(args, io) {
-    const f = flagsOrHelp({ ...common, write: { type: 'string', usage: 'Write SVID data to the specified path (optional; only available for pretty output format)' }, silent: { type: 'bool', usage: 'Suppress stdout' } }, args, 'api fetch x509', io);
+    const f = flagsOrHelp({ ...common, write: { type: 'string', usage: 'Write SVID data to the specified path (optional; only available for pretty output format)' }, silent: { type: 'bool', usage: 'Suppress stdout' } }, args, 'fetch x509', io);
     if (!f) return 0;
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const started = performance.now();
-    const res = await withClient(socket, (c) => firstMessage<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer> }>(c, 'FetchX509SVID', f.values.timeout));
+    const res = await withClient(socket, (c) => firstMessage<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer>; crl: Buffer[] }>(c, 'FetchX509SVID', f.values.timeout)).catch((err) => rpcFailure(err));
     const elapsed = performance.now() - started;
     if (f.values.output === 'json') {
-      printJson(io, res);
+      printProto(io, 'X509SVIDResponse', res);
       return 0;
     }
-    const out = (s: string): void => {
-      if (!f.values.silent) io.stdout.write(s);
-    };
-    out(`Received ${res.svids.length} svid${res.svids.length === 1 ? '' : 's'} after ${elapsed.toFixed(3)}ms\n\n`);
-    for (const svid of res.svids) {
-      const chain = parseCertificatesDer(svid.x509_svid);
-      const bundle = parseCertificatesDer(svid.bundle);
-      out(`SPIFFE ID:\t\t${svid.spiffe_id}\n`);
-      if (svid.hint) out(`Hint:\t\t\t${svid.hint}\n`);
-      out(`SVID Valid After:\t${utc(chain[0]!.validFrom)}\nSVID Valid Until:\t${utc(chain[0]!.validTo)}\n`);
-      chain.slice(1).forEach((c, i) => out(`Intermediate #${i + 1} Valid After:\t${utc(c.validFrom)}\nIntermediate #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
-      bundle.forEach((c, i) => out(`CA #${i + 1} Valid After:\t${utc(c.validFrom)}\nCA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
-      out('\n');
+    // parseAndValidateX509SVIDResponse (spire-agent api/fetch_x509.go).
+    if (res.svids.length === 0) throw new BareCliError('workload response contains no svids');
+    const feds = Object.entries(res.federated_bundles).sort(([a], [b]) => (a < b ? -1 : 1)).map(([td, der]) => [td, parseCertificatesDer(der)] as const);
+    if (!f.values.silent) {
+      let out = `Received ${res.svids.length} svid${res.svids.length === 1 ? '' : 's'} after ${goDuration(elapsed)}\n`;
+      for (const svid of res.svids) {
+        const chain = parseCertificatesDer(svid.x509_svid);
+        const bundle = parseCertificatesDer(svid.bundle);
+        out += `\nSPIFFE ID:\t\t${svid.spiffe_id}\n`;
+        if (svid.hint) out += `Hint:\t\t\t${svid.hint}\n`;
+        out += `SVID Valid After:\t${utc(chain[0]!.validFrom)}\nSVID Valid Until:\t${utc(chain[0]!.validTo)}\n`;
+        chain.slice(1).forEach((c, i) => (out += `Intermediate #${i + 1} Valid After:\t${utc(c.validFrom)}\nIntermediate #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+        bundle.forEach((c, i) => (out += `CA #${i + 1} Valid After:\t${utc(c.validFrom)}\nCA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+        for (const [td, certs] of feds) certs.forEach((c, i) => (out += `[${td}] CA #${i + 1} Valid After:\t${utc(c.validFrom)}\n[${td}] CA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+      }
+      io.stdout.write(out + '\n');
     }
     if (f.values.write) {
+      // As spire-agent: the "Writing …" lines are printed even with -silent.
       const dir = f.values.write;
       await mkdir(dir, { recursive: true });
-      const feds = Object.entries(res.federated_bundles).sort(([a], [b]) => (a < b ? -1 : 1));
       for (const [i, svid] of res.svids.entries()) {
         const keyPem = createPrivateKey({ key: svid.x509_svid_key, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
-        out(`Writing SVID #${i} to file ${join(dir, `svid.${i}.pem`)}.\n`);
+        io.stdout.write(`Writing SVID #${i} to file ${join(dir, `svid.${i}.pem`)}.\n`);
         await writeFileAtomic(join(dir, `svid.${i}.pem`), pem(parseCertificatesDer(svid.x509_svid)), { mode: 0o644 });
-        out(`Writing key #${i} to file ${join(dir, `svid.${i}.key`)}.\n`);
+        io.stdout.write(`Writing key #${i} to file ${join(dir, `svid.${i}.key`)}.\n`);
         await writeFileAtomic(join(dir, `svid.${i}.key`), keyPem, { mode: 0o600 });
-        out(`Writing bundle #${i} to file ${join(dir, `bundle.${i}.pem`)}.\n`);
+        io.stdout.write(`Writing bundle #${i} to file ${join(dir, `bundle.${i}.pem`)}.\n`);
         await writeFileAtomic(join(dir, `bundle.${i}.pem`), pem(parseCertificatesDer(svid.bundle)), { mode: 0o644 });
-        for (const [j, [td, der]] of feds.entries()) {
-          out(`Writing federated bundle #${j} for trust domain ${td} to file ${join(dir, `federated_bundle.${i}.${j}.pem`)}.\n`);
-          await writeFileAtomic(join(dir, `federated_bundle.${i}.${j}.pem`), pem(parseCertificatesDer(der)), { mode: 0o644 });
+        for (const [j, [td, certs]] of feds.entries()) {
+          io.stdout.write(`Writing federated bundle #${j} for trust domain ${td} to file ${join(dir, `federated_bundle.${i}.${j}.pem`)}.\n`);
+          await writeFileAtomic(join(dir, `federated_bundle.${i}.${j}.pem`), pem(certs), { mode: 0o644 });
         }
       }
     }
@@ -97,40 +110,64 @@ export const fetchX509: Command = {
 };
 
 export const fetchJwt: Command = {
-  synopsis: 'Fetches a JWT-SVID from the Workload API',
+  synopsis: 'Fetches a JWT SVID from the Workload API',
   async run(args, io) {
-    const f = flagsOrHelp({ ...common, audience: { type: 'strings', usage: 'comma separated list of audience values' }, spiffeID: { type: 'string', usage: 'SPIFFE ID subject (optional)' } }, args, 'api fetch jwt', io);
+    const f = flagsOrHelp(
+      {
+        ...common,
+        audience: { type: 'strings', usage: 'comma separated list of audience values' },
+        spiffeID: { type: 'string', usage: 'SPIFFE ID subject (optional)' },
+        format: { type: 'string', usage: 'deprecated; use -output', goVar: true },
+      },
+      args,
+      'fetch jwt',
+      io,
+    );
     if (!f) return 0;
-    const audience = f.values.audience.flatMap((a) => a.split(',')).filter((a) => a !== '');
-    if (audience.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', 'audience must be specified');
+    const output = f.values.format ?? f.values.output;
+    const audience = f.values.audience.flatMap((a) => a.split(','));
+    if (audience.length === 0) throw new BareCliError('audience must be specified');
     const socket = agentSocketPath(f.values.socketPath, io.env);
-    const res = await withClient(socket, async (c) => ({
-      svids: (await unaryCall<{ svids: { spiffe_id: string; svid: string }[] }>(c, 'FetchJWTSVID', { audience, spiffe_id: f.values.spiffeID ?? '' }, f.values.timeout)).svids,
-      bundles: (await firstMessage<{ bundles: Record<string, Buffer> }>(c, 'FetchJWTBundles', f.values.timeout)).bundles,
-    }));
-    if (f.values.output === 'json') {
-      printJson(io, res);
+    // spire-agent fetches the bundles first, then the SVID.
+    const res = await withClient(socket, async (c) => {
+      const bundles = await firstMessage<{ bundles: Record<string, Buffer> }>(c, 'FetchJWTBundles', f.values.timeout).catch((err) => rpcFailure(err));
+      const svids = await unaryCall<{ svids: { spiffe_id: string; svid: string; hint: string }[] }>(c, 'FetchJWTSVID', { audience, spiffe_id: f.values.spiffeID ?? '' }, f.values.timeout).catch((err) => rpcFailure(err));
+      return { svids, bundles };
+    });
+    if (output === 'json') {
+      // cliprinter prints two messages as a JSON array.
+      io.stdout.write(`[${protoJson('JWTSVIDResponse', res.svids)},${protoJson('JWTBundlesResponse', res.bundles)}]\n`);
       return 0;
     }
-    for (const s of res.svids) io.stdout.write(`token(${s.spiffe_id}):\n\t${s.svid}\n`);
-    for (const [td, jwks] of Object.entries(res.bundles)) io.stdout.write(`bundle(${td}):\n\t${Buffer.from(jwks).toString()}\n`);
+    let out = '';
+    for (const s of res.svids.svids) {
+      out += `token(${s.spiffe_id}):\n\t${s.svid}\n`;
+      if (s.hint) out += `hint(${s.spiffe_id}):\n\t${s.hint}\n`;
+    }
+    for (const [td, jwks] of Object.entries(res.bundles.bundles).sort(([a], [b]) => (a < b ? -1 : 1))) out += `bundle(${td}):\n\t${Buffer.from(jwks).toString()}\n`;
+    io.stdout.write(out);
     return 0;
   },
 };
 
 export const validateJwt: Command = {
-  synopsis: 'Validates a JWT-SVID',
+  synopsis: 'Validates a JWT SVID',
   async run(args, io) {
-    const f = flagsOrHelp({ ...common, audience: { type: 'string', usage: 'expected audience value' }, svid: { type: 'string', usage: 'JWT SVID' } }, args, 'api validate jwt', io);
+    const f = flagsOrHelp({ ...common, audience: { type: 'string', usage: 'expected audience value' }, svid: { type: 'string', usage: 'JWT SVID' } }, args, 'validate jwt', io);
     if (!f) return 0;
-    if (!f.values.audience) throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', 'audience must be specified');
-    if (!f.values.svid) throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', 'svid must be specified');
+    if (!f.values.audience) throw new BareCliError('audience must be specified');
+    if (!f.values.svid) throw new BareCliError('svid must be specified');
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const res = await withClient(socket, (c) =>
-      unaryCall<{ spiffe_id: string; claims: { fields: Record<string, never> } }>(c, 'ValidateJWTSVID', { audience: f.values.audience, svid: f.values.svid }, f.values.timeout),
-    );
-    if (f.values.output === 'json') printJson(io, { spiffe_id: res.spiffe_id, claims: fromStruct(res.claims) });
-    else io.stdout.write(`SVID is valid.\nSPIFFE ID : ${res.spiffe_id}\nClaims    : ${JSON.stringify(fromStruct(res.claims))}\n`);
+      unaryCall<{ spiffe_id: string; claims: { fields: Record<string, never> } | null }>(c, 'ValidateJWTSVID', { audience: f.values.audience, svid: f.values.svid }, f.values.timeout),
+    ).catch((err) => {
+      const e = err as { code?: unknown; details?: unknown };
+      if (e?.code === 3 && typeof e.details === 'string') throw new BareCliError(`SVID is not valid: ${e.details}`, { cause: err });
+      return rpcFailure(err, 'unable to validate JWT SVID');
+    });
+    const claims = res.claims ? fromStruct(res.claims) : {};
+    if (f.values.output === 'json') io.stdout.write(goJson({ claims, spiffe_id: res.spiffe_id }) + '\n');
+    else io.stdout.write(`SVID is valid.\nSPIFFE ID : ${res.spiffe_id}\nClaims    : ${goJson(claims)}\n`);
     return 0;
   },
 };
@@ -138,8 +175,9 @@ export const validateJwt: Command = {
 export const healthcheck: Command = {
   synopsis: 'Determines agent health status',
   async run(args, io) {
-    const f = flagsOrHelp({ socketPath: common.socketPath, shallow: { type: 'bool', usage: 'Perform a less stringent health check' }, verbose: { type: 'bool', usage: 'Print verbose information' } }, args, 'healthcheck', io);
+    const f = flagsOrHelp({ socketPath: common.socketPath, shallow: { type: 'bool', usage: 'Perform a less stringent health check' }, verbose: { type: 'bool', usage: 'Print verbose information' } }, args, 'health', io);
     if (!f) return 0;
+    if (f.values.verbose) io.stdout.write('Checking agent health...\n');
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const Ctor = serviceClient(Services.health);
     const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
@@ -148,13 +186,14 @@ export const healthcheck: Command = {
         (client.Check as (r: object, md: unknown, o: object, cb: (e: Error | null, r: { status: string }) => void) => void)({ service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r))),
       );
       if (res.status !== 'SERVING') {
-        io.stderr.write('Agent is unhealthy: agent is not ready yet\n');
+        io.stderr.write(`Agent is unhealthy: agent returned status ${JSON.stringify(res.status)}\n`);
         return 1;
       }
       io.stdout.write('Agent is healthy.\n');
       return 0;
     } catch (err) {
-      if (f.values.verbose) io.stderr.write(`Failed to check health: ${(err as Error).message}\n`);
+      const e = err as { code?: unknown; details?: unknown };
+      if (f.values.verbose) io.stderr.write(`Failed to check health: ${typeof e?.code === 'number' && typeof e.details === 'string' ? `rpc error: code = ${codeName(e.code)} desc = ${e.details}` : (err as Error).message}\n`);
       io.stderr.write('Agent is unhealthy: unable to determine health\n');
       return 1;
     } finally {

@@ -5,6 +5,7 @@ import { federationCreate, federationDelete, federationList, federationRefresh, 
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
 import { localAuthorityCommands } from './localauthority.ts';
 import { jwtMint, tokenGenerate, x509Mint } from './mint.ts';
+import { upstreamAuthorityCommands } from './upstreamauthority.ts';
 import { healthcheckCommand, runCommand, validateCommand } from './run.ts';
 
 export const serverCommands = {
@@ -17,6 +18,7 @@ export const serverCommands = {
   bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
   federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
   localauthority: localAuthorityCommands,
+  upstreamauthority: upstreamAuthorityCommands,
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },
 };

@@ -11,6 +11,7 @@ import type { CliIo } from '../command.ts';
 const protoRoot = join(import.meta.dirname, '../../../proto');
 const includeDirs = [join(protoRoot, 'spiffe'), protoRoot];
 const FILES = [
+  'workload.proto',
   'grpc/health/v1/health.proto',
   'spire/api/server/agent/v1/agent.proto',
   'spire/api/server/svid/v1/svid.proto',
@@ -46,6 +47,14 @@ const CODE_NAMES = [
 
 export function codeName(code: number): string {
   return CODE_NAMES[code] ?? `Code(${code})`;
+}
+
+/** An error spire-agent's API commands print as it is, without "Error: " (their adapter's ErrPrintln). */
+export class BareCliError extends HeraldError {
+  readonly bare = true;
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_CLI', message, options);
+  }
 }
 
 /** The error SPIRE's CLI prints after "Error: " (the message only; the runner adds the prefix). */
@@ -128,6 +137,17 @@ export function goJson(v: unknown, sortKeys = true): string {
 
 function goString(s: string): string {
   return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Go's time.Duration.String() for a duration under an hour, as spire-agent prints response times. */
+export function goDuration(ms: number): string {
+  if (ms < 1) return `${trimZeros((ms * 1000).toFixed(3))}µs`;
+  if (ms < 1000) return `${trimZeros(ms.toFixed(6))}ms`;
+  return `${trimZeros((ms / 1000).toFixed(9))}s`;
+}
+
+function trimZeros(s: string): string {
+  return s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
 }
 
 /** Prints one proto message as SPIRE's `-output json` does. */
