@@ -252,9 +252,12 @@ export class AgentManager {
         this.#failures++;
         this.#syncing = undefined;
         if (this.#fatal) throw this.#fatal;
-        const refusal = refusalOf(err);
+        // Attesting again (after an eviction, or to renew) and refused outright: judged by the server's status.
+        const attestRefusal = err instanceof AgentManagerError && err.code === 'ERR_ATTESTATION_FAILED' && grpcCodeOf(err.cause) === GrpcCode.PERMISSION_DENIED ? err.cause : undefined;
+        const refusal = refusalOf(attestRefusal ?? err);
         // Banned: SPIRE's agent removes its SVID and shuts down.
-        if (refusal === 'banned') throw await this.#shutDown('Agent is banned: removing SVID and shutting down', err);
+        if (refusal === 'banned') throw await this.#shutDown('Agent is banned: removing SVID and shutting down', attestRefusal ?? err);
+        if (attestRefusal !== undefined) throw await this.#shutDown('Agent failed re-attestation; removing SVID and shutting down', attestRefusal);
         // Evicted, or the SVID is no longer accepted: a reattestable agent attests again, as SPIRE's does.
         const code = grpcCodeOf(err);
         if ((refusal === 'reattest' || code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.#reattestor()) {
@@ -302,14 +305,8 @@ export class AgentManager {
     const started = performance.now();
     const reattestor = this.#reattestor();
     if (this.#mustReattest && reattestor) {
-      try {
-        await this.#attest(reattestor);
-      } catch (err) {
-        // Refused outright (e.g. "agent is banned"): SPIRE's agent gives up; a server that is away is retried.
-        const cause = (err as { cause?: unknown }).cause;
-        if (grpcCodeOf(cause) === GrpcCode.PERMISSION_DENIED) throw await this.#shutDown('Agent failed re-attestation; removing SVID and shutting down', cause);
-        throw err;
-      }
+      // Refused outright ("agent is banned"), the agent stops (syncNow); a server that is away is retried.
+      await this.#attest(reattestor);
       this.#rebuildClient();
       this.#mustReattest = false;
     }

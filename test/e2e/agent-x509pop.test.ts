@@ -91,6 +91,21 @@ describe('herald-agent with x509pop', () => {
     expect(existsSync(join(tmp.path, 'agent-data', 'agent_svid.der'))).toBe(false);
   }, 30_000);
 
+  it('banned while down with its renewal due (renewing means attesting again), it still stops at start', async () => {
+    // Evicting the banned node lets the certificate attest afresh.
+    expect((await server.cli('agent', 'evict', '-spiffeID', agentId)).code).toBe(0);
+    await agent.restart();
+    await waitFor('the workload SVID', () => fetchId().catch(() => undefined));
+    await agent.stop();
+    expect((await server.cli('agent', 'ban', '-spiffeID', agentId)).code).toBe(0);
+    // Past the stored SVID's renewal time (agent_ttl 20 s): the first sync attests again, and is refused.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const run = await runCommand(AGENT_BIN, ['run', '-config', f('agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
+    expect(run.code, run.stdout + run.stderr).toBe(1);
+    expect(run.stderr).toContain('Agent is banned: removing SVID and shutting down');
+    expect(existsSync(join(tmp.path, 'agent-data', 'agent_svid.der'))).toBe(false);
+  }, 60_000);
+
   it('refuses to start with a key that is not the certificate\'s, naming the files', async () => {
     const valid = await runCommand(AGENT_BIN, ['validate', '-config', f('agent.yaml')], { cwd: tmp.path });
     expect(valid.code, valid.stderr).toBe(0);
