@@ -162,11 +162,13 @@ describe('CLI errors', () => {
     expect(res.stderr).toBe(`Error: connection error: dial unix ${path}: connect: no such file or directory (is the server running? -socketPath ${path})\n`);
   });
 
-  it('herald-agent api fetch without an agent says so, naming the socket', async () => {
+  it('herald-agent api fetch and watch without an agent say so, naming the socket', async () => {
     const path = join(tmp.path, 'no-agent.sock');
-    const res = await runCommand(AGENT_BIN, ['api', 'fetch', 'x509', '-socketPath', path], { cwd: tmp.path });
-    expect(res.code).toBe(1);
-    expect(res.stderr).toBe(`Error: connection error: dial unix ${path}: connect: no such file or directory (is the agent running? -socketPath ${path})\n`);
+    for (const cmd of [['api', 'fetch', 'x509'], ['api', 'watch']]) {
+      const res = await runCommand(AGENT_BIN, [...cmd, '-socketPath', path], { cwd: tmp.path });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(`Error: connection error: dial unix ${path}: connect: no such file or directory (is the agent running? -socketPath ${path})\n`);
+    }
   });
 
   it('a stale socket (nobody listening) is a connection error too', async () => {

@@ -9,6 +9,7 @@ import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { connectionErrorOf } from '../grpc-client.ts';
 import { BareCliError, codeName, goDuration, goJson, printProto, protoJson } from '../server/spire-output.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
@@ -245,7 +246,7 @@ export const watch: Command = {
         call.on('error', (err: grpc.ServiceError) => {
           process.off('SIGINT', onSignal);
           if (err.code === grpc.status.CANCELLED) resolve();
-          else reject(err);
+          else reject(connectionErrorOf(err, socket, 'agent'));
         });
         call.on('end', () => resolve());
       });
