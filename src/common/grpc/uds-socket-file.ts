@@ -71,7 +71,7 @@ export function socketDirectoryProblems(dir: string, uid: number = process.getui
       break;
     }
     if (!owners.has(st.uid)) {
-      problems.push(`${describe(path, st)} is owned by another user (not uid ${uid} or root)`);
+      problems.push(`${describe(path, st)} is owned by another user (not ${uid === 0 ? 'root' : `uid ${uid} or root`})`);
     } else if (st.isSymbolicLink()) {
       // An own or root's link: where it points is checked as well.
       let target: string;
@@ -112,7 +112,7 @@ export function checkSocketDirectory(dir: string, what: string, logger?: SocketF
   throw new UdsServerError(
     UdsServerErrorCode.UNSAFE_DIRECTORY,
     `refusing to use ${dir} for the ${what}: ${problems.join('; ')}. Another local user could replace the socket and impersonate this process to its CLI. ` +
-      `Use a directory owned by uid ${process.getuid?.() ?? 0} or root and not writable by others (chmod go-w), or set ${ALLOW_INSECURE_SOCKET_DIR_ENV}=1 if this is intended`,
+      `Use a directory owned by ${(process.getuid?.() ?? 0) === 0 ? 'root' : `uid ${process.getuid?.()} or root`} and not writable by others (chmod go-w), or set ${ALLOW_INSECURE_SOCKET_DIR_ENV}=1 if this is intended`,
   );
 }
 
