@@ -13,23 +13,37 @@
 // compressed, usually by reference to the connection's dynamic table, so it
 // cannot be patched in place.
 //
-// So each accepted connection goes through `acceptPathAuthority`, which reads
-// the client's frames up to its first header block:
-//   - if that request's `:authority` does not start with '/', or anything in
-//     it is unexpected, the bytes go to nghttp2 untouched and the connection
-//     is passed through from then on (nghttp2 judges everything as before);
-//   - if it is a path, the connection's header blocks are decoded (HPACK,
-//     RFC 7541, with the client's dynamic table) and handed on re-encoded
-//     as plain literals, the path authority replaced by "localhost" (what
-//     grpc-go and Kubernetes use on Unix sockets). Every other field reaches
-//     nghttp2 as sent and is checked by it as before; undecodable input ends
-//     the connection.
+// So each accepted connection is read by `pathAuthorityInjector` up to the
+// client's first header block before grpc-js gets it. We write the server
+// connection preface (an empty SETTINGS frame) at once, since grpc-go,
+// grpc-js and gRPC C-core clients send no request before they have it.
+//   - If that request's `:authority` does not start with '/' (go-spiffe,
+//     py-spiffe, Envoy, grpc-js...), or anything in it is unexpected, the
+//     original net.Socket goes to grpc-js, with what we read put back in
+//     front of its buffer (socket.unshift; Node's Http2Session reads it
+//     first): nghttp2 reads the socket natively from then on, as if we had
+//     never been there, and judges everything as before. The one thing
+//     taken out is the client's ACK of our SETTINGS frame: nghttp2 sends its
+//     own and would take a second ACK for a protocol error. So a connection
+//     is handed over once it has sent both its first header block and that
+//     ACK (clients that wait for our SETTINGS send the ACK first; others
+//     right after).
+//   - If it is a path, the connection goes to grpc-js through a JS Duplex,
+//     its transcoder: its header blocks are decoded (HPACK, RFC 7541, with
+//     the client's dynamic table) and handed on re-encoded as plain
+//     literals, the path authority replaced by "localhost" (what grpc-go and
+//     Kubernetes use on Unix sockets). Every other field reaches nghttp2 as
+//     sent and is checked by it as before; undecodable input ends the
+//     connection.
 // Only `:authority` values that start with '/' change, and only on Unix
-// sockets; nothing in Herald reads `:authority`.
+// sockets; nothing in Herald reads `:authority`. A client that ends its side
+// before its first request, or sends more than MAX_SNIFF_BYTES before it, is
+// disconnected.
 
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { ServerCredentials } from '@grpc/grpc-js';
 
 /** What a path `:authority` becomes. */
 export const UDS_AUTHORITY = 'localhost';
@@ -40,8 +54,10 @@ const FRAME_HEADER = 9;
 // from the client is larger. (Frames we emit stay within it as well.)
 const MAX_FRAME = 16_384;
 const HEADERS = 0x1;
+const SETTINGS = 0x4;
 const CONTINUATION = 0x9;
 const END_STREAM = 0x1;
+const ACK = 0x1;
 const END_HEADERS = 0x4;
 const PADDED = 0x8;
 const PRIORITY = 0x20;
@@ -286,7 +302,17 @@ interface PendingBlock {
   bytes: number;
 }
 
-type Mode = 'preface' | 'undecided' | 'rewrite' | 'passthrough';
+type Mode = 'preface' | 'undecided' | 'rewrite' | 'native-ack' | 'passthrough';
+
+export interface AuthorityFilterOptions {
+  /**
+   * SERVER_PREFACE was written to the client before any HTTP/2 server had the
+   * connection: the client's first SETTINGS ACK answers it and is removed
+   * (the HTTP/2 server never sent those settings; an ACK too many is a
+   * connection error to nghttp2). Default false.
+   */
+  readonly serverPrefaceSent?: boolean;
+}
 
 /**
  * The client-to-server byte stream of one connection, as described at the
@@ -298,10 +324,31 @@ export class AuthorityFilter {
   #buf: Buffer = Buffer.alloc(0);
   #pending: PendingBlock | undefined;
   #decoder: HpackDecoder | undefined = new HpackDecoder();
+  #ackPending: boolean;
+
+  constructor(options: AuthorityFilterOptions = {}) {
+    this.#ackPending = options.serverPrefaceSent === true;
+  }
 
   /** True once the connection's header blocks are being rewritten. */
   get rewriting(): boolean {
     return this.#mode === 'rewrite';
+  }
+
+  /**
+   * True once the rest of the connection needs no filtering: the client's
+   * first request has no path authority (or the input is not ours to judge)
+   * and the preface's ACK, if one was due, has been removed. `push` has then
+   * returned everything it was given, minus that ACK, and returns later
+   * chunks as they are.
+   */
+  get passingThrough(): boolean {
+    return this.#mode === 'passthrough';
+  }
+
+  /** Bytes received and not yet returned by `push` (part of a frame or header block). */
+  get bufferedBytes(): number {
+    return this.#buf.length + (this.#pending?.frames.reduce((n, f) => n + f.length, 0) ?? 0);
   }
 
   push(chunk: Buffer): Buffer[] {
@@ -339,11 +386,22 @@ export class AuthorityFilter {
         if (pending.bytes > MAX_BLOCK_BYTES) return this.#unexpected(out, 'header block too large');
         if (flags & END_HEADERS) {
           this.#pending = undefined;
-          if (!this.#complete(pending, out)) return this.#passThrough(out);
+          const done = this.#afterBlock(pending, out);
+          if (done) return done;
         }
         continue;
       }
-      if (type !== HEADERS) {
+      if (type === SETTINGS && flags & ACK && this.#ackPending) {
+        if (length !== 0 || streamId !== 0) {
+          this.#buf = Buffer.concat([raw, this.#buf]);
+          return this.#unexpected(out, 'malformed SETTINGS ACK');
+        }
+        // The answer to our preface: dropped.
+        this.#ackPending = false;
+        if (this.#mode === 'native-ack') return this.#passThrough(out);
+        continue;
+      }
+      if (type !== HEADERS || this.#mode === 'native-ack') {
         out.push(raw);
         continue;
       }
@@ -362,7 +420,8 @@ export class AuthorityFilter {
       }
       const block: PendingBlock = { streamId, flags, priority, fragments: [payload.subarray(start, end)], frames: [raw], bytes: end - start };
       if (flags & END_HEADERS) {
-        if (!this.#complete(block, out)) return this.#passThrough(out);
+        const done = this.#afterBlock(block, out);
+        if (done) return done;
       } else {
         this.#pending = block;
       }
@@ -370,8 +429,25 @@ export class AuthorityFilter {
     return out;
   }
 
-  /** Handles a whole header block; false means "pass the connection through from here". */
-  #complete(block: PendingBlock, out: Buffer[]): boolean {
+  /** Handles a whole header block; returns what `push` returns when the connection was just decided "not ours". */
+  #afterBlock(block: PendingBlock, out: Buffer[]): Buffer[] | undefined {
+    const result = this.#complete(block, out);
+    if (result === 'rewritten') return undefined;
+    if (result === 'native' && this.#ackPending) {
+      // Nothing more to rewrite, but the preface's ACK is still to come.
+      this.#mode = 'native-ack';
+      this.#decoder = undefined;
+      return undefined;
+    }
+    return this.#passThrough(out);
+  }
+
+  /**
+   * Rewritten: the block went to `out`. Otherwise its frames are back at the
+   * front of the buffer: "native" (no path authority), "malformed" (nghttp2
+   * judges it).
+   */
+  #complete(block: PendingBlock, out: Buffer[]): 'rewritten' | 'native' | 'malformed' {
     let fields: HeaderField[];
     try {
       fields = this.#decoder!.decode(Buffer.concat(block.fragments));
@@ -379,13 +455,13 @@ export class AuthorityFilter {
       if (this.#mode === 'rewrite') throw err;
       // Not ours to judge: nghttp2 sees the original bytes and answers them.
       this.#buf = Buffer.concat([...block.frames, this.#buf]);
-      return false;
+      return 'malformed';
     }
     if (this.#mode === 'undecided') {
       const authority = fields.find((f) => f.name === ':authority');
       if (authority === undefined || !authority.value.startsWith('/')) {
         this.#buf = Buffer.concat([...block.frames, this.#buf]);
-        return false;
+        return 'native';
       }
       this.#mode = 'rewrite';
     }
@@ -404,7 +480,7 @@ export class AuthorityFilter {
       encoded = encoded.subarray(part.length);
       const last = encoded.length === 0;
       out.push(frame(type, flags | (last ? END_HEADERS : 0), block.streamId, Buffer.concat([head, part])));
-      if (last) return true;
+      if (last) return 'rewritten';
       type = CONTINUATION;
       flags = 0;
       head = Buffer.alloc(0);
@@ -429,12 +505,29 @@ export class AuthorityFilter {
 }
 
 /**
- * Wraps an accepted Unix socket for a grpc-js connection injector: what the
- * client sends goes through an AuthorityFilter, what the server writes goes
- * to the socket as is. Ending, errors and destruction follow the socket.
+ * What the server writes first on every connection, before any HTTP/2 server
+ * has it: the server connection preface, an empty SETTINGS frame (RFC 9113
+ * §3.4). Clients that wait for it before their first request (grpc-go,
+ * grpc-js, gRPC C-core) would otherwise never send the request we wait for.
  */
-export function acceptPathAuthority(socket: Socket, onRewrite?: () => void): Duplex {
-  const filter = new AuthorityFilter();
+export const SERVER_PREFACE = frame(SETTINGS, 0, 0, Buffer.alloc(0));
+
+/**
+ * What a connection may send before it is decided and handed over. A client
+ * can send at most one flow-control window of DATA (65,535 bytes: our
+ * preface leaves the defaults) before the HTTP/2 server answers, plus header
+ * blocks, and it acknowledges our preface as soon as it reads it.
+ */
+const MAX_SNIFF_BYTES = 1024 * 1024;
+
+/**
+ * The transcoder for a connection whose first request had a path authority:
+ * a Duplex for a grpc-js connection injector, `first` and then what the
+ * client sends (through `filter`, which has decided "rewrite") on the read
+ * side; what the server writes goes to the socket as is. Ending, errors and
+ * destruction follow the socket.
+ */
+function transcode(socket: Socket, filter: AuthorityFilter, first: readonly Buffer[]): Duplex {
   const wrapper: Duplex = new Duplex({
     allowHalfOpen: true,
     read() {
@@ -451,16 +544,15 @@ export function acceptPathAuthority(socket: Socket, onRewrite?: () => void): Dup
       callback(err);
     },
   });
+  for (const b of first) wrapper.push(b);
   socket.on('data', (chunk: Buffer) => {
     let out: Buffer[];
-    const before = filter.rewriting;
     try {
       out = filter.push(chunk);
     } catch (err) {
       socket.destroy(err as Error);
       return;
     }
-    if (!before && filter.rewriting) onRewrite?.();
     let more = true;
     for (const b of out) more = wrapper.push(b);
     if (!more) socket.pause();
@@ -470,44 +562,157 @@ export function acceptPathAuthority(socket: Socket, onRewrite?: () => void): Dup
   return wrapper;
 }
 
-/** What uds-server needs of a grpc-js connection injector. */
-export interface ConnectionInjector {
-  injectConnection(connection: Duplex): void;
+/** The subset of a pino logger the injector uses. */
+export interface PathAuthorityLogger {
+  debug(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
+
+export interface PathAuthorityInjector {
+  /**
+   * Takes an accepted Unix socket whose `remoteAddress` was stamped with
+   * `peerAddress` (see peer.ts), and hands it to grpc-js once its first
+   * request has been seen: the socket itself, or its transcoder.
+   */
+  inject(socket: Socket, peerAddress: string): void;
+  /** Destroys the connections not yet handed to grpc-js, now and from now on. */
+  close(): void;
+}
+
+/** A grpc-js server: what pathAuthorityInjector needs of it. */
+export interface InjectableServer {
+  createConnectionInjector(credentials: ServerCredentials): { injectConnection(connection: Duplex): void };
 }
 
 /**
- * Injects accepted sockets into `grpcServer` through acceptPathAuthority.
- * grpc-js reports `session.socket.remoteAddress` as a call's peer; for a
- * wrapped stream Node's HTTP/2 session sits on its own JSStreamSocket, whose
- * peer name is unset. So the peer address (SO_PEERCRED, see peer.ts) is set
- * on that socket when grpc-js's HTTP/2 server announces the session, and a
- * session whose socket does not then report it is destroyed: calls never
- * run with an unknown or wrong peer.
+ * Connections go into `grpcServer` through a connection injector, as
+ * described at the top of this file.
+ *
+ * Caller identity: grpc-js reports `session.socket.remoteAddress` as a
+ * call's peer. A socket handed over as it is reports the address
+ * uds-server stamped on it (SO_PEERCRED, see peer.ts). A transcoder's
+ * session sits on Node's own JSStreamSocket, whose peer name is unset; it
+ * is set when the injector's HTTP/2 server announces the session (found in
+ * grpc-js's http2Servers). Either way a session that does not then report
+ * the connection's peer address, or that we did not hand over, is
+ * destroyed: calls never run with an unknown or wrong peer. If grpc-js no
+ * longer shows its HTTP/2 server, path-authority clients are refused (with
+ * a warning) and every other client is served as before.
  */
 export function pathAuthorityInjector(
-  grpcServer: object,
-  injector: ConnectionInjector,
-  onRewrite?: (peerAddress: string) => void,
-): (socket: Socket, peerAddress: string) => void {
-  const peers = new WeakMap<Duplex, string>();
-  // grpc-js keeps its HTTP/2 servers (here: the injector's) in http2Servers.
-  const servers = (grpcServer as { http2Servers?: Map<unknown, unknown> }).http2Servers;
-  const h2servers = servers instanceof Map ? [...servers.keys()] : [];
-  if (h2servers.length === 0 || !h2servers.every((s) => s instanceof EventEmitter)) {
-    throw new Error('grpc: cannot find the grpc-js HTTP/2 server of a connection injector');
+  grpcServer: InjectableServer,
+  options: { logger?: PathAuthorityLogger; onRewrite?: (peerAddress: string) => void } = {},
+): PathAuthorityInjector {
+  const { logger, onRewrite } = options;
+  // grpc-js keeps its HTTP/2 servers in http2Servers; the injector's is the one it adds.
+  const serversOf = (): unknown[] => {
+    const servers = (grpcServer as { http2Servers?: unknown }).http2Servers;
+    return servers instanceof Map ? [...servers.keys()] : [];
+  };
+  const before = new Set(serversOf());
+  const injector = grpcServer.createConnectionInjector(ServerCredentials.createInsecure());
+  const added = serversOf().filter((s) => !before.has(s));
+  const h2 = added.length === 1 && added[0] instanceof EventEmitter ? added[0] : undefined;
+  if (h2 === undefined) {
+    logger?.warn({}, 'Cannot find the grpc-js HTTP/2 server of the connection injector; clients that send the socket path as :authority (grpc-java) will be refused');
   }
-  for (const h2 of h2servers as EventEmitter[]) {
-    h2.prependListener('session', (session: { socket: { stream?: unknown; remoteAddress?: string; _peername?: unknown }; destroy(): void }) => {
-      const proxy = session.socket;
-      const peer = peers.get(proxy.stream as Duplex);
-      if (peer === undefined) return;
-      proxy._peername = { address: peer };
-      if (proxy.remoteAddress !== peer) session.destroy();
-    });
-  }
-  return (socket, peerAddress) => {
-    const wrapper = acceptPathAuthority(socket, onRewrite && (() => onRewrite(peerAddress)));
-    peers.set(wrapper, peerAddress);
-    injector.injectConnection(wrapper);
+
+  // The connection being handed to grpc-js: its HTTP/2 session is created,
+  // and announced, synchronously within injectConnection.
+  let handing: { peer: string; native: boolean } | undefined;
+  h2?.prependListener('session', (session: { socket: { remoteAddress?: string; _peername?: unknown }; destroy(): void }) => {
+    const expected = handing;
+    handing = undefined;
+    if (expected === undefined) {
+      session.destroy();
+      return;
+    }
+    const socket = session.socket;
+    if (!expected.native) socket._peername = { address: expected.peer };
+    if (socket.remoteAddress !== expected.peer) session.destroy();
+  });
+  const handOver = (socket: Socket, connection: Socket | Duplex, peer: string, native: boolean): void => {
+    handing = { peer, native };
+    try {
+      injector.injectConnection(connection);
+    } catch (err) {
+      logger?.warn({ err, peer }, 'Failed to hand a connection to grpc-js; closing it');
+      socket.destroy();
+    } finally {
+      handing = undefined;
+    }
+  };
+
+  const sniffing = new Set<Socket>();
+  let closed = false;
+
+  const inject = (socket: Socket, peerAddress: string): void => {
+    if (closed) {
+      socket.destroy();
+      return;
+    }
+    const filter = new AuthorityFilter({ serverPrefaceSent: true });
+    const held: Buffer[] = [];
+    let heldBytes = 0;
+    const stop = (): void => {
+      sniffing.delete(socket);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', stop);
+    };
+    const onData = (chunk: Buffer): void => {
+      let out: Buffer[];
+      try {
+        out = filter.push(chunk);
+      } catch (err) {
+        stop();
+        socket.destroy(err as Error);
+        return;
+      }
+      for (const b of out) {
+        held.push(b);
+        heldBytes += b.length;
+      }
+      if (filter.passingThrough) {
+        // The native path: nghttp2 gets the socket itself, and reads what
+        // we read (all of it, minus our preface's ACK) back from its buffer
+        // first (Node's Http2Session does, for data already buffered).
+        stop();
+        socket.pause();
+        if (heldBytes > 0) socket.unshift(held.length === 1 ? held[0]! : Buffer.concat(held));
+        handOver(socket, socket, peerAddress, true);
+      } else if (filter.rewriting) {
+        stop();
+        onRewrite?.(peerAddress);
+        if (h2 === undefined) {
+          socket.destroy();
+          return;
+        }
+        handOver(socket, transcode(socket, filter, held), peerAddress, false);
+      } else if (heldBytes + filter.bufferedBytes > MAX_SNIFF_BYTES) {
+        stop();
+        logger?.debug({ peer: peerAddress }, 'Client sent too much before its first request and our preface\'s ACK; closing connection');
+        socket.destroy();
+      }
+    };
+    // A client that ends before its first request gets nothing: there is nothing to answer.
+    const onEnd = (): void => {
+      stop();
+      socket.destroy();
+    };
+    sniffing.add(socket);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', stop);
+    socket.write(SERVER_PREFACE);
+  };
+
+  return {
+    inject,
+    close() {
+      closed = true;
+      for (const socket of sniffing) socket.destroy();
+      sniffing.clear();
+    },
   };
 }

@@ -105,12 +105,12 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
   }
   // Connections go in through pathAuthorityInjector so that clients sending
   // the socket path as :authority (grpc-java: java-spiffe) are not reset by
-  // nghttp2; see uds-authority.ts.
-  const inject = pathAuthorityInjector(
-    grpcServer,
-    grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure()),
-    (peer) => logger.debug({ peer, socket_path: socketPath }, 'Client sends the socket path as :authority; rewriting its headers'),
-  );
+  // nghttp2; every other connection is handed to grpc-js as the socket it
+  // is. See uds-authority.ts.
+  const injector = pathAuthorityInjector(grpcServer, {
+    logger,
+    onRewrite: (peer) => logger.debug({ peer, socket_path: socketPath }, 'Client sends the socket path as :authority; rewriting its headers'),
+  });
 
   const connections = new Set<net.Socket>();
   const netServer = net.createServer();
@@ -129,7 +129,7 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
     // http2 reports session errors itself; this keeps a reset from a peer
     // that vanished from ever being an unhandled 'error' event.
     socket.on('error', (err) => logger.debug({ err, caller_pid: creds.pid }, 'Connection error'));
-    inject(socket, formatPeerAddress(creds));
+    injector.inject(socket, formatPeerAddress(creds));
   });
   const netClosed = new Promise<void>((resolve) => netServer.once('close', () => resolve()));
 
@@ -166,6 +166,7 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
 
   const forceClose = async (): Promise<void> => {
     await stopListening();
+    injector.close();
     grpcServer.forceShutdown();
     for (const socket of connections) socket.destroy();
     await drained();
@@ -184,6 +185,9 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
       // too, which a peer that never reads would never do: drop each socket
       // as soon as our side has finished instead.
       grpcServer.tryShutdown(() => undefined);
+      // Connections whose first request has not come yet have no session
+      // to be told; they are dropped.
+      injector.close();
       for (const socket of connections) {
         if (socket.writableFinished) socket.destroy();
         else socket.once('finish', () => socket.destroy());

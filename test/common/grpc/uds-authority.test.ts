@@ -2,18 +2,34 @@
 // java-spiffe) against a real uds-server: a raw node:http2 client controls
 // the request headers exactly; grpc-js with grpc.default_authority is a real
 // gRPC client doing the same. Plus the HPACK pieces against RFC 7541's
-// examples.
-import { once } from 'node:events';
+// examples. And that every other client's connection reaches nghttp2 as the
+// accepted socket itself, its bytes intact (the native path).
+import { EventEmitter, once } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { getPeerCred } from '@herald/peercred';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AuthorityFilter, encodeLiterals, type HeaderField, HpackDecoder, HpackError } from '../../../src/common/grpc/uds-authority.ts';
+import {
+  AuthorityFilter,
+  encodeLiterals,
+  type HeaderField,
+  HpackDecoder,
+  HpackError,
+  SERVER_PREFACE,
+} from '../../../src/common/grpc/uds-authority.ts';
 import { startUdsServer, type UdsServer } from '../../../src/common/grpc/uds-server.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { PeerClient, type PeerClientApi, peerServiceDefinition, peerServiceImplementation, whoAmI } from './fixtures/peer-service.ts';
+import {
+  newPeerClient,
+  PeerClient,
+  type PeerClientApi,
+  peerServiceDefinition,
+  peerServiceImplementation,
+  whoAmI,
+} from './fixtures/peer-service.ts';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 let server: UdsServer;
@@ -142,6 +158,183 @@ describe('uds-server and a :authority that is the socket path', () => {
   });
 });
 
+/**
+ * The HTTP/2 sessions grpc-js gets from `server` from now on. (grpc-js keeps
+ * its HTTP/2 servers in http2Servers; if that changes, these tests fail.)
+ */
+function sessionsOf(server: UdsServer): http2.ServerHttp2Session[] {
+  const sessions: http2.ServerHttp2Session[] = [];
+  const servers = (server.grpcServer as unknown as { http2Servers: Map<EventEmitter, unknown> }).http2Servers;
+  expect(servers.size).toBeGreaterThan(0);
+  for (const h2 of servers.keys()) h2.on('session', (s: http2.ServerHttp2Session) => sessions.push(s));
+  return sessions;
+}
+
+/** The session reads the accepted net.Socket itself: a plain net.Socket, on a kernel socket whose peer is us. */
+function expectNative(session: http2.ServerHttp2Session): void {
+  expect(Object.getPrototypeOf(session.socket)).toBe(net.Socket.prototype);
+  const fd = (session.socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  expect(fd).toBeTypeOf('number');
+  expect(getPeerCred(fd!).pid).toBe(process.pid);
+}
+
+describe('uds-server hands every other connection to nghttp2 as it is', () => {
+  it('a grpc-js client\'s connection is the accepted net.Socket (the native path), with the caller\'s credentials', async () => {
+    const sessions = sessionsOf(server);
+    const client = newPeerClient(socketPath);
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect((await whoAmI(client)).creds).toMatchObject({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+      }
+    } finally {
+      client.close();
+    }
+    expect(sessions).toHaveLength(1);
+    expectNative(sessions[0]!);
+  });
+
+  it('a node:http2 client (which does not wait for the server\'s SETTINGS) is handed over natively too', async () => {
+    const sessions = sessionsOf(server);
+    const reply = await rawWhoAmI(connect(), 'localhost');
+    expect(reply.grpcStatus).toBe('0');
+    expect(reply.body?.creds).toMatchObject({ pid: process.pid });
+    expect(sessions).toHaveLength(1);
+    expectNative(sessions[0]!);
+  });
+
+  it('a path-authority client goes through the transcoder instead, with the caller\'s credentials', async () => {
+    const sessions = sessionsOf(server);
+    const reply = await rawWhoAmI(connect(), socketPath);
+    expect(reply.body?.creds).toMatchObject({ pid: process.pid });
+    expect(sessions).toHaveLength(1);
+    expect(Object.getPrototypeOf(sessions[0]!.socket)).not.toBe(net.Socket.prototype);
+  });
+
+  // The client's bytes, written by hand in one write: whatever follows the
+  // first header block in that chunk must reach nghttp2 intact, and our
+  // preface's ACK (wherever it is) must not.
+  it.each(['before the first request', 'after the first request', 'in a later write'])(
+    'bytes after the first header block reach nghttp2 intact (ACK of our SETTINGS %s)',
+    async (ackAt) => {
+      const sessions = sessionsOf(server);
+      const h2 = await rawH2();
+      const first = await h2.nextFrame();
+      // The server speaks first: its preface, an empty SETTINGS frame.
+      expect(first.raw.equals(SERVER_PREFACE)).toBe(true);
+      const ack = rawFrame(0x4, 0x1, 0, Buffer.alloc(0));
+      const ping = rawFrame(0x6, 0, 0, Buffer.from('herald!!'));
+      const chunk = Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+        rawFrame(0x4, 0, 0, Buffer.alloc(0)),
+        ...(ackAt === 'before the first request' ? [ack] : []),
+        ...whoAmIFrames(1),
+        ...(ackAt === 'after the first request' ? [ack] : []),
+        ...whoAmIFrames(3),
+        ping,
+      ]);
+      h2.sock.write(chunk);
+      if (ackAt === 'in a later write') {
+        await new Promise((r) => setTimeout(r, 100));
+        // Nothing reached an HTTP/2 server yet: the connection waits for the ACK.
+        expect(sessions).toHaveLength(0);
+        h2.sock.write(ack);
+      }
+      const replies = await Promise.all([h2.reply(1), h2.reply(3)]);
+      for (const r of replies) {
+        expect(r.grpcStatus).toBe('0');
+        expect(r.body.creds).toMatchObject({ pid: process.pid, uid: process.getuid!() });
+      }
+      const pong = await h2.waitFrame((f) => f.type === 0x6);
+      expect(pong.flags).toBe(0x1);
+      expect(pong.payload.toString()).toBe('herald!!');
+      // nghttp2 saw one ACK only (its own SETTINGS'): a second would be a connection error.
+      expect(h2.goaway).toBe(false);
+      expect(sessions).toHaveLength(1);
+      expectNative(sessions[0]!);
+      h2.sock.destroy();
+    },
+  );
+});
+
+function rawFrame(type: number, flags: number, id: number, payload: Buffer): Buffer {
+  const h = Buffer.alloc(9);
+  h.writeUIntBE(payload.length, 0, 3);
+  h[3] = type;
+  h[4] = flags;
+  h.writeUInt32BE(id, 5);
+  return Buffer.concat([h, payload]);
+}
+
+/** HEADERS and DATA (END_STREAM) of one WhoAmI call on stream `id`. */
+function whoAmIFrames(id: number): Buffer[] {
+  const fields = [
+    [':method', 'POST'], [':scheme', 'http'], [':path', '/herald.test.Peer/WhoAmI'], [':authority', 'localhost'],
+    ['content-type', 'application/grpc'], ['te', 'trailers'],
+  ].map(([name, value]) => ({ name: name!, value: value!, sensitive: false }));
+  const message = Buffer.from('{}');
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return [rawFrame(0x1, 0x4, id, encodeLiterals(fields)), rawFrame(0x0, 0x1, id, Buffer.concat([prefix, message]))];
+}
+
+interface RawFrame {
+  raw: Buffer;
+  type: number;
+  flags: number;
+  id: number;
+  payload: Buffer;
+}
+
+/**
+ * A hand-driven HTTP/2 client connection: records the server's frames,
+ * decodes its header blocks, and ACKs every SETTINGS but the first (the
+ * test sends that ACK itself).
+ */
+async function rawH2() {
+  const sock = net.connect(socketPath);
+  sock.on('error', () => undefined);
+  await once(sock, 'connect');
+  const frames: RawFrame[] = [];
+  const streams = new Map<number, { fields: HeaderField[]; data: Buffer[]; ended: boolean }>();
+  const decoder = new HpackDecoder();
+  let settingsSeen = 0;
+  let goaway = false;
+  let buf = Buffer.alloc(0);
+  sock.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+      const len = buf.readUIntBE(0, 3);
+      const f: RawFrame = { raw: buf.subarray(0, 9 + len), type: buf[3]!, flags: buf[4]!, id: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) };
+      buf = buf.subarray(9 + len);
+      frames.push(f);
+      if (f.type === 0x4 && (f.flags & 0x1) === 0 && settingsSeen++ > 0) sock.write(rawFrame(0x4, 0x1, 0, Buffer.alloc(0)));
+      if (f.type === 0x7) goaway = true;
+      if (f.id === 0) continue;
+      const s = streams.get(f.id) ?? { fields: [], data: [], ended: false };
+      streams.set(f.id, s);
+      // Node's responses: HEADERS without padding or priority, each in one frame.
+      if (f.type === 0x1) s.fields.push(...decoder.decode(f.payload));
+      if (f.type === 0x0) s.data.push(f.payload);
+      if ((f.type === 0x1 || f.type === 0x0) && f.flags & 0x1) s.ended = true;
+      if (f.type === 0x3) s.ended = true;
+    }
+  });
+  let read = 0;
+  return {
+    sock,
+    get goaway() {
+      return goaway;
+    },
+    nextFrame: () => waitFor('a frame from the server', () => (frames.length > read ? frames[read++] : undefined), { timeoutMs: 5_000, intervalMs: 5 }),
+    waitFrame: (match: (f: RawFrame) => boolean) => waitFor('a frame from the server', () => frames.find(match), { timeoutMs: 5_000, intervalMs: 5 }),
+    async reply(id: number): Promise<{ grpcStatus: string | undefined; body: { creds: { pid: number; uid: number } | null } }> {
+      const s = await waitFor(`stream ${id} to end`, () => (streams.get(id)?.ended ? streams.get(id) : undefined), { timeoutMs: 5_000, intervalMs: 5 });
+      const data = Buffer.concat(s.data);
+      return { grpcStatus: s.fields.find((f) => f.name === 'grpc-status')?.value, body: JSON.parse(data.subarray(5).toString()) };
+    },
+  };
+}
+
 /** A raw HTTP/2 connection that sends each header block as a request and reports, per stream, a response or a reset. */
 async function rawRequests(blocks: HeaderField[][]): Promise<string[]> {
   const sock = net.connect(socketPath);
@@ -214,6 +407,50 @@ describe('HPACK decoding (RFC 7541 Appendix C)', () => {
       { name: 'authorization', value: 'secret', sensitive: true },
     ];
     expect(new HpackDecoder().decode(encodeLiterals(fields))).toEqual(fields);
+  });
+
+  it('after our preface, the client\'s first SETTINGS ACK is removed and the rest passes through untouched', () => {
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+    const settings = Buffer.from('000000040000000000', 'hex');
+    const ack = Buffer.from('000000040100000000', 'hex');
+    const block = hex('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff');
+    const headers = Buffer.concat([Buffer.from([0, 0, block.length, 1, 0x05, 0, 0, 0, 1]), block]);
+    const ping = Buffer.from('0000080600000000006865726c61642121', 'hex');
+    for (const [input, expected] of [
+      // ACK before the first request (clients that wait for our SETTINGS), and after it.
+      [[preface, settings, ack, headers, ping, ack], [preface, settings, headers, ping, ack]],
+      [[preface, settings, headers, ping, ack, ack, ping], [preface, settings, headers, ping, ack, ping]],
+    ] as const) {
+      const f = new AuthorityFilter({ serverPrefaceSent: true });
+      const bytes = Buffer.concat(input);
+      const out: Buffer[] = [];
+      let passingAt = -1;
+      for (let i = 0; i < bytes.length; i++) {
+        out.push(...f.push(bytes.subarray(i, i + 1)));
+        if (passingAt < 0 && f.passingThrough) passingAt = i;
+      }
+      expect(Buffer.concat(out).equals(Buffer.concat(expected))).toBe(true);
+      // Handed over as soon as both the request and the ACK are in, not before.
+      const ackEnd = bytes.indexOf(ack, preface.length) + ack.length - 1;
+      const headersEnd = bytes.indexOf(headers) + headers.length - 1;
+      expect(passingAt).toBe(Math.max(ackEnd, headersEnd));
+      expect(f.bufferedBytes).toBe(0);
+    }
+  });
+
+  it('a rewritten connection loses our preface\'s ACK as well', () => {
+    const f = new AuthorityFilter({ serverPrefaceSent: true });
+    const fields = [[':method', 'POST'], [':scheme', 'http'], [':path', '/x'], [':authority', '/run/api.sock']]
+      .map(([name, value]) => ({ name: name!, value: value!, sensitive: false }));
+    const block = encodeLiterals(fields);
+    const headers = Buffer.concat([Buffer.from([0, 0, block.length, 1, 0x05, 0, 0, 0, 1]), block]);
+    const ack = Buffer.from('000000040100000000', 'hex');
+    const out = Buffer.concat(f.push(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), headers, ack, ack])));
+    expect(f.rewriting).toBe(true);
+    // One ACK left (nghttp2's), after the rewritten block.
+    expect(out.subarray(out.length - 9).equals(ack)).toBe(true);
+    expect(out.indexOf(ack)).toBe(out.length - 9);
+    expect(new HpackDecoder().decode(out.subarray(24 + 9, out.length - 9)).find((x) => x.name === ':authority')?.value).toBe('localhost');
   });
 
   it('a connection without a path authority passes through untouched', () => {
