@@ -19,6 +19,8 @@ export interface ParsedCsr {
   spki: Buffer;
   /** URI SANs from the extensionRequest attribute, if any */
   uris: string[];
+  /** DNS name SANs from the extensionRequest attribute, if any */
+  dnsNames: string[];
   /** raw DER of the CSR (shares memory with the input) */
   der: Buffer;
 }
@@ -99,7 +101,8 @@ function parse(der: Buffer): ParsedCsr {
   }
   const alg = signatureAlgorithm(der, algId);
   checkSignature(alg, publicKey, der.subarray(info.start, info.end), der.subarray(signature.contentStart + 1, signature.end));
-  return { publicKey, spki: der.subarray(spki.start, spki.end), uris: uriSans(der, attributes), der };
+  const sans = requestedSans(der, attributes);
+  return { publicKey, spki: der.subarray(spki.start, spki.end), uris: sans.uris, dnsNames: sans.dnsNames, der };
 }
 
 interface Verifier {
@@ -191,9 +194,10 @@ function checkSignature(alg: Verifier, key: KeyObject, data: Buffer, sig: Buffer
   if (!ok) throw new CsrError(`invalid CSR signature: ${alg.name} signature does not verify with the CSR's public key`);
 }
 
-/** URI SANs of the extensionRequest attribute (PKCS#9); other attributes are skipped. */
-function uriSans(der: Buffer, attributes: Tlv): string[] {
+/** URI and DNS SANs of the extensionRequest attribute (PKCS#9); other attributes are skipped. */
+function requestedSans(der: Buffer, attributes: Tlv): { uris: string[]; dnsNames: string[] } {
   const uris: string[] = [];
+  const dnsNames: string[] = [];
   let sawSan = false;
   for (let off = attributes.contentStart; off < attributes.end; ) {
     const attr = readTlv(der, off, attributes.end, Tag.SEQUENCE);
@@ -217,24 +221,25 @@ function uriSans(der: Buffer, attributes: Tlv): string[] {
         // Two SAN extensions would let two parsers disagree on the identity requested.
         if (sawSan) throw malformed('duplicate subjectAltName extension');
         sawSan = true;
-        readUris(der, value, uris);
+        readSans(der, value, uris, dnsNames);
       }
     }
   }
-  return uris;
+  return { uris, dnsNames };
 }
 
-function readUris(der: Buffer, value: Tlv, out: string[]): void {
+function readSans(der: Buffer, value: Tlv, out: string[], dns: string[]): void {
   const names = readTlv(der, value.contentStart, value.end, Tag.SEQUENCE);
   if (names.end !== value.end) throw malformed(`trailing data in subjectAltName at offset ${names.end}`);
   for (let off = names.contentStart; off < names.end; ) {
     const name = readTlv(der, off, names.end);
     off = name.end;
-    if (name.tag !== 0x86) continue; // uniformResourceIdentifier [6] IA5String
+    // uniformResourceIdentifier [6] and dNSName [2], both IA5String.
+    if (name.tag !== 0x86 && name.tag !== 0x82) continue;
     for (let i = name.contentStart; i < name.end; i++) {
-      if (der[i]! > 0x7f) throw malformed(`URI SAN at offset ${name.start} is not an IA5String`);
+      if (der[i]! > 0x7f) throw malformed(`${name.tag === 0x86 ? 'URI' : 'DNS'} SAN at offset ${name.start} is not an IA5String`);
     }
-    out.push(der.toString('latin1', name.contentStart, name.end));
+    (name.tag === 0x86 ? out : dns).push(der.toString('latin1', name.contentStart, name.end));
   }
 }
 
@@ -247,7 +252,7 @@ const SIGNING: Record<string, { algId: Buffer; hash: string | null }> = {
 };
 
 /** A DER CSR with an empty subject and, if given, URI SANs; signed with `privateKey` (EC P-256/384/521, RSA, Ed25519). */
-export function createCsr(privateKey: KeyObject, opts: { uris?: string[] } = {}): Buffer {
+export function createCsr(privateKey: KeyObject, opts: { uris?: string[]; dnsNames?: string[] } = {}): Buffer {
   if (privateKey.type !== 'private') throw new CsrError(`cannot sign a CSR with a ${privateKey.type} key`);
   const keyType = privateKey.asymmetricKeyType;
   const how = keyType === 'ec' ? SIGNING[privateKey.asymmetricKeyDetails?.namedCurve ?? ''] : keyType === 'rsa' || keyType === 'ed25519' ? SIGNING[keyType] : undefined;
@@ -255,11 +260,13 @@ export function createCsr(privateKey: KeyObject, opts: { uris?: string[] } = {})
 
   const attributes: Buffer[] = [];
   const uris = opts.uris ?? [];
-  if (uris.length > 0) {
-    for (const u of uris) {
-      if (!/^[\x00-\x7f]*$/.test(u)) throw new CsrError(`URI SAN ${JSON.stringify(u)} is not ASCII`);
+  const dnsNames = opts.dnsNames ?? [];
+  if (uris.length > 0 || dnsNames.length > 0) {
+    for (const u of [...uris, ...dnsNames]) {
+      if (!/^[\x00-\x7f]*$/.test(u)) throw new CsrError(`SAN ${JSON.stringify(u)} is not ASCII`);
     }
-    const san = seq(oid(OID.subjectAltName), octets(seq(...uris.map((u) => ia5(0x86, u)))));
+    // GeneralNames in Go's order: dNSName [2] first, then uniformResourceIdentifier [6].
+    const san = seq(oid(OID.subjectAltName), octets(seq(...dnsNames.map((d) => ia5(0x82, d)), ...uris.map((u) => ia5(0x86, u)))));
     attributes.push(seq(oid(OID.extensionRequest), set(seq(san))));
   }
   const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });

@@ -1,24 +1,33 @@
 // `herald-server x509 mint` and `jwt mint`: SVIDs minted by the server
 // for a SPIFFE ID, without an entry (admin only).
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { Services } from '../../common/grpc/protos.ts';
 import { createCsr } from '../../spiffe/csr.ts';
-import { SpiffeId } from '../../spiffe/id.ts';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { flagsOrHelp, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
-import { adminClients, adminFlags, outputFormat, parseSpiffeId, printJson, requireFlag } from './common.ts';
-import { printProto, rpc, SpireCliError } from './spire-output.ts';
-import { pemOfDer } from './format.ts';
+import { adminClients, adminFlags, outputFormat, parseSpiffeId } from './common.ts';
+import { goFsError, printProto, printStruct, rpc, SpireCliError } from './spire-output.ts';
 
-function parseId(s: string): SpiffeId {
+
+/** ttlToSeconds: a duration rounded up to whole seconds, as an int32. */
+function ttlSeconds(ms: number): number {
+  const s = Math.ceil(ms / 1000);
+  if (s > 2 ** 31 - 1) throw new SpireCliError(`invalid value for TTL: value ${s} overflows int32`);
+  return s;
+}
+
+function pemBlock(type: string, der: Buffer): string {
+  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${type}-----\n${b64}\n-----END ${type}-----\n`;
+}
+
+async function writeOrFail(path: string, data: string, mode: number, what: string): Promise<void> {
   try {
-    return SpiffeId.fromString(s);
+    await writeFileAtomic(path, data, { mode });
   } catch (err) {
-    throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', `-spiffeID "${s}": ${errorMessage(err)}`, { cause: err });
+    throw new SpireCliError(`unable to write ${what}: ${goFsError(err, path)}`, { cause: err });
   }
 }
 
@@ -38,29 +47,34 @@ export const x509Mint: Command = {
       io,
     );
     if (!f) return 0;
-    const id = parseId(requireFlag(f.values.spiffeID, 'id'));
+    const output = outputFormat(f.values.output);
+    if (!f.values.spiffeID) throw new SpireCliError('spiffeID must be specified');
+    const id = parseSpiffeId(f.values.spiffeID);
+    const ttl = ttlSeconds(f.values.ttl);
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const csr = createCsr(privateKey, { uris: [id.toString()] });
+    const csr = createCsr(privateKey, { uris: [`spiffe://${id.trust_domain}${id.path}`], ...(f.values.dns.length > 0 ? { dnsNames: [...f.values.dns] } : {}) });
     const { clients: [svid, bundle], close } = adminClients(f.values.socketPath, Services.svid, Services.bundle);
     try {
-      const res = await callUnary<{ svid: { cert_chain: Buffer[]; expires_at: string } }>(svid!, 'MintX509SVID', { csr, ttl: Math.round(f.values.ttl / 1000) });
-      const roots = await callUnary<{ x509_authorities: { asn1: Buffer }[] }>(bundle!, 'GetBundle', {});
-      const svidPem = pemOfDer(res.svid.cert_chain);
-      const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-      const bundlePem = pemOfDer(roots.x509_authorities.map((a) => a.asn1));
-      if (outputFormat(f.values.output) === 'json') {
-        printJson(io, { x509_svid: res.svid.cert_chain, private_key: privateKey.export({ format: 'der', type: 'pkcs8' }), root_cas: roots.x509_authorities.map((a) => a.asn1) });
+      const res = await rpc(callUnary<{ svid: { cert_chain: Buffer[]; expires_at: string } }>(svid!, 'MintX509SVID', { csr, ttl }), 'unable to mint SVID');
+      if (res.svid.cert_chain.length === 0) throw new SpireCliError('server response missing SVID chain');
+      const roots = await rpc(callUnary<{ x509_authorities: { asn1: Buffer }[] }>(bundle!, 'GetBundle', {}), 'unable to get bundle');
+      if (roots.x509_authorities.length === 0) throw new SpireCliError('server response missing X509 Authorities');
+      const eol = Number(res.svid.expires_at) * 1000;
+      if (eol - Date.now() < f.values.ttl) io.stderr.write(`X509-SVID lifetime was capped shorter than specified ttl; expires "${new Date(eol).toISOString().replace(/\.\d+Z$/, 'Z')}"\n`);
+      const keyDer = privateKey.export({ format: 'der', type: 'pkcs8' });
+      const rootCas = roots.x509_authorities.map((a) => a.asn1);
+      if (!f.values.write) {
+        if (output === 'json') printStruct(io, [{ x509_svid: res.svid.cert_chain.map((c) => c.toString('base64')), private_key: keyDer.toString('base64'), root_cas: rootCas.map((c) => c.toString('base64')) }]);
+        else io.stdout.write(`X509-SVID:\n${res.svid.cert_chain.map((c) => pemBlock('CERTIFICATE', c)).join('')}\nPrivate key:\n${pemBlock('PRIVATE KEY', keyDer)}\nRoot CAs:\n${rootCas.map((c) => pemBlock('CERTIFICATE', c)).join('')}\n`);
         return 0;
       }
-      if (f.values.write) {
-        await mkdir(f.values.write, { recursive: true });
-        await writeFileAtomic(join(f.values.write, 'svid.pem'), svidPem, { mode: 0o644 });
-        await writeFileAtomic(join(f.values.write, 'key.pem'), keyPem, { mode: 0o600 });
-        await writeFileAtomic(join(f.values.write, 'bundle.pem'), bundlePem, { mode: 0o644 });
-        io.stdout.write(`X509-SVID written to ${join(f.values.write, 'svid.pem')}\nPrivate key written to ${join(f.values.write, 'key.pem')}\nRoot CAs written to ${join(f.values.write, 'bundle.pem')}\n`);
-      } else {
-        io.stdout.write(`X509-SVID:\n${svidPem}\nPrivate key:\n${keyPem}\nRoot CAs:\n${bundlePem}`);
-      }
+      const dir = f.values.write;
+      await writeOrFail(join(dir, 'svid.pem'), res.svid.cert_chain.map((c) => pemBlock('CERTIFICATE', c)).join(''), 0o644, 'SVID');
+      io.stdout.write(`X509-SVID written to ${join(dir, 'svid.pem')}\n`);
+      await writeOrFail(join(dir, 'key.pem'), pemBlock('PRIVATE KEY', keyDer), 0o600, 'key');
+      io.stdout.write(`Private key written to ${join(dir, 'key.pem')}\n`);
+      await writeOrFail(join(dir, 'bundle.pem'), rootCas.map((c) => pemBlock('CERTIFICATE', c)).join(''), 0o644, 'bundle');
+      io.stdout.write(`Root CAs written to ${join(dir, 'bundle.pem')}\n`);
       return 0;
     } finally {
       close();
@@ -75,8 +89,8 @@ export const jwtMint: Command = {
       {
         ...adminFlags,
         spiffeID: { type: 'string', usage: 'SPIFFE ID of the JWT-SVID' },
-        audience: { type: 'strings', usage: 'Audience claim that will be included in the SVID. Can be used more than once.' },
         ttl: { type: 'duration', usage: 'TTL of the JWT-SVID', default: 0 },
+        audience: { type: 'strings', usage: 'Audience claim that will be included in the SVID. Can be used more than once.' },
         write: { type: 'string', usage: 'File to write token to instead of stdout' },
       },
       args,
@@ -84,20 +98,30 @@ export const jwtMint: Command = {
       io,
     );
     if (!f) return 0;
-    const id = parseId(requireFlag(f.values.spiffeID, 'id'));
-    if (f.values.audience.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_FLAG', 'at least one audience must be provided');
+    const output = outputFormat(f.values.output);
+    if (!f.values.spiffeID) throw new SpireCliError('spiffeID must be specified');
+    if (f.values.audience.length === 0) throw new SpireCliError('at least one audience must be specified');
+    const id = parseSpiffeId(f.values.spiffeID);
+    const ttl = ttlSeconds(f.values.ttl);
     const { clients: [svid], close } = adminClients(f.values.socketPath, Services.svid);
     try {
-      const res = await callUnary<{ svid: { token: string } }>(svid!, 'MintJWTSVID', {
-        id: { trust_domain: id.trustDomain.name, path: id.path },
-        audience: f.values.audience,
-        ttl: Math.round(f.values.ttl / 1000),
-      });
-      if (outputFormat(f.values.output) === 'json') printJson(io, res);
-      else if (f.values.write) {
-        await writeFileAtomic(f.values.write, res.svid.token + '\n', { mode: 0o600 });
-        io.stdout.write(`JWT-SVID written to ${f.values.write}\n`);
-      } else io.stdout.write(res.svid.token + '\n');
+      const res = await rpc(callUnary<{ svid: { token: string } }>(svid!, 'MintJWTSVID', { id, audience: f.values.audience, ttl }), 'unable to mint SVID');
+      const token = res.svid.token;
+      if (!token) throw new SpireCliError('server response missing token');
+      try {
+        const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp?: number };
+        if (typeof claims.exp !== 'number') throw new Error('no expiry claim');
+        if (claims.exp * 1000 - Date.now() < f.values.ttl) io.stderr.write(`JWT-SVID lifetime was capped shorter than specified ttl; expires "${new Date(claims.exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z')}"\n`);
+      } catch (err) {
+        io.stderr.write(`Unable to determine JWT-SVID lifetime: ${(err as Error).message}\n`);
+      }
+      if (!f.values.write) {
+        if (output === 'json') printProto(io, 'spire.api.server.svid.v1.MintJWTSVIDResponse', res);
+        else io.stdout.write(token + '\n');
+        return 0;
+      }
+      await writeOrFail(f.values.write, token, 0o600, 'token');
+      io.stdout.write(`JWT-SVID written to ${f.values.write}\n`);
       return 0;
     } finally {
       close();

@@ -75,9 +75,10 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       const csr = parseCsr(req.csr);
       if (csr.uris.length !== 1) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR must have exactly one URI SAN, found ${csr.uris.length}`);
       const id = spiffeIdFromWire(uriToWire(csr.uris[0]!), 'CSR URI SAN');
-      if (!id.memberOf(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR SPIFFE ID "${id}" is not a member of trust domain "${ctx.trustDomain.name}"`);
+      if (!id.memberOf(ctx.trustDomain)) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', `CSR URI SAN is invalid: "${id}" is not a member of trust domain "${ctx.trustDomain.name}"`);
       if (req.ttl < 0) throw new HeraldError('ERR_INVALID_ARGUMENT_TTL', 'ttl must not be negative');
-      const issued = await ctx.issuer.signX509Svid({ id, spki: csr.spki, ttlSeconds: req.ttl });
+      // The CSR's DNS names go into the SVID, as SPIRE's MintX509SVID does (x509 mint -dns).
+      const issued = await ctx.issuer.signX509Svid({ id, spki: csr.spki, ttlSeconds: req.ttl, ...(csr.dnsNames.length > 0 ? { dnsNames: csr.dnsNames } : {}) });
       return { svid: svidToWire(id, issued.chain, issued.expiresAt) };
     }),
 
