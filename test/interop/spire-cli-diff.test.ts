@@ -310,6 +310,19 @@ plugins {
     expect(fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
     expect(same.length).toBeGreaterThan(50);
   }, 600_000);
+
+  it('entry create -storeSVID and "store_svid": true in -data are refused with the reason, never stored as false', async () => {
+    const args = ['-parentID', 'spiffe://example.org/node-a', '-spiffeID', 'spiffe://example.org/stored', '-selector', 'unix:uid:77'];
+    const flag = await herald.cli('entry', 'create', ...args, '-storeSVID');
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toContain('(code: InvalidArgument, msg: "invalid store_svid: Herald has no SVIDStore plugin support; entries with store_svid=true are refused")');
+    const data = join(tmp.path, 'store.json');
+    await writeFile(data, JSON.stringify({ entries: [{ parent_id: 'spiffe://example.org/node-a', spiffe_id: 'spiffe://example.org/stored', selectors: [{ type: 'unix', value: 'uid:77' }], store_svid: true }] }));
+    const fromData = await herald.cli('entry', 'create', '-data', data);
+    expect(fromData.code).toBe(1);
+    expect(fromData.stderr).toContain('invalid store_svid');
+    expect((await herald.cli('entry', 'show', '-spiffeID', 'spiffe://example.org/stored')).stdout).toBe('Found 0 entries\n');
+  });
 });
 
 /** Runs `steps` on both sides and returns the differences, the calls that matched, and known differences that now match. */

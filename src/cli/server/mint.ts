@@ -1,6 +1,7 @@
 // `herald-server x509 mint` and `jwt mint`: SVIDs minted by the server
 // for a SPIFFE ID, without an entry (admin only).
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { Services } from '../../common/grpc/protos.ts';
@@ -69,6 +70,8 @@ export const x509Mint: Command = {
         return 0;
       }
       const dir = f.values.write;
+      // Herald creates the directory (spire-server requires it to exist).
+      await mkdir(dir, { recursive: true });
       await writeOrFail(join(dir, 'svid.pem'), res.svid.cert_chain.map((c) => pemBlock('CERTIFICATE', c)).join(''), 0o644, 'SVID');
       io.stdout.write(`X509-SVID written to ${join(dir, 'svid.pem')}\n`);
       await writeOrFail(join(dir, 'key.pem'), pemBlock('PRIVATE KEY', keyDer), 0o600, 'key');
