@@ -132,17 +132,18 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
     await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });
     checkSocketDirectory(dirname(config.adminSocketPath), 'agent admin socket', log);
   }
-  const roots = await bootstrapRoots(config.trustBootstrap, config);
   if (config.trustBootstrap.method === 'insecure_bootstrap') log.warn({}, 'Insecure bootstrap enabled; the server is not authenticated on first contact');
 
   const manager = new AgentManager({
     trustDomain: config.trustDomain,
     serverAddress: `${config.serverAddress}:${config.serverPort}`,
     storage,
-    bootstrapRoots: roots,
+    // Read or downloaded only when data_dir holds no bundle, and again before each bootstrap retry (SPIRE's trust bundle sources).
+    bootstrapRoots: () => bootstrapRoots(config.trustBootstrap, config),
     bootstrapSource: bootstrapSourceOf(config.trustBootstrap),
     nodeAttestor: await nodeAttestorOf(config),
     syncIntervalMs: config.syncIntervalMs,
+    retryBootstrap: config.retryBootstrap,
     workloadKeyType: config.workloadX509SvidKeyType,
     clock,
     log: subsystemLogger(log, 'manager'),

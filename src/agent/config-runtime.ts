@@ -79,8 +79,10 @@ export interface AgentRuntimeConfig {
   readonly dataDir: string;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined };
   readonly trustBootstrap: TrustBootstrap;
-  /** Secret: never log it. */
+  /** Secret: never log it. From join_token / -joinToken, or read from join_token_file / -joinTokenFile. */
   readonly joinToken: string | undefined;
+  /** SPIRE's retry_bootstrap (default true): retry the first attestation with backoff instead of exiting. */
+  readonly retryBootstrap: boolean;
   readonly syncIntervalMs: number;
   readonly workloadX509SvidKeyType: WorkloadKeyTypeName;
   readonly sds: AgentSdsConfig;
@@ -105,6 +107,8 @@ export interface RuntimeContext {
   readonly configPath?: string | undefined;
   /** Names the source in problems found here. */
   readonly filename?: string;
+  /** The token read from agent.join_token_file (the loader reads it: this conversion does no I/O). */
+  readonly joinTokenFromFile?: string | undefined;
 }
 
 /** Linux sun_path holds 108 bytes including the terminating NUL. */
@@ -150,6 +154,12 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
   for (const key of ['x509_svid_cache_max_size', 'jwt_svid_cache_max_size'] as const) {
     if (a[key] !== undefined) warnings.push(`${key} is accepted for SPIRE compatibility and ignored: Herald does not bound its SVID cache`);
   }
+  // SPIRE 1.13's own warning, word for word.
+  if (a.retry_bootstrap !== undefined) warnings.push("The 'retry_bootstrap' configuration is deprecated. It will be removed in SPIRE 1.14. Please test without the flag before upgrading.");
+  if (a.rebootstrap_delay !== undefined) warnings.push('rebootstrap_delay has no effect: rebootstrap_mode is "never" (Herald does not re-bootstrap automatically)');
+  if (a.join_token_file !== undefined && ctx.joinTokenFromFile === undefined) {
+    problems.push({ file: where, path: 'agent.join_token_file', message: 'the join token file was not read (load the config with loadAgentConfig)' });
+  }
   if (a.sds.default_bundle_name === a.sds.default_all_bundles_name) {
     warnings.push('The "default_bundle_name" and "default_all_bundles_name" configurables have the same value. "default_all_bundles_name" will be ignored. Please configure distinct values or use the defaults.');
   }
@@ -187,7 +197,8 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     dataDir,
     log: { level: a.log_level, format: a.log_format, file: a.log_file === undefined ? undefined : abs(a.log_file) },
     trustBootstrap,
-    joinToken: a.join_token,
+    joinToken: ctx.joinTokenFromFile ?? a.join_token,
+    retryBootstrap: a.retry_bootstrap ?? true,
     syncIntervalMs: a.sync_interval ?? a.experimental.sync_interval ?? DEFAULT_SYNC_INTERVAL_MS,
     workloadX509SvidKeyType: a.workload_x509_svid_key_type,
     sds: {

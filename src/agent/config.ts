@@ -3,10 +3,10 @@
 // file + flags into a frozen AgentRuntimeConfig (config-runtime.ts). The
 // shape is SPIRE's agent.conf (HCL, YAML or JSON), plus Herald's sds extras and authz;
 // SPIRE keys Herald lacks are rejected with the reason.
-import { access } from 'node:fs/promises';
+import { access, open } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, flagOverrides, parseConfig, prepareParser, s } from '../common/config/index.ts';
-import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
+import type { ConfigLocation, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { errorMessage } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
@@ -32,6 +32,8 @@ export { toAgentRuntimeConfig } from './config-runtime.ts';
 export const DEFAULT_AGENT_CONFIG_PATH = 'conf/agent/agent.yaml';
 export const WORKLOAD_KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048'] as const;
 export const TRUST_BUNDLE_FORMATS = ['pem', 'spiffe'] as const;
+/** SPIRE's rebootstrap_mode values; Herald implements "never" only. */
+export const REBOOTSTRAP_MODES = ['never', 'auto', 'always'] as const;
 /** The file AgentStorage keeps the last known bundle in (src/agent/storage.ts). */
 export const STORED_BUNDLE_FILE = 'bundle.der';
 
@@ -143,11 +145,21 @@ const agentSection = s.section(
     trust_bundle_format: s.enum(TRUST_BUNDLE_FORMATS, { description: 'Format of the bootstrap trust bundle', default: 'pem' }),
     insecure_bootstrap: s.bool({ description: 'Trust the server on first connection without a bundle (testing only)', default: false }),
     join_token: s.string({ description: 'Join token for node attestation (used once; the agent SVID is then kept in data_dir)', validate: nonEmpty }),
+    join_token_file: s.path({ description: 'File holding the join token (surrounding whitespace trimmed); read at start, as SPIRE does. Not with join_token' }),
     sync_interval: s.duration({ description: 'How often the agent syncs entries and SVIDs with the server (default 5s)', min: '10ms' }),
     workload_x509_svid_key_type: s.enum(WORKLOAD_KEY_TYPES, { description: 'Key type of workload X509-SVIDs', default: 'ec-p256', caseInsensitive: true }),
     x509_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; Herald caches every authorized SVID (ignored, with a warning)', min: 0 }),
     jwt_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; ignored, with a warning', min: 0 }),
-    retry_bootstrap: s.bool({ description: 'Accepted for SPIRE compatibility (deprecated in SPIRE 1.13): whether to retry bootstrapping with the server' }),
+    retry_bootstrap: s.bool({
+      description:
+        'Retry a failed first attestation (server unreachable, bootstrap bundle unavailable, token refused; not PERMISSION_DENIED) with SPIRE\'s backoff: 5 s, ×1.5, ±10 %, giving up after 1 min. false: exit at the first failure, or when the first sync fails. Default true, as in SPIRE; setting it logs SPIRE\'s deprecation warning',
+    }),
+    rebootstrap_mode: s.enum(REBOOTSTRAP_MODES, {
+      description: 'SPIRE\'s automatic re-bootstrap after a server CA change: only "never" is implemented; "auto" and "always" are refused',
+      default: 'never',
+      validate: (v) => (v === 'never' ? undefined : `${JSON.stringify(v)} is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is`),
+    }),
+    rebootstrap_delay: s.duration({ description: 'SPIRE\'s delay before re-bootstrapping (SPIRE default 10m); unused, as rebootstrap_mode can only be "never": a warning says so when set' }),
     sds,
     authz,
     experimental,
@@ -156,9 +168,6 @@ const agentSection = s.section(
     allowed_foreign_jwt_claims: s.unsupported('foreign JWT claims are not passed through'),
     allow_unauthenticated_verifiers: offOnly('unregistered callers never receive bundles'),
     availability_target: s.unsupported('SVID availability targets are not implemented'),
-    rebootstrap_mode: s.unsupported('automatic re-bootstrap is not implemented'),
-    rebootstrap_delay: s.unsupported('automatic re-bootstrap is not implemented'),
-    join_token_file: s.unsupported('use join_token or -joinToken'),
     trust_bundle_unix_socket: s.unsupported('use trust_bundle_path or trust_bundle_url'),
     log_source_location: offOnly('log lines carry no source location'),
     profiling_enabled: offOnly('profiling is not implemented'),
@@ -180,6 +189,9 @@ const agentSection = s.section(
         issues.push({ key: 'trust_bundle_path', message: 'only one of insecure_bootstrap or trust_bundle_path can be specified, not both' });
       } else if (url && path) {
         issues.push({ key: 'trust_bundle_url', message: 'only one of trust_bundle_url or trust_bundle_path can be specified, not both' });
+      }
+      if (v.join_token !== undefined && v.join_token_file !== undefined) {
+        issues.push({ key: 'join_token_file', message: 'only one of join_token or join_token_file can be specified, not both' });
       }
       if (v.sync_interval !== undefined && v.experimental.sync_interval !== undefined) {
         issues.push({ key: 'experimental.sync_interval', message: 'set only one of sync_interval and experimental.sync_interval' });
@@ -251,6 +263,7 @@ export const agentRunFlags = {
   config: { type: 'string', usage: 'Path to a Herald agent config `file`: HCL as SPIRE\'s (.conf, .hcl), YAML or JSON', default: DEFAULT_AGENT_CONFIG_PATH },
   dataDir: { type: 'string', usage: 'A directory the agent can use for its runtime data' },
   joinToken: { type: 'string', usage: 'An optional token which has been generated by the Herald server' },
+  joinTokenFile: { type: 'string', usage: 'Path to a file containing an optional join token which has been generated by the Herald server' },
   logFile: { type: 'string', usage: 'File to write logs to' },
   logFormat: { type: 'string', usage: "'text' or 'json'" },
   logLevel: { type: 'string', usage: "'debug', 'info', 'warn', or 'error'" },
@@ -262,6 +275,9 @@ export const agentRunFlags = {
   trustBundleUrl: { type: 'string', usage: 'URL to download the Herald server CA bundle' },
   trustBundleFormat: { type: 'string', usage: 'Format of the bootstrap trust bundle, "pem" or "spiffe"' },
   insecureBootstrap: { type: 'bool', usage: "If true, the agent bootstraps without verifying the server's identity" },
+  retryBootstrap: { type: 'bool', usage: 'If true, the agent retries bootstrap with backoff', default: true },
+  rebootstrapMode: { type: 'string', usage: "Can be one of 'never', 'auto', or 'always' (Herald: only 'never')" },
+  rebootstrapDelay: { type: 'string', usage: 'The time to delay after seeing a x509 cert mismatch from the server before rebootstrapping' },
   expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
 } as const satisfies FlagSpecs;
 
@@ -269,6 +285,7 @@ export const agentRunFlags = {
 export const agentFlagKeys: FlagKeyMap = Object.freeze({
   dataDir: 'agent.data_dir',
   joinToken: 'agent.join_token',
+  joinTokenFile: 'agent.join_token_file',
   logFile: 'agent.log_file',
   logFormat: 'agent.log_format',
   logLevel: 'agent.log_level',
@@ -280,6 +297,9 @@ export const agentFlagKeys: FlagKeyMap = Object.freeze({
   trustBundleUrl: 'agent.trust_bundle_url',
   trustBundleFormat: 'agent.trust_bundle_format',
   insecureBootstrap: 'agent.insecure_bootstrap',
+  retryBootstrap: 'agent.retry_bootstrap',
+  rebootstrapMode: 'agent.rebootstrap_mode',
+  rebootstrapDelay: 'agent.rebootstrap_delay',
 });
 
 // ---- loading ----------------------------------------------------------------
@@ -316,7 +336,44 @@ export async function loadAgentConfig(options: LoadAgentConfigOptions): Promise<
       { file: filename, path: 'agent', message: 'one of trust_bundle_path, trust_bundle_url or insecure_bootstrap must be set (data_dir holds no trust bundle yet)' },
     ]);
   }
-  return toAgentRuntimeConfig(file, { cwd, configPath: options.text === undefined ? absPath : undefined, filename });
+  const tokenFileFrom: ConfigLocation = options.flags?.set.has('joinTokenFile') ? { flag: 'joinTokenFile' } : { file: filename };
+  const joinTokenFromFile = a.join_token_file === undefined ? undefined : await readJoinTokenFile(resolve(cwd, a.join_token_file), a.join_token_file, tokenFileFrom);
+  return toAgentRuntimeConfig(file, { cwd, configPath: options.text === undefined ? absPath : undefined, filename, joinTokenFromFile });
+}
+
+/** Longest join token file read (a token is a UUID; this keeps /dev/zero from filling memory). */
+const MAX_JOIN_TOKEN_FILE_BYTES = 64 * 1024;
+
+/** SPIRE's run.go: the file's content, whitespace trimmed; unreadable or empty is an error. */
+async function readJoinTokenFile(abs: string, asWritten: string, from: ConfigLocation): Promise<string> {
+  const problem = (message: string, cause?: unknown): ConfigError =>
+    new ConfigError([{ ...from, path: 'agent.join_token_file', message }], cause === undefined ? undefined : { cause });
+  let buf: Buffer;
+  try {
+    const fh = await open(abs, 'r');
+    try {
+      buf = Buffer.alloc(MAX_JOIN_TOKEN_FILE_BYTES + 1);
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+        if (n === buf.length) throw problem(`join token file ${JSON.stringify(asWritten)} is larger than ${MAX_JOIN_TOKEN_FILE_BYTES} bytes`);
+      }
+      buf = buf.subarray(0, n);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    // Node's "ENOENT: no such file or directory, open '/abs'" → Go's "open tok: no such file or directory", as SPIRE says it.
+    const e = err as NodeJS.ErrnoException;
+    const why = /^[A-Z]+: ([^,]+)/.exec(errorMessage(err))?.[1] ?? errorMessage(err);
+    throw problem(`unable to read join token file ${JSON.stringify(asWritten)}: ${e.syscall ?? 'open'} ${asWritten}: ${why}`, err);
+  }
+  const token = buf.toString('utf8').trim();
+  if (token === '') throw problem(`join token file is empty: ${JSON.stringify(asWritten)}`);
+  return token;
 }
 
 async function storedBundleExists(dataDir: string): Promise<boolean> {
@@ -328,4 +385,3 @@ async function storedBundleExists(dataDir: string): Promise<boolean> {
     throw new ConfigError([{ path: 'agent.data_dir', message: `cannot check ${dataDir} for a stored trust bundle: ${errorMessage(err)}` }], { cause: err });
   }
 }
-

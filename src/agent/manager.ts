@@ -31,13 +31,28 @@ export interface ManagerOptions {
   trustDomain: TrustDomain;
   serverAddress: string;
   storage: AgentStorage;
-  /** Roots to trust on first contact; undefined = insecure bootstrap. */
-  bootstrapRoots: X509Certificate[] | undefined;
+  /**
+   * Roots to trust on first contact, or how to get them (read or downloaded
+   * only when data_dir holds no bundle, again before each bootstrap retry, as
+   * SPIRE's trust bundle sources are); undefined = insecure bootstrap.
+   */
+  bootstrapRoots: X509Certificate[] | undefined | (() => Promise<X509Certificate[] | undefined>);
   /** Where bootstrapRoots came from, for errors: "the trust bundle in /etc/x.pem (trust_bundle_path)". */
   bootstrapSource?: string;
   /** How to attest when there is no usable agent SVID; undefined: join_token configured, no token given. */
   nodeAttestor: NodeAttestorClient | undefined;
   syncIntervalMs: number;
+  /**
+   * SPIRE's retry_bootstrap (default false here; the agent passes its config,
+   * default true): a first attestation that fails for any reason but
+   * PERMISSION_DENIED is retried with `bootstrapBackoff`; when false, it and a
+   * failed initial sync stop the agent at once.
+   */
+  retryBootstrap?: boolean;
+  /** SPIRE's bootstrap backoff (default BOOTSTRAP_BACKOFF). */
+  bootstrapBackoff?: BackoffPolicy;
+  /** Waits between bootstrap retries (default: a real timer, which keeps the process alive). */
+  sleep?: (ms: number) => Promise<void>;
   workloadKeyType: KeyType;
   clock: Clock;
   log: Logger;
@@ -56,6 +71,50 @@ const CSR_BATCH = 500;
  */
 export const RETRY_CAP_FLOOR_MS = 5_000;
 export const retryCapMs = (syncIntervalMs: number): number => Math.max(syncIntervalMs, RETRY_CAP_FLOOR_MS);
+
+/** An exponential backoff as SPIRE's pkg/common/backoff (cenkalti/backoff v4's ExponentialBackOff). */
+export interface BackoffPolicy {
+  readonly initialMs: number;
+  readonly multiplier: number;
+  /** ± this fraction of the current interval. */
+  readonly jitter: number;
+  readonly maxIntervalMs: number;
+  /** No retry whose wait would end later than this after the first attempt. */
+  readonly maxElapsedMs: number;
+}
+
+/** SPIRE 1.13 agent.go: bootstrapBackoffInterval 5 s, bootstrapBackoffMaxElapsedTime 1 min; ×1.5, ±10 %, intervals up to 24× the first. */
+export const BOOTSTRAP_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 5_000, multiplier: 1.5, jitter: 0.1, maxIntervalMs: 24 * 5_000, maxElapsedMs: 60_000 });
+
+/** The waits of one backoff run: `next()` is the next wait in ms, or undefined once the run must stop. */
+export function backoffRun(policy: BackoffPolicy, now: () => number, random: () => number = Math.random): { next(): number | undefined } {
+  const start = now();
+  let current = policy.initialMs;
+  return {
+    next() {
+      const elapsed = now() - start;
+      const delta = policy.jitter * current;
+      const wait = current - delta + random() * (2 * delta);
+      current = Math.min(current * policy.multiplier, policy.maxIntervalMs);
+      return elapsed + wait > policy.maxElapsedMs ? undefined : wait;
+    },
+  };
+}
+
+const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Go's time.Duration.String() for a wait, as SPIRE logs retry_interval ("5.473s"). */
+function goSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}
+
+/** Node's connect errors → Go's net error text, for SPIRE's "Error while dialing" message. */
+const DIAL_ERRORS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connect: connection refused',
+  EHOSTUNREACH: 'connect: no route to host',
+  ENETUNREACH: 'connect: network is unreachable',
+  ETIMEDOUT: 'i/o timeout',
+};
 
 interface AgentSvid {
   chain: X509Certificate[];
@@ -140,10 +199,13 @@ export class AgentManager {
     const { storage, log } = this.#o;
     const storedRoots = await storage.loadBundle();
     const stored = await storage.loadSvid();
-    this.#roots = storedRoots ?? this.#o.bootstrapRoots;
     this.#rootsSource = storedRoots ? `the stored bundle in ${storage.bundlePath}` : this.#o.bootstrapSource;
-    if (storedRoots) this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
+    if (storedRoots) {
+      this.#roots = storedRoots;
+      this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
+    }
     if (stored && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
+      if (!storedRoots) this.#roots = await this.#bootstrapRoots();
       this.#svid = agentSvidOf(stored.chain, stored.privateKey);
       log.info({ spiffe_id: this.#svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
     } else {
@@ -151,7 +213,7 @@ export class AgentManager {
       if (!this.#o.nodeAttestor) {
         throw new AgentManagerError('ERR_FAILED_PRECONDITION_NO_JOIN_TOKEN', 'agent: no stored agent SVID and no join token: start with -joinToken TOKEN (from `herald-server token generate`)');
       }
-      await this.#attest(this.#o.nodeAttestor);
+      await this.#bootstrap(this.#o.nodeAttestor, storedRoots !== undefined);
     }
     this.#rebuildClient();
     try {
@@ -159,10 +221,48 @@ export class AgentManager {
     } catch (err) {
       // Banned, or refused without a way to attest again: the agent does not start (SPIRE's Initialize).
       if (this.#fatal) throw this.#fatal;
+      // retry_bootstrap false: SPIRE's agent exits when its first sync (manager Initialize) fails.
+      if (!this.#o.retryBootstrap) {
+        throw new AgentManagerError('ERR_INITIAL_SYNC_FAILED', `agent: initial sync with the server failed (retry_bootstrap is false): ${this.#describe(err)}`, { cause: err });
+      }
       // A first sync failure with a stored SVID is not fatal: keep retrying.
       log.warn({ err: this.#describe(err) }, 'Initial sync with the server failed; retrying in the background');
     }
     this.#schedule();
+  }
+
+  /** The bootstrap roots, read or downloaded now if configured that way. */
+  async #bootstrapRoots(): Promise<X509Certificate[] | undefined> {
+    const r = this.#o.bootstrapRoots;
+    return typeof r === 'function' ? await r() : r;
+  }
+
+  /**
+   * The first attestation (SPIRE agent.go Run): with retry_bootstrap, any
+   * failure but PERMISSION_DENIED (a server that is away, a bundle URL that
+   * does not answer, a refused token) is retried with SPIRE's backoff, the
+   * bootstrap bundle fetched again each time, until BOOTSTRAP_BACKOFF's
+   * minute is up; then, or at once without retry_bootstrap, the last error
+   * stops the agent.
+   */
+  async #bootstrap(attestor: NodeAttestorClient, haveStoredRoots: boolean): Promise<void> {
+    const { log, clock } = this.#o;
+    const backoff = backoffRun(this.#o.bootstrapBackoff ?? BOOTSTRAP_BACKOFF, () => clock.now());
+    for (;;) {
+      try {
+        if (!haveStoredRoots) this.#roots = await this.#bootstrapRoots();
+        await this.#attest(attestor);
+        return;
+      } catch (err) {
+        if (!this.#o.retryBootstrap) throw err;
+        const cause = err instanceof AgentManagerError ? err.cause : err;
+        if (grpcCodeOf(cause) === GrpcCode.PERMISSION_DENIED) throw err;
+        const wait = backoff.next();
+        if (wait === undefined) throw err;
+        log.warn({ err: errorMessage(err), retry_interval: goSeconds(wait) }, 'Failed to retrieve attestation result');
+        await (this.#o.sleep ?? realSleep)(wait);
+      }
+    }
   }
 
   stop(): void {
@@ -182,10 +282,24 @@ export class AgentManager {
       await storage.storeSvid({ chain, privateKey });
       log.info({ spiffe_id: this.#svid.id.toString(), node_attestor_type: attestor.type }, 'Node attestation was successful');
     } catch (err) {
-      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${this.#describe(err)}`, { cause: err });
+      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${this.#describeAttestation(err)}`, { cause: err });
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * An attestation failure: a server that cannot be reached in SPIRE's words
+   * ("could not open attestation stream to SPIRE server: rpc error: code =
+   * Unavailable desc = connection error: …"), with Herald's name; anything
+   * else as #describe.
+   */
+  #describeAttestation(err: unknown): string {
+    const text = this.#describe(err);
+    if (grpcCodeOf(err) !== GrpcCode.UNAVAILABLE || text !== describeServerError(err)) return text;
+    const errno = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)\b/.exec(text)?.[1];
+    const dial = errno ? `dial tcp ${this.#o.serverAddress}: ${DIAL_ERRORS[errno]}` : text;
+    return `could not open attestation stream to Herald server: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: ${dial}"`;
   }
 
   /**

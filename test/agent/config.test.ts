@@ -75,6 +75,7 @@ describe('defaults', () => {
       log: { level: 'INFO', format: 'text', file: undefined },
       trustBootstrap: { method: 'insecure_bootstrap' },
       joinToken: undefined,
+      retryBootstrap: true,
       syncIntervalMs: 5_000,
       workloadX509SvidKeyType: 'ec-p256',
       sds: {
@@ -176,6 +177,72 @@ describe('flags override the file', () => {
     expect(err.problems.map(formatProblem)).toEqual([
       'flag -trustBundleUrl (agent.trust_bundle_url): only one of insecure_bootstrap or trust_bundle_url can be specified, not both',
     ]);
+  });
+});
+
+describe('bootstrap keys (SPIRE 1.13 run.go)', () => {
+  const flags = (args: string[]) => {
+    const parsed = parseFlags(agentRunFlags, ['-config', 'agent.yaml', ...args]);
+    if (parsed.help) throw new Error('unexpected help');
+    return parsed;
+  };
+  const RETRY_DEPRECATED = "The 'retry_bootstrap' configuration is deprecated. It will be removed in SPIRE 1.14. Please test without the flag before upgrading.";
+
+  it('join_token_file / -joinTokenFile: the token is read from the file, whitespace trimmed, relative to the working directory', async () => {
+    await writeFile(join(tmp.path, 'token.txt'), '  tok-from-file\n');
+    expect((await load(withAgent('  join_token_file: token.txt\n'))).joinToken).toBe('tok-from-file');
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
+    expect((await loadAgentConfig({ cwd: tmp.path, flags: flags(['-joinTokenFile', 'token.txt']) })).joinToken).toBe('tok-from-file');
+  });
+
+  it('a missing, unreadable or empty token file, or one given with a join token, is an error naming it', async () => {
+    expect(await problems(withAgent('  join_token_file: nope.txt\n'))).toEqual([
+      'agent.yaml: agent.join_token_file: unable to read join token file "nope.txt": open nope.txt: no such file or directory',
+    ]);
+    await mkdir(join(tmp.path, 'adir'));
+    expect(await problems(withAgent('  join_token_file: adir\n'))).toEqual([
+      'agent.yaml: agent.join_token_file: unable to read join token file "adir": read adir: illegal operation on a directory',
+    ]);
+    await writeFile(join(tmp.path, 'empty.txt'), ' \n\t\n');
+    expect(await problems(withAgent('  join_token_file: empty.txt\n'))).toEqual(['agent.yaml: agent.join_token_file: join token file is empty: "empty.txt"']);
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
+    const err = (await loadAgentConfig({ cwd: tmp.path, flags: flags(['-joinTokenFile', 'nope.txt']) }).catch((e: unknown) => e)) as ConfigError;
+    expect(err.problems.map(formatProblem)).toEqual(['flag -joinTokenFile (agent.join_token_file): unable to read join token file "nope.txt": open nope.txt: no such file or directory']);
+    await writeFile(join(tmp.path, 'token.txt'), 'tok');
+    expect(await problems(withAgent('  join_token: abc\n  join_token_file: token.txt\n'))).toEqual([
+      'agent.yaml:5 agent.join_token_file: only one of join_token or join_token_file can be specified, not both',
+    ]);
+  });
+
+  it('retry_bootstrap defaults to true; setting it (file or -retryBootstrap) logs SPIRE\'s deprecation warning', async () => {
+    const plain = await load(withAgent(''));
+    expect([plain.retryBootstrap, plain.warnings]).toEqual([true, []]);
+    const off = await load(withAgent('  retry_bootstrap: false\n'));
+    expect([off.retryBootstrap, off.warnings]).toEqual([false, [RETRY_DEPRECATED]]);
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent('  retry_bootstrap: true\n'));
+    const flagOff = await loadAgentConfig({ cwd: tmp.path, flags: flags(['-retryBootstrap=false']) });
+    expect([flagOff.retryBootstrap, flagOff.warnings]).toEqual([false, [RETRY_DEPRECATED]]);
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
+    expect((await loadAgentConfig({ cwd: tmp.path, flags: flags([]) })).warnings).toEqual([]);
+  });
+
+  it('rebootstrap_mode: "never" is accepted; "auto" and "always" are refused by name; rebootstrap_delay warns it is unused', async () => {
+    expect((await load(withAgent('  rebootstrap_mode: never\n'))).warnings).toEqual([]);
+    for (const mode of ['auto', 'always']) {
+      expect(await problems(withAgent(`  rebootstrap_mode: ${mode}\n`))).toEqual([
+        `agent.yaml:4 agent.rebootstrap_mode: "${mode}" is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is`,
+      ]);
+    }
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
+    const err = (await loadAgentConfig({ cwd: tmp.path, flags: flags(['-rebootstrapMode', 'auto']) }).catch((e: unknown) => e)) as ConfigError;
+    expect(err.problems.map(formatProblem)).toEqual([
+      'flag -rebootstrapMode (agent.rebootstrap_mode): "auto" is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is',
+    ]);
+    expect((await problems(withAgent('  rebootstrap_mode: sometimes\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_mode: .*never, auto, always/);
+    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
+    const delayed = await loadAgentConfig({ cwd: tmp.path, flags: flags(['-rebootstrapDelay', '5m']) });
+    expect(delayed.warnings).toEqual(['rebootstrap_delay has no effect: rebootstrap_mode is "never" (Herald does not re-bootstrap automatically)']);
+    expect((await problems(withAgent('  rebootstrap_delay: soon\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_delay: /);
   });
 });
 
