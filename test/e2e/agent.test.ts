@@ -204,7 +204,15 @@ describe('herald-agent end to end', () => {
 
   it('1,000 streams dropped abruptly (client killed) leave no connections behind', async () => {
     const pid = agent.proc.pid;
-    const baseline = fdCount(pid);
+    // Settled first: a connection from the previous test may still be closing.
+    let baseline = fdCount(pid);
+    await waitFor('agent fds settled', async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      const now = fdCount(pid);
+      const settled = now === baseline;
+      baseline = Math.min(baseline, now);
+      return settled;
+    }, { timeoutMs: 10_000 });
     const client = startProcess(process.execPath, [join(ROOT, 'test/e2e/fixtures/open-streams.ts'), agent.socketPath, '1000', '10']);
     await client.waitForOutput('ready 1000', 40_000);
     expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 10);
