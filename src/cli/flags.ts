@@ -3,7 +3,7 @@
 // as `-flag` / `-flag=false`, repeatable flags (`-selector a -selector b`),
 // parsing stops at the first positional argument or `--`, and `-h`/`-help`
 // asks for the usage text generated from the specs.
-import { formatDuration, tryParseDuration } from '../common/config/duration.ts';
+import { tryParseDuration } from '../common/config/duration.ts';
 import { HeraldError } from '../common/errors.ts';
 
 export type FlagType = 'string' | 'int' | 'bool' | 'duration' | 'strings';
@@ -22,8 +22,11 @@ export interface FlagSpec<T extends FlagType = FlagType> {
   readonly usage: string;
   /** Default when the flag is absent. Durations: Go syntax ("1h") or ms. */
   readonly default?: T extends 'duration' ? string | number : ValueOf<T>;
-  /** Shown in usage as Go shows a `flag.Var` flag: value name "value", no default. */
-  readonly goVar?: boolean;
+  /**
+   * Shown in usage as Go shows a `flag.Var` flag: value name "value", and no
+   * default (true) or the default (`'withDefault'`, a Var whose zero value prints differently).
+   */
+  readonly goVar?: boolean | 'withDefault';
 }
 
 export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
@@ -208,12 +211,28 @@ function unquoteUsage(spec: FlagSpec): { valueName: string; text: string } {
 }
 
 function defaultText(spec: FlagSpec): string | undefined {
-  if (spec.goVar) return undefined;
+  if (spec.goVar === true) return undefined;
   const d = spec.default;
   // Go's isZeroValue: a zero default (false, "", 0, 0s, empty) is not shown.
   if (d === undefined || d === false || d === '' || d === 0 || (Array.isArray(d) && d.length === 0)) return undefined;
   if (spec.type === 'string') return JSON.stringify(d);
   if (spec.type === 'strings') return `[${(d as readonly string[]).join(' ')}]`;
-  if (spec.type === 'duration') return typeof d === 'number' ? formatDuration(d) : String(d);
+  if (spec.type === 'duration') return goDurationString(typeof d === 'number' ? d : (tryParseDuration(String(d)) as { ms: number }).ms);
   return String(d);
+}
+
+/** Go's time.Duration.String() (what PrintDefaults shows): 720h0m0s, 1m30s, 5s, 1.5s, 250ms. */
+export function goDurationString(ms: number): string {
+  if (ms === 0) return '0s';
+  const sign = ms < 0 ? '-' : '';
+  const abs = Math.abs(ms);
+  if (abs < 1000) return `${sign}${trim(abs.toFixed(6))}ms`;
+  const h = Math.floor(abs / 3_600_000);
+  const m = Math.floor((abs % 3_600_000) / 60_000);
+  const sec = trim(((abs % 60_000) / 1000).toFixed(9));
+  return `${sign}${h > 0 ? `${h}h${m}m` : m > 0 ? `${m}m` : ''}${sec}s`;
+}
+
+function trim(n: string): string {
+  return n.includes('.') ? n.replace(/0+$/, '').replace(/\.$/, '') : n;
 }

@@ -174,7 +174,7 @@ describe('flagUsage (Go PrintDefaults layout, from the specs)', () => {
         '  -spiffeID string',
         '    \tThe SPIFFE ID that this record represents',
         '  -x509SVIDTTL duration',
-        '    \tThe lifetime of the X509-SVID (default 1h)',
+        '    \tThe lifetime of the X509-SVID (default 1h0m0s)',
         '',
       ].join('\n'),
     );

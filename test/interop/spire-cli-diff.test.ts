@@ -41,7 +41,7 @@ export function normalize(s: string, socketPaths: readonly string[]): string {
     // The product's name in validate's message.
     .replace(/^(SPIRE|Herald) (server|agent) configuration file is valid\.$/m, '<product> $2 configuration file is valid.')
     // The default admin socket and its description are Herald's own (see the doc).
-    .replace(/  -socketPath string\n    \tPath to the (SPIRE Server API socket|Herald server admin API socket) \(default "[^"]*"\)\n/g, '  -socketPath <Herald or SPIRE default>\n')
+    .replace(/  -socketPath string\n    \t[^\n]*\n/g, '  -socketPath <Herald or SPIRE default>\n')
     .replace(/-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n/g, '<cert>\n')
     .replace(/-----BEGIN PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+?-----END PRIVATE KEY-----\n/g, '<key>\n')
     .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, '<jwt>')
@@ -206,6 +206,18 @@ function script(dir: string, spiffeBundleJson: string, configs: { spire: string;
     { args: ['jwt', 'mint', '-audience', 'a'] },
     { args: ['jwt', 'mint', '-spiffeID', 'spiffe://example.org/minted', '-audience', 'a', '-audience', 'b'] },
     { args: ['jwt', 'mint', '-spiffeID', 'spiffe://example.org/minted', '-audience', 'a', '-ttl', '1000h', '-output', 'json'] },
+    // -h and flag errors (Go's flag package, as SPIRE's adapter)
+    { args: ['entry', 'create', '-h'] },
+    { args: ['entry', 'count', '-h'] },
+    { args: ['agent', 'list', '-h'] },
+    { args: ['agent', 'purge', '-h'] },
+    { args: ['bundle', 'set', '-nope'] },
+    { args: ['federation', 'create', '-h'] },
+    { args: ['localauthority', 'x509', 'show', '-h'] },
+    { args: ['token', 'generate', '-h'] },
+    { args: ['entry', 'show', '-x509SVIDTTL', '5'] },
+    { args: ['entry', 'count', '-output', 'yaml'] },
+    { args: ['entry', 'count', '-output', 'JSON'] },
     // validate (each server's own config file)
     { args: ['validate'], spire: ['validate', '-config', configs.spire], herald: ['validate', '-config', configs.herald] },
     // health
@@ -456,6 +468,11 @@ plugins {
       { args: ['api', 'validate', 'jwt'] },
       { args: ['healthcheck'] },
       { args: ['healthcheck', '-verbose'] },
+      { args: ['api', 'fetch', 'jwt', '-h'] },
+      { args: ['api', 'fetch', 'x509', '-h'] },
+      { args: ['api', 'validate', 'jwt', '-h'] },
+      { args: ['api', 'fetch', 'jwt', '-nope'] },
+      { args: ['api', 'fetch', 'jwt', '-audience', 'a', '-output', 'yaml'] },
     ];
     const res = await compare(
       steps,

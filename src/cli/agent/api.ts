@@ -10,12 +10,12 @@ import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
-import { BareCliError, codeName, goDuration, goJson, printProto, protoJson } from '../server/spire-output.ts';
+import { BareCliError, codeName, goDuration, goJson, printProto, protoJson, spireFlags } from '../server/spire-output.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
 const common = {
   socketPath: { type: 'string', usage: 'Path to the Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET or /tmp/herald-agent/public/api.sock)' },
-  timeout: { type: 'duration', usage: 'Time to wait for a response', default: '5s' },
+  timeout: { type: 'duration', usage: 'Time to wait for a response', default: '5s', goVar: 'withDefault' },
   output: { type: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', goVar: true },
 } as const;
 
@@ -61,13 +61,13 @@ function rpcFailure(err: unknown, prefix?: string): never {
 export const fetchX509: Command = {
   synopsis: 'Fetches X509 SVIDs from the Workload API',
   async run(args, io) {
-    const f = flagsOrHelp({ ...common, write: { type: 'string', usage: 'Write SVID data to the specified path (optional; only available for pretty output format)' }, silent: { type: 'bool', usage: 'Suppress stdout' } }, args, 'fetch x509', io);
+    const f = spireFlags({ ...common, write: { type: 'string', usage: 'Write SVID data to the specified path (optional; only available for pretty output format)' }, silent: { type: 'bool', usage: 'Suppress stdout' } }, args, 'fetch x509', io, 'agent');
     if (!f) return 0;
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const started = performance.now();
     const res = await withClient(socket, (c) => firstMessage<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer>; crl: Buffer[] }>(c, 'FetchX509SVID', f.values.timeout)).catch((err) => rpcFailure(err));
     const elapsed = performance.now() - started;
-    if (f.values.output === 'json') {
+    if (f.values.output.toLowerCase() === 'json') {
       printProto(io, 'X509SVIDResponse', res);
       return 0;
     }
@@ -113,7 +113,7 @@ export const fetchX509: Command = {
 export const fetchJwt: Command = {
   synopsis: 'Fetches a JWT SVID from the Workload API',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...common,
         audience: { type: 'strings', usage: 'comma separated list of audience values' },
@@ -123,9 +123,10 @@ export const fetchJwt: Command = {
       args,
       'fetch jwt',
       io,
+      'agent',
     );
     if (!f) return 0;
-    const output = f.values.format ?? f.values.output;
+    const output = (f.values.format ?? f.values.output).toLowerCase();
     const audience = f.values.audience.flatMap((a) => a.split(','));
     if (audience.length === 0) throw new BareCliError('audience must be specified');
     const socket = agentSocketPath(f.values.socketPath, io.env);
@@ -154,7 +155,7 @@ export const fetchJwt: Command = {
 export const validateJwt: Command = {
   synopsis: 'Validates a JWT SVID',
   async run(args, io) {
-    const f = flagsOrHelp({ ...common, audience: { type: 'string', usage: 'expected audience value' }, svid: { type: 'string', usage: 'JWT SVID' } }, args, 'validate jwt', io);
+    const f = spireFlags({ ...common, audience: { type: 'string', usage: 'expected audience value' }, svid: { type: 'string', usage: 'JWT SVID' } }, args, 'validate jwt', io, 'agent');
     if (!f) return 0;
     if (!f.values.audience) throw new BareCliError('audience must be specified');
     if (!f.values.svid) throw new BareCliError('svid must be specified');
@@ -167,7 +168,7 @@ export const validateJwt: Command = {
       return rpcFailure(err, 'unable to validate JWT SVID');
     });
     const claims = res.claims ? fromStruct(res.claims) : {};
-    if (f.values.output === 'json') io.stdout.write(goJson({ claims, spiffe_id: res.spiffe_id }) + '\n');
+    if (f.values.output.toLowerCase() === 'json') io.stdout.write(goJson({ claims, spiffe_id: res.spiffe_id }) + '\n');
     else io.stdout.write(`SVID is valid.\nSPIFFE ID : ${res.spiffe_id}\nClaims    : ${goJson(claims)}\n`);
     return 0;
   },

@@ -2,10 +2,10 @@
 // flags, messages and output (cmd/spire-server/cli/agent).
 import { Services } from '../../common/grpc/protos.ts';
 import type { WireAgent } from '../../server/api/convert.ts';
-import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { type CliIo, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, matchBehavior, outputFormat, parseCliSelector, parseSpiffeId } from './common.ts';
-import { goTimeLocal, pluralize, printProto, printStruct, rpc, SpireCliError } from './spire-output.ts';
+import { goTimeLocal, pluralize, printProto, printStruct, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 const AGENT_PKG = 'spire.api.server.agent.v1';
 
@@ -31,7 +31,7 @@ function byIdCommand(name: 'evict' | 'ban', synopsis: string, method: 'DeleteAge
   return {
     synopsis,
     async run(args, io) {
-      const f = flagsOrHelp({ ...adminFlags, spiffeID: { type: 'string', usage: `The SPIFFE ID of the agent to ${name} (agent identity)` } }, args, `agent ${name}`, io);
+      const f = spireFlags({ ...adminFlags, spiffeID: { type: 'string', usage: `The SPIFFE ID of the agent to ${name} (agent identity)` } }, args, `agent ${name}`, io, 'server');
       if (!f) return 0;
       const output = outputFormat(f.values.output);
       if (!f.values.spiffeID) throw new SpireCliError('a SPIFFE ID is required');
@@ -55,7 +55,7 @@ export const agentBan = byIdCommand('ban', 'Ban an attested agent given its SPIF
 export const agentShow: Command = {
   synopsis: 'Shows the details of an attested agent given its SPIFFE ID',
   async run(args, io) {
-    const f = flagsOrHelp({ ...adminFlags, spiffeID: { type: 'string', usage: 'The SPIFFE ID of the agent to show (agent identity)' } }, args, 'agent show', io);
+    const f = spireFlags({ ...adminFlags, spiffeID: { type: 'string', usage: 'The SPIFFE ID of the agent to show (agent identity)' } }, args, 'agent show', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     if (!f.values.spiffeID) throw new SpireCliError('a SPIFFE ID is required');
@@ -146,7 +146,7 @@ async function listAll(agent: Parameters<typeof callUnary>[0], filter: Record<st
 export const agentList: Command = {
   synopsis: 'Lists attested agents and their SPIFFE IDs',
   async run(args, io) {
-    const f = flagsOrHelp(filterFlags, args, 'agent list', io);
+    const f = spireFlags(filterFlags, args, 'agent list', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     const filter = agentFilter(f.values);
@@ -169,7 +169,7 @@ export const agentList: Command = {
 export const agentCount: Command = {
   synopsis: 'Count attested agents',
   async run(args, io) {
-    const f = flagsOrHelp(filterFlags, args, 'agent count', io);
+    const f = spireFlags(filterFlags, args, 'agent count', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     const filter = agentFilter(f.values);
@@ -188,7 +188,7 @@ export const agentCount: Command = {
 export const agentPurge: Command = {
   synopsis: 'Purge expired agents that were attested using a non-TOFU security model based on a given time',
   async run(args, io: CliIo) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         expiredFor: { type: 'duration', usage: "Amount of time that has passed since the agent's SVID has expired. It is used to determine which agents to purge.", default: '720h' },
@@ -197,6 +197,7 @@ export const agentPurge: Command = {
       args,
       'agent purge',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);

@@ -5,11 +5,11 @@ import { spiffeBundleFromWire, type WireBundle } from '../../server/api/convert.
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
-import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { type CliIo, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, readInput } from './common.ts';
 import { pemOfDer } from './format.ts';
-import { goFsError, pluralize, printProto, rpc, SpireCliError } from './spire-output.ts';
+import { goFsError, pluralize, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 const BUNDLE_PKG = 'spire.api.server.bundle.v1';
 type Status = { code: number; message: string };
@@ -53,11 +53,12 @@ function printBundle(io: CliIo, w: WireBundle, format: string, header: boolean):
 export const bundleShow: Command = {
   synopsis: 'Prints server CA bundle to stdout',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       { ...adminFlags, format: { type: 'string', usage: 'The format to show the bundle (only pretty output format supports this flag). Either "pem" or "spiffe".', default: 'pem' } },
       args,
       'bundle show',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -76,7 +77,7 @@ export const bundleShow: Command = {
 export const bundleList: Command = {
   synopsis: 'Lists federated bundle data',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         id: { type: 'string', usage: 'SPIFFE ID of the trust domain' },
@@ -85,6 +86,7 @@ export const bundleList: Command = {
       args,
       'bundle list',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -148,7 +150,7 @@ function parseBundle(text: string, format: 'pem' | 'spiffe', id: string): WireBu
 export const bundleSet: Command = {
   synopsis: 'Creates or updates federated bundle data',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         id: { type: 'string', usage: 'SPIFFE ID of the trust domain' },
@@ -158,6 +160,7 @@ export const bundleSet: Command = {
       args,
       'bundle set',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -191,7 +194,7 @@ export const bundleSet: Command = {
 export const bundleDelete: Command = {
   synopsis: 'Deletes federated bundle data',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         id: { type: 'string', usage: 'SPIFFE ID of the trust domain' },
@@ -200,6 +203,7 @@ export const bundleDelete: Command = {
       args,
       'bundle delete',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -229,7 +233,7 @@ export const bundleDelete: Command = {
 export const bundleCount: Command = {
   synopsis: 'Count bundles',
   async run(args, io) {
-    const f = flagsOrHelp(adminFlags, args, 'bundle count', io);
+    const f = spireFlags(adminFlags, args, 'bundle count', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     const { clients: [bundle], close } = adminClients(f.values.socketPath, Services.bundle);

@@ -23,7 +23,10 @@ export const adminFlags = {
 export type OutputFormat = 'pretty' | 'json';
 
 export function outputFormat(value: string): OutputFormat {
-  if (value === 'pretty' || value === 'json') return value;
+  // cliprinter: case-insensitive, "prettyprint" is pretty.
+  const v = value.toLowerCase();
+  if (v === 'pretty' || v === 'prettyprint') return 'pretty';
+  if (v === 'json') return 'json';
   throw new HeraldError('ERR_INVALID_ARGUMENT_OUTPUT', `invalid output format "${value}": want pretty or json`);
 }
 

@@ -2,10 +2,10 @@
 // flags, validation, messages and output (cmd/spire-server/cli/entry).
 import { Services } from '../../common/grpc/protos.ts';
 import type { WireEntry } from '../../server/api/convert.ts';
-import { flagsOrHelp, type Command, type CliIo } from '../command.ts';
+import { type Command, type CliIo } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, matchBehavior, outputFormat, parseCliSelector, parseSpiffeId, readInput } from './common.ts';
-import { goFsError, goTimeUtc, codeName, pluralize, printProto, rpc, SpireCliError } from './spire-output.ts';
+import { codeName, goFsError, goTimeUtc, pluralize, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 const ENTRY_PKG = 'spire.api.server.entry.v1';
 
@@ -191,7 +191,7 @@ async function batch(io: CliIo, socketPath: string, output: string, method: 'Bat
 export const entryCreate: Command = {
   synopsis: 'Creates registration entries',
   async run(args, io) {
-    const f = flagsOrHelp(createFlags, args, 'entry create', io);
+    const f = spireFlags(createFlags, args, 'entry create', io, 'server');
     if (!f) return 0;
     const v = f.values;
     const output = outputFormat(v.output);
@@ -211,7 +211,7 @@ export const entryCreate: Command = {
 export const entryUpdate: Command = {
   synopsis: 'Updates registration entries',
   async run(args, io) {
-    const f = flagsOrHelp(updateFlags, args, 'entry update', io);
+    const f = spireFlags(updateFlags, args, 'entry update', io, 'server');
     if (!f) return 0;
     const v = f.values;
     const output = outputFormat(v.output);
@@ -307,7 +307,7 @@ const LIST_PAGE_SIZE = 500;
 export const entryShow: Command = {
   synopsis: 'Displays configured registration entries',
   async run(args, io) {
-    const f = flagsOrHelp(showFlags, args, 'entry show', io);
+    const f = spireFlags(showFlags, args, 'entry show', io, 'server');
     if (!f) return 0;
     const v = f.values;
     const output = outputFormat(v.output);
@@ -343,7 +343,7 @@ export const entryShow: Command = {
 export const entryDelete: Command = {
   synopsis: 'Deletes registration entries',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         entryID: { type: 'string', usage: 'The Registration Entry ID of the record to delete.' },
@@ -352,6 +352,7 @@ export const entryDelete: Command = {
       args,
       'entry delete',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -402,7 +403,7 @@ export const entryDelete: Command = {
 export const entryCount: Command = {
   synopsis: 'Count registration entries',
   async run(args, io) {
-    const f = flagsOrHelp(filterFlags('count'), args, 'entry count', io);
+    const f = spireFlags(filterFlags('count'), args, 'entry count', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     const { clients: [client], close } = adminClients(f.values.socketPath, Services.entry);

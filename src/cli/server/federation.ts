@@ -7,10 +7,10 @@ import type { WireFederationRelationship } from '../../server/api/trustdomain-se
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
-import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { type CliIo, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, parseSpiffeId, readInput } from './common.ts';
-import { codeName, goFsError, pluralize, printProto, rpc, SpireCliError } from './spire-output.ts';
+import { codeName, goFsError, pluralize, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 const TD_PKG = 'spire.api.server.trustdomain.v1';
 type Status = { code: number; message: string };
@@ -163,11 +163,12 @@ function writeCommand(verb: 'create' | 'update', synopsis: string): Command {
   return {
     synopsis,
     async run(args, io: CliIo) {
-      const f = flagsOrHelp(
+      const f = spireFlags(
         { ...adminFlags, data: { type: 'string', usage: "Path to a file containing federation relationships in JSON format (optional). If set to '-', read the JSON from stdin." }, ...configFlags },
         args,
         `federation ${verb}`,
         io,
+        'server',
       );
       if (!f) return 0;
       const output = outputFormat(f.values.output);
@@ -204,7 +205,7 @@ export const federationUpdate = writeCommand('update', 'Updates a dynamic federa
 export const federationList: Command = {
   synopsis: 'Lists all dynamic federation relationships',
   async run(args, io) {
-    const f = flagsOrHelp(adminFlags, args, 'federation list', io);
+    const f = spireFlags(adminFlags, args, 'federation list', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     const { clients: [td], close } = adminClients(f.values.socketPath, Services.trustDomain);
@@ -227,7 +228,7 @@ export const federationList: Command = {
 export const federationShow: Command = {
   synopsis: 'Shows a dynamic federation relationship',
   async run(args, io) {
-    const f = flagsOrHelp({ ...adminFlags, trustDomain: { type: 'string', usage: 'The trust domain name of the federation relationship to show' } }, args, 'federation show', io);
+    const f = spireFlags({ ...adminFlags, trustDomain: { type: 'string', usage: 'The trust domain name of the federation relationship to show' } }, args, 'federation show', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     if (!f.values.trustDomain) throw new SpireCliError('a trust domain name is required');
@@ -246,7 +247,7 @@ export const federationShow: Command = {
 export const federationDelete: Command = {
   synopsis: 'Deletes a dynamic federation relationship',
   async run(args, io) {
-    const f = flagsOrHelp({ ...adminFlags, id: { type: 'string', usage: 'SPIFFE ID of the trust domain' } }, args, 'federation delete', io);
+    const f = spireFlags({ ...adminFlags, id: { type: 'string', usage: 'SPIFFE ID of the trust domain' } }, args, 'federation delete', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     if (!f.values.id) throw new SpireCliError('id is required');
@@ -274,7 +275,7 @@ export const federationDelete: Command = {
 export const federationRefresh: Command = {
   synopsis: 'Refreshes the bundle from the specified federated trust domain',
   async run(args, io) {
-    const f = flagsOrHelp({ ...adminFlags, id: { type: 'string', usage: 'SPIFFE ID of the trust domain' } }, args, 'federation refresh', io);
+    const f = spireFlags({ ...adminFlags, id: { type: 'string', usage: 'SPIFFE ID of the trust domain' } }, args, 'federation refresh', io, 'server');
     if (!f) return 0;
     const output = outputFormat(f.values.output);
     if (!f.values.id) throw new SpireCliError('id is required');

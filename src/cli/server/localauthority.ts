@@ -2,10 +2,10 @@
 // (SPIRE's commands for driving the A/B rotation by hand and retiring an
 // old authority), with SPIRE 1.13's messages and output.
 import { Services } from '../../common/grpc/protos.ts';
-import { flagsOrHelp, type Command } from '../command.ts';
+import { type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat } from './common.ts';
-import { goTimeUtc, printProto, rpc, SpireCliError } from './spire-output.ts';
+import { goTimeUtc, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 const LA_PKG = 'spire.api.server.localauthority.v1';
 
@@ -45,11 +45,12 @@ function commands(kind: 'X509' | 'JWT'): Record<Action, Command> {
   const x509 = kind === 'X509';
   const run = async (args: readonly string[], io: Parameters<Command['run']>[1], what: Action): Promise<number> => {
     const byId = what === 'show' || what === 'prepare' ? undefined : BY_ID[what];
-    const f = flagsOrHelp(
+    const f = spireFlags(
       { ...adminFlags, ...(byId ? { authorityID: { type: 'string', usage: `The authority ID of the ${label} authority to ${byId.verb}` } } : {}) },
       args,
       `localauthority ${kind.toLowerCase()} ${what}`,
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { Services } from '../../common/grpc/protos.ts';
 import { createCsr } from '../../spiffe/csr.ts';
-import { flagsOrHelp, type Command } from '../command.ts';
+import { type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, parseSpiffeId } from './common.ts';
-import { goFsError, printProto, printStruct, rpc, SpireCliError } from './spire-output.ts';
+import { goFsError, printProto, printStruct, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 
 /** ttlToSeconds: a duration rounded up to whole seconds, as an int32. */
@@ -35,7 +35,7 @@ async function writeOrFail(path: string, data: string, mode: number, what: strin
 export const x509Mint: Command = {
   synopsis: 'Mints an X509-SVID',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         spiffeID: { type: 'string', usage: 'SPIFFE ID of the X509-SVID' },
@@ -46,6 +46,7 @@ export const x509Mint: Command = {
       args,
       'x509 mint',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -88,7 +89,7 @@ export const x509Mint: Command = {
 export const jwtMint: Command = {
   synopsis: 'Mints a JWT-SVID',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         spiffeID: { type: 'string', usage: 'SPIFFE ID of the JWT-SVID' },
@@ -99,6 +100,7 @@ export const jwtMint: Command = {
       args,
       'jwt mint',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);
@@ -135,7 +137,7 @@ export const jwtMint: Command = {
 export const tokenGenerate: Command = {
   synopsis: 'Generates a join token',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...adminFlags,
         ttl: { type: 'int', usage: 'Token TTL in seconds', default: 600 },
@@ -144,6 +146,7 @@ export const tokenGenerate: Command = {
       args,
       'generate',
       io,
+      'server',
     );
     if (!f) return 0;
     const output = outputFormat(f.values.output);

@@ -3,11 +3,11 @@ import * as grpc from '@grpc/grpc-js';
 import { Services } from '../../common/grpc/protos.ts';
 import { loadServerConfig, serverRunFlags } from '../../server/config.ts';
 import { startServer } from '../../server/server.ts';
-import { describeError, flagsOrHelp, type Command } from '../command.ts';
+import { describeError, type Command } from '../command.ts';
 import { daemonCommands } from '../daemon.ts';
 import { callUnary, checkAdminSocket, udsClient } from '../grpc-client.ts';
 import { socketFlag } from './common.ts';
-import { SpireCliError } from './spire-output.ts';
+import { SpireCliError, spireFlags } from './spire-output.ts';
 
 export const { run: runCommand, validate: validateCommand } = daemonCommands({
   name: 'server',
@@ -20,7 +20,7 @@ export const { run: runCommand, validate: validateCommand } = daemonCommands({
 export const healthcheckCommand: Command = {
   synopsis: 'Determines server health status',
   async run(args, io) {
-    const f = flagsOrHelp(
+    const f = spireFlags(
       {
         ...socketFlag,
         shallow: { type: 'bool', usage: 'Perform a less stringent health check' },
@@ -29,6 +29,7 @@ export const healthcheckCommand: Command = {
       args,
       'healthcheck',
       io,
+      'server',
     );
     if (!f) return 0;
     if (f.values.verbose) io.stdout.write('Checking server health...\n');

@@ -2,17 +2,17 @@
 // output). Herald's LocalAuthority API answers these with Unimplemented for
 // now; the commands print what SPIRE's print either way.
 import { Services } from '../../common/grpc/protos.ts';
-import { flagsOrHelp, type Command } from '../command.ts';
+import { type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat } from './common.ts';
-import { printProto, rpc, SpireCliError } from './spire-output.ts';
+import { printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
 
 function command(verb: 'taint' | 'revoke', synopsis: string, flagUsage: string): Command {
   const rpcName = verb === 'taint' ? 'TaintX509UpstreamAuthority' : 'RevokeX509UpstreamAuthority';
   return {
     synopsis,
     async run(args, io) {
-      const f = flagsOrHelp({ ...adminFlags, subjectKeyID: { type: 'string', usage: flagUsage } }, args, `upstreamauthority ${verb}`, io);
+      const f = spireFlags({ ...adminFlags, subjectKeyID: { type: 'string', usage: flagUsage } }, args, `upstreamauthority ${verb}`, io, 'server');
       if (!f) return 0;
       const output = outputFormat(f.values.output);
       if (!f.values.subjectKeyID) throw new SpireCliError('the Subject Key ID of the X.509 upstream authority is required');
