@@ -44,8 +44,9 @@ function parseExpiresBefore(s: string): number {
   return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)) - offsetMs;
 }
 
-function notFound(id: SpiffeId): HeraldError {
-  return new HeraldError('ERR_AGENT_NOT_FOUND', `agent "${id}" not found`);
+/** SPIRE's wording (what its CLI prints); the ID is in the request. */
+function notFound(_id: SpiffeId): HeraldError {
+  return new HeraldError('ERR_AGENT_NOT_FOUND', 'agent not found');
 }
 
 /** Signs an agent SVID for `csr` and returns the wire form. */
