@@ -77,7 +77,7 @@ export interface AgentRuntimeConfig {
   readonly adminSocketPath: string | undefined;
   /** Absolute. */
   readonly dataDir: string;
-  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined; readonly sourceLocation: boolean };
   readonly trustBootstrap: TrustBootstrap;
   /** Secret: never log it. From join_token / -joinToken, or read from join_token_file / -joinTokenFile. */
   readonly joinToken: string | undefined;
@@ -195,7 +195,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     socketPath,
     adminSocketPath,
     dataDir,
-    log: { level: a.log_level, format: a.log_format, file: a.log_file === undefined ? undefined : abs(a.log_file) },
+    log: { level: a.log_level, format: a.log_format, file: a.log_file === undefined ? undefined : abs(a.log_file), sourceLocation: a.log_source_location },
     trustBootstrap,
     joinToken: ctx.joinTokenFromFile ?? a.join_token,
     retryBootstrap: a.retry_bootstrap ?? true,

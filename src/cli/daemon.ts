@@ -8,7 +8,7 @@ import { createLogger, type Logger, type LogFormat, type LogLevel } from '../com
 import { describeError, flagsOrHelp, type CliIo, type Command } from './command.ts';
 import type { FlagSpecs, ParsedFlags } from './flags.ts';
 
-export interface DaemonSpec<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined }; warnings: readonly string[] }> {
+export interface DaemonSpec<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined; sourceLocation?: boolean }; warnings: readonly string[] }> {
   /** "server" or "agent", for messages. */
   name: string;
   flags: S;
@@ -17,7 +17,7 @@ export interface DaemonSpec<S extends FlagSpecs, C extends { log: { level: LogLe
   start(config: C, log: Logger): Promise<{ stop(): Promise<void>; failed?: Promise<Error> }>;
 }
 
-export function daemonCommands<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined }; warnings: readonly string[] }>(spec: DaemonSpec<S, C>): { run: Command; validate: Command } {
+export function daemonCommands<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined; sourceLocation?: boolean }; warnings: readonly string[] }>(spec: DaemonSpec<S, C>): { run: Command; validate: Command } {
   const Name = spec.name[0]!.toUpperCase() + spec.name.slice(1);
   return {
     run: {
@@ -32,7 +32,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`${err instanceof ConfigError ? err.message : describeError(err)}\n`);
           return 1;
         }
-        const log = createLogger({ level: config.log.level, format: config.log.format, ...(config.log.file ? { destination: config.log.file } : {}) });
+        const log = createLogger({ level: config.log.level, format: config.log.format, ...(config.log.file ? { destination: config.log.file } : {}), ...(config.log.sourceLocation ? { sourceLocation: true } : {}) });
         for (const w of config.warnings) log.warn({}, w);
         let running;
         try {

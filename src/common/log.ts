@@ -62,6 +62,8 @@ export interface CreateLoggerOptions {
   readonly clock?: Clock;
   /** Fields bound to every record of the root logger. */
   readonly base?: Readonly<Record<string, unknown>>;
+  /** SPIRE's log_source_location: every record carries `file` (path:line) and `func` of its caller. */
+  readonly sourceLocation?: boolean;
 }
 
 export function parseLogLevel(text: string): LogLevel {
@@ -123,6 +125,7 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
     // which formatters.log does not see.
     redact: { paths: [...REDACT_KEYS], censor: REDACTED },
     timestamp: clock ? () => `,"time":"${new Date(clock.now()).toISOString()}"` : pino.stdTimeFunctions.isoTime,
+    ...(options.sourceLocation ? { mixin: callerFields } : {}),
   };
   let stream: DestinationStream;
   if (format === 'json') {
@@ -134,6 +137,22 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
     stream = lineTransform(sink, (line) => `${logfmtLine(line)}\n`);
   }
   return pino(pinoOptions, stream);
+}
+
+/**
+ * The first stack frame outside the logging machinery (this module, pino,
+ * node internals) as logrus's ReportCaller fields: file ("path:line") and func.
+ */
+function callerFields(): { file: string; func: string } | Record<string, never> {
+  const stack = new Error().stack?.split('\n').slice(1) ?? [];
+  for (const line of stack) {
+    const m = /^\s*at (?:(.+?) \()?(?:file:\/\/)?(.+?):(\d+):\d+\)?$/.exec(line);
+    if (!m) continue;
+    const file = m[2]!;
+    if (file.startsWith('node:') || file.includes('/node_modules/') || file.endsWith('/src/common/log.ts')) continue;
+    return { file: `${file}:${m[3]}`, func: m[1] ?? '(anonymous)' };
+  }
+  return {};
 }
 
 // pino-pretty only for a terminal: daemons (no TTY) never load it (~10 MB RSS).

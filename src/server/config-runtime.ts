@@ -67,7 +67,7 @@ export interface ServerRuntimeConfig {
   readonly socketPath: string;
   /** Absolute. */
   readonly dataDir: string;
-  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined };
+  readonly log: { readonly level: LogLevel; readonly format: LogFormat; readonly file: string | undefined; readonly sourceLocation: boolean };
   readonly caKeyType: KeyTypeName;
   readonly jwtKeyType: KeyTypeName;
   readonly caTtlMs: number;
@@ -219,7 +219,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     bindPort: srv.bind_port,
     socketPath,
     dataDir,
-    log: { level: srv.log_level, format: srv.log_format, file: srv.log_file === undefined ? undefined : abs(srv.log_file) },
+    log: { level: srv.log_level, format: srv.log_format, file: srv.log_file === undefined ? undefined : abs(srv.log_file), sourceLocation: srv.log_source_location },
     caKeyType: srv.ca_key_type,
     jwtKeyType: srv.jwt_key_type ?? srv.ca_key_type,
     caTtlMs: srv.ca_ttl,

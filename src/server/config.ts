@@ -197,7 +197,7 @@ const serverSection = s.section(
     disable_jwt_svids: offOnly('Herald always issues JWT-SVIDs'),
     default_svid_ttl: s.unsupported('removed in SPIRE; use default_x509_svid_ttl'),
     use_legacy_downstream_x509_ca_ttl: s.unsupported('downstream CAs are not implemented'),
-    log_source_location: offOnly('log lines carry no source location'),
+    log_source_location: s.bool({ description: 'Include source file, line number and function name in log lines', default: false }),
     prune_attested_nodes_expired_for: s.unsupported('attested node pruning is not implemented'),
     prune_tofu_nodes: s.unsupported('attested node pruning is not implemented'),
     proxy_protocol_trusted_cidrs: s.unsupported('the PROXY protocol is not implemented'),
@@ -319,7 +319,6 @@ export const serverRunFlags = {
   logFile: { type: 'string', usage: 'File to write logs to' },
   logFormat: { type: 'string', usage: "'text' or 'json'" },
   logLevel: { type: 'string', usage: "'debug', 'info', 'warn', or 'error'" },
-  // SPIRE's flag; Herald's log lines carry no source location, so true is refused (log_source_location).
   logSourceLocation: { type: 'bool', usage: 'Include source file, line number and function name in log lines' },
   expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
   allowEmptyDatastore: {

@@ -72,7 +72,7 @@ describe('defaults', () => {
       socketPath: '/tmp/herald-agent/public/api.sock',
       adminSocketPath: undefined,
       dataDir: join(tmp.path, '.data'),
-      log: { level: 'INFO', format: 'text', file: undefined },
+      log: { level: 'INFO', format: 'text', file: undefined, sourceLocation: false },
       trustBootstrap: { method: 'insecure_bootstrap' },
       joinToken: undefined,
       retryBootstrap: true,
@@ -157,14 +157,14 @@ describe('flags override the file', () => {
     await writeFile(join(tmp.path, 'agent.yaml'), withAgent('  server_address: 10.1.1.1\n  log_format: json\n'));
     const parsed = parseFlags(agentRunFlags, [
       '-config', 'agent.yaml', '-joinToken', 'tok-123', '-serverPort', '9001', '-socketPath', 'run/api.sock', '-trustDomain', 'other.org',
-      '-dataDir', 'd', '-logLevel', 'warn', '-insecureBootstrap=false', '-trustBundle', 'b.pem', '-trustBundleFormat', 'spiffe',
+      '-dataDir', 'd', '-logLevel', 'warn', '-logSourceLocation', '-insecureBootstrap=false', '-trustBundle', 'b.pem', '-trustBundleFormat', 'spiffe',
     ]);
     if (parsed.help) throw new Error('unexpected help');
     const c = await loadAgentConfig({ cwd: tmp.path, flags: parsed });
     expect(c.joinToken).toBe('tok-123');
     expect([c.serverAddress, c.serverPort, c.socketPath, c.dataDir]).toEqual(['10.1.1.1', 9001, join(tmp.path, 'run/api.sock'), join(tmp.path, 'd')]);
     expect(c.trustDomain.name).toBe('other.org');
-    expect(c.log).toEqual({ level: 'WARN', format: 'json', file: undefined });
+    expect(c.log).toEqual({ level: 'WARN', format: 'json', file: undefined, sourceLocation: true });
     expect(c.trustBootstrap).toEqual({ method: 'trust_bundle_path', path: join(tmp.path, 'b.pem'), format: 'spiffe' });
     expect(c.authz.socketPath).toBe(join(tmp.path, 'run/authz.sock'));
   });

@@ -191,3 +191,22 @@ describe('destinations', () => {
     expect(() => createLogger({ destination: {} as never })).toThrow(TypeError);
   });
 });
+
+describe('source location (log_source_location, SPIRE\'s ReportCaller)', () => {
+  it('adds the caller\'s file:line and function to every record', () => {
+    const { logger, lines } = capture({ format: 'json', sourceLocation: true });
+    function reportsHere(): void {
+      logger.info('hello');
+    }
+    reportsHere();
+    const rec = JSON.parse(lines()[0]!) as { file: string; func: string };
+    expect(rec.file).toMatch(/\/test\/common\/log\.test\.ts:\d+$/);
+    expect(rec.func).toBe('reportsHere');
+  });
+
+  it('is off by default', () => {
+    const { logger, lines } = capture({ format: 'json' });
+    logger.info('hello');
+    expect(JSON.parse(lines()[0]!)).not.toHaveProperty('file');
+  });
+});

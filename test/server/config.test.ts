@@ -72,7 +72,7 @@ describe('defaults', () => {
       bindPort: 8081,
       socketPath: '/tmp/herald-server/private/api.sock',
       dataDir: join(tmp.path, '.data'),
-      log: { level: 'INFO', format: 'text', file: undefined },
+      log: { level: 'INFO', format: 'text', file: undefined, sourceLocation: false },
       caKeyType: 'ec-p256',
       jwtKeyType: 'ec-p256',
       caTtlMs: 24 * 3_600_000,
@@ -284,13 +284,13 @@ describe('flags override the file', () => {
   it('applies only the flags given, and validates them as file values', async () => {
     await writeFile(join(tmp.path, 'server.yaml'), withServer('  bind_address: 10.0.0.1\n  log_level: WARN\n'));
     const parsed = parseFlags(serverRunFlags, [
-      '-config', 'server.yaml', '-trustDomain', 'other.org', '-serverPort', '9000', '-dataDir', 'd', '-socketPath', 's/api.sock', '-logLevel', 'debug', '-logFormat', 'JSON',
+      '-config', 'server.yaml', '-trustDomain', 'other.org', '-serverPort', '9000', '-dataDir', 'd', '-socketPath', 's/api.sock', '-logLevel', 'debug', '-logFormat', 'JSON', '-logSourceLocation',
     ]);
     if (parsed.help) throw new Error('unexpected help');
     const c = await loadServerConfig({ cwd: tmp.path, flags: parsed });
     expect(c.trustDomain.name).toBe('other.org');
     expect([c.bindAddress, c.bindPort, c.dataDir, c.socketPath]).toEqual(['10.0.0.1', 9000, join(tmp.path, 'd'), join(tmp.path, 's/api.sock')]);
-    expect(c.log).toEqual({ level: 'DEBUG', format: 'json', file: undefined });
+    expect(c.log).toEqual({ level: 'DEBUG', format: 'json', file: undefined, sourceLocation: true });
   });
 
   it('names the flag when a flag value is invalid', async () => {
