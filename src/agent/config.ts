@@ -276,6 +276,8 @@ export const agentRunFlags = {
   trustBundleUrl: { type: 'string', usage: 'URL to download the Herald server CA bundle' },
   trustBundleFormat: { type: 'string', usage: 'Format of the bootstrap trust bundle, "pem" or "spiffe"' },
   insecureBootstrap: { type: 'bool', usage: "If true, the agent bootstraps without verifying the server's identity" },
+  // SPIRE's flag; true is refused (allow_unauthenticated_verifiers: unregistered callers never receive bundles).
+  allowUnauthenticatedVerifiers: { type: 'bool', usage: 'If true, the agent permits the retrieval of X509 certificate bundles by unregistered clients' },
   retryBootstrap: { type: 'bool', usage: 'If true, the agent retries bootstrap with backoff', default: true },
   rebootstrapMode: { type: 'string', usage: "Can be one of 'never', 'auto', or 'always' (Herald: only 'never')" },
   rebootstrapDelay: { type: 'string', usage: 'The time to delay after seeing a x509 cert mismatch from the server before rebootstrapping' },
@@ -291,6 +293,7 @@ export const agentFlagKeys: FlagKeyMap = Object.freeze({
   logFormat: 'agent.log_format',
   logLevel: 'agent.log_level',
   logSourceLocation: 'agent.log_source_location',
+  allowUnauthenticatedVerifiers: 'agent.allow_unauthenticated_verifiers',
   serverAddress: 'agent.server_address',
   serverPort: 'agent.server_port',
   socketPath: 'agent.socket_path',
