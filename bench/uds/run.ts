@@ -14,7 +14,7 @@
 // process's CPU time per call (user + system, process.cpuUsage() around each
 // scenario) is reported: on a shared, loaded machine it is the steadier
 // measure of what each path costs.
-//   npm run bench:uds [-- --rounds 3 ...], or node bench/uds/run.ts [--rounds 3] [--calls 3000] [--concurrency 32] [--connections 300]
+//   npm run bench:uds [-- --rounds 3 ...], or node bench/uds/run.ts [--rounds 3] [--calls 3000] [--concurrency 32] [--connections 300] [--only raw,herald,herald-path]
 // Rounds interleave the variants (the machine is shared and noisy); each
 // cell is p50/p99 over all rounds.
 import { spawn } from 'node:child_process';
@@ -158,11 +158,12 @@ async function main(): Promise<void> {
 
   const herald = await startUdsServer({ socketPath: join(dir, 'herald.sock'), mode: 0o700, services: [{ definition, implementation }] });
 
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
   const variants = [
     { name: 'raw', socket: rawSocket, authority: '-' },
     { name: 'herald', socket: herald.socketPath, authority: '-' },
     { name: 'herald-path', socket: herald.socketPath, authority: herald.socketPath },
-  ];
+  ].filter((v) => only === undefined || only.includes(v.name));
   const results = new Map<string, ClientResult[]>(variants.map((v) => [v.name, []]));
   try {
     for (let r = 0; r < rounds; r++) {
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
       const rate = wall === undefined
         ? 1000 / (sorted.reduce((a, b) => a + b, 0) / sorted.length)
         : rs.reduce((a, r) => a + pick(r).length, 0) / (rs.reduce((a, r) => a + wall(r), 0) / 1000);
+      if (sorted.length === 0) continue;
       const cpu = rs.reduce((a, r) => a + r.cpu![key]!, 0) / sorted.length;
       rows.push([label, v.name, fmt(percentile(sorted, 50)), fmt(percentile(sorted, 99)), rate.toFixed(0), cpu.toFixed(0)]);
     }

@@ -213,9 +213,15 @@ describe('uds-server hands every other connection to nghttp2 as it is', () => {
   // The client's bytes, written by hand in one write: whatever follows the
   // first header block in that chunk must reach nghttp2 intact, and our
   // preface's ACK (wherever it is) must not.
-  it.each(['before the first request', 'after the first request', 'in a later write'])(
-    'bytes after the first header block reach nghttp2 intact (ACK of our SETTINGS %s)',
-    async (ackAt) => {
+  it.each([
+    ['before the first request', 2],
+    ['after the first request', 2],
+    ['in a later write', 2],
+    // Its first DATA frames cross read chunks (and Node's 16 kB frame limit).
+    ['after the first request', 60_000],
+  ] as const)(
+    'bytes after the first header block reach nghttp2 intact (ACK of our SETTINGS %s, %i-byte messages)',
+    async (ackAt, messageBytes) => {
       const sessions = sessionsOf(server);
       const h2 = await rawH2();
       const first = await h2.nextFrame();
@@ -227,9 +233,9 @@ describe('uds-server hands every other connection to nghttp2 as it is', () => {
         Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
         rawFrame(0x4, 0, 0, Buffer.alloc(0)),
         ...(ackAt === 'before the first request' ? [ack] : []),
-        ...whoAmIFrames(1),
+        ...whoAmIFrames(1, messageBytes),
         ...(ackAt === 'after the first request' ? [ack] : []),
-        ...whoAmIFrames(3),
+        ...whoAmIFrames(3, 2),
         ping,
       ]);
       h2.sock.write(chunk);
@@ -265,16 +271,22 @@ function rawFrame(type: number, flags: number, id: number, payload: Buffer): Buf
   return Buffer.concat([h, payload]);
 }
 
-/** HEADERS and DATA (END_STREAM) of one WhoAmI call on stream `id`. */
-function whoAmIFrames(id: number): Buffer[] {
+/** HEADERS and DATA (END_STREAM; in frames of at most 16 kB) of one WhoAmI call on stream `id`, its JSON message `messageBytes` long. */
+function whoAmIFrames(id: number, messageBytes: number): Buffer[] {
   const fields = [
     [':method', 'POST'], [':scheme', 'http'], [':path', '/herald.test.Peer/WhoAmI'], [':authority', 'localhost'],
     ['content-type', 'application/grpc'], ['te', 'trailers'],
   ].map(([name, value]) => ({ name: name!, value: value!, sensitive: false }));
-  const message = Buffer.from('{}');
+  const message = Buffer.from(messageBytes <= 2 ? '{}' : `{"x":"${'a'.repeat(messageBytes - 8)}"}`);
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(message.length, 1);
-  return [rawFrame(0x1, 0x4, id, encodeLiterals(fields)), rawFrame(0x0, 0x1, id, Buffer.concat([prefix, message]))];
+  const body = Buffer.concat([prefix, message]);
+  const frames = [rawFrame(0x1, 0x4, id, encodeLiterals(fields))];
+  for (let at = 0; at < body.length; at += 16_384) {
+    const part = body.subarray(at, at + 16_384);
+    frames.push(rawFrame(0x0, at + part.length === body.length ? 0x1 : 0, id, part));
+  }
+  return frames;
 }
 
 interface RawFrame {
