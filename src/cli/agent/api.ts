@@ -51,7 +51,7 @@ function printJson(io: CliIo, v: unknown): void {
 /** A gRPC status error as spire-agent prints it, bare (`rpc error: code = … desc = …`, Go's status text). */
 function rpcFailure(err: unknown, prefix?: string): never {
   const e = err as { code?: unknown; details?: unknown };
-  if (typeof e?.code === 'number' && typeof e.details === 'string' && e.code !== 14) {
+  if (typeof e?.code === 'number' && typeof e.details === 'string') {
     const text = `rpc error: code = ${codeName(e.code)} desc = ${e.details}`;
     throw new BareCliError(prefix ? `${prefix}: ${text}` : text, { cause: err });
   }

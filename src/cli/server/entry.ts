@@ -130,7 +130,7 @@ async function entriesFromData(path: string): Promise<WireEntry[]> {
     let parentId = '';
     for (const [k, val] of Object.entries(raw as Record<string, unknown>)) {
       // Herald also takes the camelCase (protojson) spellings; an unknown field is an error, never dropped.
-      const key = DATA_FIELDS[k.toLowerCase()] ?? DATA_FIELDS[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace('x509_svid', 'x509_svid')];
+      const key = DATA_FIELDS[k.toLowerCase()] ?? DATA_FIELDS[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)];
       if (!key) throw new SpireCliError(`entries[${i}]: unknown field "${k}" (Herald refuses fields it would ignore)`);
       if (key === 'spiffe_id') spiffeId = String(val ?? '');
       else if (key === 'parent_id') parentId = String(val ?? '');

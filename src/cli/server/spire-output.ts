@@ -77,14 +77,15 @@ export function rpcErrorText(err: { code: number; details: string }): string {
 
 /**
  * Awaits a call and turns a gRPC status error into SPIRE's wording, with
- * `prefix` (as Go's fmt.Errorf("prefix: %w")). Unavailable (nothing
- * listening) is left to the runner's connection-error message.
+ * `prefix` (as Go's fmt.Errorf("prefix: %w")). A socket nobody listens on
+ * already arrives as the client's connection error (grpc-client.ts) and
+ * passes through.
  */
 export async function rpc<T>(call: Promise<T>, prefix?: string): Promise<T> {
   try {
     return await call;
   } catch (err) {
-    if (!isStatusError(err) || err.code === 14) throw err;
+    if (!isStatusError(err)) throw err;
     throw new SpireCliError(prefix ? `${prefix}: ${rpcErrorText(err)}` : rpcErrorText(err), { cause: err });
   }
 }
