@@ -19,7 +19,7 @@ import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
 import { AGENT_BIN, generateToken, startAgent, startServer, SERVER_BIN, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort, freePorts } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
-import { spireBinaries } from '../helpers/spire.ts';
+import { spireBinaries, startSpireAgent } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -301,23 +301,9 @@ describe('UpstreamAuthority "disk" with bundle_file_path (an upstream intermedia
     const token = await generateToken(server, `spiffe://${TD}/uab-spire-node`);
     const r = await server.cli('entry', 'create', '-parentID', `spiffe://${TD}/uab-spire-node`, '-spiffeID', `spiffe://${TD}/uab-via-spire`, '-selector', `unix:uid:${UID}`);
     expect(r.code, r.stderr).toBe(0);
-    const socket = f('spire-agent.sock');
-    await writeFile(f('spire-agent.conf'), `agent {
-  data_dir = "${f('spire-agent-data')}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${socket}"
-  trust_domain = "${TD}"
-  insecure_bootstrap = true
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`);
-    spireAgent = startProcess(spire.agent, ['run', '-config', f('spire-agent.conf'), '-joinToken', token]);
+    const started = await startSpireAgent({ dir: tmp.path, serverPort: server.port, trustDomain: TD, nodeAttestor: 'NodeAttestor "join_token" { plugin_data {} }', args: ['-joinToken', token] });
+    spireAgent = started.proc;
+    const socket = started.socketPath;
     await spireAgent.waitForOutput('Node attestation was successful', 30_000);
     // spire-agent is healthy only once its sync with the server succeeded.
     await waitFor('spire-agent healthcheck', async () => {

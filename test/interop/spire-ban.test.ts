@@ -3,16 +3,13 @@
 // spire-server, and herald-agent banned by SPIRE's spire-server does the
 // same ("Agent is banned: removing SVID and shutting down").
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
-import { freePort } from '../helpers/ports.ts';
-import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
-import { spireBinaries } from '../helpers/spire.ts';
+import { type RunningProcess } from '../helpers/process.ts';
+import { startSpireAgent, startSpireServer } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makePopCert, popFingerprint } from '../helpers/x509pop.ts';
-import { waitFor } from '../helpers/wait.ts';
 
 const exitedWithin = (p: RunningProcess, ms: number): Promise<number | null | 'running'> =>
   Promise.race([p.exited(), new Promise<'running'>((r) => setTimeout(() => r('running'), ms))]);
@@ -25,33 +22,13 @@ describe('banned agents across SPIRE and Herald', () => {
   });
 
   it('spire-agent banned by herald-server removes its SVID and shuts down', async () => {
-    const spire = spireBinaries();
     const tmp = await makeTempDir('herald-spban-');
     cleanups.push(tmp.cleanup);
     const server: ServerHandle = await startServer({ dir: tmp.path });
     cleanups.push(() => server.stop());
     const token = /Token: (\S+)/.exec((await server.cli('token', 'generate')).stdout)![1]!;
     const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
-    const dataDir = join(tmp.path, 'spire-agent-data');
-    await writeFile(
-      join(tmp.path, 'agent.conf'),
-      `agent {
-  data_dir = "${dataDir}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${join(tmp.path, 'spire-agent.sock')}"
-  trust_domain = "example.org"
-  insecure_bootstrap = true
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`,
-    );
-    const agent = startProcess(spire.agent, ['run', '-config', join(tmp.path, 'agent.conf'), '-joinToken', token]);
+    const { proc: agent } = await startSpireAgent({ dir: tmp.path, serverPort: server.port, trustDomain: 'example.org', nodeAttestor: 'NodeAttestor "join_token" { plugin_data {} }', args: ['-joinToken', token] });
     cleanups.push(() => agent.stop());
     await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
     expect((await server.cli('agent', 'ban', '-spiffeID', agentId)).code).toBe(0);
@@ -61,36 +38,14 @@ plugins {
   }, 60_000);
 
   it('herald-agent banned by spire-server removes its SVID and exits 1', async () => {
-    const spire = spireBinaries();
     const tmp = await makeTempDir('herald-onspban-');
     cleanups.push(tmp.cleanup);
     const f = (n: string) => join(tmp.path, n);
     makePopCert(tmp.path, 'ca', { ca: true });
     const node = makePopCert(tmp.path, 'node-b', { issuer: 'ca' });
-    const port = await freePort();
-    const socket = f('spire-server.sock');
-    await mkdir(f('spire-data'));
-    await writeFile(
-      f('server.conf'),
-      `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socket}"
-  trust_domain = "spire.test"
-  data_dir = "${f('spire-data')}"
-  log_level = "DEBUG"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${f('spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${f('ca.pem')}" } }
-}
-`,
-    );
-    const spireServer = startProcess(spire.server, ['run', '-config', f('server.conf')]);
+    const spireServer = await startSpireServer({ dir: tmp.path, plugins: `NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${f('ca.pem')}" } }` });
     cleanups.push(() => spireServer.stop());
-    const cli = (...a: string[]) => runCommand(spire.server, [...a, '-socketPath', socket]);
-    await waitFor('spire-server healthy', async () => (await cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
+    const { cli, port } = spireServer;
     const target = { port, trustDomain: 'spire.test' } as ServerHandle;
     const agent: AgentHandle = await startAgent({ dir: tmp.path, server: target, syncInterval: '500ms', nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${node.key}, certificate_path: ${node.cert} } } }` });
     cleanups.push(() => agent.stop());

@@ -6,9 +6,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
-import { freePort } from '../helpers/ports.ts';
-import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
-import { spireBinaries } from '../helpers/spire.ts';
+import { runCommand, type RunningProcess } from '../helpers/process.ts';
+import { spireBinaries, startSpireAgent, startSpireServer, type SpireServerHandle } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makePopCert, popFingerprint } from '../helpers/x509pop.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -19,23 +18,6 @@ describe('SPIRE tools against Herald', () => {
   let spire: { server: string; agent: string };
   let agent: RunningProcess | undefined;
   const spireServer = (...args: string[]) => runCommand(spire.server, [...args, '-socketPath', server.socketPath]);
-  /** A spire-agent config for Herald's server, with `nodeAttestor` as its NodeAttestor block. */
-  const spireAgentConf = (dataDir: string, socket: string, nodeAttestor: string) => `agent {
-  data_dir = "${dataDir}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${socket}"
-  trust_domain = "example.org"
-  insecure_bootstrap = true
-}
-plugins {
-  ${nodeAttestor}
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`;
-
   beforeAll(async () => {
     // Built by test/global-setup.ts before any test file runs.
     spire = spireBinaries();
@@ -101,9 +83,9 @@ plugins {
   it('a spire-agent attests to herald-server with a join token and serves the Herald-issued SVID', async () => {
     const token = /Token: (\S+)/.exec((await server.cli('token', 'generate', '-spiffeID', 'spiffe://example.org/spire-agent-node')).stdout)![1]!;
     await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/spire-agent-node', '-spiffeID', 'spiffe://example.org/via-spire-agent', '-selector', `unix:uid:${process.getuid!()}`);
-    const socket = join(tmp.path, 'spire-agent.sock');
-    await writeFile(join(tmp.path, 'agent.conf'), spireAgentConf(join(tmp.path, 'spire-agent-data'), socket, 'NodeAttestor "join_token" { plugin_data {} }'));
-    agent = startProcess(spire.agent, ['run', '-config', join(tmp.path, 'agent.conf'), '-joinToken', token]);
+    const started = await startSpireAgent({ dir: tmp.path, serverPort: server.port, trustDomain: 'example.org', nodeAttestor: 'NodeAttestor "join_token" { plugin_data {} }', args: ['-joinToken', token] });
+    agent = started.proc;
+    const socket = started.socketPath;
     await agent.waitForOutput('Node attestation was successful', 30_000);
     await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
     const out = join(tmp.path, 'out');
@@ -124,9 +106,9 @@ plugins {
     // A node alias by x509pop selector, and a workload under it.
     expect((await server.cli('entry', 'create', '-node', '-spiffeID', 'spiffe://example.org/cn-node-1', '-selector', 'x509pop:subject:cn:node-1')).code).toBe(0);
     expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/cn-node-1', '-spiffeID', 'spiffe://example.org/via-x509pop', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
-    const socket = f('spire-agent-pop.sock');
-    await writeFile(f('agent-pop.conf'), spireAgentConf(f('spire-agent-pop-data'), socket, `NodeAttestor "x509pop" { plugin_data { private_key_path = "${f('node-1.key')}" certificate_path = "${f('node-1.pem')}" } }`));
-    agent = startProcess(spire.agent, ['run', '-config', f('agent-pop.conf')]);
+    const started = await startSpireAgent({ dir: tmp.path, name: 'spire-agent-pop', serverPort: server.port, trustDomain: 'example.org', nodeAttestor: `NodeAttestor "x509pop" { plugin_data { private_key_path = "${f('node-1.key')}" certificate_path = "${f('node-1.pem')}" } }` });
+    agent = started.proc;
+    const socket = started.socketPath;
     await agent.waitForOutput('Node attestation was successful', 30_000);
     expect(agent.output()).toContain(`spiffe://example.org/spire/agent/x509pop/${fp}`);
     await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
@@ -140,7 +122,7 @@ plugins {
 
 describe('herald-agent against SPIRE\'s spire-server', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
-  let spireServer: RunningProcess | undefined;
+  let spireServer: SpireServerHandle | undefined;
   let agent: AgentHandle | undefined;
 
   afterAll(async () => {
@@ -150,31 +132,12 @@ describe('herald-agent against SPIRE\'s spire-server', () => {
   });
 
   it('attests with x509pop to a real spire-server and serves the SVID SPIRE issued', async () => {
-    const spire = spireBinaries();
     tmp = await makeTempDir('herald-on-spire-');
     const f = (n: string) => join(tmp.path, n);
     makePopCert(tmp.path, 'ca', { ca: true });
     const node = makePopCert(tmp.path, 'node-9', { key: 'rsa-2048', issuer: 'ca' });
-    const port = await freePort();
-    const socket = f('spire-server.sock');
-    await mkdir(f('spire-data'));
-    await writeFile(f('server.conf'), `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socket}"
-  trust_domain = "spire.test"
-  data_dir = "${f('spire-data')}"
-  log_level = "DEBUG"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${f('spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${f('ca.pem')}" } }
-}
-`);
-    spireServer = startProcess(spire.server, ['run', '-config', f('server.conf')]);
-    const cli = (...a: string[]) => runCommand(spire.server, [...a, '-socketPath', socket]);
-    await waitFor('spire-server healthy', async () => (await cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
+    spireServer = await startSpireServer({ dir: tmp.path, plugins: `NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${f('ca.pem')}" } }` });
+    const { cli, port } = spireServer;
     expect((await cli('entry', 'create', '-node', '-spiffeID', 'spiffe://spire.test/node-9', '-selector', 'x509pop:subject:cn:node-9')).code).toBe(0);
     expect((await cli('entry', 'create', '-parentID', 'spiffe://spire.test/node-9', '-spiffeID', 'spiffe://spire.test/on-herald-agent', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
 
