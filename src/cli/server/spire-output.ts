@@ -2,43 +2,11 @@
 // with proto names and unpopulated fields, re-marshalled by Go's
 // encoding/json: compact, keys sorted, nulls dropped, <>& escaped), Go's
 // time.Time.String(), gRPC code names and `rpc error: …` messages.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { HeraldError } from '../../common/errors.ts';
+import { protobufTypes } from '../../common/grpc/protos.ts';
 import type { CliIo } from '../command.ts';
 import { FlagError, flagUsage, parseFlags, type FlagSpecs, type ParsedFlags } from '../flags.ts';
-
-const protoRoot = join(import.meta.dirname, '../../../proto');
-const includeDirs = [join(protoRoot, 'spiffe'), protoRoot];
-const FILES = [
-  'workload.proto',
-  'grpc/health/v1/health.proto',
-  'spire/api/server/agent/v1/agent.proto',
-  'spire/api/server/svid/v1/svid.proto',
-  'spire/api/server/entry/v1/entry.proto',
-  'spire/api/server/bundle/v1/bundle.proto',
-  'spire/api/server/trustdomain/v1/trustdomain.proto',
-  'spire/api/server/localauthority/v1/localauthority.proto',
-];
-
-let root: protobuf.Root | undefined;
-function protoTypes(): protobuf.Root {
-  if (!root) {
-    const r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => {
-      for (const dir of includeDirs) {
-        const candidate = join(dir, target);
-        if (existsSync(candidate)) return candidate;
-      }
-      return target;
-    };
-    r.loadSync(FILES, { keepCase: true });
-    r.resolveAll();
-    root = r;
-  }
-  return root;
-}
 
 /** gRPC code names as Go's codes.Code.String(). */
 const CODE_NAMES = [
@@ -95,7 +63,7 @@ export async function rpc<T>(call: Promise<T>, prefix?: string): Promise<T> {
  * proto-loader object of `typeName`), as SPIRE's cliprinter prints it.
  */
 export function protoJson(typeName: string, value: object): string {
-  const type = protoTypes().lookupType(typeName);
+  const type = protobufTypes('spiffe').lookupType(typeName);
   const message = type.fromObject(value as Record<string, unknown>);
   const obj = type.toObject(message, { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false });
   return goJson(withoutNulls(wellKnown(type, obj)));

@@ -113,12 +113,16 @@ export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor 
   return lookup(name);
 }
 
-let root: protobuf.Root | undefined;
+const roots = new Map<Group, protobuf.Root>();
 
-/** protobufjs types of the SDS group, for encoding google.protobuf.Any payloads (Envoy secrets). */
-function protobufRoot(): protobuf.Root {
-  if (!root) {
-    const r = new protobuf.Root();
+/**
+ * protobufjs types of a group (keepCase), for what grpc's loader does not do:
+ * google.protobuf.Any payloads (Envoy secrets), protojson as SPIRE's CLI prints it.
+ */
+export function protobufTypes(group: Group): protobuf.Root {
+  let r = roots.get(group);
+  if (!r) {
+    r = new protobuf.Root();
     r.resolvePath = (_origin, target) => {
       for (const dir of includeDirs) {
         const candidate = join(dir, target);
@@ -126,16 +130,16 @@ function protobufRoot(): protobuf.Root {
       }
       return target;
     };
-    r.loadSync([...groups.sds], { keepCase: true });
+    r.loadSync([...groups[group]], { keepCase: true });
     r.resolveAll();
-    root = r;
+    roots.set(group, r);
   }
-  return root;
+  return r;
 }
 
 /** Encodes `value` (keepCase object) as google.protobuf.Any of message type `typeName`. */
 export function encodeAny(typeName: string, value: object): { type_url: string; value: Buffer } {
-  const type = protobufRoot().lookupType(typeName);
+  const type = protobufTypes('sds').lookupType(typeName);
   // fromObject first: it turns enum names into numbers, which verify() wants.
   const message = type.fromObject(value);
   const problem = type.verify(message);
@@ -145,6 +149,6 @@ export function encodeAny(typeName: string, value: object): { type_url: string; 
 
 /** Decodes google.protobuf.Any bytes of `typeName` into a keepCase object. */
 export function decodeMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = protobufRoot().lookupType(typeName);
+  const type = protobufTypes('sds').lookupType(typeName);
   return type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
 }
