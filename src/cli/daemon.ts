@@ -73,7 +73,9 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           const config = await spec.load(f, io);
           for (const w of config.warnings) io.stderr.write(`Warning: ${w}\n`);
         } catch (err) {
-          io.stderr.write(`${describeError(err)}\n`);
+          // SPIRE's first line ("SPIRE server configuration file is invalid: …", on stderr, exit 1)
+          // with Herald's name and Herald's detail (file, line and key of each problem).
+          io.stderr.write(`Herald ${spec.name} configuration file is invalid: ${invalidDetail(err)}\n`);
           return 1;
         }
         // SPIRE's wording ("SPIRE server configuration file is valid."), with Herald's name.
@@ -82,4 +84,13 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
       },
     },
   };
+}
+
+/** The reason after validate's "… configuration file is invalid: " (a ConfigError without its `config: ` tag). */
+function invalidDetail(err: unknown): string {
+  if (!(err instanceof ConfigError)) return describeError(err);
+  const [only] = err.problems;
+  // A missing file: SPIRE's own sentence, which names the file already.
+  if (err.problems.length === 1 && only!.path === '' && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return only!.message;
+  return err.message.replace(/^config: /, '');
 }

@@ -205,6 +205,6 @@ describe('hostile config input', () => {
     await writeFile(file, `agent = "${'x'.repeat(20_000_000)}"\n`);
     const r = await runCommand(AGENT_BIN, ['validate', '-config', file], { timeoutMs: 60_000 });
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe(`config: ${file}: config file is 20000011 bytes; the limit is 1 MiB (1048576 bytes)`);
+    expect(r.stderr.trim()).toBe(`Herald agent configuration file is invalid: ${file}: config file is 20000011 bytes; the limit is 1 MiB (1048576 bytes)`);
   }, 70_000);
 });
