@@ -7,7 +7,8 @@
 // and documented (docs/spire-compatibility.md) say why in `differs`, and
 // the test checks they still differ (so a fix shows up as a failure to
 // update the doc).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, SERVER_BIN, generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
@@ -28,7 +29,13 @@ interface Step {
   /** Per-side arguments (e.g. each server's own config file), instead of `args`. */
   spire?: string[];
   herald?: string[];
+  /** For a known difference: what must still hold, the same exit code and both (normalized) stderrs matching this. */
+  shape?: RegExp;
+  /** Per-side arguments computed when the step runs (e.g. from an ID the previous steps created). */
+  at?: (side: Side) => Promise<string[]>;
 }
+
+type Side = 'spire' | 'herald';
 
 const UID = process.getuid!();
 
@@ -39,7 +46,7 @@ export function normalize(s: string, socketPaths: readonly string[]): string {
   for (const p of socketPaths) out = out.split(p).join('<socket>');
   return out
     // The product's name in validate's message.
-    .replace(/^(SPIRE|Herald) (server|agent) configuration file is valid\.$/m, '<product> $2 configuration file is valid.')
+    .replace(/^(SPIRE|Herald) (server|agent) configuration file is (valid\.$|invalid: )/gm, '<product> $2 configuration file is $3')
     // The default admin socket and its description are Herald's own (see the doc).
     .replace(/  -socketPath string\n    \t[^\n]*\n/g, '  -socketPath <Herald or SPIRE default>\n')
     .replace(/-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n/g, '<cert>\n')
@@ -303,7 +310,8 @@ plugins {
     const same: string[] = [];
     const different: string[] = [];
     const fixedKnown: string[] = [];
-    for (const step of script(tmp.path, spiffeBundleJson, { spire: join(tmp.path, 'server.conf'), herald: herald.configPath })) {
+    const steps = [...script(tmp.path, spiffeBundleJson, { spire: join(tmp.path, 'server.conf'), herald: herald.configPath }), ...(await badConfigs(tmp.path, join(tmp.path, 'server.conf'), 'server'))];
+    for (const step of steps) {
       const opts = { cwd: tmp.path, env: { ...process.env, TZ: 'UTC' }, ...(step.stdin === undefined ? {} : { input: step.stdin }) };
       const s: Out = await runCommand(spireServerBin, [...(step.spire ?? step.args), '-socketPath', spireSocket], opts);
       const h: Out = await runCommand(SERVER_BIN, [...(step.herald ?? step.args), '-socketPath', herald.socketPath], opts);
@@ -313,8 +321,8 @@ plugins {
       const equal = ns.code === nh.code && ns.stdout === nh.stdout && ns.stderr === nh.stderr;
       if (equal && step.differs) fixedKnown.push(label);
       else if (equal) same.push(label);
-      else if (!step.differs) {
-        different.push(`--- ${label}\n  spire  (exit ${ns.code}): stdout ${JSON.stringify(ns.stdout)}\n                  stderr ${JSON.stringify(ns.stderr)}\n  herald (exit ${nh.code}): stdout ${JSON.stringify(nh.stdout)}\n                  stderr ${JSON.stringify(nh.stderr)}`);
+      else if (!step.differs || !shapeHolds(step, ns, nh)) {
+        different.push(`--- ${label}${step.shape ? ` (shape ${step.shape})` : ''}\n  spire  (exit ${ns.code}): stdout ${JSON.stringify(ns.stdout)}\n                  stderr ${JSON.stringify(ns.stderr)}\n  herald (exit ${nh.code}): stdout ${JSON.stringify(nh.stdout)}\n                  stderr ${JSON.stringify(nh.stderr)}`);
       }
     }
     if (process.env.HERALD_CLI_DIFF_REPORT) console.log(`${same.length} calls identical\n${different.join('\n')}`);
@@ -337,6 +345,181 @@ plugins {
   });
 });
 
+/** SPIRE's server config, as Herald's test server is configured: sqlite, join_token, 24h CA, 1h/5m SVIDs. */
+async function spireServerConf(dir: string, socket: string): Promise<string> {
+  const conf = join(dir, 'server.conf');
+  await mkdir(join(dir, 'spire-data'), { recursive: true });
+  await writeFile(conf, `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${await freePort()}"
+  socket_path = "${socket}"
+  trust_domain = "example.org"
+  data_dir = "${join(dir, 'spire-data')}"
+  log_level = "WARN"
+  ca_ttl = "24h"
+  default_x509_svid_ttl = "1h"
+  default_jwt_svid_ttl = "5m"
+}
+plugins {
+  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${join(dir, 'spire-data/datastore.sqlite3')}" } }
+  KeyManager "memory" { plugin_data {} }
+  NodeAttestor "join_token" { plugin_data {} }
+}
+`);
+  return conf;
+}
+
+// prepare / activate / taint / revoke change the CA, so they run on servers of their own.
+describe('localauthority x509|jwt prepare/activate/taint/revoke = spire-server 1.13.3 (differential, fresh servers)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let spire: RunningProcess | undefined;
+  let herald: ServerHandle | undefined;
+  let spireSocket: string;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-la-diff-');
+    await mkdir(join(tmp.path, 'herald'));
+    spireSocket = join(tmp.path, 'spire-server.sock');
+    spire = startProcess(spireBinaries().server, ['run', '-config', await spireServerConf(tmp.path, spireSocket)]);
+    herald = await startServer({ dir: join(tmp.path, 'herald') });
+    await waitFor('spire-server healthy', async () => (await runCommand(spireBinaries().server, ['healthcheck', '-socketPath', spireSocket])).code === 0, { timeoutMs: 30_000 });
+    await waitFor('herald-server healthy', async () => (await herald!.cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await spire?.stop();
+    await herald?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('the full A/B lifecycle and its refusals print the same and exit the same, for X.509 and JWT', async () => {
+    const bin = { spire: spireBinaries().server, herald: SERVER_BIN };
+    const socket = { spire: spireSocket, herald: herald!.socketPath };
+    const cli = (side: Side, args: string[]) => runCommand(bin[side], [...args, '-socketPath', socket[side]], { cwd: tmp.path, env: { ...process.env, TZ: 'UTC' } });
+    type Slot = 'active' | 'prepared' | 'old';
+    /** The ID of a slot's authority on one side, read from `show -output json` when the step runs. */
+    const idOf = async (side: Side, kind: 'x509' | 'jwt', slot: Slot): Promise<string> => {
+      const r = await cli(side, ['localauthority', kind, 'show', '-output', 'json']);
+      if (r.code !== 0) throw new Error(`${side}: localauthority ${kind} show failed: ${r.stdout}${r.stderr}`);
+      const id = (JSON.parse(r.stdout) as Record<Slot, { authority_id: string } | undefined>)[slot]?.authority_id;
+      // No such slot: an ID that is none of this side's (the call's output then shows it).
+      return id ?? `no-${slot}-authority`;
+    };
+    const steps: Step[] = [];
+    const refusals = new Set<Step>();
+    /** A refusal: the same exit code and first words on both sides, the status and its text Herald's own (see the doc). */
+    const refused = (step: Step): Step => {
+      const r = { ...step, differs: "the server's refusal: SPIRE's status (InvalidArgument or Internal) and wording; Herald's FailedPrecondition/NotFound/InvalidArgument naming the authority" };
+      refusals.add(r);
+      return r;
+    };
+    for (const kind of ['x509', 'jwt'] as const) {
+      const la = (...a: string[]) => ['localauthority', kind, ...a];
+      // An ID of neither side's authorities, in each kind's form (a subject key ID in hex; a JWT key ID).
+      const unknown = kind === 'x509' ? '0123456789abcdef0123456789abcdef01234567' : 'NoSuchKeyIdNoSuchKeyIdNoSuchKeyI';
+      const on = (action: string, slot: Slot, ...extra: string[]): Step => ({
+        args: la(action, '-authorityID', `<${slot}>`, ...extra),
+        at: async (side) => la(action, '-authorityID', await idOf(side, kind, slot), ...extra),
+      });
+      steps.push(
+        { args: la('show') },
+        { args: la('show', '-output', 'json') },
+        // nothing prepared yet
+        refused({ args: la('activate', '-authorityID', unknown) }),
+        refused(on('activate', 'active')),
+        refused(on('taint', 'active')),
+        refused(on('revoke', 'active')),
+        refused({ args: la('taint', '-authorityID', unknown) }),
+        refused({ args: la('revoke', '-authorityID', unknown) }),
+        { args: la('prepare') },
+        { args: la('show') },
+        { args: la('show', '-output', 'json') },
+        refused({ args: la('activate', '-authorityID', unknown) }),
+        refused(on('taint', 'prepared')),
+        refused(on('revoke', 'prepared')),
+        on('activate', 'prepared'),
+        { args: la('show') },
+        // the old authority: revoke before taint, taint of the active one, activate of the old one, taint, taint twice
+        refused(on('revoke', 'old')),
+        refused(on('taint', 'active')),
+        refused(on('activate', 'old')),
+        on('taint', 'old'),
+        refused(on('taint', 'old')),
+        { args: la('show') },
+        refused({ args: la('revoke', '-authorityID', unknown) }),
+        refused(on('revoke', 'active')),
+        on('revoke', 'old'),
+        { args: la('show') },
+        // the same cycle with -output json
+        { args: la('prepare', '-output', 'json') },
+        on('activate', 'prepared', '-output', 'json'),
+        on('taint', 'old', '-output', 'json'),
+        on('revoke', 'old', '-output', 'json'),
+        { args: la('show', '-output', 'json') },
+        // flag checks
+        { args: la('revoke') },
+        { args: la('prepare', '-h') },
+        { args: la('activate', '-h') },
+        { args: la('taint', '-h') },
+        { args: la('revoke', '-h') },
+        { args: la('prepare', '-authorityID', 'x') },
+      );
+    }
+    // compare runs each step on SPIRE, then on Herald: the outputs, in step order.
+    const outputs: Out[] = [];
+    const res = await compare(
+      steps,
+      async (side, args) => {
+        const o = await cli(side, args);
+        outputs.push(o);
+        return o;
+      },
+      (text) => normalize(text, [socket.spire, socket.herald]),
+    );
+    if (process.env.HERALD_CLI_DIFF_REPORT) console.log(`${res.same.length} localauthority calls identical\n${res.different.join('\n')}`);
+    // The refusals still differ in the server's status and text, but nothing else: no output, exit 1, SPIRE's CLI prefix.
+    const shape = /^Error: could not (activate|taint|revoke) (X\.509|JWT) authority: rpc error: code = \w+ desc = /;
+    steps.forEach((step, i) => {
+      if (!refusals.has(step)) return;
+      const [s, h] = [outputs[2 * i]!, outputs[2 * i + 1]!];
+      const label = step.args.join(' ');
+      const prefix = (o: Out) => shape.exec(o.stderr)?.[0].replace(/code = \w+ desc = $/, 'code = ');
+      expect({ code: h.code, stdout: h.stdout, prefix: prefix(h) }, `${label}: ${h.stderr}`).toEqual({ code: s.code, stdout: s.stdout, prefix: prefix(s) });
+      expect([s.code, s.stdout, shape.test(s.stderr)], `${label}: ${s.stderr}`).toEqual([1, '', true]);
+    });
+    expect(res.different, res.different.join('\n')).toEqual([]);
+    expect(res.fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
+  }, 600_000);
+});
+
+/** A known difference's `shape`, if any, holds on both sides. */
+function shapeHolds(step: Step, s: Out, h: Out): boolean {
+  return !step.shape || (s.code === h.code && step.shape.test(s.stderr) && step.shape.test(h.stderr));
+}
+
+/** Bad copies of a SPIRE config file (`base`, HCL) for `validate`: the same file for both products. */
+async function badConfigs(dir: string, base: string, kind: 'server' | 'agent'): Promise<Step[]> {
+  const text = await readFile(base, 'utf8');
+  const write = async (name: string, body: string) => {
+    await writeFile(join(dir, name), body);
+    return join(dir, name);
+  };
+  const port = kind === 'server' ? 'bind_port' : 'server_port';
+  const unknownKey = await write(`${kind}-unknown-key.conf`, text.replace('trust_domain =', 'no_such_key = 1\n  trust_domain ='));
+  const badValue = await write(`${kind}-bad-value.conf`, text.replace(new RegExp(`${port} = "\\d+"`), `${port} = "abc"`));
+  const syntax = await write(`${kind}-syntax.conf`, text.replace('trust_domain = "example.org"', 'trust_domain = "example.org'));
+  const badTd = await write(`${kind}-bad-td.conf`, text.replace('trust_domain = "example.org"', 'trust_domain = "Example Org"'));
+  const shape = new RegExp(`^<product> ${kind} configuration file is invalid: \\S`);
+  const validate = (file: string) => ['validate', '-config', file];
+  return [
+    { args: validate(join(dir, `${kind}-missing.conf`)) },
+    { args: validate(unknownKey), shape, differs: 'SPIRE logs the unknown keys (stdout) and says "unknown configuration detected"; Herald names the key and its line' },
+    { args: validate(badValue), shape, differs: `SPIRE's detail is Go's ("strconv.ParseInt: parsing \"abc\": invalid syntax"); Herald names the key, its line and the expected type` },
+    { args: validate(syntax), shape, differs: "HCL syntax errors: SPIRE's parser reports the unterminated string (\"At 5:30: literal not terminated\"), Herald's the first token it cannot parse" },
+    { args: validate(badTd), shape, differs: 'Herald adds the file, line and key to the same trust domain message' },
+  ];
+}
+
 /** Runs `steps` on both sides and returns the differences, the calls that matched, and known differences that now match. */
 async function compare(
   steps: readonly Step[],
@@ -347,16 +530,16 @@ async function compare(
   const different: string[] = [];
   const fixedKnown: string[] = [];
   for (const step of steps) {
-    const s = await run('spire', step.spire ?? step.args, step.stdin);
-    const h = await run('herald', step.herald ?? step.args, step.stdin);
+    const s = await run('spire', step.at ? await step.at('spire') : (step.spire ?? step.args), step.stdin);
+    const h = await run('herald', step.at ? await step.at('herald') : (step.herald ?? step.args), step.stdin);
     const ns = { code: s.code, stdout: norm(s.stdout), stderr: norm(s.stderr) };
     const nh = { code: h.code, stdout: norm(h.stdout), stderr: norm(h.stderr) };
     const label = step.args.join(' ');
     const equal = ns.code === nh.code && ns.stdout === nh.stdout && ns.stderr === nh.stderr;
     if (equal && step.differs) fixedKnown.push(label);
     else if (equal) same.push(label);
-    else if (!step.differs) {
-      different.push(`--- ${label}\n  spire  (exit ${ns.code}): stdout ${JSON.stringify(ns.stdout)}\n                  stderr ${JSON.stringify(ns.stderr)}\n  herald (exit ${nh.code}): stdout ${JSON.stringify(nh.stdout)}\n                  stderr ${JSON.stringify(nh.stderr)}`);
+    else if (!step.differs || !shapeHolds(step, ns, nh)) {
+      different.push(`--- ${label}${step.shape ? ` (shape ${step.shape})` : ''}\n  spire  (exit ${ns.code}): stdout ${JSON.stringify(ns.stdout)}\n                  stderr ${JSON.stringify(ns.stderr)}\n  herald (exit ${nh.code}): stdout ${JSON.stringify(nh.stdout)}\n                  stderr ${JSON.stringify(nh.stderr)}`);
     }
   }
   return { same, different, fixedKnown };
@@ -490,6 +673,53 @@ plugins {
     expect(res.different, res.different.join('\n')).toEqual([]);
     expect(res.fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
   }, 300_000);
+
+  it('api watch prints the same first update and stops the same on Ctrl-C; validate of good and bad HCL configs', async () => {
+    const sockets = { spire: spireAgentSocket, herald: heraldAgent!.socketPath };
+    const bin = { spire: bins().agent, herald: AGENT_BIN };
+    const norm = (text: string) => normalize(text, [sockets.spire, sockets.herald]).replace(/Received (\d+ svids?) after \S+/g, 'Received $1 after <duration>');
+    /** `api watch` until its first full update (the line after the last CA), then SIGINT, as Ctrl-C. */
+    const watchFirst = (side: Side): Promise<Out> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(bin[side], ['api', 'watch', '-socketPath', sockets[side]], { cwd: tmp.path, env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let sent = false;
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (!sent && /^Received [^\n]*\n\n(?:[^\n]+\n)+\n$/.test(stdout) && /CA #1 Valid Until:[^\n]*\n\n$/.test(stdout)) {
+            sent = true;
+            child.kill('SIGINT');
+          }
+        });
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('error', reject);
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+    const watched = { spire: await watchFirst('spire'), herald: await watchFirst('herald') };
+    expect(watched.spire.stdout).toContain('SPIFFE ID:\t\tspiffe://example.org/workload\n');
+    expect({ ...watched.herald, stdout: norm(watched.herald.stdout), stderr: norm(watched.herald.stderr) }).toEqual({ ...watched.spire, stdout: norm(watched.spire.stdout), stderr: norm(watched.spire.stderr) });
+
+    const steps: Step[] = [
+      { args: ['api', 'watch', '-h'] },
+      { args: ['api', 'watch', '-nope'] },
+      // validate: SPIRE's own agent config (the one spire-agent runs with) and bad copies of it, the same file for both
+      { args: ['validate', '-config', join(tmp.path, 'agent.conf')] },
+      ...(await badConfigs(tmp.path, join(tmp.path, 'agent.conf'), 'agent')),
+    ];
+    const res = await compare(
+      steps,
+      (side, args, stdin) => runCommand(bin[side], args, { cwd: tmp.path, env: { ...process.env, TZ: 'UTC' }, ...(stdin === undefined ? {} : { input: stdin }) }),
+      norm,
+    );
+    if (process.env.HERALD_CLI_DIFF_REPORT) console.log(`${res.same.length} agent watch/validate calls identical\n${res.different.join('\n')}`);
+    expect(res.different, res.different.join('\n')).toEqual([]);
+    expect(res.fixedKnown, 'these now match SPIRE: drop their `differs` and the entry in docs/spire-compatibility.md').toEqual([]);
+  }, 120_000);
 
   it('server CLI with an attested agent: agent list/show/count and their filters, ban, evict, purge', async () => {
     const servers = { spire: spireServerSocket, herald: herald!.socketPath };

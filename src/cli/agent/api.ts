@@ -9,6 +9,7 @@ import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
+import { FlagError, parseFlags } from '../flags.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
 import { BareCliError, codeName, goDuration, goJson, printProto, protoJson, spireFlags } from '../server/spire-output.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
@@ -58,6 +59,22 @@ function rpcFailure(err: unknown, prefix?: string): never {
   throw err;
 }
 
+/** printX509SVIDResponse (spire-agent api/printer.go); `watch` prints no hints (its X509SVIDs carry none). */
+function prettyX509(svids: readonly X509SvidMsg[], feds: readonly (readonly [string, X509Certificate[]])[], elapsedMs: number, hints: boolean): string {
+  let out = `Received ${svids.length} svid${svids.length === 1 ? '' : 's'} after ${goDuration(elapsedMs)}\n`;
+  for (const svid of svids) {
+    const chain = parseCertificatesDer(svid.x509_svid);
+    const bundle = parseCertificatesDer(svid.bundle);
+    out += `\nSPIFFE ID:\t\t${svid.spiffe_id}\n`;
+    if (hints && svid.hint) out += `Hint:\t\t\t${svid.hint}\n`;
+    out += `SVID Valid After:\t${utc(chain[0]!.validFrom)}\nSVID Valid Until:\t${utc(chain[0]!.validTo)}\n`;
+    chain.slice(1).forEach((c, i) => (out += `Intermediate #${i + 1} Valid After:\t${utc(c.validFrom)}\nIntermediate #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+    bundle.forEach((c, i) => (out += `CA #${i + 1} Valid After:\t${utc(c.validFrom)}\nCA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+    for (const [td, certs] of feds) certs.forEach((c, i) => (out += `[${td}] CA #${i + 1} Valid After:\t${utc(c.validFrom)}\n[${td}] CA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
+  }
+  return out + '\n';
+}
+
 export const fetchX509: Command = {
   synopsis: 'Fetches X509 SVIDs from the Workload API',
   async run(args, io) {
@@ -74,20 +91,7 @@ export const fetchX509: Command = {
     // parseAndValidateX509SVIDResponse (spire-agent api/fetch_x509.go).
     if (res.svids.length === 0) throw new BareCliError('workload response contains no svids');
     const feds = Object.entries(res.federated_bundles).sort(([a], [b]) => (a < b ? -1 : 1)).map(([td, der]) => [td, parseCertificatesDer(der)] as const);
-    if (!f.values.silent) {
-      let out = `Received ${res.svids.length} svid${res.svids.length === 1 ? '' : 's'} after ${goDuration(elapsed)}\n`;
-      for (const svid of res.svids) {
-        const chain = parseCertificatesDer(svid.x509_svid);
-        const bundle = parseCertificatesDer(svid.bundle);
-        out += `\nSPIFFE ID:\t\t${svid.spiffe_id}\n`;
-        if (svid.hint) out += `Hint:\t\t\t${svid.hint}\n`;
-        out += `SVID Valid After:\t${utc(chain[0]!.validFrom)}\nSVID Valid Until:\t${utc(chain[0]!.validTo)}\n`;
-        chain.slice(1).forEach((c, i) => (out += `Intermediate #${i + 1} Valid After:\t${utc(c.validFrom)}\nIntermediate #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
-        bundle.forEach((c, i) => (out += `CA #${i + 1} Valid After:\t${utc(c.validFrom)}\nCA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
-        for (const [td, certs] of feds) certs.forEach((c, i) => (out += `[${td}] CA #${i + 1} Valid After:\t${utc(c.validFrom)}\n[${td}] CA #${i + 1} Valid Until:\t${utc(c.validTo)}\n`));
-      }
-      io.stdout.write(out + '\n');
-    }
+    if (!f.values.silent) io.stdout.write(prettyX509(res.svids, feds, elapsed, true));
     if (f.values.write) {
       // As spire-agent: the "Writing …" lines are printed even with -silent.
       const dir = f.values.write;
@@ -218,40 +222,53 @@ export const fetchJwtBundle: Command = {
   },
 };
 
+// SPIRE's `api watch` (go-spiffe's WatchX509Context): only -socketPath; each update printed as
+// `api fetch x509` prints it (no hints), the time since the previous one; Ctrl-C ends it as
+// spire-agent's does (the canceled watch reported twice, exit 1). Unlike spire-agent, which
+// retries forever, a watch that cannot reach the agent or whose stream fails exits 1.
 export const watch: Command = {
-  synopsis: 'Attaches to the Workload API and prints updated X509-SVIDs as they are received',
+  synopsis: "Attaches to the Workload API and prints updates as they're received",
   async run(args, io) {
-    const f = flagsOrHelp({ socketPath: common.socketPath, output: common.output, count: { type: 'int', usage: 'Exit after this many updates (0: run until interrupted)', default: 0 } }, args, 'api watch', io);
-    if (!f) return 0;
+    let f;
+    try {
+      f = parseFlags({ socketPath: { type: 'string', usage: common.socketPath.usage } }, args, { command: 'watch' });
+    } catch (err) {
+      // Go's flag package prints the error and the usage, then Run prints the error again.
+      if (err instanceof FlagError) throw new BareCliError(`${err.goMessage}\n${err.usage}${err.goMessage}`, { cause: err });
+      throw err;
+    }
+    if (f.help) {
+      // mitchellh/cli prints Help(), which is the flag set's usage and then "flag: help requested".
+      io.stderr.write(`${f.usage}flag: help requested\n`);
+      return 0;
+    }
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const client = workloadClient(socket);
-    let received = 0;
-    const started = performance.now();
+    let last = performance.now();
     try {
-      await new Promise<void>((resolve, reject) => {
-        const call = (client.FetchX509SVID as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ svids: X509SvidMsg[] }>)({}, headerMetadata());
+      const interrupted = await new Promise<boolean>((resolve, reject) => {
+        const call = (client.FetchX509SVID as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer> }>)({}, headerMetadata());
         const onSignal = (): void => call.cancel();
         process.once('SIGINT', onSignal);
-        call.on('data', (m: { svids: X509SvidMsg[] }) => {
-          received++;
-          if (f.values.output === 'json') printJson(io, m);
-          else {
-            io.stdout.write(`Received ${m.svids.length} svid${m.svids.length === 1 ? '' : 's'} after ${(performance.now() - started).toFixed(3)}ms\n\n`);
-            for (const s of m.svids) {
-              const leaf = parseCertificatesDer(s.x509_svid)[0]!;
-              io.stdout.write(`SPIFFE ID:\t\t${s.spiffe_id}\nSVID Valid After:\t${utc(leaf.validFrom)}\nSVID Valid Until:\t${utc(leaf.validTo)}\n\n`);
-            }
-          }
-          if (f.values.count > 0 && received >= f.values.count) call.cancel();
+        call.on('data', (m: { svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer> }) => {
+          const own = new Set(m.svids.map((s) => /^spiffe:\/\/([^/]+)/.exec(s.spiffe_id)?.[1]));
+          const feds = Object.entries(m.federated_bundles ?? {}).filter(([td]) => !own.has(td)).sort(([a], [b]) => (a < b ? -1 : 1)).map(([td, der]) => [td, parseCertificatesDer(der)] as const);
+          io.stdout.write(prettyX509(m.svids, feds, performance.now() - last, false));
+          last = performance.now();
         });
         call.on('error', (err: grpc.ServiceError) => {
           process.off('SIGINT', onSignal);
-          if (err.code === grpc.status.CANCELLED) resolve();
+          if (err.code === grpc.status.CANCELLED) resolve(true);
           else reject(connectionErrorOf(err, socket, 'agent'));
         });
-        call.on('end', () => resolve());
+        call.on('end', () => {
+          process.off('SIGINT', onSignal);
+          resolve(false);
+        });
       });
-      return 0;
+      if (!interrupted) return 0;
+      io.stderr.write('rpc error: code = Canceled desc = context canceled\n'.repeat(2));
+      return 1;
     } finally {
       client.close();
     }
