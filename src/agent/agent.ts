@@ -134,6 +134,17 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   }
   if (config.trustBootstrap.method === 'insecure_bootstrap') log.warn({}, 'Insecure bootstrap enabled; the server is not authenticated on first contact');
 
+  const nodeAttestor = await nodeAttestorOf(config);
+  // SPIRE agent.go: re-bootstrapping means attesting again, which a join token cannot do.
+  // SPIRE checks the stored SVID's flag, or attests first (spending the token); Herald checks the attestor it would use, before attesting.
+  let rebootstrapMode = config.rebootstrapMode;
+  if (rebootstrapMode !== 'never' && !nodeAttestor?.canReattest) {
+    const why = 'you have requested rebootstrap support but the NodeAttestor plugin or the spire server configuration is not allowing it';
+    if (rebootstrapMode === 'always') throw new AgentBootstrapError('ERR_REBOOTSTRAP_NOT_SUPPORTED', why);
+    log.warn({}, `${why}. Disabling`);
+    rebootstrapMode = 'never';
+  }
+
   const manager = new AgentManager({
     trustDomain: config.trustDomain,
     serverAddress: `${config.serverAddress}:${config.serverPort}`,
@@ -141,9 +152,11 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
     // Read or downloaded only when data_dir holds no bundle, and again before each bootstrap retry (SPIRE's trust bundle sources).
     bootstrapRoots: () => bootstrapRoots(config.trustBootstrap, config),
     bootstrapSource: bootstrapSourceOf(config.trustBootstrap),
-    nodeAttestor: await nodeAttestorOf(config),
+    nodeAttestor,
     syncIntervalMs: config.syncIntervalMs,
     retryBootstrap: config.retryBootstrap,
+    rebootstrapMode,
+    rebootstrapDelayMs: config.rebootstrapDelayMs,
     workloadKeyType: config.workloadX509SvidKeyType,
     clock,
     log: subsystemLogger(log, 'manager'),

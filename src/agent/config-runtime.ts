@@ -83,6 +83,10 @@ export interface AgentRuntimeConfig {
   readonly joinToken: string | undefined;
   /** SPIRE's retry_bootstrap (default true): retry the first attestation with backoff instead of exiting. */
   readonly retryBootstrap: boolean;
+  /** SPIRE's rebootstrap_mode (default "never"). */
+  readonly rebootstrapMode: 'never' | 'auto' | 'always';
+  /** SPIRE's rebootstrap_delay (default 10 min). */
+  readonly rebootstrapDelayMs: number;
   readonly syncIntervalMs: number;
   readonly workloadX509SvidKeyType: WorkloadKeyTypeName;
   readonly sds: AgentSdsConfig;
@@ -114,6 +118,8 @@ export interface RuntimeContext {
 /** Linux sun_path holds 108 bytes including the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 export const DEFAULT_SYNC_INTERVAL_MS = 5_000;
+/** SPIRE run.go: rebootstrap_delay "10m" when unset. */
+export const DEFAULT_REBOOTSTRAP_DELAY_MS = 10 * 60_000;
 
 export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext): AgentRuntimeConfig {
   if (!isAbsolute(ctx.cwd)) throw new TypeError('toAgentRuntimeConfig: cwd must be an absolute path');
@@ -156,7 +162,6 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
   }
   // SPIRE 1.13's own warning, word for word.
   if (a.retry_bootstrap !== undefined) warnings.push("The 'retry_bootstrap' configuration is deprecated. It will be removed in SPIRE 1.14. Please test without the flag before upgrading.");
-  if (a.rebootstrap_delay !== undefined) warnings.push('rebootstrap_delay has no effect: rebootstrap_mode is "never" (Herald does not re-bootstrap automatically)');
   if (a.join_token_file !== undefined && ctx.joinTokenFromFile === undefined) {
     problems.push({ file: where, path: 'agent.join_token_file', message: 'the join token file was not read (load the config with loadAgentConfig)' });
   }
@@ -199,6 +204,8 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     trustBootstrap,
     joinToken: ctx.joinTokenFromFile ?? a.join_token,
     retryBootstrap: a.retry_bootstrap ?? true,
+    rebootstrapMode: a.rebootstrap_mode,
+    rebootstrapDelayMs: a.rebootstrap_delay ?? DEFAULT_REBOOTSTRAP_DELAY_MS,
     syncIntervalMs: a.sync_interval ?? a.experimental.sync_interval ?? DEFAULT_SYNC_INTERVAL_MS,
     workloadX509SvidKeyType: a.workload_x509_svid_key_type,
     sds: {

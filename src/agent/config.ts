@@ -32,7 +32,7 @@ export { toAgentRuntimeConfig } from './config-runtime.ts';
 export const DEFAULT_AGENT_CONFIG_PATH = 'conf/agent/agent.yaml';
 export const WORKLOAD_KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048'] as const;
 export const TRUST_BUNDLE_FORMATS = ['pem', 'spiffe'] as const;
-/** SPIRE's rebootstrap_mode values; Herald implements "never" only. */
+/** SPIRE's rebootstrap_mode values. */
 export const REBOOTSTRAP_MODES = ['never', 'auto', 'always'] as const;
 /** The file AgentStorage keeps the last known bundle in (src/agent/storage.ts). */
 export const STORED_BUNDLE_FILE = 'bundle.der';
@@ -155,11 +155,11 @@ const agentSection = s.section(
         'Retry a failed first attestation (server unreachable, bootstrap bundle unavailable, token refused; not PERMISSION_DENIED) with SPIRE\'s backoff: 5 s, ×1.5, ±10 %, giving up after 1 min. false: exit at the first failure, or when the first sync fails. Default true, as in SPIRE; setting it logs SPIRE\'s deprecation warning',
     }),
     rebootstrap_mode: s.enum(REBOOTSTRAP_MODES, {
-      description: 'SPIRE\'s automatic re-bootstrap after a server CA change: only "never" is implemented; "auto" and "always" are refused',
+      description:
+        'SPIRE\'s re-bootstrap after the server\'s CA changes: "never"; "auto" or "always": once the server\'s certificate has not chained to the agent\'s trust bundle for rebootstrap_delay, the agent removes its stored SVID and bundle and exits ("Agent needs to rebootstrap. shutting down"); restarted, it bootstraps again from trust_bundle_path/trust_bundle_url and attests again. Needs a re-attestable node attestor (x509pop, not a join token): "always" refuses to start without one, "auto" warns and falls back to "never". Not with insecure_bootstrap or retry_bootstrap',
       default: 'never',
-      validate: (v) => (v === 'never' ? undefined : `${JSON.stringify(v)} is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is`),
     }),
-    rebootstrap_delay: s.duration({ description: 'SPIRE\'s delay before re-bootstrapping (SPIRE default 10m); unused, as rebootstrap_mode can only be "never": a warning says so when set' }),
+    rebootstrap_delay: s.duration({ description: 'How long the server\'s certificate must fail to chain to the agent\'s bundle before it re-bootstraps (default 10m, as SPIRE); a successful sync in between starts the count again' }),
     sds,
     authz,
     experimental,
@@ -192,6 +192,13 @@ const agentSection = s.section(
       }
       if (v.join_token !== undefined && v.join_token_file !== undefined) {
         issues.push({ key: 'join_token_file', message: 'only one of join_token or join_token_file can be specified, not both' });
+      }
+      // SPIRE run.go's checks, word for word.
+      if (v.rebootstrap_mode !== 'never' && v.insecure_bootstrap) {
+        issues.push({ key: 'rebootstrap_mode', message: 'insecure_bootstrap option can not be used with rebootstrapping' });
+      }
+      if (v.rebootstrap_mode !== 'never' && v.retry_bootstrap !== undefined) {
+        issues.push({ key: 'retry_bootstrap', message: 'you can not set retry_bootstrap when using reboostrap_mode' });
       }
       if (v.sync_interval !== undefined && v.experimental.sync_interval !== undefined) {
         issues.push({ key: 'experimental.sync_interval', message: 'set only one of sync_interval and experimental.sync_interval' });
@@ -279,7 +286,7 @@ export const agentRunFlags = {
   // SPIRE's flag; true is refused (allow_unauthenticated_verifiers: unregistered callers never receive bundles).
   allowUnauthenticatedVerifiers: { type: 'bool', usage: 'If true, the agent permits the retrieval of X509 certificate bundles by unregistered clients' },
   retryBootstrap: { type: 'bool', usage: 'If true, the agent retries bootstrap with backoff', default: true },
-  rebootstrapMode: { type: 'string', usage: "Can be one of 'never', 'auto', or 'always' (Herald: only 'never')" },
+  rebootstrapMode: { type: 'string', usage: "Can be one of 'never', 'auto', or 'always'" },
   rebootstrapDelay: { type: 'string', usage: 'The time to delay after seeing a x509 cert mismatch from the server before rebootstrapping' },
   expandEnv: { type: 'bool', usage: 'Expand environment variables in the config file' },
 } as const satisfies FlagSpecs;

@@ -49,8 +49,21 @@ export interface ManagerOptions {
    * failed initial sync stop the agent at once.
    */
   retryBootstrap?: boolean;
-  /** SPIRE's bootstrap backoff (default BOOTSTRAP_BACKOFF). */
+  /** SPIRE's bootstrap backoff (default BOOTSTRAP_BACKOFF; REBOOTSTRAP_BACKOFF when rebootstrapMode is not "never"). */
   bootstrapBackoff?: BackoffPolicy;
+  /**
+   * SPIRE's rebootstrap_mode (default "never"). Otherwise, once the server's
+   * certificate has failed to chain to the agent's roots for
+   * `rebootstrapDelayMs` (a successful sync starts the count again), the
+   * agent drops its stored SVID and bundle and stops (whenFatal), to
+   * bootstrap again when restarted; a first attestation against a stored
+   * bundle drops the bundle and retries from the bootstrap source. The
+   * agent checks beforehand that it can attest again ("auto" falls back to
+   * "never" otherwise).
+   */
+  rebootstrapMode?: 'never' | 'auto' | 'always';
+  /** SPIRE's rebootstrap_delay (default 10 min). */
+  rebootstrapDelayMs?: number;
   /** Waits between bootstrap retries (default: a real timer, which keeps the process alive). */
   sleep?: (ms: number) => Promise<void>;
   workloadKeyType: KeyType;
@@ -101,6 +114,27 @@ export function backoffRun(policy: BackoffPolicy, now: () => number, random: () 
   };
 }
 
+/** SPIRE 1.13 agent.go: rebootstrapBackoffMaxElapsedTime, 24 h, replaces the minute when rebootstrap_mode is not "never". */
+export const REBOOTSTRAP_BACKOFF: BackoffPolicy = Object.freeze({ ...BOOTSTRAP_BACKOFF, maxElapsedMs: 24 * 3_600_000 });
+
+/** Whether an error is the server's certificate not chaining to the agent's roots (SPIRE's x509util.IsUnknownAuthorityError). */
+export function isUntrustedServer(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (UNTRUSTED_SERVER.test(errorMessage(e)) || UNTRUSTED_SERVER.test(describeServerError(e))) return true;
+  }
+  return false;
+}
+
+/** Go's time.Duration.String() ("9m58.5s", "1.25s", "500ms"), as SPIRE logs "time left". */
+export function goDuration(ms: number): string {
+  if (ms <= 0) return '0s';
+  if (ms < 1000) return `${Number(ms.toFixed(3))}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const sec = Number(((ms % 60_000) / 1000).toFixed(6));
+  return `${h > 0 ? `${h}h` : ''}${h > 0 || m > 0 ? `${m}m` : ''}${sec}s`;
+}
+
 const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Go's time.Duration.String() for a wait, as SPIRE logs retry_interval ("5.473s"). */
@@ -146,6 +180,10 @@ export class AgentManager {
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
+  /** SPIRE's bootstrap start time: when the server's certificate first failed to chain to our roots (reset by a successful sync). */
+  #untrustedSince: number | undefined;
+  /** Whether a sync has succeeded (SPIRE: past manager Initialize). */
+  #synced = false;
   /** Set once the agent must stop (banned; refused and cannot attest again). */
   #fatal: AgentManagerError | undefined;
   readonly #fatalPromise: Promise<AgentManagerError>;
@@ -247,14 +285,34 @@ export class AgentManager {
    */
   async #bootstrap(attestor: NodeAttestorClient, haveStoredRoots: boolean): Promise<void> {
     const { log, clock } = this.#o;
-    const backoff = backoffRun(this.#o.bootstrapBackoff ?? BOOTSTRAP_BACKOFF, () => clock.now());
+    const rebootstrap = (this.#o.rebootstrapMode ?? 'never') !== 'never';
+    const backoff = backoffRun(this.#o.bootstrapBackoff ?? (rebootstrap ? REBOOTSTRAP_BACKOFF : BOOTSTRAP_BACKOFF), () => clock.now());
     for (;;) {
       try {
-        if (!haveStoredRoots) this.#roots = await this.#bootstrapRoots();
+        if (!haveStoredRoots) {
+          this.#roots = await this.#bootstrapRoots();
+          this.#rootsSource = this.#o.bootstrapSource;
+        }
         await this.#attest(attestor);
+        this.#untrustedSince = undefined;
         return;
       } catch (err) {
         if (!this.#o.retryBootstrap) throw err;
+        // SPIRE agent.go: the server does not chain to the roots we attest with.
+        if (isUntrustedServer(err)) {
+          if (!haveStoredRoots) {
+            log.info({}, 'Trust Bandle and Server dont agree.... bootstrapping again');
+          } else if (rebootstrap) {
+            const elapsed = clock.now() - (this.#untrustedSince ??= clock.now());
+            if (elapsed < this.#rebootstrapDelayMs()) {
+              log.info({ 'time left': goDuration(this.#rebootstrapDelayMs() - elapsed) }, 'Trust Bandle and Server dont agree.... Ignoring for now.');
+            } else {
+              log.warn({}, 'Trust Bandle and Server dont agree.... rebootstrapping');
+              await this.#o.storage.deleteBundle();
+              haveStoredRoots = false;
+            }
+          }
+        }
         const cause = err instanceof AgentManagerError ? err.cause : err;
         if (grpcCodeOf(cause) === GrpcCode.PERMISSION_DENIED) throw err;
         const wait = backoff.next();
@@ -263,6 +321,10 @@ export class AgentManager {
         await (this.#o.sleep ?? realSleep)(wait);
       }
     }
+  }
+
+  #rebootstrapDelayMs(): number {
+    return this.#o.rebootstrapDelayMs ?? 10 * 60_000;
   }
 
   stop(): void {
@@ -360,12 +422,16 @@ export class AgentManager {
       () => {
         if (this.#failures > 0) this.#o.log.info({ failed_attempts: this.#failures }, 'Reconnected to the server; sync succeeded');
         this.#failures = 0;
+        // SPIRE's SetSuccessIfRunning: a server that verifies again resets the rebootstrap delay.
+        this.#untrustedSince = undefined;
+        this.#synced = true;
         this.#syncing = undefined;
       },
       async (err: unknown) => {
         this.#failures++;
         this.#syncing = undefined;
         if (this.#fatal) throw this.#fatal;
+        if ((this.#o.rebootstrapMode ?? 'never') !== 'never' && isUntrustedServer(err)) await this.#maybeRebootstrap(err);
         // Attesting again (after an eviction, or to renew) and refused outright: judged by the server's status.
         const attestRefusal = err instanceof AgentManagerError && err.code === 'ERR_ATTESTATION_FAILED' && grpcCodeOf(err.cause) === GrpcCode.PERMISSION_DENIED ? err.cause : undefined;
         const refusal = refusalOf(attestRefusal ?? err);
@@ -412,6 +478,39 @@ export class AgentManager {
     this.#client?.close();
     this.#markFatal(fatal);
     return fatal;
+  }
+
+  /**
+   * SPIRE's manager (Initialize in agent.go, runSynchronizer): the server's
+   * certificate does not chain to our roots. Within rebootstrap_delay of the
+   * first such failure, keep retrying; after it, remove the stored SVID and
+   * bundle (SetForceRebootstrap) and stop, so that the restarted agent
+   * bootstraps from trust_bundle_path/trust_bundle_url and attests again.
+   */
+  async #maybeRebootstrap(err: unknown): Promise<void> {
+    const { clock, log, storage } = this.#o;
+    const elapsed = clock.now() - (this.#untrustedSince ??= clock.now());
+    const delay = this.#rebootstrapDelayMs();
+    if (elapsed < delay) {
+      log.info({ 'time left': goDuration(delay - elapsed), err: describeServerError(err) }, 'Trust Bandle and Server dont agree.... Ignoring for now.');
+      return;
+    }
+    log.info({}, 'Trust Bandle and Server dont agree.... rebootstrapping');
+    // SPIRE's words: agent.go when the first sync fails this way, manager.go's synchronizer after that.
+    const message = this.#synced ? 'shutting down for rebootstrapping' : 'Agent needs to rebootstrap. shutting down';
+    const fatal = new AgentManagerError('ERR_AGENT_MUST_REBOOTSTRAP', `agent: ${message}`, { cause: err });
+    this.#fatal = fatal;
+    this.#stopped = true;
+    this.#timer?.cancel();
+    try {
+      await storage.deleteSvid();
+      await storage.deleteBundle();
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, 'Failed to remove the stored SVID and bundle');
+    }
+    this.#client?.close();
+    this.#markFatal(fatal);
+    throw fatal;
   }
 
   async #sync(): Promise<void> {

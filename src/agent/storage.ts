@@ -90,6 +90,15 @@ export class AgentStorage {
     }
   }
 
+  /** Removes the stored trust bundle (SPIRE's StoreBundle(nil) before re-bootstrapping): the next start bootstraps from trust_bundle_path/_url. */
+  async deleteBundle(): Promise<void> {
+    try {
+      await rm(join(this.dir, BUNDLE_FILE), { force: true });
+    } catch (err) {
+      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot remove ${join(this.dir, BUNDLE_FILE)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async storeBundle(roots: X509Certificate[]): Promise<void> {
     await writeFileAtomic(join(this.dir, BUNDLE_FILE), Buffer.concat(roots.map((c) => c.raw)), { mode: 0o644 });
   }

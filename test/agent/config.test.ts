@@ -76,6 +76,8 @@ describe('defaults', () => {
       trustBootstrap: { method: 'insecure_bootstrap' },
       joinToken: undefined,
       retryBootstrap: true,
+      rebootstrapMode: 'never',
+      rebootstrapDelayMs: 600_000,
       syncIntervalMs: 5_000,
       workloadX509SvidKeyType: 'ec-p256',
       sds: {
@@ -226,22 +228,25 @@ describe('bootstrap keys (SPIRE 1.13 run.go)', () => {
     expect((await loadAgentConfig({ cwd: tmp.path, flags: flags([]) })).warnings).toEqual([]);
   });
 
-  it('rebootstrap_mode: "never" is accepted; "auto" and "always" are refused by name; rebootstrap_delay warns it is unused', async () => {
-    expect((await load(withAgent('  rebootstrap_mode: never\n'))).warnings).toEqual([]);
-    for (const mode of ['auto', 'always']) {
-      expect(await problems(withAgent(`  rebootstrap_mode: ${mode}\n`))).toEqual([
-        `agent.yaml:4 agent.rebootstrap_mode: "${mode}" is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is`,
-      ]);
+  it('rebootstrap_mode: never (default), auto or always; rebootstrap_delay defaults to 10m; SPIRE\'s refusals with insecure_bootstrap and retry_bootstrap', async () => {
+    const plain = await load(withAgent(''));
+    expect([plain.rebootstrapMode, plain.rebootstrapDelayMs]).toEqual(['never', 600_000]);
+    const bundle = join(tmp.path, 'root.pem');
+    await writeFile(bundle, 'unused');
+    const withBundle = (body: string): string => `agent:\n  trust_domain: example.org\n  trust_bundle_path: ${bundle}\n${body}${PLUGINS}`;
+    for (const mode of ['never', 'auto', 'always'] as const) {
+      const c = await load(withBundle(`  rebootstrap_mode: ${mode}\n  rebootstrap_delay: 30s\n`));
+      expect([c.rebootstrapMode, c.rebootstrapDelayMs, c.warnings]).toEqual([mode, 30_000, []]);
     }
-    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
-    const err = (await loadAgentConfig({ cwd: tmp.path, flags: flags(['-rebootstrapMode', 'auto']) }).catch((e: unknown) => e)) as ConfigError;
-    expect(err.problems.map(formatProblem)).toEqual([
-      'flag -rebootstrapMode (agent.rebootstrap_mode): "auto" is not supported by Herald: automatic re-bootstrap after a server CA change is not implemented; only "never" is',
+    await writeFile(join(tmp.path, 'agent.yaml'), withBundle(''));
+    const flagged = await loadAgentConfig({ cwd: tmp.path, flags: flags(['-rebootstrapMode', 'always', '-rebootstrapDelay', '2m']) });
+    expect([flagged.rebootstrapMode, flagged.rebootstrapDelayMs, flagged.warnings]).toEqual(['always', 120_000, []]);
+    // SPIRE run.go's words.
+    expect(await problems(withAgent('  rebootstrap_mode: auto\n'))).toEqual(['agent.yaml:4 agent.rebootstrap_mode: insecure_bootstrap option can not be used with rebootstrapping']);
+    expect(await problems(withBundle('  rebootstrap_mode: always\n  retry_bootstrap: true\n'))).toEqual([
+      'agent.yaml:5 agent.retry_bootstrap: you can not set retry_bootstrap when using reboostrap_mode',
     ]);
     expect((await problems(withAgent('  rebootstrap_mode: sometimes\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_mode: .*never, auto, always/);
-    await writeFile(join(tmp.path, 'agent.yaml'), withAgent(''));
-    const delayed = await loadAgentConfig({ cwd: tmp.path, flags: flags(['-rebootstrapDelay', '5m']) });
-    expect(delayed.warnings).toEqual(['rebootstrap_delay has no effect: rebootstrap_mode is "never" (Herald does not re-bootstrap automatically)']);
     expect((await problems(withAgent('  rebootstrap_delay: soon\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_delay: /);
   });
 });
