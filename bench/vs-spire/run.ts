@@ -36,10 +36,11 @@ const quick = flags.quick!;
 const PAIRS = Number(flags.pairs ?? (quick ? 1 : 3));
 const SVIDS = Number(flags.svids ?? (quick ? 100 : 1000));
 const LOAD_MAX = Number(flags.load ?? 1.5);
-const MAX_WAIT_S = Number(flags['max-wait'] ?? (quick ? 10 : 60));
+const MAX_WAIT_S = Number(flags['max-wait'] ?? (quick ? 10 : 30));
 const LAT_N = quick ? 200 : 1000;
 const NEWCONN_N = quick ? 50 : 200;
 const CLI_RUNS = quick ? 2 : 3;
+const NEW_ENTRY_RUNS = quick ? 1 : 3;
 /** Entries exist this long before an agent that has them starts (SPIRE's server entry cache reloads every 5 s). */
 const ENTRY_SETTLE_MS = 6000;
 for (const [k, v] of Object.entries({ pairs: PAIRS, svids: SVIDS, load: LOAD_MAX, 'max-wait': MAX_WAIT_S })) {
@@ -380,15 +381,20 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     record(sys, pair, 'agentFirst', ((r.t_us as number) - t0us) / 1000, load);
 
     // 4. new entry → a go-spiffe watcher (already streaming) sees its SVID.
-    load = await quiet('newEntry');
-    const newId = `spiffe://${TD}/new-${pair}`;
-    p = await probeReady(probeBin, [sock1, 'watchid', newId, '30000'], 35_000);
-    await createEntries(serverSock, token1, [`/new-${pair}`]);
-    t0us = nowUs();
-    r = await p.result;
-    record(sys, pair, 'newEntry', ((r.t_us as number) - t0us) / 1000, load);
+    //    A random 0–5 s pause first, so that the entry lands at a random
+    //    point of the agent's 5 s sync cycle rather than just after a sync.
+    for (let k = 1; k <= NEW_ENTRY_RUNS; k++) {
+      const path = `/new-${pair}-${k}`;
+      p = await probeReady(probeBin, [sock1, 'watchid', `spiffe://${TD}${path}`, '30000'], 35_000);
+      await sleep(Math.random() * 5000);
+      load = await quiet('newEntry');
+      await createEntries(serverSock, token1, [path]);
+      t0us = nowUs();
+      r = await p.result;
+      record(sys, pair, 'newEntry', ((r.t_us as number) - t0us) / 1000, load);
+    }
 
-    // 5. Workload API latencies (the workload holds 2 SVIDs).
+    // 5. Workload API latencies (the workload now holds 1 + NEW_ENTRY_RUNS SVIDs).
     for (const [kind, n, k50, k99] of [
       ['x509', LAT_N, 'x509p50', 'x509p99'],
       ['x509new', NEWCONN_N, 'x509newP50', 'x509newP99'],
@@ -426,7 +432,9 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     record(sys, pair, 'agentAll', ((r.t_us as number) - t0us) / 1000, load);
     record(sys, pair, 'serverCpu', (cpu * 1000) / SVIDS, load);
     await sleep(5000);
-    load = `load ${loadavg()[0]!.toFixed(2)}, 5 s after the last SVID`;
+    const l = loadavg()[0]!;
+    for (const k of ['serverRss', 'agentRss']) loadsSeen.set(k, [...(loadsSeen.get(k) ?? []), l]);
+    load = `load ${l.toFixed(2)}, 5 s after the last SVID`;
     record(sys, pair, 'serverRss', rssMb(server.pid!), load);
     record(sys, pair, 'agentRss', rssMb(agent2.pid!), load);
   } finally {
@@ -454,7 +462,7 @@ function buildProbe(): string {
 const started = Date.now();
 const probeBin = buildProbe();
 console.log(`SPIRE ${SPIRE_VERSION} vs Herald (Node ${process.version}) on ${cpus().length} × ${cpus()[0]?.model.trim()}`);
-console.log(`${PAIRS} pair(s), SPIRE then Herald; ${SVIDS} SVIDs; latency ${LAT_N} calls (new-connection ${NEWCONN_N}); CLI ${CLI_RUNS} calls/round`);
+console.log(`${PAIRS} pair(s), SPIRE then Herald; ${SVIDS} SVIDs; per round: ${NEW_ENTRY_RUNS} new entries, latency ${LAT_N} calls (new-connection ${NEWCONN_N}), ${CLI_RUNS} calls per CLI`);
 console.log(`quiet machine: 1-min load < ${LOAD_MAX}, waiting at most ${MAX_WAIT_S} s per measurement; temp dir ${root}\n`);
 for (let pair = 1; pair <= PAIRS; pair++) {
   for (const sys of ['spire', 'herald'] as const) await round(sys, pair, probeBin);
