@@ -534,6 +534,7 @@ export class AgentManager {
       const rootsChanged = !sameCerts(this.#roots, bundle.x509Authorities);
       this.#roots = [...bundle.x509Authorities];
       await this.#o.storage.storeBundle(this.#roots);
+      this.#rootsSource = `the stored bundle in ${this.#o.storage.bundlePath}`;
       if (rootsChanged) this.#rebuildClient();
       log.debug({ sequence: String(bundle.sequenceNumber) }, 'Bundle updated');
     }

@@ -5,7 +5,9 @@
 // x509pop agent, once that has lasted rebootstrap_delay the agent removes its
 // stored SVID and bundle and exits; restarted (as a supervisor would), it
 // bootstraps from trust_bundle_path (now the new server's bundle), attests
-// again and serves SVIDs of the new CA. With "never" it keeps failing and
+// again and serves SVIDs of the new CA; attesting against a stored bundle
+// that no longer chains, it drops the bundle after the delay and attests with
+// trust_bundle_path's without exiting. With "never" it keeps failing and
 // keeps its SVID and bundle, as SPIRE's does. A join token cannot attest
 // again: "always" refuses to start, "auto" falls back to "never". Real
 // herald-server and herald-agent processes.
@@ -137,12 +139,29 @@ plugins:
     expect(existsSync(join(dataDir, 'bundle.der'))).toBe(false);
   }, 180_000);
 
+  it('auto, attesting again against a stored bundle that no longer chains (no stored SVID): after rebootstrap_delay it drops the bundle and attests with trust_bundle_path\'s', async () => {
+    const { config, socket, dataDir } = await agentConfig('attest', '  rebootstrap_mode: auto\n  rebootstrap_delay: 2s');
+    agent = startProcess(AGENT_BIN, ['run', '-config', config], { cwd: tmp.path });
+    await agent.waitForOutput('Starting Workload and SDS APIs', 60_000);
+    await agent.stop();
+    await rm(join(dataDir, 'agent_svid.der'));
+    await rm(join(dataDir, 'agent_svid.key'));
+    await replaceServerDataDir();
+    const newBundle = (await server.cli('bundle', 'show')).stdout;
+    agent = startProcess(AGENT_BIN, ['run', '-config', config], { cwd: tmp.path });
+    await agent.waitForOutput(/Trust Bandle and Server dont agree\.\.\.\. Ignoring for now\./, 30_000);
+    await agent.waitForOutput(/level=warn.*Trust Bandle and Server dont agree\.\.\.\. rebootstrapping/, 60_000);
+    await agent.waitForOutput('Node attestation was successful', 60_000);
+    await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
+    expect(pemBodies(await fetchBundle(socket))).toEqual(pemBodies(newBundle));
+  }, 180_000);
+
   it('never (SPIRE\'s default): the agent keeps failing against the new CA, keeps its SVID and bundle, and a restart fails the same way', async () => {
     const { config, socket, dataDir } = await agentConfig('never', '  rebootstrap_delay: 1s');
     agent = startProcess(AGENT_BIN, ['run', '-config', config], { cwd: tmp.path });
     await agent.waitForOutput('Starting Workload and SDS APIs', 60_000);
     await replaceServerDataDir();
-    await agent.waitForOutput(/Sync with the server failed; serving cached SVIDs.*certificate does not chain to/, 30_000);
+    await agent.waitForOutput(/Sync with the server failed; serving cached SVIDs.*certificate does not chain to the stored bundle in/, 30_000);
     // Well past rebootstrap_delay: still running, still failing.
     await new Promise((r) => setTimeout(r, 6_000));
     expect(agent.child.exitCode).toBe(null);
