@@ -156,7 +156,7 @@ const agentSection = s.section(
     }),
     rebootstrap_mode: s.enum(REBOOTSTRAP_MODES, {
       description:
-        'SPIRE\'s re-bootstrap after the server\'s CA changes: "never"; "auto" or "always": once the server\'s certificate has not chained to the agent\'s trust bundle for rebootstrap_delay, the agent removes its stored SVID and bundle and exits ("Agent needs to rebootstrap. shutting down"); restarted, it bootstraps again from trust_bundle_path/trust_bundle_url and attests again. Needs a re-attestable node attestor (x509pop, not a join token): "always" refuses to start without one, "auto" warns and falls back to "never". Not with insecure_bootstrap or retry_bootstrap',
+        'SPIRE\'s re-bootstrap after the server\'s CA changes: "never"; "auto" or "always": once the server\'s certificate has not chained to the agent\'s trust bundle for rebootstrap_delay, the agent removes its stored SVID and bundle and exits ("Agent needs to rebootstrap. shutting down"); restarted, it bootstraps again from trust_bundle_path/trust_bundle_url and attests again. Needs a re-attestable node attestor (x509pop, not a join token): "always" refuses to start without one, "auto" warns and falls back to "never". Needs trust_bundle_path or trust_bundle_url; not with insecure_bootstrap or retry_bootstrap',
       default: 'never',
     }),
     rebootstrap_delay: s.duration({ description: 'How long the server\'s certificate must fail to chain to the agent\'s bundle before it re-bootstraps (default 10m, as SPIRE); a successful sync in between starts the count again' }),
@@ -196,6 +196,10 @@ const agentSection = s.section(
       // SPIRE run.go's checks, word for word.
       if (v.rebootstrap_mode !== 'never' && v.insecure_bootstrap) {
         issues.push({ key: 'rebootstrap_mode', message: 'insecure_bootstrap option can not be used with rebootstrapping' });
+      }
+      // Herald starts without a bootstrap method when data_dir holds a bundle; re-bootstrapping removes it, so one is needed (SPIRE always needs one).
+      if (v.rebootstrap_mode !== 'never' && !v.insecure_bootstrap && !url && !path) {
+        issues.push({ key: 'rebootstrap_mode', message: 'trust_bundle_path or trust_bundle_url must be configured unless insecure_bootstrap is set' });
       }
       if (v.rebootstrap_mode !== 'never' && v.retry_bootstrap !== undefined) {
         issues.push({ key: 'retry_bootstrap', message: 'you can not set retry_bootstrap when using reboostrap_mode' });

@@ -302,7 +302,7 @@ export class AgentManager {
         if (isUntrustedServer(err)) {
           if (!haveStoredRoots) {
             log.info({}, 'Trust Bandle and Server dont agree.... bootstrapping again');
-          } else if (rebootstrap) {
+          } else if (rebootstrap && this.#o.bootstrapSource !== undefined) {
             const elapsed = clock.now() - (this.#untrustedSince ??= clock.now());
             if (elapsed < this.#rebootstrapDelayMs()) {
               log.info({ 'time left': goDuration(this.#rebootstrapDelayMs() - elapsed) }, 'Trust Bandle and Server dont agree.... Ignoring for now.');

@@ -246,6 +246,10 @@ describe('bootstrap keys (SPIRE 1.13 run.go)', () => {
     expect(await problems(withBundle('  rebootstrap_mode: always\n  retry_bootstrap: true\n'))).toEqual([
       'agent.yaml:5 agent.retry_bootstrap: you can not set retry_bootstrap when using reboostrap_mode',
     ]);
+    // Re-bootstrapping removes the stored bundle: a bootstrap source is needed even when data_dir holds one.
+    expect(await problems(noBootstrap('  rebootstrap_mode: auto\n'), { hasStoredBundle: async () => true })).toEqual([
+      'agent.yaml:3 agent.rebootstrap_mode: trust_bundle_path or trust_bundle_url must be configured unless insecure_bootstrap is set',
+    ]);
     expect((await problems(withAgent('  rebootstrap_mode: sometimes\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_mode: .*never, auto, always/);
     expect((await problems(withAgent('  rebootstrap_delay: soon\n')))[0]).toMatch(/^agent\.yaml:4 agent\.rebootstrap_delay: /);
   });
