@@ -126,7 +126,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
   const metrics = new Metrics();
-  const storage = await AgentStorage.open(config.dataDir);
+  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: config.keyManager.type === 'memory' });
   // Checked before anything starts, so a refusal leaves nothing running.
   if (config.adminSocketPath) {
     await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });

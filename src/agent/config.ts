@@ -219,7 +219,7 @@ const plugins = s.plugins({
     max: 1,
     plugins: {
       disk: s.section({ directory: s.path({ description: 'Key directory (default: data_dir)' }) }, { description: 'Keys on disk' }),
-      memory: s.section({}, { description: 'Keys in memory (re-attests after a restart)' }),
+      memory: s.section({}, { description: 'Keys in memory, never on disk (data_dir keeps the SVID and bundle; re-attests after a restart, with a new token for join_token)' }),
     },
   }),
   NodeAttestor: s.pluginType({

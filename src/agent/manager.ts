@@ -242,13 +242,21 @@ export class AgentManager {
       this.#roots = storedRoots;
       this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
     }
-    if (stored && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
+    if (stored?.privateKey && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
       if (!storedRoots) this.#roots = await this.#bootstrapRoots();
       this.#svid = agentSvidOf(stored.chain, stored.privateKey);
       log.info({ spiffe_id: this.#svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
     } else {
-      if (stored) log.warn({}, 'The stored agent SVID has expired; attesting again');
+      // SPIRE's node attestor (loadSVID): with KeyManager memory the stored SVID's key is gone after a restart.
+      if (stored && !stored.privateKey) log.warn({}, 'SVID recovered, but no keys found. Generating new keypair');
+      else if (stored) log.warn({}, 'The stored agent SVID has expired; attesting again');
       if (!this.#o.nodeAttestor) {
+        if (stored && !stored.privateKey) {
+          throw new AgentManagerError(
+            'ERR_FAILED_PRECONDITION_NO_JOIN_TOKEN',
+            'agent: the agent SVID\'s key was kept in memory (KeyManager memory) and is gone after the restart, and there is no join token to attest again: start with -joinToken TOKEN (from `herald-server token generate`)',
+          );
+        }
         throw new AgentManagerError('ERR_FAILED_PRECONDITION_NO_JOIN_TOKEN', 'agent: no stored agent SVID and no join token: start with -joinToken TOKEN (from `herald-server token generate`)');
       }
       await this.#bootstrap(this.#o.nodeAttestor, storedRoots !== undefined);

@@ -1,7 +1,9 @@
 // The agent's data_dir: its own SVID and key (so a restarted agent re-uses
 // them without a new join token) and the last trust bundle it knew. Files
 // are written atomically; a file that cannot be parsed is reported, never
-// silently replaced.
+// silently replaced. With `KeyManager: memory` the key never touches the
+// disk: the SVID and bundle are still stored (as SPIRE's agent-data.json),
+// and a restarted agent finds the SVID without its key and attests again.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,29 +18,53 @@ export interface StoredAgentSvid {
   privateKey: KeyObject;
 }
 
+/** What loadSvid finds: with keys in memory, the SVID alone (its key died with the last process). */
+export interface LoadedAgentSvid {
+  chain: X509Certificate[];
+  privateKey: KeyObject | undefined;
+}
+
+export interface AgentStorageOptions {
+  /** KeyManager memory: the agent SVID's private key is never written (nor read). */
+  keysInMemory?: boolean;
+}
+
 const SVID_FILE = 'agent_svid.der';
 const KEY_FILE = 'agent_svid.key';
 export const BUNDLE_FILE = 'bundle.der';
 
 export class AgentStorage {
   readonly dir: string;
+  /** False with KeyManager memory: the agent SVID's key lives only in this process. */
+  readonly keysDurable: boolean;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, keysDurable: boolean) {
     this.dir = dir;
+    this.keysDurable = keysDurable;
   }
 
   /** Opens data_dir, creating it; fails clearly when it is not writable. */
-  static async open(dir: string): Promise<AgentStorage> {
+  static async open(dir: string, opts: AgentStorageOptions = {}): Promise<AgentStorage> {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await access(dir, constants.W_OK | constants.R_OK);
     } catch (err) {
       throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: data_dir ${dir} is not usable: ${(err as Error).message}`, { cause: err });
     }
-    return new AgentStorage(dir);
+    return new AgentStorage(dir, !opts.keysInMemory);
   }
 
-  async loadSvid(): Promise<StoredAgentSvid | undefined> {
+  async loadSvid(): Promise<LoadedAgentSvid | undefined> {
+    if (!this.keysDurable) {
+      // A key file left by an earlier KeyManager disk run is not read: the memory key manager has no keys after a start.
+      const certs = await this.#read(SVID_FILE);
+      if (!certs) return undefined;
+      try {
+        return { chain: splitDer(certs).map((d) => new X509Certificate(d)), privateKey: undefined };
+      } catch (err) {
+        throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: cannot parse the stored agent SVID in ${this.dir}: ${(err as Error).message}; remove ${SVID_FILE} to re-attest`, { cause: err });
+      }
+    }
     const certs = await this.#read(SVID_FILE);
     const key = await this.#read(KEY_FILE);
     if (!certs && !key) return undefined;
@@ -53,6 +79,10 @@ export class AgentStorage {
   }
 
   async storeSvid(svid: StoredAgentSvid): Promise<void> {
+    if (!this.keysDurable) {
+      await writeFileAtomic(join(this.dir, SVID_FILE), Buffer.concat(svid.chain.map((c) => c.raw)), { mode: 0o644 });
+      return;
+    }
     // Key first: a crash between the two writes leaves a key without a
     // matching cert, which loadSvid reports instead of using a wrong pair.
     await writeFileAtomic(join(this.dir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });

@@ -256,7 +256,7 @@ const plugins = s.plugins({
     max: 1,
     plugins: {
       disk: s.section({ keys_path: s.path({ description: 'Key file (default: keys.json in data_dir)' }) }, { description: 'Keys in a file, written atomically' }),
-      memory: s.section({}, { description: 'Keys in memory (lost on restart)' }),
+      memory: s.section({}, { description: 'Keys in memory (lost on restart: a restarted server makes a new CA and JWT key; the old ones stay in the bundle until they expire)' }),
     },
   }),
   NodeAttestor: s.pluginType({

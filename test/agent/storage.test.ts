@@ -1,7 +1,7 @@
 // The agent's data_dir: its SVID, key and bundle survive restarts; a
 // damaged or unusable directory is reported clearly and nothing is
 // overwritten.
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentStorage } from '../../src/agent/storage.ts';
@@ -28,8 +28,26 @@ describe('AgentStorage', () => {
     const again = await AgentStorage.open(join(tmp.path, 'data'));
     const svid = (await again.loadSvid())!;
     expect(svid.chain[0]!.raw.equals(leaf.cert.raw)).toBe(true);
-    expect(svid.chain[0]!.checkPrivateKey(svid.privateKey)).toBe(true);
+    expect(svid.chain[0]!.checkPrivateKey(svid.privateKey!)).toBe(true);
     expect((await again.loadBundle())![0]!.raw.equals(ca.cert.raw)).toBe(true);
+  });
+
+  it('with keys in memory (KeyManager memory) stores the SVID and bundle but never the key, and loads the SVID without one', async () => {
+    const ca = await makeCa('example.org');
+    const leaf = await makeLeaf(SpiffeId.fromString('spiffe://example.org/spire/agent/join_token/x').toString(), ca, { subject: 'O=Agent' });
+    const dir = join(tmp.path, 'data');
+    const s = await AgentStorage.open(dir, { keysInMemory: true });
+    expect(s.keysDurable).toBe(false);
+    await s.storeSvid({ chain: [leaf.cert], privateKey: leaf.key });
+    await s.storeBundle([ca.cert]);
+    expect((await readdir(dir)).sort()).toEqual(['agent_svid.der', 'bundle.der']);
+    // A key file left by an earlier disk-KeyManager run is not read.
+    await writeFile(join(dir, 'agent_svid.key'), leaf.key.export({ format: 'der', type: 'pkcs8' }));
+    const svid = (await (await AgentStorage.open(dir, { keysInMemory: true })).loadSvid())!;
+    expect(svid.chain[0]!.raw.equals(leaf.cert.raw)).toBe(true);
+    expect(svid.privateKey).toBeUndefined();
+    await s.deleteSvid();
+    expect((await readdir(dir)).sort()).toEqual(['bundle.der']);
   });
 
   it('reports a corrupt SVID file by name and leaves it in place', async () => {

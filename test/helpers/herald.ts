@@ -37,6 +37,8 @@ export interface ServerOptions {
   /** Enables the x509pop node attestor with this CA bundle (PEM path). */
   x509popCaBundle?: string;
   logLevel?: string;
+  /** The KeyManager plugin's YAML value (default: disk, keys_path in server-data). */
+  keyManager?: string;
 }
 
 export async function startServer(o: ServerOptions): Promise<ServerHandle> {
@@ -59,7 +61,7 @@ export async function startServer(o: ServerOptions): Promise<ServerHandle> {
 ${o.extraServer ?? ''}
 plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }
-  KeyManager: { disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }
+  KeyManager: ${o.keyManager ?? `{ disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }`}
   NodeAttestor: { join_token: { plugin_data: {} }${o.x509popCaBundle ? `, x509pop: { plugin_data: { ca_bundle_path: ${o.x509popCaBundle} } }` : ''} }
 ${o.extraPlugins ?? ''}
 ${o.extraTop ?? ''}`,
@@ -105,6 +107,8 @@ export interface AgentOptions {
   logLevel?: string;
   /** The NodeAttestor plugin's YAML value (default: join_token). */
   nodeAttestor?: string;
+  /** The KeyManager plugin's YAML value (default: disk, in the data_dir). */
+  keyManager?: string;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -125,7 +129,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   sync_interval: ${o.syncInterval ?? '1s'}
 ${o.extraAgent ?? ''}
 plugins:
-  KeyManager: { disk: { plugin_data: { directory: ${dataDir} } } }
+  KeyManager: ${o.keyManager ?? `{ disk: { plugin_data: { directory: ${dataDir} } } }`}
   NodeAttestor: ${o.nodeAttestor ?? '{ join_token: { plugin_data: {} } }'}
   WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
 ${o.extraTop ?? ''}`,

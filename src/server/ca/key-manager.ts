@@ -9,6 +9,13 @@ import { writeFileAtomic } from '../../common/fs.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
 
 export interface KeyManager {
+  /**
+   * Whether keys outlive the process (disk: true, memory: false). The CA
+   * journal refuses to start when a durable manager lacks a key it names;
+   * with a non-durable one that slot is merely unusable and a new authority
+   * is prepared (SPIRE's SlotLoader: "no key manager key").
+   */
+  readonly durable: boolean;
   /** Generates (or replaces) the key with this ID and persists it before returning. */
   generateKey(id: string, type: KeyType): Promise<KeyObject>;
   getKey(id: string): Promise<KeyObject | undefined>;
@@ -17,6 +24,7 @@ export interface KeyManager {
 export class KeyManagerError extends HeraldError {}
 
 export class MemoryKeyManager implements KeyManager {
+  readonly durable = false;
   readonly #keys = new Map<string, KeyObject>();
 
   async generateKey(id: string, type: KeyType): Promise<KeyObject> {
@@ -35,6 +43,7 @@ interface DiskKeyFile {
 }
 
 export class DiskKeyManager implements KeyManager {
+  readonly durable = true;
   readonly #path: string;
   #file: DiskKeyFile = { keys: {} };
   readonly #cache = new Map<string, KeyObject>();

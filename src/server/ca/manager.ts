@@ -342,14 +342,28 @@ export class CaManager {
   }
 
   async #restoreFromJournal(): Promise<void> {
-    const { keyManager } = this.#cfg;
-    const missingKey = (keyId: string): never => {
-      throw new CaManagerError('ERR_CA_KEY_MISSING', `ca: the journal references key ${JSON.stringify(keyId)} which the key manager does not have; refusing to start (restore the key file or move the journal away)`);
+    const { keyManager, log } = this.#cfg;
+    /**
+     * A journal entry whose key the key manager does not have. Durable
+     * (disk): refuse to start, the key file was lost or replaced. Not
+     * durable (memory): every key is gone after a restart, so the slot is
+     * unusable and a new authority is prepared (SPIRE's SlotLoader, "no key
+     * manager key"); the old one stays in the bundle until it expires, and
+     * an active one is recorded as old so what it signed is still reported.
+     */
+    const missingKey = (entry: { keyId: string; slotId: SlotId; status: SlotStatus }, kind: string): undefined => {
+      if (keyManager.durable) {
+        throw new CaManagerError('ERR_CA_KEY_MISSING', `ca: the journal references key ${JSON.stringify(entry.keyId)} which the key manager does not have; refusing to start (restore the key file or move the journal away)`);
+      }
+      log.warn({ slot: entry.slotId, status: entry.status, key_id: entry.keyId, reason: 'no key manager key' }, `${kind} slot unusable`);
+      if (entry.status === 'active') entry.status = 'old';
+      return undefined;
     };
     for (const status of ['active', 'prepared'] as const) {
       const x = lastWithStatus(this.#journal.x509Cas, status);
-      if (x) {
-        const privateKey = (await keyManager.getKey(x.keyId)) ?? missingKey(x.keyId);
+      const xKey = x && ((await keyManager.getKey(x.keyId)) ?? missingKey(x, 'X509CA'));
+      if (x && xKey) {
+        const privateKey = xKey;
         const certificate = new X509Certificate(Buffer.from(x.certificate, 'base64'));
         const ca: X509CaAuthority = {
           slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, privateKey, certificate,
@@ -364,8 +378,9 @@ export class CaManager {
         }
       }
       const j = lastWithStatus(this.#journal.jwtKeys, status);
-      if (j) {
-        const privateKey = (await keyManager.getKey(j.keyId)) ?? missingKey(j.keyId);
+      const jKey = j && ((await keyManager.getKey(j.keyId)) ?? missingKey(j, 'JWT key'));
+      if (j && jKey) {
+        const privateKey = jKey;
         // The key verifiers know is the one published (the journal's), not one derived from whatever key is on disk now.
         const published = createPublicKey({ key: Buffer.from(j.publicKey, 'base64'), format: 'der', type: 'spki' });
         const why = keyMismatch(privateKey, published);

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
 import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
 import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
-import { DiskKeyManager } from '../../../src/server/ca/key-manager.ts';
+import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../../../src/server/ca/key-manager.ts';
 import { CaManager, keyMismatch } from '../../../src/server/ca/manager.ts';
 import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts';
 import { openSqliteDataStore } from '../../../src/server/datastore/index.ts';
@@ -25,14 +25,14 @@ let dir: { path: string; cleanup: () => Promise<void> };
 let ds: DataStore;
 let clock: ManualClock;
 
-async function newManager(): Promise<CaManager> {
+async function newManager(keyManager?: KeyManager): Promise<CaManager> {
   const m = new CaManager({
     trustDomain: td,
     caKeyType: 'ec-p256',
     jwtKeyType: 'ec-p256',
     caTtlMs: CA_TTL,
     journalPath: join(dir.path, 'journal.json'),
-    keyManager: await DiskKeyManager.open(join(dir.path, 'keys.json')),
+    keyManager: keyManager ?? (await DiskKeyManager.open(join(dir.path, 'keys.json'))),
     minter: new SelfSignedCaMinter(td),
     publisher: new DataStoreAuthorityPublisher(ds, td, 300),
     clock,
@@ -129,6 +129,31 @@ describe('CaManager', () => {
     await newManager();
     await writeFile(join(dir.path, 'keys.json'), '{"keys":{}}');
     await expect(newManager()).rejects.toMatchObject({ code: 'ERR_CA_KEY_MISSING' });
+  });
+
+  it('durable: the disk key manager is durable, the memory one is not', async () => {
+    expect((await DiskKeyManager.open(join(dir.path, 'keys.json'))).durable).toBe(true);
+    expect(new MemoryKeyManager().durable).toBe(false);
+  });
+
+  // SPIRE's SlotLoader: a slot whose key a non-durable key manager lacks is unusable, not fatal.
+  it('with the memory key manager a restart prepares a new CA and JWT key; the old ones stay in the bundle and are recorded as old', async () => {
+    const m1 = await newManager(new MemoryKeyManager());
+    const old = { ca: m1.currentX509Ca().certificate, kid: m1.currentJwtKey().kid };
+    clock.advance(1000);
+    const m2 = await newManager(new MemoryKeyManager());
+    expect(m2.currentX509Ca().certificate.fingerprint256).not.toBe(old.ca.fingerprint256);
+    expect(m2.currentJwtKey().kid).not.toBe(old.kid);
+    expect(m2.oldX509Record()?.certificate.fingerprint256).toBe(old.ca.fingerprint256);
+    expect(m2.oldJwtRecord()?.kid).toBe(old.kid);
+    const bundle = await ds.getBundle(td);
+    expect(bundle!.x509Authorities).toHaveLength(2);
+    expect(bundle!.jwtAuthorities.map((a) => a.keyId).sort()).toEqual([old.kid, m2.currentJwtKey().kid].sort());
+    // And again: the journal's entries from both earlier runs are unusable, and the latest is the old one.
+    clock.advance(1000);
+    const m3 = await newManager(new MemoryKeyManager());
+    expect(m3.oldX509Record()?.certificate.fingerprint256).toBe(m2.currentX509Ca().certificate.fingerprint256);
+    expect((await ds.getBundle(td))!.x509Authorities).toHaveLength(3);
   });
 
   // Another server on the same keys file (issue 15 item 2): it generated its
