@@ -112,23 +112,23 @@ describe('herald-agent end to end', () => {
   it('go-spiffe, py-spiffe and java-spiffe watchers see the SVID rotate on the open stream; java-spiffe\'s JwtSource follows a JWT key rotation', async () => {
     const env = { ...process.env, SPIFFE_ENDPOINT_SOCKET: `unix://${agent.socketPath}` };
     // java-spiffe (grpc-java) sends the socket path as :authority. Its
-    // X509Source and JwtSource stay open through the SVID rotation, and we
-    // rotate the JWT authority under them once it says "watching".
+    // X509Source and JwtSource stay open through the SVID rotation; the JWT
+    // authority is rotated under them only after every watcher has seen the
+    // SVID rotate, since a bundle change also reaches X509 streams (as in
+    // SPIRE) and must not pass for the rotation.
     const java = startProcess('java', [...javaInteropArgs(), 'watch', '2', 'jwt-rotation'], { env: { ...env, SPIFFE_ENDPOINT_SOCKET: `unix:${agent.socketPath}` } });
     try {
       const [goRes, pyRes] = await Promise.all([
         runCommand(goInteropPath(), ['watch', '2'], { env, timeoutMs: 40_000 }),
         runCommand(pythonPath(), [join(ROOT, 'test/interop/py/client.py'), 'watch', '2'], { env, timeoutMs: 40_000 }),
-        (async () => {
-          // JVM startup on a busy 2-core machine is slow: generous bounds.
-          await java.waitForOutput(/^watching$/m, 60_000).catch((err: Error) => {
-            throw new Error(`${err.message}; java-spiffe said:\n${java.output().slice(-3000)}`);
-          });
-          const prepared = JSON.parse((await server.cli('localauthority', 'jwt', 'prepare', '-output', 'json')).stdout).prepared_authority.authority_id;
-          const activated = await server.cli('localauthority', 'jwt', 'activate', '-authorityID', prepared, '-output', 'json');
-          expect(activated.code, activated.stderr).toBe(0);
-        })(),
+        // JVM startup on a busy 2-core machine is slow: generous bounds.
+        java.waitForOutput(/^x509 updates seen$/m, 90_000).catch((err: Error) => {
+          throw new Error(`${err.message}; java-spiffe said:\n${java.output().slice(-3000)}`);
+        }),
       ]);
+      const prepared = JSON.parse((await server.cli('localauthority', 'jwt', 'prepare', '-output', 'json')).stdout).prepared_authority.authority_id;
+      const activated = await server.cli('localauthority', 'jwt', 'activate', '-authorityID', prepared, '-output', 'json');
+      expect(activated.code, activated.stderr).toBe(0);
       const go = JSON.parse(goRes.stdout);
       const py = JSON.parse(pyRes.stdout);
       let timer: NodeJS.Timeout | undefined;

@@ -8,7 +8,7 @@
 //                            X509Source and JwtSource held open until the X509Source saw N updates (a rotation);
 //                            then the JwtSource fetches and validates a JWT-SVID on its long-lived stream. With
 //                            jwt-rotation it first waits for JWT-SVIDs signed by a new key (the caller rotates
-//                            the JWT authority after "watching" appears on stderr) and for that key to reach
+//                            the JWT authority after "x509 updates seen" appears on stderr) and for that key to reach
 //                            the JwtSource's bundle, and validates such a JWT-SVID against it
 //
 // The socket comes from SPIFFE_ENDPOINT_SOCKET (unix:/path), as for any java-spiffe client.
@@ -176,6 +176,10 @@ public final class HeraldInterop {
                 out.put("jwt_after", jwtCheck(jwt, client, "watch"));
                 return out;
             }
+            // The caller rotates the JWT authority only now: a bundle change also
+            // reaches X509 streams, and must not pass for the SVID rotation.
+            System.err.println("x509 updates seen");
+            System.err.flush();
             // A fresh audience each time, so the agent signs a new JWT-SVID
             // rather than handing out one it cached before the rotation.
             long rotationDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
