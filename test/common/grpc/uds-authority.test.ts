@@ -11,14 +11,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { getPeerCred } from '@herald/peercred';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  AuthorityFilter,
-  encodeLiterals,
-  type HeaderField,
-  HpackDecoder,
-  HpackError,
-  SERVER_PREFACE,
-} from '../../../src/common/grpc/uds-authority.ts';
+import { encodeLiterals, type HeaderField, HpackDecoder, HpackError } from '../../../src/common/grpc/hpack.ts';
+import { AuthorityFilter, SERVER_PREFACE } from '../../../src/common/grpc/uds-authority.ts';
 import { startUdsServer, type UdsServer } from '../../../src/common/grpc/uds-server.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
 import { waitFor } from '../../helpers/wait.ts';
