@@ -2,7 +2,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { Services } from '../../common/grpc/protos.ts';
 import { loadServerConfig, serverRunFlags } from '../../server/config.ts';
-import { startServer } from '../../server/server.ts';
 import { describeError, type Command } from '../command.ts';
 import { daemonCommands } from '../daemon.ts';
 import { callUnary, checkAdminSocket, udsClient } from '../grpc-client.ts';
@@ -14,7 +13,8 @@ export const { run: runCommand, validate: validateCommand } = daemonCommands({
   flags: serverRunFlags,
   // -allowEmptyDatastore is a decision for one start, not a config setting.
   load: async (flags, io) => ({ ...(await loadServerConfig({ cwd: io.cwd, flags, env: io.env })), allowEmptyDatastore: flags.values.allowEmptyDatastore === true }),
-  start: (config, log) => startServer(config, { log, allowEmptyDatastore: config.allowEmptyDatastore }),
+  // Loaded only by `run`: the admin commands (healthcheck, entry …) never pay for the server's modules.
+  start: async (config, log) => (await import('../../server/server.ts')).startServer(config, { log, allowEmptyDatastore: config.allowEmptyDatastore }),
 });
 
 export const healthcheckCommand: Command = {
