@@ -14,9 +14,10 @@ const includeDirs = [join(protoRoot, 'spiffe'), join(protoRoot, 'envoy'), protoR
 // Loaded in groups, on first use: the Envoy APIs cost ~15 MB each in
 // memory, and the server never needs them.
 const groups = {
+  // Alone, so that a `healthcheck` CLI call loads nothing else.
+  health: ['grpc/health/v1/health.proto'],
   spiffe: [
     'workload.proto',
-    'grpc/health/v1/health.proto',
     'spire/api/server/agent/v1/agent.proto',
     'spire/api/server/svid/v1/svid.proto',
     'spire/api/server/entry/v1/entry.proto',
@@ -59,6 +60,7 @@ function grpcObject(group: Group): grpc.GrpcObject {
 function groupOf(service: string): Group {
   if (service.startsWith('envoy.service.secret.')) return 'sds';
   if (service.startsWith('envoy.service.auth.')) return 'authz';
+  if (service.startsWith('grpc.health.')) return 'health';
   return 'spiffe';
 }
 
