@@ -248,27 +248,9 @@ describe('herald-server CLI = spire-server 1.13.3 CLI (differential)', () => {
     tmp = await makeTempDir('herald-cli-diff-');
     const d = (n: string) => join(tmp.path, n);
     await mkdir(d('herald'));
-    await mkdir(d('spire-data'), { recursive: true });
     // SPIRE, configured as Herald's test server is: sqlite, join_token, 24h CA, 1h/5m SVIDs.
     spireSocket = d('spire-server.sock');
-    const port = await freePort();
-    await writeFile(d('server.conf'), `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${spireSocket}"
-  trust_domain = "example.org"
-  data_dir = "${d('spire-data')}"
-  log_level = "WARN"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${d('spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-}
-`);
+    await spireServerConf(tmp.path, spireSocket);
     spire = startProcess(spireServerBin, ['run', '-config', d('server.conf')]);
     herald = await startServer({ dir: d('herald') });
     await waitFor('spire-server healthy', async () => (await runCommand(spireServerBin, ['healthcheck', '-socketPath', spireSocket])).code === 0, { timeoutMs: 30_000 });
@@ -346,12 +328,13 @@ plugins {
 });
 
 /** SPIRE's server config, as Herald's test server is configured: sqlite, join_token, 24h CA, 1h/5m SVIDs. */
-async function spireServerConf(dir: string, socket: string): Promise<string> {
+async function spireServerConf(dir: string, socket: string): Promise<{ conf: string; port: number }> {
   const conf = join(dir, 'server.conf');
+  const port = await freePort();
   await mkdir(join(dir, 'spire-data'), { recursive: true });
   await writeFile(conf, `server {
   bind_address = "127.0.0.1"
-  bind_port = "${await freePort()}"
+  bind_port = "${port}"
   socket_path = "${socket}"
   trust_domain = "example.org"
   data_dir = "${join(dir, 'spire-data')}"
@@ -366,7 +349,7 @@ plugins {
   NodeAttestor "join_token" { plugin_data {} }
 }
 `);
-  return conf;
+  return { conf, port };
 }
 
 // prepare / activate / taint / revoke change the CA, so they run on servers of their own.
@@ -380,7 +363,7 @@ describe('localauthority x509|jwt prepare/activate/taint/revoke = spire-server 1
     tmp = await makeTempDir('herald-la-diff-');
     await mkdir(join(tmp.path, 'herald'));
     spireSocket = join(tmp.path, 'spire-server.sock');
-    spire = startProcess(spireBinaries().server, ['run', '-config', await spireServerConf(tmp.path, spireSocket)]);
+    spire = startProcess(spireBinaries().server, ['run', '-config', (await spireServerConf(tmp.path, spireSocket)).conf]);
     herald = await startServer({ dir: join(tmp.path, 'herald') });
     await waitFor('spire-server healthy', async () => (await runCommand(spireBinaries().server, ['healthcheck', '-socketPath', spireSocket])).code === 0, { timeoutMs: 30_000 });
     await waitFor('herald-server healthy', async () => (await herald!.cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
@@ -558,28 +541,10 @@ describe('herald-agent CLI = spire-agent 1.13.3 CLI (differential)', () => {
   beforeAll(async () => {
     tmp = await makeTempDir('herald-agent-cli-diff-');
     const d = (n: string) => join(tmp.path, n);
-    await mkdir(d('spire-data'));
     await mkdir(d('herald'));
     const serverSocket = d('spire-server.sock');
     spireServerSocket = serverSocket;
-    const port = await freePort();
-    await writeFile(d('server.conf'), `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${serverSocket}"
-  trust_domain = "example.org"
-  data_dir = "${d('spire-data')}"
-  log_level = "WARN"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${d('spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-}
-`);
+    const { port } = await spireServerConf(tmp.path, serverSocket);
     spireServer = startProcess(bins().server, ['run', '-config', d('server.conf')]);
     const scli = (...a: string[]) => runCommand(bins().server, [...a, '-socketPath', serverSocket]);
     await waitFor('spire-server healthy', async () => (await scli('healthcheck')).code === 0, { timeoutMs: 30_000 });
