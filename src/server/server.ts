@@ -36,7 +36,11 @@ import { DiskKeyManager, MemoryKeyManager, type KeyManager } from './ca/key-mana
 import { CaManager, type X509CaMinter } from './ca/manager.ts';
 import { SelfSignedCaMinter } from './ca/self-signed-minter.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
-import { openDataStore, StorageHealth, type DataStore } from './datastore/index.ts';
+// Not through datastore/index.ts: that re-exports the PostgreSQL datastore,
+// whose pg driver open.ts loads only for a postgres config.
+import type { DataStore } from './datastore/datastore.ts';
+import { openDataStore } from './datastore/open.ts';
+import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { JoinTokenAttestor } from './node-attestor/join-token.ts';
 import { X509PopAttestor } from './node-attestor/x509pop.ts';

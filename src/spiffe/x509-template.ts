@@ -2,7 +2,11 @@
 // seed-000 leaf): the CA certificate of a trust domain and X509-SVID leaves,
 // signed with @peculiar/x509 over WebCrypto keys derived from KeyObjects.
 import { X509Certificate, createHash, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
-import { px509 } from './peculiar.ts';
+// @peculiar/x509 (with asn1js and reflect-metadata) builds CA certificates
+// only; leaves are built straight in DER (x509-leaf-der.ts). It is loaded on
+// the first createCaCertificate, so a server that finds its CA in the journal
+// and the signing workers never load it.
+import type { px509 as Px509 } from './peculiar.ts';
 import { X509SvidError } from './errors.ts';
 import { buildLeafCertificateDer, caSigningInfo } from './x509-leaf-der.ts';
 import type { SpiffeId } from './id.ts';
@@ -59,7 +63,7 @@ export function uniqueIdFor(id: SpiffeId): string {
   return createHash('sha256').update(id.toString()).digest().subarray(0, 16).toString('hex');
 }
 
-function nameOf(subject: CertSubject): px509.Name {
+function nameOf(px509: typeof Px509, subject: CertSubject): Px509.Name {
   const attrs: { [type: string]: string[] }[] = [];
   for (const c of subject.country ?? []) attrs.push({ C: [c] });
   for (const o of subject.organization ?? []) attrs.push({ O: [o] });
@@ -84,10 +88,11 @@ export interface CreateCaOptions {
 
 /** A CA certificate: URI SAN = trust domain ID, CA:TRUE, keyCertSign|cRLSign, SKI/AKI. */
 export async function createCaCertificate(opts: CreateCaOptions): Promise<X509Certificate> {
-  const subject = nameOf(opts.subject ?? DEFAULT_CA_SUBJECT);
+  const { px509 } = await import('./peculiar.ts');
+  const subject = nameOf(px509, opts.subject ?? DEFAULT_CA_SUBJECT);
   const issuerCert = opts.signer.certificate ? new px509.X509Certificate(opts.signer.certificate.raw) : undefined;
   const publicCryptoKey = await cryptoKeyOf(opts.publicKey);
-  const extensions: px509.Extension[] = [
+  const extensions: Px509.Extension[] = [
     new px509.BasicConstraintsExtension(true, undefined, true),
     new px509.KeyUsagesExtension(px509.KeyUsageFlags.keyCertSign | px509.KeyUsageFlags.cRLSign, true),
     await px509.SubjectKeyIdentifierExtension.create(publicCryptoKey),

@@ -2,7 +2,8 @@
 // anyone, as in SPIRE) and federated bundles (agents read, admins write).
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
-import { DeleteMode, type StoredBundle } from '../datastore/index.ts';
+import type { StoredBundle } from '../datastore/index.ts';
+import { DeleteMode } from '../datastore/datastore.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';

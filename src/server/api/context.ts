@@ -10,7 +10,7 @@ import { toServiceError } from '../../common/grpc/status.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { SvidIssuer } from '../ca/issuer.ts';
 import type { CaManager } from '../ca/manager.ts';
-import { MatchBehavior, type DataStore } from '../datastore/index.ts';
+import { MatchBehavior, type DataStore } from '../datastore/datastore.ts';
 import type { EntryCache } from '../entry-cache/entry-cache.ts';
 import type { NodeAttestor } from '../node-attestor/types.ts';
 import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';

@@ -4,7 +4,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { failStream } from '../../common/grpc/status.ts';
-import { EntryExistsError, type EntryFilter, type EntryMask, type ListEntriesRequest, type RegistrationEntry } from '../datastore/index.ts';
+import type { EntryFilter, EntryMask, ListEntriesRequest, RegistrationEntry } from '../datastore/index.ts';
+import { EntryExistsError } from '../datastore/errors.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
 import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf } from './convert.ts';

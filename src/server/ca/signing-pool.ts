@@ -2,6 +2,11 @@
 // issuance uses every core while the main thread serves gRPC. Jobs of one
 // call are split across the workers; each worker holds the active CA and is
 // told when it changes.
+// The workers start on the first sign(), not with the server: a server that
+// never gets a batch of CSRs (most of them, and every start-up) pays nothing
+// for them. They load signing-worker-entry.js, which turns Node's compile
+// cache on inside the worker before loading the TypeScript body, so a worker
+// start skips type stripping as the main thread does.
 import type { X509Certificate, KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -26,15 +31,27 @@ interface Pending {
 }
 
 export class SigningPool {
+  readonly #size: number;
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
   #nextBatch = 1;
-  #ca: X509Certificate | undefined;
+  #ca: { certificate: X509Certificate; message: WorkerMessage } | undefined;
   #next = 0;
+  #closed = false;
 
   constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(join(import.meta.dirname, 'signing-worker.ts'));
+    this.#size = Math.max(1, size);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Starts the workers (once), handing each the current CA. */
+  #start(): Worker[] {
+    if (this.#workers.length > 0 || this.#closed) return this.#workers;
+    for (let i = 0; i < this.#size; i++) {
+      const w = new Worker(join(import.meta.dirname, 'signing-worker-entry.js'));
       w.unref();
       w.on('message', (m: { batch: number; results: SignResult[] }) => {
         const p = this.#pending.get(m.batch);
@@ -45,31 +62,31 @@ export class SigningPool {
         for (const p of this.#pending.values()) p.reject(err);
         this.#pending.clear();
       });
+      if (this.#ca) w.postMessage(this.#ca.message);
       this.#workers.push(w);
     }
-  }
-
-  get size(): number {
-    return this.#workers.length;
+    return this.#workers;
   }
 
   /** Gives every worker the CA to sign with (no-op when unchanged). */
   setCa(certificate: X509Certificate, privateKey: KeyObject): void {
-    if (this.#ca === certificate) return;
-    this.#ca = certificate;
+    if (this.#ca?.certificate === certificate) return;
     const key = privateKey.export({ format: 'der', type: 'pkcs8' });
-    for (const w of this.#workers) w.postMessage({ kind: 'ca', certificate: certificate.raw, privateKey: key } satisfies WorkerMessage);
+    this.#ca = { certificate, message: { kind: 'ca', certificate: certificate.raw, privateKey: key } };
+    for (const w of this.#workers) w.postMessage(this.#ca.message);
   }
 
   /** Signs `jobs`, in order, spread over the workers. */
   async sign(jobs: SignJob[]): Promise<SignResult[]> {
-    const n = Math.min(this.#workers.length, Math.ceil(jobs.length / 8));
+    if (this.#closed) throw new Error('signing pool is closed');
+    const workers = this.#start();
+    const n = Math.min(workers.length, Math.ceil(jobs.length / 8));
     const per = Math.ceil(jobs.length / n);
     const parts: Promise<SignResult[]>[] = [];
     for (let i = 0; i < n; i++) {
       const slice = jobs.slice(i * per, (i + 1) * per);
       if (slice.length === 0) continue;
-      const worker = this.#workers[this.#next++ % this.#workers.length]!;
+      const worker = workers[this.#next++ % workers.length]!;
       const batch = this.#nextBatch++;
       parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject })));
       worker.postMessage({ kind: 'jobs', batch, jobs: slice } satisfies WorkerMessage);
@@ -78,6 +95,7 @@ export class SigningPool {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
 }

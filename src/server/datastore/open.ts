@@ -1,8 +1,9 @@
 // Opens the datastore the server config names (plugins.DataStore.sql).
+// The PostgreSQL datastore (and the pg driver, ~40 ms of module loading) is
+// loaded only when the config names it.
 import type { Clock } from '../../common/clock.ts';
 import type { DataStoreConfig } from '../config-runtime.ts';
 import type { DataStore } from './datastore.ts';
-import { openPostgresDataStore } from './postgres.ts';
 import { openSqliteDataStore } from './sqlite.ts';
 import type { ListenerErrorHandler } from './sql/sql-datastore.ts';
 import type { StorageEvents } from './storage-health.ts';
@@ -21,7 +22,7 @@ export function openDataStore(config: DataStoreConfig, options: OpenDataStoreOpt
     case 'sqlite3':
       return openSqliteDataStore({ path: config.connectionString, ...options });
     case 'postgres':
-      return openPostgresDataStore({ connectionString: config.connectionString, ...options });
+      return import('./postgres.ts').then((m) => m.openPostgresDataStore({ connectionString: config.connectionString, ...options }));
     default:
       throw new TypeError(`openDataStore: unsupported database type ${JSON.stringify((config as { databaseType: unknown }).databaseType)}`);
   }

@@ -5,7 +5,6 @@
 // domain, empty — the previous bundle stays and the reason is logged.
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { uriSans } from '../../common/grpc/tls-credentials.ts';
@@ -135,6 +134,8 @@ export class BundleRefresher {
     } else {
       connect = this.#o.webRootsPem ? { ca: this.#o.webRootsPem } : {};
     }
+    // undici (~30 ms of module loading) only once a bundle is fetched, not at every server start.
+    const { Agent, request } = await import('undici');
     const agent = new Agent({ connect, connectTimeout: timeout, headersTimeout: timeout, bodyTimeout: timeout, maxResponseSize: MAX_BUNDLE_BYTES });
     let text: string;
     try {
