@@ -5,12 +5,18 @@
 //                     last sent / ACKed / NACKed (with Envoy's message), held back
 //   GET /metrics      the agent's counters and latency percentiles
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { checkSocketDirectory, type SocketFileLogger } from '../common/grpc/uds-socket-file.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { SdsStreamRegistry } from '../sds/stream-state.ts';
 import type { AgentManager } from './manager.ts';
+
+// node:http through require, not an ESM import: Node builds the ESM namespace
+// of node:http by reading every export, and its WebSocket getters then load
+// Node's bundled undici (~8 ms at every start, for nothing).
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export interface AdminApi {
   close(): Promise<void>;

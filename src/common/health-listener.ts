@@ -1,7 +1,13 @@
 // SPIRE's `health_checks` HTTP listener, for both daemons: live_path
 // answers 200 while the process runs, ready_path once it can serve.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { HeraldError, errorMessage } from './errors.ts';
+
+// node:http through require, not an ESM import: Node builds the ESM namespace
+// of node:http by reading every export, and its WebSocket getters then load
+// Node's bundled undici (~8 ms at every start, for nothing).
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export interface HealthListenerConfig {
   readonly bindAddress: string;
