@@ -137,3 +137,72 @@ export function buildLeafCertificateDer(o: LeafDerOptions): Buffer {
   const signature = cryptoSign(info.hash, tbs, o.caKey);
   return seq(tbs, info.signatureAlgorithm, bitString(signature));
 }
+
+// keyCertSign (bit 5) | cRLSign (bit 6): 0000 0110, 1 unused bit.
+const CA_KEY_USAGE = bitString(Buffer.from([0x06]), 1);
+
+/** PrintableString when every character allows it (as Go and @peculiar/x509 choose), else UTF8String. */
+function directoryString(s: string): Buffer {
+  return /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s) ? printable(s) : utf8(s);
+}
+
+/** The signature AlgorithmIdentifier and digest for a signing key (ECDSA P-256/P-384, RSA PKCS#1 v1.5 SHA-256). */
+function signatureAlgorithmOf(key: KeyObject): { algorithm: Buffer; hash: 'sha256' | 'sha384' } {
+  if (key.asymmetricKeyType === 'rsa') return { algorithm: seq(oid(OID.rsaSha256), Buffer.from([0x05, 0x00])), hash: 'sha256' };
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType !== 'ec' || (curve !== 'prime256v1' && curve !== 'secp384r1')) {
+    throw new TypeError(`x509svid: unsupported key ${String(key.asymmetricKeyType)} ${String(curve ?? '')}`.trimEnd());
+  }
+  return curve === 'secp384r1' ? { algorithm: seq(oid(OID.ecdsaSha384)), hash: 'sha384' } : { algorithm: seq(oid(OID.ecdsaSha256)), hash: 'sha256' };
+}
+
+export interface CaDerOptions {
+  /** SubjectPublicKeyInfo DER of the CA key. */
+  spki: Buffer;
+  /** Signs the certificate; with `issuer`, the issuer's key, else the CA's own (self-signed). */
+  signerKey: KeyObject;
+  issuer?: X509Certificate | undefined;
+  trustDomainId: string;
+  serialHex: string;
+  notBefore: number;
+  notAfter: number;
+  country: readonly string[];
+  organization: readonly string[];
+  commonName?: string | undefined;
+}
+
+/**
+ * A CA certificate's DER, as @peculiar/x509 wrote it before: subject C, O,
+ * CN; BasicConstraints CA:TRUE and KeyUsage keyCertSign|cRLSign (both
+ * critical), SKI (RFC 5280 method 1), URI SAN = trust domain ID, and AKI
+ * when the issuer has an SKI. Written here so a server start never loads
+ * that library (~60 ms).
+ */
+export function buildCaCertificateDer(o: CaDerOptions): Buffer {
+  const { algorithm, hash } = signatureAlgorithmOf(o.signerKey);
+  const subject = seq(
+    ...o.country.map((c) => rdn(OID.country, directoryString(c))),
+    ...o.organization.map((org) => rdn(OID.organization, directoryString(org))),
+    ...(o.commonName ? [rdn(OID.commonName, directoryString(o.commonName))] : []),
+  );
+  const issuerDer = o.issuer ? caSigningInfo(o.issuer, o.signerKey).subjectDer : subject;
+  const issuerKeyId = o.issuer ? subjectKeyIdOf(o.issuer) : undefined;
+  const extensions = [
+    ext(OID.basicConstraints, true, seq(bool(true))),
+    ext(OID.keyUsage, true, CA_KEY_USAGE),
+    ext(OID.subjectKeyId, false, octets(keyIdOfSpki(o.spki))),
+    ext(OID.subjectAltName, false, seq(ia5(0x86, o.trustDomainId))),
+  ];
+  if (issuerKeyId) extensions.push(ext(OID.authorityKeyId, false, seq(Buffer.concat([Buffer.from([0x80, issuerKeyId.length]), issuerKeyId]))));
+  const tbs = seq(
+    explicit(0, uint(Buffer.from([2]))),
+    uint(Buffer.from(o.serialHex, 'hex')),
+    algorithm,
+    issuerDer,
+    seq(time(o.notBefore), time(o.notAfter)),
+    subject,
+    o.spki,
+    explicit(3, seq(...extensions)),
+  );
+  return seq(tbs, algorithm, bitString(cryptoSign(hash, tbs, o.signerKey)));
+}
