@@ -48,6 +48,11 @@ export class SvidIssuer {
     this.#pool = pool;
   }
 
+  /** Starts the signing pool's workers if they are not running (an agent attested: its batches follow). */
+  warmBatchSigning(): void {
+    this.#pool?.warm();
+  }
+
   /**
    * Verifies each CSR and signs an SVID for it: on the signing pool when
    * there is one (big batches from agents), else inline. Per-item results.

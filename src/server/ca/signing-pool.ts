@@ -2,9 +2,8 @@
 // issuance uses every core while the main thread serves gRPC. Jobs of one
 // call are split across the workers; each worker holds the active CA and is
 // told when it changes.
-// The workers start on the first sign(), not with the server: a server that
-// never gets a batch of CSRs (most of them, and every start-up) pays nothing
-// for them. They load signing-worker-entry.js, which turns Node's compile
+// The workers start when an agent attests or renews (warm(): its batches
+// follow) or on the first sign(), never on the start-up path. They load signing-worker-entry.js, which turns Node's compile
 // cache on inside the worker before loading the TypeScript body, so a worker
 // start skips type stripping as the main thread does.
 import type { X509Certificate, KeyObject } from 'node:crypto';
@@ -66,6 +65,11 @@ export class SigningPool {
       this.#workers.push(w);
     }
     return this.#workers;
+  }
+
+  /** Starts the workers now (once), so a batch expected soon does not wait for them. */
+  warm(): void {
+    this.#start();
   }
 
   /** Gives every worker the CA to sign with (no-op when unchanged). */
