@@ -214,9 +214,13 @@ describe('herald-agent end to end', () => {
       return settled;
     }, { timeoutMs: 10_000 });
     const client = startProcess(process.execPath, [join(ROOT, 'test/e2e/fixtures/open-streams.ts'), agent.socketPath, '1000', '10']);
-    await client.waitForOutput('ready 1000', 40_000);
-    expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 10);
-    await client.stop('SIGKILL');
+    try {
+      await client.waitForOutput('ready 1000', 40_000);
+      expect(fdCount(pid)).toBeGreaterThanOrEqual(baseline + 10);
+    } finally {
+      // Also when an assertion failed: the client must not outlive the test.
+      await client.stop('SIGKILL');
+    }
     await waitFor('agent fds back to baseline', () => fdCount(pid) <= baseline + 1, { timeoutMs: 15_000 });
   }, 60_000);
 });

@@ -36,7 +36,9 @@ describe('the README walkthrough, pasted as one block', () => {
       `cd ${JSON.stringify(tmp.path)}`,
       'set +e',
     ].join('\n');
-    res = await runCommand('unshare', ['--mount', '--net', '--pid', '--fork', '--mount-proc', 'bash', '-c', `${isolate}\n${readmeWalkthrough()}`], { timeoutMs: 150_000 });
+    // --kill-child: if the block hangs and unshare is killed, the namespace's init (and so
+    // every process of the block) goes with it.
+    res = await runCommand('unshare', ['--mount', '--net', '--pid', '--fork', '--kill-child', '--mount-proc', 'bash', '-c', `${isolate}\n${readmeWalkthrough()}`], { timeoutMs: 150_000 });
   }, 160_000);
 
   afterAll(async () => {
