@@ -24,30 +24,10 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { peerCredentials, readPeerCredentials, stampPeerAddress } from '../../src/common/grpc/peer.ts';
+import { readPeerCredentials, stampPeerAddress } from '../../src/common/grpc/peer.ts';
 import { startUdsServer } from '../../src/common/grpc/uds-server.ts';
 import { percentile } from '../../src/common/metrics.ts';
-
-const json = {
-  serialize: (value: unknown): Buffer => Buffer.from(JSON.stringify(value)),
-  deserialize: (bytes: Buffer): unknown => JSON.parse(bytes.toString('utf8')),
-};
-const definition = {
-  whoAmI: {
-    path: '/herald.bench.Peer/WhoAmI',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
-} satisfies grpc.ServiceDefinition;
-const implementation: grpc.UntypedServiceImplementation = {
-  whoAmI(call: grpc.ServerUnaryCall<unknown, { pid: number | null }>, callback: grpc.sendUnaryData<{ pid: number | null }>) {
-    callback(null, { pid: peerCredentials(call)?.pid ?? null });
-  },
-};
+import { PeerClient, peerServiceDefinition, peerServiceImplementation, type WhoAmIReply } from '../../test/common/grpc/fixtures/peer-service.ts';
 
 interface ClientResult {
   /** Server CPU µs per scenario, filled in by the parent. */
@@ -73,10 +53,9 @@ async function client(): Promise<void> {
   const N = Number(calls);
   const M = Number(concurrency);
   const K = Number(connections);
-  const Client = grpc.makeGenericClientConstructor(definition, 'Peer');
-  type Api = grpc.Client & { whoAmI(req: object, cb: (err: grpc.ServiceError | null, reply?: { pid: number | null }) => void): void };
+  type Api = grpc.Client & { whoAmI(req: object, cb: (err: grpc.ServiceError | null, reply?: WhoAmIReply) => void): void };
   const newClient = (): Api =>
-    new Client(`unix:${socketPath}`, grpc.credentials.createInsecure(), {
+    new PeerClient(`unix:${socketPath}`, grpc.credentials.createInsecure(), {
       'grpc.use_local_subchannel_pool': 1,
       ...(authority === '-' ? {} : { 'grpc.default_authority': authority }),
     }) as unknown as Api;
@@ -86,7 +65,7 @@ async function client(): Promise<void> {
       c.whoAmI({}, (err, reply) => {
         const ms = performance.now() - t0;
         if (err) reject(err);
-        else if (reply?.pid !== process.pid) reject(new Error(`server saw pid ${String(reply?.pid)}, not ${process.pid}`));
+        else if (reply?.creds?.pid !== process.pid) reject(new Error(`server saw pid ${String(reply?.creds?.pid)}, not ${process.pid}`));
         else resolve(ms);
       });
     });
@@ -146,7 +125,7 @@ async function main(): Promise<void> {
 
   // The floor: sockets go to grpc-js as accepted, as before uds-authority.ts.
   const rawGrpc = new grpc.Server({ 'grpc.enable_channelz': 0 });
-  rawGrpc.addService(definition, implementation);
+  rawGrpc.addService(peerServiceDefinition, peerServiceImplementation);
   const injector = rawGrpc.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const rawSocket = join(dir, 'raw.sock');
   const rawNet = net.createServer((socket) => {
@@ -156,7 +135,7 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => rawNet.listen(rawSocket, resolve));
 
-  const herald = await startUdsServer({ socketPath: join(dir, 'herald.sock'), mode: 0o700, services: [{ definition, implementation }] });
+  const herald = await startUdsServer({ socketPath: join(dir, 'herald.sock'), mode: 0o700, services: [{ definition: peerServiceDefinition, implementation: peerServiceImplementation }] });
 
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]!.split(',') : undefined;
   const variants = [

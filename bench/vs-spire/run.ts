@@ -21,6 +21,7 @@ import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
 import { percentile } from '../../src/common/metrics.ts';
 import { SPIRE_VERSION, spireBinaries } from '../../demo/lib/tools.ts';
 import { freePort } from '../lib/herald-procs.ts';
+import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const { values: flags } = parseArgs({
@@ -223,40 +224,27 @@ async function quiet(metric: string): Promise<string> {
 
 // ---- configs (the same files for both) -------------------------------------
 
-const serverConf = (dir: string, port: number) => `server {
-  bind_address = "127.0.0.1"
-  bind_port = ${port}
-  socket_path = "${dir}/server.sock"
-  trust_domain = "${TD}"
-  data_dir = "${dir}/server-data"
-  log_level = "WARN"
-  ca_key_type = "ec-p256"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${dir}/server-data/datastore.sqlite3" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-}
-`;
-const agentConf = (dir: string, name: string, port: number) => `agent {
-  data_dir = "${dir}/${name}-data"
-  log_level = "WARN"
-  server_address = "127.0.0.1"
-  server_port = ${port}
-  socket_path = "${dir}/${name}.sock"
-  trust_domain = "${TD}"
-  insecure_bootstrap = true
-  experimental { sync_interval = "5s" }
-}
-plugins {
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`;
+// The same config for both systems (Herald loads SPIRE's HCL): sqlite, in-memory keys, join token, unix attestor.
+const serverConf = (dir: string, port: number): string =>
+  spireServerConf({
+    port,
+    socketPath: `${dir}/server.sock`,
+    trustDomain: TD,
+    dataDir: `${dir}/server-data`,
+    logLevel: 'WARN',
+    serverExtra: '  ca_key_type = "ec-p256"\n  ca_ttl = "24h"\n  default_x509_svid_ttl = "1h"\n  default_jwt_svid_ttl = "5m"\n',
+    plugins: 'NodeAttestor "join_token" { plugin_data {} }',
+  });
+const agentConf = (dir: string, name: string, port: number): string =>
+  spireAgentConf({
+    dataDir: `${dir}/${name}-data`,
+    socketPath: `${dir}/${name}.sock`,
+    serverPort: port,
+    trustDomain: TD,
+    nodeAttestor: 'NodeAttestor "join_token" { plugin_data {} }',
+    logLevel: 'WARN',
+    agentExtra: '  experimental { sync_interval = "5s" }\n',
+  });
 
 async function admin<T>(socket: string, service: ServiceName, method: string, req: object): Promise<T> {
   const c = udsClient(service, socket);

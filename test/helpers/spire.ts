@@ -27,20 +27,7 @@ export async function startSpireServer(opts: { dir: string; trustDomain?: string
   const port = await freePort();
   const socketPath = f('spire-server.sock');
   await mkdir(f('spire-data'), { recursive: true });
-  await writeFile(f('spire-server.conf'), `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socketPath}"
-  trust_domain = "${trustDomain}"
-  data_dir = "${f('spire-data')}"
-  log_level = "DEBUG"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${f('spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  ${opts.plugins}
-}
-`);
+  await writeFile(f('spire-server.conf'), spireServerConf({ port, socketPath, trustDomain, dataDir: f('spire-data'), plugins: opts.plugins }));
   const proc = startProcess(server, ['run', '-config', f('spire-server.conf')]);
   const cli = (...args: string[]) => runCommand(server, [...args, '-socketPath', socketPath]);
   await waitFor('spire-server healthy', async () => (await cli('healthcheck')).code === 0, { timeoutMs: 30_000 }).catch((err: Error) => {
@@ -50,19 +37,41 @@ plugins {
 }
 
 /**
- * A spire-agent config for a server on 127.0.0.1:`serverPort` (insecure bootstrap,
- * in-memory keys, the unix workload attestor), with `nodeAttestor` as its NodeAttestor block.
+ * A spire-server config on 127.0.0.1:`port` (SQLite in `dataDir`, in-memory keys) with `plugins`
+ * (HCL blocks) added; `serverExtra` adds lines to the server block (TTLs, key type …).
  */
-export function spireAgentConf(o: { dataDir: string; socketPath: string; serverPort: number; trustDomain: string; nodeAttestor: string }): string {
+export function spireServerConf(o: { port: number; socketPath: string; trustDomain: string; dataDir: string; plugins: string; logLevel?: string; serverExtra?: string }): string {
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${o.port}"
+  socket_path = "${o.socketPath}"
+  trust_domain = "${o.trustDomain}"
+  data_dir = "${o.dataDir}"
+  log_level = "${o.logLevel ?? 'DEBUG'}"
+${o.serverExtra ?? ''}}
+plugins {
+  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${join(o.dataDir, 'datastore.sqlite3')}" } }
+  KeyManager "memory" { plugin_data {} }
+  ${o.plugins}
+}
+`;
+}
+
+/**
+ * A spire-agent config for a server on 127.0.0.1:`serverPort` (insecure bootstrap,
+ * in-memory keys, the unix workload attestor), with `nodeAttestor` as its NodeAttestor block;
+ * `agentExtra` adds lines to the agent block.
+ */
+export function spireAgentConf(o: { dataDir: string; socketPath: string; serverPort: number; trustDomain: string; nodeAttestor: string; logLevel?: string; agentExtra?: string }): string {
   return `agent {
   data_dir = "${o.dataDir}"
-  log_level = "DEBUG"
+  log_level = "${o.logLevel ?? 'DEBUG'}"
   server_address = "127.0.0.1"
   server_port = "${o.serverPort}"
   socket_path = "${o.socketPath}"
   trust_domain = "${o.trustDomain}"
   insecure_bootstrap = true
-}
+${o.agentExtra ?? ''}}
 plugins {
   ${o.nodeAttestor}
   KeyManager "memory" { plugin_data {} }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, SERVER_BIN, generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
-import { spireBinaries } from '../helpers/spire.ts';
+import { spireAgentConf, spireBinaries, spireServerConf } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -250,7 +250,7 @@ describe('herald-server CLI = spire-server 1.13.3 CLI (differential)', () => {
     await mkdir(d('herald'));
     // SPIRE, configured as Herald's test server is: sqlite, join_token, 24h CA, 1h/5m SVIDs.
     spireSocket = d('spire-server.sock');
-    await spireServerConf(tmp.path, spireSocket);
+    await writeSpireServerConf(tmp.path, spireSocket);
     spire = startProcess(spireServerBin, ['run', '-config', d('server.conf')]);
     herald = await startServer({ dir: d('herald') });
     await waitFor('spire-server healthy', async () => (await runCommand(spireServerBin, ['healthcheck', '-socketPath', spireSocket])).code === 0, { timeoutMs: 30_000 });
@@ -328,27 +328,19 @@ describe('herald-server CLI = spire-server 1.13.3 CLI (differential)', () => {
 });
 
 /** SPIRE's server config, as Herald's test server is configured: sqlite, join_token, 24h CA, 1h/5m SVIDs. */
-async function spireServerConf(dir: string, socket: string): Promise<{ conf: string; port: number }> {
+async function writeSpireServerConf(dir: string, socket: string): Promise<{ conf: string; port: number }> {
   const conf = join(dir, 'server.conf');
   const port = await freePort();
   await mkdir(join(dir, 'spire-data'), { recursive: true });
-  await writeFile(conf, `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socket}"
-  trust_domain = "example.org"
-  data_dir = "${join(dir, 'spire-data')}"
-  log_level = "WARN"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-plugins {
-  DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "${join(dir, 'spire-data/datastore.sqlite3')}" } }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-}
-`);
+  await writeFile(conf, spireServerConf({
+    port,
+    socketPath: socket,
+    trustDomain: 'example.org',
+    dataDir: join(dir, 'spire-data'),
+    logLevel: 'WARN',
+    serverExtra: '  ca_ttl = "24h"\n  default_x509_svid_ttl = "1h"\n  default_jwt_svid_ttl = "5m"\n',
+    plugins: 'NodeAttestor "join_token" { plugin_data {} }',
+  }));
   return { conf, port };
 }
 
@@ -363,7 +355,7 @@ describe('localauthority x509|jwt prepare/activate/taint/revoke = spire-server 1
     tmp = await makeTempDir('herald-la-diff-');
     await mkdir(join(tmp.path, 'herald'));
     spireSocket = join(tmp.path, 'spire-server.sock');
-    spire = startProcess(spireBinaries().server, ['run', '-config', (await spireServerConf(tmp.path, spireSocket)).conf]);
+    spire = startProcess(spireBinaries().server, ['run', '-config', (await writeSpireServerConf(tmp.path, spireSocket)).conf]);
     herald = await startServer({ dir: join(tmp.path, 'herald') });
     await waitFor('spire-server healthy', async () => (await runCommand(spireBinaries().server, ['healthcheck', '-socketPath', spireSocket])).code === 0, { timeoutMs: 30_000 });
     await waitFor('herald-server healthy', async () => (await herald!.cli('healthcheck')).code === 0, { timeoutMs: 30_000 });
@@ -544,28 +536,14 @@ describe('herald-agent CLI = spire-agent 1.13.3 CLI (differential)', () => {
     await mkdir(d('herald'));
     const serverSocket = d('spire-server.sock');
     spireServerSocket = serverSocket;
-    const { port } = await spireServerConf(tmp.path, serverSocket);
+    const { port } = await writeSpireServerConf(tmp.path, serverSocket);
     spireServer = startProcess(bins().server, ['run', '-config', d('server.conf')]);
     const scli = (...a: string[]) => runCommand(bins().server, [...a, '-socketPath', serverSocket]);
     await waitFor('spire-server healthy', async () => (await scli('healthcheck')).code === 0, { timeoutMs: 30_000 });
     const token = /Token: (\S+)/.exec((await scli('token', 'generate', '-spiffeID', 'spiffe://example.org/node')).stdout)![1]!;
     expect((await scli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/workload', '-selector', `unix:uid:${UID}`, '-hint', 'the-hint')).code).toBe(0);
     spireAgentSocket = d('spire-agent.sock');
-    await writeFile(d('agent.conf'), `agent {
-  data_dir = "${d('spire-agent-data')}"
-  log_level = "WARN"
-  server_address = "127.0.0.1"
-  server_port = "${port}"
-  socket_path = "${spireAgentSocket}"
-  trust_domain = "example.org"
-  insecure_bootstrap = true
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`);
+    await writeFile(d('agent.conf'), spireAgentConf({ dataDir: d('spire-agent-data'), socketPath: spireAgentSocket, serverPort: port, trustDomain: 'example.org', nodeAttestor: 'NodeAttestor "join_token" { plugin_data {} }', logLevel: 'WARN' }));
     spireAgent = startProcess(bins().agent, ['run', '-config', d('agent.conf'), '-joinToken', token]);
 
     herald = await startServer({ dir: d('herald') });
