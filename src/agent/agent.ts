@@ -22,17 +22,17 @@ import { createAuthzService, type AuthzService } from '../authz-filter/service.t
 import { agentAuthzSource } from '../authz-filter/agent-source.ts';
 import type { SanMatcher } from '../sds/secrets.ts';
 import { SdsStreamRegistry } from '../sds/stream-state.ts';
-import { UnixWorkloadAttestor } from './attestor/unix.ts';
-import type { WorkloadAttestor } from './attestor/types.ts';
+import { UnixWorkloadAttestor } from './plugins/workloadattestor/unix/unix.ts';
+import type { WorkloadAttestor } from './plugins/workloadattestor/types.ts';
 import type { AgentRuntimeConfig, AuthorizedPeersConfig, TrustBootstrap } from './config-runtime.ts';
 import { startAdminApi } from './admin-api.ts';
 import { CallerAttestation } from './endpoints/attestation.ts';
 import { workloadApi } from './endpoints/workload-api.ts';
 import { AgentManager } from './manager.ts';
 import { AgentStorage } from './storage.ts';
-import { joinTokenAttestor } from './node-attestor/join-token.ts';
-import type { NodeAttestorClient } from './node-attestor/types.ts';
-import { loadX509PopMaterial, x509PopAttestor } from './node-attestor/x509pop.ts';
+import { joinTokenAttestor } from './plugins/nodeattestor/join_token/join-token.ts';
+import type { NodeAttestorClient } from './plugins/nodeattestor/types.ts';
+import { loadX509PopMaterial, x509PopAttestor } from './plugins/nodeattestor/x509pop/x509pop.ts';
 
 export interface HeraldAgent {
   readonly config: AgentRuntimeConfig;

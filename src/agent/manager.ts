@@ -25,7 +25,7 @@ import { bundleFromWire, entryFromWire } from './convert.ts';
 import type { AgentStorage } from './storage.ts';
 import { JwtSvidCache } from './jwt-cache.ts';
 import { checkIssuedSvid } from './svid-check.ts';
-import type { NodeAttestorClient } from './node-attestor/types.ts';
+import type { NodeAttestorClient } from './plugins/nodeattestor/types.ts';
 
 export interface ManagerOptions {
   trustDomain: TrustDomain;

@@ -3,7 +3,7 @@
 import { HeraldError } from '../../common/errors.ts';
 import { peerCredentials, type PeerAddressSource } from '../../common/grpc/peer.ts';
 import type { Selector } from '../../common/selector.ts';
-import type { WorkloadAttestor } from '../attestor/types.ts';
+import type { WorkloadAttestor } from '../plugins/workloadattestor/types.ts';
 
 export interface AttestedCaller {
   selectors: Selector[];

@@ -7,7 +7,7 @@ import { failStream } from '../../common/grpc/status.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
-import { joinTokenAgentId } from '../node-attestor/join-token.ts';
+import { joinTokenAgentId } from '../plugins/nodeattestor/join_token/join-token.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
 import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';

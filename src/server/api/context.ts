@@ -12,7 +12,7 @@ import type { SvidIssuer } from '../ca/issuer.ts';
 import type { CaManager } from '../ca/manager.ts';
 import { MatchBehavior, type DataStore } from '../datastore/datastore.ts';
 import type { EntryCache } from '../entry-cache/entry-cache.ts';
-import type { NodeAttestor } from '../node-attestor/types.ts';
+import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';
 
 export interface ApiContext {

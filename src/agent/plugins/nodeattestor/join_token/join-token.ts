@@ -1,6 +1,6 @@
 // join_token: the token itself is the attestation data; no challenge.
-import { HeraldError } from '../../common/errors.ts';
-import type { NodeAttestorClient } from './types.ts';
+import { HeraldError } from '../../../../common/errors.ts';
+import type { NodeAttestorClient } from '../types.ts';
 
 export function joinTokenAttestor(token: string): NodeAttestorClient {
   return {

@@ -7,14 +7,14 @@ import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import type { PeerCredentials } from '../../common/grpc/peer.ts';
-import { parseProcStatStartTime } from '../../common/grpc/process-start-time.ts';
-import type { Selector } from '../../common/selector.ts';
+import type { PeerCredentials } from '../../../../common/grpc/peer.ts';
+import { parseProcStatStartTime } from '../../../../common/grpc/process-start-time.ts';
+import type { Selector } from '../../../../common/selector.ts';
 import {
   WorkloadAttestationError,
   WorkloadAttestationErrorCode,
   type WorkloadAttestor,
-} from './types.ts';
+} from '../types.ts';
 
 export interface UnixWorkloadAttestorOptions {
   /**

@@ -4,10 +4,10 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { X509PopAttestor, fingerprint } from '../../../src/server/node-attestor/x509pop.ts';
-import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
-import { CA_KU, LEAF_KU, makeCert, type TestCert } from '../../helpers/test-ca.ts';
-import { makeTempDir } from '../../helpers/tmp.ts';
+import { X509PopAttestor, fingerprint } from '../../../../src/server/plugins/nodeattestor/x509pop/x509pop.ts';
+import { TrustDomain } from '../../../../src/spiffe/trust-domain.ts';
+import { CA_KU, LEAF_KU, makeCert, type TestCert } from '../../../helpers/test-ca.ts';
+import { makeTempDir } from '../../../helpers/tmp.ts';
 
 const td = TrustDomain.fromString('example.org');
 

@@ -2,8 +2,8 @@
 // An attestor turns the agent's attestation data — with as many
 // challenge/response rounds as it needs — into the agent's SPIFFE ID and
 // node selectors. join_token is the first; x509pop and k8s_psat fit here.
-import type { Selector } from '../../common/selector.ts';
-import type { SpiffeId } from '../../spiffe/id.ts';
+import type { Selector } from '../../../common/selector.ts';
+import type { SpiffeId } from '../../../spiffe/id.ts';
 
 export interface AttestationResult {
   readonly agentId: SpiffeId;

@@ -6,13 +6,13 @@
 // agent IDs as SPIRE's, so a spire-agent configured with x509pop works.
 import { X509Certificate, constants, createHash, randomBytes, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
-import type { Selector } from '../../common/selector.ts';
-import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
-import { SpiffeId } from '../../spiffe/id.ts';
-import type { TrustDomain } from '../../spiffe/trust-domain.ts';
-import { KeyUsage, isCa, keyUsageOf } from '../../spiffe/x509-ext.ts';
-import type { AttestationResult, NodeAttestor } from './types.ts';
+import { HeraldError, errorMessage } from '../../../../common/errors.ts';
+import type { Selector } from '../../../../common/selector.ts';
+import { parseCertificatesPem } from '../../../../spiffe/bundle/der.ts';
+import { SpiffeId } from '../../../../spiffe/id.ts';
+import type { TrustDomain } from '../../../../spiffe/trust-domain.ts';
+import { KeyUsage, isCa, keyUsageOf } from '../../../../spiffe/x509-ext.ts';
+import type { AttestationResult, NodeAttestor } from '../types.ts';
 
 export const X509POP = 'x509pop';
 const NONCE_LEN = 32;

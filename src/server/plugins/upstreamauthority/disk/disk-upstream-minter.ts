@@ -3,12 +3,12 @@
 // key are files on disk; the bundle then holds the upstream roots.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
-import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
-import type { TrustDomain } from '../../spiffe/trust-domain.ts';
-import { isCa } from '../../spiffe/x509-ext.ts';
-import { createCaCertificate, type CertSubject } from '../../spiffe/x509-template.ts';
-import type { X509CaMinter } from './manager.ts';
+import { HeraldError, errorMessage } from '../../../../common/errors.ts';
+import { parseCertificatesPem } from '../../../../spiffe/bundle/der.ts';
+import type { TrustDomain } from '../../../../spiffe/trust-domain.ts';
+import { isCa } from '../../../../spiffe/x509-ext.ts';
+import { createCaCertificate, type CertSubject } from '../../../../spiffe/x509-template.ts';
+import type { X509CaMinter } from '../../../ca/manager.ts';
 
 export class UpstreamAuthorityError extends HeraldError {}
 

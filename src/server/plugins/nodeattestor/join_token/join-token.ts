@@ -1,11 +1,11 @@
 // join_token node attestation (SPIRE plugin/server/nodeattestor/jointoken):
 // a one-time token, consumed atomically in the datastore, names the agent
 // spiffe://<td>/spire/agent/join_token/<token>.
-import { HeraldError } from '../../common/errors.ts';
-import { SpiffeId } from '../../spiffe/id.ts';
-import type { TrustDomain } from '../../spiffe/trust-domain.ts';
-import type { DataStore } from '../datastore/index.ts';
-import type { AttestationResult, NodeAttestor } from './types.ts';
+import { HeraldError } from '../../../../common/errors.ts';
+import { SpiffeId } from '../../../../spiffe/id.ts';
+import type { TrustDomain } from '../../../../spiffe/trust-domain.ts';
+import type { DataStore } from '../../../datastore/index.ts';
+import type { AttestationResult, NodeAttestor } from '../types.ts';
 
 export const JOIN_TOKEN = 'join_token';
 

@@ -5,23 +5,23 @@ import { copyFile, mkdir, readlink, rename, rm, unlink, writeFile } from 'node:f
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
-import type { PeerCredentials } from '../../../src/common/grpc/peer.ts';
-import { processStartTime } from '../../../src/common/grpc/process-start-time.ts';
-import type { Selector } from '../../../src/common/selector.ts';
+import { GrpcCode, grpcStatusFor } from '../../../../src/common/errors.ts';
+import type { PeerCredentials } from '../../../../src/common/grpc/peer.ts';
+import { processStartTime } from '../../../../src/common/grpc/process-start-time.ts';
+import type { Selector } from '../../../../src/common/selector.ts';
 import {
   WorkloadAttestationError,
   type WorkloadAttestor,
-} from '../../../src/agent/attestor/types.ts';
+} from '../../../../src/agent/plugins/workloadattestor/types.ts';
 import {
   parseIdNames,
   parseProcStatus,
   UnixWorkloadAttestor,
   type UnixWorkloadAttestorOptions,
-} from '../../../src/agent/attestor/unix.ts';
-import { startProcess, type RunningProcess } from '../../helpers/process.ts';
-import { makeTempDir } from '../../helpers/tmp.ts';
-import { waitFor } from '../../helpers/wait.ts';
+} from '../../../../src/agent/plugins/workloadattestor/unix/unix.ts';
+import { startProcess, type RunningProcess } from '../../../helpers/process.ts';
+import { makeTempDir } from '../../../helpers/tmp.ts';
+import { waitFor } from '../../../helpers/wait.ts';
 
 const SLEEP = realpathSync('/usr/bin/sleep');
 const SLEEP_SHA256 = sha256Of(SLEEP);

@@ -5,9 +5,9 @@
 // x509pop plugin as well as to Herald's.
 import { X509Certificate, constants, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
-import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
-import type { NodeAttestorClient } from './types.ts';
+import { HeraldError, errorMessage } from '../../../../common/errors.ts';
+import { parseCertificatesPem } from '../../../../spiffe/bundle/der.ts';
+import type { NodeAttestorClient } from '../types.ts';
 
 const NONCE_LEN = 32;
 

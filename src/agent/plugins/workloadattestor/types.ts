@@ -1,9 +1,9 @@
 // What the Workload API (and SDS) needs from a workload attestor: the
 // selectors of the process on the other end of a connection. Declared here,
 // next to the attestors, so callers depend on this interface only.
-import { HeraldError } from '../../common/errors.ts';
-import type { PeerCredentials } from '../../common/grpc/peer.ts';
-import type { Selector } from '../../common/selector.ts';
+import { HeraldError } from '../../../common/errors.ts';
+import type { PeerCredentials } from '../../../common/grpc/peer.ts';
+import type { Selector } from '../../../common/selector.ts';
 
 export interface WorkloadAttestor {
   /** Plugin name as in SPIRE's config (`unix`); also the type of its selectors. */

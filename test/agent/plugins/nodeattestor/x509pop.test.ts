@@ -6,11 +6,11 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadX509PopMaterial, x509PopAttestor, x509PopResponse } from '../../../src/agent/node-attestor/x509pop.ts';
-import { X509PopAttestor, fingerprint } from '../../../src/server/node-attestor/x509pop.ts';
-import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
-import { makeTempDir } from '../../helpers/tmp.ts';
-import { makePopCert, type NodeKeyType } from '../../helpers/x509pop.ts';
+import { loadX509PopMaterial, x509PopAttestor, x509PopResponse } from '../../../../src/agent/plugins/nodeattestor/x509pop/x509pop.ts';
+import { X509PopAttestor, fingerprint } from '../../../../src/server/plugins/nodeattestor/x509pop/x509pop.ts';
+import { TrustDomain } from '../../../../src/spiffe/trust-domain.ts';
+import { makeTempDir } from '../../../helpers/tmp.ts';
+import { makePopCert, type NodeKeyType } from '../../../helpers/x509pop.ts';
 
 const td = TrustDomain.fromString('example.org');
 
