@@ -1,14 +1,17 @@
 // The validated server config file → the frozen, typed runtime config the
 // server is built from: TrustDomain/SpiffeId values, durations in ms, paths
-// made absolute against the working directory, plugin choices as tagged
-// unions, SPIRE-style warnings for the caller to log. Nothing else in the
-// server reads raw config.
-import { isAbsolute, join, resolve } from 'node:path';
+// made absolute against the working directory, the declared plugins (each
+// plugin's configure() makes its runtime config, src/server/catalog),
+// SPIRE-style warnings for the caller to log. Nothing else in the server
+// reads raw config.
+import { isAbsolute, resolve } from 'node:path';
+import type { DeclaredPlugin } from '../common/catalog/catalog.ts';
 import { ConfigError, formatDuration } from '../common/config/index.ts';
 import type { ConfigProblem } from '../common/config/index.ts';
 import type { LogFormat, LogLevel } from '../common/log.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
+import { serverDeclaredPlugins } from './catalog/catalog.ts';
 import type { ServerFileConfig } from './config.ts';
 
 export type KeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
@@ -30,22 +33,6 @@ export interface FederationRelationshipConfig {
   /** As configured (https, no userinfo). */
   readonly bundleEndpointUrl: string;
   readonly profile: { readonly type: 'https_spiffe'; readonly endpointSpiffeId: SpiffeId } | { readonly type: 'https_web' };
-}
-
-export interface DataStoreConfig {
-  readonly type: 'sql';
-  readonly databaseType: 'sqlite3' | 'postgres';
-  /** sqlite3: absolute file path (or a `file:` URI as given); postgres: as given. */
-  readonly connectionString: string;
-}
-
-export type ServerKeyManagerConfig = { readonly type: 'disk'; readonly keysPath: string } | { readonly type: 'memory' };
-export type ServerNodeAttestorConfig = { readonly type: 'join_token' } | { readonly type: 'x509pop'; readonly caBundlePaths: readonly string[] };
-export interface UpstreamAuthorityConfig {
-  readonly type: 'disk';
-  readonly certFilePath: string;
-  readonly keyFilePath: string;
-  readonly bundleFilePath: string | undefined;
 }
 
 export interface HealthChecksConfig {
@@ -82,10 +69,12 @@ export interface ServerRuntimeConfig {
     /** Sorted by trust domain name. */
     readonly federatesWith: readonly FederationRelationshipConfig[];
   };
-  readonly dataStore: DataStoreConfig;
-  readonly keyManager: ServerKeyManagerConfig;
-  readonly nodeAttestors: readonly ServerNodeAttestorConfig[];
-  readonly upstreamAuthority: UpstreamAuthorityConfig | undefined;
+  /**
+   * The enabled plugins, by type in catalog order (DataStore, KeyManager,
+   * NodeAttestor, UpstreamAuthority, …) and in file order within a type; each
+   * with the runtime config its definition's configure() made.
+   */
+  readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
@@ -174,41 +163,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     })
     .sort((a, b) => a.trustDomain.compare(b.trustDomain));
 
-  const sql = file.plugins.DataStore.sql;
-  if (sql === undefined) throw new TypeError('toServerRuntimeConfig: the schema guarantees one DataStore');
-  const dataStore: DataStoreConfig = {
-    type: 'sql',
-    databaseType: sql.database_type,
-    connectionString:
-      sql.database_type === 'postgres'
-        ? (sql.connection_string ?? '')
-        : sql.connection_string === undefined
-          ? join(dataDir, 'datastore.sqlite3')
-          : sql.connection_string.startsWith('file:') || sql.connection_string === ':memory:'
-            ? sql.connection_string
-            : abs(sql.connection_string),
-  };
-
-  const km = file.plugins.KeyManager;
-  const keyManager: ServerKeyManagerConfig =
-    km.disk !== undefined ? { type: 'disk', keysPath: km.disk.keys_path === undefined ? join(dataDir, 'keys.json') : abs(km.disk.keys_path) } : { type: 'memory' };
-
-  const nodeAttestors: ServerNodeAttestorConfig[] = file.plugins.NodeAttestor.join_token !== undefined ? [{ type: 'join_token' }] : [];
-  const pop = file.plugins.NodeAttestor.x509pop;
-  if (pop !== undefined) {
-    nodeAttestors.push({ type: 'x509pop', caBundlePaths: [...(pop.ca_bundle_path === undefined ? [] : [abs(pop.ca_bundle_path)]), ...pop.ca_bundle_paths.map(abs)] });
-  }
-
-  const ua = file.plugins.UpstreamAuthority.disk;
-  const upstreamAuthority: UpstreamAuthorityConfig | undefined =
-    ua === undefined
-      ? undefined
-      : {
-          type: 'disk',
-          certFilePath: abs(ua.cert_file_path),
-          keyFilePath: abs(ua.key_file_path),
-          bundleFilePath: ua.bundle_file_path === undefined ? undefined : abs(ua.bundle_file_path),
-        };
+  const plugins = serverDeclaredPlugins(file.plugins, { abs, dataDir });
 
   if (problems.length > 0) throw new ConfigError(problems);
   const hc = file.health_checks;
@@ -231,10 +186,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       : { country: subject.country, organization: subject.organization, commonName: subject.common_name === '' ? undefined : subject.common_name },
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
     federation: { bundleEndpoint, federatesWith },
-    dataStore,
-    keyManager,
-    nodeAttestors,
-    upstreamAuthority,
+    plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     warnings,
   };

@@ -9,22 +9,19 @@ import { flagOverrides, parseConfig, prepareParser, s } from '../common/config/i
 import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
-import { nonEmpty, notYetPlugin, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
+import { nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
+import { serverPluginsSchema } from './catalog/catalog.ts';
 import { toServerRuntimeConfig } from './config-runtime.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
 
 export type {
   BundleEndpointConfig,
-  DataStoreConfig,
   FederationRelationshipConfig,
   HealthChecksConfig,
   KeyTypeName,
-  ServerKeyManagerConfig,
-  ServerNodeAttestorConfig,
   ServerRuntimeConfig,
-  UpstreamAuthorityConfig,
 } from './config-runtime.ts';
 export { toServerRuntimeConfig } from './config-runtime.ts';
 
@@ -222,78 +219,8 @@ const serverSection = s.section(
   },
 );
 
-const sql = s.section(
-  {
-    database_type: s.enum(['sqlite3', 'postgres'], { description: 'Database engine', default: 'sqlite3' }),
-    connection_string: s.string({
-      description: 'sqlite3: database file (default: datastore.sqlite3 in data_dir); postgres: connection URI or key=value string',
-      validate: nonEmpty,
-    }),
-    ro_connection_string: s.unsupported('read-only replicas are not supported'),
-    max_open_conns: s.unsupported('connection pool tuning is not supported'),
-    max_idle_conns: s.unsupported('connection pool tuning is not supported'),
-    conn_max_lifetime: s.unsupported('connection pool tuning is not supported'),
-    disable_migration: s.unsupported('Herald always migrates its schema on start'),
-    log_sql: s.unsupported('SQL statement logging is not supported'),
-    root_ca_path: s.unsupported('set sslrootcert in the postgres connection_string'),
-    client_cert_path: s.unsupported('set sslcert in the postgres connection_string'),
-    client_key_path: s.unsupported('set sslkey in the postgres connection_string'),
-  },
-  {
-    description: 'SQL datastore (SQLite or PostgreSQL)',
-    validate: (v) =>
-      v.database_type === 'postgres' && v.connection_string === undefined
-        ? [{ key: 'connection_string', message: 'must be specified when database_type is postgres' }]
-        : undefined,
-  },
-);
-
-const plugins = s.plugins({
-  DataStore: s.pluginType({ description: 'Persistent storage', min: 1, max: 1, plugins: { sql } }),
-  KeyManager: s.pluginType({
-    description: 'Where the CA private keys live',
-    min: 1,
-    max: 1,
-    plugins: {
-      disk: s.section({ keys_path: s.path({ description: 'Key file (default: keys.json in data_dir)' }) }, { description: 'Keys in a file, written atomically' }),
-      memory: s.section({}, { description: 'Keys in memory (lost on restart: a restarted server makes a new CA and JWT key; the old ones stay in the bundle until they expire)' }),
-    },
-  }),
-  NodeAttestor: s.pluginType({
-    description: 'How agents prove their identity',
-    plugins: {
-      join_token: s.section({}, { description: 'One-time join tokens (herald-server token generate)' }),
-      x509pop: s.section(
-        {
-          ca_bundle_path: s.path({ description: 'PEM file of the CA certificates agent certificates must chain to' }),
-          ca_bundle_paths: s.stringList({ description: 'Several such PEM files' }),
-          agent_path_template: s.unsupported('only the default agent ID path /x509pop/<fingerprint> is implemented'),
-          mode: s.unsupported('only the default "private" mode (ca_bundle_path) is implemented'),
-          svid_prefix: s.unsupported('only the default "private" mode (ca_bundle_path) is implemented'),
-        },
-        {
-          description: 'Agents prove possession of an X.509 certificate\'s key (SPIRE\'s x509pop): agent ID spiffe://<td>/spire/agent/x509pop/<sha1 fingerprint>',
-          validate: (v) => (v.ca_bundle_path === undefined && v.ca_bundle_paths.length === 0 ? 'one of ca_bundle_path or ca_bundle_paths is required' : undefined),
-        },
-      ),
-      k8s_psat: notYetPlugin('k8s_psat', ['clusters']),
-    },
-  }),
-  UpstreamAuthority: s.pluginType({
-    description: 'Sign the CA with an upstream CA instead of self-signing',
-    max: 1,
-    plugins: {
-      disk: s.section(
-        {
-          cert_file_path: s.path({ description: 'Upstream CA certificate (PEM)', required: true }),
-          key_file_path: s.path({ description: 'Upstream CA private key (PEM)', required: true }),
-          bundle_file_path: s.path({ description: 'Upstream trust bundle (PEM; default: the certificate)' }),
-        },
-        { description: 'Upstream CA key and certificate on disk' },
-      ),
-    },
-  }),
-});
+/** plugins: built from the catalog's BuiltIns (src/server/catalog). */
+const plugins = serverPluginsSchema;
 
 /** The herald-server config file schema: every key, its type, default and description. */
 export const serverConfigSchema = s.section({

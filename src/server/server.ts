@@ -1,5 +1,6 @@
-// herald-server, assembled: datastore, CA manager, entry cache, the agent
-// API over TLS and the admin API on a Unix socket (SPIRE pkg/server).
+// herald-server, assembled: the plugin catalog (datastore, key manager, node
+// attestors, upstream authority), CA manager, entry cache, the agent API over
+// TLS and the admin API on a Unix socket (SPIRE pkg/server).
 import * as grpc from '@grpc/grpc-js';
 import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
@@ -29,22 +30,17 @@ import { localAuthorityService } from './api/localauthority-service.ts';
 import { startBundleEndpoint } from './federation/bundle-endpoint.ts';
 import { BundleRefresher } from './federation/refresher.ts';
 import { DataStoreAuthorityPublisher } from './ca/bundle-publisher.ts';
-import { DiskUpstreamMinter } from './plugins/upstreamauthority/disk/disk-upstream-minter.ts';
 import { SvidIssuer } from './ca/issuer.ts';
 import { SigningPool } from './ca/signing-pool.ts';
-import { DiskKeyManager, MemoryKeyManager, type KeyManager } from './ca/key-manager.ts';
 import { CaManager, type X509CaMinter } from './ca/manager.ts';
 import { SelfSignedCaMinter } from './ca/self-signed-minter.ts';
+import { loadCatalog, serverPluginStateFiles } from './catalog/catalog.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
 // Not through datastore/index.ts: that re-exports the PostgreSQL datastore,
 // whose pg driver open.ts loads only for a postgres config.
 import type { DataStore } from './datastore/datastore.ts';
-import { openDataStore } from './datastore/open.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
-import { JoinTokenAttestor } from './plugins/nodeattestor/join_token/join-token.ts';
-import { X509PopAttestor } from './plugins/nodeattestor/x509pop/x509pop.ts';
-import type { NodeAttestor } from './plugins/nodeattestor/types.ts';
 import { OwnBundle } from './own-bundle.ts';
 
 export const JOURNAL_FILE = 'journal.json';
@@ -107,16 +103,24 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     if (prior !== undefined && opts.allowEmptyDatastore) log.warn({ reason: prior }, '-allowEmptyDatastore: a missing or empty datastore will be created although the server has run on this data_dir before');
     // Storage failures are logged with their cause and make the server not ready until it writes again.
     const storage = new StorageHealth({ log: subsystemLogger(log, 'datastore'), clock });
-    const ds = await openDataStore(config.dataStore, { clock, existingDataExpected: opts.allowEmptyDatastore ? undefined : prior, storageEvents: storage });
-    cleanup.push(() => ds.close());
+    const subject = { country: [...config.caSubject.country], organization: [...config.caSubject.organization], ...(config.caSubject.commonName ? { commonName: config.caSubject.commonName } : {}) };
+    // Every plugin the config declares (src/server/catalog); closing it closes the datastore.
+    const catalog = await loadCatalog(config.plugins, {
+      trustDomain: td,
+      dataDir: config.dataDir,
+      clock,
+      log,
+      caSubject: subject,
+      storageEvents: storage,
+      existingDataExpected: opts.allowEmptyDatastore ? undefined : prior,
+    });
+    cleanup.push(() => catalog.close());
+    const ds = catalog.dataStore;
     await storage.start(() => ds.checkWritable());
     cleanup.push(() => storage.stop());
 
-    const keyManager: KeyManager = config.keyManager.type === 'disk' ? await DiskKeyManager.open(config.keyManager.keysPath) : new MemoryKeyManager();
-    const subject = { country: [...config.caSubject.country], organization: [...config.caSubject.organization], ...(config.caSubject.commonName ? { commonName: config.caSubject.commonName } : {}) };
-    const minter: X509CaMinter = config.upstreamAuthority
-      ? await DiskUpstreamMinter.load({ trustDomain: td, subject, ...config.upstreamAuthority })
-      : new SelfSignedCaMinter(td, subject);
+    const keyManager = catalog.keyManager;
+    const minter: X509CaMinter = catalog.upstreamAuthority ?? new SelfSignedCaMinter(td, subject);
     const refreshHintS = Math.round((config.federation.bundleEndpoint?.refreshHintMs ?? DEFAULT_REFRESH_HINT_S * 1000) / 1000);
     const publisher = new DataStoreAuthorityPublisher(ds, td, refreshHintS);
     const ca = new CaManager({
@@ -161,11 +165,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       { defaultX509SvidTtlMs: config.defaultX509SvidTtlMs, defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs, jwtIssuer: config.jwtIssuer },
       pool,
     );
-    const attestors = new Map<string, NodeAttestor>();
-    for (const a of config.nodeAttestors) {
-      if (a.type === 'join_token') attestors.set(a.type, new JoinTokenAttestor(ds, td));
-      else attestors.set(a.type, await X509PopAttestor.load(td, a.caBundlePaths, () => clock.now()));
-    }
+    const attestors = catalog.nodeAttestors;
 
     const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
     const api: ApiContext = {
@@ -278,7 +278,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
 /**
  * Why the datastore must already hold data, or undefined on a first start:
- * the CA journal or the disk key file exist and are not empty. Both are
+ * the CA journal or a plugin's state file (the disk KeyManager's key file)
+ * exist and are not empty. Both are
  * written on the first start right after the datastore is created.
  */
 async function priorServerState(config: ServerRuntimeConfig): Promise<string | undefined> {
@@ -291,7 +292,9 @@ async function priorServerState(config: ServerRuntimeConfig): Promise<string | u
   };
   const journal = join(config.dataDir, JOURNAL_FILE);
   if (await nonEmpty(journal)) return `the CA journal ${journal} exists`;
-  if (config.keyManager.type === 'disk' && (await nonEmpty(config.keyManager.keysPath))) return `the key file ${config.keyManager.keysPath} exists`;
+  for (const f of serverPluginStateFiles(config.plugins)) {
+    if (await nonEmpty(f.path)) return `the ${f.what} ${f.path} exists`;
+  }
   return undefined;
 }
 

@@ -13,6 +13,10 @@ import { makeTempDir } from '../helpers/tmp.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
+/** The declared plugins of one type as `{ type: <name>, ...config }`. */
+const pluginsOf = (c: ServerRuntimeConfig, type: string): Record<string, unknown>[] =>
+  c.plugins.filter((p) => p.type === type).map((p) => ({ type: p.name, ...(p.config as object) }));
+
 let tmp: { path: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
   tmp = await makeTempDir('herald-scfg-');
@@ -53,10 +57,10 @@ describe('shipped conf/server/server.yaml', () => {
     expect(c.trustDomain.equals(TrustDomain.require('example.org'))).toBe(true);
     expect([c.bindAddress, c.bindPort, c.socketPath]).toEqual(['0.0.0.0', 8081, '/tmp/herald-server/private/api.sock']);
     expect(c.dataDir).toBe(join(tmp.path, '.data'));
-    expect(c.dataStore).toEqual({ type: 'sql', databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') });
-    expect(c.keyManager).toEqual({ type: 'disk', keysPath: join(tmp.path, '.data/keys.json') });
-    expect(c.nodeAttestors).toEqual([{ type: 'join_token' }]);
-    expect(c.upstreamAuthority).toBeUndefined();
+    expect(pluginsOf(c, 'DataStore')).toEqual([{ type: 'sql', databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') }]);
+    expect(pluginsOf(c, 'KeyManager')).toEqual([{ type: 'disk', keysPath: join(tmp.path, '.data/keys.json') }]);
+    expect(pluginsOf(c, 'NodeAttestor')).toEqual([{ type: 'join_token' }]);
+    expect(pluginsOf(c, 'UpstreamAuthority')).toEqual([]);
     expect(c.federation).toEqual({ bundleEndpoint: undefined, federatesWith: [] });
     expect(c.warnings).toEqual([]);
   });
@@ -82,10 +86,11 @@ describe('defaults', () => {
       caSubject: { country: ['US'], organization: ['SPIFFE'], commonName: undefined },
       jwtIssuer: undefined,
       federation: { bundleEndpoint: undefined, federatesWith: [] },
-      dataStore: { type: 'sql', databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') },
-      keyManager: { type: 'memory' },
-      nodeAttestors: [{ type: 'join_token' }],
-      upstreamAuthority: undefined,
+      plugins: [
+        { type: 'DataStore', name: 'sql', config: { databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') } },
+        { type: 'KeyManager', name: 'memory', config: {} },
+        { type: 'NodeAttestor', name: 'join_token', config: {} },
+      ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
       warnings: [],
     });
@@ -95,7 +100,7 @@ describe('defaults', () => {
     const c = await load(withServer('  ca_subject: { country: [DE] }\n'));
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.caSubject.country)).toBe(true);
-    expect(Object.isFrozen(c.dataStore)).toBe(true);
+    expect(Object.isFrozen(c.plugins[0]!.config)).toBe(true);
     expect(() => {
       (c as { bindPort: number }).bindPort = 1;
     }).toThrow(TypeError);
@@ -176,9 +181,9 @@ describe('a SPIRE-style JSON config', () => {
       },
       { trustDomain: TrustDomain.require('domain2.test'), bundleEndpointUrl: 'https://domain2.test/bundle', profile: { type: 'https_web' } },
     ]);
-    expect(c.dataStore.connectionString).toBe(join(tmp.path, '.data/datastore.sqlite3'));
-    expect(c.keyManager).toEqual({ type: 'disk', keysPath: join(tmp.path, '.data/keys.json') });
-    expect(c.upstreamAuthority).toEqual({
+    expect(pluginsOf(c, 'DataStore')[0]!['connectionString']).toBe(join(tmp.path, '.data/datastore.sqlite3'));
+    expect(pluginsOf(c, 'KeyManager')).toEqual([{ type: 'disk', keysPath: join(tmp.path, '.data/keys.json') }]);
+    expect(pluginsOf(c, 'UpstreamAuthority')[0]).toEqual({
       type: 'disk',
       certFilePath: join(tmp.path, 'conf/server/dummy_upstream_ca.crt'),
       keyFilePath: join(tmp.path, 'conf/server/dummy_upstream_ca.key'),
@@ -201,7 +206,7 @@ describe('a SPIRE-style JSON config', () => {
       refreshHintMs: 300_000,
       profile: { type: 'https_web', servingCertFile: { certFilePath: join(tmp.path, 'web.crt'), keyFilePath: '/k/web.key', fileSyncIntervalMs: 3_600_000 } },
     });
-    expect(c.dataStore).toEqual({ type: 'sql', databaseType: 'postgres', connectionString: 'dbname=herald host=db' });
+    expect(pluginsOf(c, 'DataStore')).toEqual([{ type: 'sql', databaseType: 'postgres', connectionString: 'dbname=herald host=db' }]);
   });
 });
 
@@ -260,7 +265,9 @@ describe('problems are reported with file, line and key path', () => {
 describe('plugins', () => {
   it.each([
     ['a plugin Herald lacks', 'KeyManager: { aws_kms: { plugin_data: { region: us-east-1 } } }', 'server.yaml:5 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)'],
-    ['a plugin type Herald lacks', 'Notifier: { k8sbundle: {} }', 'server.yaml:7 plugins.Notifier: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority)'],
+    ['a plugin type Herald lacks', 'Authorizer: { opa: {} }', 'server.yaml:7 plugins.Authorizer: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority, Notifier, BundlePublisher, CredentialComposer)'],
+    ['a Notifier (a type with no built-in plugin yet)', 'Notifier: { k8sbundle: {} }', 'server.yaml:7 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)'],
+    ['a CredentialComposer Herald lacks', 'CredentialComposer: { uniqueid: {} }', 'server.yaml:7 plugins.CredentialComposer.uniqueid: plugin not supported by Herald (supported: none)'],
     ['x509pop without a CA bundle', 'NodeAttestor: { x509pop: { plugin_data: {} } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths is required'],
     ['x509pop with SPIRE\'s spiffe mode', 'NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: ca.pem, mode: spiffe } } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode (ca_bundle_path) is implemented'],
     ['k8s_psat with empty plugin_data (not yet)', 'NodeAttestor: { k8s_psat: {} }', 'server.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],

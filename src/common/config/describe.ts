@@ -34,7 +34,8 @@ export function describeSchema(schema: Spec, prefix = ''): SchemaDocRow[] {
         for (const [typeName_, t] of Object.entries(spec.types)) {
           const count = t.min === 1 && t.max === 1 ? 'exactly one' : t.min > 0 ? `at least ${t.min}` : t.max === 1 ? 'at most one' : 'any number';
           const typePath = join(typeName_);
-          row(typePath, 'plugin type', `${t.description} (${count})`);
+          const none = Object.keys(t.plugins).length === 0;
+          row(typePath, 'plugin type', `${t.description} (${none ? 'no plugin built in yet' : count})`);
           for (const [name, plugin] of Object.entries(t.plugins)) {
             row(`${typePath}.${name}`, 'plugin', plugin.description);
             for (const [k, child] of Object.entries(plugin.fields as Readonly<Record<string, Spec>>)) {

@@ -151,7 +151,8 @@ function walkDeclaration(w: Walker, spec: AnyPluginType, d: MapEntry, path: stri
   }
   if (external) return INVALID;
   if (!Object.hasOwn(spec.plugins, d.key)) {
-    return w.report(d.at, path, `plugin not supported by Herald (supported: ${Object.keys(spec.plugins).join(', ')})`);
+    const supported = Object.keys(spec.plugins);
+    return w.report(d.at, path, `plugin not supported by Herald (supported: ${supported.length === 0 ? 'none' : supported.join(', ')})`);
   }
   const pluginSpec = spec.plugins[d.key] as SectionSpec<Fields, unknown>;
   const data = byKey.get('plugin_data');

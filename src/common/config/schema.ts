@@ -238,14 +238,18 @@ function map<const V extends Spec>(
   }) as MapSpec<V>;
 }
 
-/** One SPIRE plugin type: the built-in plugin names Herald supports and each plugin_data schema. */
+/**
+ * One SPIRE plugin type: the built-in plugin names Herald supports and each
+ * plugin_data schema. A type may have none yet (every name is then refused,
+ * "supported: none"), but not none while requiring one.
+ */
 function pluginType<const P extends Plugins>(opts: {
   readonly description: string;
   readonly min?: number;
   readonly max?: number;
   readonly plugins: P;
 }): PluginTypeSpec<P> {
-  if (Object.keys(opts.plugins).length === 0) throw new TypeError('config schema: plugin type needs at least one plugin');
+  if (Object.keys(opts.plugins).length === 0 && (opts.min ?? 0) > 0) throw new TypeError('config schema: a plugin type that requires a plugin needs at least one');
   return Object.freeze({
     description: opts.description,
     min: opts.min ?? 0,

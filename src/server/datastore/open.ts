@@ -1,12 +1,19 @@
-// Opens the datastore the server config names (plugins.DataStore.sql).
+// Opens the datastore the server config names (plugins.DataStore.sql, whose
+// plugin definition is src/server/plugins/datastore/sql).
 // The PostgreSQL datastore (and the pg driver, ~40 ms of module loading) is
 // loaded only when the config names it.
 import type { Clock } from '../../common/clock.ts';
-import type { DataStoreConfig } from '../config-runtime.ts';
 import type { DataStore } from './datastore.ts';
 import { openSqliteDataStore } from './sqlite.ts';
 import type { ListenerErrorHandler } from './sql/sql-datastore.ts';
 import type { StorageEvents } from './storage-health.ts';
+
+/** What plugins.DataStore.sql configures (src/server/plugins/datastore/sql). */
+export interface DataStoreConfig {
+  readonly databaseType: 'sqlite3' | 'postgres';
+  /** sqlite3: absolute file path (or a `file:` URI as given); postgres: as given. */
+  readonly connectionString: string;
+}
 
 export interface OpenDataStoreOptions {
   readonly clock?: Clock;

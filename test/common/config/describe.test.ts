@@ -60,7 +60,7 @@ describe('schema constructors reject misuse with TypeError', () => {
     ['empty enum', () => s.enum([], { description: 'e' })],
     ['int default not an integer', () => s.int({ description: 'i', default: 1.5 })],
     ['field that is not a spec', () => s.section({ a: 1 as never })],
-    ['plugin type without plugins', () => s.pluginType({ description: 't', plugins: {} })],
+    ['plugin type that requires a plugin but has none', () => s.pluginType({ description: 't', min: 1, plugins: {} })],
   ])('%s', (_name, fn) => {
     expect(fn).toThrow(TypeError);
   });

@@ -58,6 +58,9 @@ describe("SPIRE's shipped configs (v1.13.3)", () => {
       KeyManager: { memory: {} },
       NodeAttestor: { join_token: {} },
       UpstreamAuthority: { disk: { key_file_path: './conf/server/dummy_upstream_ca.key', cert_file_path: './conf/server/dummy_upstream_ca.crt' } },
+      Notifier: {},
+      BundlePublisher: {},
+      CredentialComposer: {},
     });
   });
 
@@ -274,7 +277,7 @@ telemetry {
       'server.conf:5 server.ca_ttl: expected a duration such as "1h30m", got 3600',
       'server.conf:9 server.federation.bundle_endpoint.profile.https_web.acme: not supported by Herald: ACME is not implemented; use serving_cert_file',
       'server.conf:18 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)',
-      'server.conf:21 plugins.Notifier: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority)',
+      'server.conf:21 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)',
       'server.conf:23 plugins.NodeAttestor.join_token.plugin_cmd: external plugins are not supported by Herald; remove plugin_cmd to use the built-in plugin',
       'server.conf:26 telemetry: not supported by Herald: metrics export (Prometheus, StatsD, …) is not implemented',
     ]);
