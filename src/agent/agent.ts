@@ -1,5 +1,6 @@
-// herald-agent, assembled: storage, trust bootstrap, the manager (server
-// sync, SVID cache) and the Workload API + SDS socket (SPIRE pkg/agent).
+// herald-agent, assembled: the plugin catalog (key manager, node attestor,
+// workload attestors), storage, trust bootstrap, the manager (server sync,
+// SVID cache) and the Workload API + SDS socket (SPIRE pkg/agent).
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
@@ -22,17 +23,13 @@ import { createAuthzService, type AuthzService } from '../authz-filter/service.t
 import { agentAuthzSource } from '../authz-filter/agent-source.ts';
 import type { SanMatcher } from '../sds/secrets.ts';
 import { SdsStreamRegistry } from '../sds/stream-state.ts';
-import { UnixWorkloadAttestor } from './plugins/workloadattestor/unix/unix.ts';
-import type { WorkloadAttestor } from './plugins/workloadattestor/types.ts';
 import type { AgentRuntimeConfig, AuthorizedPeersConfig, TrustBootstrap } from './config-runtime.ts';
 import { startAdminApi } from './admin-api.ts';
+import { loadCatalog, type AgentCatalog } from './catalog/catalog.ts';
 import { CallerAttestation } from './endpoints/attestation.ts';
 import { workloadApi } from './endpoints/workload-api.ts';
 import { AgentManager } from './manager.ts';
 import { AgentStorage } from './storage.ts';
-import { joinTokenAttestor } from './plugins/nodeattestor/join_token/join-token.ts';
-import type { NodeAttestorClient } from './plugins/nodeattestor/types.ts';
-import { loadX509PopMaterial, x509PopAttestor } from './plugins/nodeattestor/x509pop/x509pop.ts';
 
 export interface HeraldAgent {
   readonly config: AgentRuntimeConfig;
@@ -102,31 +99,27 @@ function sanMatchers(p: AuthorizedPeersConfig): SanMatcher[] {
   ];
 }
 
-/** -joinToken / join_token wins over a configured x509pop, as in SPIRE. x509pop's files are checked now. */
-async function nodeAttestorOf(config: AgentRuntimeConfig): Promise<NodeAttestorClient | undefined> {
-  if (config.joinToken) return joinTokenAttestor(config.joinToken);
-  const na = config.nodeAttestor;
-  if (na.type !== 'x509pop') return undefined;
-  await loadX509PopMaterial(na);
-  return x509PopAttestor(na);
-}
-
 export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOptions): Promise<HeraldAgent> {
   // One agent per data_dir: two would overwrite each other's SVID and key.
   const lock = await lockDataDir(config.dataDir, 'herald-agent');
+  let catalog: AgentCatalog | undefined;
   try {
-    return await startLockedAgent(config, opts, lock);
+    // Every plugin the config declares (src/agent/catalog); -joinToken means join_token, as in SPIRE. x509pop's files are checked now.
+    catalog = await loadCatalog(config.plugins, { trustDomain: config.trustDomain, dataDir: config.dataDir, joinToken: config.joinToken, clock: opts.clock ?? systemClock, log: opts.log });
+    return await startLockedAgent(config, opts, lock, catalog);
   } catch (err) {
+    await catalog?.close().catch(() => undefined);
     await lock.release();
     throw err;
   }
 }
 
-async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOptions, lock: DataDirLock): Promise<HeraldAgent> {
+async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOptions, lock: DataDirLock, catalog: AgentCatalog): Promise<HeraldAgent> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
   const metrics = new Metrics();
-  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: config.keyManager.type === 'memory' });
+  // The KeyManager decides whether the agent SVID's key is written to data_dir.
+  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: !catalog.keyManager.durable });
   // Checked before anything starts, so a refusal leaves nothing running.
   if (config.adminSocketPath) {
     await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });
@@ -134,7 +127,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   }
   if (config.trustBootstrap.method === 'insecure_bootstrap') log.warn({}, 'Insecure bootstrap enabled; the server is not authenticated on first contact');
 
-  const nodeAttestor = await nodeAttestorOf(config);
+  const nodeAttestor = catalog.nodeAttestor;
   // SPIRE agent.go: re-bootstrapping means attesting again, which a join token cannot do.
   // SPIRE checks the stored SVID's flag, or attests first (spending the token); Herald checks the attestor it would use, before attesting.
   let rebootstrapMode = config.rebootstrapMode;
@@ -164,10 +157,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   });
   await manager.start();
 
-  const attestors: WorkloadAttestor[] = config.workloadAttestors.map(
-    (a) => new UnixWorkloadAttestor({ discoverWorkloadPath: a.discoverWorkloadPath, workloadSizeLimit: a.workloadSizeLimit }),
-  );
-  const attestation = new CallerAttestation(attestors);
+  const attestation = new CallerAttestation(catalog.workloadAttestors);
   const sdsStreams = new SdsStreamRegistry();
   const sds = new SdsHandler({
     attestor: attestation,
@@ -251,6 +241,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
         authz.service.close();
       }
       manager.stop();
+      await catalog.close();
       await lock.release();
       log.info({}, 'Agent stopped');
     },

@@ -1,14 +1,17 @@
 // The validated agent config file → the frozen, typed runtime config the
 // agent is built from: TrustDomain/SpiffeId values, durations in ms, paths
-// made absolute against the working directory, the trust bootstrap method and
-// plugin choices as tagged unions, warnings for the caller to log. Nothing
-// else in the agent reads raw config.
+// made absolute against the working directory, the trust bootstrap method as
+// a tagged union, the declared plugins (each plugin's configure() makes its
+// runtime config, src/agent/catalog), warnings for the caller to log.
+// Nothing else in the agent reads raw config.
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { DeclaredPlugin } from '../common/catalog/catalog.ts';
 import { ConfigError } from '../common/config/index.ts';
 import type { ConfigProblem } from '../common/config/index.ts';
 import type { LogFormat, LogLevel } from '../common/log.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
+import { agentDeclaredPlugins } from './catalog/catalog.ts';
 import type { AgentFileConfig } from './config.ts';
 
 export type WorkloadKeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048';
@@ -54,9 +57,6 @@ export interface AgentAuthzConfig {
   readonly trustDomainHeader: string;
 }
 
-export type AgentKeyManagerConfig = { readonly type: 'disk'; readonly directory: string } | { readonly type: 'memory' };
-export type WorkloadAttestorConfig = { readonly type: 'unix'; readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
-
 export interface HealthChecksConfig {
   readonly listenerEnabled: boolean;
   readonly bindAddress: string;
@@ -91,18 +91,16 @@ export interface AgentRuntimeConfig {
   readonly workloadX509SvidKeyType: WorkloadKeyTypeName;
   readonly sds: AgentSdsConfig;
   readonly authz: AgentAuthzConfig;
-  readonly keyManager: AgentKeyManagerConfig;
-  readonly nodeAttestor: AgentNodeAttestorConfig;
-  readonly workloadAttestors: readonly WorkloadAttestorConfig[];
+  /**
+   * The enabled plugins, by type in catalog order (KeyManager, NodeAttestor,
+   * WorkloadAttestor, SVIDStore) and in file order within a type; each with
+   * the runtime config its definition's configure() made.
+   */
+  readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
-
-/** join_token takes its token from `joinToken`; x509pop's paths are absolute. */
-export type AgentNodeAttestorConfig =
-  | { readonly type: 'join_token' }
-  | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath: string | undefined };
 
 export interface RuntimeContext {
   /** Absolute working directory; relative paths resolve against it. */
@@ -178,17 +176,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     };
   }
 
-  const km = file.plugins.KeyManager;
-  const keyManager: AgentKeyManagerConfig =
-    km.disk !== undefined ? { type: 'disk', directory: km.disk.directory === undefined ? dataDir : abs(km.disk.directory) } : { type: 'memory' };
-  const pop = file.plugins.NodeAttestor.x509pop;
-  const nodeAttestor: AgentNodeAttestorConfig =
-    pop === undefined
-      ? { type: 'join_token' }
-      : { type: 'x509pop', privateKeyPath: abs(pop.private_key_path), certificatePath: abs(pop.certificate_path), intermediatesPath: pop.intermediates_path === undefined ? undefined : abs(pop.intermediates_path) };
-  const unix = file.plugins.WorkloadAttestor.unix;
-  const workloadAttestors: WorkloadAttestorConfig[] =
-    unix === undefined ? [] : [{ type: 'unix', discoverWorkloadPath: unix.discover_workload_path, workloadSizeLimit: unix.workload_size_limit }];
+  const plugins = agentDeclaredPlugins(file.plugins, { abs, dataDir });
 
   if (problems.length > 0) throw new ConfigError(problems);
   const hc = file.health_checks;
@@ -232,9 +220,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
       spiffeIdHeader: a.authz.spiffe_id_header.toLowerCase(),
       trustDomainHeader: a.authz.trust_domain_header.toLowerCase(),
     },
-    keyManager,
-    nodeAttestor,
-    workloadAttestors,
+    plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     warnings,
   };

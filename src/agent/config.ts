@@ -10,21 +10,19 @@ import type { ConfigLocation, FlagKeyMap, Infer, ValidationIssue } from '../comm
 import { errorMessage } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
-import { eachItem, nonEmpty, notYetPlugin, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
+import { eachItem, nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
+import { agentPluginsSchema } from './catalog/catalog.ts';
 import { toAgentRuntimeConfig } from './config-runtime.ts';
 import type { AgentRuntimeConfig } from './config-runtime.ts';
 
 export type {
   AgentAuthzConfig,
-  AgentKeyManagerConfig,
-  AgentNodeAttestorConfig,
   AgentRuntimeConfig,
   AgentSdsConfig,
   AuthorizedPeersConfig,
   HealthChecksConfig,
   TrustBootstrap,
-  WorkloadAttestorConfig,
   WorkloadKeyTypeName,
 } from './config-runtime.ts';
 export { toAgentRuntimeConfig } from './config-runtime.ts';
@@ -212,49 +210,8 @@ const agentSection = s.section(
   },
 );
 
-const plugins = s.plugins({
-  KeyManager: s.pluginType({
-    description: 'Where the agent keeps its private keys',
-    min: 1,
-    max: 1,
-    plugins: {
-      disk: s.section({ directory: s.path({ description: 'Key directory (default: data_dir)' }) }, { description: 'Keys on disk' }),
-      memory: s.section({}, { description: 'Keys in memory, never on disk (data_dir keeps the SVID and bundle; re-attests after a restart, with a new token for join_token)' }),
-    },
-  }),
-  NodeAttestor: s.pluginType({
-    description: 'How the agent proves its identity to the server',
-    min: 1,
-    max: 1,
-    plugins: {
-      join_token: s.section({}, { description: 'A join token from herald-server token generate (join_token / -joinToken)' }),
-      x509pop: s.section(
-        {
-          private_key_path: s.path({ description: 'PEM file of the node certificate\'s private key', required: true }),
-          certificate_path: s.path({ description: 'PEM file of the node certificate (and, optionally, intermediates after it)', required: true }),
-          intermediates_path: s.path({ description: 'PEM file of intermediate CA certificates to send with it' }),
-          mode: s.unsupported('only the default "private" mode is implemented'),
-          svid_prefix: s.unsupported('only the default "private" mode is implemented'),
-        },
-        { description: 'Proves possession of an X.509 certificate\'s key (SPIRE\'s x509pop); attests again by itself when needed. -joinToken, if given, is used instead' },
-      ),
-      k8s_psat: notYetPlugin('k8s_psat', ['cluster', 'token_path']),
-    },
-  }),
-  WorkloadAttestor: s.pluginType({
-    description: 'How the agent identifies callers of its socket',
-    min: 1,
-    plugins: {
-      unix: s.section(
-        {
-          discover_workload_path: s.bool({ description: 'Add unix:path and unix:sha256 selectors from the caller\'s binary', default: false }),
-          workload_size_limit: s.int({ description: 'Largest binary hashed for unix:sha256, in bytes (0: no limit)', default: 0, min: 0 }),
-        },
-        { description: 'Unix process attributes: uid, gid, user, group, path, sha256' },
-      ),
-    },
-  }),
-});
+/** plugins: built from the catalog's BuiltIns (src/agent/catalog). */
+const plugins = agentPluginsSchema;
 
 /** The herald-agent config file schema: every key, its type, default and description. */
 export const agentConfigSchema = s.section({

@@ -13,6 +13,10 @@ import { makeTempDir } from '../helpers/tmp.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
+/** The declared plugins of one type as `{ type: <name>, ...config }`. */
+const pluginsOf = (c: AgentRuntimeConfig, type: string): Record<string, unknown>[] =>
+  c.plugins.filter((p) => p.type === type).map((p) => ({ type: p.name, ...(p.config as object) }));
+
 let tmp: { path: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
   tmp = await makeTempDir('herald-acfg-');
@@ -54,9 +58,9 @@ describe('shipped conf/agent/agent.yaml', () => {
     expect([c.serverAddress, c.serverPort, c.socketPath]).toEqual(['127.0.0.1', 8081, '/tmp/herald-agent/public/api.sock']);
     expect(c.dataDir).toBe(join(tmp.path, '.data'));
     expect(c.trustBootstrap).toEqual({ method: 'insecure_bootstrap' });
-    expect(c.keyManager).toEqual({ type: 'disk', directory: join(tmp.path, '.data') });
-    expect(c.nodeAttestor).toEqual({ type: 'join_token' });
-    expect(c.workloadAttestors).toEqual([{ type: 'unix', discoverWorkloadPath: false, workloadSizeLimit: 0 }]);
+    expect(pluginsOf(c, 'KeyManager')).toEqual([{ type: 'disk', directory: join(tmp.path, '.data') }]);
+    expect(pluginsOf(c, 'NodeAttestor')).toEqual([{ type: 'join_token' }]);
+    expect(pluginsOf(c, 'WorkloadAttestor')).toEqual([{ type: 'unix', discoverWorkloadPath: false, workloadSizeLimit: 0 }]);
     expect(c.warnings).toEqual([]);
   });
 });
@@ -101,9 +105,11 @@ describe('defaults', () => {
         spiffeIdHeader: 'x-spiffe-id',
         trustDomainHeader: 'x-spiffe-trust-domain',
       },
-      keyManager: { type: 'memory' },
-      nodeAttestor: { type: 'join_token' },
-      workloadAttestors: [{ type: 'unix', discoverWorkloadPath: false, workloadSizeLimit: 0 }],
+      plugins: [
+        { type: 'KeyManager', name: 'memory', config: {} },
+        { type: 'NodeAttestor', name: 'join_token', config: {} },
+        { type: 'WorkloadAttestor', name: 'unix', config: { discoverWorkloadPath: false, workloadSizeLimit: 0 } },
+      ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
       warnings: [],
     });
@@ -283,8 +289,8 @@ describe('a SPIRE-style JSON config', () => {
     expect([c.log.level, c.serverPort, c.socketPath, c.workloadX509SvidKeyType, c.syncIntervalMs]).toEqual(['DEBUG', 8081, '/tmp/spire-agent/public/api.sock', 'ec-p384', 1_000]);
     expect(c.trustBootstrap).toEqual({ method: 'trust_bundle_path', path: join(tmp.path, 'conf/agent/dummy_root_ca.crt'), format: 'pem' });
     expect(c.sds.disableSpiffeCertValidation).toBe(true);
-    expect(c.keyManager).toEqual({ type: 'disk', directory: join(tmp.path, '.data') });
-    expect(c.workloadAttestors).toEqual([{ type: 'unix', discoverWorkloadPath: true, workloadSizeLimit: 1_048_576 }]);
+    expect(pluginsOf(c, 'KeyManager')).toEqual([{ type: 'disk', directory: join(tmp.path, '.data') }]);
+    expect(pluginsOf(c, 'WorkloadAttestor')).toEqual([{ type: 'unix', discoverWorkloadPath: true, workloadSizeLimit: 1_048_576 }]);
     expect(c.healthChecks.bindPort).toBe(8088);
     expect(c.warnings).toEqual(['x509_svid_cache_max_size is accepted for SPIRE compatibility and ignored: Herald does not bound its SVID cache']);
   });
@@ -299,11 +305,19 @@ describe('problems', () => {
     ['a workload attestor Herald lacks', 'WorkloadAttestor: { k8s: { plugin_data: { skip_kubelet_verification: true } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s: plugin not supported by Herald (supported: unix)'],
     ['x509pop without its certificate', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.certificate_path: must be specified'],
     ['x509pop in "spiffe" mode', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k, certificate_path: c, mode: spiffe } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode is implemented'],
+    ['a workload attestor Herald lacks beside unix', 'WorkloadAttestor: { unix: {}, docker: {} }', 'agent.yaml:7 plugins.WorkloadAttestor.docker: plugin not supported by Herald (supported: unix)'],
     ['k8s_psat beside join_token (not yet)', 'NodeAttestor: { join_token: {}, k8s_psat: {} }', 'agent.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
   ])('rejects %s, naming the plugin', async (_name, line, expected) => {
     const type = line.slice(0, line.indexOf(':'));
     const text = withAgent('').replace(new RegExp(`^  ${type}:.*$`, 'm'), `  ${line}`);
     expect(await problems(text)).toEqual([expected]);
+  });
+
+  it('rejects an SVIDStore (a type with no built-in plugin yet), naming it', async () => {
+    expect(await problems(`${withAgent('')}  SVIDStore: { aws_secretsmanager: { plugin_data: { region: us-east-1 } } }
+`)).toEqual([
+      'agent.yaml:8 plugins.SVIDStore.aws_secretsmanager: plugin not supported by Herald (supported: none)',
+    ]);
   });
 
   it.each([
@@ -329,7 +343,7 @@ describe('problems', () => {
 describe('node attestor', () => {
   it('x509pop: key, certificate and intermediates paths, made absolute', async () => {
     const text = withAgent('').replace(/^  NodeAttestor:.*$/m, '  NodeAttestor: { x509pop: { plugin_data: { private_key_path: pop/node.key, certificate_path: pop/node.pem, intermediates_path: /etc/pop/inter.pem } } }');
-    expect((await load(text)).nodeAttestor).toEqual({ type: 'x509pop', privateKeyPath: join(tmp.path, 'pop/node.key'), certificatePath: join(tmp.path, 'pop/node.pem'), intermediatesPath: '/etc/pop/inter.pem' });
+    expect(pluginsOf(await load(text), 'NodeAttestor')[0]).toEqual({ type: 'x509pop', privateKeyPath: join(tmp.path, 'pop/node.key'), certificatePath: join(tmp.path, 'pop/node.pem'), intermediatesPath: '/etc/pop/inter.pem' });
   });
 });
 

@@ -75,7 +75,7 @@ describe("SPIRE's shipped configs (v1.13.3)", () => {
       trust_bundle_path: './conf/agent/dummy_root_ca.crt',
       trust_domain: 'example.org',
     });
-    expect(c.plugins).toEqual({ KeyManager: { disk: { directory: './.data' } }, NodeAttestor: { join_token: {} }, WorkloadAttestor: { unix: { discover_workload_path: false, workload_size_limit: 0 } } });
+    expect(c.plugins).toEqual({ KeyManager: { disk: { directory: './.data' } }, NodeAttestor: { join_token: {} }, WorkloadAttestor: { unix: { discover_workload_path: false, workload_size_limit: 0 } }, SVIDStore: {} });
   });
 
   it('herald-server and herald-agent validate accept them and say what spire-server and spire-agent validate say', async () => {
