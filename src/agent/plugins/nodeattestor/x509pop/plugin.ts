@@ -5,13 +5,7 @@ import { definePlugin } from '../../../../common/catalog/catalog.ts';
 import { s } from '../../../../common/config/index.ts';
 import type { AgentPluginDeps } from '../../../catalog/deps.ts';
 import type { NodeAttestorClient } from '../types.ts';
-
-/** Paths absolute. */
-export interface AgentX509PopConfig {
-  readonly privateKeyPath: string;
-  readonly certificatePath: string;
-  readonly intermediatesPath: string | undefined;
-}
+import type { X509PopPaths } from './x509pop.ts';
 
 export const plugin = definePlugin({
   type: 'NodeAttestor',
@@ -26,7 +20,7 @@ export const plugin = definePlugin({
     },
     { description: 'Proves possession of an X.509 certificate\'s key (SPIRE\'s x509pop); attests again by itself when needed. -joinToken, if given, is used instead' },
   ),
-  configure: (data, ctx): AgentX509PopConfig => ({
+  configure: (data, ctx): X509PopPaths => ({
     privateKeyPath: ctx.abs(data.private_key_path),
     certificatePath: ctx.abs(data.certificate_path),
     intermediatesPath: data.intermediates_path === undefined ? undefined : ctx.abs(data.intermediates_path),

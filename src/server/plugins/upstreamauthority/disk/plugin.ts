@@ -12,17 +12,19 @@ export interface DiskUpstreamAuthorityConfig {
   readonly bundleFilePath: string | undefined;
 }
 
+const configSchema = s.section(
+  {
+    cert_file_path: s.path({ description: 'Upstream CA certificate (PEM)', required: true }),
+    key_file_path: s.path({ description: 'Upstream CA private key (PEM)', required: true }),
+    bundle_file_path: s.path({ description: 'Upstream trust bundle (PEM; default: the certificate)' }),
+  },
+  { description: 'Upstream CA key and certificate on disk' },
+);
+
 export const plugin = definePlugin({
   type: 'UpstreamAuthority',
   name: 'disk',
-  configSchema: s.section(
-    {
-      cert_file_path: s.path({ description: 'Upstream CA certificate (PEM)', required: true }),
-      key_file_path: s.path({ description: 'Upstream CA private key (PEM)', required: true }),
-      bundle_file_path: s.path({ description: 'Upstream trust bundle (PEM; default: the certificate)' }),
-    },
-    { description: 'Upstream CA key and certificate on disk' },
-  ),
+  configSchema,
   configure: (data, ctx): DiskUpstreamAuthorityConfig => ({
     certFilePath: ctx.abs(data.cert_file_path),
     keyFilePath: ctx.abs(data.key_file_path),
