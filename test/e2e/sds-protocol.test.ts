@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMessage, serviceClient, Services } from '../../src/common/grpc/protos.ts';
-import { SECRET_TYPE_URL } from '../../src/sds/secrets.ts';
+import { SECRET_TYPE_URL } from '../../src/agent/endpoints/sds/secrets.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { startProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
