@@ -23,7 +23,7 @@ import { WorkloadCache } from './cache/workload-cache.ts';
 import { ServerClient, describeServerError, grpcCodeOf } from './client/server-client.ts';
 import { bundleFromWire, entryFromWire } from './convert.ts';
 import type { AgentStorage } from './storage.ts';
-import { JwtSvidCache } from './jwt-cache.ts';
+import { JwtSvidCache } from '../spiffe/jwt-svid-cache.ts';
 import { checkIssuedSvid } from './svid-check.ts';
 import type { NodeAttestorClient } from './node-attestor/types.ts';
 
