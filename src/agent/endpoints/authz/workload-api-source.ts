@@ -11,8 +11,8 @@ import { JwtBundle } from '../../../spiffe/bundle/jwt-bundle.ts';
 import { BundleSet } from '../../../spiffe/bundle/set.ts';
 import { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
 import { TrustDomain } from '../../../spiffe/trust-domain.ts';
-import { JwtSvidCache } from '../../jwt-cache.ts';
-import { SECURITY_HEADER } from '../workload/workload-api.ts';
+import { JwtSvidCache } from '../../../spiffe/jwt-svid-cache.ts';
+import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
 import type { AuthzSource } from './service.ts';
 
 type WorkloadClient = grpc.Client & {

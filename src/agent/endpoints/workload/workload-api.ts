@@ -14,12 +14,11 @@ import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
 import { concatDer } from '../../../spiffe/bundle/der.ts';
 import { SpiffeId } from '../../../spiffe/id.ts';
 import { parseAndValidate } from '../../../spiffe/jwtsvid.ts';
+import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
 import { errorMessage } from '../../../common/errors.ts';
 import type { WorkloadUpdate } from '../../cache/types.ts';
 import type { AgentManager } from '../../manager.ts';
 import type { CallerAttestation } from '../attestation.ts';
-
-export const SECURITY_HEADER = 'workload.spiffe.io';
 
 export interface WorkloadApiDeps {
   manager: AgentManager;
