@@ -150,6 +150,8 @@ export class AgentManager {
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
+  /** Successful syncs so far (logged at debug, so a reader of the log can count sync cycles). */
+  #syncs = 0;
   /** SPIRE's bootstrap start time: when the server's certificate first failed to chain to our roots (reset by a successful sync). */
   #untrustedSince: number | undefined;
   /** Whether a sync has succeeded (SPIRE: past manager Initialize). */
@@ -435,7 +437,7 @@ export class AgentManager {
   }
 
   async #sync(): Promise<void> {
-    const { clock, metrics } = this.#o;
+    const { clock, log, metrics } = this.#o;
     const started = performance.now();
     const reattestor = this.rotator.reattestor();
     if (this.#mustReattest && reattestor) {
@@ -446,9 +448,10 @@ export class AgentManager {
     }
     // The tainted authorities of the last bundle: an agent SVID they signed is renewed now.
     await this.rotator.rotateIfDue((chain) => this.synchronizer.signedByTainted(chain));
-    await this.synchronizer.sync();
+    const result = await this.synchronizer.sync();
     this.#lastSync = clock.now();
     metrics.observe('agent_sync_ms', performance.now() - started);
+    log.debug({ sync: ++this.#syncs, entries: result.entries, svids_fetched: result.fetched, bundle_updated: result.bundleUpdated }, 'Synced with the server');
     this.#markReady();
   }
 }
