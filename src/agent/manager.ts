@@ -28,7 +28,7 @@ import { AgentSvidRotator, isUntrustedServer } from './svid/rotator.ts';
 import { Synchronizer } from './sync/synchronizer.ts';
 
 export { AgentManagerError } from './manager-error.ts';
-export { isUntrustedServer, renewalTime } from './svid/rotator.ts';
+export { isUntrustedServer } from './svid/rotator.ts';
 
 export interface ManagerOptions {
   trustDomain: TrustDomain;

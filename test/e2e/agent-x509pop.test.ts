@@ -107,6 +107,8 @@ describe('herald-agent with x509pop', () => {
     expect(Date.now()).toBeLessThan(stored.validToDate.getTime());
     const run = await runCommand(AGENT_BIN, ['run', '-config', f('agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
     expect(run.code, run.stdout + run.stderr).toBe(1);
+    // The stored SVID, not yet expired, is used: its renewal is due at the first sync.
+    expect(run.stderr).toContain('Using the stored agent SVID');
     expect(run.stderr).toContain('Agent is banned: removing SVID and shutting down');
     expect(existsSync(join(tmp.path, 'agent-data', 'agent_svid.der'))).toBe(false);
   }, 60_000);
