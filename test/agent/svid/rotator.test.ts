@@ -48,6 +48,16 @@ describe('agent SVID rotator', () => {
     return r;
   };
 
+  /** A rotator that has attested over TLS to the server's roots, its client built. */
+  const attested = async (canReattest: boolean): Promise<{ r: AgentSvidRotator; a: ReturnType<typeof attestor> }> => {
+    const a = attestor(canReattest);
+    const r = rotator(a);
+    r.setRoots(server.roots, 'the test bundle');
+    await r.attest(a);
+    r.rebuildClient();
+    return { r, a };
+  };
+
   beforeEach(async () => {
     tmp = await makeTempDir('herald-rotator-');
     clock = new ManualClock(Date.now());
@@ -78,11 +88,7 @@ describe('agent SVID rotator', () => {
   });
 
   it('renews with RenewAgent only once half the SVID\'s life is over, and the client presents the new SVID', async () => {
-    const a = attestor(false);
-    const r = rotator(a);
-    r.setRoots(server.roots, 'the test bundle');
-    await r.attest(a);
-    r.rebuildClient();
+    const { r, a } = await attested(false);
     const first = r.svid!;
 
     // Before half-life: nothing is called.
@@ -111,11 +117,7 @@ describe('agent SVID rotator', () => {
   });
 
   it('an agent that can attest again renews by attesting, not RenewAgent', async () => {
-    const a = attestor(true);
-    const r = rotator(a);
-    r.setRoots(server.roots, 'the test bundle');
-    await r.attest(a);
-    r.rebuildClient();
+    const { r, a } = await attested(true);
     clock.set(r.svid!.renewAt);
     const rotated = once(r, 'rotated') as Promise<AgentSvidRotatorEvents['rotated']>;
     expect(await r.rotateIfDue()).toBe(true);
@@ -126,11 +128,7 @@ describe('agent SVID rotator', () => {
   });
 
   it('renews at once when a tainted authority signed the SVID', async () => {
-    const a = attestor(false);
-    const r = rotator(a);
-    r.setRoots(server.roots, 'the test bundle');
-    await r.attest(a);
-    r.rebuildClient();
+    const { r } = await attested(false);
     const first = r.svid!;
     expect(clock.now()).toBeLessThan(first.renewAt);
     expect(await r.rotateIfDue(() => false)).toBe(false);
@@ -141,11 +139,7 @@ describe('agent SVID rotator', () => {
   });
 
   it('new roots rebuild the client only when they changed', async () => {
-    const a = attestor(false);
-    const r = rotator(a);
-    r.setRoots(server.roots, 'the test bundle');
-    await r.attest(a);
-    r.rebuildClient();
+    const { r } = await attested(false);
     const client = r.client;
     r.updateRoots(server.roots, 'the stored bundle');
     expect(r.client).toBe(client);
