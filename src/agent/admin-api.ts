@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { checkSocketDirectory, type SocketFileLogger } from '../common/grpc/uds-socket-file.ts';
 import type { Metrics } from '../common/metrics.ts';
-import type { SdsStreamRegistry } from '../sds/stream-state.ts';
+import type { SdsStreamRegistry } from './endpoints/sds/stream-state.ts';
 import type { AgentManager } from './manager.ts';
 
 // node:http through require, not an ESM import: Node builds the ESM namespace

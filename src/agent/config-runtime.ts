@@ -31,7 +31,7 @@ export interface AuthorizedPeersConfig {
   readonly pathPrefixes: readonly string[];
 }
 
-/** Field names match SdsNamingConfig (src/sds/resource-names.ts) where they overlap. */
+/** Field names match SdsNamingConfig (src/agent/endpoints/sds/resource-names.ts) where they overlap. */
 export interface AgentSdsConfig {
   readonly defaultSvidName: string;
   readonly defaultBundleName: string;
@@ -43,7 +43,7 @@ export interface AgentSdsConfig {
   readonly fileResources: { readonly enabled: boolean; readonly allowedDir: string | undefined };
 }
 
-/** Envoy ext_authz (src/authz-filter). */
+/** Envoy ext_authz (src/agent/endpoints/authz). */
 export interface AgentAuthzConfig {
   readonly enabled: boolean;
   /** Absolute; default `authz.sock` beside the Workload API socket. */

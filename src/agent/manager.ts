@@ -1,31 +1,34 @@
-// The agent's manager (SPIRE pkg/agent/manager): keeps the agent's own SVID,
-// the trust bundle, the authorized entries and their SVIDs current, and
-// feeds the workload cache. Syncs every sync_interval; a failed sync keeps
-// everything cached and retries with backoff, so workloads keep their SVIDs
-// while the server is away.
-import { X509Certificate, type KeyObject } from 'node:crypto';
+// The agent's manager (SPIRE pkg/agent/manager): the agent's life with the
+// server. It bootstraps (stored SVID, or node attestation with SPIRE's
+// backoff), then every sync_interval has the rotator (svid/rotator.ts) keep
+// the agent's own SVID current and the synchronizer (sync/synchronizer.ts)
+// keep the trust bundle, the authorized entries and their SVIDs current in
+// the workload cache. A failed sync keeps everything cached and retries
+// with backoff, so workloads keep their SVIDs while the server is away; a
+// refusal (banned, must re-attest, must re-bootstrap) stops the agent.
+import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
-import { GrpcCode, HeraldError, errorMessage } from '../common/errors.ts';
+import { GrpcCode, errorMessage } from '../common/errors.ts';
 import { PermissionDeniedReason, permissionDeniedReasonOf } from '../common/grpc/permission-denied.ts';
 import type { Metrics } from '../common/metrics.ts';
 import type { Selector } from '../common/selector.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
-import { certificatesToPem } from '../spiffe/bundle/der.ts';
-import { createCsr } from '../spiffe/csr.ts';
-import { SpiffeId } from '../spiffe/id.ts';
-import { generateKeyPair, type KeyType } from '../spiffe/keys.ts';
+import type { KeyType } from '../spiffe/keys.ts';
+import type { SpiffeId } from '../spiffe/id.ts';
 import type { TrustDomain } from '../spiffe/trust-domain.ts';
-import type { X509Svid } from '../spiffe/x509svid.ts';
-import type { WireBundle } from '../server/api/convert.ts';
-import type { CachedEntry, Subscription } from './cache/types.ts';
+import type { Subscription } from './cache/types.ts';
 import { WorkloadCache } from './cache/workload-cache.ts';
-import { ServerClient, describeServerError, grpcCodeOf } from './client/server-client.ts';
-import { bundleFromWire, entryFromWire } from './convert.ts';
+import { describeServerError, grpcCodeOf } from './client/server-client.ts';
+import { AgentManagerError } from './manager-error.ts';
 import type { AgentStorage } from './storage.ts';
-import { JwtSvidCache } from './jwt-cache.ts';
-import { checkIssuedSvid } from './svid-check.ts';
+import { JwtSvidCache } from '../spiffe/jwt-svid-cache.ts';
 import type { NodeAttestorClient } from './plugins/nodeattestor/types.ts';
+import { AgentSvidRotator, isUntrustedServer } from './svid/rotator.ts';
+import { Synchronizer } from './sync/synchronizer.ts';
+
+export { AgentManagerError } from './manager-error.ts';
+export { isUntrustedServer } from './svid/rotator.ts';
 
 export interface ManagerOptions {
   trustDomain: TrustDomain;
@@ -67,16 +70,13 @@ export interface ManagerOptions {
   /** Waits between bootstrap retries (default: a real timer, which keeps the process alive). */
   sleep?: (ms: number) => Promise<void>;
   workloadKeyType: KeyType;
+  /** CSRs per BatchNewX509SVID call (default: SPIRE's 500). */
+  csrBatchSize?: number;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
 }
 
-/** Node's TLS errors for a server certificate that does not verify against the roots. */
-const UNTRUSTED_SERVER = /self[- ]signed certificate in certificate chain|unable to get local issuer certificate|unable to get issuer certificate|unable to verify the first certificate|certificate signature failure|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT/i;
-
-/** SVIDs per BatchNewX509SVID call (SPIRE: 500). */
-const CSR_BATCH = 500;
 /**
  * Longest wait between sync attempts while the server is unreachable: the sync
  * interval, but at least RETRY_CAP_FLOOR_MS (SPIRE retries within its sync
@@ -117,14 +117,6 @@ export function backoffRun(policy: BackoffPolicy, now: () => number, random: () 
 /** SPIRE 1.13 agent.go: rebootstrapBackoffMaxElapsedTime, 24 h, replaces the minute when rebootstrap_mode is not "never". */
 export const REBOOTSTRAP_BACKOFF: BackoffPolicy = Object.freeze({ ...BOOTSTRAP_BACKOFF, maxElapsedMs: 24 * 3_600_000 });
 
-/** Whether an error is the server's certificate not chaining to the agent's roots (SPIRE's x509util.IsUnknownAuthorityError). */
-export function isUntrustedServer(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (UNTRUSTED_SERVER.test(errorMessage(e)) || UNTRUSTED_SERVER.test(describeServerError(e))) return true;
-  }
-  return false;
-}
-
 /** Go's time.Duration.String() ("9m58.5s", "1.25s", "500ms"), as SPIRE logs "time left". */
 export function goDuration(ms: number): string {
   if (ms <= 0) return '0s';
@@ -142,37 +134,15 @@ function goSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-/** Node's connect errors → Go's net error text, for SPIRE's "Error while dialing" message. */
-const DIAL_ERRORS: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connect: connection refused',
-  EHOSTUNREACH: 'connect: no route to host',
-  ENETUNREACH: 'connect: network is unreachable',
-  ETIMEDOUT: 'i/o timeout',
-};
-
-interface AgentSvid {
-  chain: X509Certificate[];
-  key: KeyObject;
-  id: SpiffeId;
-  renewAt: number;
-}
-
-export class AgentManagerError extends HeraldError {}
-
 export class AgentManager {
   readonly #o: ManagerOptions;
-  readonly #serverId: SpiffeId;
   readonly cache: WorkloadCache;
   readonly jwt: JwtSvidCache;
-  #svid: AgentSvid | undefined;
+  /** The agent's own SVID and the client presenting it (SPIRE pkg/agent/svid). */
+  readonly rotator: AgentSvidRotator;
+  /** Bundle, entries, federated bundles and workload SVIDs (SPIRE pkg/agent/manager sync.go). */
+  readonly synchronizer: Synchronizer;
   #mustReattest = false;
-  /** Tainted authorities of the last bundle: what they signed is replaced at once. */
-  #tainted: Tainted = { x509: [], jwtKeyIds: new Set() };
-  #roots: X509Certificate[] | undefined;
-  /** Where #roots came from (bootstrap file or URL, or the stored bundle), for TLS failures. */
-  #rootsSource: string | undefined;
-  #client: ServerClient | undefined;
-  #renewAt = new Map<string, number>();
   #timer: Timer | undefined;
   #stopped = false;
   #failures = 0;
@@ -180,6 +150,8 @@ export class AgentManager {
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
   #lastSync = 0;
+  /** Successful syncs so far (logged at debug, so a reader of the log can count sync cycles). */
+  #syncs = 0;
   /** SPIRE's bootstrap start time: when the server's certificate first failed to chain to our roots (reset by a successful sync). */
   #untrustedSince: number | undefined;
   /** Whether a sync has succeeded (SPIRE: past manager Initialize). */
@@ -191,9 +163,20 @@ export class AgentManager {
 
   constructor(o: ManagerOptions) {
     this.#o = o;
-    this.#serverId = SpiffeId.fromSegments(o.trustDomain, 'spire', 'server');
     this.cache = new WorkloadCache({ bundle: new SpiffeBundle(o.trustDomain), onListenerError: (err) => o.log.error({ err }, 'Cache subscriber failed') });
-    this.jwt = new JwtSvidCache({ clock: o.clock, mint: (entryId, audience) => this.#client!.newJwtSvid(entryId, audience) });
+    this.rotator = new AgentSvidRotator({ trustDomain: o.trustDomain, serverAddress: o.serverAddress, storage: o.storage, nodeAttestor: o.nodeAttestor, clock: o.clock, log: o.log });
+    this.jwt = new JwtSvidCache({ clock: o.clock, mint: (entryId, audience) => this.rotator.client.newJwtSvid(entryId, audience) });
+    this.synchronizer = new Synchronizer({
+      connection: this.rotator,
+      storage: o.storage,
+      cache: this.cache,
+      jwt: this.jwt,
+      workloadKeyType: o.workloadKeyType,
+      ...(o.csrBatchSize !== undefined ? { csrBatchSize: o.csrBatchSize } : {}),
+      clock: o.clock,
+      log: o.log,
+      metrics: o.metrics,
+    });
     this.#ready = new Promise((r) => (this.#markReady = r));
     this.#fatalPromise = new Promise((r) => (this.#markFatal = r));
   }
@@ -213,7 +196,7 @@ export class AgentManager {
   }
 
   get agentId(): SpiffeId | undefined {
-    return this.#svid?.id;
+    return this.rotator.svid?.id;
   }
 
   get lastSyncAt(): number {
@@ -237,15 +220,13 @@ export class AgentManager {
     const { storage, log } = this.#o;
     const storedRoots = await storage.loadBundle();
     const stored = await storage.loadSvid();
-    this.#rootsSource = storedRoots ? `the stored bundle in ${storage.bundlePath}` : this.#o.bootstrapSource;
-    if (storedRoots) {
-      this.#roots = storedRoots;
-      this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
-    }
+    const rootsSource = storedRoots ? `the stored bundle in ${storage.bundlePath}` : this.#o.bootstrapSource;
+    this.rotator.setRoots(storedRoots, rootsSource);
+    if (storedRoots) this.cache.setBundle(new SpiffeBundle(this.#o.trustDomain, { x509Authorities: storedRoots }));
     if (stored?.privateKey && Date.parse(stored.chain[0]!.validTo) > this.#o.clock.now()) {
-      if (!storedRoots) this.#roots = await this.#bootstrapRoots();
-      this.#svid = agentSvidOf(stored.chain, stored.privateKey);
-      log.info({ spiffe_id: this.#svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
+      if (!storedRoots) this.rotator.setRoots(await this.#bootstrapRoots(), rootsSource);
+      const svid = this.rotator.useStored(stored.chain, stored.privateKey);
+      log.info({ spiffe_id: svid.id.toString(), expires_at: stored.chain[0]!.validTo }, 'Using the stored agent SVID');
     } else {
       // SPIRE's node attestor (loadSVID): with KeyManager memory the stored SVID's key is gone after a restart.
       if (stored && !stored.privateKey) log.warn({}, 'SVID recovered, but no keys found. Generating new keypair');
@@ -261,7 +242,7 @@ export class AgentManager {
       }
       await this.#bootstrap(this.#o.nodeAttestor, storedRoots !== undefined);
     }
-    this.#rebuildClient();
+    this.rotator.rebuildClient();
     try {
       await this.syncNow();
     } catch (err) {
@@ -297,11 +278,8 @@ export class AgentManager {
     const backoff = backoffRun(this.#o.bootstrapBackoff ?? (rebootstrap ? REBOOTSTRAP_BACKOFF : BOOTSTRAP_BACKOFF), () => clock.now());
     for (;;) {
       try {
-        if (!haveStoredRoots) {
-          this.#roots = await this.#bootstrapRoots();
-          this.#rootsSource = this.#o.bootstrapSource;
-        }
-        await this.#attest(attestor);
+        if (!haveStoredRoots) this.rotator.setRoots(await this.#bootstrapRoots(), this.#o.bootstrapSource);
+        await this.rotator.attest(attestor);
         this.#untrustedSince = undefined;
         return;
       } catch (err) {
@@ -338,75 +316,12 @@ export class AgentManager {
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
-    this.#client?.close();
+    this.rotator.close();
   }
 
-  async #attest(attestor: NodeAttestorClient): Promise<void> {
-    const { log, storage } = this.#o;
-    const { privateKey } = generateKeyPair('ec-p256');
-    const client = new ServerClient({ address: this.#o.serverAddress, serverId: this.#serverId, trustedRoots: this.#roots });
-    try {
-      const wire = await client.attest(attestor.type, await attestor.attestationData(), createCsr(privateKey), (c) => attestor.answer(c));
-      const chain = wire.cert_chain.map((d) => new X509Certificate(d));
-      this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
-      await storage.storeSvid({ chain, privateKey });
-      log.info({ spiffe_id: this.#svid.id.toString(), node_attestor_type: attestor.type }, 'Node attestation was successful');
-    } catch (err) {
-      throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${this.#describeAttestation(err)}`, { cause: err });
-    } finally {
-      client.close();
-    }
-  }
-
-  /**
-   * An attestation failure: a server that cannot be reached in SPIRE's words
-   * ("could not open attestation stream to SPIRE server: rpc error: code =
-   * Unavailable desc = connection error: …"), with Herald's name; anything
-   * else as #describe.
-   */
-  #describeAttestation(err: unknown): string {
-    const text = this.#describe(err);
-    if (grpcCodeOf(err) !== GrpcCode.UNAVAILABLE || text !== describeServerError(err)) return text;
-    const errno = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT)\b/.exec(text)?.[1];
-    const dial = errno ? `dial tcp ${this.#o.serverAddress}: ${DIAL_ERRORS[errno]}` : text;
-    return `could not open attestation stream to Herald server: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: ${dial}"`;
-  }
-
-  /**
-   * A server error for people. TLS's own words for a server certificate
-   * that does not verify ("self-signed certificate in certificate chain")
-   * suggest a problem with the server; the usual cause is a trust bundle
-   * that is not this server's, so that is what is said, naming the bundle.
-   */
+  /** A server error for people (see AgentSvidRotator.describe). */
   #describe(err: unknown): string {
-    const text = err instanceof AgentManagerError ? err.message : describeServerError(err);
-    if (!UNTRUSTED_SERVER.test(text) || this.#roots === undefined) return text;
-    const source = this.#rootsSource ?? 'the configured trust bundle';
-    this.#o.log.debug({ err: text }, 'TLS verification of the server failed');
-    return `the server's certificate does not chain to ${source}: is it this server's trust bundle (trust domain ${this.#o.trustDomain.name})?`;
-  }
-
-  /** Whether `chain` was signed by a tainted X.509 authority (SPIRE's agents rotate such SVIDs at once). */
-  #signedByTainted(chain: readonly X509Certificate[]): boolean {
-    if (this.#tainted.x509.length === 0) return false;
-    return chain.some((c) => this.#tainted.x509.some((t) => c.checkIssued(t) && c.verify(t.publicKey)));
-  }
-
-  /** The attestor, if it can attest again by itself (x509pop; not a used-up join token). */
-  #reattestor(): NodeAttestorClient | undefined {
-    const a = this.#o.nodeAttestor;
-    return a?.canReattest ? a : undefined;
-  }
-
-  #rebuildClient(): void {
-    this.#client?.close();
-    const svid = this.#svid!;
-    this.#client = new ServerClient({
-      address: this.#o.serverAddress,
-      serverId: this.#serverId,
-      trustedRoots: this.#roots,
-      identity: { certChainPem: certificatesToPem(svid.chain), privateKeyPem: svid.key.export({ format: 'pem', type: 'pkcs8' }).toString() },
-    });
+    return this.rotator.describe(err);
   }
 
   #schedule(): void {
@@ -448,7 +363,7 @@ export class AgentManager {
         if (attestRefusal !== undefined) throw await this.#shutDown('Agent failed re-attestation; removing SVID and shutting down', attestRefusal);
         // Evicted, or the SVID is no longer accepted: a reattestable agent attests again, as SPIRE's does.
         const code = grpcCodeOf(err);
-        if ((refusal === 'reattest' || code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.#reattestor()) {
+        if ((refusal === 'reattest' || code === GrpcCode.PERMISSION_DENIED || code === GrpcCode.UNAUTHENTICATED) && this.rotator.reattestor()) {
           if (!this.#mustReattest) this.#o.log.warn({ err: describeServerError(err) }, 'The server refused the agent SVID; attesting again on the next sync');
           this.#mustReattest = true;
         } else if (refusal === 'reattest') {
@@ -474,7 +389,7 @@ export class AgentManager {
     this.#fatal = fatal;
     this.#stopped = true;
     this.#timer?.cancel();
-    log.error({ err: detail, spiffe_id: this.#svid?.id.toString() }, message);
+    log.error({ err: detail, spiffe_id: this.rotator.svid?.id.toString() }, message);
     this.cache.setEntries([]);
     this.cache.publish();
     this.jwt.retain(new Set());
@@ -483,7 +398,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove SVID');
     }
-    this.#client?.close();
+    this.rotator.close();
     this.#markFatal(fatal);
     return fatal;
   }
@@ -516,7 +431,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove the stored SVID and bundle');
     }
-    this.#client?.close();
+    this.rotator.close();
     this.#markFatal(fatal);
     throw fatal;
   }
@@ -524,129 +439,20 @@ export class AgentManager {
   async #sync(): Promise<void> {
     const { clock, log, metrics } = this.#o;
     const started = performance.now();
-    const reattestor = this.#reattestor();
+    const reattestor = this.rotator.reattestor();
     if (this.#mustReattest && reattestor) {
       // Refused outright ("agent is banned"), the agent stops (syncNow); a server that is away is retried.
-      await this.#attest(reattestor);
-      this.#rebuildClient();
+      await this.rotator.attest(reattestor);
+      this.rotator.rebuildClient();
       this.#mustReattest = false;
     }
-    await this.#renewAgentSvidIfDue();
-
-    const wireBundle = await this.#client!.getBundle();
-    const bundle = bundleFromWire(wireBundle);
-    this.#tainted = taintedOf(wireBundle);
-    if (bundle.x509Authorities.length === 0) throw new AgentManagerError('ERR_UNAVAILABLE_EMPTY_BUNDLE', 'agent: the server sent an empty bundle; keeping the current one');
-    if (!this.cache.bundle().equal(bundle) || this.cache.bundle().sequenceNumber !== bundle.sequenceNumber) {
-      this.cache.setBundle(bundle);
-      const rootsChanged = !sameCerts(this.#roots, bundle.x509Authorities);
-      this.#roots = [...bundle.x509Authorities];
-      await this.#o.storage.storeBundle(this.#roots);
-      this.#rootsSource = `the stored bundle in ${this.#o.storage.bundlePath}`;
-      if (rootsChanged) this.#rebuildClient();
-      log.debug({ sequence: String(bundle.sequenceNumber) }, 'Bundle updated');
-    }
-
-    const previous = new Map(this.cache.entries().map((e) => [e.id, e]));
-    const entries = (await this.#client!.authorizedEntries()).map((w) => {
-      const prev = previous.get(w.id);
-      // Same revision → same object, so the cache sees "no change".
-      return prev && prev.revisionNumber === Number(w.revision_number) && prev.createdAt === Number(w.created_at) ? prev : entryFromWire(w);
-    });
-    this.cache.setEntries(entries);
-
-    await this.#syncFederatedBundles(entries);
-    await this.#renewSvids(entries, previous);
-    // High-resolution wall time, so benchmarks can time the fan-out from here.
-    const publishedAt = performance.timeOrigin + performance.now();
-    const changed = this.cache.publish();
-    if (changed > 0) log.debug({ groups: changed, published_at_ms: publishedAt }, 'Published a cache update to subscribers');
-    this.jwt.retain(new Set(entries.map((e) => e.id)));
-    const dropped = this.jwt.dropSignedBy(this.#tainted.jwtKeyIds);
-    if (dropped > 0) log.info({ count: dropped }, 'Dropped cached JWT-SVIDs signed by a tainted key');
+    // The tainted authorities of the last bundle: an agent SVID they signed is renewed now.
+    await this.rotator.rotateIfDue((chain) => this.synchronizer.signedByTainted(chain));
+    const result = await this.synchronizer.sync();
     this.#lastSync = clock.now();
     metrics.observe('agent_sync_ms', performance.now() - started);
+    log.debug({ sync: ++this.#syncs, entries: result.entries, svids_fetched: result.fetched, bundle_updated: result.bundleUpdated }, 'Synced with the server');
     this.#markReady();
-  }
-
-  async #syncFederatedBundles(entries: readonly CachedEntry[]): Promise<void> {
-    const wanted = new Set<string>();
-    for (const e of entries) for (const td of e.federatesWith) wanted.add(td.name);
-    for (const td of this.cache.federatedBundles().keys()) if (!wanted.has(td)) this.cache.setFederatedBundle(td, undefined);
-    for (const td of wanted) {
-      try {
-        const b = bundleFromWire(await this.#client!.getFederatedBundle(td));
-        const current = this.cache.federatedBundles().get(td);
-        if (!current || !current.equal(b) || current.sequenceNumber !== b.sequenceNumber) this.cache.setFederatedBundle(td, b);
-      } catch (err) {
-        // Keep the last good bundle: a transient failure must not drop a trust domain.
-        if (grpcCodeOf(err) === GrpcCode.NOT_FOUND && !this.cache.federatedBundles().has(td)) continue;
-        this.#o.log.warn({ trust_domain: td, err: describeServerError(err) }, 'Failed to fetch a federated bundle; keeping the last one');
-      }
-    }
-  }
-
-  async #renewSvids(entries: readonly CachedEntry[], previous: ReadonlyMap<string, CachedEntry>): Promise<void> {
-    const now = this.#o.clock.now();
-    const due: { entry: CachedEntry; key: KeyObject; csr: Buffer }[] = [];
-    let taintedCount = 0;
-    for (const e of entries) {
-      const has = this.cache.svid(e.id);
-      const changed = previous.get(e.id) !== e;
-      const tainted = has !== undefined && this.#signedByTainted(has.certificates);
-      if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now && !tainted) continue;
-      if (tainted) taintedCount++;
-      const { privateKey } = generateKeyPair(this.#o.workloadKeyType);
-      due.push({ entry: e, key: privateKey, csr: createCsr(privateKey) });
-    }
-    if (taintedCount > 0) this.#o.log.info({ count: taintedCount }, 'Rotating X509-SVIDs signed by a tainted authority');
-    for (const id of this.#renewAt.keys()) if (!entries.some((e) => e.id === id)) this.#renewAt.delete(id);
-    for (let i = 0; i < due.length; i += CSR_BATCH) {
-      const batch = due.slice(i, i + CSR_BATCH);
-      const results = await this.#client!.batchNewX509Svid(batch.map((d) => ({ entryId: d.entry.id, csr: d.csr })));
-      results.forEach((r, j) => {
-        const d = batch[j]!;
-        if (r.status.code !== 0 || !r.svid) {
-          this.#o.log.warn({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: r.status.message }, 'Failed to get an X509-SVID for an entry');
-          return;
-        }
-        let certificates: X509Certificate[];
-        try {
-          certificates = r.svid.cert_chain.map((c) => new X509Certificate(c));
-          checkIssuedSvid(certificates, { id: d.entry.spiffeId, privateKey: d.key, bundles: this.cache.bundle(), now: this.#o.clock.now() });
-        } catch (err) {
-          // Keep serving the SVID we have; the next sync asks again.
-          this.#o.log.error({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: errorMessage(err) }, 'Rejected an X509-SVID from the server');
-          this.#o.metrics.inc('agent_svids_rejected');
-          return;
-        }
-        const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
-        this.cache.setSvid(d.entry.id, svid);
-        this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
-      });
-      this.#o.metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === 0).length);
-    }
-  }
-
-  async #renewAgentSvidIfDue(): Promise<void> {
-    const svid = this.#svid!;
-    const tainted = this.#signedByTainted(svid.chain);
-    if (this.#o.clock.now() < svid.renewAt && !tainted) return;
-    if (tainted) this.#o.log.info({}, 'The agent SVID was signed by a tainted authority; renewing it now');
-    // Like SPIRE: an agent that can attest again renews that way (fresh proof of the node), others call RenewAgent.
-    const reattestor = this.#reattestor();
-    if (reattestor) {
-      await this.#attest(reattestor);
-      this.#rebuildClient();
-      return;
-    }
-    const { privateKey } = generateKeyPair('ec-p256');
-    const wire = await this.#client!.renewAgent(createCsr(privateKey));
-    const chain = wire.cert_chain.map((d) => new X509Certificate(d));
-    await this.#o.storage.storeSvid({ chain, privateKey });
-    this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
-    this.#rebuildClient();
-    this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
   }
 }
 
@@ -672,42 +478,3 @@ export function refusalOf(err: unknown): 'banned' | 'reattest' | undefined {
       return undefined;
   }
 }
-
-interface Tainted {
-  readonly x509: readonly X509Certificate[];
-  readonly jwtKeyIds: ReadonlySet<string>;
-}
-
-function taintedOf(w: WireBundle): Tainted {
-  return {
-    x509: w.x509_authorities.filter((a) => a.tainted).map((a) => new X509Certificate(a.asn1)),
-    jwtKeyIds: new Set(w.jwt_authorities.filter((a) => a.tainted).map((a) => a.key_id)),
-  };
-}
-
-/** `receivedAt`: when it was issued to us; unknown for a stored SVID. */
-function agentSvidOf(chain: X509Certificate[], key: KeyObject, receivedAt?: number): AgentSvid {
-  const leaf = chain[0]!;
-  const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1];
-  if (!uri) throw new AgentManagerError('ERR_AGENT_SVID_INVALID', 'agent: the agent SVID has no SPIFFE ID');
-  return { chain, key, id: SpiffeId.fromString(uri), renewAt: renewalTime(leaf, receivedAt) };
-}
-
-/**
- * Half-way through the certificate's life, minus up to 10% jitter (spreads
- * renewals). The life is counted from when we received it if that is later
- * than notBefore: servers backdate notBefore (Herald and SPIRE by 10 s), and
- * with short TTLs half of the backdated span is already over on arrival.
- */
-export function renewalTime(cert: X509Certificate, receivedAt?: number): number {
-  const from = Math.max(Date.parse(cert.validFrom), receivedAt ?? -Infinity);
-  const to = Date.parse(cert.validTo);
-  const half = Math.max(0, to - from) / 2;
-  return from + half - Math.random() * half * 0.2;
-}
-
-function sameCerts(a: readonly X509Certificate[] | undefined, b: readonly X509Certificate[]): boolean {
-  if (!a || a.length !== b.length) return false;
-  return a.every((c, i) => c.raw.equals(b[i]!.raw));
-}
-

@@ -19,6 +19,7 @@ import { AGENT_BIN, generateToken, startServer, type ServerHandle } from '../hel
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makePopCert } from '../helpers/x509pop.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const NOT_ALLOWED = 'you have requested rebootstrap support but the NodeAttestor plugin or the spire server configuration is not allowing it';
 
@@ -158,12 +159,17 @@ plugins:
 
   it('never (SPIRE\'s default): the agent keeps failing against the new CA, keeps its SVID and bundle, and a restart fails the same way', async () => {
     const { config, socket, dataDir } = await agentConfig('never', '  rebootstrap_delay: 1s');
-    agent = startProcess(AGENT_BIN, ['run', '-config', config], { cwd: tmp.path });
-    await agent.waitForOutput('Starting Workload and SDS APIs', 60_000);
+    const proc = startProcess(AGENT_BIN, ['run', '-config', config], { cwd: tmp.path });
+    agent = proc;
+    await proc.waitForOutput('Starting Workload and SDS APIs', 60_000);
+    const mark = proc.output().length;
     await replaceServerDataDir();
     await agent.waitForOutput(/Sync with the server failed; serving cached SVIDs.*certificate does not chain to the stored bundle in/, 30_000);
-    // Well past rebootstrap_delay: still running, still failing.
-    await new Promise((r) => setTimeout(r, 6_000));
+    // Well past rebootstrap_delay: three syncs refused by the new CA, the third at least 1.8 s after
+    // the first (each retry waits ≥ 0.9 × 1 s after a failure): an "auto" agent would have
+    // rebootstrapped and exited by then (rebootstrap_delay 1 s from the first).
+    const untrusted = () => proc.output().slice(mark).match(/Sync with the server failed; serving cached SVIDs.*certificate does not chain to the stored bundle in/g)?.length ?? 0;
+    await waitFor('three syncs refused by the new CA', () => untrusted() >= 3 || proc.child.exitCode !== null, { timeoutMs: 40_000 });
     expect(agent.child.exitCode).toBe(null);
     expect(agent.output()).not.toContain('Trust Bandle and Server dont agree');
     // rebootstrap_delay is read, as SPIRE reads it, whatever the mode: no warning about it.

@@ -2,6 +2,7 @@
 // node selectors place it, a restart reuses the stored SVID, its SVID is
 // renewed by attesting again, and an evicted agent attests again by itself —
 // what SPIRE's "reattestable" agents do.
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -98,10 +99,16 @@ describe('herald-agent with x509pop', () => {
     await waitFor('the workload SVID', () => fetchId().catch(() => undefined));
     await agent.stop();
     expect((await server.cli('agent', 'ban', '-spiffeID', agentId)).code).toBe(0);
-    // Past the stored SVID's renewal time (agent_ttl 20 s): the first sync attests again, and is refused.
-    await new Promise((r) => setTimeout(r, 12_000));
+    // Past the stored SVID's renewal time (agent_ttl 20 s), not its expiry: the first sync attests
+    // again (renewal), and is refused. A stored SVID is renewed half-way from notBefore, minus jitter.
+    const stored = new X509Certificate(readFileSync(join(tmp.path, 'agent-data', 'agent_svid.der')));
+    const renewBy = stored.validFromDate.getTime() + (stored.validToDate.getTime() - stored.validFromDate.getTime()) / 2;
+    await waitFor('the stored agent SVID past its renewal time', () => Date.now() > renewBy, { timeoutMs: 20_000, intervalMs: 100 });
+    expect(Date.now()).toBeLessThan(stored.validToDate.getTime());
     const run = await runCommand(AGENT_BIN, ['run', '-config', f('agent.yaml')], { cwd: tmp.path, timeoutMs: 20_000 });
     expect(run.code, run.stdout + run.stderr).toBe(1);
+    // The stored SVID, not yet expired, is used: its renewal is due at the first sync.
+    expect(run.stderr).toContain('Using the stored agent SVID');
     expect(run.stderr).toContain('Agent is banned: removing SVID and shutting down');
     expect(existsSync(join(tmp.path, 'agent-data', 'agent_svid.der'))).toBe(false);
   }, 60_000);

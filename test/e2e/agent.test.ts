@@ -16,6 +16,7 @@ import { runCommand, startProcess } from '../helpers/process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { waitForSyncs } from '../helpers/agent-log.ts';
 
 type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 
@@ -179,7 +180,9 @@ describe('herald-agent end to end', () => {
       await waitFor('the new X.509 authority', () => got.FetchX509Bundles!.length === 2, { timeoutMs: 10_000 });
       const ders = got.FetchX509Bundles!.map((m) => m.bundles['spiffe://example.org']!.length);
       expect(ders[1]).toBeGreaterThan(ders[0]!);
-      await new Promise((r) => setTimeout(r, 1500)); // three agent syncs
+      // Three more agent syncs (each fetches the bundle and publishes what changed): the JWT
+      // bundle stream would have had its message by then.
+      await waitForSyncs(agent.proc, 3);
       expect(got.FetchJWTBundles).toHaveLength(1);
       // A new JWT key changes the JWT bundle.
       expect((await server.cli('localauthority', 'jwt', 'prepare')).code).toBe(0);
@@ -204,15 +207,16 @@ describe('herald-agent end to end', () => {
 
   it('1,000 streams dropped abruptly (client killed) leave no connections behind', async () => {
     const pid = agent.proc.pid;
-    // Settled first: a connection from the previous test may still be closing.
+    // Settled first: a connection from the previous test may still be closing
+    // (polled: the same count on two samples 300 ms apart).
     let baseline = fdCount(pid);
-    await waitFor('agent fds settled', async () => {
-      await new Promise((r) => setTimeout(r, 300));
+    let samples = 0;
+    await waitFor('agent fds settled', () => {
       const now = fdCount(pid);
-      const settled = now === baseline;
+      const settled = ++samples > 1 && now === baseline;
       baseline = Math.min(baseline, now);
       return settled;
-    }, { timeoutMs: 10_000 });
+    }, { timeoutMs: 10_000, intervalMs: 300 });
     const client = startProcess(process.execPath, [join(ROOT, 'test/e2e/fixtures/open-streams.ts'), agent.socketPath, '1000', '10']);
     try {
       await client.waitForOutput('ready 1000', 40_000);

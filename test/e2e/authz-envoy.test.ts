@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBootstrap } from '../../src/sds/bootstrap-template.ts';
+import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePorts } from '../helpers/ports.ts';

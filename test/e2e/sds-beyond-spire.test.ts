@@ -18,6 +18,7 @@ import { runCommand } from '../helpers/process.ts';
 import { freePort } from '../helpers/ports.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { waitForSyncs } from '../helpers/agent-log.ts';
 
 const TD = 'example.org';
 const OTHER = 'other.example';
@@ -188,7 +189,10 @@ describe('SDS beyond SPIRE (real Envoy)', () => {
     const g = gid++;
     // Created in this order: "zz-first" is older but its ID sorts last.
     const first = await entry(`spiffe://${TD}/older`, g, ['-entryID', 'zz-first']);
-    await new Promise((r) => setTimeout(r, 1100)); // created_at has one-second resolution
+    // created_at has one-second resolution: the second entry must be created in a later second
+    // than the first (created before `entry create` returned), on the server's clock (this host's).
+    const createdBy = Date.now();
+    await waitFor('the next second of created_at', () => Math.floor(Date.now() / 1000) > Math.floor(createdBy / 1000), { timeoutMs: 2_000, intervalMs: 10 });
     await entry(`spiffe://${TD}/newer`, g, ['-entryID', 'aa-second']);
     const e = await envoy('envoy-two', g, { listeners: [{ port: await freePort(), cert: 'default' }] });
     await waitFor('default = oldest entry (SPIRE would pick the lowest ID: newer)', async () => (await defaultUri(e)) === `spiffe://${TD}/older` || undefined, { timeoutMs: 15_000 });
@@ -288,9 +292,9 @@ describe('SDS beyond SPIRE (real Envoy)', () => {
     const pretty = await sdsStatus();
     expect(pretty.stdout).toContain('Node envoy-seven');
     expect(pretty.stdout).toMatch(/Pushes \d+, ACKs \d+, NACKs [1-9]/);
-    // Quiet while nothing changes (sync runs every 500 ms).
+    // Quiet while nothing changes: five agent syncs (every 500 ms) without an update attempt.
     const before = await envoyStat(e, /^sds\.default\.update_attempt$/);
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitForSyncs(agent.proc, 5);
     expect(await envoyStat(e, /^sds\.default\.update_attempt$/)).toBe(before);
   }, 60_000);
 });

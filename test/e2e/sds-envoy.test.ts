@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderBootstrap } from '../../src/sds/bootstrap-template.ts';
+import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { envoyStat, startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePorts } from '../helpers/ports.ts';

@@ -7,11 +7,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMessage, serviceClient, Services } from '../../src/common/grpc/protos.ts';
-import { SECRET_TYPE_URL } from '../../src/sds/secrets.ts';
+import { SECRET_TYPE_URL } from '../../src/agent/endpoints/sds/secrets.ts';
 import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { startProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { occurrences, waitForOccurrences, waitForSyncs } from '../helpers/agent-log.ts';
 
 const TD = 'example.org';
 const ME = `spiffe://${TD}/tester`;
@@ -99,8 +100,12 @@ describe('SDS protocol (xDS test client, real agent)', () => {
     expect(r1.nonce).not.toBe('');
     expect(r1.type_url).toBe(SECRET_TYPE_URL);
     expect(secretNames(r1).sort()).toEqual(['ROOTCA', 'default']);
+    const acks = occurrences(agent.proc, 'Envoy acknowledged secrets');
     s.send({ resource_names: ['default', 'ROOTCA'], version_info: r1.version_info, response_nonce: r1.nonce });
-    await new Promise((r) => setTimeout(r, 1000));
+    // The agent has read the ACK, then synced three more times (300 ms interval): a response
+    // to the ACK, or a push without a change, would be here by now.
+    await waitForOccurrences(agent.proc, 'Envoy acknowledged secrets', acks + 1);
+    await waitForSyncs(agent.proc, 3);
     expect(s.responses).toHaveLength(1);
     s.close();
   });
@@ -109,10 +114,13 @@ describe('SDS protocol (xDS test client, real agent)', () => {
     const s = new SdsStream(client);
     s.send({ resource_names: ['default'] });
     const r1 = await s.next(1);
+    const nacks = occurrences(agent.proc, 'Envoy rejected secrets (NACK)');
     for (let i = 0; i < 5; i++) {
       s.send({ resource_names: ['default'], version_info: '', response_nonce: r1.nonce, error_detail: { code: 3, message: 'test NACK: rejected' } });
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    // All five NACKs read, then three more syncs: a resend would be here by now.
+    await waitForOccurrences(agent.proc, 'Envoy rejected secrets (NACK)', nacks + 5);
+    await waitForSyncs(agent.proc, 3);
     expect(s.responses).toHaveLength(1);
     expect(agent.proc.output()).toContain('Envoy rejected secrets (NACK)');
     expect(agent.proc.output()).toContain('test NACK: rejected');

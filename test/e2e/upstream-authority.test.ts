@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goInteropPath } from '../../demo/lib/tools.ts';
 import { x509AuthorityId } from '../../src/server/api/localauthority-service.ts';
 import { parseCertificatesDer, parseCertificatesPem } from '../../src/spiffe/bundle/der.ts';
-import { renderBootstrap } from '../../src/sds/bootstrap-template.ts';
+import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
 import { AGENT_BIN, generateToken, startAgent, startServer, SERVER_BIN, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort, freePorts } from '../helpers/ports.ts';

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
-import { SECURITY_HEADER } from '../../agent/endpoints/workload-api.ts';
+import { SECURITY_HEADER } from '../../spiffe/workload-api.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
 
 export const DEFAULT_AGENT_SOCKET = '/tmp/herald-agent/public/api.sock';

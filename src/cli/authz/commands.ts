@@ -8,8 +8,8 @@ import { serviceDefinition, Services } from '../../common/grpc/protos.ts';
 import { startUdsServer } from '../../common/grpc/uds-server.ts';
 import { createLogger, parseLogLevel } from '../../common/log.ts';
 import { Metrics } from '../../common/metrics.ts';
-import { createAuthzService } from '../../authz-filter/service.ts';
-import { workloadApiSource } from '../../authz-filter/workload-api-source.ts';
+import { createAuthzService } from '../../agent/endpoints/authz/service.ts';
+import { workloadApiSource } from '../../agent/endpoints/authz/workload-api-source.ts';
 import { agentSocketPath } from '../agent/workload-client.ts';
 import { flagsOrHelp, type Command } from '../command.ts';
 

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-export const ENVOY_TEMPLATE_DIR = fileURLToPath(new URL('../../envoy/', import.meta.url));
+export const ENVOY_TEMPLATE_DIR = fileURLToPath(new URL('../../../../envoy/', import.meta.url));
 
 export function renderTemplate(template: string, values: Readonly<Record<string, string | number>>): string {
   const missing = new Set<string>();

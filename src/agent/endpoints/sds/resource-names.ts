@@ -5,12 +5,12 @@
 //   ALL (default_all_bundles_name) → own + federated bundles
 //   spiffe://td or td              → that trust domain's bundle (own or federated for this workload)
 // Anything else resolves to a reason, never to another workload's material.
-import type { WorkloadUpdate } from '../agent/cache/types.ts';
-import type { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
+import type { WorkloadUpdate } from '../../cache/types.ts';
+import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
 import { readFileSync, realpathSync } from 'node:fs';
 import { sep } from 'node:path';
-import { SpiffeId } from '../spiffe/id.ts';
-import { TrustDomain } from '../spiffe/trust-domain.ts';
+import { SpiffeId } from '../../../spiffe/id.ts';
+import { TrustDomain } from '../../../spiffe/trust-domain.ts';
 import { tlsCertificateSecret, validationContextSecret, type AnyEncoder, type SanMatcher, type SecretMessage } from './secrets.ts';
 
 export interface SdsNamingConfig {

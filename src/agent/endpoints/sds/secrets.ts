@@ -2,8 +2,8 @@
 // (envoy.extensions.transport_sockets.tls.v3.Secret, proto-loader's
 // keepCase object shape). PEM in inline_bytes, as SPIRE sends.
 import type { X509Certificate } from 'node:crypto';
-import type { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
-import type { X509Svid } from '../spiffe/x509svid.ts';
+import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
+import type { X509Svid } from '../../../spiffe/x509svid.ts';
 
 export const SECRET_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 export const SPIFFE_VALIDATOR_NAME = 'envoy.tls.cert_validator.spiffe';

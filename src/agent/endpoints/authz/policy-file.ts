@@ -2,7 +2,7 @@
 // is refused: requests keep being decided by the last good policy.
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import type { Logger } from 'pino';
-import { errorMessage } from '../common/errors.ts';
+import { errorMessage } from '../../../common/errors.ts';
 import { parsePolicy, type Policy } from './policy.ts';
 
 export class PolicyFile {

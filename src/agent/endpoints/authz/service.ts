@@ -3,9 +3,9 @@
 // herald-agent, or the Workload API when it runs as bin/herald-authz.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { toServiceError } from '../common/grpc/status.ts';
-import type { Metrics } from '../common/metrics.ts';
-import type { JwtBundleSource } from '../spiffe/bundle/jwt-bundle.ts';
+import { toServiceError } from '../../../common/grpc/status.ts';
+import type { Metrics } from '../../../common/metrics.ts';
+import type { JwtBundleSource } from '../../../spiffe/bundle/jwt-bundle.ts';
 import { check, type CheckConfig } from './check.ts';
 import { JwtSvidValidator } from './jwt-validator.ts';
 import { PolicyFile } from './policy-file.ts';

@@ -13,12 +13,12 @@
 //   (SPIRE instead fails the whole stream with InvalidArgument).
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Subscription, WorkloadUpdate } from '../agent/cache/types.ts';
-import type { Clock } from '../common/clock.ts';
-import { GrpcCode } from '../common/errors.ts';
-import { failStream, statusError, toServiceError } from '../common/grpc/status.ts';
-import type { Metrics } from '../common/metrics.ts';
-import type { Selector } from '../common/selector.ts';
+import type { Subscription, WorkloadUpdate } from '../../cache/types.ts';
+import type { Clock } from '../../../common/clock.ts';
+import { GrpcCode } from '../../../common/errors.ts';
+import { failStream, statusError, toServiceError } from '../../../common/grpc/status.ts';
+import type { Metrics } from '../../../common/metrics.ts';
+import type { Selector } from '../../../common/selector.ts';
 import { resolveResource, type SdsNamingConfig } from './resource-names.ts';
 import { SECRET_TYPE_URL, type AnyEncoder, type AnyMessage } from './secrets.ts';
 import { contentVersion, newNonce, type SdsStreamInfo, type SdsStreamRegistry } from './stream-state.ts';

@@ -1,8 +1,8 @@
 // Policy rules: parsing (every mistake named) and evaluation (first match wins).
 import { describe, expect, it } from 'vitest';
-import { evaluate, parsePolicy } from '../../src/authz-filter/policy.ts';
-import { bearerToken } from '../../src/authz-filter/check.ts';
-import { SpiffeId } from '../../src/spiffe/id.ts';
+import { evaluate, parsePolicy } from '../../../../src/agent/endpoints/authz/policy.ts';
+import { bearerToken } from '../../../../src/agent/endpoints/authz/check.ts';
+import { SpiffeId } from '../../../../src/spiffe/id.ts';
 
 const policy = parsePolicy(`
 default: deny

@@ -4,16 +4,16 @@
 import { createHmac, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { check, type CheckDeps } from '../../src/authz-filter/check.ts';
-import { JwtSvidValidator } from '../../src/authz-filter/jwt-validator.ts';
-import { parsePolicy } from '../../src/authz-filter/policy.ts';
-import { Metrics } from '../../src/common/metrics.ts';
-import { BundleSet } from '../../src/spiffe/bundle/set.ts';
-import { SpiffeBundle } from '../../src/spiffe/bundle/spiffe-bundle.ts';
-import { SpiffeId } from '../../src/spiffe/id.ts';
-import { sign } from '../../src/spiffe/jwtsvid.ts';
-import { generateKeyPair } from '../../src/spiffe/keys.ts';
-import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
+import { check, type CheckDeps } from '../../../../src/agent/endpoints/authz/check.ts';
+import { JwtSvidValidator } from '../../../../src/agent/endpoints/authz/jwt-validator.ts';
+import { parsePolicy } from '../../../../src/agent/endpoints/authz/policy.ts';
+import { Metrics } from '../../../../src/common/metrics.ts';
+import { BundleSet } from '../../../../src/spiffe/bundle/set.ts';
+import { SpiffeBundle } from '../../../../src/spiffe/bundle/spiffe-bundle.ts';
+import { SpiffeId } from '../../../../src/spiffe/id.ts';
+import { sign } from '../../../../src/spiffe/jwtsvid.ts';
+import { generateKeyPair } from '../../../../src/spiffe/keys.ts';
+import { TrustDomain } from '../../../../src/spiffe/trust-domain.ts';
 
 const local = TrustDomain.fromString('echo.example');
 const federated = TrustDomain.fromString('web.example');

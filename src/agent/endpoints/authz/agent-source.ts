@@ -2,12 +2,12 @@
 // agent's cache. The caller of Check (Envoy) is attested like any workload;
 // its selectors are remembered per connection for a few seconds.
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../common/errors.ts';
-import type { Selector } from '../common/selector.ts';
-import { BundleSet } from '../spiffe/bundle/set.ts';
-import { orderByDefault } from '../agent/cache/workload-cache.ts';
-import type { CallerAttestation } from '../agent/endpoints/attestation.ts';
-import type { AgentManager } from '../agent/manager.ts';
+import { HeraldError } from '../../../common/errors.ts';
+import type { Selector } from '../../../common/selector.ts';
+import { BundleSet } from '../../../spiffe/bundle/set.ts';
+import { orderByDefault } from '../../cache/workload-cache.ts';
+import type { CallerAttestation } from '../attestation.ts';
+import type { AgentManager } from '../../manager.ts';
 import type { AuthzSource } from './service.ts';
 
 const ATTESTATION_TTL_MS = 5_000;

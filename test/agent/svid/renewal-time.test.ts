@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renewalTime } from '../../src/agent/manager.ts';
-import { LEAF_KU, makeCert } from '../helpers/test-ca.ts';
+import { renewalTime } from '../../../src/agent/svid/rotator.ts';
+import { LEAF_KU, makeCert } from '../../helpers/test-ca.ts';
 
 describe('renewalTime', () => {
   const now = Math.floor(Date.now() / 1000) * 1000;

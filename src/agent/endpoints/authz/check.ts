@@ -9,9 +9,9 @@
 // Denials say which class of problem occurred, never echo the token.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { errorMessage } from '../common/errors.ts';
-import type { Metrics } from '../common/metrics.ts';
-import { SpiffeId } from '../spiffe/id.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { Metrics } from '../../../common/metrics.ts';
+import { SpiffeId } from '../../../spiffe/id.ts';
 import { evaluate, type Policy } from './policy.ts';
 import type { JwtSvidValidator } from './jwt-validator.ts';
 

@@ -3,23 +3,22 @@
 // workload attestation, then full snapshots on every change.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { Clock } from '../../common/clock.ts';
-import { GrpcCode } from '../../common/errors.ts';
-import { failStream, statusError, toServiceError } from '../../common/grpc/status.ts';
-import { responseSerializer, Services } from '../../common/grpc/protos.ts';
-import { toStruct } from '../../common/grpc/struct.ts';
-import type { Metrics } from '../../common/metrics.ts';
-import { BundleSet } from '../../spiffe/bundle/set.ts';
-import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import { concatDer } from '../../spiffe/bundle/der.ts';
-import { SpiffeId } from '../../spiffe/id.ts';
-import { parseAndValidate } from '../../spiffe/jwtsvid.ts';
-import { errorMessage } from '../../common/errors.ts';
-import type { WorkloadUpdate } from '../cache/types.ts';
-import type { AgentManager } from '../manager.ts';
-import type { CallerAttestation } from './attestation.ts';
-
-export const SECURITY_HEADER = 'workload.spiffe.io';
+import type { Clock } from '../../../common/clock.ts';
+import { GrpcCode } from '../../../common/errors.ts';
+import { failStream, statusError, toServiceError } from '../../../common/grpc/status.ts';
+import { responseSerializer, Services } from '../../../common/grpc/protos.ts';
+import { toStruct } from '../../../common/grpc/struct.ts';
+import type { Metrics } from '../../../common/metrics.ts';
+import { BundleSet } from '../../../spiffe/bundle/set.ts';
+import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
+import { concatDer } from '../../../spiffe/bundle/der.ts';
+import { SpiffeId } from '../../../spiffe/id.ts';
+import { parseAndValidate } from '../../../spiffe/jwtsvid.ts';
+import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
+import { errorMessage } from '../../../common/errors.ts';
+import type { WorkloadUpdate } from '../../cache/types.ts';
+import type { AgentManager } from '../../manager.ts';
+import type { CallerAttestation } from '../attestation.ts';
 
 export interface WorkloadApiDeps {
   manager: AgentManager;

@@ -4,15 +4,15 @@
 // injected tokens are this process's own JWT-SVIDs, cached to half-life.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { systemClock } from '../common/clock.ts';
-import { HeraldError, errorMessage } from '../common/errors.ts';
-import { serviceClient, Services } from '../common/grpc/protos.ts';
-import { JwtBundle } from '../spiffe/bundle/jwt-bundle.ts';
-import { BundleSet } from '../spiffe/bundle/set.ts';
-import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
-import { TrustDomain } from '../spiffe/trust-domain.ts';
-import { JwtSvidCache } from '../agent/jwt-cache.ts';
-import { SECURITY_HEADER } from '../agent/endpoints/workload-api.ts';
+import { systemClock } from '../../../common/clock.ts';
+import { HeraldError, errorMessage } from '../../../common/errors.ts';
+import { serviceClient, Services } from '../../../common/grpc/protos.ts';
+import { JwtBundle } from '../../../spiffe/bundle/jwt-bundle.ts';
+import { BundleSet } from '../../../spiffe/bundle/set.ts';
+import { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
+import { TrustDomain } from '../../../spiffe/trust-domain.ts';
+import { JwtSvidCache } from '../../../spiffe/jwt-svid-cache.ts';
+import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
 import type { AuthzSource } from './service.ts';
 
 type WorkloadClient = grpc.Client & {

@@ -2,8 +2,8 @@
 // holds (own and federated; no network call per request), with a bounded,
 // expiry-aware cache of tokens that validated, dropped whenever a bundle
 // changes so a removed key stops being trusted at once.
-import type { JwtBundleSource } from '../spiffe/bundle/jwt-bundle.ts';
-import { parseAndValidate, type JwtSvid } from '../spiffe/jwtsvid.ts';
+import type { JwtBundleSource } from '../../../spiffe/bundle/jwt-bundle.ts';
+import { parseAndValidate, type JwtSvid } from '../../../spiffe/jwtsvid.ts';
 
 export interface JwtValidatorOptions {
   /** The current bundles; `generation` changes whenever their content does. */

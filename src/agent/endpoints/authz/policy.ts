@@ -3,9 +3,9 @@
 // First matching rule wins; no match → the policy's default. Parsed and
 // checked whole, so a bad file never replaces a good policy.
 import { parse as parseYaml } from 'yaml';
-import { HeraldError, errorMessage } from '../common/errors.ts';
-import { SpiffeId } from '../spiffe/id.ts';
-import { TrustDomain } from '../spiffe/trust-domain.ts';
+import { HeraldError, errorMessage } from '../../../common/errors.ts';
+import { SpiffeId } from '../../../spiffe/id.ts';
+import { TrustDomain } from '../../../spiffe/trust-domain.ts';
 
 export type Action = 'allow' | 'deny';
 

@@ -1,0 +1,131 @@
+// The agent's manager against a real gRPC server on a Unix socket, its
+// schedule driven by a manual clock: one sync per sync_interval, a failed
+// sync keeps the cache and retries, the agent SVID is renewed by the sync
+// that finds it due, and a ban stops the agent and removes its SVID. Each
+// step waits on an event (the synchronizer's `synced`, the rotator's
+// `rotated`, whenFatal) after moving the clock, never on a sleep.
+import { once } from 'node:events';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/clock.ts';
+import { PermissionDeniedReason, permissionDeniedTrailer } from '../../src/common/grpc/permission-denied.ts';
+import { Metrics } from '../../src/common/metrics.ts';
+import { AgentManager, retryCapMs } from '../../src/agent/manager.ts';
+import type { NodeAttestorClient } from '../../src/agent/plugins/nodeattestor/types.ts';
+import { AgentStorage } from '../../src/agent/storage.ts';
+import { SpireApiServer, TD } from '../helpers/spire-api-server.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+
+const log = pino({ level: 'silent' });
+const joinToken: NodeAttestorClient = { type: 'join_token', canReattest: false, attestationData: async () => Buffer.from('t'), answer: async () => Buffer.alloc(0) };
+const SYNC_MS = 5_000;
+/** One turn of the event loop: a settled sync's promise chain has armed the next timer. Not a wait on time. */
+const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('agent manager', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let clock: ManualClock;
+  let server: SpireApiServer;
+  let manager: AgentManager;
+
+  beforeEach(async () => {
+    tmp = await makeTempDir('herald-manager-');
+    clock = new ManualClock(Date.now());
+    server = await SpireApiServer.start(tmp.path, clock);
+    server.entries = [{ id: 'e1', spiffeId: 'spiffe://example.org/web' }];
+    manager = new AgentManager({
+      trustDomain: TD,
+      serverAddress: server.address,
+      storage: await AgentStorage.open(join(tmp.path, 'data')),
+      bootstrapRoots: server.roots,
+      nodeAttestor: joinToken,
+      syncIntervalMs: SYNC_MS,
+      workloadKeyType: 'ec-p256',
+      clock,
+      log,
+      metrics: new Metrics(),
+    });
+  });
+
+  afterEach(async () => {
+    manager.stop();
+    await server.stop();
+    await tmp.cleanup();
+  });
+
+  /** Moves the clock to the next scheduled sync and waits for it to finish (or fail). */
+  const nextSync = async (ms = SYNC_MS): Promise<void> => {
+    const syncs = server.callsOf('GetBundle').length;
+    clock.advance(ms);
+    // The sync starts at once on the timer; it has called GetBundle by the time it settles.
+    await manager.syncNow().catch(() => undefined);
+    await settled();
+    expect(server.callsOf('GetBundle').length).toBe(syncs + 1);
+  };
+
+  it('attests, syncs once at start, then once per sync interval and not before', async () => {
+    await manager.start();
+    await manager.whenReady();
+    expect(server.callsOf('AttestAgent')).toHaveLength(1);
+    expect(server.callsOf('GetBundle')).toHaveLength(1);
+    expect(manager.cache.svid('e1')?.id.toString()).toBe('spiffe://example.org/web');
+    expect(manager.lastSyncAt).toBe(clock.now());
+
+    // Just before the interval: no timer fires, so no sync is under way.
+    clock.advance(SYNC_MS - 1);
+    const synced = once(manager.synchronizer, 'synced');
+    expect(server.callsOf('GetBundle')).toHaveLength(1);
+    clock.advance(1);
+    await synced;
+    expect(server.callsOf('GetBundle')).toHaveLength(2);
+    expect(manager.lastSyncAt).toBe(clock.now());
+  });
+
+  it('a failed sync keeps the SVIDs and the next one, later, succeeds', async () => {
+    await manager.start();
+    const svid = manager.cache.svid('e1');
+    server.failNext.set('GetBundle', { code: 14, details: 'the server is restarting' });
+    await nextSync();
+    expect(manager.cache.svid('e1')).toBe(svid);
+    const lastGood = manager.lastSyncAt;
+    expect(lastGood).toBeLessThan(clock.now());
+    // The retry after a failure waits at most the retry cap (± 10 %): advance past it and wait for the sync.
+    const synced = once(manager.synchronizer, 'synced');
+    clock.advance(retryCapMs(SYNC_MS) * 1.1);
+    await synced;
+    expect(manager.lastSyncAt).toBe(clock.now());
+  });
+
+  it('renews the agent SVID in the sync that finds it due, with RenewAgent', async () => {
+    server.agentTtlMs = 60_000;
+    await manager.start();
+    const first = manager.rotator.svid!;
+    const rotated = once(manager.rotator, 'rotated');
+    // 30 s SVID half-life: a few sync intervals on, the sync renews it first thing.
+    while (clock.now() < first.renewAt) {
+      const synced = once(manager.synchronizer, 'synced');
+      clock.advance(SYNC_MS);
+      await synced;
+      await settled();
+    }
+    const [{ how, svid }] = (await rotated) as [{ how: string; svid: { chain: { serialNumber: string }[] } }];
+    expect(how).toBe('renewed');
+    expect(server.callsOf('RenewAgent')).toHaveLength(1);
+    expect(svid.chain[0]!.serialNumber).not.toBe(first.chain[0]!.serialNumber);
+    // Later calls present the renewed SVID.
+    expect(server.calls.at(-1)!.peerSerial).toBe(svid.chain[0]!.serialNumber);
+  });
+
+  it('a ban stops the agent: the cache is emptied and the stored SVID removed', async () => {
+    await manager.start();
+    expect(manager.cache.svid('e1')).toBeDefined();
+    server.failNext.set('GetBundle', { code: 7, details: 'agent is banned', metadata: permissionDeniedTrailer(7, 'agent is banned', PermissionDeniedReason.AGENT_BANNED) });
+    clock.advance(SYNC_MS);
+    const fatal = await manager.whenFatal();
+    expect(fatal.code).toBe('ERR_AGENT_BANNED');
+    expect(manager.cache.entries()).toHaveLength(0);
+    await expect(access(join(tmp.path, 'data', 'agent_svid.der'))).rejects.toThrow();
+  });
+});
