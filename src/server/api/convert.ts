@@ -7,7 +7,7 @@ import { checkSelector, type Selector } from '../../common/selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
+import { GrpcCode, errorMessage, grpcStatusFor, grpcStatusOfCode, type ErrorCode } from '../../common/errors.ts';
 import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../datastore/index.ts';
 
 export interface WireSpiffeId {
@@ -205,12 +205,17 @@ export function bundleFromWire(w: WireBundle): StoredBundle {
 
 /** SPIRE's Status message for batch results. */
 export type WireStatus = { code: number; message: string };
-export const OK_STATUS: WireStatus = { code: 0, message: 'OK' };
+export const OK_STATUS: WireStatus = { code: GrpcCode.OK, message: 'OK' };
 
 /** A batch item's failure: the error's status; internal errors stay generic on the wire. */
 export function statusOf(err: unknown): WireStatus {
   const code = grpcStatusFor(err);
-  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
+  return { code, message: code === GrpcCode.INTERNAL ? 'internal error' : errorMessage(err) };
+}
+
+/** A batch item's failure named by its registered code, with SPIRE's wording for the message. */
+export function wireStatus(code: ErrorCode, message: string): WireStatus {
+  return { code: grpcStatusOfCode(code), message };
 }
 
 /** A wire bundle as a SpiffeBundle (agent cache, CLI output). Trusts its input: it came from the server. */
