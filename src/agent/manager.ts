@@ -17,7 +17,7 @@ import { SpiffeId } from '../spiffe/id.ts';
 import { generateKeyPair, type KeyType } from '../spiffe/keys.ts';
 import type { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { X509Svid } from '../spiffe/x509svid.ts';
-import type { WireBundle } from '../server/api/convert.ts';
+import type { WireBundle } from '../common/wire/convert.ts';
 import type { CachedEntry, Subscription } from './cache/types.ts';
 import { WorkloadCache } from './cache/workload-cache.ts';
 import { ServerClient, describeServerError, grpcCodeOf } from './client/server-client.ts';

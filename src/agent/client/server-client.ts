@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { serviceClient, Services, type ServiceName } from '../../common/grpc/protos.ts';
 import { createSvidChannelCredentials, type TlsIdentity } from '../../common/grpc/tls-credentials.ts';
-import type { WireBundle, WireEntry, WireX509Svid } from '../../server/api/convert.ts';
+import type { WireBundle, WireEntry, WireX509Svid } from '../../common/wire/convert.ts';
 import { certificatesToPem } from '../../spiffe/bundle/der.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 

@@ -1,7 +1,7 @@
 // `herald-server bundle show|list|set|delete|count`: SPIRE 1.13's flags,
 // messages and output (cmd/spire-server/cli/bundle).
 import { Services } from '../../common/grpc/protos.ts';
-import { spiffeBundleFromWire, type WireBundle } from '../../server/api/convert.ts';
+import { spiffeBundleFromWire, type WireBundle } from '../../common/wire/convert.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';

@@ -1,7 +1,7 @@
 // `herald-server entry create|show|update|delete|count`: SPIRE 1.13's
 // flags, validation, messages and output (cmd/spire-server/cli/entry).
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireEntry } from '../../server/api/convert.ts';
+import type { WireEntry } from '../../common/wire/convert.ts';
 import { type Command, type CliIo } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, matchBehavior, outputFormat, parseCliSelector, parseSpiffeId, readInput } from './common.ts';

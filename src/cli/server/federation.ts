@@ -2,7 +2,7 @@
 // 1.13's flags, messages and output (cmd/spire-server/cli/federation).
 import { readFile } from 'node:fs/promises';
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireBundle } from '../../server/api/convert.ts';
+import type { WireBundle } from '../../common/wire/convert.ts';
 import type { WireFederationRelationship } from '../../server/api/trustdomain-service.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';

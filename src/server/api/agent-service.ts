@@ -10,7 +10,7 @@ import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
 import { joinTokenAgentId } from '../node-attestor/join-token.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';
+import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from '../../common/wire/convert.ts';
 
 interface WireAgentFilter {
   by_attestation_type: string;

@@ -7,7 +7,7 @@ import { DeleteMode } from '../datastore/datastore.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { applyOutputMask, bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf, wireStatus } from './convert.ts';
+import { applyOutputMask, bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf, wireStatus } from '../../common/wire/convert.ts';
 
 /** spire.api.types.BundleMask; trust_domain is always filled. */
 type Mask = { x509_authorities?: boolean; jwt_authorities?: boolean; refresh_hint?: boolean; sequence_number?: boolean } | null | undefined;

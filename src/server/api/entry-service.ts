@@ -8,7 +8,7 @@ import type { EntryFilter, EntryMask, ListEntriesRequest, RegistrationEntry } fr
 import { EntryExistsError } from '../datastore/errors.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf, wireStatus } from './convert.ts';
+import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf, wireStatus } from '../../common/wire/convert.ts';
 
 interface WireEntryFilter {
   by_spiffe_id: WireSpiffeId | null;

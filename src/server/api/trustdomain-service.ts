@@ -8,7 +8,7 @@ import { bundleEndpointUrlProblem } from '../config.ts';
 import type { BundleEndpointProfile, FederationRelationship, FederationRelationshipInput, FederationRelationshipMask } from '../datastore/index.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { bundleFromWire, bundleToWire, invalidArgument, OK_STATUS, statusOf, trustDomainFromWire, wireStatus, type WireBundle } from './convert.ts';
+import { bundleFromWire, bundleToWire, invalidArgument, OK_STATUS, statusOf, trustDomainFromWire, wireStatus, type WireBundle } from '../../common/wire/convert.ts';
 
 export interface WireFederationRelationship {
   trust_domain: string;

@@ -2,13 +2,13 @@
 // proto loader) and the datastore's parsed records. Input conversions throw
 // InvalidArgument errors that name the field, as SPIRE's api/*.go do.
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { HeraldError } from '../../common/errors.ts';
-import { checkSelector, type Selector } from '../../common/selector.ts';
+import { HeraldError } from '../errors.ts';
+import { checkSelector, type Selector } from '../selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import { GrpcCode, errorMessage, grpcStatusFor, grpcStatusOfCode, type ErrorCode } from '../../common/errors.ts';
-import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../datastore/index.ts';
+import { GrpcCode, errorMessage, grpcStatusFor, grpcStatusOfCode, type ErrorCode } from '../errors.ts';
+import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../../server/datastore/index.ts';
 
 export interface WireSpiffeId {
   trust_domain: string;
