@@ -4,7 +4,9 @@
 //   npx node scripts/gen-error-docs.ts --check   # exit 1 when it is stale
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorRegistry, type ErrorSpec } from '../src/common/error-registry.ts';
+import { GrpcCode, errorRegistry, type ErrorSpec } from '../src/common/error-registry.ts';
+
+const statusName = new Map(Object.entries(GrpcCode).map(([name, code]) => [code, name]));
 
 const HEADER = [
   '# Herald error codes',
@@ -19,8 +21,9 @@ const HEADER = [
 ].join('\n');
 
 function statusCell(spec: ErrorSpec): string {
-  if (!spec.fromOsError) return spec.status;
-  return `${spec.status}; RESOURCE_EXHAUSTED on a full disk (ENOSPC, EDQUOT), UNAVAILABLE on a read-only or failing one (EROFS, EIO)`;
+  const name = statusName.get(spec.status)!;
+  if (!spec.fromOsError) return name;
+  return `${name}; RESOURCE_EXHAUSTED on a full disk (ENOSPC, EDQUOT), UNAVAILABLE on a read-only or failing one (EROFS, EIO)`;
 }
 
 /** Relative file path → Markdown content. */

@@ -2,31 +2,10 @@
 // registry's (error-registry.ts, the one table from code to gRPC status,
 // conventions §4). Handlers throw; one interceptor per server turns the error
 // into a status.
-import { errorRegistry, type ErrorCode, type ErrorSpec, type GrpcStatusName } from './error-registry.ts';
+import { GrpcCode, errorRegistry, type ErrorCode, type ErrorSpec } from './error-registry.ts';
 
+export { GrpcCode } from './error-registry.ts';
 export type { ErrorCode } from './error-registry.ts';
-
-/** gRPC status codes used by Herald (values from grpc's status.proto). */
-export const GrpcCode = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const satisfies Readonly<Record<GrpcStatusName, number>>;
-export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
 
 export interface HeraldErrorOptions {
   cause?: unknown;
@@ -50,7 +29,7 @@ export function grpcStatusOfCode(code: ErrorCode, cause?: unknown): GrpcCode {
     const os = fsErrorStatus(cause);
     if (os !== undefined) return os;
   }
-  return GrpcCode[spec.status];
+  return spec.status;
 }
 
 /** gRPC status for any thrown value: HeraldError by its registered code, everything else INTERNAL. */
