@@ -57,7 +57,7 @@ async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): P
   ctx.issuer.warmBatchSigning();
   const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
   return {
-    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)) },
+    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)), hint: '' },
     serial: issued.serial,
     notAfter: Math.floor(issued.expiresAt / 1000),
   };

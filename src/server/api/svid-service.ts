@@ -15,7 +15,7 @@ interface BatchResult {
 }
 
 function svidToWire(id: SpiffeId, chain: Buffer[], expiresAt: number): WireX509Svid {
-  return { id: spiffeIdToWire(id), cert_chain: chain, expires_at: String(Math.floor(expiresAt / 1000)) };
+  return { id: spiffeIdToWire(id), cert_chain: chain, expires_at: String(Math.floor(expiresAt / 1000)), hint: '' };
 }
 
 /** The entries `caller` may get SVIDs for, by entry ID. */
