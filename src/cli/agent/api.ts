@@ -10,6 +10,7 @@ import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
 import { FlagError, parseFlags } from '../flags.ts';
+import { GrpcCode } from '../../common/errors.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
 import { callUnaryMethod } from '../../common/wire/call.ts';
 import { BareCliError, codeName, goDuration, goJson, printProto, protoJson, spireFlags } from '../server/spire-output.ts';
@@ -169,7 +170,7 @@ export const validateJwt: Command = {
       unaryCall(c, 'ValidateJWTSVID', { audience: f.values.audience, svid: f.values.svid }, f.values.timeout),
     ).catch((err) => {
       const e = err as { code?: unknown; details?: unknown };
-      if (e?.code === 3 && typeof e.details === 'string') throw new BareCliError(`SVID is not valid: ${e.details}`, { cause: err });
+      if (e?.code === GrpcCode.INVALID_ARGUMENT && typeof e.details === 'string') throw new BareCliError(`SVID is not valid: ${e.details}`, { cause: err });
       return rpcFailure(err, 'unable to validate JWT SVID');
     });
     const claims = res.claims ? fromStruct(res.claims) : {};

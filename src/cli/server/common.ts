@@ -1,7 +1,7 @@
 // Flags and helpers every admin-socket command shares: -socketPath and
 // -output (SPIRE's `pretty` or `json`).
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { GrpcCode, HeraldError, errorMessage } from '../../common/errors.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { SpireCliError } from './spire-output.ts';
 import type { ServiceName } from '../../common/grpc/protos.ts';
@@ -82,7 +82,7 @@ export function requireFlag(value: string | undefined, name: string): string {
 
 /** Prints a batch result's failure as SPIRE does and turns it into exit code 1. */
 export function batchFailed(io: CliIo, what: string, status: { code: number; message: string }): boolean {
-  if (status.code === 0) return false;
+  if (status.code === GrpcCode.OK) return false;
   io.stderr.write(`Failed to ${what}: ${status.message} (code: ${grpcCodeName(status.code)})\n`);
   return true;
 }
