@@ -2,9 +2,8 @@
 // drift from the codes the binaries raise and the statuses they return.
 //   npx node scripts/gen-error-docs.ts           # write the file
 //   npx node scripts/gen-error-docs.ts --check   # exit 1 when it is stale
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { GrpcCode, errorRegistry, type ErrorSpec } from '../src/common/error-registry.ts';
+import { writeOrCheck } from './lib/generated-files.ts';
 
 const statusName = new Map(Object.entries(GrpcCode).map(([name, code]) => [code, name]));
 
@@ -36,29 +35,6 @@ export function renderErrorDocs(): Record<string, string> {
   };
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const root = join(import.meta.dirname, '..');
-  const check = argv.includes('--check');
-  let stale = 0;
-  for (const [rel, content] of Object.entries(renderErrorDocs())) {
-    const path = join(root, rel);
-    if (check) {
-      const current = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') return undefined;
-        throw err;
-      });
-      if (current !== content) {
-        process.stderr.write(`${rel} is out of date; run: npx node scripts/gen-error-docs.ts\n`);
-        stale++;
-      }
-    } else {
-      await writeFile(path, content);
-      process.stdout.write(`wrote ${rel}\n`);
-    }
-  }
-  return stale === 0 ? 0 : 1;
-}
-
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await writeOrCheck(renderErrorDocs(), process.argv.slice(2), 'scripts/gen-error-docs.ts');
 }

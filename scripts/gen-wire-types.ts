@@ -5,11 +5,12 @@
 //   npx node scripts/gen-wire-types.ts           # write the files
 //   npx node scripts/gen-wire-types.ts --check   # exit 1 when they are stale
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { filesUnder, writeOrCheck } from './lib/generated-files.ts';
 
 export const WIRE_TYPES_DIR = 'proto/gen';
 
@@ -30,14 +31,6 @@ const OPTIONS = ['--keepCase', '--longs=String', '--enums=String', '--defaults',
 
 const root = join(import.meta.dirname, '..');
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
-}
-
 /** Relative file path → generated TypeScript. */
 export async function renderWireTypes(): Promise<Record<string, string>> {
   const bin = createRequire(import.meta.url).resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
@@ -50,7 +43,11 @@ export async function renderWireTypes(): Promise<Record<string, string>> {
       { cwd: root },
     );
     const result: Record<string, string> = {};
-    for (const rel of await filesUnder(out)) result[`${WIRE_TYPES_DIR}/${rel}`] = await readFile(join(out, rel), 'utf8');
+    for (const e of await readdir(out, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const rel = join(e.parentPath, e.name).slice(out.length + 1);
+      result[`${WIRE_TYPES_DIR}/${rel}`] = await readFile(join(out, rel), 'utf8');
+    }
     return result;
   } finally {
     await rm(out, { recursive: true, force: true });
@@ -59,30 +56,11 @@ export async function renderWireTypes(): Promise<Record<string, string>> {
 
 /** The files now under WIRE_TYPES_DIR, as renderWireTypes() returns them. */
 export async function currentWireTypes(): Promise<Record<string, string>> {
-  const dir = join(root, WIRE_TYPES_DIR);
   const result: Record<string, string> = {};
-  for (const rel of await filesUnder(dir)) result[`${WIRE_TYPES_DIR}/${rel}`] = await readFile(join(dir, rel), 'utf8');
+  for (const rel of await filesUnder(WIRE_TYPES_DIR)) result[rel] = await readFile(join(root, rel), 'utf8');
   return result;
 }
 
-async function main(argv: readonly string[]): Promise<number> {
-  const check = argv.includes('--check');
-  const expected = await renderWireTypes();
-  if (check) {
-    const current = await currentWireTypes();
-    const stale = [...new Set([...Object.keys(expected), ...Object.keys(current)])].filter((rel) => expected[rel] !== current[rel]);
-    for (const rel of stale) process.stderr.write(`${rel} is out of date; run: npx node scripts/gen-wire-types.ts\n`);
-    return stale.length === 0 ? 0 : 1;
-  }
-  await rm(join(root, WIRE_TYPES_DIR), { recursive: true, force: true });
-  for (const [rel, content] of Object.entries(expected)) {
-    await mkdir(dirname(join(root, rel)), { recursive: true });
-    await writeFile(join(root, rel), content);
-  }
-  process.stdout.write(`wrote ${Object.keys(expected).length} files under ${WIRE_TYPES_DIR}\n`);
-  return 0;
-}
-
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await writeOrCheck(await renderWireTypes(), process.argv.slice(2), 'scripts/gen-wire-types.ts', WIRE_TYPES_DIR);
 }
