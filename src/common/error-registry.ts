@@ -230,6 +230,7 @@ export const errorRegistry = {
   ERR_INITIAL_SYNC_FAILED: { status: GrpcCode.INTERNAL, description: 'The agent\'s first sync failed and retry_bootstrap is off' },
   ERR_INTERNAL_ISSUED_SVID: { status: GrpcCode.INTERNAL, description: 'An X509-SVID the server sent does not verify or names another ID' },
   ERR_REBOOTSTRAP_NOT_SUPPORTED: { status: GrpcCode.INTERNAL, description: 'rebootstrap_mode "always" was asked for but the agent cannot re-bootstrap' },
+  ERR_UNKNOWN_BATCH_STATUS: { status: GrpcCode.UNKNOWN, description: 'A batch result from the server carries no status' },
   ERR_UNAVAILABLE_EMPTY_BUNDLE: { status: GrpcCode.UNAVAILABLE, description: 'The server sent a bundle without X.509 authorities' },
   ERR_UNAVAILABLE_JWT_SVID: { status: GrpcCode.UNAVAILABLE, description: 'ext_authz cannot fetch a JWT-SVID from the Workload API' },
 

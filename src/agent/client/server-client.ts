@@ -4,10 +4,11 @@
 // agent SVID or the trust bundle changes.
 import * as grpc from '@grpc/grpc-js';
 import type { X509Certificate } from 'node:crypto';
-import { GrpcCode, HeraldError, errorMessage } from '../../common/errors.ts';
+import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { createSvidChannelCredentials, type TlsIdentity } from '../../common/grpc/tls-credentials.ts';
 import { callUnaryMethod } from '../../common/wire/call.ts';
+import { wireStatus } from '../../common/wire/convert.ts';
 import type { UnaryMethod, UnaryRequest, UnaryResponse, WireBundle, WireClient, WireEntry, WireJwtSvid, WireStatus, WireX509Svid } from '../../common/wire/types.ts';
 import { certificatesToPem } from '../../spiffe/bundle/der.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
@@ -28,7 +29,7 @@ export interface ServerClientOptions {
 export class ServerClientError extends HeraldError {}
 
 /** A batch result the server sent without a status: not a success. */
-const NO_STATUS: WireStatus = { code: GrpcCode.UNKNOWN, message: 'the server sent no status for this SVID' };
+const NO_STATUS: WireStatus = wireStatus('ERR_UNKNOWN_BATCH_STATUS', 'the server sent no status for this SVID');
 
 const noChallenge = (type: string) => async (): Promise<Buffer> => {
   throw new ServerClientError('ERR_ATTESTATION_FAILED_CHALLENGE', `server sent an attestation challenge; ${type} attestation has none`);
