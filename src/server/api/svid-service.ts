@@ -7,10 +7,10 @@ import type { SpiffeId } from '../../spiffe/id.ts';
 import type { RegistrationEntry } from '../datastore/index.ts';
 import type { Caller, CallerResolver } from './caller.ts';
 import { unaryMethod, type ApiContext } from './context.ts';
-import { OK_STATUS, spiffeIdFromWire, spiffeIdToWire, wireStatus, type WireSpiffeId, type WireX509Svid } from '../../common/wire/convert.ts';
+import { OK_STATUS, spiffeIdFromWire, spiffeIdToWire, wireStatus, type WireSpiffeId, type WireStatus, type WireX509Svid } from '../../common/wire/convert.ts';
 
 interface BatchResult {
-  status: { code: number; message: string };
+  status: WireStatus;
   svid: WireX509Svid | null;
 }
 
