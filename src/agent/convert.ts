@@ -1,5 +1,5 @@
 // Wire → agent-side values for what the server sends (entries, bundles, SVIDs).
-import type { WireEntry } from '../server/api/convert.ts';
+import type { WireEntry } from '../common/wire/convert.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { CachedEntry } from './cache/types.ts';
@@ -22,4 +22,4 @@ export function entryFromWire(w: WireEntry): CachedEntry {
   };
 }
 
-export { spiffeBundleFromWire as bundleFromWire } from '../server/api/convert.ts';
+export { spiffeBundleFromWire as bundleFromWire } from '../common/wire/convert.ts';

@@ -10,18 +10,21 @@ import { lstatSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../common/errors.ts';
 import { serviceClient, type ServiceName } from '../common/grpc/protos.ts';
+import { callUnaryByName } from '../common/wire/call.ts';
+import type { UnaryMethod, UnaryRequest, UnaryResponse, WireClient } from '../common/wire/types.ts';
 import { ALLOW_INSECURE_SOCKET_DIR_ENV, insecureSocketDirAllowed } from '../common/grpc/uds-socket-file.ts';
 
 export { grpcCodeName, rpcErrorText } from './grpc-status-text.ts';
 
-export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+/** A client of one of the daemons' APIs, typed with the generated client where there is one. */
+export type Client = grpc.Client;
 
 /** Which daemon a client talks to, for "is the server running?". */
 const targets = new WeakMap<grpc.Client, { socketPath: string; daemon: string }>();
 
-export function udsClient(service: ServiceName, socketPath: string, options: grpc.ClientOptions = {}, daemon = 'server'): Client {
+export function udsClient<N extends ServiceName>(service: N, socketPath: string, options: grpc.ClientOptions = {}, daemon = 'server'): WireClient<N> {
   const Ctor = serviceClient(service);
-  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), options) as unknown as Client;
+  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), options);
   targets.set(client, { socketPath, daemon });
   return client;
 }
@@ -83,15 +86,17 @@ export function checkAdminSocket(socketPath: string, daemon = 'server', env: Rea
 }
 
 /** Calls a unary method; rejects with the gRPC status error (a ConnectionError when the socket cannot be reached). */
-export function callUnary<Res>(client: Client, method: string, request: object, metadata = new grpc.Metadata(), deadlineMs = 30_000): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const fn = client[method];
-    if (typeof fn !== 'function') {
-      reject(new Error(`no method ${method}`));
-      return;
-    }
-    fn.call(client, request, metadata, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) => (err ? reject(rpcErrorOf(client, err)) : resolve(res)));
+export function callUnary<C extends grpc.Client, M extends UnaryMethod<C>>(client: C, method: M, request: UnaryRequest<C, M>, metadata?: grpc.Metadata, deadlineMs?: number): Promise<UnaryResponse<C, M>>;
+/** A method whose name is built at run time: the caller names the response. */
+export function callUnary<Res>(client: grpc.Client, method: string, request: object, metadata?: grpc.Metadata, deadlineMs?: number): Promise<Res>;
+export function callUnary(client: grpc.Client, method: string, request: unknown, metadata = new grpc.Metadata(), deadlineMs = 30_000): Promise<unknown> {
+  return callUnaryByName(client, method, request, metadata, { deadline: Date.now() + deadlineMs }).catch((err: unknown) => {
+    throw isServiceError(err) ? rpcErrorOf(client, err) : err;
   });
+}
+
+function isServiceError(err: unknown): err is grpc.ServiceError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number';
 }
 
 function rpcErrorOf(client: grpc.Client, err: grpc.ServiceError): Error {

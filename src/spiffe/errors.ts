@@ -1,6 +1,6 @@
 // Error families of the SPIFFE primitives. Messages carry the package prefix
 // and the rule that was broken, in the wording of the standard / go-spiffe.
-import { HeraldError } from '../common/errors.ts';
+import { HeraldError, type ErrorCode } from '../common/errors.ts';
 
 export class SpiffeIdError extends HeraldError {}
 export class X509SvidError extends HeraldError {}
@@ -25,7 +25,20 @@ export const spiffeIdMessages = {
 export type SpiffeIdRule = keyof typeof spiffeIdMessages;
 
 /** Stable error code per broken rule, e.g. ERR_SPIFFE_ID_DOT_SEGMENT. */
+const spiffeIdCodes = {
+  empty: 'ERR_SPIFFE_ID_EMPTY',
+  missingTrustDomain: 'ERR_SPIFFE_ID_MISSING_TRUST_DOMAIN',
+  wrongScheme: 'ERR_SPIFFE_ID_WRONG_SCHEME',
+  badTrustDomainChar: 'ERR_SPIFFE_ID_BAD_TRUST_DOMAIN_CHAR',
+  badPathSegmentChar: 'ERR_SPIFFE_ID_BAD_PATH_SEGMENT_CHAR',
+  dotSegment: 'ERR_SPIFFE_ID_DOT_SEGMENT',
+  noLeadingSlash: 'ERR_SPIFFE_ID_NO_LEADING_SLASH',
+  emptySegment: 'ERR_SPIFFE_ID_EMPTY_SEGMENT',
+  trailingSlash: 'ERR_SPIFFE_ID_TRAILING_SLASH',
+  tooLong: 'ERR_SPIFFE_ID_TOO_LONG',
+  trustDomainTooLong: 'ERR_SPIFFE_ID_TRUST_DOMAIN_TOO_LONG',
+} as const satisfies Record<SpiffeIdRule, ErrorCode>;
+
 export function spiffeIdError(rule: SpiffeIdRule, prefix = 'spiffeid'): SpiffeIdError {
-  const code = 'ERR_SPIFFE_ID_' + rule.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
-  return new SpiffeIdError(code, `${prefix}: ${spiffeIdMessages[rule]}`);
+  return new SpiffeIdError(spiffeIdCodes[rule], `${prefix}: ${spiffeIdMessages[rule]}`);
 }

@@ -1,6 +1,7 @@
 // JWT-SVIDs (go-spiffe svid/jwtsvid; shared/spec/jwt-svid.md). Signing uses
 // jose; signatures are checked with node:crypto; the SPIFFE rules around
 // them are applied here, in go-spiffe's order, each with its own error code.
+import type { ErrorCodeSuffix } from '../common/error-registry.ts';
 import { constants as cryptoConstants, verify as verifyRaw, type KeyObject } from 'node:crypto';
 import { CompactSign } from 'jose';
 import type { JwtBundleSource } from './bundle/jwt-bundle.ts';
@@ -79,7 +80,7 @@ interface Decoded {
   claims: Record<string, unknown>;
 }
 
-function fail(code: string, message: string, cause?: unknown): never {
+function fail(code: ErrorCodeSuffix<'ERR_JWT_SVID_'>, message: string, cause?: unknown): never {
   throw new JwtSvidError(`ERR_JWT_SVID_${code}`, `jwtsvid: ${message}`, cause === undefined ? {} : { cause });
 }
 

@@ -1,6 +1,7 @@
 // Verifying a peer's X509-SVID against per-trust-domain bundles
 // (go-spiffe x509svid.Verify; shared/spec/x509-svid.md §3). Roots are taken
 // only from the bundle of the leaf's own trust domain.
+import type { ErrorCodeSuffix } from '../common/error-registry.ts';
 import type { X509Certificate } from 'node:crypto';
 import type { X509BundleSource } from './bundle/x509-bundle.ts';
 import { parseCertificatesDer } from './bundle/der.ts';
@@ -15,7 +16,7 @@ export interface VerifyResult {
   chain: X509Certificate[];
 }
 
-function fail(code: string, message: string): never {
+function fail(code: ErrorCodeSuffix<'ERR_X509_SVID_'>, message: string): never {
   throw new X509SvidError(`ERR_X509_SVID_${code}`, `x509svid: ${message}`);
 }
 

@@ -1,6 +1,7 @@
 // X509-SVIDs (go-spiffe svid/x509svid): a SPIFFE ID, its certificate chain
 // (leaf first) and, when held by its owner, the private key. Loading an SVID
 // enforces the leaf and chain rules of the X509-SVID standard.
+import type { ErrorCodeSuffix } from '../common/error-registry.ts';
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { certificatesToPem, concatDer, parseCertificatesDer, parseCertificatesPem } from './bundle/der.ts';
@@ -16,7 +17,7 @@ export interface X509Svid {
   readonly hint?: string;
 }
 
-function fail(code: string, message: string, cause?: unknown): never {
+function fail(code: ErrorCodeSuffix<'ERR_X509_SVID_'>, message: string, cause?: unknown): never {
   throw new X509SvidError(`ERR_X509_SVID_${code}`, `x509svid: ${message}`, cause === undefined ? {} : { cause });
 }
 

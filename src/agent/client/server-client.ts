@@ -5,13 +5,16 @@
 import * as grpc from '@grpc/grpc-js';
 import type { X509Certificate } from 'node:crypto';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
-import { serviceClient, Services, type ServiceName } from '../../common/grpc/protos.ts';
+import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { createSvidChannelCredentials, type TlsIdentity } from '../../common/grpc/tls-credentials.ts';
-import type { WireBundle, WireEntry, WireX509Svid } from '../../server/api/convert.ts';
+import { callUnaryMethod } from '../../common/wire/call.ts';
+import { wireStatus } from '../../common/wire/convert.ts';
+import type { UnaryMethod, UnaryRequest, UnaryResponse, WireBundle, WireClient, WireEntry, WireJwtSvid, WireStatus, WireX509Svid } from '../../common/wire/types.ts';
 import { certificatesToPem } from '../../spiffe/bundle/der.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 
-type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+/** The services the agent calls. */
+type AgentApi = typeof Services.agent | typeof Services.svid | typeof Services.entry | typeof Services.bundle;
 
 export interface ServerClientOptions {
   /** host:port of the server's agent API. */
@@ -25,6 +28,9 @@ export interface ServerClientOptions {
 
 export class ServerClientError extends HeraldError {}
 
+/** A batch result the server sent without a status: not a success. */
+const NO_STATUS: WireStatus = wireStatus('ERR_UNKNOWN_BATCH_STATUS', 'the server sent no status for this SVID');
+
 const noChallenge = (type: string) => async (): Promise<Buffer> => {
   throw new ServerClientError('ERR_ATTESTATION_FAILED_CHALLENGE', `server sent an attestation challenge; ${type} attestation has none`);
 };
@@ -32,7 +38,7 @@ const noChallenge = (type: string) => async (): Promise<Buffer> => {
 export class ServerClient {
   readonly #opts: ServerClientOptions;
   readonly #channel: grpc.Channel;
-  readonly #clients = new Map<ServiceName, Client>();
+  readonly #clients: { readonly [S in AgentApi]: WireClient<S> };
 
   constructor(opts: ServerClientOptions) {
     this.#opts = opts;
@@ -53,25 +59,22 @@ export class ServerClient {
       'grpc.initial_reconnect_backoff_ms': 500,
       'grpc.max_reconnect_backoff_ms': 5_000,
     });
+    const client = <S extends AgentApi>(service: S): WireClient<S> =>
+      new (serviceClient(service))(opts.address, grpc.credentials.createInsecure(), { channelOverride: this.#channel });
+    this.#clients = {
+      [Services.agent]: client(Services.agent),
+      [Services.svid]: client(Services.svid),
+      [Services.entry]: client(Services.entry),
+      [Services.bundle]: client(Services.bundle),
+    };
   }
 
-  #client(service: ServiceName): Client {
-    let c = this.#clients.get(service);
-    if (!c) {
-      const Ctor = serviceClient(service);
-      c = new Ctor(this.#opts.address, grpc.credentials.createInsecure(), { channelOverride: this.#channel }) as unknown as Client;
-      this.#clients.set(service, c);
-    }
-    return c;
+  #client<S extends AgentApi>(service: S): WireClient<S> {
+    return this.#clients[service];
   }
 
-  #unary<Res>(service: ServiceName, method: string, req: object): Promise<Res> {
-    const client = this.#client(service);
-    return new Promise((resolve, reject) => {
-      client[method]!.call(client, req, new grpc.Metadata(), { deadline: Date.now() + (this.#opts.deadlineMs ?? 30_000) }, (err: grpc.ServiceError | null, res: Res) =>
-        err ? reject(err) : resolve(res),
-      );
-    });
+  #unary<S extends AgentApi, M extends UnaryMethod<WireClient<S>>>(service: S, method: M, req: UnaryRequest<WireClient<S>, M>): Promise<UnaryResponse<WireClient<S>, M>> {
+    return callUnaryMethod(this.#client(service), method, req, new grpc.Metadata(), { deadline: Date.now() + (this.#opts.deadlineMs ?? 30_000) });
   }
 
   /**
@@ -82,10 +85,7 @@ export class ServerClient {
   attest(type: string, payload: Buffer, csr: Buffer, answer: (challenge: Buffer) => Promise<Buffer> = noChallenge(type)): Promise<WireX509Svid> {
     const client = this.#client(Services.agent);
     return new Promise((resolve, reject) => {
-      const call = (client.AttestAgent as (m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientDuplexStream<object, { result?: { svid: WireX509Svid }; challenge?: Buffer }>)(
-        new grpc.Metadata(),
-        { deadline: Date.now() + (this.#opts.deadlineMs ?? 30_000) },
-      );
+      const call = client.AttestAgent(new grpc.Metadata(), { deadline: Date.now() + (this.#opts.deadlineMs ?? 30_000) });
       let result: WireX509Svid | undefined;
       let failed = false;
       const fail = (err: unknown) => {
@@ -111,34 +111,34 @@ export class ServerClient {
   }
 
   async renewAgent(csr: Buffer): Promise<WireX509Svid> {
-    return (await this.#unary<{ svid: WireX509Svid }>(Services.agent, 'RenewAgent', { params: { csr } })).svid;
+    return (await this.#unary(Services.agent, 'RenewAgent', { params: { csr } })).svid!;
   }
 
   async authorizedEntries(): Promise<WireEntry[]> {
-    return (await this.#unary<{ entries: WireEntry[] }>(Services.entry, 'GetAuthorizedEntries', {})).entries;
+    return (await this.#unary(Services.entry, 'GetAuthorizedEntries', {})).entries;
   }
 
-  async batchNewX509Svid(params: { entryId: string; csr: Buffer }[]): Promise<{ status: { code: number; message: string }; svid: WireX509Svid | null }[]> {
-    const res = await this.#unary<{ results: { status: { code: number; message: string }; svid: WireX509Svid | null }[] }>(Services.svid, 'BatchNewX509SVID', {
+  async batchNewX509Svid(params: { entryId: string; csr: Buffer }[]): Promise<{ status: WireStatus; svid: WireX509Svid | null }[]> {
+    const res = await this.#unary(Services.svid, 'BatchNewX509SVID', {
       params: params.map((p) => ({ entry_id: p.entryId, csr: p.csr })),
     });
-    return res.results;
+    return res.results.map((r) => ({ status: r.status ?? NO_STATUS, svid: r.svid }));
   }
 
-  async newJwtSvid(entryId: string, audience: readonly string[]): Promise<{ token: string; expires_at: string }> {
-    return (await this.#unary<{ svid: { token: string; expires_at: string } }>(Services.svid, 'NewJWTSVID', { entry_id: entryId, audience })).svid;
+  async newJwtSvid(entryId: string, audience: readonly string[]): Promise<WireJwtSvid> {
+    return (await this.#unary(Services.svid, 'NewJWTSVID', { entry_id: entryId, audience: [...audience] })).svid!;
   }
 
   getBundle(): Promise<WireBundle> {
-    return this.#unary<WireBundle>(Services.bundle, 'GetBundle', {});
+    return this.#unary(Services.bundle, 'GetBundle', {});
   }
 
   getFederatedBundle(trustDomain: string): Promise<WireBundle> {
-    return this.#unary<WireBundle>(Services.bundle, 'GetFederatedBundle', { trust_domain: trustDomain });
+    return this.#unary(Services.bundle, 'GetFederatedBundle', { trust_domain: trustDomain });
   }
 
   close(): void {
-    for (const c of this.#clients.values()) c.close();
+    for (const c of Object.values(this.#clients)) c.close();
     this.#channel.close();
   }
 }

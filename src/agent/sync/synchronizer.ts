@@ -170,7 +170,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
       const results = await this.#o.connection.client.batchNewX509Svid(batch.map((d) => ({ entryId: d.entry.id, csr: d.csr })));
       results.forEach((r, j) => {
         const d = batch[j]!;
-        if (r.status.code !== 0 || !r.svid) {
+        if (r.status.code !== GrpcCode.OK || !r.svid) {
           log.warn({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: r.status.message }, 'Failed to get an X509-SVID for an entry');
           return;
         }
@@ -189,7 +189,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
         this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
         fetched++;
       });
-      metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === 0).length);
+      metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === GrpcCode.OK).length);
     }
     return { requested: due.length, fetched };
   }

@@ -10,7 +10,9 @@ import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
 import { FlagError, parseFlags } from '../flags.ts';
+import { GrpcCode } from '../../common/errors.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
+import { callUnaryMethod } from '../../common/wire/call.ts';
 import { BareCliError, codeName, goDuration, goJson, printProto, protoJson, spireFlags } from '../server/spire-output.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
@@ -82,7 +84,7 @@ export const fetchX509: Command = {
     if (!f) return 0;
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const started = performance.now();
-    const res = await withClient(socket, (c) => firstMessage<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer>; crl: Buffer[] }>(c, 'FetchX509SVID', f.values.timeout)).catch((err) => rpcFailure(err));
+    const res = await withClient(socket, (c) => firstMessage(c, 'FetchX509SVID', {}, f.values.timeout)).catch((err) => rpcFailure(err));
     const elapsed = performance.now() - started;
     if (f.values.output.toLowerCase() === 'json') {
       printProto(io, 'X509SVIDResponse', res);
@@ -136,8 +138,8 @@ export const fetchJwt: Command = {
     const socket = agentSocketPath(f.values.socketPath, io.env);
     // spire-agent fetches the bundles first, then the SVID.
     const res = await withClient(socket, async (c) => {
-      const bundles = await firstMessage<{ bundles: Record<string, Buffer> }>(c, 'FetchJWTBundles', f.values.timeout).catch((err) => rpcFailure(err));
-      const svids = await unaryCall<{ svids: { spiffe_id: string; svid: string; hint: string }[] }>(c, 'FetchJWTSVID', { audience, spiffe_id: f.values.spiffeID ?? '' }, f.values.timeout).catch((err) => rpcFailure(err));
+      const bundles = await firstMessage(c, 'FetchJWTBundles', {}, f.values.timeout).catch((err) => rpcFailure(err));
+      const svids = await unaryCall(c, 'FetchJWTSVID', { audience, spiffe_id: f.values.spiffeID ?? '' }, f.values.timeout).catch((err) => rpcFailure(err));
       return { svids, bundles };
     });
     if (output === 'json') {
@@ -165,10 +167,10 @@ export const validateJwt: Command = {
     if (!f.values.svid) throw new BareCliError('svid must be specified');
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const res = await withClient(socket, (c) =>
-      unaryCall<{ spiffe_id: string; claims: { fields: Record<string, never> } | null }>(c, 'ValidateJWTSVID', { audience: f.values.audience, svid: f.values.svid }, f.values.timeout),
+      unaryCall(c, 'ValidateJWTSVID', { audience: f.values.audience, svid: f.values.svid }, f.values.timeout),
     ).catch((err) => {
       const e = err as { code?: unknown; details?: unknown };
-      if (e?.code === 3 && typeof e.details === 'string') throw new BareCliError(`SVID is not valid: ${e.details}`, { cause: err });
+      if (e?.code === GrpcCode.INVALID_ARGUMENT && typeof e.details === 'string') throw new BareCliError(`SVID is not valid: ${e.details}`, { cause: err });
       return rpcFailure(err, 'unable to validate JWT SVID');
     });
     const claims = res.claims ? fromStruct(res.claims) : {};
@@ -186,11 +188,9 @@ export const healthcheck: Command = {
     if (f.values.verbose) io.stdout.write('Checking agent health...\n');
     const socket = agentSocketPath(f.values.socketPath, io.env);
     const Ctor = serviceClient(Services.health);
-    const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+    const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure());
     try {
-      const res = await new Promise<{ status: string }>((resolve, reject) =>
-        (client.Check as (r: object, md: unknown, o: object, cb: (e: Error | null, r: { status: string }) => void) => void)({ service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r))),
-      );
+      const res = await callUnaryMethod(client, 'Check', { service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 });
       if (res.status !== 'SERVING') {
         io.stderr.write(`Agent is unhealthy: agent returned status ${JSON.stringify(res.status)}\n`);
         return 1;
@@ -214,7 +214,7 @@ export const fetchJwtBundle: Command = {
     const f = flagsOrHelp(common, args, 'api fetch jwtbundle', io);
     if (!f) return 0;
     const socket = agentSocketPath(f.values.socketPath, io.env);
-    const res = await withClient(socket, (c) => firstMessage<{ bundles: Record<string, Buffer> }>(c, 'FetchJWTBundles', f.values.timeout));
+    const res = await withClient(socket, (c) => firstMessage(c, 'FetchJWTBundles', {}, f.values.timeout));
     const bundles = Object.fromEntries(Object.entries(res.bundles).map(([td, jwks]) => [td, JSON.parse(Buffer.from(jwks).toString())]));
     if (f.values.output === 'json') printJson(io, { bundles });
     else for (const [td, jwks] of Object.entries(bundles)) io.stdout.write(`bundle(${td}):\n${JSON.stringify(jwks, null, 2)}\n`);
@@ -247,7 +247,7 @@ export const watch: Command = {
     let last = performance.now();
     try {
       const interrupted = await new Promise<boolean>((resolve, reject) => {
-        const call = (client.FetchX509SVID as (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<{ svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer> }>)({}, headerMetadata());
+        const call = client.FetchX509SVID({}, headerMetadata());
         const onSignal = (): void => call.cancel();
         process.once('SIGINT', onSignal);
         call.on('data', (m: { svids: X509SvidMsg[]; federated_bundles: Record<string, Buffer> }) => {

@@ -5,6 +5,8 @@ import { HeraldError } from '../../common/errors.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { SECURITY_HEADER } from '../../spiffe/workload-api.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
+import { callUnaryMethod, openServerStream } from '../../common/wire/call.ts';
+import type { StreamMessage, StreamMethod, StreamRequest, UnaryMethod, UnaryRequest, UnaryResponse, WireClient } from '../../common/wire/types.ts';
 
 export const DEFAULT_AGENT_SOCKET = '/tmp/herald-agent/public/api.sock';
 
@@ -19,13 +21,13 @@ export function agentSocketPath(flag: string | undefined, env: Readonly<Record<s
   throw new HeraldError('ERR_INVALID_ARGUMENT_SOCKET', `SPIFFE_ENDPOINT_SOCKET "${e}": only unix sockets are supported by this command`);
 }
 
-export type WorkloadClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+export type WorkloadClient = WireClient<typeof Services.workload>;
 
 const socketOf = new WeakMap<grpc.Client, string>();
 
 export function workloadClient(socketPath: string): WorkloadClient {
   const Ctor = serviceClient(Services.workload);
-  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+  const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure());
   socketOf.set(client, socketPath);
   return client;
 }
@@ -43,9 +45,10 @@ export function headerMetadata(): grpc.Metadata {
 }
 
 /** The first message of a server stream (then cancels it). */
-export function firstMessage<T>(client: WorkloadClient, method: string, timeoutMs: number): Promise<T> {
+export function firstMessage<M extends StreamMethod<WorkloadClient>>(client: WorkloadClient, method: M, request: StreamRequest<WorkloadClient, M>, timeoutMs: number): Promise<StreamMessage<WorkloadClient, M>> {
+  type T = StreamMessage<WorkloadClient, M>;
   return new Promise((resolve, reject) => {
-    const call = (client[method] as (req: object, md: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<T>)({}, headerMetadata(), { deadline: Date.now() + timeoutMs });
+    const call = openServerStream(client, method, request, headerMetadata(), { deadline: Date.now() + timeoutMs });
     let done = false;
     call.on('data', (m: T) => {
       if (done) return;
@@ -62,13 +65,8 @@ export function firstMessage<T>(client: WorkloadClient, method: string, timeoutM
   });
 }
 
-export function unaryCall<T>(client: WorkloadClient, method: string, req: object, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    (client[method] as (r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: T) => void) => void)(
-      req,
-      headerMetadata(),
-      { deadline: Date.now() + timeoutMs },
-      (err, res) => (err ? reject(reachable(client, err)) : resolve(res)),
-    );
+export function unaryCall<M extends UnaryMethod<WorkloadClient>>(client: WorkloadClient, method: M, req: UnaryRequest<WorkloadClient, M>, timeoutMs: number): Promise<UnaryResponse<WorkloadClient, M>> {
+  return callUnaryMethod(client, method, req, headerMetadata(), { deadline: Date.now() + timeoutMs }).catch((err: grpc.ServiceError) => {
+    throw reachable(client, err);
   });
 }

@@ -1,7 +1,7 @@
 // `herald-server agent list|show|evict|ban|count|purge`: SPIRE 1.13's
 // flags, messages and output (cmd/spire-server/cli/agent).
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireAgent } from '../../server/api/convert.ts';
+import type { WireAgent } from '../../common/wire/convert.ts';
 import { type CliIo, type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, matchBehavior, outputFormat, parseCliSelector, parseSpiffeId } from './common.ts';

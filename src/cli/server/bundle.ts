@@ -1,11 +1,12 @@
 // `herald-server bundle show|list|set|delete|count`: SPIRE 1.13's flags,
 // messages and output (cmd/spire-server/cli/bundle).
 import { Services } from '../../common/grpc/protos.ts';
-import { spiffeBundleFromWire, type WireBundle } from '../../server/api/convert.ts';
+import { spiffeBundleFromWire, type WireBundle } from '../../common/wire/convert.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { type CliIo, type Command } from '../command.ts';
+import { GrpcCode } from '../../common/errors.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, readInput } from './common.ts';
 import { pemOfDer } from './format.ts';
@@ -182,7 +183,7 @@ export const bundleSet: Command = {
         return 0;
       }
       const r = res.results[0]!;
-      if (r.status.code !== 0) throw new SpireCliError(`failed to set federated bundle: ${r.status.message}`);
+      if (r.status.code !== GrpcCode.OK) throw new SpireCliError(`failed to set federated bundle: ${r.status.message}`);
       io.stdout.write('bundle set.\n');
       return 0;
     } finally {
@@ -221,7 +222,7 @@ export const bundleDelete: Command = {
         return 0;
       }
       const r = res.results[0]!;
-      if (r.status.code !== 0) throw new SpireCliError(`failed to delete federated bundle ${JSON.stringify(r.trust_domain)}: ${r.status.message}`);
+      if (r.status.code !== GrpcCode.OK) throw new SpireCliError(`failed to delete federated bundle ${JSON.stringify(r.trust_domain)}: ${r.status.message}`);
       io.stdout.write('bundle deleted.\n');
       return 0;
     } finally {

@@ -1,10 +1,11 @@
 // Flags and helpers every admin-socket command shares: -socketPath and
 // -output (SPIRE's `pretty` or `json`).
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { GrpcCode, HeraldError, errorMessage } from '../../common/errors.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { SpireCliError } from './spire-output.ts';
 import type { ServiceName } from '../../common/grpc/protos.ts';
+import type { WireClient } from '../../common/wire/types.ts';
 import type { CliIo } from '../command.ts';
 import { checkAdminSocket, grpcCodeName, udsClient, type Client } from '../grpc-client.ts';
 
@@ -63,10 +64,10 @@ export async function readInput(path: string): Promise<string> {
 }
 
 /** Opens clients for `services` on the admin socket; `close` ends them all. */
-export function adminClients<const N extends readonly ServiceName[]>(socketPath: string, ...services: N): { clients: Client[]; close(): void } {
+export function adminClients<const N extends readonly ServiceName[]>(socketPath: string, ...services: N): { clients: { [K in keyof N]: WireClient<N[K]> }; close(): void } {
   checkAdminSocket(socketPath, 'server');
-  const clients = services.map((s) => udsClient(s, socketPath));
-  return { clients, close: () => clients.forEach((c) => c.close()) };
+  const clients: Client[] = services.map((s) => udsClient(s, socketPath));
+  return { clients: clients as { [K in keyof N]: WireClient<N[K]> }, close: () => clients.forEach((c) => c.close()) };
 }
 
 /** JSON output: the wire response, Buffers as base64 (protojson's bytes). */
@@ -81,7 +82,7 @@ export function requireFlag(value: string | undefined, name: string): string {
 
 /** Prints a batch result's failure as SPIRE does and turns it into exit code 1. */
 export function batchFailed(io: CliIo, what: string, status: { code: number; message: string }): boolean {
-  if (status.code === 0) return false;
+  if (status.code === GrpcCode.OK) return false;
   io.stderr.write(`Failed to ${what}: ${status.message} (code: ${grpcCodeName(status.code)})\n`);
   return true;
 }

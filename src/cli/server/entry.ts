@@ -1,8 +1,9 @@
 // `herald-server entry create|show|update|delete|count`: SPIRE 1.13's
 // flags, validation, messages and output (cmd/spire-server/cli/entry).
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireEntry } from '../../server/api/convert.ts';
+import type { WireEntry } from '../../common/wire/convert.ts';
 import { type Command, type CliIo } from '../command.ts';
+import { GrpcCode } from '../../common/errors.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, matchBehavior, outputFormat, parseCliSelector, parseSpiffeId, readInput } from './common.ts';
 import { codeName, goFsError, goTimeUtc, pluralize, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
@@ -160,8 +161,8 @@ async function entriesFromData(path: string): Promise<WireEntry[]> {
 
 /** Pretty output of a batch create/update (prettyPrintCreate / prettyPrintUpdate). */
 function printBatch(io: CliIo, results: Result[], verb: 'create' | 'update'): number {
-  const failed = results.filter((r) => r.status.code !== 0);
-  for (const r of results) if (r.status.code === 0) io.stdout.write(formatEntry(r.entry!));
+  const failed = results.filter((r) => r.status.code !== GrpcCode.OK);
+  for (const r of results) if (r.status.code === GrpcCode.OK) io.stdout.write(formatEntry(r.entry!));
   for (const r of failed) {
     io.stderr.write(`Failed to ${verb} the following entry (code: ${codeName(r.status.code)}, msg: ${JSON.stringify(r.status.message)}):\n`);
     io.stderr.write(formatEntry(r.entry!));
@@ -176,7 +177,7 @@ async function batch(io: CliIo, socketPath: string, output: string, method: 'Bat
     const res = await rpc(callUnary<{ results: Result[] }>(client!, method, { entries }));
     // The API leaves failed entries out of the results; SPIRE's CLI shows the request's.
     res.results.forEach((r, i) => {
-      if (r.status.code !== 0) r.entry = entries[i] ?? null;
+      if (r.status.code !== GrpcCode.OK) r.entry = entries[i] ?? null;
     });
     if (output === 'json') {
       printProto(io, `${ENTRY_PKG}.${method}Response`, res);
@@ -382,8 +383,8 @@ export const entryDelete: Command = {
         printProto(io, `${ENTRY_PKG}.BatchDeleteEntryResponse`, res);
         return 0;
       }
-      const ok = res.results.filter((r) => r.status.code === 0);
-      const failed = res.results.filter((r) => r.status.code !== 0);
+      const ok = res.results.filter((r) => r.status.code === GrpcCode.OK);
+      const failed = res.results.filter((r) => r.status.code !== GrpcCode.OK);
       for (const r of ok) io.stdout.write(`Deleted entry with ID: ${r.id}\n`);
       if (ok.length > 0) io.stdout.write('\n\n');
       for (const r of failed) io.stderr.write(`Failed to delete entry with ID ${r.id} (code: ${codeName(r.status.code)}, msg: ${JSON.stringify(r.status.message)})\n`);

@@ -2,12 +2,13 @@
 // 1.13's flags, messages and output (cmd/spire-server/cli/federation).
 import { readFile } from 'node:fs/promises';
 import { Services } from '../../common/grpc/protos.ts';
-import type { WireBundle } from '../../server/api/convert.ts';
+import type { WireBundle } from '../../common/wire/convert.ts';
 import type { WireFederationRelationship } from '../../server/api/trustdomain-service.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import { parseCertificatesPem } from '../../spiffe/bundle/der.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { type CliIo, type Command } from '../command.ts';
+import { GrpcCode } from '../../common/errors.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, parseSpiffeId, readInput } from './common.ts';
 import { codeName, goFsError, pluralize, printProto, rpc, SpireCliError, spireFlags } from './spire-output.ts';
@@ -182,9 +183,9 @@ function writeCommand(verb: 'create' | 'update', synopsis: string): Command {
         }
         const failed: Result[] = [];
         res.results.forEach((r, i) => {
-          if (r.status.code !== 0) failed.push({ ...r, federation_relationship: rels[i] ?? null });
+          if (r.status.code !== GrpcCode.OK) failed.push({ ...r, federation_relationship: rels[i] ?? null });
         });
-        for (const r of res.results) if (r.status.code === 0) io.stdout.write('\n' + formatRelationship(r.federation_relationship!));
+        for (const r of res.results) if (r.status.code === GrpcCode.OK) io.stdout.write('\n' + formatRelationship(r.federation_relationship!));
         for (const r of failed) {
           io.stdout.write('\n');
           io.stderr.write(`Failed to ${verb} the following federation relationship (code: ${codeName(r.status.code)}, msg: ${JSON.stringify(r.status.message)}):\n`);
@@ -263,7 +264,7 @@ export const federationDelete: Command = {
       }
       const r = res.results[0];
       if (!r) throw new SpireCliError('internal error: cli printer; please report this bug');
-      if (r.status.code !== 0) throw new SpireCliError(`failed to delete federation relationship ${JSON.stringify(r.trust_domain)}: ${r.status.message}`);
+      if (r.status.code !== GrpcCode.OK) throw new SpireCliError(`failed to delete federation relationship ${JSON.stringify(r.trust_domain)}: ${r.status.message}`);
       io.stdout.write('federation relationship deleted.\n');
       return 0;
     } finally {
@@ -285,7 +286,7 @@ export const federationRefresh: Command = {
         await callUnary(td!, 'RefreshBundle', { trust_domain: f.values.id });
       } catch (err) {
         const code = (err as { code?: number }).code;
-        if (code === 5) throw new SpireCliError(`there is no federation relationship with trust domain ${JSON.stringify(f.values.id)}`, { cause: err });
+        if (code === GrpcCode.NOT_FOUND) throw new SpireCliError(`there is no federation relationship with trust domain ${JSON.stringify(f.values.id)}`, { cause: err });
         await rpc(Promise.reject(err), 'failed to refresh bundle');
       }
       if (output === 'json') io.stdout.write('{"code":0,"message":"OK"}\n');

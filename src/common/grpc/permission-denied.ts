@@ -6,7 +6,7 @@
 // herald-server and herald-agent against spire-server behave as SPIRE's own.
 // The messages are tiny; they are encoded by hand.
 import * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../errors.ts';
+import { HeraldError, type ErrorCode } from '../errors.ts';
 
 export const PermissionDeniedReason = {
   UNKNOWN: 0,
@@ -25,7 +25,7 @@ const TYPE_URL = 'type.googleapis.com/spire.api.types.PermissionDeniedDetails';
 export class AgentPermissionDeniedError extends HeraldError {
   readonly reason: PermissionDeniedReason;
 
-  constructor(reason: PermissionDeniedReason, code: string, message: string) {
+  constructor(reason: PermissionDeniedReason, code: ErrorCode, message: string) {
     super(code, message);
     this.reason = reason;
   }

@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
+import type { WireClient, WireClientConstructor } from '../wire/types.ts';
 
 const protoRoot = join(import.meta.dirname, '../../../proto');
 
@@ -111,8 +112,10 @@ export function responseSerializer(name: ServiceName, method: string): (value: o
   return (v) => d.responseSerialize(v);
 }
 
-export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor {
-  return lookup(name);
+/** The client constructor of `name`, typed with the generated client (wire/types.ts). */
+export function serviceClient<N extends ServiceName>(name: N): WireClientConstructor<WireClient<N>> {
+  // The loader builds the constructor at run time; the generated types say what its clients are.
+  return lookup(name) as WireClientConstructor<grpc.Client> as WireClientConstructor<WireClient<N>>;
 }
 
 const roots = new Map<Group, protobuf.Root>();

@@ -45,8 +45,3 @@ export function unary<Req, Res>(
 export function failStream(call: { emit(event: 'error', err: unknown): boolean; getPath(): string }, err: unknown, log?: Logger): void {
   call.emit('error', toServiceError(err, log, call.getPath()));
 }
-
-/** An error with an explicit gRPC status, for handler-level rules (e.g. "audience must be specified"). */
-export function statusError(grpcCode: GrpcCode, errorCode: string, message: string): HeraldError {
-  return new HeraldError(errorCode, message, { grpcCode });
-}

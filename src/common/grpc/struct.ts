@@ -1,6 +1,9 @@
 // google.protobuf.Struct as grpc-js/proto-loader encode it (ValidateJWTSVID
 // claims). protobufjs defines the well-known types itself, with camelCase
 // field names, whatever keepCase says. Numbers become doubles, as protojson does.
+import type { Struct__Output } from '../../../proto/gen/google/protobuf/Struct.ts';
+import type { Value__Output } from '../../../proto/gen/google/protobuf/Value.ts';
+
 export type StructValue =
   | { nullValue: 'NULL_VALUE' }
   | { numberValue: number }
@@ -25,7 +28,7 @@ export function toStruct(obj: Record<string, unknown>): { fields: Record<string,
   return { fields };
 }
 
-export function fromStructValue(v: StructValue | Record<string, unknown>): unknown {
+export function fromStructValue(v: StructValue | Value__Output | Record<string, unknown>): unknown {
   const x = v as Record<string, unknown>;
   if ('stringValue' in x) return x.stringValue;
   if ('numberValue' in x) return x.numberValue;
@@ -35,7 +38,7 @@ export function fromStructValue(v: StructValue | Record<string, unknown>): unkno
   return null;
 }
 
-export function fromStruct(s: { fields?: Record<string, StructValue> } | null | undefined): Record<string, unknown> {
+export function fromStruct(s: { fields?: Record<string, StructValue> } | Struct__Output | null | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = fromStructValue(v);
   return out;

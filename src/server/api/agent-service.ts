@@ -10,7 +10,7 @@ import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
 import { joinTokenAgentId } from '../plugins/nodeattestor/join_token/join-token.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from './convert.ts';
+import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from '../../common/wire/convert.ts';
 
 interface WireAgentFilter {
   by_attestation_type: string;
@@ -57,7 +57,7 @@ async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): P
   ctx.issuer.warmBatchSigning();
   const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
   return {
-    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)) },
+    svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)), hint: '' },
     serial: issued.serial,
     notAfter: Math.floor(issued.expiresAt / 1000),
   };

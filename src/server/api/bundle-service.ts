@@ -1,13 +1,13 @@
 // spire.api.server.bundle.v1.Bundle: the trust domain's own bundle (open to
 // anyone, as in SPIRE) and federated bundles (agents read, admins write).
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../common/errors.ts';
+import { GrpcCode, HeraldError } from '../../common/errors.ts';
 import type { StoredBundle } from '../datastore/index.ts';
 import { DeleteMode } from '../datastore/datastore.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { applyOutputMask, bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf } from './convert.ts';
+import { applyOutputMask, bundleFromWire, bundleToWire, trustDomainFromWire, type WireBundle, OK_STATUS, statusOf, wireStatus } from '../../common/wire/convert.ts';
 
 /** spire.api.types.BundleMask; trust_domain is always filled. */
 type Mask = { x509_authorities?: boolean; jwt_authorities?: boolean; refresh_hint?: boolean; sequence_number?: boolean } | null | undefined;
@@ -108,8 +108,8 @@ export function bundleService(ctx: ApiContext, resolver: CallerResolver): grpc.U
         } catch (err) {
           // SPIRE's wording: "bundle not found", else "failed to delete federated bundle: <cause>".
           const status = statusOf(err);
-          if (status.code === 5) results.push({ status: { code: 5, message: 'bundle not found' }, trust_domain: name });
-          else if (status.code === 3 && (err as { code?: string }).code?.startsWith('ERR_INVALID_ARGUMENT')) results.push({ status, trust_domain: name });
+          if (status.code === GrpcCode.NOT_FOUND) results.push({ status: wireStatus('ERR_BUNDLE_NOT_FOUND', 'bundle not found'), trust_domain: name });
+          else if (status.code === GrpcCode.INVALID_ARGUMENT && (err as { code?: string }).code?.startsWith('ERR_INVALID_ARGUMENT')) results.push({ status, trust_domain: name });
           else results.push({ status: { code: status.code, message: `failed to delete federated bundle: ${status.message}` }, trust_domain: name });
         }
       }

@@ -2,13 +2,13 @@
 // the authorized-entry feeds agents sync from (served from the entry cache,
 // never from SQL per request).
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../common/errors.ts';
+import { GrpcCode, HeraldError } from '../../common/errors.ts';
 import { failStream } from '../../common/grpc/status.ts';
 import type { EntryFilter, EntryMask, ListEntriesRequest, RegistrationEntry } from '../datastore/index.ts';
 import { EntryExistsError } from '../datastore/errors.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
-import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf } from './convert.ts';
+import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf, wireStatus } from '../../common/wire/convert.ts';
 
 interface WireEntryFilter {
   by_spiffe_id: WireSpiffeId | null;
@@ -100,7 +100,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
           results.push({ status: OK_STATUS, entry: sortedForCreate(entryToWire(created)) });
         } catch (err) {
           // SPIRE answers a duplicate with AlreadyExists and the existing entry.
-          if (err instanceof EntryExistsError) results.push({ status: { code: 6, message: 'similar entry already exists' }, entry: entryToWire(err.existing) });
+          if (err instanceof EntryExistsError) results.push({ status: wireStatus('ERR_ENTRY_EXISTS', 'similar entry already exists'), entry: entryToWire(err.existing) });
           else results.push({ status: statusOf(err), entry: null });
         }
       }
@@ -137,7 +137,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
         } catch (err) {
           const status = statusOf(err);
           // SPIRE's wording for a missing entry.
-          results.push({ status: status.code === 5 ? { code: 5, message: 'entry not found' } : status, id });
+          results.push({ status: status.code === GrpcCode.NOT_FOUND ? wireStatus('ERR_ENTRY_NOT_FOUND', 'entry not found') : status, id });
         }
       }
       return { results };

@@ -1,21 +1,21 @@
 // spire.api.server.svid.v1.SVID: SVIDs for the entries an agent is
 // authorized for (BatchNewX509SVID, NewJWTSVID) and admin minting.
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../../common/errors.ts';
+import { GrpcCode, HeraldError, type ErrorCode } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { RegistrationEntry } from '../datastore/index.ts';
 import type { Caller, CallerResolver } from './caller.ts';
 import { unaryMethod, type ApiContext } from './context.ts';
-import { spiffeIdFromWire, spiffeIdToWire, type WireSpiffeId, type WireX509Svid } from './convert.ts';
+import { OK_STATUS, spiffeIdFromWire, spiffeIdToWire, wireStatus, type WireSpiffeId, type WireStatus, type WireX509Svid } from '../../common/wire/convert.ts';
 
 interface BatchResult {
-  status: { code: number; message: string };
+  status: WireStatus;
   svid: WireX509Svid | null;
 }
 
 function svidToWire(id: SpiffeId, chain: Buffer[], expiresAt: number): WireX509Svid {
-  return { id: spiffeIdToWire(id), cert_chain: chain, expires_at: String(Math.floor(expiresAt / 1000)) };
+  return { id: spiffeIdToWire(id), cert_chain: chain, expires_at: String(Math.floor(expiresAt / 1000)), hint: '' };
 }
 
 /** The entries `caller` may get SVIDs for, by entry ID. */
@@ -41,23 +41,23 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       const results: BatchResult[] = new Array(req.params.length);
       const work: { index: number; entry: RegistrationEntry; csr: Buffer }[] = [];
       req.params.forEach((p, index) => {
-        const fail = (code: number, message: string): void => void (results[index] = { status: { code, message }, svid: null });
-        if (!p.entry_id) return fail(3, 'missing entry ID');
+        const fail = (code: ErrorCode, message: string): void => void (results[index] = { status: wireStatus(code, message), svid: null });
+        if (!p.entry_id) return fail('ERR_INVALID_ARGUMENT_ENTRY_ID', 'missing entry ID');
         const entry = entries.get(p.entry_id);
-        if (!entry) return fail(5, `entry "${p.entry_id}" not found or not authorized`);
-        if (!p.csr?.length) return fail(3, 'missing CSR');
+        if (!entry) return fail('ERR_NOT_FOUND_ENTRY', `entry "${p.entry_id}" not found or not authorized`);
+        if (!p.csr?.length) return fail('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
         work.push({ index, entry, csr: p.csr });
       });
       const signed = await ctx.issuer.signX509SvidBatch(work.map((w) => ({ id: w.entry.spiffeId, csr: w.csr, ttlSeconds: w.entry.x509SvidTtlSeconds, dnsNames: w.entry.dnsNames })));
       signed.forEach((r, k) => {
         const w = work[k]!;
-        if (r.ok) results[w.index] = { status: { code: 0, message: 'OK' }, svid: svidToWire(w.entry.spiffeId, r.svid.chain, r.svid.expiresAt) };
+        if (r.ok) results[w.index] = { status: OK_STATUS, svid: svidToWire(w.entry.spiffeId, r.svid.chain, r.svid.expiresAt) };
         else {
-          if (r.code === 13) ctx.log.error({ entry_id: w.entry.id, err: r.message }, 'Failed to sign X509-SVID');
-          results[w.index] = { status: { code: r.code, message: r.code === 13 ? 'failed to sign X509-SVID' : r.message }, svid: null };
+          if (r.code === GrpcCode.INTERNAL) ctx.log.error({ entry_id: w.entry.id, err: r.message }, 'Failed to sign X509-SVID');
+          results[w.index] = { status: { code: r.code, message: r.code === GrpcCode.INTERNAL ? 'failed to sign X509-SVID' : r.message }, svid: null };
         }
       });
-      ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === 0).length);
+      ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === GrpcCode.OK).length);
       ctx.metrics.observe('batch_new_x509_svid_ms', performance.now() - started);
       return { results };
     }),

@@ -1,14 +1,14 @@
 // spire.api.server.trustdomain.v1.TrustDomain: federation relationships
 // (admin only) and on-demand bundle refresh.
 import type * as grpc from '@grpc/grpc-js';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { GrpcCode, HeraldError, errorMessage } from '../../common/errors.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { bundleEndpointUrlProblem } from '../config.ts';
 import type { BundleEndpointProfile, FederationRelationship, FederationRelationshipInput, FederationRelationshipMask } from '../datastore/index.ts';
 import type { CallerResolver } from './caller.ts';
 import { pagination, unaryMethod, type ApiContext } from './context.ts';
-import { bundleFromWire, bundleToWire, invalidArgument, OK_STATUS, statusOf, trustDomainFromWire, type WireBundle } from './convert.ts';
+import { bundleFromWire, bundleToWire, invalidArgument, OK_STATUS, statusOf, trustDomainFromWire, wireStatus, type WireBundle } from '../../common/wire/convert.ts';
 
 export interface WireFederationRelationship {
   trust_domain: string;
@@ -114,7 +114,7 @@ export function trustDomainService(ctx: ApiContext, resolver: CallerResolver): g
         } catch (err) {
           const status = statusOf(err);
           // SPIRE's wording for a missing relationship.
-          results.push({ status: status.code === 5 ? { code: 5, message: 'federation relationship not found' } : status, trust_domain: name });
+          results.push({ status: status.code === GrpcCode.NOT_FOUND ? wireStatus('ERR_NOT_FOUND_FEDERATION_RELATIONSHIP', 'federation relationship not found') : status, trust_domain: name });
         }
       }
       return { results };

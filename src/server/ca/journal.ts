@@ -3,7 +3,7 @@
 // written atomically after every change; a journal that cannot be read makes
 // the server refuse to start rather than mint a new CA over the old one.
 import { readFile } from 'node:fs/promises';
-import { HeraldError, errorMessage, fsErrorStatus } from '../../common/errors.ts';
+import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs.ts';
 
 export type SlotId = 'A' | 'B';
@@ -75,9 +75,8 @@ export async function saveJournal(path: string, journal: JournalData): Promise<v
   try {
     await writeFileAtomic(path, JSON.stringify(trimmed, null, 2) + '\n', { mode: 0o600 });
   } catch (err) {
-    // The OS error names the cause (ENOSPC, EROFS); the status tells the caller whether to wait or to act.
-    const grpcCode = fsErrorStatus(err);
-    throw new JournalError('ERR_CA_JOURNAL_WRITE', `ca journal: cannot write ${path}: ${errorMessage(err)}`, { cause: err, ...(grpcCode !== undefined ? { grpcCode } : {}) });
+    // The OS error names the cause (ENOSPC, EROFS); the registry turns it into a status that tells the caller whether to wait or to act.
+    throw new JournalError('ERR_CA_JOURNAL_WRITE', `ca journal: cannot write ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -4,7 +4,7 @@
 // file it cannot parse: it never overwrites keys it could not read.
 import { readFile } from 'node:fs/promises';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { HeraldError, errorMessage, fsErrorStatus } from '../../common/errors.ts';
+import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
 
@@ -74,9 +74,8 @@ export class DiskKeyManager implements KeyManager {
     try {
       await writeFileAtomic(this.#path, JSON.stringify(next, null, 2) + '\n', { mode: 0o600 });
     } catch (err) {
-      // The OS error's message names the file and the errno, never the key.
-      const grpcCode = fsErrorStatus(err);
-      throw new KeyManagerError('ERR_KEY_MANAGER_WRITE', `keymanager(disk): cannot write ${this.#path}: ${errorMessage(err)}`, { cause: err, ...(grpcCode !== undefined ? { grpcCode } : {}) });
+      // The OS error's message names the file and the errno, never the key; the registry maps it to a status.
+      throw new KeyManagerError('ERR_KEY_MANAGER_WRITE', `keymanager(disk): cannot write ${this.#path}: ${errorMessage(err)}`, { cause: err });
     }
     this.#file = next;
     this.#cache.set(id, privateKey);

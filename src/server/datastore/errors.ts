@@ -1,7 +1,7 @@
 // Datastore errors. Domain outcomes (not found, already exists, in use) carry
 // codes the shared status table maps (ERR_ENTRY_NOT_FOUND → NOT_FOUND, …);
 // database failures are ERR_DATASTORE_* with the driver error as cause.
-import { GrpcCode, HeraldError, type HeraldErrorOptions } from '../../common/errors.ts';
+import { HeraldError, type HeraldErrorOptions } from '../../common/errors.ts';
 import type { RegistrationEntry } from './types.ts';
 
 export class DataStoreError extends HeraldError {}
@@ -63,9 +63,9 @@ export function dataStoreError(code: DataStoreCode, message: string, options: He
   return new DataStoreError(code, `datastore: ${message}`, options);
 }
 
-/** Transient failures map to UNAVAILABLE so clients retry. */
+/** Transient failures: their codes map to UNAVAILABLE (error-registry.ts) so clients retry. */
 export function transientError(code: typeof DataStoreCode.Busy | typeof DataStoreCode.Unavailable, message: string, cause: unknown): DataStoreError {
-  return dataStoreError(code, message, { cause, grpcCode: GrpcCode.UNAVAILABLE });
+  return dataStoreError(code, message, { cause });
 }
 
 /**

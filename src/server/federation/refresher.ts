@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../common/clock.ts';
+import type { ErrorCodeSuffix } from '../../common/error-registry.ts';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { uriSans } from '../../common/grpc/tls-credentials.ts';
 import { certificatesToPem } from '../../spiffe/bundle/der.ts';
@@ -22,7 +23,7 @@ export const FETCH_TIMEOUT_MS = 10_000;
 
 export class FederationError extends HeraldError {}
 
-function fail(code: string, message: string, cause?: unknown): never {
+function fail(code: ErrorCodeSuffix<'ERR_FEDERATION_'>, message: string, cause?: unknown): never {
   throw new FederationError(`ERR_FEDERATION_${code}`, message, { cause });
 }
 

@@ -9,7 +9,7 @@
 // Denials say which class of problem occurred, never echo the token.
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { errorMessage } from '../../../common/errors.ts';
+import { GrpcCode, errorMessage } from '../../../common/errors.ts';
 import type { Metrics } from '../../../common/metrics.ts';
 import { SpiffeId } from '../../../spiffe/id.ts';
 import { evaluate, type Policy } from './policy.ts';
@@ -45,9 +45,7 @@ interface CheckRequest {
 /** Largest token accepted; a JWT-SVID is well under 4 KiB. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
 
-const OK = 0;
-const PERMISSION_DENIED = 7;
-const UNAUTHENTICATED = 16;
+const { OK, PERMISSION_DENIED, UNAUTHENTICATED } = GrpcCode;
 
 function header(key: string, value: string) {
   return { header: { key, value }, append: { value: false } };

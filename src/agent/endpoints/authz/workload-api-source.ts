@@ -15,11 +15,6 @@ import { JwtSvidCache } from '../../../spiffe/jwt-svid-cache.ts';
 import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
 import type { AuthzSource } from './service.ts';
 
-type WorkloadClient = grpc.Client & {
-  FetchJWTBundles(req: object, md: grpc.Metadata): grpc.ClientReadableStream<{ bundles: Record<string, Buffer> }>;
-  FetchJWTSVID(req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { svids: { svid: string }[] }) => void): void;
-};
-
 export interface WorkloadApiSource extends AuthzSource {
   /** Resolves once the first bundles arrived. */
   ready(): Promise<void>;
@@ -33,7 +28,7 @@ function header(): grpc.Metadata {
 }
 
 export function workloadApiSource(socketPath: string, log: Logger): WorkloadApiSource {
-  const client = new (serviceClient(Services.workload))(`unix:${socketPath}`, grpc.credentials.createInsecure()) as unknown as WorkloadClient;
+  const client = new (serviceClient(Services.workload))(`unix:${socketPath}`, grpc.credentials.createInsecure());
   let bundles = { source: new BundleSet(), generation: 0 };
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
@@ -75,9 +70,9 @@ export function workloadApiSource(socketPath: string, log: Logger): WorkloadApiS
     clock: systemClock,
     mint: (_entry, audience) =>
       new Promise((resolve, reject) => {
-        client.FetchJWTSVID({ audience, spiffe_id: '' }, header(), { deadline: Date.now() + 5000 }, (err, res) => {
+        client.FetchJWTSVID({ audience: [...audience], spiffe_id: '' }, header(), { deadline: Date.now() + 5000 }, (err, res) => {
           if (err) return reject(new HeraldError('ERR_UNAVAILABLE_JWT_SVID', `cannot fetch a JWT-SVID from the Workload API: ${err.details || err.message}`));
-          const token = res.svids[0]?.svid;
+          const token = res?.svids[0]?.svid;
           if (!token) return reject(new HeraldError('ERR_UNAVAILABLE_JWT_SVID', 'the Workload API returned no JWT-SVID'));
           const exp = Number(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString() || '{}').exp);
           resolve({ token, expires_at: String(Number.isFinite(exp) ? exp : Math.floor(Date.now() / 1000) + 60) });

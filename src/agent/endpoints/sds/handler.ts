@@ -15,8 +15,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Subscription, WorkloadUpdate } from '../../cache/types.ts';
 import type { Clock } from '../../../common/clock.ts';
-import { GrpcCode } from '../../../common/errors.ts';
-import { failStream, statusError, toServiceError } from '../../../common/grpc/status.ts';
+import { HeraldError } from '../../../common/errors.ts';
+import { failStream, toServiceError } from '../../../common/grpc/status.ts';
 import type { Metrics } from '../../../common/metrics.ts';
 import type { Selector } from '../../../common/selector.ts';
 import { resolveResource, type SdsNamingConfig } from './resource-names.ts';
@@ -102,7 +102,7 @@ export class SdsHandler {
     try {
       const { resources, heldBack } = this.#resolve(req.resource_names, sub.current(), nodeDisablesValidation(req.node));
       if (resources.length === 0 && heldBack.length > 0) {
-        throw statusError(GrpcCode.PERMISSION_DENIED, 'ERR_PERMISSION_DENIED_SDS', `workload is not authorized for the requested resources ${JSON.stringify(heldBack)}`);
+        throw new HeraldError('ERR_PERMISSION_DENIED_SDS', `workload is not authorized for the requested resources ${JSON.stringify(heldBack)}`);
       }
       return { version_info: contentVersion(resources), resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: '' };
     } finally {
@@ -360,7 +360,7 @@ function serveInOrder<Req>(
 
 function checkTypeUrl(typeUrl: string): void {
   if (typeUrl !== '' && typeUrl !== SECRET_TYPE_URL) {
-    throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_TYPE_URL', `type_url ${JSON.stringify(typeUrl)} is not ${SECRET_TYPE_URL}`);
+    throw new HeraldError('ERR_INVALID_ARGUMENT_TYPE_URL', `type_url ${JSON.stringify(typeUrl)} is not ${SECRET_TYPE_URL}`);
   }
 }
 

@@ -4,8 +4,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Clock } from '../../../common/clock.ts';
-import { GrpcCode } from '../../../common/errors.ts';
-import { failStream, statusError, toServiceError } from '../../../common/grpc/status.ts';
+import { HeraldError } from '../../../common/errors.ts';
+import { failStream, toServiceError } from '../../../common/grpc/status.ts';
 import { responseSerializer, Services } from '../../../common/grpc/protos.ts';
 import { toStruct } from '../../../common/grpc/struct.ts';
 import type { Metrics } from '../../../common/metrics.ts';
@@ -33,11 +33,11 @@ type Call = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<u
 function checkHeader(call: Call): void {
   const values = call.metadata.get(SECURITY_HEADER);
   if (values.length !== 1 || values[0] !== 'true') {
-    throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SECURITY_HEADER', 'security header missing from request');
+    throw new HeraldError('ERR_INVALID_ARGUMENT_SECURITY_HEADER', 'security header missing from request');
   }
 }
 
-const noIdentity = () => statusError(GrpcCode.PERMISSION_DENIED, 'ERR_NO_IDENTITY', 'no identity issued');
+const noIdentity = () => new HeraldError('ERR_NO_IDENTITY', 'no identity issued');
 
 function tdKey(name: string): string {
   return `spiffe://${name}`;
@@ -154,13 +154,13 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
       (async () => {
         checkHeader(call);
         const audience = call.request.audience.filter((a) => a !== '');
-        if (audience.length === 0) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
+        if (audience.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
         let wanted: SpiffeId | undefined;
         if (call.request.spiffe_id) {
           try {
             wanted = SpiffeId.fromString(call.request.spiffe_id);
           } catch (err) {
-            throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SPIFFE_ID', `invalid requested SPIFFE ID: ${errorMessage(err)}`);
+            throw new HeraldError('ERR_INVALID_ARGUMENT_SPIFFE_ID', `invalid requested SPIFFE ID: ${errorMessage(err)}`);
           }
         }
         await d.manager.whenReady();
@@ -186,8 +186,8 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
     ValidateJWTSVID: (call: grpc.ServerUnaryCall<{ audience: string; svid: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       (async () => {
         checkHeader(call);
-        if (!call.request.audience) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
-        if (!call.request.svid) throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_SVID', 'svid must be specified');
+        if (!call.request.audience) throw new HeraldError('ERR_INVALID_ARGUMENT_AUDIENCE', 'audience must be specified');
+        if (!call.request.svid) throw new HeraldError('ERR_INVALID_ARGUMENT_SVID', 'svid must be specified');
         await d.manager.whenReady();
         // Validation uses every bundle the agent holds (own and federated), as SPIRE does.
         const set = new BundleSet([d.manager.cache.bundle(), ...d.manager.cache.federatedBundles().values()]);
@@ -195,7 +195,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
         try {
           svid = await parseAndValidate(call.request.svid, set, [call.request.audience], { now: d.clock.now() });
         } catch (err) {
-          throw statusError(GrpcCode.INVALID_ARGUMENT, 'ERR_INVALID_ARGUMENT_JWT', spireValidationMessage(errorMessage(err)));
+          throw new HeraldError('ERR_INVALID_ARGUMENT_JWT', spireValidationMessage(errorMessage(err)));
         }
         const claims = { ...svid.claims };
         if (typeof claims.aud === 'string') claims.aud = [claims.aud];

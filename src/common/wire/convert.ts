@@ -1,61 +1,18 @@
 // Conversions between spire-api-sdk wire types (snake_case objects from the
-// proto loader) and the datastore's parsed records. Input conversions throw
-// InvalidArgument errors that name the field, as SPIRE's api/*.go do.
+// proto loader, typed in types.ts) and the datastore's parsed records. Input
+// conversions throw InvalidArgument errors that name the field, as SPIRE's
+// api/*.go do.
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { HeraldError } from '../../common/errors.ts';
-import { checkSelector, type Selector } from '../../common/selector.ts';
+import { HeraldError } from '../errors.ts';
+import { checkSelector, type Selector } from '../selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
-import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../datastore/index.ts';
+import { GrpcCode, errorMessage, grpcStatusFor, grpcStatusOfCode, type ErrorCode } from '../errors.ts';
+import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../../server/datastore/index.ts';
+import type { WireAgent, WireBundle, WireEntry, WireSelector, WireSpiffeId, WireStatus } from './types.ts';
 
-export interface WireSpiffeId {
-  trust_domain: string;
-  path: string;
-}
-export interface WireSelector {
-  type: string;
-  value: string;
-}
-export interface WireEntry {
-  id: string;
-  spiffe_id: WireSpiffeId | null;
-  parent_id: WireSpiffeId | null;
-  selectors: WireSelector[];
-  x509_svid_ttl: number;
-  federates_with: string[];
-  admin: boolean;
-  downstream: boolean;
-  expires_at: string;
-  dns_names: string[];
-  revision_number: string;
-  store_svid: boolean;
-  jwt_svid_ttl: number;
-  hint: string;
-  created_at: string;
-}
-export interface WireAgent {
-  id: WireSpiffeId;
-  attestation_type: string;
-  x509svid_serial_number: string;
-  x509svid_expires_at: string;
-  selectors: WireSelector[];
-  banned: boolean;
-  can_reattest: boolean;
-}
-export interface WireBundle {
-  trust_domain: string;
-  x509_authorities: { asn1: Buffer; tainted: boolean }[];
-  jwt_authorities: { public_key: Buffer; key_id: string; expires_at: string; tainted: boolean }[];
-  refresh_hint: string;
-  sequence_number: string;
-}
-export interface WireX509Svid {
-  id: WireSpiffeId;
-  cert_chain: Buffer[];
-  expires_at: string;
-}
+export type { WireAgent, WireBundle, WireEntry, WireSelector, WireSpiffeId, WireStatus, WireX509Svid } from './types.ts';
 
 export function invalidArgument(message: string, cause?: unknown): HeraldError {
   return new HeraldError('ERR_INVALID_ARGUMENT', message, { cause });
@@ -203,14 +160,17 @@ export function bundleFromWire(w: WireBundle): StoredBundle {
   return { trustDomain, x509Authorities, jwtAuthorities, refreshHint: Number(w.refresh_hint), sequenceNumber: BigInt(w.sequence_number || '0') };
 }
 
-/** SPIRE's Status message for batch results. */
-export type WireStatus = { code: number; message: string };
-export const OK_STATUS: WireStatus = { code: 0, message: 'OK' };
+export const OK_STATUS: WireStatus = { code: GrpcCode.OK, message: 'OK' };
 
 /** A batch item's failure: the error's status; internal errors stay generic on the wire. */
 export function statusOf(err: unknown): WireStatus {
   const code = grpcStatusFor(err);
-  return { code, message: code === 13 ? 'internal error' : errorMessage(err) };
+  return { code, message: code === GrpcCode.INTERNAL ? 'internal error' : errorMessage(err) };
+}
+
+/** A batch item's failure named by its registered code, with SPIRE's wording for the message. */
+export function wireStatus(code: ErrorCode, message: string): WireStatus {
+  return { code: grpcStatusOfCode(code), message };
 }
 
 /** A wire bundle as a SpiffeBundle (agent cache, CLI output). Trusts its input: it came from the server. */

@@ -1,0 +1,11 @@
+// Original file: proto/spiffe/spire/api/server/agent/v1/agent.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface PostStatusRequest {
+  'current_bundle_serial'?: (number | string | Long);
+}
+
+export interface PostStatusRequest__Output {
+  'current_bundle_serial': (string);
+}
