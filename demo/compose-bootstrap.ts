@@ -25,7 +25,8 @@ for (const d of DOMAINS) {
     'federation create',
   );
 }
-mkdirSync('/run/herald/tokens', { recursive: true });
+const tokens = process.env.TOKENS_DIR ?? '/run/herald/tokens';
+mkdirSync(tokens, { recursive: true });
 for (const d of DOMAINS) {
   const token = (await admin<{ value: string }>(socket(d.name), Services.agent, 'CreateJoinToken', { ttl: 3600, agent_id: { trust_domain: d.trustDomain, path: '/node' } })).value;
   batchOk(
@@ -34,6 +35,6 @@ for (const d of DOMAINS) {
     }),
     'entry create',
   );
-  writeFileSync(`/run/herald/tokens/${d.name}`, token, { mode: 0o644 });
+  writeFileSync(`${tokens}/${d.name}`, token, { mode: 0o644 });
   console.log(`${d.trustDomain}: federation, entry and join token ready`);
 }
