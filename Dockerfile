@@ -12,16 +12,16 @@
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS tools
-# EXTRA_CA_CERTS: PEM certificates the build must also trust, for a machine whose HTTPS goes
-# through an intercepting proxy (scripts/setup passes /usr/local/share/ca-certificates/*.crt).
-# Only the build stages trust them; the images below start again from BASE.
-ARG EXTRA_CA_CERTS=""
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates curl openssl python3 python3-venv make g++ \
- && rm -rf /var/lib/apt/lists/* \
- && if [ -n "$EXTRA_CA_CERTS" ]; then \
-      printf '%s\n' "$EXTRA_CA_CERTS" | awk '/BEGIN CERTIFICATE/ { n++ } n { print > ("/usr/local/share/ca-certificates/build-extra-" n ".crt") }' \
-      && update-ca-certificates >/dev/null; fi
+ && rm -rf /var/lib/apt/lists/*
+# EXTRA_CA_CERTS: PEM certificates the build must also trust, for a machine whose HTTPS goes
+# through an intercepting proxy (scripts/setup passes /usr/local/share/ca-certificates/*.crt).
+# Only the build stages trust them: the images below start again from BASE. (printenv, not
+# $EXTRA_CA_CERTS, keeps the certificates out of the build's progress output.)
+ARG EXTRA_CA_CERTS=""
+RUN { printenv EXTRA_CA_CERTS || true; } | awk '/BEGIN CERTIFICATE/ { n++ } n { print > ("/usr/local/share/ca-certificates/build-extra-" n ".crt") }' \
+ && update-ca-certificates >/dev/null 2>&1
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 
 # --- Node 24 and npm from the npm registry ------------------------------------------------

@@ -140,8 +140,8 @@ start_dockerd() {
   fi
   # Plain `docker` (and the tests) reach it through the docker context "herald".
   docker context inspect herald >/dev/null 2>&1 ||
-    docker context create herald --description "Herald's dockerd (scripts/setup)" --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null
-  docker context use herald >/dev/null
+    docker context create herald --description "Herald's dockerd (scripts/setup)" --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null 2>&1
+  docker context use herald >/dev/null 2>&1
   docker version >/dev/null 2>&1
 }
 
@@ -209,4 +209,19 @@ build_compose() {
   fi
   mkdir -p "$(dirname "$COMPOSE_PLUGIN")"
   cp "$dir/docker-compose" "$COMPOSE_PLUGIN"
+}
+
+# demo/.env: what `docker compose -f demo/docker-compose.yml` needs on this machine beyond a
+# plain Docker: the local base image when Docker Hub's is not there, and the CA certificates
+# added to this machine (an intercepting HTTPS proxy) for the build's npm and PyPI downloads.
+write_compose_env() {
+  local env=$ROOT/demo/.env marker="# Written by scripts/setup"
+  if [ -f "$env" ] && ! head -n 1 "$env" | grep -q "^$marker"; then
+    echo "setup: keeping demo/.env (not written by setup)"; return 0
+  fi
+  local body="$marker for this machine's docker compose (demo/README.md); rewritten by each run."
+  docker image inspect debian:bookworm-slim >/dev/null 2>&1 || body+=$'\n'"HERALD_BASE_IMAGE=$HERALD_BASE_IMAGE"
+  local certs; certs=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+  [ -z "$certs" ] || body+=$'\n'"HERALD_EXTRA_CA_CERTS=\"$certs\""
+  printf '%s\n' "$body" > "$env.new" && mv "$env.new" "$env"
 }
