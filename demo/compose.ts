@@ -86,7 +86,6 @@ export function generate(): Record<string, string> {
       command: ['herald-server', 'run', '-config', `/etc/herald/server.yaml`],
       volumes: [`./compose/${d.name}-server.yaml:/etc/herald/server.yaml:ro`, `${d.name}-server-socket:/run/herald/${d.name}-server`],
       healthcheck: { test: ['CMD', 'herald-server', 'healthcheck', '-socketPath', `/run/herald/${d.name}-server/api.sock`], interval: '1s', retries: 60 },
-      ...(d.name === 'web' ? {} : { depends_on: { 'web-server': { condition: 'service_started' } } }),
     };
     services[`${d.name}-agent`] = {
       ...HERALD,
@@ -165,7 +164,8 @@ export function generate(): Record<string, string> {
     },
     // The page shows both domains' CAs and rotates echo's: it uses both servers' admin sockets.
     volumes: [...DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`), 'web-agent-socket:/run/herald/web-agent:ro'],
-    ports: [`127.0.0.1:${P.webPage}:${P.webPage}`],
+    // HERALD_DEMO_PORT: another host port for the page (the test picks a free one).
+    ports: [`127.0.0.1:${'${HERALD_DEMO_PORT:-8080}'}:${P.webPage}`],
     depends_on: { 'web-envoy': { condition: 'service_started' }, 'echo-envoy': { condition: 'service_started' }, echo: { condition: 'service_started' } },
     healthcheck: { test: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${P.webPage}/').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`], interval: '1s', retries: 60 },
   };
