@@ -142,7 +142,8 @@ start_dockerd() {
   docker context inspect herald >/dev/null 2>&1 ||
     docker context create herald --description "Herald's dockerd (scripts/setup)" --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null 2>&1
   docker context use herald >/dev/null 2>&1
-  docker version >/dev/null 2>&1
+  docker version >/dev/null 2>&1 ||
+    { echo "setup: Herald's dockerd runs, but docker does not reach it${DOCKER_HOST:+ (DOCKER_HOST=$DOCKER_HOST overrides the docker context herald)}" >&2; return 1; }
 }
 
 stop_dockerd() {
