@@ -202,10 +202,11 @@ build_compose() {
     src=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" 2>"$dir/build.log" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
     [ -n "$src" ] || { tail -n 20 "$dir/build.log" >&2; echo "setup: go mod download of compose failed" >&2; return 1; }
     rm -rf "$dir/src" && cp -r "$src" "$dir/src" && chmod -R u+w "$dir/src"
-    echo "setup:   module source in $dir/src; compiling"
-    (cd "$dir/src" && GOFLAGS=-mod=mod nice -n 10 go build -trimpath \
+    echo "setup:   module source in $dir/src; fetching its dependencies and compiling"
+    (cd "$dir/src" && GOFLAGS=-mod=mod nice -n 10 go build -v -trimpath \
       -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
-      -o "$dir/docker-compose.part" ./cmd >>"$dir/build.log" 2>&1) ||
+      -o "$dir/docker-compose.part" ./cmd 2>&1 | tee -a "$dir/build.log" |
+      awk '!/^go: downloading/ { n++; if (n % 100 == 0) { printf "setup:   %d packages compiled\n", n; fflush() } }') ||
       { tail -n 20 "$dir/build.log" >&2; echo "setup: building compose failed (log: $dir/build.log)" >&2; return 1; }
     mv "$dir/docker-compose.part" "$dir/docker-compose"
     rm -rf "$dir/src"
