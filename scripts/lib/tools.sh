@@ -128,8 +128,10 @@ start_dockerd() {
       rm -f "$HERALD_DOCKER_DIR/dockerd.pid" "$HERALD_DOCKER_SOCK"
     fi
     echo "setup: starting dockerd (data-root $HERALD_DOCKER_DIR/root, log $HERALD_DOCKER_DIR/dockerd.log)"
+    # --group: the socket belongs to the group of whoever ran setup (through sudo, too).
     as_root setsid nice -n 10 dockerd \
       --host "unix://$HERALD_DOCKER_SOCK" \
+      --group "$(id -gn)" \
       --data-root "$HERALD_DOCKER_DIR/root" \
       --exec-root "$HERALD_DOCKER_DIR/exec" \
       --pidfile "$HERALD_DOCKER_DIR/dockerd.pid" \
