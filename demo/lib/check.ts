@@ -62,5 +62,9 @@ if (import.meta.main) {
     process.stderr.write('usage: node demo/lib/check.ts URL   (a running demo page, e.g. http://127.0.0.1:8080)\n');
     process.exit(2);
   }
-  process.exit((await check(new PageClient(url))) ? 0 : 1);
+  const ok = await check(new PageClient(url)).catch((err: Error) => {
+    process.stderr.write(`demo check: ${url}: ${err.message}${err.cause ? ` (${(err.cause as Error).message})` : ''}\n`);
+    return false;
+  });
+  process.exit(ok ? 0 : 1);
 }
