@@ -8,10 +8,26 @@ import { stringify } from 'yaml';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
 import { CONTAINER_PORTS as P, DOMAINS, LIFETIMES, type DomainSpec } from './topology.ts';
 
-/** Envoy's container user per domain: the agents attest Envoy by this uid. */
+/** Envoy's container user per domain: the agents attest each Envoy by this uid. */
 export const ENVOY_UID: Record<'web' | 'echo', number> = { web: 1001, echo: 1002 };
-const ENVOY_IMAGE = 'envoyproxy/envoy:v1.36-latest';
-const HERALD = { build: { context: '..', dockerfile: 'demo/Dockerfile' }, image: 'herald:demo' };
+/** The herald image's user (Dockerfile): servers, agents, bootstrap and the apps run as it. */
+export const HERALD_UID = 10001;
+export const HERALD_IMAGE = 'herald-demo/herald:dev';
+export const ENVOY_IMAGE = 'herald-demo/envoy:1.40.0';
+/**
+ * Both images come from the repository's Dockerfile. BASE defaults to Docker Hub's
+ * debian:bookworm-slim; scripts/setup writes demo/.env with a locally imported Debian (no
+ * registry) and the machine's extra CA certificates for the build's HTTPS downloads.
+ */
+const build = (target: string) => ({
+  context: '..',
+  dockerfile: 'Dockerfile',
+  target,
+  args: { BASE: '${HERALD_BASE_IMAGE:-debian:bookworm-slim}', EXTRA_CA_CERTS: '${HERALD_EXTRA_CA_CERTS:-}' },
+});
+// Built once (by the servers' service); every other service runs the built image, never pulls.
+const HERALD_BUILT = { build: build('herald'), image: HERALD_IMAGE, pull_policy: 'build', init: true };
+const HERALD = { image: HERALD_IMAGE, pull_policy: 'never', init: true };
 
 const serverYaml = (d: DomainSpec): string => `server:
   bind_address: 0.0.0.0
@@ -48,38 +64,53 @@ plugins:
   WorkloadAttestor: { unix: { plugin_data: {} } }
 `;
 
+/**
+ * A shared socket directory: a named volume on tmpfs (sockets need no disk), owned by the herald
+ * user so a non-root server or agent can create its socket there without the volume being
+ * prepared first.
+ */
+const socketVolume = { driver_opts: { type: 'tmpfs', device: 'tmpfs', o: `uid=${HERALD_UID},gid=${HERALD_UID},mode=0755` } };
+
 export function generate(): Record<string, string> {
   const files: Record<string, string> = {};
   const services: Record<string, unknown> = {};
-  const volumes: Record<string, Record<string, never>> = {};
+  const volumes: Record<string, unknown> = {};
   for (const d of DOMAINS) {
     files[`compose/${d.name}-server.yaml`] = serverYaml(d);
     files[`compose/${d.name}-agent.yaml`] = agentYaml(d);
-    volumes[`${d.name}-server-socket`] = {};
-    volumes[`${d.name}-agent-socket`] = {};
+    volumes[`${d.name}-server-socket`] = socketVolume;
+    volumes[`${d.name}-agent-socket`] = socketVolume;
     services[`${d.name}-server`] = {
-      ...HERALD,
-      command: ['bin/herald-server', 'run', '-config', `/etc/herald/server.yaml`],
+      ...(d.name === 'web' ? HERALD_BUILT : HERALD),
+      // Data (datastore, CA keys) stays in the container: `down` removes it with the demo.
+      command: ['herald-server', 'run', '-config', `/etc/herald/server.yaml`],
       volumes: [`./compose/${d.name}-server.yaml:/etc/herald/server.yaml:ro`, `${d.name}-server-socket:/run/herald/${d.name}-server`],
-      healthcheck: { test: ['CMD', 'bin/herald-server', 'healthcheck', '-socketPath', `/run/herald/${d.name}-server/api.sock`], interval: '2s', retries: 30 },
+      healthcheck: { test: ['CMD', 'herald-server', 'healthcheck', '-socketPath', `/run/herald/${d.name}-server/api.sock`], interval: '1s', retries: 60 },
     };
     services[`${d.name}-agent`] = {
       ...HERALD,
-      // The agent attests Envoy by its uid through SO_PEERCRED: it must see
-      // the other containers' processes. ($$: a literal $ for compose.)
+      // The agent attests each caller by its uid (SO_PEERCRED, then /proc/<pid>): it must
+      // see the other containers' processes, so it shares the host's pid namespace.
+      // Non-root is enough for unix:uid selectors. ($$: a literal $ for compose.)
       pid: 'host',
-      command: ['sh', '-c', `exec bin/herald-agent run -config /etc/herald/agent.yaml -joinToken "$$(cat /run/herald/tokens/${d.name})"`],
+      command: ['sh', '-c', `exec herald-agent run -config /etc/herald/agent.yaml -joinToken "$$(cat /run/herald/tokens/${d.name})"`],
+      // The agent's socket directory read-write (SPIRE on Kubernetes: readOnly: false).
       volumes: [`./compose/${d.name}-agent.yaml:/etc/herald/agent.yaml:ro`, `${d.name}-agent-socket:/run/herald/${d.name}-agent`, 'tokens:/run/herald/tokens:ro'],
       depends_on: { bootstrap: { condition: 'service_completed_successfully' } },
-      healthcheck: { test: ['CMD', 'bin/herald-agent', 'healthcheck', '-socketPath', `/run/herald/${d.name}-agent/api.sock`], interval: '2s', retries: 30 },
+      healthcheck: { test: ['CMD', 'herald-agent', 'healthcheck', '-socketPath', `/run/herald/${d.name}-agent/api.sock`], interval: '1s', retries: 60 },
     };
   }
+  // The join tokens outlive the one-shot bootstrap (a tmpfs volume would not): an ordinary
+  // volume, first mounted on the image's /var/lib/herald so that it belongs to the herald user.
   volumes.tokens = {};
   services.bootstrap = {
     ...HERALD,
     command: ['node', 'demo/compose-bootstrap.ts'],
-    environment: Object.fromEntries(DOMAINS.flatMap((d) => [[`${d.name.toUpperCase()}_SERVER_SOCKET`, `/run/herald/${d.name}-server/api.sock`], [`${d.name.toUpperCase()}_ENVOY_UID`, String(ENVOY_UID[d.name])]])),
-    volumes: [...DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`), 'tokens:/run/herald/tokens'],
+    environment: {
+      ...Object.fromEntries(DOMAINS.flatMap((d) => [[`${d.name.toUpperCase()}_SERVER_SOCKET`, `/run/herald/${d.name}-server/api.sock`], [`${d.name.toUpperCase()}_ENVOY_UID`, String(ENVOY_UID[d.name])]])),
+      TOKENS_DIR: '/var/lib/herald',
+    },
+    volumes: [...DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`), 'tokens:/var/lib/herald'],
     depends_on: Object.fromEntries(DOMAINS.map((d) => [`${d.name}-server`, { condition: 'service_healthy' }])),
   };
   const envoyFiles = {
@@ -101,14 +132,25 @@ export function generate(): Record<string, string> {
   for (const d of DOMAINS) {
     files[`compose/${d.name}-envoy.yaml`] = envoyFiles[d.name];
     services[`${d.name}-envoy`] = {
+      ...(d.name === 'web' ? { build: build('envoy'), pull_policy: 'build' } : { pull_policy: 'never' }),
       image: ENVOY_IMAGE,
-      user: String(ENVOY_UID[d.name]),
-      command: ['envoy', '-c', '/etc/envoy/envoy.yaml', '--base-id', String(ENVOY_UID[d.name])],
-      volumes: [`./compose/${d.name}-envoy.yaml:/etc/envoy/envoy.yaml:ro`, `${d.name}-agent-socket:/run/herald/${d.name}-agent`],
+      init: true,
+      // The workload: its uid is what the agent attests.
+      user: `${ENVOY_UID[d.name]}:${ENVOY_UID[d.name]}`,
+      command: ['-c', '/etc/envoy/envoy.yaml', '--concurrency', '1', '--disable-hot-restart', '-l', 'warn'],
+      // Workloads get the agent's socket directory read-only (SPIRE on Kubernetes: readOnly: true).
+      volumes: [`./compose/${d.name}-envoy.yaml:/etc/envoy/envoy.yaml:ro`, `${d.name}-agent-socket:/run/herald/${d.name}-agent:ro`],
       depends_on: { [`${d.name}-agent`]: { condition: 'service_healthy' } },
     };
   }
-  services.echo = { ...HERALD, command: ['node', 'demo/apps/echo-app.ts', String(P.echoApp)] };
+  // The apps sit behind their Envoy, as in a pod: same agent directory, read-only, and their
+  // own uid (the herald user), which no entry names, so the agent gives them no identity.
+  services.echo = {
+    ...HERALD,
+    command: ['node', 'demo/apps/echo-app.ts', String(P.echoApp)],
+    volumes: ['echo-agent-socket:/run/herald/echo-agent:ro'],
+    depends_on: { 'echo-agent': { condition: 'service_healthy' } },
+  };
   services.web = {
     ...HERALD,
     command: ['node', 'demo/apps/web-app.ts'],
@@ -120,13 +162,32 @@ export function generate(): Record<string, string> {
       WEB_SERVER_SOCKET: '/run/herald/web-server/api.sock',
       ECHO_SERVER_SOCKET: '/run/herald/echo-server/api.sock',
     },
-    volumes: DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`),
-    ports: [`127.0.0.1:${P.webPage}:${P.webPage}`],
-    depends_on: ['web-envoy', 'echo-envoy', 'echo'],
+    // The page shows both domains' CAs and rotates echo's: it uses both servers' admin sockets.
+    volumes: [...DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`), 'web-agent-socket:/run/herald/web-agent:ro'],
+    // HERALD_DEMO_PORT: another host port for the page (the test picks a free one).
+    ports: [`127.0.0.1:${'${HERALD_DEMO_PORT:-8080}'}:${P.webPage}`],
+    depends_on: { 'web-envoy': { condition: 'service_started' }, 'echo-envoy': { condition: 'service_started' }, echo: { condition: 'service_started' } },
+    // Healthy = the demo works: the page answers, and web's Envoy reaches echo over mTLS and with
+    // a JWT-SVID (SVIDs over SDS, federation, ext_authz). So `up --wait` returns when it is ready.
+    // Plain HTTP/1.1 with bash's /dev/tcp: no Node start every interval, and no entry in the page's
+    // list of calls. ($$: a literal $ for compose.)
+    healthcheck: {
+      test: [
+        'CMD', 'bash', '-c',
+        `exec 3<>/dev/tcp/127.0.0.1/${P.webPage} && exec 3<&- && for p in /hello /jwt/hello; do ` +
+          `exec 3<>/dev/tcp/web-envoy/${P.envoyOutbound} && printf 'GET %s HTTP/1.1\\r\\nHost: echo\\r\\nConnection: close\\r\\n\\r\\n' "$$p" >&3 && ` +
+          `read -r _ code _ <&3 && exec 3<&- && [ "$$code" = 200 ] || exit 1; done`,
+      ],
+      interval: '2s',
+      timeout: '5s',
+      retries: 90,
+    },
   };
   files['docker-compose.yml'] =
     '# Generated by `node demo/compose.ts` from demo/topology.ts — edit those, not this file.\n' +
-    '# The same two trust domains as `npm run demo`, as containers:  docker compose -f demo/docker-compose.yml up --build\n' +
+    '# The same two trust domains as `npm run demo`, as containers (demo/README.md):\n' +
+    '#   docker compose -f demo/docker-compose.yml up --build --wait    # then open http://127.0.0.1:8080\n' +
+    '#   docker compose -f demo/docker-compose.yml down -v\n' +
     stringify({ name: 'herald-demo', services, volumes }, { lineWidth: 0, aliasDuplicateObjects: false });
   return files;
 }

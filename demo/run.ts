@@ -12,6 +12,7 @@ import { Services } from '../src/common/grpc/protos.ts';
 import { startEchoApp } from './apps/echo-app.ts';
 import { startWebApp } from './apps/web-app.ts';
 import { DemoBackend } from './lib/backend.ts';
+import { check } from './lib/check.ts';
 import { envoyPath } from './lib/tools.ts';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
 import { admin, batchOk, freePort, ProcessGroup, ROOT, waitHealthy } from './lib/procs.ts';
@@ -163,7 +164,7 @@ plugins:
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 
   if (flags.check) {
-    const ok = await check(backend);
+    const ok = await check(backend, say);
     server.close();
     return ok ? 0 : 1;
   }
@@ -181,32 +182,6 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: n
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/** The headless scenario: every step must behave, or the exit code says so. */
-async function check(backend: DemoBackend): Promise<boolean> {
-  let failures = 0;
-  const step = (name: string, ok: boolean, detail: string): void => {
-    if (!ok) failures++;
-    say(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
-  };
-  const mtls = await backend.call('mtls');
-  step('web calls echo over mTLS', mtls.status === 200 && mtls.echoSawPeer === 'spiffe://web.example/web' && mtls.webSawPeer === 'spiffe://echo.example/echo', `status ${mtls.status}, echo saw ${mtls.echoSawPeer}, web saw ${mtls.webSawPeer}`);
-  const jwt = await backend.call('jwt');
-  step('web calls echo with a JWT-SVID', jwt.status === 200 && jwt.jwtClaims?.sub === 'spiffe://web.example/web', `status ${jwt.status}, sub ${String(jwt.jwtClaims?.sub)}, aud ${JSON.stringify(jwt.jwtClaims?.aud)}`);
-  const forged = await backend.call('forged');
-  step('a forged token is rejected', forged.status === 401, `status ${forged.status}`);
-  const rotated = await backend.rotateEcho().catch((err: Error) => ({ error: err.message }));
-  const r = 'error' in rotated ? undefined : rotated;
-  step('echo.example prepares a new CA, web.example learns it through federation, echo activates it', r !== undefined, r ? `new CA ${r.x509.slice(0, 12)}…, reached web in ${(r.propagatedMs / 1000).toFixed(1)} s` : (rotated as { error: string }).error);
-  const again = await backend.call('mtls');
-  step('calls keep working right after the rotation', again.status === 200, `status ${again.status}`);
-  const after = await Promise.all([backend.call('mtls'), backend.call('jwt')]);
-  step('mTLS and JWT calls still work', after.every((r) => r.status === 200), after.map((r) => `${r.mode} ${r.status}`).join(', '));
-  const state = await backend.state();
-  step('the page\'s state shows both domains', state.domains.length === 2 && state.domains.every((d) => d.x509.active && d.svid), state.domains.map((d) => `${d.trustDomain}: ${d.identities.join(',')}`).join('; '));
-  say(failures === 0 ? '\nDemo check passed.' : `\nDemo check FAILED (${failures} step${failures === 1 ? '' : 's'}).`);
-  return failures === 0;
 }
 
 let code = 1;

@@ -101,3 +101,133 @@ build_java_interop() {
   javac -d "$dir/classes" -cp "$(cat "$dir/classpath")" "$src"/*.java
   [ ! -f "$dir/sources.sum.new" ] || mv "$dir/sources.sum.new" "$dir/sources.sum"
 }
+
+# --- Docker: the engine, the base image and Compose v2 for the compose demo ------------
+# A machine whose own Docker answers (DOCKER_HOST, or the current docker context) is used as it is.
+# Otherwise Herald runs its own dockerd (Debian's docker.io) with its data-root, exec-root and
+# socket under $HERALD_DOCKER_DIR, and a docker context "herald" that points at it, so plain
+# `docker` and `docker compose` reach it. No registry is needed: the base image is a Debian
+# bookworm rootfs from debootstrap, imported as $HERALD_BASE_IMAGE; Compose v2 is built from
+# the Go module proxy.
+HERALD_DOCKER_DIR=$HERALD_CACHE/docker
+HERALD_DOCKER_SOCK=$HERALD_DOCKER_DIR/docker.sock
+HERALD_BASE_IMAGE=local/debian:bookworm
+COMPOSE_VERSION=v2.40.3
+COMPOSE_PLUGIN=$HOME/.docker/cli-plugins/docker-compose
+
+# Herald's own dockerd answers on its socket.
+own_dockerd_up() { [ -S "$HERALD_DOCKER_SOCK" ] && DOCKER_HOST=unix://$HERALD_DOCKER_SOCK docker version >/dev/null 2>&1; }
+
+start_dockerd() {
+  if docker version >/dev/null 2>&1; then return 0; fi   # the machine's Docker, or ours already
+  command -v dockerd >/dev/null || { echo "setup: dockerd is not installed (Debian's docker.io)" >&2; return 1; }
+  if ! own_dockerd_up; then
+    mkdir -p "$HERALD_DOCKER_DIR/root" "$HERALD_DOCKER_DIR/exec"
+    # A stale pidfile or socket from a killed dockerd stops a new one from starting.
+    if [ -f "$HERALD_DOCKER_DIR/dockerd.pid" ] && ! kill -0 "$(cat "$HERALD_DOCKER_DIR/dockerd.pid")" 2>/dev/null; then
+      rm -f "$HERALD_DOCKER_DIR/dockerd.pid" "$HERALD_DOCKER_SOCK"
+    fi
+    echo "setup: starting dockerd (data-root $HERALD_DOCKER_DIR/root, log $HERALD_DOCKER_DIR/dockerd.log)"
+    # --group: the socket belongs to the group of whoever ran setup (through sudo, too).
+    as_root setsid nice -n 10 dockerd \
+      --host "unix://$HERALD_DOCKER_SOCK" \
+      --group "$(id -gn)" \
+      --data-root "$HERALD_DOCKER_DIR/root" \
+      --exec-root "$HERALD_DOCKER_DIR/exec" \
+      --pidfile "$HERALD_DOCKER_DIR/dockerd.pid" \
+      >>"$HERALD_DOCKER_DIR/dockerd.log" 2>&1 </dev/null &
+    local i
+    for i in $(seq 1 60); do own_dockerd_up && break; sleep 0.5; done
+    own_dockerd_up || { tail -n 20 "$HERALD_DOCKER_DIR/dockerd.log" >&2; echo "setup: dockerd did not start (log: $HERALD_DOCKER_DIR/dockerd.log)" >&2; return 1; }
+  fi
+  # Plain `docker` (and the tests) reach it through the docker context "herald".
+  docker context inspect herald >/dev/null 2>&1 ||
+    docker context create herald --description "Herald's dockerd (scripts/setup)" --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null 2>&1
+  docker context use herald >/dev/null 2>&1
+  docker version >/dev/null 2>&1 ||
+    { echo "setup: Herald's dockerd runs, but docker does not reach it${DOCKER_HOST:+ (DOCKER_HOST=$DOCKER_HOST overrides the docker context herald)}" >&2; return 1; }
+}
+
+stop_dockerd() {
+  [ -f "$HERALD_DOCKER_DIR/dockerd.pid" ] || return 0
+  local p; p=$(cat "$HERALD_DOCKER_DIR/dockerd.pid")
+  as_root kill -TERM "$p" 2>/dev/null || true
+  local i; for i in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.5; done
+}
+
+check_docker() {
+  docker version --format 'engine {{.Server.Version}} (API {{.Server.APIVersion}})' 2>&1 || { echo "no Docker engine answers: run scripts/setup"; return 1; }
+}
+check_compose() {
+  local out; out=$(docker compose version 2>&1) || { echo "docker compose (v2) does not run: $out"; return 1; }
+  case "$out" in *" v2."*) echo "$out" ;; *) echo "not Compose v2: $out"; return 1 ;; esac
+}
+# The base image runs a container, with no registry (the machine's Docker may have debian:bookworm-slim instead).
+check_base_image() {
+  docker version >/dev/null 2>&1 || { echo "no Docker engine answers: run scripts/setup"; return 1; }
+  local img=$HERALD_BASE_IMAGE
+  docker image inspect "$img" >/dev/null 2>&1 || img=debian:bookworm-slim
+  local out; out=$(docker run --rm --pull never --network none "$img" cat /etc/debian_version 2>&1) ||
+    { echo "docker run $img failed: $(printf '%s' "$out" | head -n 1)"; return 1; }
+  echo "docker run $img: Debian $out"
+}
+
+build_base_image() {
+  docker image inspect "$HERALD_BASE_IMAGE" >/dev/null 2>&1 && return 0
+  # A machine whose Docker pulls from Docker Hub builds from debian:bookworm-slim (the Dockerfile's default).
+  if docker image inspect debian:bookworm-slim >/dev/null 2>&1 || timeout 60 docker pull -q debian:bookworm-slim >/dev/null 2>&1; then return 0; fi
+  local tar=$HERALD_DOCKER_DIR/debian-bookworm-rootfs.tar
+  if [ ! -f "$tar" ]; then
+    local mirror
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    echo "setup: debootstrap of a minimal Debian bookworm from $mirror (1–2 min, once; log: $HERALD_DOCKER_DIR/debootstrap.log)"
+    as_root rm -rf "$HERALD_DOCKER_DIR/rootfs"
+    as_root nice -n 10 debootstrap --variant=minbase bookworm "$HERALD_DOCKER_DIR/rootfs" "$mirror" >"$HERALD_DOCKER_DIR/debootstrap.log" 2>&1 ||
+      { tail -n 20 "$HERALD_DOCKER_DIR/debootstrap.log" >&2; echo "setup: debootstrap failed" >&2; return 1; }
+    as_root rm -rf "$HERALD_DOCKER_DIR/rootfs/var/cache/apt/archives/"*.deb "$HERALD_DOCKER_DIR/rootfs/var/lib/apt/lists/"*
+    as_root tar -C "$HERALD_DOCKER_DIR/rootfs" -cf "$tar.part" . && mv "$tar.part" "$tar"
+    as_root rm -rf "$HERALD_DOCKER_DIR/rootfs"
+  fi
+  echo "setup: docker import → $HERALD_BASE_IMAGE"
+  docker import -c 'CMD ["bash"]' "$tar" "$HERALD_BASE_IMAGE" >/dev/null
+}
+
+build_compose() {
+  if check_compose >/dev/null 2>&1; then return 0; fi
+  local dir=$HERALD_CACHE/compose-$COMPOSE_VERSION
+  mkdir -p "$dir"
+  if [ ! -x "$dir/docker-compose" ]; then
+    # `go install` refuses this module (its go.mod has exclude directives): build a copy of it.
+    echo "setup: building Docker Compose $COMPOSE_VERSION from the Go module proxy (3–4 min, once; log: $dir/build.log)"
+    local src
+    src=$(cd "$dir" && GOFLAGS=-mod=mod go mod download -json "github.com/docker/compose/v2@$COMPOSE_VERSION" 2>"$dir/build.log" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+    [ -n "$src" ] || { tail -n 20 "$dir/build.log" >&2; echo "setup: go mod download of compose failed" >&2; return 1; }
+    rm -rf "$dir/src" && cp -r "$src" "$dir/src" && chmod -R u+w "$dir/src"
+    echo "setup:   module source in $dir/src; fetching its dependencies and compiling"
+    (cd "$dir/src" && GOFLAGS=-mod=mod nice -n 10 go build -v -trimpath \
+      -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+      -o "$dir/docker-compose.part" ./cmd 2>&1 | tee -a "$dir/build.log" |
+      awk '!/^go: downloading/ { n++; if (n % 100 == 0) { printf "setup:   %d packages compiled\n", n; fflush() } }') ||
+      { tail -n 20 "$dir/build.log" >&2; echo "setup: building compose failed (log: $dir/build.log)" >&2; return 1; }
+    mv "$dir/docker-compose.part" "$dir/docker-compose"
+    rm -rf "$dir/src"
+  fi
+  mkdir -p "$(dirname "$COMPOSE_PLUGIN")"
+  cp "$dir/docker-compose" "$COMPOSE_PLUGIN"
+}
+
+# demo/.env: what `docker compose -f demo/docker-compose.yml` needs on this machine beyond a
+# plain Docker: the local base image when Docker Hub's is not there, and the CA certificates
+# added to this machine (an intercepting HTTPS proxy) for the build's npm and PyPI downloads.
+write_compose_env() {
+  local env=$ROOT/demo/.env marker="# Written by scripts/setup"
+  if [ -f "$env" ] && ! head -n 1 "$env" | grep -q "^$marker"; then
+    echo "setup: keeping demo/.env (not written by setup)"; return 0
+  fi
+  local body="$marker for this machine's docker compose (demo/README.md); rewritten by each run."
+  docker image inspect debian:bookworm-slim >/dev/null 2>&1 || body+=$'\n'"HERALD_BASE_IMAGE=$HERALD_BASE_IMAGE"
+  local certs; certs=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+  [ -z "$certs" ] || body+=$'\n'"HERALD_EXTRA_CA_CERTS=\"$certs\""
+  printf '%s\n' "$body" > "$env.new" && mv "$env.new" "$env"
+}

@@ -1,7 +1,7 @@
-// demo/docker-compose.yml cannot run here (no Docker engine): check it is
-// what demo/compose.ts generates from the topology, that its structure
-// holds together, and that every config it mounts is valid for Herald and
-// for a real Envoy.
+// demo/docker-compose.yml without an engine: it is what demo/compose.ts
+// generates from the topology, its structure holds together, and every
+// config it mounts is valid for Herald and for a real Envoy. (It runs for
+// real in test/e2e/docker-compose-demo.test.ts.)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,16 +37,19 @@ describe('demo/docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['bootstrap', 'echo', 'echo-agent', 'echo-envoy', 'echo-server', 'web', 'web-agent', 'web-envoy', 'web-server'].sort());
     for (const d of DOMAINS) {
       expect(compose.services[`${d.name}-agent`]!.pid, 'agents see other containers\' pids').toBe('host');
-      expect(compose.services[`${d.name}-envoy`]!.user).toMatch(/^\d+$/);
+      expect(compose.services[`${d.name}-envoy`]!.user).toMatch(/^\d+:\d+$/);
     }
-    expect(compose.services.web!.ports).toEqual(['127.0.0.1:8080:8080']);
+    expect(compose.services.web!.ports).toEqual(['127.0.0.1:${HERALD_DEMO_PORT:-8080}:8080']);
   });
 
   it('shares each socket volume between the processes that need it', () => {
     const mounts = (svc: string) => (compose.services[svc]!.volumes ?? []).map((v) => v.split(':')[0]);
     for (const d of DOMAINS) {
-      expect(mounts(`${d.name}-agent`)).toContain(`${d.name}-agent-socket`);
-      expect(mounts(`${d.name}-envoy`)).toContain(`${d.name}-agent-socket`);
+      // The agent's socket directory: read-write for the agent, read-only for its workloads.
+      const dir = `${d.name}-agent-socket:/run/herald/${d.name}-agent`;
+      expect(compose.services[`${d.name}-agent`]!.volumes).toContain(dir);
+      expect(compose.services[`${d.name}-envoy`]!.volumes).toContain(`${dir}:ro`);
+      expect(compose.services[d.name]!.volumes).toContain(`${dir}:ro`);
       expect(mounts(`${d.name}-server`)).toContain(`${d.name}-server-socket`);
       expect(mounts('bootstrap')).toContain(`${d.name}-server-socket`);
       expect(mounts('web')).toContain(`${d.name}-server-socket`);
@@ -61,7 +64,7 @@ describe('demo/docker-compose.yml', () => {
       const deps = Array.isArray(svc.depends_on) ? svc.depends_on : Object.keys(svc.depends_on ?? {});
       for (const dep of deps) expect(compose.services[dep], dep).toBeDefined();
     }
-    expect(existsSync(join(DEMO, 'Dockerfile'))).toBe(true);
+    expect(existsSync(join(ROOT, 'Dockerfile'))).toBe(true);
     expect(existsSync(join(DEMO, 'compose-bootstrap.ts'))).toBe(true);
   });
 
