@@ -15,6 +15,7 @@ import { plugin as diskKeyManager } from '../plugins/keymanager/disk/plugin.ts';
 import { plugin as memoryKeyManager } from '../plugins/keymanager/memory/plugin.ts';
 import { plugin as joinTokenNodeAttestor } from '../plugins/nodeattestor/join_token/plugin.ts';
 import { plugin as x509popNodeAttestor } from '../plugins/nodeattestor/x509pop/plugin.ts';
+import { plugin as k8sWorkloadAttestor } from '../plugins/workloadattestor/k8s/plugin.ts';
 import { plugin as unixWorkloadAttestor } from '../plugins/workloadattestor/unix/plugin.ts';
 import type { AgentPluginDeps } from './deps.ts';
 
@@ -50,7 +51,7 @@ interface AgentBuiltIns {
 export const BuiltIns: AgentBuiltIns = {
   KeyManager: [diskKeyManager, memoryKeyManager],
   NodeAttestor: [joinTokenNodeAttestor, x509popNodeAttestor],
-  WorkloadAttestor: [unixWorkloadAttestor],
+  WorkloadAttestor: [unixWorkloadAttestor, k8sWorkloadAttestor],
   SVIDStore: [],
 };
 
