@@ -13,6 +13,7 @@ import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { serverDeclaredPlugins } from './catalog/catalog.ts';
 import type { ServerFileConfig } from './config.ts';
+import { toControllerManagerConfig, type ControllerManagerConfig } from './k8s/config.ts';
 
 export type KeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 
@@ -76,6 +77,8 @@ export interface ServerRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
+  /** Automatic registration from Kubernetes (src/server/k8s); undefined: off. */
+  readonly controllerManager: ControllerManagerConfig | undefined;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
@@ -188,6 +191,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     federation: { bundleEndpoint, federatesWith },
     plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
+    controllerManager: toControllerManagerConfig(file.controller_manager, abs),
     warnings,
   };
   return deepFreeze(runtime);

@@ -238,6 +238,10 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     await syncConfiguredRelationships(ds, config, log);
     await refresher.start();
     cleanup.push(() => refresher.stop());
+    if (config.controllerManager) {
+      const { startControllerManager } = await import('./k8s/start.ts');
+      cleanup.push(startControllerManager(config.controllerManager, { ds, trustDomain: td, log: subsystemLogger(log, 'controller_manager') }));
+    }
 
     const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
       const now = clock.now();

@@ -88,11 +88,6 @@ export function clientConfigFrom(kubeconfigPath: string | undefined): KubeClient
   return kubeconfigPath ? kubeconfigClientConfig(kubeconfigPath) : inClusterClientConfig();
 }
 
-export interface WatchEvent<T> {
-  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  readonly object: T;
-}
-
 export class KubeClient {
   readonly #url: URL;
   readonly #agent: Agent | undefined;
@@ -152,17 +147,9 @@ export class KubeClient {
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
 
-  /**
-   * Streams watch events of a collection (`path` without query) from
-   * `resourceVersion` until the server ends the watch or `signal` aborts.
-   * Resolves when the stream ends; rejects with KubeApiError on a non-2xx
-   * answer (410 Gone: the version is too old, list again).
-   */
-  async watch<T>(path: string, query: URLSearchParams, onEvent: (e: WatchEvent<T>) => void, signal: AbortSignal): Promise<void> {
-    const q = new URLSearchParams(query);
-    q.set('watch', '1');
-    q.set('allowWatchBookmarks', 'true');
-    const { req, res } = this.#open('GET', `${path}?${q}`, {}, signal);
+  /** Streams watch events (`watch=1` is added to `path`) until the server ends the watch or `signal` aborts. */
+  async watch(path: string, onEvent: (e: { type: string; object: any }) => void, signal?: AbortSignal): Promise<void> {
+    const { req, res } = this.#open('GET', `${path}${path.includes('?') ? '&' : '?'}watch=1`, {}, signal);
     req.end();
     const r = await res;
     if ((r.statusCode ?? 0) !== 200) throw apiError(r.statusCode ?? 0, await readAll(r), `watch ${path}`);
@@ -174,7 +161,7 @@ export class KubeClient {
       while ((nl = buf.indexOf('\n')) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.trim() !== '') onEvent(JSON.parse(line) as WatchEvent<T>);
+        if (line.trim() !== '') onEvent(JSON.parse(line));
       }
     }
   }
@@ -230,8 +217,14 @@ export interface InformerOptions<T> {
  * a 410 Gone (version compacted away) lists again. Objects are keyed by
  * namespace/name.
  */
+/** What an informer needs of a client. */
+export interface WatchingClient {
+  request<R = any>(method: string, path: string): Promise<R>;
+  watch(path: string, onEvent: (e: { type: string; object: any }) => void, signal?: AbortSignal): Promise<void>;
+}
+
 export class Informer<T extends Meta> {
-  readonly #client: KubeClient;
+  readonly #client: WatchingClient;
   readonly #opts: InformerOptions<T>;
   readonly #items = new Map<string, T>();
   readonly #abort = new AbortController();
@@ -240,7 +233,7 @@ export class Informer<T extends Meta> {
   readonly synced: Promise<void> = new Promise((ok) => (this.#synced = ok));
   #running: Promise<void> | undefined;
 
-  constructor(client: KubeClient, opts: InformerOptions<T>) {
+  constructor(client: WatchingClient, opts: InformerOptions<T>) {
     this.#client = client;
     this.#opts = opts;
   }
@@ -268,8 +261,9 @@ export class Informer<T extends Meta> {
         delay = this.#opts.retryMs ?? 500;
         const q = new URLSearchParams(this.#opts.query);
         q.set('resourceVersion', rv);
+        q.set('allowWatchBookmarks', 'true');
         q.set('timeoutSeconds', String(240 + Math.floor(Math.random() * 120)));
-        await this.#client.watch<T>(this.#opts.path, q, (e) => {
+        await this.#client.watch(`${this.#opts.path}?${q}`, (e: { type: string; object: T }) => {
           if (e.type === 'ERROR') {
             const status = (e.object as any)?.code;
             throw new KubeApiError(status ?? 500, (e.object as any)?.reason ?? '', `watch ${this.#opts.path}: ${(e.object as any)?.message ?? 'error event'}`);
@@ -279,7 +273,7 @@ export class Informer<T extends Meta> {
           const key = keyOf(e.object);
           if (e.type === 'DELETED') this.#items.delete(key);
           else this.#items.set(key, e.object);
-          this.#opts.onChange?.(e.type, e.object);
+          this.#opts.onChange?.(e.type as 'ADDED' | 'MODIFIED' | 'DELETED', e.object);
         }, signal);
       } catch (err) {
         if (signal.aborted) return;
