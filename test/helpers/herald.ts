@@ -109,6 +109,8 @@ export interface AgentOptions {
   nodeAttestor?: string;
   /** The KeyManager plugin's YAML value (default: disk, in the data_dir). */
   keyManager?: string;
+  /** The WorkloadAttestor plugins' YAML value (default: unix with discover_workload_path). */
+  workloadAttestor?: string;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -131,7 +133,7 @@ ${o.extraAgent ?? ''}
 plugins:
   KeyManager: ${o.keyManager ?? `{ disk: { plugin_data: { directory: ${dataDir} } } }`}
   NodeAttestor: ${o.nodeAttestor ?? '{ join_token: { plugin_data: {} } }'}
-  WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
+  WorkloadAttestor: ${o.workloadAttestor ?? '{ unix: { plugin_data: { discover_workload_path: true } } }'}
 ${o.extraTop ?? ''}`,
   );
   const launch = (extra: string[]): RunningProcess => startProcess(AGENT_BIN, ['run', '-config', configPath, ...extra], { cwd: o.dir });

@@ -14,6 +14,7 @@ export function startControllerManager(config: ControllerManagerConfig, deps: { 
   const client = new KubeClient(clientConfigFrom(config.kubeConfigFile || undefined));
   const controller = new EntryController(config, { client, ...deps });
   deps.log.info({ cluster: config.clusterName, entry_id_prefix: config.entryIdPrefix }, 'Starting controller manager');
+  controller.onReconcile((r) => deps.log.debug(r, 'Reconciled entries'));
   controller.start().then(
     () => deps.log.info('Controller manager synced'),
     (err) => deps.log.error({ err }, 'Controller manager failed to start'),

@@ -87,7 +87,7 @@ describe('renderPodEntry', () => {
   });
   it('a node alias as the parent', () => {
     const spec = parseSpec({ spiffeIDTemplate: 'spiffe://example.org/w/{{ .PodMeta.Name }}' });
-    expect(renderPodEntry(spec, node, pod, ctx('spiffe://example.org/ns/spire/sa/spire-agent')).parent_id.path).toBe('/ns/spire/sa/spire-agent');
+    expect(renderPodEntry(spec, node, pod, ctx('spiffe://example.org/ns/spire/sa/spire-agent')).parent_id?.path).toBe('/ns/spire/sa/spire-agent');
   });
   it.each([
     [{ spiffeIDTemplate: 'spiffe://other.org/x' }, 'failed to render SPIFFE ID: invalid SPIFFE ID: expected trust domain "example.org" but got "other.org"'],

@@ -59,9 +59,7 @@ export class K8sWorkloadAttestor implements WorkloadAttestor {
     }
     if (this.#o.verboseContainerLocatorLogs) this.#o.log.debug({ pid, podUid: where.podUid, containerId: where.containerId }, 'k8s: container located');
     // Not in a container: not a Kubernetes workload, no selectors (SPIRE).
-    if (where.containerId === '') return [];
-
-    const values = await this.#poll(where);
+    const values = where.containerId === '' ? [] : await this.#poll(where);
     // Everything was looked up by pid: it described the caller only if the pid still names it.
     if (this.#startTime(pid) !== startTime) {
       throw new WorkloadAttestationError(WorkloadAttestationErrorCode.UNAVAILABLE, `process ${pid} exited or its pid was reused during attestation`);
