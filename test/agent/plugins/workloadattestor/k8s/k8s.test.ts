@@ -6,7 +6,7 @@
 //
 // The kubelet pod source (SPIRE's default) is not exercised here: it needs a
 // kubelet serving /pods, and a kubelet cannot run pods on this machine (no
-// container runtime; see docs/kubernetes.md). Its parsing is the same code
+// container runtime; see docs/kubernetes-workloads.md). Its parsing is the same code
 // (selectors.ts), covered by SPIRE's pod-list vectors in container.test.ts.
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
