@@ -17,7 +17,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Informer, type WatchingClient } from '../../common/k8s-api/client.ts';
+import { Informer, type WatchingClient } from '../../common/k8s/informer.ts';
 import { entryFromWire, entryToWire, type WireEntry } from '../../common/wire/convert.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { DataStore } from '../datastore/datastore.ts';

@@ -3,7 +3,7 @@
 // does not wait for the API server: the controller lists and watches in the
 // background and retries, so a cluster outage never stops the server.
 import type { Logger } from 'pino';
-import { clientConfigFrom, KubeClient } from '../../common/k8s-api/client.ts';
+import { KubeClient } from '../../common/k8s/client.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { DataStore } from '../datastore/datastore.ts';
 import type { ControllerManagerConfig } from './config.ts';
@@ -11,7 +11,7 @@ import { EntryController } from './controller.ts';
 
 /** Starts the controller; resolves with its stop function. */
 export function startControllerManager(config: ControllerManagerConfig, deps: { ds: DataStore; trustDomain: TrustDomain; log: Logger }): () => Promise<void> {
-  const client = new KubeClient(clientConfigFrom(config.kubeConfigFile || undefined));
+  const client = KubeClient.load(config.kubeConfigFile || undefined);
   const controller = new EntryController(config, { client, ...deps });
   deps.log.info({ cluster: config.clusterName, entry_id_prefix: config.entryIdPrefix }, 'Starting controller manager');
   controller.onReconcile((r) => deps.log.debug(r, 'Reconciled entries'));
@@ -21,6 +21,5 @@ export function startControllerManager(config: ControllerManagerConfig, deps: { 
   );
   return async () => {
     await controller.stop();
-    client.close();
   };
 }

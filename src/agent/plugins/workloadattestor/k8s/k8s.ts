@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { readFileSync } from 'node:fs';
 import type { PeerCredentials } from '../../../../common/grpc/peer.ts';
 import { parseProcStatStartTime } from '../../../../common/grpc/process-start-time.ts';
-import { Informer, KubeClient, type KubeClientConfig } from '../../../../common/k8s-api/client.ts';
+import type { KubeClient } from '../../../../common/k8s/client.ts';
+import { Informer } from '../../../../common/k8s/informer.ts';
 import type { Selector } from '../../../../common/selector.ts';
 import { WorkloadAttestationError, WorkloadAttestationErrorCode, type WorkloadAttestor } from '../types.ts';
 import { ContainerConflictError, locateContainer, type PodContainer } from './container.ts';
@@ -154,15 +155,13 @@ const API_SYNC_TIMEOUT_MS = 30_000;
 
 /** Herald's source: the node's pods from the API server, listed once and then watched. */
 export class ApiServerPodSource implements PodSource {
-  readonly #client: KubeClient;
   readonly #informer: Informer<Pod & { metadata?: { resourceVersion?: string } }>;
   readonly #byUid = new Map<string, Pod>();
   readonly #nodeName: string;
 
-  constructor(config: KubeClientConfig, nodeName: string, log: Logger) {
-    this.#client = new KubeClient(config);
+  constructor(client: KubeClient, nodeName: string, log: Logger) {
     this.#nodeName = nodeName;
-    this.#informer = new Informer(this.#client, {
+    this.#informer = new Informer(client, {
       path: '/api/v1/pods',
       query: new URLSearchParams({ fieldSelector: `spec.nodeName=${nodeName}` }),
       onChange: (type, pod) => {
@@ -192,6 +191,5 @@ export class ApiServerPodSource implements PodSource {
 
   async close(): Promise<void> {
     await this.#informer.stop();
-    this.#client.close();
   }
 }

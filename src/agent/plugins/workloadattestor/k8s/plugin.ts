@@ -104,8 +104,8 @@ export const plugin = definePlugin({
       if (nodeName === '') {
         throw new Error(`pod_source = "api_server" needs the node name: set node_name, or ${c.nodeNameEnv || DEFAULT_NODE_NAME_ENV} in the environment (fieldRef spec.nodeName)`);
       }
-      const { clientConfigFrom } = await import('../../../../common/k8s-api/client.ts');
-      source = new ApiServerPodSource(clientConfigFrom(c.kubeConfigFile || undefined), nodeName, log);
+      const { KubeClient } = await import('../../../../common/k8s/client.ts');
+      source = new ApiServerPodSource(KubeClient.load(c.kubeConfigFile || undefined), nodeName, log);
     } else {
       source = new KubeletPodSource({ ...c, nodeName }, c.pollRetryIntervalMs / 2);
     }

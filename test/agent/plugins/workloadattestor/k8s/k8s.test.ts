@@ -12,7 +12,6 @@ import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiServerPodSource, K8sWorkloadAttestor } from '../../../../../src/agent/plugins/workloadattestor/k8s/k8s.ts';
-import { kubeconfigClientConfig } from '../../../../../src/common/k8s-api/client.ts';
 import { processStartTimeSync } from '../../../../../src/common/grpc/process-start-time.ts';
 import { startKubeApiserver, type KubeApiserver } from '../../../../helpers/kube-apiserver.ts';
 import { cgroupSupport, kubeletCgroups, type CgroupDriver, type CgroupVersion, type ContainerRuntime, type KubeletContainer, type KubeletCgroups } from '../../../../helpers/kubelet-cgroups.ts';
@@ -98,7 +97,7 @@ describe.skipIf(unsupported !== undefined)('k8s workload attestor, pod_source = 
     await k8s.createNode(NODE);
     await k8s.createNode('node-2');
     cgroups = kubeletCgroups();
-    source = new ApiServerPodSource(kubeconfigClientConfig(k8s.kubeconfigPath), NODE, log);
+    source = new ApiServerPodSource(k8s.client, NODE, log);
   }, 120_000);
 
   afterAll(async () => {
