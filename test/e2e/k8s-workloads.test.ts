@@ -32,7 +32,7 @@ interface ShownEntry {
 }
 const idOf = (x: { trust_domain: string; path: string }) => `spiffe://${x.trust_domain}${x.path}`;
 
-describe.skipIf(unsupported !== undefined)('Kubernetes workloads', () => {
+describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? ` (cannot run here: ${unsupported})` : ''}`, () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let k8s: KubeApiserver;
   let cgroups: KubeletCgroups;
@@ -222,19 +222,21 @@ describe.skipIf(unsupported !== undefined)('Kubernetes workloads', () => {
   }, 120_000);
 
   it('controller_manager: a hand-made entry identical to a declared one is left alone, and survives the ClusterSPIFFEID', async () => {
-    const pod = await runningPod('auto', 'api-1', 'api', { app: 'api' });
-    // The very entry the ClusterSPIFFEID declares for this pod, made by hand first.
+    // Not selected yet (app=staging): the hand-made entry comes first.
+    const pod = await runningPod('auto', 'api-1', 'api', { app: 'staging' });
+    // The very entry the ClusterSPIFFEID will declare for this pod.
     expect((await server.cli('entry', 'create', '-parentID', ALIAS, '-spiffeID', `spiffe://${TD}/ns/auto/sa/api`, '-selector', `k8s:pod-uid:${pod.uid}`, '-selector', 'k8s:container-name:main', '-entryID', 'hand-made-2', '-dns', 'api-1.auto.svc', '-x509SVIDTTL', '600')).code).toBe(0);
-    // Two full reconciliations that saw the hand-made entry provide the declared one.
     const mark = server.proc.output().length;
-    await waitFor('two reconciliations that leave it alone', () => (server.proc.output().slice(mark).match(/"shadowed":1[^\n]*Reconciled entries|Reconciled entries[^\n]*"shadowed":1/g)?.length ?? 0) >= 2, { timeoutMs: 20_000 });
+    await k8s.client.mergePatch('/api/v1/namespaces/auto/pods/api-1', { metadata: { labels: { app: 'api' } } });
+    // Two full reconciliations that saw the hand-made entry provide the declared one.
+    await waitFor('two reconciliations that leave it alone', () => (server.proc.output().slice(mark).match(/Reconciled entries[^\n]*shadowed=1/g)?.length ?? 0) >= 2, { timeoutMs: 20_000 });
     expect((await ownedEntries()).length).toBe(0);
+    const before = server.proc.output().length;
     await k8s.client.delete('/apis/spire.spiffe.io/v1alpha1/clusterspiffeids/api');
     await k8s.forceDeletePod('auto', 'api-1');
+    // A reconciliation that no longer declares it (nothing shadowed) still leaves it.
+    await waitFor('a reconciliation without the ClusterSPIFFEID', () => /Reconciled entries[^\n]*shadowed=0/.test(server.proc.output().slice(before)), { timeoutMs: 20_000 });
     expect((await entries()).find((e) => e.id === 'hand-made-2')).toBeDefined();
   }, 60_000);
 });
 
-describe.skipIf(unsupported === undefined)('Kubernetes workloads (skipped)', () => {
-  it(`cannot run here: ${unsupported}`, () => {});
-});
