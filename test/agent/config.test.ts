@@ -302,10 +302,13 @@ describe('problems', () => {
   });
 
   it.each([
-    ['a workload attestor Herald lacks', 'WorkloadAttestor: { k8s: { plugin_data: { skip_kubelet_verification: true } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s: plugin not supported by Herald (supported: unix)'],
+    ['a workload attestor Herald lacks', 'WorkloadAttestor: { docker: { plugin_data: { docker_socket_path: /run/docker.sock } } }', 'agent.yaml:7 plugins.WorkloadAttestor.docker: plugin not supported by Herald (supported: unix, k8s)'],
+    ['k8s with both kubelet ports', 'WorkloadAttestor: { k8s: { plugin_data: { kubelet_read_only_port: 10255, kubelet_secure_port: 10250 } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s.plugin_data: cannot use both the read-only and secure port'],
+    ['k8s with a certificate but no key', 'WorkloadAttestor: { k8s: { plugin_data: { certificate_path: /c.pem } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s.plugin_data: the private key path is required with the certificate path'],
+    ['k8s sigstore', 'WorkloadAttestor: { k8s: { plugin_data: { experimental: { sigstore: {} } } } }', 'agent.yaml:7 plugins.WorkloadAttestor.k8s.plugin_data.experimental: not supported by Herald: sigstore image signature verification is not implemented'],
     ['x509pop without its certificate', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.certificate_path: must be specified'],
     ['x509pop in "spiffe" mode', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k, certificate_path: c, mode: spiffe } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode is implemented'],
-    ['a workload attestor Herald lacks beside unix', 'WorkloadAttestor: { unix: {}, docker: {} }', 'agent.yaml:7 plugins.WorkloadAttestor.docker: plugin not supported by Herald (supported: unix)'],
+    ['a workload attestor Herald lacks beside unix', 'WorkloadAttestor: { unix: {}, docker: {} }', 'agent.yaml:7 plugins.WorkloadAttestor.docker: plugin not supported by Herald (supported: unix, k8s)'],
     ['k8s_psat beside join_token (not yet)', 'NodeAttestor: { join_token: {}, k8s_psat: {} }', 'agent.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
   ])('rejects %s, naming the plugin', async (_name, line, expected) => {
     const type = line.slice(0, line.indexOf(':'));
