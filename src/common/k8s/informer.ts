@@ -25,6 +25,8 @@ export interface InformerOptions<T> {
   readonly onError?: (err: unknown) => void;
   /** Retry delay after a failed list or watch (ms), doubled up to 30 s. */
   readonly retryMs?: number;
+  /** How long the server keeps one watch open before it ends it (and the informer resumes); default 4–6 min. */
+  readonly watchTimeoutSeconds?: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export class Informer<T extends Meta> {
         const q = new URLSearchParams(this.#opts.query);
         q.set('resourceVersion', rv);
         q.set('allowWatchBookmarks', 'true');
-        q.set('timeoutSeconds', String(240 + Math.floor(Math.random() * 120)));
+        q.set('timeoutSeconds', String(this.#opts.watchTimeoutSeconds ?? 240 + Math.floor(Math.random() * 120)));
         await this.#client.watch(`${this.#opts.path}?${q}`, (e: { type: string; object: T }) => {
           if (e.type === 'ERROR') {
             const status = (e.object as any)?.code;
