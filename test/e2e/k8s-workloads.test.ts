@@ -148,7 +148,7 @@ describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? 
   afterAll(async () => {
     await agent?.stop();
     await server?.stop();
-    cgroups?.cleanup();
+    await cgroups?.cleanup();
     await k8s?.stop();
     await tmp?.cleanup();
   });

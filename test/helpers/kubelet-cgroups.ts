@@ -7,9 +7,10 @@
 // Needs root and writable cgroup mounts (`mount | grep cgroup`); `cgroupSupport()`
 // says why not when they are missing.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProcess, type RunningProcess } from './process.ts';
+import { waitFor } from './wait.ts';
 
 const V1 = '/sys/fs/cgroup/pids';
 /** Hybrid hosts mount v2 at /sys/fs/cgroup/unified; pure v2 hosts at /sys/fs/cgroup. */
@@ -48,8 +49,8 @@ export interface KubeletContainer {
 export interface KubeletCgroups {
   /** A container cgroup as the kubelet + runtime name it. */
   container(opts: { version: CgroupVersion; driver: CgroupDriver; runtime: ContainerRuntime; podUid?: string; qos?: 'burstable' | 'besteffort' }): KubeletContainer;
-  /** Removes every cgroup made (their processes must have exited). */
-  cleanup(): void;
+  /** Kills what is still running in the cgroups made (only test processes are there), then removes them. */
+  cleanup(): Promise<void>;
 }
 
 const RUNTIME_SCOPE: Record<ContainerRuntime, string> = { containerd: 'cri-containerd', 'cri-o': 'crio', docker: 'docker' };
@@ -80,14 +81,24 @@ export function kubeletCgroups(): KubeletCgroups {
           startProcess('/bin/sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', dir, cmd, ...args], { cwd: opts.cwd, env: opts.env ?? process.env }),
       };
     },
-    cleanup() {
-      for (const top of new Set(made)) removeTree(top);
+    async cleanup() {
+      for (const top of new Set(made)) await removeTree(top);
     },
   };
 }
 
-function removeTree(dir: string): void {
+async function removeTree(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(dir, e.name));
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await removeTree(join(dir, e.name));
+  const procs = () => readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  for (const pid of procs()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  // A killed process leaves its cgroup when it has been reaped.
+  await waitFor(`${dir} to be empty`, () => procs().length === 0, { timeoutMs: 5_000 });
   rmdirSync(dir);
 }

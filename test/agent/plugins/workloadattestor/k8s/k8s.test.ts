@@ -102,7 +102,7 @@ describe.skipIf(unsupported !== undefined)(`k8s workload attestor, pod_source = 
 
   afterAll(async () => {
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
-    cgroups?.cleanup();
+    await cgroups?.cleanup();
     await source?.close();
     await k8s?.stop();
   });
