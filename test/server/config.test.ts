@@ -378,3 +378,30 @@ function byLine(a: string, b: string): number {
   const n = (s: string): number => Number(/^server\.yaml:(\d+)/.exec(s)?.[1] ?? Infinity);
   return n(a) - n(b);
 }
+
+describe('controller_manager', () => {
+  it('is off without the section; on with defaults as spire-controller-manager\'s', async () => {
+    expect((await load(withServer(''))).controllerManager).toBeUndefined();
+    const c = await load(`${withServer('')}controller_manager:\n  cluster_name: mycluster\n  kube_config_file: kube/config\n`);
+    expect(c.controllerManager).toEqual({
+      clusterName: 'mycluster',
+      clusterDomain: '',
+      kubeConfigFile: join(tmp.path, 'kube/config'),
+      parentIdTemplate: 'spiffe://{{ .TrustDomain }}/spire/agent/k8s_psat/{{ .ClusterName }}/{{ .NodeMeta.UID }}',
+      entryIdPrefix: 'mycluster',
+      className: '',
+      watchClassless: false,
+      ignoreNamespaces: ['kube-system', 'kube-public', 'spire-system'],
+      gcIntervalMs: 10_000,
+    });
+  });
+
+  it.each([
+    ['no cluster name', '  cluster_domain: cluster.local\n', 'server.yaml:7 controller_manager.cluster_name: must be specified'],
+    ['a template that does not parse', '  cluster_name: c\n  parent_id_template: "spiffe://x/{{ .NodeMeta.Name"\n', 'server.yaml:9 controller_manager.parent_id_template: template: parent_id_template: unclosed action'],
+    ['an entry ID prefix with a dot', '  cluster_name: c\n  entry_id_prefix: a.b\n', 'server.yaml:9 controller_manager.entry_id_prefix: only letters, digits, `-` and `_`'],
+    ['an ignored namespace that is no regular expression', '  cluster_name: c\n  ignore_namespaces: ["kube-(system"]\n', 'server.yaml:9 controller_manager.ignore_namespaces: unable to compile ignore namespaces regex: Invalid regular expression: /kube-(system/: Unterminated group'],
+  ])('rejects %s', async (_name, body, expected) => {
+    expect(await problems(`${withServer('')}controller_manager:\n${body}`)).toEqual([expected]);
+  });
+});
