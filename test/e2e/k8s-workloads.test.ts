@@ -104,6 +104,7 @@ describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? 
     const serverKubeconfig = await serviceAccountWith('herald-server', [
       { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids/status'], verbs: ['patch'] },
     ]);
 
     makePopCert(tmp.path, 'ca', { ca: true });
@@ -198,6 +199,12 @@ describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? 
     expect(entry!.selectors.map((s) => `${s.type}:${s.value}`).sort()).toEqual(['k8s:container-name:main', `k8s:pod-uid:${pod.uid}`]);
     expect(entry!.dns_names).toEqual(['api-0.auto.svc']);
     expect(entry!.x509_svid_ttl).toBe(1800);
+    // SCM's status stats: one namespace and one pod selected, one entry set.
+    const stats = await waitFor('the status stats', async () => {
+      const s = (await k8s.client.get('/apis/spire.spiffe.io/v1alpha1/clusterspiffeids/api')).status?.stats;
+      return s?.entriesToSet === 1 ? s : undefined;
+    });
+    expect(stats).toEqual({ namespacesSelected: 1, namespacesIgnored: 0, podsSelected: 1, podEntryRenderFailures: 0, entriesMasked: 0, entriesToSet: 1, entryFailures: 0 });
 
     // The workload in that pod gets the identity the controller registered.
     const got = await waitFor('the auto-registered SVID', async () => {

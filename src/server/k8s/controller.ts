@@ -42,7 +42,8 @@ export interface ControllerConfig {
 }
 
 export interface ControllerDeps {
-  readonly client: WatchingClient;
+  /** src/common/k8s/client.ts's KubeClient. */
+  readonly client: WatchingClient & { mergePatch(path: string, patch: unknown): Promise<unknown> };
   readonly ds: DataStore;
   readonly trustDomain: TrustDomain;
   readonly log: Logger;
@@ -66,6 +67,18 @@ interface Declared {
   readonly input: EntryInput;
   readonly by: KubeObject;
 }
+
+/** SCM's ClusterSPIFFEIDStats, written to each ClusterSPIFFEID's status. */
+interface Stats {
+  namespacesSelected: number;
+  namespacesIgnored: number;
+  podsSelected: number;
+  podEntryRenderFailures: number;
+  entriesMasked: number;
+  entriesToSet: number;
+  entryFailures: number;
+}
+const noStats = (): Stats => ({ namespacesSelected: 0, namespacesIgnored: 0, podsSelected: 0, podEntryRenderFailures: 0, entriesMasked: 0, entriesToSet: 0, entryFailures: 0 });
 
 export class EntryController {
   readonly #c: ControllerConfig;
@@ -166,7 +179,7 @@ export class EntryController {
   }
 
   /** SCM's reconcile: what the ClusterSPIFFEIDs declare, keyed by (SPIFFE ID, parent ID, selectors). */
-  #declared(): Map<string, Declared> {
+  #declared(stats: Map<KubeObject, Stats>): Map<string, Declared> {
     const { log, trustDomain } = this.#d;
     const ctx: RenderContext = { trustDomain: trustDomain.name, clusterName: this.#c.clusterName, clusterDomain: this.#c.clusterDomain, parentId: this.#parentId };
     const nodes = new Map<string, KubeObject>();
@@ -174,29 +187,39 @@ export class EntryController {
     const podsByNs = new Map<string, KubeObject[]>();
     for (const p of this.#pods.items) {
       const ns = p.metadata?.namespace ?? '';
-      podsByNs.set(ns, [...(podsByNs.get(ns) ?? []), p]);
+      const list = podsByNs.get(ns);
+      if (list) list.push(p);
+      else podsByNs.set(ns, [p]);
     }
     const csids = [...this.#ids.items]
       .map((c) => ({ c, spec: this.#spec(c) }))
       .filter((x): x is { c: KubeObject; spec: ParsedSpec } => !(x.spec instanceof Error) && this.#handlesClass(x.spec.className))
       // Fallback ClusterSPIFFEIDs last: they apply only to pods no other one selected.
       .sort((a, b) => Number(a.spec.fallback) - Number(b.spec.fallback));
-    const declared = new Map<string, Declared>();
+    const all = new Map<string, Declared[]>();
     const podsWithNonFallback = new Set<string>();
     for (const { c, spec } of csids) {
+      const st = noStats();
+      stats.set(c, st);
       for (const ns of this.#namespaces.items) {
         const nsName = ns.metadata?.name ?? '';
         if (!matchesLabels(spec.namespaceSelector, ns.metadata?.labels)) continue;
-        if (this.#ignore.some((r) => r.test(nsName))) continue;
+        st.namespacesSelected++;
+        if (this.#ignore.some((r) => r.test(nsName))) {
+          st.namespacesIgnored++;
+          continue;
+        }
         for (const pod of podsByNs.get(nsName) ?? []) {
           const podUid = pod.metadata?.uid ?? '';
           if (!matchesLabels(spec.podSelector, pod.metadata?.labels)) continue;
+          st.podsSelected++;
           if (spec.fallback && podsWithNonFallback.has(podUid)) continue;
           const nodeName = pod.spec?.nodeName;
           if (!nodeName) continue; // not scheduled yet: no node, no parent
           const node = nodes.get(nodeName);
           const podName = `${nsName}/${pod.metadata?.name}`;
           if (!node) {
+            st.podEntryRenderFailures++;
             log.warn({ pod: podName, node: nodeName }, 'Failed to render entry: node not found');
             continue;
           }
@@ -206,18 +229,41 @@ export class EntryController {
             wire = renderPodEntry(spec, node, pod, ctx);
             input = entryFromWire(wire, trustDomain);
           } catch (err) {
+            st.podEntryRenderFailures++;
             log.error({ clusterSPIFFEID: c.metadata?.name, pod: podName, err: (err as Error).message }, 'Failed to render entry');
             continue;
           }
           if (!spec.fallback) podsWithNonFallback.add(podUid);
           const key = entryKey(input);
-          const other = declared.get(key);
-          // Two ClusterSPIFFEIDs declaring the same entry: the older one wins (SCM).
-          if (!other || olderFirst(c, other.by) < 0) declared.set(key, { wire, input, by: c });
+          const list = all.get(key);
+          if (list) list.push({ wire, input, by: c });
+          else all.set(key, [{ wire, input, by: c }]);
         }
       }
     }
+    // Several ClusterSPIFFEIDs declaring the same entry: the oldest one sets it, the others are masked (SCM).
+    const declared = new Map<string, Declared>();
+    for (const [key, list] of all) {
+      list.sort((a, b) => olderFirst(a.by, b.by));
+      declared.set(key, list[0]!);
+      stats.get(list[0]!.by)!.entriesToSet++;
+      for (const other of list.slice(1)) stats.get(other.by)!.entriesMasked++;
+    }
     return declared;
+  }
+
+  /** Writes each ClusterSPIFFEID's stats to its status when they changed (needs patch on clusterspiffeids/status). */
+  async #updateStatuses(stats: Map<KubeObject, Stats>): Promise<void> {
+    for (const [c, st] of stats) {
+      const name = c.metadata?.name ?? '';
+      const now = c.status?.stats;
+      if (now && (Object.keys(st) as (keyof Stats)[]).every((k) => now[k] === st[k])) continue;
+      try {
+        await this.#d.client.mergePatch(`${CLUSTER_SPIFFEIDS_PATH}/${encodeURIComponent(name)}/status`, { status: { stats: st } });
+      } catch (err) {
+        this.#d.log.warn({ clusterSPIFFEID: name, err: (err as Error).message }, 'Failed to update status');
+      }
+    }
   }
 
   async #currentOwned(): Promise<RegistrationEntry[]> {
@@ -233,11 +279,14 @@ export class EntryController {
 
   async #reconcile(): Promise<ReconcileResult> {
     const { ds, log } = this.#d;
-    const declared = this.#declared();
+    const stats = new Map<KubeObject, Stats>();
+    const declared = this.#declared(stats);
     const current = new Map<string, RegistrationEntry[]>();
     for (const e of await this.#currentOwned()) {
       const k = entryKey(e);
-      current.set(k, [...(current.get(k) ?? []), e]);
+      const list = current.get(k);
+      if (list) list.push(e);
+      else current.set(k, [e]);
     }
     let created = 0, updated = 0, deleted = 0, shadowed = 0, failed = 0;
     const toDelete: RegistrationEntry[] = [];
@@ -252,6 +301,7 @@ export class EntryController {
           log.info({ entry_id: keep.id, spiffe_id: keep.spiffeId.toString() }, 'Updated entry');
         } catch (err) {
           failed++;
+          stats.get(want.by)!.entryFailures++;
           log.error({ entry_id: keep.id, err: (err as Error).message }, 'Failed to update entry');
         }
       }
@@ -280,10 +330,12 @@ export class EntryController {
           log.debug({ existing_entry_id: err.existing.id, spiffe_id: want.input.spiffeId.toString() }, 'A hand-made entry already declares this entry; leaving it alone');
         } else {
           failed++;
+          stats.get(want.by)!.entryFailures++;
           log.error({ spiffe_id: want.input.spiffeId.toString(), err: (err as Error).message }, 'Failed to create entry');
         }
       }
     }
+    await this.#updateStatuses(stats);
     return { created, updated, deleted, shadowed, failed };
   }
 
