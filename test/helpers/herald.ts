@@ -105,12 +105,12 @@ export interface AgentOptions {
   /** Extra top-level YAML (e.g. health_checks). */
   extraTop?: string;
   logLevel?: string;
+  /** The WorkloadAttestor plugins' YAML value (default: unix with discover_workload_path). */
+  workloadAttestor?: string;
   /** The NodeAttestor plugin's YAML value (default: join_token). */
   nodeAttestor?: string;
   /** The KeyManager plugin's YAML value (default: disk, in the data_dir). */
   keyManager?: string;
-  /** The WorkloadAttestor plugins' YAML value (default: unix with discover_workload_path). */
-  workloadAttestor?: string;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {

@@ -8,7 +8,7 @@
 //               attestation that sees it (watch latency, polling every 10 ms).
 // The kubelet pod source (one GET /pods per poll) is not measured: no kubelet
 // runs here (docs/kubernetes-workloads.md).
-//   npm run bench:k8s [-- --pods 110 --attests 2000 --rounds 3]
+//   npm run bench:k8s-workload [-- --pods 110 --attests 2000 --rounds 3]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -25,7 +25,7 @@ const PODS = Number(args.pods);
 const ATTESTS = Number(args.attests);
 const ROUNDS = Number(args.rounds);
 const why = cgroupSupport('v2');
-if (why) throw new Error(`bench:k8s needs kubelet-style cgroups: ${why}`);
+if (why) throw new Error(`bench:k8s-workload needs kubelet-style cgroups: ${why}`);
 
 const log = pino({ level: 'silent' });
 const k8s = await startKubeApiserver();
