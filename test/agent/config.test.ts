@@ -415,3 +415,35 @@ describe('docs/config/agent.md', () => {
     expect(agentConfigSchema.fields.agent.fields.server_port.default).toBe(8081);
   });
 });
+
+describe('WorkloadAttestor "k8s"', () => {
+  it('loads SPIRE\'s HCL as SPIRE users write it, with SPIRE\'s defaults', async () => {
+    await writeFile(join(tmp.path, 'agent.conf'), `agent {
+  trust_domain = "example.org"
+  insecure_bootstrap = true
+}
+plugins {
+  KeyManager "memory" { plugin_data {} }
+  NodeAttestor "join_token" { plugin_data {} }
+  WorkloadAttestor "k8s" {
+    plugin_data {
+      skip_kubelet_verification = true
+      node_name_env = "MY_NODE_NAME"
+      poll_retry_interval = "200ms"
+    }
+  }
+}
+`);
+    const c = await loadAgentConfig({ cwd: tmp.path, configPath: 'agent.conf' });
+    expect(pluginsOf(c, 'WorkloadAttestor')).toEqual([
+      expect.objectContaining({ type: 'k8s', podSource: 'kubelet', secure: true, port: 10250, maxPollAttempts: 60, pollRetryIntervalMs: 200, skipKubeletVerification: true, nodeNameEnv: 'MY_NODE_NAME', reloadIntervalMs: 60_000, useNewContainerLocator: true }),
+    ]);
+  });
+
+  it('the read-only port means plain HTTP; api_server takes a kubeconfig path relative to the working directory', async () => {
+    const ro = await load(withAgent('').replace('WorkloadAttestor: { unix: {} }', 'WorkloadAttestor: { k8s: { plugin_data: { kubelet_read_only_port: 10255 } } }'));
+    expect(pluginsOf(ro, 'WorkloadAttestor')[0]).toMatchObject({ secure: false, port: 10255 });
+    const api = await load(withAgent('').replace('WorkloadAttestor: { unix: {} }', 'WorkloadAttestor: { k8s: { plugin_data: { pod_source: api_server, kube_config_file: kube/config, node_name: n1 } } }'));
+    expect(pluginsOf(api, 'WorkloadAttestor')[0]).toMatchObject({ podSource: 'api_server', kubeConfigFile: join(tmp.path, 'kube/config'), nodeName: 'n1' });
+  });
+});
