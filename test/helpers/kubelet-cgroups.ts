@@ -17,7 +17,8 @@ const V1 = '/sys/fs/cgroup/pids';
 const V2 = existsSync('/sys/fs/cgroup/unified/cgroup.procs') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup';
 
 export type CgroupVersion = 'v1' | 'v2';
-export type CgroupDriver = 'cgroupfs' | 'systemd';
+/** `kubeedge`: CRI-O under KubeEdge, whose cgroup names no pod (`…/crio-<id>.scope`). */
+export type CgroupDriver = 'cgroupfs' | 'systemd' | 'kubeedge';
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker';
 
 /** Why kubelet-style cgroups cannot be made here, or undefined when they can. */
@@ -67,7 +68,9 @@ export function kubeletCgroups(): KubeletCgroups {
       const segments =
         driver === 'cgroupfs'
           ? ['kubepods', qos, `pod${podUid}`, containerId]
-          : ['kubepods.slice', `kubepods-${qos}.slice`, `kubepods-${qos}-pod${podUid.replaceAll('-', '_')}.slice`, `${RUNTIME_SCOPE[runtime]}-${containerId}.scope`];
+          : driver === 'systemd'
+            ? ['kubepods.slice', `kubepods-${qos}.slice`, `kubepods-${qos}-pod${podUid.replaceAll('-', '_')}.slice`, `${RUNTIME_SCOPE[runtime]}-${containerId}.scope`]
+            : [`${RUNTIME_SCOPE[runtime]}-${containerId}.scope`];
       const dir = join(root, base, ...segments);
       mkdirSync(dir, { recursive: true });
       made.push(join(root, base));
