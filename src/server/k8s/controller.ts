@@ -105,10 +105,22 @@ export class EntryController {
     this.#prefix = `${config.entryIdPrefix}.`;
     this.#parentId = new GoTemplate(config.parentIdTemplate, 'parent_id_template');
     this.#ignore = config.ignoreNamespaces.map((r) => new RegExp(r));
+    // Status-only changes (the kubelet's pod reports, node heartbeats, our
+    // own ClusterSPIFFEID stats) change no entry: they do not trigger a pass.
+    const seen = new Map<string, string>();
     const informer = (path: string) =>
       new Informer<KubeObject>(deps.client, {
         path,
-        onChange: () => this.#schedule(),
+        onChange: (type, o) => {
+          const key = `${path} ${o.metadata?.uid}`;
+          if (type === 'DELETED') seen.delete(key);
+          else {
+            const fp = fingerprint(o);
+            if (seen.get(key) === fp) return;
+            seen.set(key, fp);
+          }
+          this.#schedule();
+        },
         onError: (err) => deps.log.warn({ path, err: (err as Error).message }, 'Kubernetes list/watch failed; retrying'),
       });
     this.#ids = informer(CLUSTER_SPIFFEIDS_PATH);
@@ -348,6 +360,12 @@ export class EntryController {
   }
 }
 
+/** What of an object templates and selectors can see: its metadata (not the resourceVersion) and spec, not its status. */
+function fingerprint(o: KubeObject): string {
+  const { resourceVersion: _rv, managedFields: _mf, ...meta } = (o.metadata ?? {}) as Record<string, unknown>;
+  return JSON.stringify([meta, o.spec]);
+}
+
 /** SCM's makeEntryKey: SPIFFE ID, parent ID and the sorted selectors. */
 function entryKey(e: Pick<EntryInput, 'spiffeId' | 'parentId' | 'selectors'>): string {
   const sels = e.selectors.map((s) => `${s.type}:${s.value}`).sort();
@@ -375,5 +393,6 @@ function olderFirst(a: KubeObject, b: KubeObject): number {
   if (t(a) !== t(b)) return t(a) - t(b);
   const del = (o: KubeObject) => (o.metadata?.deletionTimestamp ? 1 : 0);
   if (del(a) !== del(b)) return del(a) - del(b);
-  return (a.metadata?.uid ?? '').localeCompare(b.metadata?.uid ?? '');
+  const [ua, ub] = [a.metadata?.uid ?? '', b.metadata?.uid ?? ''];
+  return ua < ub ? -1 : ua > ub ? 1 : 0;
 }

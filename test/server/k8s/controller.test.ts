@@ -21,7 +21,7 @@ import { makeTempDir } from '../../helpers/tmp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const td = TrustDomain.require('example.org');
-const log = pino({ level: 'silent' });
+const log = pino({ level: process.env.CTRL_LOG ?? 'silent' });
 const config: ControllerConfig = {
   clusterName: 'c1',
   clusterDomain: 'cluster.local',
@@ -39,6 +39,8 @@ describe('EntryController', () => {
   let ds: DataStore;
   let controller: EntryController;
   let nodeUid: string;
+  /** Of prod-x and prod-x-copy, the one left after the masking test. */
+  let survivor = 'prod-x-copy';
 
   const csid = (name: string, spec: object) =>
     k8s.client.create(CLUSTER_SPIFFEIDS_PATH, { apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name }, spec });
@@ -134,15 +136,22 @@ describe('EntryController', () => {
       'spiffe://example.org/fallback/b': [`k8s:pod-uid:${podUids['web/b']}`],
     };
     await converge(registered);
-    expect((await stats('prod-x', (s) => s.entriesToSet === 2)).entriesMasked).toBe(0);
-    expect(await stats('prod-x-copy', (s) => s.entriesMasked === 2)).toMatchObject({ entriesToSet: 0, namespacesSelected: 3, namespacesIgnored: 2, podsSelected: 3 });
-    // The masked one takes over when the older one goes, with the same entries.
+    // The older one sets both entries, the other is masked (creation times are
+    // in seconds: created within the same second, the lower UID wins, as in SCM).
+    const [x, copy] = await Promise.all(['prod-x', 'prod-x-copy'].map((n) => k8s.client.get(`${CLUSTER_SPIFFEIDS_PATH}/${n}`)));
+    const copyFirst = Date.parse(copy.metadata.creationTimestamp) < Date.parse(x.metadata.creationTimestamp) ||
+      (copy.metadata.creationTimestamp === x.metadata.creationTimestamp && copy.metadata.uid < x.metadata.uid);
+    const [winner, masked] = copyFirst ? ['prod-x-copy', 'prod-x'] : ['prod-x', 'prod-x-copy'];
+    expect((await stats(winner, (s) => s.entriesToSet === 2)).entriesMasked).toBe(0);
+    expect(await stats(masked, (s) => s.entriesMasked === 2)).toMatchObject({ entriesToSet: 0, namespacesSelected: 3, namespacesIgnored: 2, podsSelected: 3 });
+    // The masked one takes over when the preferred one goes, with the same entries.
     const ids = async () => (await ds.listEntries()).items.filter((e) => e.id.startsWith('c1.')).map((e) => e.id).sort();
     const before = await ids();
-    await k8s.client.delete(`${CLUSTER_SPIFFEIDS_PATH}/prod-x`);
-    await stats('prod-x-copy', (s) => s.entriesToSet === 2);
+    await k8s.client.delete(`${CLUSTER_SPIFFEIDS_PATH}/${winner}`);
+    await stats(masked, (s) => s.entriesToSet === 2);
     await converge(registered);
     expect(await ids()).toEqual(before);
+    survivor = masked;
   }, 30_000);
 
   it('ignores ClusterSPIFFEIDs of another class, and entries it does not own', async () => {
@@ -150,14 +159,14 @@ describe('EntryController', () => {
     await ds.createEntry({ id: 'c2.someone-else', spiffeId: SpiffeId.require('spiffe://example.org/c2/x'), parentId: SpiffeId.require('spiffe://example.org/n'), selectors: [{ type: 'k8s', value: 'pod-uid:x' }] });
     await ds.createEntry({ spiffeId: SpiffeId.require('spiffe://example.org/by-hand'), parentId: SpiffeId.require('spiffe://example.org/n'), selectors: [{ type: 'k8s', value: 'sa:x' }] });
     // The marker: a change to a handled ClusterSPIFFEID after the other-class one (same watch).
-    await k8s.client.mergePatch(`${CLUSTER_SPIFFEIDS_PATH}/prod-x-copy`, { spec: { hint: 'marker' } });
+    await k8s.client.mergePatch(`${CLUSTER_SPIFFEIDS_PATH}/${survivor}`, { spec: { hint: 'marker' } });
     await converge({
       'spiffe://example.org/c1/web/a': [`k8s:pod-uid:${podUids['web/a']}`, 'hint:marker'],
       'spiffe://example.org/c1/web/z': [`k8s:pod-uid:${podUids['web/z']}`, 'hint:marker'],
       'spiffe://example.org/fallback/b': [`k8s:pod-uid:${podUids['web/b']}`],
     });
     // Deleting every ClusterSPIFFEID removes the controller's entries, and only those.
-    for (const name of ['fallback', 'prod-x-copy', 'other-class']) await k8s.client.delete(`${CLUSTER_SPIFFEIDS_PATH}/${name}`);
+    for (const name of ['fallback', survivor, 'other-class']) await k8s.client.delete(`${CLUSTER_SPIFFEIDS_PATH}/${name}`);
     await converge({});
     expect((await ds.listEntries()).items.map((e) => e.spiffeId.toString()).sort()).toEqual(['spiffe://example.org/by-hand', 'spiffe://example.org/c2/x']);
   }, 30_000);
