@@ -4,7 +4,8 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { SpiffeId } from '../../../src/spiffe/id.ts';
 import type { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
-import { createCaCertificate, signX509SvidDer, type CertSubject } from '../../../src/spiffe/x509-template.ts';
+import type { CertSubject } from '../../../src/spiffe/x509-template.ts';
+import { createCaCertificate, signX509SvidDer } from '../../../src/server/credtemplate/standalone.ts';
 
 export async function selfSignedCa(o: { trustDomain: TrustDomain; key: KeyObject; notBefore: number; notAfter: number; subject?: CertSubject }): Promise<X509Certificate> {
   return createCaCertificate({ trustDomain: o.trustDomain, publicKey: createPublicKey(o.key), signer: { privateKey: o.key }, notBefore: o.notBefore, notAfter: o.notAfter, ...(o.subject ? { subject: o.subject } : {}) });
@@ -15,5 +16,5 @@ export async function upstreamSignedCa(o: { trustDomain: TrustDomain; publicKey:
 }
 
 export async function leaf(o: { ca: X509Certificate; caKey: KeyObject; spki: Buffer; id: SpiffeId; now: number; ttlMs: number; dnsNames?: string[] }): Promise<Buffer> {
-  return signX509SvidDer({ ca: { certificate: o.ca, privateKey: o.caKey }, spki: o.spki, id: o.id, now: o.now, ttlMs: o.ttlMs, ...(o.dnsNames ? { dnsNames: o.dnsNames } : {}) }).der;
+  return (await signX509SvidDer({ ca: { certificate: o.ca, privateKey: o.caKey }, spki: o.spki, id: o.id, now: o.now, ttlMs: o.ttlMs, ...(o.dnsNames ? { dnsNames: o.dnsNames } : {}) })).der;
 }
