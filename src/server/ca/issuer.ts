@@ -11,7 +11,7 @@ import { checkSignRequest, signClaims } from '../../spiffe/jwtsvid.ts';
 import type { RegistrationEntry } from '../datastore/types.ts';
 import type { CredentialBuilder } from '../credtemplate/builder.ts';
 import type { X509SvidKind } from '../credtemplate/composer.ts';
-import { signLeaf } from '../credtemplate/x509.ts';
+import { serializeTemplate, signLeaf } from '../credtemplate/x509.ts';
 import type { CaManager } from './manager.ts';
 import type { X509CaAuthority } from './slot.ts';
 import type { SignJob, SigningPool } from './signing-pool.ts';
@@ -99,7 +99,7 @@ export class SvidIssuer {
             spki = parseCsr(it.csr).spki; // throws the error the worker would have
           }
           const template = await this.#cfg.credentials.buildX509SvidTemplate('workload', { id: it.id, spki, dnsNames: it.dnsNames, entry: it.entry });
-          jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template });
+          jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template: serializeTemplate(template) });
           jobIndex.push(i);
         } catch (err) {
           results[i] = failed(err);

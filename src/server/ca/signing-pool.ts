@@ -12,7 +12,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import type { X509SvidTemplate } from '../credtemplate/builder.ts';
 import type { KeyManagerKey } from './key-manager.ts';
 
 export interface SignJob {
@@ -20,8 +19,8 @@ export interface SignJob {
   id: string;
   now: number;
   ttlMs: number;
-  /** The composed subject, DNS SANs and extra extensions (plain data). */
-  template: X509SvidTemplate;
+  /** The composed subject, DNS SANs and extra extensions (credtemplate serializeTemplate). */
+  template: string;
 }
 
 export type SignResult = { ok: true; der: Uint8Array; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };

@@ -5,7 +5,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
-import { signLeafWithKey } from '../credtemplate/x509.ts';
+import { parseTemplate, signLeafWithKey } from '../credtemplate/x509.ts';
 import type { SignJob, SignResult, WorkerMessage } from './signing-pool.ts';
 
 let ca: { certificate: X509Certificate; privateKey: KeyObject } | undefined;
@@ -14,7 +14,7 @@ function sign(job: SignJob): SignResult {
   try {
     if (!ca) throw new Error('signing worker has no CA');
     const csr = parseCsr(job.csr);
-    const leaf = signLeafWithKey({ ca: ca.certificate, privateKey: ca.privateKey, spki: csr.spki, id: job.id, now: job.now, ttlMs: job.ttlMs, template: job.template });
+    const leaf = signLeafWithKey({ ca: ca.certificate, privateKey: ca.privateKey, spki: csr.spki, id: job.id, now: job.now, ttlMs: job.ttlMs, template: parseTemplate(job.template) });
     return { ok: true, der: leaf.der, serialHex: leaf.serialHex, notAfter: leaf.notAfter };
   } catch (err) {
     return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };

@@ -12,6 +12,22 @@ import { assembleCertificate, buildCaTbs, buildLeafTbs, caSigningInfo, type CaSi
 import { NOT_BEFORE_BACKDATE_MS, randomSerial } from '../../spiffe/x509-template.ts';
 import type { X509CaTemplate, X509SvidTemplate } from './builder.ts';
 
+/**
+ * A template as one string for a signing worker: cloning a string across
+ * threads costs a fraction of cloning the objects it describes (issuance
+ * sends one per SVID). Extra extensions' bytes travel as base64.
+ */
+export function serializeTemplate(t: X509SvidTemplate): string {
+  if (t.extraExtensions.length === 0) return JSON.stringify(t);
+  return JSON.stringify({ ...t, extraExtensions: t.extraExtensions.map((e) => ({ ...e, value: Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).toString('base64') })) });
+}
+
+export function parseTemplate(text: string): X509SvidTemplate {
+  const t = JSON.parse(text) as X509SvidTemplate & { extraExtensions: { oid: string; critical?: boolean; value: string | Uint8Array }[] };
+  for (const e of t.extraExtensions) e.value = Buffer.from(e.value as string, 'base64');
+  return t as X509SvidTemplate;
+}
+
 export interface SignedLeafDer {
   der: Buffer;
   serialHex: string;
