@@ -9,7 +9,7 @@ import type { Clock } from '../../common/clock.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import { checkSignRequest, signClaims } from '../../spiffe/jwtsvid.ts';
 import type { RegistrationEntry } from '../datastore/types.ts';
-import type { CredentialBuilder } from '../credtemplate/builder.ts';
+import type { CredentialBuilder, X509SvidTemplate } from '../credtemplate/builder.ts';
 import type { X509SvidKind } from '../credtemplate/composer.ts';
 import { serializeTemplate, signLeaf } from '../credtemplate/x509.ts';
 import type { CaManager } from './manager.ts';
@@ -89,23 +89,29 @@ export class SvidIssuer {
     const results: BatchItemResult[] = new Array(items.length);
     const jobs: SignJob[] = [];
     const jobIndex: number[] = [];
-    await Promise.all(
-      items.map(async (it, i) => {
+    const addJob = (i: number, template: X509SvidTemplate): void => {
+      const it = items[i]!;
+      jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template: serializeTemplate(template) });
+      jobIndex.push(i);
+    };
+    // Composed here, synchronously unless a composer is asynchronous.
+    const pending: Promise<void>[] = [];
+    items.forEach((it, i) => {
+      try {
+        let spki: Buffer;
         try {
-          let spki: Buffer;
-          try {
-            spki = csrPublicKeyInfo(it.csr);
-          } catch {
-            spki = parseCsr(it.csr).spki; // throws the error the worker would have
-          }
-          const template = await this.#cfg.credentials.buildX509SvidTemplate('workload', { id: it.id, spki, dnsNames: it.dnsNames, entry: it.entry });
-          jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template: serializeTemplate(template) });
-          jobIndex.push(i);
-        } catch (err) {
-          results[i] = failed(err);
+          spki = csrPublicKeyInfo(it.csr);
+        } catch {
+          spki = parseCsr(it.csr).spki; // throws the error the worker would have
         }
-      }),
-    );
+        const t = this.#cfg.credentials.buildX509SvidTemplate('workload', { id: it.id, spki, dnsNames: it.dnsNames, entry: it.entry });
+        if (t instanceof Promise) pending.push(t.then((template) => addJob(i, template), (err: unknown) => void (results[i] = failed(err))));
+        else addJob(i, t);
+      } catch (err) {
+        results[i] = failed(err);
+      }
+    });
+    if (pending.length > 0) await Promise.all(pending);
     if (jobs.length > 0) {
       this.#pool.setCa(ca.certificate, ca.key);
       const signed = await this.#pool.sign(jobs);

@@ -83,29 +83,38 @@ export class CredentialBuilder {
     for (const c of this.#composers) {
       if (!c.composeServerX509Ca) continue;
       attrs = await c.composeServerX509Ca(attrs, full);
-      checkX509(attrs, false, `credential composer "${c.name}": server X509 CA for ${this.trustDomain.idString()}`, 'an X.509 CA has exactly one URI SAN, the trust domain ID, and is a CA');
+      checkX509(attrs, false, () => `credential composer "${c.name}": server X509 CA for ${this.trustDomain.idString()}`, 'an X.509 CA has exactly one URI SAN, the trust domain ID, and is a CA');
     }
     return attrs;
   }
 
-  /** An X509-SVID's subject, DNS SANs and extra extensions. */
-  async buildX509SvidTemplate(kind: X509SvidKind, ctx: X509SvidContext & { dnsNames?: readonly string[] | undefined }): Promise<X509SvidTemplate> {
+  /**
+   * An X509-SVID's subject, DNS SANs and extra extensions. Synchronous
+   * when every composer is (issuance composes one template per SVID on the
+   * main thread), a promise as soon as one composer returns one.
+   */
+  buildX509SvidTemplate(kind: X509SvidKind, ctx: X509SvidContext & { dnsNames?: readonly string[] | undefined }): X509SvidTemplate | Promise<X509SvidTemplate> {
     const dnsNames = ctx.dnsNames ? [...ctx.dnsNames] : [];
-    let attrs: X509SvidAttributes = {
-      subject: [
-        ...(DEFAULT_SVID_SUBJECT.country ?? []).map((value) => ({ type: 'C', value, encoding: 'printable' as const })),
-        ...(DEFAULT_SVID_SUBJECT.organization ?? []).map((value) => ({ type: 'O', value, encoding: 'utf8' as const })),
-        ...(dnsNames.length > 0 ? [{ type: 'CN', value: dnsNames[0]!, encoding: 'utf8' as const }] : []),
-      ],
-      dnsNames,
-      extraExtensions: [],
-    };
+    const subject: NameAttribute[] = [];
+    for (const value of DEFAULT_SVID_SUBJECT.country ?? []) subject.push({ type: 'C', value, encoding: 'printable' });
+    for (const value of DEFAULT_SVID_SUBJECT.organization ?? []) subject.push({ type: 'O', value, encoding: 'utf8' });
+    if (dnsNames.length > 0) subject.push({ type: 'CN', value: dnsNames[0]!, encoding: 'utf8' });
+    return this.#composeX509Svid(kind, ctx, { subject, dnsNames, extraExtensions: [] }, 0);
+  }
+
+  #composeX509Svid(kind: X509SvidKind, ctx: X509SvidContext, attrs: X509SvidAttributes, from: number): X509SvidTemplate | Promise<X509SvidTemplate> {
     const method = COMPOSE_X509_SVID[kind];
-    for (const c of this.#composers) {
+    for (let i = from; i < this.#composers.length; i++) {
+      const c = this.#composers[i]!;
       const compose = c[method];
       if (!compose) continue;
-      attrs = await compose.call(c, attrs, ctx);
-      checkX509(attrs, true, `credential composer "${c.name}": ${kind} X509-SVID for ${ctx.id.toString()}`, 'an X509-SVID has exactly one URI SAN, its SPIFFE ID, and is not a CA');
+      const out = compose.call(c, attrs, ctx);
+      const check = (a: X509SvidAttributes): X509SvidAttributes => {
+        checkX509(a, true, () => `credential composer "${c.name}": ${kind} X509-SVID for ${ctx.id.toString()}`, 'an X509-SVID has exactly one URI SAN, its SPIFFE ID, and is not a CA');
+        return a;
+      };
+      if (isThenable(out)) return Promise.resolve(out).then((a) => this.#composeX509Svid(kind, ctx, check(a), i + 1));
+      attrs = check(out);
     }
     return attrs;
   }
@@ -146,8 +155,12 @@ export class CredentialBuilder {
   }
 }
 
-function refuse(where: string, rule: string, detail: string): never {
-  throw new CredentialComposerError('ERR_CREDENTIAL_COMPOSER', `${where}: ${rule} ${detail}`, { grpcCode: GrpcCode.INTERNAL });
+function refuse(where: string | (() => string), rule: string, detail: string): never {
+  throw new CredentialComposerError('ERR_CREDENTIAL_COMPOSER', `${typeof where === 'string' ? where : where()}: ${rule} ${detail}`, { grpcCode: GrpcCode.INTERNAL });
+}
+
+function isThenable<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 const DNS_NAME = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
@@ -162,7 +175,7 @@ const PROFILE_RULE: Readonly<Record<string, string>> = {
 };
 
 /** The composed attributes must still make a valid X509-SVID (svid) or X.509 CA. */
-function checkX509(attrs: X509SvidAttributes | X509CaAttributes, svid: boolean, where: string, profile: string): void {
+function checkX509(attrs: X509SvidAttributes | X509CaAttributes, svid: boolean, where: () => string, profile: string): void {
   if (typeof attrs !== 'object' || attrs === null) refuse(where, 'attributes', 'must be an object');
   if (!Array.isArray(attrs.subject)) refuse(where, 'subject', 'must be an array of name attributes');
   if (attrs.subject.length === 0) refuse(where, 'subject', 'must not be empty (the SAN extension is not critical, so RFC 5280 §4.1.2.6 requires a subject)');
