@@ -11,7 +11,7 @@ import { parseAndValidate, sign } from '../../src/spiffe/jwtsvid.ts';
 import { generateKeyPair } from '../../src/spiffe/keys.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
 import { verify } from '../../src/spiffe/x509-verify.ts';
-import { createCaCertificate, signX509Svid } from '../../src/spiffe/x509-template.ts';
+import { createCaCertificate, signX509Svid } from '../../src/server/credtemplate/standalone.ts';
 import { opensslSpeed } from '../lib/openssl.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

@@ -212,6 +212,7 @@ export const errorRegistry = {
   ERR_DATASTORE_CLOSED: { status: GrpcCode.INTERNAL, description: 'The datastore was used after it was closed' },
 
   // CA and key manager
+  ERR_CREDENTIAL_COMPOSER: { status: GrpcCode.INTERNAL, description: 'A credential composer produced a credential that breaks the X509-SVID or JWT-SVID rules (the message names the composer and the rule)' },
   ERR_CA_JOURNAL_UNREADABLE: { status: GrpcCode.INTERNAL, description: 'The CA journal cannot be read' },
   ERR_CA_JOURNAL_CORRUPT: { status: GrpcCode.INTERNAL, description: 'The CA journal is not valid; the server refuses to start rather than replace the CA' },
   ERR_CA_JOURNAL_WRITE: { status: GrpcCode.INTERNAL, description: 'The CA journal cannot be written', fromOsError: true },

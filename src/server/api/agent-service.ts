@@ -55,7 +55,7 @@ async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): P
   const parsed = parseCsr(csr);
   // The agent asks for its workloads' SVIDs next, in batches for the signing pool: start its workers now.
   ctx.issuer.warmBatchSigning();
-  const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
+  const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000), kind: 'agent' });
   return {
     svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)), hint: '' },
     serial: issued.serial,

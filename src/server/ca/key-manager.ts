@@ -2,11 +2,41 @@
 // "memory"). Keys are addressed by an ID such as `x509-CA-A`. The disk
 // manager rewrites its file atomically (mode 0600) and refuses to start on a
 // file it cannot parse: it never overwrites keys it could not read.
+//
+// A key is handed out as a signer (SPIRE's keymanager.Key: ID, public key,
+// Sign), never as a private key: a manager whose keys never leave it (a
+// KMS, an HSM, a TPM) fits the same interface. `exportPkcs8` exists only on
+// keys held in this process, and only to give the signing workers a copy.
 import { readFile } from 'node:fs/promises';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
 import { writeFileAtomic } from '../../common/fs.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
+import type { Signer } from '../../spiffe/signer.ts';
+
+/** A key in a key manager: its ID, public key and sign operation. */
+export interface KeyManagerKey extends Signer {
+  readonly id: string;
+  readonly type: KeyType;
+  /**
+   * PKCS#8 DER of the private key, only to feed the signing worker pool;
+   * absent when the key cannot leave the manager (signing then happens
+   * inline through `sign`).
+   */
+  exportPkcs8?(): Buffer;
+}
+
+/** A KeyManagerKey over a private key held in this process. */
+export function inProcessKey(id: string, type: KeyType, privateKey: KeyObject): KeyManagerKey {
+  const publicKey = createPublicKey(privateKey);
+  return {
+    id,
+    type,
+    publicKey,
+    sign: async (data, hash) => cryptoSign(hash, data, privateKey),
+    exportPkcs8: () => privateKey.export({ format: 'der', type: 'pkcs8' }),
+  };
+}
 
 export interface KeyManager {
   /**
@@ -17,23 +47,24 @@ export interface KeyManager {
    */
   readonly durable: boolean;
   /** Generates (or replaces) the key with this ID and persists it before returning. */
-  generateKey(id: string, type: KeyType): Promise<KeyObject>;
-  getKey(id: string): Promise<KeyObject | undefined>;
+  generateKey(id: string, type: KeyType): Promise<KeyManagerKey>;
+  /** The key with this ID, or undefined when the manager does not have it. */
+  getKey(id: string): Promise<KeyManagerKey | undefined>;
 }
 
 export class KeyManagerError extends HeraldError {}
 
 export class MemoryKeyManager implements KeyManager {
   readonly durable = false;
-  readonly #keys = new Map<string, KeyObject>();
+  readonly #keys = new Map<string, KeyManagerKey>();
 
-  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
-    const { privateKey } = generateKeyPair(type);
-    this.#keys.set(id, privateKey);
-    return privateKey;
+  async generateKey(id: string, type: KeyType): Promise<KeyManagerKey> {
+    const key = inProcessKey(id, type, generateKeyPair(type).privateKey);
+    this.#keys.set(id, key);
+    return key;
   }
 
-  async getKey(id: string): Promise<KeyObject | undefined> {
+  async getKey(id: string): Promise<KeyManagerKey | undefined> {
     return this.#keys.get(id);
   }
 }
@@ -46,7 +77,7 @@ export class DiskKeyManager implements KeyManager {
   readonly durable = true;
   readonly #path: string;
   #file: DiskKeyFile = { keys: {} };
-  readonly #cache = new Map<string, KeyObject>();
+  readonly #cache = new Map<string, KeyManagerKey>();
 
   private constructor(path: string) {
     this.#path = path;
@@ -67,7 +98,7 @@ export class DiskKeyManager implements KeyManager {
     return km;
   }
 
-  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
+  async generateKey(id: string, type: KeyType): Promise<KeyManagerKey> {
     const { privateKey } = generateKeyPair(type);
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
     const next: DiskKeyFile = { keys: { ...this.#file.keys, [id]: { type, pkcs8 } } };
@@ -78,16 +109,17 @@ export class DiskKeyManager implements KeyManager {
       throw new KeyManagerError('ERR_KEY_MANAGER_WRITE', `keymanager(disk): cannot write ${this.#path}: ${errorMessage(err)}`, { cause: err });
     }
     this.#file = next;
-    this.#cache.set(id, privateKey);
-    return privateKey;
+    const key = inProcessKey(id, type, privateKey);
+    this.#cache.set(id, key);
+    return key;
   }
 
-  async getKey(id: string): Promise<KeyObject | undefined> {
+  async getKey(id: string): Promise<KeyManagerKey | undefined> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
     const entry = this.#file.keys[id];
     if (!entry) return undefined;
-    const key = createPrivateKey({ key: Buffer.from(entry.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const key = inProcessKey(id, entry.type, createPrivateKey({ key: Buffer.from(entry.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));
     this.#cache.set(id, key);
     return key;
   }
