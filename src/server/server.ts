@@ -40,7 +40,6 @@ import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { OwnBundle } from './own-bundle.ts';
 import { CredentialBuilder } from './credtemplate/builder.ts';
-import { UniqueIdComposer } from './plugins/credentialcomposer/uniqueid/uniqueid.ts';
 import { ServerSvid } from './svid/rotator.ts';
 
 export const JOURNAL_FILE = 'journal.json';
@@ -121,8 +120,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const minter: X509CaMinter = catalog.upstreamAuthority ?? new SelfSignedCaMinter(td, subject);
     const refreshHintS = Math.round((config.federation.bundleEndpoint?.refreshHintMs ?? DEFAULT_REFRESH_HINT_S * 1000) / 1000);
     const publisher = new DataStoreAuthorityPublisher(ds, td, refreshHintS);
-    // Credential composers (the catalog registers them at merge): uniqueid, the seed-000 default.
-    const credentialBuilder = new CredentialBuilder({ trustDomain: td, caSubject: subject, composers: [new UniqueIdComposer()] });
+    // The catalog's composers, in order (uniqueid first unless disabled): every CA, server, agent and workload credential goes through them.
+    const credentialBuilder = new CredentialBuilder({ trustDomain: td, caSubject: subject, composers: catalog.composers });
     const ca = new CaManager({
       trustDomain: td,
       caKeyType: config.caKeyType,

@@ -8,7 +8,7 @@ import { HeraldError } from '../../common/errors.ts';
 import type { KeyType } from '../../spiffe/keys.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { loadJournal, saveJournal, type JournalData, type SlotId, type SlotStatus } from './journal.ts';
-import type { KeyManager, KeyManagerKey } from './key-manager.ts';
+import type { KeyManager, KeyManagerKey } from '../plugins/keymanager/types.ts';
 import type { CredentialBuilder } from '../credtemplate/builder.ts';
 import type { X509CaTemplate } from '../credtemplate/builder.ts';
 import { activationThreshold, otherSlot, preparationThreshold, type JwtAuthority, type X509CaAuthority } from './slot.ts';

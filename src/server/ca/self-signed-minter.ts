@@ -6,7 +6,7 @@ import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { CertSubject } from '../../spiffe/x509-template.ts';
 import { CredentialBuilder, type X509CaTemplate } from '../credtemplate/builder.ts';
 import { signCaCertificate } from '../credtemplate/x509.ts';
-import type { KeyManagerKey } from './key-manager.ts';
+import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
 import type { X509CaMinter } from './manager.ts';
 
 export class SelfSignedCaMinter implements X509CaMinter {

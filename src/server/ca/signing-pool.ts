@@ -12,7 +12,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
-import type { KeyManagerKey } from './key-manager.ts';
+import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
 
 export interface SignJob {
   csr: Uint8Array;

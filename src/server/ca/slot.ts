@@ -4,7 +4,7 @@
 // already trusts it when it starts signing.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { SlotId } from './journal.ts';
-import type { KeyManagerKey } from './key-manager.ts';
+import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
 
 export interface X509CaAuthority {
   slotId: SlotId;

@@ -7,13 +7,14 @@
 import { PluginSet, declaredPlugins, defineCatalog, pluginStateFiles, pluginsSchema } from '../../common/catalog/catalog.ts';
 import type { ConfigureContext, DeclaredPlugin, PluginDefinition, PluginStateFile } from '../../common/catalog/catalog.ts';
 import { notYetPlugin } from '../../common/config/spiffe-checks.ts';
-import type { KeyManager } from '../ca/key-manager.ts';
+import type { KeyManager } from '../plugins/keymanager/types.ts';
 import type { X509CaMinter } from '../ca/manager.ts';
 import type { DataStore } from '../datastore/datastore.ts';
 import type { BundlePublisher } from '../plugins/bundlepublisher/types.ts';
 import type { CredentialComposer } from '../plugins/credentialcomposer/types.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import type { Notifier } from '../plugins/notifier/types.ts';
+import { plugin as uniqueidComposer } from '../plugins/credentialcomposer/uniqueid/plugin.ts';
 import { plugin as sqlDataStore } from '../plugins/datastore/sql/plugin.ts';
 import { plugin as diskKeyManager } from '../plugins/keymanager/disk/plugin.ts';
 import { plugin as memoryKeyManager } from '../plugins/keymanager/memory/plugin.ts';
@@ -41,7 +42,13 @@ export const ServerPluginTypes = [
   { type: 'UpstreamAuthority', description: 'Sign the CA with an upstream CA instead of self-signing', min: 0, max: 1 },
   { type: 'Notifier', description: 'Told when the trust bundle changes', min: 0, max: Number.POSITIVE_INFINITY },
   { type: 'BundlePublisher', description: 'Publish the trust bundle elsewhere when it changes', min: 0, max: Number.POSITIVE_INFINITY },
-  { type: 'CredentialComposer', description: 'Change the X509-SVIDs and JWT-SVIDs the CA issues', min: 0, max: Number.POSITIVE_INFINITY },
+  {
+    type: 'CredentialComposer',
+    description: 'Change the X509-SVIDs and JWT-SVIDs the CA issues (uniqueid is loaded unless declared with enabled = false)',
+    min: 0,
+    max: Number.POSITIVE_INFINITY,
+    defaults: ['uniqueid'],
+  },
 ] as const;
 
 interface ServerBuiltIns {
@@ -63,7 +70,7 @@ export const BuiltIns: ServerBuiltIns = {
   UpstreamAuthority: [diskUpstreamAuthority],
   Notifier: [],
   BundlePublisher: [],
-  CredentialComposer: [],
+  CredentialComposer: [uniqueidComposer],
 };
 
 export const serverCatalog = defineCatalog(ServerPluginTypes, BuiltIns);

@@ -211,7 +211,7 @@ describe('the daemons\' catalogs', () => {
       UpstreamAuthority: ['disk'],
       Notifier: [],
       BundlePublisher: [],
-      CredentialComposer: [],
+      CredentialComposer: ['uniqueid'],
     });
   });
 

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
 import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
 import { SvidIssuer } from '../../../src/server/ca/issuer.ts';
-import { MemoryKeyManager } from '../../../src/server/ca/key-manager.ts';
+import { MemoryKeyManager } from '../../../src/server/plugins/keymanager/memory/memory.ts';
 import { CaManager } from '../../../src/server/ca/manager.ts';
 import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts';
 import { CredentialBuilder } from '../../../src/server/credtemplate/builder.ts';

@@ -11,7 +11,7 @@ import { keyObjectSigner, type Signer } from '../../../../spiffe/signer.ts';
 import type { CertSubject } from '../../../../spiffe/x509-template.ts';
 import { CredentialBuilder, type X509CaTemplate } from '../../../credtemplate/builder.ts';
 import { signCaCertificate } from '../../../credtemplate/x509.ts';
-import type { KeyManagerKey } from '../../../ca/key-manager.ts';
+import type { KeyManagerKey } from '../../keymanager/types.ts';
 import type { X509CaMinter } from '../../../ca/manager.ts';
 
 export class UpstreamAuthorityError extends HeraldError {}

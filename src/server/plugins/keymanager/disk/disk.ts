@@ -1,73 +1,12 @@
-// Where the CA's private keys live (SPIRE KeyManager plugins "disk" and
-// "memory"). Keys are addressed by an ID such as `x509-CA-A`. The disk
-// manager rewrites its file atomically (mode 0600) and refuses to start on a
-// file it cannot parse: it never overwrites keys it could not read.
-//
-// A key is handed out as a signer (SPIRE's keymanager.Key: ID, public key,
-// Sign), never as a private key: a manager whose keys never leave it (a
-// KMS, an HSM, a TPM) fits the same interface. `exportPkcs8` exists only on
-// keys held in this process, and only to give the signing workers a copy.
+// KeyManager "disk": the CA keys in one JSON file, rewritten atomically
+// (mode 0600). It refuses to start on a file it cannot parse: it never
+// overwrites keys it could not read.
 import { readFile } from 'node:fs/promises';
-import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
-import { writeFileAtomic } from '../../common/fs.ts';
-import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
-import type { Signer } from '../../spiffe/signer.ts';
-
-/** A key in a key manager: its ID, public key and sign operation. */
-export interface KeyManagerKey extends Signer {
-  readonly id: string;
-  readonly type: KeyType;
-  /**
-   * PKCS#8 DER of the private key, only to feed the signing worker pool;
-   * absent when the key cannot leave the manager (signing then happens
-   * inline through `sign`).
-   */
-  exportPkcs8?(): Buffer;
-}
-
-/** A KeyManagerKey over a private key held in this process. */
-export function inProcessKey(id: string, type: KeyType, privateKey: KeyObject): KeyManagerKey {
-  const publicKey = createPublicKey(privateKey);
-  return {
-    id,
-    type,
-    publicKey,
-    sign: async (data, hash) => cryptoSign(hash, data, privateKey),
-    exportPkcs8: () => privateKey.export({ format: 'der', type: 'pkcs8' }),
-  };
-}
-
-export interface KeyManager {
-  /**
-   * Whether keys outlive the process (disk: true, memory: false). The CA
-   * journal refuses to start when a durable manager lacks a key it names;
-   * with a non-durable one that slot is merely unusable and a new authority
-   * is prepared (SPIRE's SlotLoader: "no key manager key").
-   */
-  readonly durable: boolean;
-  /** Generates (or replaces) the key with this ID and persists it before returning. */
-  generateKey(id: string, type: KeyType): Promise<KeyManagerKey>;
-  /** The key with this ID, or undefined when the manager does not have it. */
-  getKey(id: string): Promise<KeyManagerKey | undefined>;
-}
-
-export class KeyManagerError extends HeraldError {}
-
-export class MemoryKeyManager implements KeyManager {
-  readonly durable = false;
-  readonly #keys = new Map<string, KeyManagerKey>();
-
-  async generateKey(id: string, type: KeyType): Promise<KeyManagerKey> {
-    const key = inProcessKey(id, type, generateKeyPair(type).privateKey);
-    this.#keys.set(id, key);
-    return key;
-  }
-
-  async getKey(id: string): Promise<KeyManagerKey | undefined> {
-    return this.#keys.get(id);
-  }
-}
+import { createPrivateKey } from 'node:crypto';
+import { errorMessage } from '../../../../common/errors.ts';
+import { writeFileAtomic } from '../../../../common/fs.ts';
+import { generateKeyPair, type KeyType } from '../../../../spiffe/keys.ts';
+import { KeyManagerError, inProcessKey, type KeyManager, type KeyManagerKey } from '../types.ts';
 
 interface DiskKeyFile {
   keys: Record<string, { type: KeyType; pkcs8: string }>;

@@ -4,8 +4,10 @@
 import { createPrivateKey, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../../../src/server/ca/key-manager.ts';
-import { makeTempDir } from '../../helpers/tmp.ts';
+import { DiskKeyManager } from '../../../../src/server/plugins/keymanager/disk/disk.ts';
+import { MemoryKeyManager } from '../../../../src/server/plugins/keymanager/memory/memory.ts';
+import type { KeyManager } from '../../../../src/server/plugins/keymanager/types.ts';
+import { makeTempDir } from '../../../helpers/tmp.ts';
 
 let dir: { path: string; cleanup: () => Promise<void> };
 beforeEach(async () => {
