@@ -119,7 +119,8 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   const log = opts.log;
   const metrics = new Metrics();
   // The KeyManager decides whether the agent SVID's key is written to data_dir.
-  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: !catalog.keyManager.durable });
+  const km = catalog.keyManager;
+  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: !km.durable, ...(km.directory !== undefined ? { keyDir: km.directory } : {}) });
   // Checked before anything starts, so a refusal leaves nothing running.
   if (config.adminSocketPath) {
     await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });
