@@ -46,7 +46,7 @@ export const oidcConfigSchema = s.section(
       },
       { optional: true, description: 'HTTPS with a certificate from files (the pluggable certificate source Herald ships)' },
     ),
-    acme: s.unsupported('ACME needs an ACME directory on the internet, which Herald cannot reach in its tests; use serving_cert_file (e.g. with a certificate renewed by certbot)'),
+    acme: s.unsupported('ACME is not implemented by herald-oidc; use serving_cert_file with a certificate renewed by certbot or cert-manager (the provider reloads it)'),
     server_api: s.section(
       {
         address: s.string({ description: 'The server\'s admin socket: unix:///path/to/api.sock or the path', required: true }),

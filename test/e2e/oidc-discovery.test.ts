@@ -240,7 +240,7 @@ server_api {
     const acme = await check(`domains = ["localhost"]\nacme { email = "a@b.c" tos_accepted = true }\nworkload_api { socket_path = "/x" trust_domain = "example.org" }\n`);
     expect(acme.code).toBe(1);
     expect(acme.stderr).toContain('acme');
-    expect(acme.stderr).toContain('ACME needs an ACME directory on the internet');
+    expect(acme.stderr).toContain('ACME is not implemented by herald-oidc; use serving_cert_file');
     const two = await check(`domains = ["localhost"]\ninsecure_addr = "127.0.0.1:1"\nworkload_api { socket_path = "/x" trust_domain = "example.org" }\nserver_api { address = "unix:///y" }\n`);
     expect(two.code).toBe(1);
     expect(two.stderr).toContain('exactly one of server_api or workload_api must be configured, found server_api and workload_api');
