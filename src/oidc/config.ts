@@ -90,6 +90,7 @@ export interface OidcConfig {
   readonly logFormat: 'text' | 'json';
   readonly logRequests: boolean;
   readonly domains: readonly string[];
+  /** As configured: the iss of the JWT-SVIDs, compared as a string. */
   readonly jwtIssuer: string | undefined;
   readonly jwksUri: URL | undefined;
   readonly serverPathPrefix: string;

@@ -10,18 +10,10 @@
 // cheaply (304) instead — the same freshness, fewer bytes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { OidcConfig } from './config.ts';
 import type { JwksSource } from './key-sources.ts';
 
-export interface HandlerConfig {
-  readonly domains: readonly string[];
-  /** As configured (the iss of the JWT-SVIDs, compared as a string). */
-  readonly jwtIssuer: string | undefined;
-  readonly jwksUri: URL | undefined;
-  readonly serverPathPrefix: string;
-  readonly setKeyUse: boolean;
-  readonly allowInsecureScheme: boolean;
-  readonly logRequests: boolean;
-}
+export type HandlerConfig = Pick<OidcConfig, 'domains' | 'jwtIssuer' | 'jwksUri' | 'serverPathPrefix' | 'setKeyUse' | 'allowInsecureScheme' | 'logRequests'>;
 
 /** What SPIFFE JWT authorities sign with (SPIRE lists the same). */
 const SIGNING_ALGS = ['RS256', 'ES256', 'ES384'];

@@ -93,10 +93,10 @@ export function compileTemplate(text: string): CompiledTemplate {
   };
 }
 
-/** The config validator's form: a problem, or undefined. */
-export function templateProblem(text: string): string | undefined {
+/** A config validator's form of a compiler: the problem it throws, or undefined. */
+export function problemOf(compile: () => unknown): string | undefined {
   try {
-    compileTemplate(text);
+    compile();
     return undefined;
   } catch (err) {
     return (err as Error).message;

@@ -6,7 +6,7 @@
 // Both give the same certificate: C, then O, then CN. `\` escapes the
 // separator (`\/` or `\,`) and itself inside a value.
 import { nameAttributeOid } from '../../../../spiffe/x509-leaf-der.ts';
-import type { NameAttribute } from '../../../../server/credtemplate/composer.ts';
+import type { NameAttribute } from '../../../credtemplate/composer.ts';
 import { compileTemplate, type CompiledTemplate, type TemplateInput } from './expand.ts';
 
 interface AttributeTemplate {
@@ -58,13 +58,4 @@ export function compileSubject(text: string): SubjectTemplate {
     }
     return out;
   };
-}
-
-export function subjectProblem(text: string): string | undefined {
-  try {
-    compileSubject(text);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
 }
