@@ -250,3 +250,11 @@ it('standalone SVIDs keep the uniqueid subject', async () => {
   const leaf = await signX509Svid({ ca: { certificate: ca, privateKey: caKey.privateKey }, id, now: Date.now(), ttlMs: 60_000, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey });
   expect(leaf.subject).toBe(`C=US\nO=SPIRE\nx500UniqueIdentifier=${uniqueIdFor(id)}`);
 });
+
+it('the module composer: a relative path resolves against the working directory; a missing module fails to load naming it', async () => {
+  await writeFile(join(tmp.path, 'server.yaml'), `${BASE}  CredentialComposer:\n    module: { plugin_data: { path: ./composers/mine.ts, options: { unit: payments } } }\n`);
+  const c = await loadServerConfig({ cwd: tmp.path, configPath: 'server.yaml' });
+  const declared = c.plugins.find((p) => p.name === 'module')!;
+  expect(declared.config).toEqual({ path: join(tmp.path, 'composers/mine.ts'), options: { unit: 'payments' } });
+  await expect(modulePlugin.create(declared.config as never, { trustDomain: td } as never)).rejects.toThrow(join(tmp.path, 'composers/mine.ts'));
+});
