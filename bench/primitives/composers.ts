@@ -12,20 +12,11 @@ import { TemplateComposer, type TemplateRuleConfig } from '../../src/server/plug
 import { UniqueIdComposer } from '../../src/server/plugins/credentialcomposer/uniqueid/uniqueid.ts';
 import { SpiffeId } from '../../src/spiffe/id.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
+import { rate as measure } from '../lib/rate.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 
-async function rate(fn: () => unknown): Promise<number> {
-  for (let i = 0; i < 200; i++) await fn();
-  let n = 0;
-  const t0 = performance.now();
-  const end = t0 + SECONDS * 1000;
-  while (performance.now() < end) {
-    await fn();
-    n++;
-  }
-  return n / ((performance.now() - t0) / 1000);
-}
+const rate = (fn: () => unknown): Promise<number> => measure(fn, SECONDS, 200);
 
 const td = TrustDomain.fromString('example.org');
 const id = SpiffeId.fromString('spiffe://example.org/db/orders');
