@@ -7,6 +7,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { firstMessage, workloadClient } from '../../src/cli/agent/workload-client.ts';
+import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from './herald.ts';
 import { waitFor } from './wait.ts';
 
@@ -36,19 +37,7 @@ export interface ComposedSvids {
 }
 
 const uriOf = (c: X509Certificate): string => /URI:(spiffe:\/\/[^,\s]+)/.exec(c.subjectAltName ?? '')?.[1] ?? '';
-const pem = (ders: Buffer[]): string => ders.map((d) => new X509Certificate(d).toString()).join('');
-
-/** Splits concatenated DER certificates. */
-function splitDer(buf: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let i = 0; i < buf.length; ) {
-    const len = buf[i + 1]!;
-    const size = len < 0x80 ? 2 + len : 2 + (len & 0x7f) + buf.subarray(i + 2, i + 2 + (len & 0x7f)).reduce((n, b) => n * 256 + b, 0);
-    out.push(buf.subarray(i, i + size));
-    i += size;
-  }
-  return out;
-}
+const pem = (certs: X509Certificate[]): string => certs.map((c) => c.toString()).join('');
 
 /**
  * `composers` is YAML under `plugins:` (two-space indent), `entries` the
@@ -71,9 +60,9 @@ export async function startComposedSvids(o: { dir: string; composers: string; en
         const res = await firstMessage(c, 'FetchX509SVID', {}, 10_000);
         return new Map(
           res.svids.map((s: { spiffe_id: string; x509_svid: Buffer; x509_svid_key: Buffer; bundle: Buffer }) => {
-            const chain = splitDer(s.x509_svid);
+            const chain = parseCertificatesDer(s.x509_svid);
             const keyPem = createPrivateKey({ key: s.x509_svid_key, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
-            return [s.spiffe_id, { cert: new X509Certificate(chain[0]!), certPem: pem(chain), keyPem, bundlePem: pem(splitDer(s.bundle)) }] as const;
+            return [s.spiffe_id, { cert: chain[0]!, certPem: pem(chain), keyPem, bundlePem: pem(parseCertificatesDer(s.bundle)) }] as const;
           }),
         );
       } finally {

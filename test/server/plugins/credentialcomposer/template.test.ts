@@ -9,9 +9,8 @@ import { ConfigError, formatProblem } from '../../../../src/common/config/index.
 import { loadServerConfig } from '../../../../src/server/config.ts';
 import { CredentialBuilder } from '../../../../src/server/credtemplate/builder.ts';
 import type { CredentialComposer } from '../../../../src/server/credtemplate/composer.ts';
-import { signX509Svid } from '../../../../src/server/credtemplate/standalone.ts';
 import { signLeaf } from '../../../../src/server/credtemplate/x509.ts';
-import { createCaCertificate } from '../../../../src/server/credtemplate/standalone.ts';
+import { createCaCertificate, signX509Svid } from '../../../../src/server/credtemplate/standalone.ts';
 import { plugin as modulePlugin } from '../../../../src/server/plugins/credentialcomposer/module/plugin.ts';
 import { TemplateComposer, compileIdPattern } from '../../../../src/server/plugins/credentialcomposer/template/template.ts';
 import { UniqueIdComposer } from '../../../../src/server/plugins/credentialcomposer/uniqueid/uniqueid.ts';
