@@ -48,3 +48,13 @@ export function chromiumPath(): string {
   const p = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
   return required('Chromium', p);
 }
+
+/** MariaDB's server, its datadir initialiser and its client (Debian's mariadb-server, installed by setup). */
+export function mariadbPaths(): { server: string; installDb: string; client: string } {
+  const find = (name: string, dirs: readonly string[]): string => {
+    const hit = dirs.map((d) => join(d, name)).find((p) => existsSync(p));
+    if (hit === undefined) throw new ToolMissingError(name, dirs.map((d) => join(d, name)).join(', '));
+    return hit;
+  };
+  return { server: find('mariadbd', ['/usr/sbin', '/usr/bin']), installDb: find('mariadb-install-db', ['/usr/bin', '/usr/sbin']), client: find('mariadb', ['/usr/bin']) };
+}

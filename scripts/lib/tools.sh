@@ -25,6 +25,11 @@ check_initdb() {
   [ -n "$initdb" ] || { echo "no /usr/lib/postgresql/*/bin/initdb"; return 1; }
   "$initdb" --version && "$(dirname "$initdb")/postgres" --version >/dev/null
 }
+check_mariadb() {
+  local d
+  d=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  "$d" --version && command -v mariadb-install-db >/dev/null && mariadb --version >/dev/null || { echo "mariadbd, mariadb-install-db or mariadb missing (mariadb-server)"; return 1; }
+}
 check_chromium() {
   local bin=${CHROMIUM_BIN:-/usr/bin/chromium}
   "$bin" --headless --no-sandbox --disable-gpu --version 2>/dev/null | grep -i chrom || { echo "$bin does not run"; return 1; }

@@ -268,7 +268,7 @@ describe('plugins', () => {
     ['a plugin Herald lacks', 'KeyManager: { aws_kms: { plugin_data: { region: us-east-1 } } }', 'server.yaml:5 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)'],
     ['a plugin type Herald lacks', 'Authorizer: { opa: {} }', 'server.yaml:7 plugins.Authorizer: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority, Notifier, BundlePublisher, CredentialComposer)'],
     ['a Notifier (a type with no built-in plugin yet)', 'Notifier: { k8sbundle: {} }', 'server.yaml:7 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)'],
-    ['a CredentialComposer Herald lacks', 'CredentialComposer: { custom: {} }', 'server.yaml:7 plugins.CredentialComposer.custom: plugin not supported by Herald (supported: uniqueid)'],
+    ['a CredentialComposer Herald lacks', 'CredentialComposer: { custom: {} }', 'server.yaml:7 plugins.CredentialComposer.custom: plugin not supported by Herald (supported: uniqueid, template, module)'],
     ['x509pop without a CA bundle', 'NodeAttestor: { x509pop: { plugin_data: {} } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths is required'],
     ['x509pop with SPIRE\'s spiffe mode', 'NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: ca.pem, mode: spiffe } } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode (ca_bundle_path) is implemented'],
     ['k8s_psat with empty plugin_data (not yet)', 'NodeAttestor: { k8s_psat: {} }', 'server.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],

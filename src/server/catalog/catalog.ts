@@ -14,6 +14,8 @@ import type { BundlePublisher } from '../plugins/bundlepublisher/types.ts';
 import type { CredentialComposer } from '../plugins/credentialcomposer/types.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import type { Notifier } from '../plugins/notifier/types.ts';
+import { plugin as moduleComposer } from '../plugins/credentialcomposer/module/plugin.ts';
+import { plugin as templateComposer } from '../plugins/credentialcomposer/template/plugin.ts';
 import { plugin as uniqueidComposer } from '../plugins/credentialcomposer/uniqueid/plugin.ts';
 import { plugin as sqlDataStore } from '../plugins/datastore/sql/plugin.ts';
 import { plugin as diskKeyManager } from '../plugins/keymanager/disk/plugin.ts';
@@ -70,7 +72,7 @@ export const BuiltIns: ServerBuiltIns = {
   UpstreamAuthority: [diskUpstreamAuthority],
   Notifier: [],
   BundlePublisher: [],
-  CredentialComposer: [uniqueidComposer],
+  CredentialComposer: [uniqueidComposer, templateComposer, moduleComposer],
 };
 
 export const serverCatalog = defineCatalog(ServerPluginTypes, BuiltIns);

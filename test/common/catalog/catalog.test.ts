@@ -211,7 +211,7 @@ describe('the daemons\' catalogs', () => {
       UpstreamAuthority: ['disk'],
       Notifier: [],
       BundlePublisher: [],
-      CredentialComposer: ['uniqueid'],
+      CredentialComposer: ['uniqueid', 'template', 'module'],
     });
   });
 
