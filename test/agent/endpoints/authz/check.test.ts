@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { check, type CheckDeps } from '../../../../src/agent/endpoints/authz/check.ts';
 import { JwtSvidValidator } from '../../../../src/agent/endpoints/authz/jwt-validator.ts';
 import { parsePolicy } from '../../../../src/agent/endpoints/authz/policy.ts';
-import { Metrics } from '../../../../src/common/metrics.ts';
+import { AgentMetrics } from '../../../../src/agent/telemetry.ts';
 import { BundleSet } from '../../../../src/spiffe/bundle/set.ts';
 import { SpiffeBundle } from '../../../../src/spiffe/bundle/spiffe-bundle.ts';
 import { SpiffeId } from '../../../../src/spiffe/id.ts';
@@ -61,7 +61,7 @@ beforeAll(() => {
     policy: () => undefined,
     injectToken: async (_c, aud) => `minted-for-${aud}`,
     log: pino({ level: 'silent' }),
-    metrics: new Metrics(),
+    metrics: new AgentMetrics(),
   };
 });
 
