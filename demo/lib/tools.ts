@@ -48,3 +48,9 @@ export function chromiumPath(): string {
   const p = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
   return required('Chromium', p);
 }
+
+/** Debian's prometheus package (the observability test scrapes both daemons with it and checks the shipped rules with promtool). */
+export function prometheusPaths(): { prometheus: string; promtool: string } {
+  const dir = process.env.PROMETHEUS_DIR ?? '/usr/bin';
+  return { prometheus: required('Prometheus', join(dir, 'prometheus')), promtool: required('promtool', join(dir, 'promtool')) };
+}
