@@ -20,9 +20,15 @@ export const AUDIT_MESSAGE = 'API accessed';
  */
 const SECRET_KEY = /token|key|secret|password|csr|payload|challenge|jwt_svid|private/i;
 const MAX_STRING = 256;
-const MAX_DEPTH = 3;
+// Deep enough for entries[].selectors[].value; lists longer than MAX_ITEMS are logged as their length.
+const MAX_DEPTH = 5;
+const MAX_ITEMS = 100;
 
-/** The request's loggable fields: scalars and SPIFFE IDs as strings, lists as their length beyond the first level. */
+/**
+ * The request's loggable fields: scalars, SPIFFE IDs as strings, nested
+ * messages and lists (as their length when long or deep). Proto3 zero values
+ * (0, false, "") are left out as unset.
+ */
 export function auditRequestFields(req: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (req === null || typeof req !== 'object') return out;
@@ -35,12 +41,12 @@ export function auditRequestFields(req: unknown): Record<string, unknown> {
 
 function loggable(key: string, v: unknown, depth: number): unknown {
   if (SECRET_KEY.test(key)) return undefined;
-  if (v === null || v === undefined || v === '') return undefined;
+  if (v === null || v === undefined || v === '' || v === 0 || v === false) return undefined;
   if (typeof v === 'string') return v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return typeof v === 'bigint' ? String(v) : v;
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return undefined;
   if (Array.isArray(v)) {
-    if (depth >= MAX_DEPTH) return v.length;
+    if (depth >= MAX_DEPTH || v.length > MAX_ITEMS) return v.length;
     const items = v.map((x) => loggable('', x, depth + 1)).filter((x) => x !== undefined);
     return items.length > 0 ? items : undefined;
   }
