@@ -27,7 +27,7 @@ const MAX_ITEMS = 100;
 /**
  * The request's loggable fields: scalars, SPIFFE IDs as strings, nested
  * messages and lists (as their length when long or deep). Proto3 zero values
- * (0, false, "") are left out as unset.
+ * (0, "0" for int64, false, "") are left out as unset.
  */
 export function auditRequestFields(req: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -41,7 +41,7 @@ export function auditRequestFields(req: unknown): Record<string, unknown> {
 
 function loggable(key: string, v: unknown, depth: number): unknown {
   if (SECRET_KEY.test(key)) return undefined;
-  if (v === null || v === undefined || v === '' || v === 0 || v === false) return undefined;
+  if (v === null || v === undefined || v === '' || v === 0 || v === '0' || v === false) return undefined;
   if (typeof v === 'string') return v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return typeof v === 'bigint' ? String(v) : v;
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return undefined;
