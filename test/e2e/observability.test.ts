@@ -22,6 +22,7 @@ const NODE = `spiffe://${TD}/node`;
 const ME = `spiffe://${TD}/observer`;
 const RULES = join(ROOT, 'docs/observability-rules.yml');
 const BURST = 12;
+const PEER = 'peer.example';
 
 interface Sample {
   metric: Record<string, string>;
@@ -205,6 +206,31 @@ scrape_configs:
     // The agent's sync metrics: successful syncs only, timed.
     expect(await query('spire_agent_manager_sync{status!="OK"}')).toEqual([]);
     expect(Number((await query('spire_agent_manager_sync_elapsed_time_count{status="OK"}'))[0]!.value[1])).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('follows a federated bundle: fetches, sequence, age; failures when the peer goes away', async () => {
+    const peerDir = join(tmp.path, 'peer');
+    await mkdir(peerDir);
+    const [endpointPort] = await freePorts(1);
+    const peer = await startServer({ dir: peerDir, trustDomain: PEER, extraServer: `  federation:\n    bundle_endpoint: { address: 127.0.0.1, port: ${endpointPort}, refresh_hint: 1s }\n` });
+    try {
+      const bundle = join(tmp.path, 'peer-bundle.json');
+      await writeFile(bundle, (await peer.cli('bundle', 'show', '-format', 'spiffe')).stdout);
+      expect((await server.cli('bundle', 'set', '-id', `spiffe://${PEER}`, '-path', bundle, '-format', 'spiffe')).code).toBe(0);
+      const created = await server.cli('federation', 'create', '-trustDomain', PEER, '-bundleEndpointURL', `https://127.0.0.1:${endpointPort}`, '-bundleEndpointProfile', 'https_spiffe', '-endpointSpiffeID', `spiffe://${PEER}/spire/server`);
+      expect(created.code, created.stderr).toBe(0);
+      const ok = `spire_server_bundle_manager_fetch_federated_bundle{trust_domain_id="${PEER}",status="OK"}`;
+      await waitFor('a federated bundle fetch', async () => Number((await query(ok))[0]?.value[1] ?? 0) >= 1, { timeoutMs: 20_000, intervalMs: 200 });
+      expect(await query(`spire_server_bundle_sequence{trust_domain_id="${PEER}"}`)).toHaveLength(1);
+      expect(Number((await query(`spire_server_bundle_manager_federated_bundle_age_seconds{trust_domain_id="${PEER}"}`))[0]!.value[1])).toBeLessThan(10);
+    } finally {
+      await peer.stop();
+    }
+    // The peer is gone: fetches fail (refresh hint 1 s, retried), the last good bundle ages.
+    await waitFor('a failed federated bundle fetch', async () => (await query(`spire_server_bundle_manager_fetch_federated_bundle{trust_domain_id="${PEER}",status!="OK"}`)).length > 0, { timeoutMs: 20_000, intervalMs: 200 });
+    const age = async () => Number((await query(`spire_server_bundle_manager_federated_bundle_age_seconds{trust_domain_id="${PEER}"}`))[0]!.value[1]);
+    const first = await age();
+    await waitFor('the federated bundle ageing', async () => (await age()) > first, { timeoutMs: 10_000, intervalMs: 200 });
   }, 60_000);
 
   it('writes one audit line per API call and attestation, without secrets', async () => {
