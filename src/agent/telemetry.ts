@@ -64,10 +64,9 @@ export class AgentMetrics extends MetricsRegistry {
       }
       for (const [spiffe_id, left] of soonest) g.set({ spiffe_id }, left);
     });
-    this.gauge('manager_last_sync_age_seconds', 'Seconds since the last successful sync with the server (absent before the first)', [], (g) => {
-      g.reset();
+    this.gauge('manager_last_sync_age_seconds', 'Seconds since the last successful sync with the server (NaN before the first)', [], (g) => {
       const at = this.#sources?.lastSyncAt() ?? 0;
-      if (at > 0) g.set((this.#sources!.clock.now() - at) / 1000);
+      g.set(at > 0 ? (this.#sources!.clock.now() - at) / 1000 : NaN);
     });
   }
 

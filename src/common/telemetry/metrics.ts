@@ -32,14 +32,31 @@ export class MetricsRegistry {
     return new Counter({ name: this.#name(key), help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge; `collect` (run at every scrape) reads its value from the component that owns it. */
+  /**
+   * A gauge; `collect` (run at every scrape) reads its value from the
+   * component that owns it. A source that fails (a datastore that cannot be
+   * read, no active CA yet) leaves this gauge without series for that scrape
+   * (NaN when it has no labels: prom-client always writes those) instead of
+   * failing the whole scrape.
+   */
   gauge<L extends string = never>(key: string, help: string, labelNames: readonly L[] = [], collect?: (g: Gauge<L>) => void | Promise<void>): Gauge<L> {
     return new Gauge({
       name: this.#name(key),
       help,
       labelNames,
       registers: [this.registry],
-      ...(collect ? { collect(this: Gauge<L>) { return collect(this); } } : {}),
+      ...(collect
+        ? {
+            async collect(this: Gauge<L>) {
+              try {
+                await collect(this);
+              } catch {
+                this.reset();
+                if (labelNames.length === 0) this.set(NaN);
+              }
+            },
+          }
+        : {}),
     });
   }
 

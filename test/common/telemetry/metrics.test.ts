@@ -40,6 +40,28 @@ describe('registries', () => {
     expect(await new ServerMetrics().text()).toMatch(/^# TYPE spire_server_svid_issued counter$/m);
   });
 
+  it('a gauge whose source fails has no series for that scrape; the rest is served', async () => {
+    const m = new MetricsRegistry('t');
+    let fail = false;
+    m.gauge('flaky', 'reads a source that can fail', [], (g) => {
+      if (fail) throw new Error('datastore unavailable');
+      g.set(7);
+    });
+    m.gauge<'td'>('flaky_by_td', 'the same, labelled', ['td'], (g) => {
+      if (fail) throw new Error('datastore unavailable');
+      g.set({ td: 'example.org' }, 3);
+    });
+    m.counter('steady', 'always there').inc();
+    expect(await m.text()).toMatch(/^t_flaky 7$/m);
+    expect(await m.text()).toMatch(/^t_flaky_by_td\{td="example.org"\} 3$/m);
+    fail = true;
+    const text = await m.text();
+    // prom-client writes "Nan"; Prometheus parses it (strconv.ParseFloat ignores case).
+    expect(text).toMatch(/^t_flaky nan$/im);
+    expect(text).not.toMatch(/^t_flaky_by_td\{/m);
+    expect(text).toMatch(/^t_steady 1$/m);
+  });
+
   it('call counters: a count and a latency histogram, both by status', async () => {
     const m = new MetricsRegistry('t');
     const c = m.call<'attestor'>('node_attestor_attest', 'attestations', ['attestor']);
