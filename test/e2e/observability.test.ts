@@ -98,10 +98,12 @@ scrape_configs:
     await tmp?.cleanup();
   });
 
-  it('ships alerting rules that promtool accepts and Prometheus loads', async () => {
+  it('ships alerting rules that promtool accepts, that fire on what they name (promtool unit tests), and that Prometheus loads', async () => {
     const res = await runCommand(prometheusPaths().promtool, ['check', 'rules', RULES]);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toMatch(/SUCCESS: \d+ rules found/);
+    const unit = await runCommand(prometheusPaths().promtool, ['test', 'rules', join(import.meta.dirname, 'fixtures/observability-rules.test.yml')]);
+    expect(unit.code, unit.stdout + unit.stderr).toBe(0);
     const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
     expect(loaded.map((r) => r.name)).toEqual(expect.arrayContaining(['HeraldX509CaExpiringWithoutSuccessor', 'HeraldFederatedBundleStale', 'HeraldAgentSyncFailing', 'HeraldSdsNack']));
