@@ -22,7 +22,7 @@ export interface ServerMetricSources {
   clock: Clock;
 }
 
-type SvidType = 'x509' | 'jwt' | 'agent_x509';
+type SvidType = 'x509' | 'jwt';
 
 export class ServerMetrics extends MetricsRegistry {
   #sources: ServerMetricSources | undefined;
@@ -123,8 +123,7 @@ export class ServerMetrics extends MetricsRegistry {
       this.svidIssued.inc({ type, status: statusName(code) });
       if (code === 0) ok++;
     }
-    if (type === 'jwt') this.signJwtSvid.inc(ok);
-    else this.signX509Svid.inc(ok);
+    (type === 'jwt' ? this.signJwtSvid : this.signX509Svid).inc(ok);
   }
 
   /** Runs one single-SVID issuance and records it (its error's status on failure). */
