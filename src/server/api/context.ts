@@ -50,8 +50,13 @@ export function unaryMethod<Req, Res>(
     let caller: Caller | undefined;
     // Metrics and the audit line for every method, here in the one wrapper (SPIRE's middleware).
     const finished = (err?: unknown): void => {
-      ctx.metrics.rpc(method).done(statusName(err === undefined ? 0 : grpcStatusFor(err)), started);
-      if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller, request: call.request, err });
+      try {
+        ctx.metrics.rpc(method).done(statusName(err === undefined ? 0 : grpcStatusFor(err)), started);
+        if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller, request: call.request, err });
+      } catch (e) {
+        // Never leave the call unanswered because of its bookkeeping.
+        ctx.log.error({ err: e, method }, 'Recording the call failed');
+      }
     };
     (async () => {
       caller = await resolver.resolve(call);
