@@ -152,11 +152,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
 
+    // Before the entry cache, which reports its refresh time and drift here (entryCache* metrics).
+    const metrics = new ServerMetrics(config.telemetry.metricPrefix);
     const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
     entries.start();
     cleanup.push(() => entries.stop());
 
-    const metrics = new ServerMetrics(config.telemetry.metricPrefix);
     metrics.attach({ trustDomain: td, ca, ds, entries, clock });
     // One signing worker per core beyond the gRPC thread's (at least one).
     const pool = new SigningPool(Math.max(1, Math.min(4, availableParallelism())));
