@@ -5,13 +5,13 @@
 // the SDS NACK alert fires. The server runs with audit_log_enabled and its
 // JSON log is parsed for the audit lines of admin calls and attestation.
 import * as grpc from '@grpc/grpc-js';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prometheusPaths } from '../../demo/lib/tools.ts';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { SECRET_TYPE_URL } from '../../src/agent/endpoints/sds/secrets.ts';
-import { generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { AGENT_BIN, generateToken, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePorts } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -23,6 +23,7 @@ const ME = `spiffe://${TD}/observer`;
 const RULES = join(ROOT, 'docs/observability-rules.yml');
 const BURST = 12;
 const PEER = 'peer.example';
+const BOGUS_TOKEN = 'never-issued-5f1c9e2a';
 
 interface Sample {
   metric: Record<string, string>;
@@ -238,6 +239,13 @@ scrape_configs:
   it('writes one audit line per API call and attestation, without secrets', async () => {
     // A failing admin call, for an error line.
     const missing = await server.cli('entry', 'show', '-entryID', 'no-such-entry');
+    // A failing attestation: another agent (own data_dir and socket, no telemetry) with a token never issued.
+    const intruderConfig = join(tmp.path, 'intruder.yaml');
+    const config = (await readFile(join(tmp.path, 'agent.yaml'), 'utf8')).replaceAll('agent-data', 'intruder-data').replaceAll('agent.sock', 'intruder.sock').replace(/^telemetry:[\s\S]*?(?=^\S|$(?![\s\S]))/m, '');
+    await writeFile(intruderConfig, config);
+    const intruder = await runCommand(AGENT_BIN, ['run', '-config', intruderConfig, '-joinToken', BOGUS_TOKEN], { cwd: tmp.path, timeoutMs: 30_000 });
+    expect(intruder.code, intruder.stdout + intruder.stderr).not.toBe(0);
+    await expectValue('spire_server_node_attestor_attest{attestor="join_token",status="PermissionDenied"}', 1);
     const audit = () =>
       server.proc
         .output()
@@ -261,7 +269,12 @@ scrape_configs:
     expect(created).toMatchObject({ service: 'entry.v1.Entry', status: 'success' });
     expect(JSON.stringify(created.entries)).toContain(`uid:${process.getuid!()}`);
 
-    const attest = lines.find((r) => r.method === 'AttestAgent')!;
+    const refused = lines.find((r) => r.method === 'AttestAgent' && r.status === 'error')!;
+    expect(refused).toMatchObject({ node_attestor_type: 'join_token', status_code: 'PermissionDenied', status_message: 'failed to attest: join token does not exist or has already been used' });
+    expect(refused).not.toHaveProperty('agent_id');
+    for (const r of lines) expect(JSON.stringify(r)).not.toContain(BOGUS_TOKEN);
+
+    const attest = lines.find((r) => r.method === 'AttestAgent' && r.status === 'success')!;
     expect(attest).toMatchObject({ service: 'agent.v1.Agent', node_attestor_type: 'join_token', agent_id: `spiffe://${TD}/spire/agent/join_token/${token}`, status: 'success' });
     expect(attest.caller_addr).toMatch(/^127\.0\.0\.1:\d+$/);
 
