@@ -256,6 +256,8 @@ scrape_configs:
     await waitFor('the failed GetEntry audited', () => audit().some((r) => r.method === 'GetEntry'));
     const lines = audit();
     for (const r of lines) expect(r.msg).toBe('API accessed');
+    for (const r of lines) expect(r.request_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(lines.map((r) => r.request_id)).size).toBe(lines.length);
     // No request field that proves identity: tokens, CSRs, attestation payloads, challenge responses.
     for (const r of lines) expect(Object.keys(r).filter((k) => /token|csr|payload|challenge|key/i.test(k))).toEqual([]);
 

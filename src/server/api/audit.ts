@@ -3,7 +3,9 @@
 // type=audit, "API accessed", with the caller, the method, the request's
 // fields that are not secrets, and the result. SPIRE's field names:
 // caller_id / caller_addr (TLS), caller_uid / caller_gid / caller_path (the
-// admin socket's peer), status success|error, status_code, status_message.
+// admin socket's peer), request_id, status success|error, status_code,
+// status_message.
+import { randomUUID } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { grpcStatusFor } from '../../common/errors.ts';
@@ -96,7 +98,7 @@ export function audit(log: Logger, a: { fullMethod: string; peer: string; caller
   const result =
     code === 0 ? { status: 'success' } : { status: 'error', status_code: statusName(code), status_message: a.err instanceof Error ? a.err.message : String(a.err) };
   // Request fields first: a request key named like a fixed field (type, method, status) cannot forge it.
-  log.info({ ...auditRequestFields(a.request), ...a.extra, type: 'audit', ...methodFields(a.fullMethod), ...callerFields(a.caller, a.peer), ...result }, AUDIT_MESSAGE);
+  log.info({ ...auditRequestFields(a.request), ...a.extra, type: 'audit', request_id: randomUUID(), ...methodFields(a.fullMethod), ...callerFields(a.caller, a.peer), ...result }, AUDIT_MESSAGE);
 }
 
 /** What an attestation got to, for its metrics and audit line. */
