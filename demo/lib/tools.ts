@@ -58,3 +58,9 @@ export function mariadbPaths(): { server: string; installDb: string; client: str
   };
   return { server: find('mariadbd', ['/usr/sbin', '/usr/bin']), installDb: find('mariadb-install-db', ['/usr/bin', '/usr/sbin']), client: find('mariadb', ['/usr/bin']) };
 }
+
+/** Debian's prometheus package (the observability test scrapes both daemons with it and checks the shipped rules with promtool). */
+export function prometheusPaths(): { prometheus: string; promtool: string } {
+  const dir = process.env.PROMETHEUS_DIR ?? '/usr/bin';
+  return { prometheus: required('Prometheus', join(dir, 'prometheus')), promtool: required('promtool', join(dir, 'promtool')) };
+}

@@ -13,6 +13,7 @@ import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { serverDeclaredPlugins } from './catalog/catalog.ts';
 import type { ServerFileConfig } from './config.ts';
+import { toTelemetryConfig, type TelemetryConfig } from '../common/telemetry/config.ts';
 
 export type KeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 
@@ -76,6 +77,9 @@ export interface ServerRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
+  /** SPIRE's audit_log_enabled: one structured line per API call and attestation. */
+  readonly auditLogEnabled: boolean;
+  readonly telemetry: TelemetryConfig;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
@@ -188,6 +192,8 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     federation: { bundleEndpoint, federatesWith },
     plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
+    telemetry: toTelemetryConfig(file.telemetry),
+    auditLogEnabled: srv.audit_log_enabled,
     warnings,
   };
   return deepFreeze(runtime);

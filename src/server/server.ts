@@ -13,7 +13,7 @@ import { serviceDefinition, Services } from '../common/grpc/protos.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
 import { subsystemLogger } from '../common/log.ts';
 import { startHealthListener } from '../common/health-listener.ts';
-import { Metrics } from '../common/metrics.ts';
+import { startPrometheusListener } from '../common/telemetry/prometheus-listener.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { agentService } from './api/agent-service.ts';
 import { bundleService } from './api/bundle-service.ts';
@@ -41,6 +41,7 @@ import { EntryCache } from './entry-cache/entry-cache.ts';
 import { OwnBundle } from './own-bundle.ts';
 import { CredentialBuilder } from './credtemplate/builder.ts';
 import { ServerSvid } from './svid/rotator.ts';
+import { ServerMetrics } from './telemetry.ts';
 
 export const JOURNAL_FILE = 'journal.json';
 const DEFAULT_REFRESH_HINT_S = 300;
@@ -51,7 +52,7 @@ export interface HeraldServer {
   readonly ds: DataStore;
   readonly ca: CaManager;
   readonly ownBundle: OwnBundle;
-  readonly metrics: Metrics;
+  readonly metrics: ServerMetrics;
   /** The agent API's bound port (useful when the config asked for port 0). */
   readonly boundPort: number;
   /** The bundle endpoint's port, when one is served. */
@@ -151,11 +152,13 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
 
+    // Before the entry cache, which reports its refresh time and drift here (entryCache* metrics).
+    const metrics = new ServerMetrics(config.telemetry.metricPrefix);
     const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
     entries.start();
     cleanup.push(() => entries.stop());
 
-    const metrics = new Metrics();
+    metrics.attach({ trustDomain: td, ca, ds, entries, clock });
     // One signing worker per core beyond the gRPC thread's (at least one).
     const pool = new SigningPool(Math.max(1, Math.min(4, availableParallelism())));
     cleanup.push(() => pool.close());
@@ -167,7 +170,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     );
     const attestors = catalog.nodeAttestors;
 
-    const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
+    const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, metrics, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
     const api: ApiContext = {
       trustDomain: td,
       ds,
@@ -178,6 +181,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       clock,
       log: subsystemLogger(log, 'api'),
       metrics,
+      auditLog: config.auditLogEnabled,
       agentSvidTtlMs: config.agentTtlMs,
       refreshBundle: async (t) => void (await refresher.refresh(t)),
     };
@@ -249,6 +253,11 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     if (config.healthChecks.listenerEnabled) {
       const http = await startHealthListener(config.healthChecks, () => storage.ready());
       cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
+    }
+
+    if (config.telemetry.prometheus) {
+      const prom = await startPrometheusListener(config.telemetry.prometheus, metrics, subsystemLogger(log, 'telemetry'));
+      cleanup.push(() => prom.close());
     }
 
     log.info({ trust_domain: td.name, data_dir: config.dataDir }, 'Server started');

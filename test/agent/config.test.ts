@@ -111,6 +111,7 @@ describe('defaults', () => {
         { type: 'WorkloadAttestor', name: 'unix', config: { discoverWorkloadPath: false, workloadSizeLimit: 0 } },
       ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
+      telemetry: { prometheus: undefined, metricPrefix: 'spire_agent' },
       warnings: [],
     });
     expect(Object.isFrozen(c)).toBe(true);

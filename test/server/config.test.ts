@@ -93,6 +93,8 @@ describe('defaults', () => {
         { type: 'CredentialComposer', name: 'uniqueid', config: {} },
       ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
+      telemetry: { prometheus: undefined, metricPrefix: 'spire_server' },
+      auditLogEnabled: false,
       warnings: [],
     });
   });
@@ -233,7 +235,6 @@ describe('problems are reported with file, line and key path', () => {
   it.each([
     ['an invalid trust domain', '  trust_domain: Example.org\n', 'server.yaml:2 server.trust_domain: invalid trust domain "Example.org": spiffeid: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
     ['a key type SPIRE has but Herald lacks', '  ca_key_type: ec-p521\n', 'server.yaml:3 server.ca_key_type: must be one of ec-p256, ec-p384, rsa-2048, rsa-4096, got "ec-p521"'],
-    ['audit_log_enabled: true', '  audit_log_enabled: true\n', 'server.yaml:3 server.audit_log_enabled: not supported by Herald: Herald has no audit log'],
     ['admin_ids', '  admin_ids: ["spiffe://example.org/admin"]\n', 'server.yaml:3 server.admin_ids: not supported by Herald: admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'],
     ['ratelimit', '  ratelimit: { attestation: false }\n', 'server.yaml:3 server.ratelimit: not supported by Herald: Herald does not rate-limit attestation or signing'],
     ['experimental', '  experimental: { events_based_cache: true }\n', 'server.yaml:3 server.experimental: not supported by Herald: SPIRE experimental features are not implemented'],
@@ -243,9 +244,13 @@ describe('problems are reported with file, line and key path', () => {
     expect(await problems(text)).toEqual([expected]);
   });
 
-  it('rejects a top-level SPIRE section Herald lacks', async () => {
-    expect(await problems(`${withServer('')}telemetry:\n  Prometheus: { port: 9988 }\n`)).toEqual([
-      'server.yaml:7 telemetry: not supported by Herald: metrics export (Prometheus, StatsD, …) is not implemented',
+  it('serves telemetry.Prometheus and rejects the push sinks by name', async () => {
+    const c = await load(`${withServer('  audit_log_enabled: true\n')}telemetry:\n  Prometheus: { port: 9988 }\n  MetricPrefix: herald_server\n`);
+    expect(c.telemetry).toEqual({ prometheus: { host: 'localhost', port: 9988 }, metricPrefix: 'herald_server' });
+    expect(c.auditLogEnabled).toBe(true);
+    expect(await problems(`${withServer('')}telemetry:\n  Prometheus: { host: localhost }\n  DogStatsd: [{ address: "localhost:8125" }]\n`)).toEqual([
+      'server.yaml:8 telemetry.Prometheus.port: must be specified',
+      'server.yaml:9 telemetry.DogStatsd: not supported by Herald: the DogStatsd sink is not implemented; use Prometheus',
     ]);
   });
 

@@ -57,8 +57,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
           results[w.index] = { status: { code: r.code, message: r.code === GrpcCode.INTERNAL ? 'failed to sign X509-SVID' : r.message }, svid: null };
         }
       });
-      ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === GrpcCode.OK).length);
-      ctx.metrics.observe('batch_new_x509_svid_ms', performance.now() - started);
+      ctx.metrics.issued('x509', started, results.map((r) => r.status.code));
       return { results };
     }),
 
@@ -66,7 +65,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       const audience = audienceList(req.audience);
       const entry = (await authorizedEntries(ctx, caller)).get(req.entry_id);
       if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${req.entry_id}" not found or not authorized`);
-      const jwt = await ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds, entry });
+      const jwt = await ctx.metrics.timeIssue('jwt', () => ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds, entry }));
       return { svid: jwtToWire(entry.spiffeId, jwt, entry.hint) };
     }),
 

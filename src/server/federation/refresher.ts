@@ -14,6 +14,7 @@ import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { spiffeBundleToStored, storedToSpiffeBundle } from '../bundle-convert.ts';
 import type { DataStore, FederationRelationship } from '../datastore/index.ts';
+import type { ServerMetrics } from '../telemetry.ts';
 
 export const REFRESH_FLOOR_MS = 1_000;
 export const REFRESH_CEILING_MS = 3_600_000;
@@ -36,6 +37,7 @@ export interface RefresherOptions {
   /** Extra CA roots for https_web endpoints (tests, private PKI); the system store otherwise. */
   webRootsPem?: string;
   fetchTimeoutMs?: number;
+  metrics?: ServerMetrics;
 }
 
 export class BundleRefresher {
@@ -81,9 +83,14 @@ export class BundleRefresher {
     this.#timers.set(
       td.name,
       this.#o.clock.setTimeout(() => {
+        const started = performance.now();
         this.refresh(td)
-          .then(async () => this.#schedule(td, await this.#nextDelay(td, false)))
+          .then(async (r) => {
+            this.#o.metrics?.federatedFetch(td.name, started, { updated: r.status === 'updated' });
+            this.#schedule(td, await this.#nextDelay(td, false));
+          })
           .catch(async (err) => {
+            this.#o.metrics?.federatedFetch(td.name, started, { err });
             this.#o.log.warn({ trust_domain: td.name, err: errorMessage(err) }, 'Federated bundle refresh failed; keeping the current bundle');
             this.#schedule(td, await this.#nextDelay(td, true));
           });
