@@ -41,6 +41,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
+import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
 
 export const JOURNAL_FILE = 'journal.json';
@@ -150,6 +151,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
+    cleanup.push(await startNotifiers(catalog.notifiers, ownBundle, td.name, subsystemLogger(log, 'notifier')));
 
     const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
     entries.start();
