@@ -2,7 +2,7 @@
 // the TokenRequest API and bound to Pods (what the kubelet projects), checked
 // with TokenReview; the Pod and Node read back for SPIRE's agent ID and
 // selectors — and each way an agent is refused, with SPIRE's messages.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -83,7 +83,7 @@ describe('k8s_psat server attestor', () => {
   it('refuses a token for another audience', async () => {
     const token = await k8s.createToken('spire', 'spire-agent', { audience: 'someone-else', podName: 'spire-agent-abcde' });
     expect(await refusal(attestor(), payload(token))).toEqual({
-      code: 'ERR_INTERNAL_K8S_PSAT',
+      code: 'ERR_PERMISSION_DENIED_K8S_PSAT',
       message: expect.stringMatching(/^k8s_psat: unable to validate token with TokenReview API: token review API response contains an error: .*token audiences \["someone-else"\] is invalid for the target audiences \["spire-server"\]/),
     });
   });
@@ -103,7 +103,7 @@ describe('k8s_psat server attestor', () => {
     };
     const expired = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256' }).setIssuer(k8s.issuer).setAudience('spire-server')
       .setSubject('system:serviceaccount:spire:spire-agent').setIssuedAt(now - 7200).setNotBefore(now - 7200).setExpirationTime(now - 3600).sign(key);
-    expect(await refusal(attestor(), payload(expired))).toEqual({ code: 'ERR_INTERNAL_K8S_PSAT', message: expect.stringMatching(/token review API response contains an error: .*expired/) });
+    expect(await refusal(attestor(), payload(expired))).toEqual({ code: 'ERR_PERMISSION_DENIED_K8S_PSAT', message: expect.stringMatching(/token review API response contains an error: .*expired/) });
     const forged = `${expired.split('.').slice(0, 2).join('.')}.${Buffer.alloc(256, 1).toString('base64url')}`;
     expect((await refusal(attestor(), payload(forged))).message).toMatch(/token review API response contains an error: .*(invalid|verify)/);
   });
@@ -147,7 +147,13 @@ describe('k8s_psat server attestor', () => {
 
   it('says when the API server cannot be reached or the kubeconfig is unusable', async () => {
     const token = await k8s.createToken('spire', 'spire-agent', { audience: 'spire-server', podName: 'spire-agent-abcde' });
-    expect((await refusal(attestor({ kubeConfigFile: join(k8s.dir, 'missing.kubeconfig') }), payload(token))).message)
-      .toMatch(/^k8s_psat: unable to validate token with TokenReview API: unable to get clientset: ENOENT/);
+    expect(await refusal(attestor({ kubeConfigFile: join(k8s.dir, 'missing.kubeconfig') }), payload(token))).toEqual({
+      code: 'ERR_INTERNAL_K8S_PSAT', message: expect.stringMatching(/^k8s_psat: unable to validate token with TokenReview API: unable to get clientset: ENOENT/),
+    });
+    const unreachable = join(k8s.dir, 'unreachable.kubeconfig');
+    await writeFile(unreachable, (await readFile(k8s.kubeconfigPath, 'utf8')).replace(k8s.url, 'https://127.0.0.1:1'));
+    expect(await refusal(attestor({ kubeConfigFile: unreachable }), payload(token))).toEqual({
+      code: 'ERR_INTERNAL_K8S_PSAT', message: expect.stringMatching(/^k8s_psat: unable to validate token with TokenReview API: unable to query token review API: kubernetes: POST \/apis\/authentication.k8s.io\/v1\/tokenreviews: connect ECONNREFUSED/),
+    });
   });
 });

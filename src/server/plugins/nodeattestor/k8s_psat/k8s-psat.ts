@@ -31,6 +31,9 @@ const invalid = (m: string): never => fail('ERR_INVALID_ARGUMENT_K8S_PSAT', m);
 const denied = (m: string): never => fail('ERR_PERMISSION_DENIED_K8S_PSAT', m);
 const internal = (m: string, cause?: unknown): never => fail('ERR_INTERNAL_K8S_PSAT', m, cause);
 
+/** The API server reviewed the token and refused it (expired, forged, wrong audience, pod gone). */
+class TokenRejectedError extends Error {}
+
 /** TokenReview with the audiences; the status, or an error naming what the API server said (SPIRE's ValidateToken). */
 export async function reviewToken(client: KubeClient, token: string, audiences: readonly string[]): Promise<TokenReviewStatus> {
   const review = await client.create('/apis/authentication.k8s.io/v1/tokenreviews', {
@@ -39,7 +42,7 @@ export async function reviewToken(client: KubeClient, token: string, audiences: 
     spec: { token, audiences },
   }).catch((err: unknown) => { throw new Error(`unable to query token review API: ${errorMessage(err)}`, { cause: err }); });
   const status = (review?.status ?? {}) as TokenReviewStatus;
-  if (status.error) throw new Error(`token review API response contains an error: ${status.error}`);
+  if (status.error) throw new TokenRejectedError(`token review API response contains an error: ${status.error}`);
   // The reviewer must be audience aware: an authenticated status must name one of ours.
   if (status.authenticated && audiences.length > 0 && !audiences.some((a) => status.audiences?.includes(a))) {
     throw new Error(`token review API did not validate audience: wanted one of ${JSON.stringify(audiences)} but got ${JSON.stringify(status.audiences ?? [])}`);
@@ -84,7 +87,10 @@ export class K8sPsatAttestor implements NodeAttestor {
     try {
       status = await reviewToken(client, token, cluster.audience);
     } catch (err) {
-      return internal(`unable to validate token with TokenReview API: ${errorMessage(err)}`, err);
+      // SPIRE answers INTERNAL either way; a refused token is the agent's problem, so it is
+      // PERMISSION_DENIED here and the agent sees why (INTERNAL details stay in the server log).
+      const message = `unable to validate token with TokenReview API: ${errorMessage(err)}`;
+      return err instanceof TokenRejectedError ? fail('ERR_PERMISSION_DENIED_K8S_PSAT', message, err) : internal(message, err);
     }
     if (!status.authenticated) denied('token not authenticated according to TokenReview API');
 
