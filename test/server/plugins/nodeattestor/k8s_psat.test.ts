@@ -157,3 +157,47 @@ describe('k8s_psat server attestor', () => {
     });
   });
 });
+
+describe('SPIRE\'s k8s_psat and k8sbundle configuration (HCL, as in SPIRE\'s docs)', () => {
+  it('loads into the clusters and the notifier\'s defaults', async () => {
+    const { loadServerConfig } = await import('../../../../src/server/config.ts');
+    const config = await loadServerConfig({
+      cwd: k8s.dir,
+      configPath: 'server.conf',
+      text: `server {
+    trust_domain = "example.org"
+}
+plugins {
+    DataStore "sql" { plugin_data { database_type = "sqlite3" connection_string = "ds.sqlite3" } }
+    KeyManager "memory" { plugin_data {} }
+    NodeAttestor "k8s_psat" {
+        plugin_data {
+            clusters = {
+                "mycluster" = {
+                    service_account_allow_list = ["spire:spire-agent"]
+                    kube_config_file = "kube.conf"
+                    allowed_node_label_keys = ["topology.kubernetes.io/zone"]
+                }
+                "other" = {
+                    service_account_allow_list = ["a:b", "c:d"]
+                    audience = []
+                }
+            }
+        }
+    }
+    Notifier "k8sbundle" { plugin_data { namespace = "infra" } }
+}
+`,
+    });
+    const psat = config.plugins.find((p) => p.name === 'k8s_psat')!.config as ReadonlyMap<string, PsatClusterConfig>;
+    expect([...psat.keys()]).toEqual(['mycluster', 'other']);
+    expect(psat.get('mycluster')).toEqual({
+      serviceAccounts: new Set(['spire:spire-agent']), audience: ['spire-server'], kubeConfigFile: join(k8s.dir, 'kube.conf'),
+      allowedNodeLabelKeys: new Set(['topology.kubernetes.io/zone']), allowedPodLabelKeys: new Set(),
+    });
+    // An empty audience list is kept: the API server's own audience (SPIRE's nil vs empty).
+    expect(psat.get('other')!.audience).toEqual([]);
+    expect(psat.get('other')!.kubeConfigFile).toBeUndefined();
+    expect(config.plugins.find((p) => p.name === 'k8sbundle')!.config).toEqual({ namespace: 'infra', configMap: 'spire-bundle', configMapKey: 'bundle.crt', kubeConfigFile: undefined });
+  });
+});
