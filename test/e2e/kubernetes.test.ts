@@ -9,7 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AGENT_BIN, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { AGENT_BIN, ROOT, SERVER_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { freePort } from '../helpers/ports.ts';
 import { runCommand } from '../helpers/process.ts';
 import { startKubeApiserver, type KubeApiserver } from '../helpers/kube-apiserver.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
@@ -142,5 +143,19 @@ describe('Kubernetes: k8s_psat, k8sbundle and the manifests\' RBAC', () => {
     const r = await runCommand(AGENT_BIN, ['run', '-config', f('agent-3.yaml')], { timeoutMs: 30_000 });
     expect(r.code).toBe(1);
     expect(r.stdout + r.stderr).toMatch(/k8s_psat: unable to validate token with TokenReview API: token review API response contains an error: .*token audiences \[\\?"not-spire\\?"\] is invalid for the target audiences \[\\?"spire-server\\?"\]/);
+  }, 30_000);
+
+  it('a server whose bundle ConfigMap is missing does not start, and says which (SPIRE\'s "bundle loaded" advice)', async () => {
+    const dir = f('server-no-configmap');
+    const port = await freePort();
+    await writeFile(f('server-no-configmap.yaml'), [
+      'server:', '  bind_address: 127.0.0.1', `  bind_port: ${port}`, `  socket_path: ${f('s2.sock')}`, `  trust_domain: ${TD}`, `  data_dir: ${dir}`,
+      'plugins:', `  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'ds.sqlite3')} } } }`,
+      '  KeyManager: { memory: { plugin_data: {} } }', `  Notifier: { k8sbundle: { plugin_data: { config_map: not-there, kube_config_file_path: ${k8s.kubeconfigPath} } } }`, '',
+    ].join('\n'));
+    const r = await runCommand(SERVER_BIN, ['run', '-config', f('server-no-configmap.yaml')], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain('Notifier failed to handle event');
+    expect(r.stdout + r.stderr).toMatch(/k8sbundle: unable to update: spire\/not-there: unable to get object spire\/not-there: .*404 NotFound: configmaps \\?"not-there\\?" not found/);
   }, 30_000);
 });

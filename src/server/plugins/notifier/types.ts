@@ -11,6 +11,8 @@ export interface NotifiedBundle {
 }
 
 export interface Notifier {
+  /** The plugin name, for logs. */
+  readonly name: string;
   /** At startup, once the bundle is loaded (SPIRE's NotifyAndAdvise BundleLoaded): a failure stops the server. */
   bundleLoaded?(bundle: NotifiedBundle): Promise<void>;
   /** After the bundle was updated (SPIRE's BundleUpdated event): a failure is logged. */

@@ -3,6 +3,7 @@
 // racing on the same ConfigMap (HA) retry on a conflict instead of one
 // silently overwriting a newer bundle with an older one.
 import type { Logger } from '../../../../common/log.ts';
+import { LogField } from '../../../../common/log-fields.ts';
 import { errorMessage } from '../../../../common/errors.ts';
 import { KubeApiError, KubeClient } from '../../../../common/k8s/client.ts';
 import type { NotifiedBundle, Notifier } from '../types.ts';
@@ -23,6 +24,7 @@ export function bundlePem(bundle: NotifiedBundle): string {
 }
 
 export class K8sBundleNotifier implements Notifier {
+  readonly name = 'k8sbundle';
   readonly #config: K8sBundleConfig;
   readonly #log: Logger;
 
@@ -47,7 +49,7 @@ export class K8sBundleNotifier implements Notifier {
         if (current?.data?.[configMapKey] === pem) return;
         try {
           await client.mergePatch(path, { metadata: { resourceVersion: current.metadata.resourceVersion }, data: { [configMapKey]: pem } });
-          this.#log.info({ config_map: name, key: configMapKey, sequence_number: bundle.sequenceNumber, authorities: bundle.x509Authorities.length }, 'Bundle written to the ConfigMap');
+          this.#log.info({ [LogField.Path]: `configmaps/${name}/${configMapKey}`, [LogField.Count]: bundle.x509Authorities.length }, 'Bundle written to the ConfigMap');
           return;
         } catch (err) {
           if (!(err instanceof KubeApiError && err.status === 409) || attempt >= CONFLICT_ATTEMPTS) throw err;
