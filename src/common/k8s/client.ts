@@ -56,13 +56,22 @@ export class KubeClient {
     return new KubeClient(parseKubeconfig(readFileSync(path, 'utf8'), dirname(resolve(path)), context, path));
   }
 
-  /** The pod's own service account (KUBERNETES_SERVICE_HOST/PORT and the mounted token and CA). */
-  static inCluster(): KubeClient {
-    const host = process.env.KUBERNETES_SERVICE_HOST;
-    const port = process.env.KUBERNETES_SERVICE_PORT;
+  /**
+   * The pod's own service account: KUBERNETES_SERVICE_HOST/PORT and the token
+   * and CA the kubelet mounts in `dir` (the token is re-read: it rotates).
+   */
+  static inCluster(env: NodeJS.ProcessEnv = process.env, dir = IN_CLUSTER_DIR): KubeClient {
+    const host = env.KUBERNETES_SERVICE_HOST;
+    const port = env.KUBERNETES_SERVICE_PORT;
     if (!host || !port) throw new Error('kubernetes: not running in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no kubeconfig file configured');
     const h = host.includes(':') ? `[${host}]` : host;
-    return new KubeClient({ server: `https://${h}:${port}`, caPem: readFileSync(`${IN_CLUSTER_DIR}/ca.crt`, 'utf8'), tokenFile: `${IN_CLUSTER_DIR}/token` });
+    let caPem: string;
+    try {
+      caPem = readFileSync(`${dir}/ca.crt`, 'utf8');
+    } catch (err) {
+      throw new Error(`kubernetes: in-cluster config: cannot read ${dir}/ca.crt: ${(err as Error).message}`, { cause: err });
+    }
+    return new KubeClient({ server: `https://${h}:${port}`, caPem, tokenFile: `${dir}/token` });
   }
 
   /** A kubeconfig file when one is named, else the in-cluster config (what SPIRE's plugins do). */

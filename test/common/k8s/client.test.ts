@@ -1,7 +1,7 @@
 // The Kubernetes client against a real kube-apiserver (test/helpers/kube-apiserver.ts):
 // kubeconfig files, errors that name the API server's reason, merge patches,
 // watches, and RBAC seen through a service account's own token.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeApiError, KubeClient, parseKubeconfig } from '../../../src/common/k8s/client.ts';
@@ -32,7 +32,21 @@ describe('KubeClient', () => {
     ].join('\n'));
     expect((await KubeClient.fromKubeconfig(path).get('/api/v1/namespaces/default')).metadata.name).toBe('default');
     expect(() => parseKubeconfig('current-context: nope\ncontexts: []\n', k8s.dir)).toThrow('kubernetes: kubeconfig: context "nope" not found');
-    expect(() => KubeClient.inCluster()).toThrow(/not running in a cluster/);
+    expect(() => KubeClient.inCluster({})).toThrow(/not running in a cluster/);
+  });
+
+  it('in a pod: the service host and port from the environment, the mounted CA and the current token', async () => {
+    const sa = join(k8s.dir, 'in-cluster');
+    await mkdir(sa);
+    const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(k8s.url).port };
+    expect(() => KubeClient.inCluster(env, sa)).toThrow(`kubernetes: in-cluster config: cannot read ${sa}/ca.crt: ENOENT`);
+    await writeFile(join(sa, 'ca.crt'), k8s.caPem);
+    await writeFile(join(sa, 'token'), 'not-a-valid-token');
+    const client = KubeClient.inCluster(env, sa);
+    await expect(client.get('/api/v1/namespaces/default')).rejects.toThrow(/401 Unauthorized/);
+    // The kubelet rotates the token in place: the next request uses the new one.
+    await writeFile(join(sa, 'token'), k8s.adminToken);
+    expect((await client.get('/api/v1/namespaces/default')).metadata.name).toBe('default');
   });
 
   it('rejects with the Status reason and message; refuses an unknown CA', async () => {
