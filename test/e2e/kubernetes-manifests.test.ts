@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parseDocument } from 'yaml';
 import { errorMessage } from '../../src/common/errors.ts';
 import { createLogger } from '../../src/common/log.ts';
 import { K8sPsatAttestor } from '../../src/server/plugins/nodeattestor/k8s_psat/k8s-psat.ts';
@@ -15,7 +15,10 @@ import { K8sBundleNotifier } from '../../src/server/plugins/notifier/k8sbundle/k
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
 import { AGENT_BIN, ROOT, SERVER_BIN } from '../helpers/herald.ts';
 import { startKubeApiserver, type KubeApiserver } from '../helpers/kube-apiserver.ts';
-import { runCommand } from '../helpers/process.ts';
+import { freePorts } from '../helpers/ports.ts';
+import { startPostgres, type PostgresCluster } from '../helpers/postgres.ts';
+import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { makeCert, CA_KU } from '../helpers/test-ca.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
@@ -144,5 +147,78 @@ describe('deploy/kubernetes', () => {
         }
       })();
     }, 45_000);
+  });
+
+  // No kubelet runs the pods here: the processes run on this machine instead, with the
+  // ConfigMaps' configs changed only where a pod differs (addresses, paths, and a
+  // kubeconfig with the ServiceAccount's token instead of the in-cluster config).
+  describe('the configs in the ConfigMaps, run together', () => {
+    let pg: PostgresCluster;
+    const procs: RunningProcess[] = [];
+    afterAll(async () => {
+      for (const p of procs.reverse()) await p.stop();
+      await pg?.stop();
+    });
+
+    it('herald-server on PostgreSQL fills the bundle ConfigMap; herald-agent bootstraps from it and attests with k8s_psat', async () => {
+      pg = await startPostgres();
+      const dir = join(tmp.path, 'run');
+      await mkdir(dir);
+      for (const m of ['namespace.yaml', 'server-rbac.yaml', 'agent-rbac.yaml', 'bundle-configmap.yaml']) await k8s.kubectl(['apply', '-f', join(DEPLOY, m)]);
+      await k8s.kubectl(['-n', 'spire', 'patch', 'configmap', 'spire-bundle', '--type', 'json', '-p', '[{"op":"remove","path":"/data"}]']).catch(() => undefined);
+      const serverKubeconfig = (await k8s.clientForToken(await k8s.createToken('spire', 'spire-server'))).kubeconfigPath;
+      const configOf = async (file: string, key: string) => parseDocument((parseAllDocuments(await readFile(join(DEPLOY, file), 'utf8'))[0]!.toJS()).data[key]);
+      const [port, healthPort, agentHealthPort] = await freePorts(3);
+
+      const server = await configOf('server-configmap.yaml', 'server.yaml');
+      server.setIn(['server', 'bind_address'], '127.0.0.1');
+      server.setIn(['server', 'bind_port'], port);
+      server.setIn(['server', 'socket_path'], join(dir, 'server.sock'));
+      server.setIn(['server', 'data_dir'], join(dir, 'server-data'));
+      server.setIn(['plugins', 'KeyManager', 'disk', 'plugin_data', 'keys_path'], join(dir, 'server-data', 'keys.json'));
+      server.setIn(['plugins', 'NodeAttestor', 'k8s_psat', 'plugin_data', 'clusters', 'mycluster', 'kube_config_file'], serverKubeconfig);
+      server.setIn(['plugins', 'Notifier', 'k8sbundle', 'plugin_data', 'kube_config_file_path'], serverKubeconfig);
+      server.setIn(['health_checks', 'bind_address'], '127.0.0.1');
+      server.setIn(['health_checks', 'bind_port'], healthPort);
+      await writeFile(join(dir, 'server.yaml'), server.toString());
+      // The StatefulSet's args and the Secret's connection string.
+      const serverProc = startProcess(SERVER_BIN, ['run', '-config', join(dir, 'server.yaml'), '-expandEnv'], {
+        cwd: dir, env: { ...process.env, DATASTORE_CONNECTION_STRING: await pg.createDatabase() },
+      });
+      procs.push(serverProc);
+      await serverProc.waitForOutput('Server started', 30_000);
+      const bundle = await waitFor('the bundle in the ConfigMap', async () => (await k8s.client.get('/api/v1/namespaces/spire/configmaps/spire-bundle')).data?.['bundle.crt']);
+      const cli = (...args: string[]) => runCommand(SERVER_BIN, [...args, '-socketPath', join(dir, 'server.sock')]);
+      expect(bundle).toBe((await cli('bundle', 'show')).stdout);
+      expect((await cli('entry', 'create', '-node', '-spiffeID', 'spiffe://mycluster.io/nodes', '-selector', 'k8s_psat:cluster:mycluster')).code).toBe(0);
+      expect((await cli('entry', 'create', '-parentID', 'spiffe://mycluster.io/nodes', '-spiffeID', 'spiffe://mycluster.io/workload/a', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
+
+      // The agent pod's volumes: the bundle ConfigMap and the projected token.
+      await k8s.createPod({ namespace: 'spire', name: 'spire-agent-run', serviceAccount: 'spire-agent', nodeName: 'node-1' });
+      await mkdir(join(dir, 'bundle'));
+      await mkdir(join(dir, 'tokens'));
+      await writeFile(join(dir, 'bundle', 'bundle.crt'), bundle);
+      await writeFile(join(dir, 'tokens', 'spire-agent'), await k8s.createToken('spire', 'spire-agent', { audience: 'spire-server', podName: 'spire-agent-run' }));
+      const agent = await configOf('agent-configmap.yaml', 'agent.yaml');
+      agent.setIn(['agent', 'server_address'], '127.0.0.1');
+      agent.setIn(['agent', 'server_port'], port);
+      agent.setIn(['agent', 'data_dir'], join(dir, 'agent-data'));
+      agent.setIn(['agent', 'socket_path'], join(dir, 'agent.sock'));
+      agent.setIn(['agent', 'trust_bundle_path'], join(dir, 'bundle', 'bundle.crt'));
+      agent.setIn(['plugins', 'NodeAttestor', 'k8s_psat', 'plugin_data', 'token_path'], join(dir, 'tokens', 'spire-agent'));
+      agent.setIn(['health_checks', 'bind_address'], '127.0.0.1');
+      agent.setIn(['health_checks', 'bind_port'], agentHealthPort);
+      await writeFile(join(dir, 'agent.yaml'), agent.toString());
+      const agentProc = startProcess(AGENT_BIN, ['run', '-config', join(dir, 'agent.yaml')], { cwd: dir });
+      procs.push(agentProc);
+      await agentProc.waitForOutput('Starting Workload and SDS APIs', 30_000);
+      const fetched = await waitFor('the workload SVID', async () => {
+        const r = await runCommand(AGENT_BIN, ['api', 'fetch', 'x509', '-socketPath', join(dir, 'agent.sock')]);
+        return r.code === 0 ? r.stdout : undefined;
+      });
+      expect(fetched).toContain('spiffe://mycluster.io/workload/a');
+      // The probes the manifests declare answer.
+      for (const p of [healthPort, agentHealthPort]) expect((await fetch(`http://127.0.0.1:${p}/ready`)).status).toBe(200);
+    }, 90_000);
   });
 });
