@@ -125,27 +125,16 @@ describe('deploy/kubernetes', () => {
       const path = join(tmp.path, 'rbac', `${roleName}-${resource}-${verb}.yaml`);
       await writeFile(path, JSON.stringify({ ...role, rules }));
       await k8s.kubectl(['apply', '-f', path]);
+      const run = () => (plugin === 'psat' ? attest() : notify());
       try {
         // RBAC changes reach the authorizer through an informer: retry until the refusal shows.
-        const deadline = Date.now() + 15_000;
-        let message = '';
-        while (Date.now() < deadline) {
-          message = await (plugin === 'psat' ? attest() : notify()).then(() => '', (e: unknown) => errorMessage(e));
-          if (message) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        const message = await waitFor('the refusal', () => run().then(() => undefined, (e: unknown) => errorMessage(e)), { timeoutMs: 15_000, intervalMs: 200 });
         expect(message).toMatch(error);
       } finally {
         await k8s.kubectl(['apply', '-f', join(DEPLOY, 'server-rbac.yaml')]);
       }
       // Restored, it works again.
-      await (async () => {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          try { await (plugin === 'psat' ? attest() : notify()); return; } catch (e) { if (Date.now() > deadline) throw e; }
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      })();
+      await waitFor('the plugin working again', () => run().then(() => true), { timeoutMs: 15_000, intervalMs: 200 });
     }, 45_000);
   });
 

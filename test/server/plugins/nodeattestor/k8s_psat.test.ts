@@ -11,6 +11,7 @@ import { HeraldError } from '../../../../src/common/errors.ts';
 import { K8sPsatAttestor, type PsatClusterConfig } from '../../../../src/server/plugins/nodeattestor/k8s_psat/k8s-psat.ts';
 import { TrustDomain } from '../../../../src/spiffe/trust-domain.ts';
 import { startKubeApiserver, type KubeApiserver } from '../../../helpers/kube-apiserver.ts';
+import { waitFor } from '../../../helpers/wait.ts';
 
 const td = TrustDomain.fromString('example.org');
 let k8s: KubeApiserver;
@@ -116,13 +117,10 @@ describe('k8s_psat server attestor', () => {
     // Refused at once: the pod lookup fails. The authenticator reads pods from an informer
     // cache, so a moment later TokenReview itself rejects the token.
     expect((await refusal(attestor(), payload(token))).message).toMatch(/pods "short-lived" not found|token review API response contains an error/);
-    const deadline = Date.now() + 20_000;
-    let last = '';
-    while (Date.now() < deadline) {
-      last = (await refusal(attestor(), payload(token))).message;
-      if (last.includes('token review API')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const last = await waitFor('TokenReview to refuse the token', async () => {
+      const m = (await refusal(attestor(), payload(token))).message;
+      return m.includes('token review API') ? m : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 200 });
     expect(last).toMatch(/token review API response contains an error: .*(invalidated|not found)/);
   });
 
