@@ -13,7 +13,10 @@ const cluster = s.section({
   kube_config_file: s.path({ description: 'kubeconfig of the cluster\'s API server; unset: the in-cluster config (the server runs in that cluster)' }),
   allowed_node_label_keys: s.stringList({ description: 'Node labels that become `agent_node_label:<key>:<value>` selectors' }),
   allowed_pod_label_keys: s.stringList({ description: 'Pod labels that become `agent_pod_label:<key>:<value>` selectors' }),
-}, { validate: (v) => (v.service_account_allow_list.length === 0 ? [{ key: 'service_account_allow_list', message: 'the cluster configuration must have at least one service account allowed' }] : undefined) });
+}, {
+  description: 'A cluster whose agents may attest',
+  validate: (v) => (v.service_account_allow_list.length === 0 ? [{ key: 'service_account_allow_list', message: 'the cluster configuration must have at least one service account allowed' }] : undefined),
+});
 
 export const plugin = definePlugin({
   type: 'NodeAttestor',
