@@ -64,3 +64,15 @@ export function prometheusPaths(): { prometheus: string; promtool: string } {
   const dir = process.env.PROMETHEUS_DIR ?? '/usr/bin';
   return { prometheus: required('Prometheus', join(dir, 'prometheus')), promtool: required('promtool', join(dir, 'promtool')) };
 }
+
+export const K8S_VERSION = 'v1.35.4';
+
+/** kube-apiserver, etcd and kubectl built by setup from k8s.io/kubernetes on the Go module proxy. */
+export function kubeApiserverBinaries(): { apiserver: string; etcd: string; kubectl: string } {
+  const bin = join(heraldCache(), `k8s-${K8S_VERSION}`, 'bin');
+  return {
+    apiserver: required(`kube-apiserver ${K8S_VERSION}`, join(bin, 'kube-apiserver')),
+    etcd: required('etcd', join(bin, 'etcd')),
+    kubectl: required(`kubectl ${K8S_VERSION}`, join(bin, 'kubectl')),
+  };
+}

@@ -245,3 +245,61 @@ write_compose_env() {
   [ -z "$certs" ] || body+=$'\n'"HERALD_EXTRA_CA_CERTS=\"$certs\""
   printf '%s\n' "$body" > "$env.new" && mv "$env.new" "$env"
 }
+
+# --- Kubernetes: etcd, kube-apiserver and kubectl for the Kubernetes plugin tests ------
+# Built from k8s.io/kubernetes on the Go module proxy (no kind, k3s or envtest tarballs can be
+# fetched here). The apiserver takes 5–20 min from a cold Go build cache, seconds from a warm one.
+K8S_VERSION=v1.35.4
+K8S_DIR=$HERALD_CACHE/k8s-$K8S_VERSION
+
+check_k8s() {
+  local b=$K8S_DIR/bin out
+  out=$("$b/kube-apiserver" --version 2>&1) && [ "$out" = "Kubernetes $K8S_VERSION" ] || { echo "kube-apiserver $K8S_VERSION not built in $b ($out)"; return 1; }
+  # Captured first: under pipefail, grep -q closing the pipe early would fail the check.
+  out=$("$b/kubectl" version --client 2>&1) && case "$out" in *"Client Version: $K8S_VERSION"*) ;; *) false ;; esac ||
+    { echo "kubectl $K8S_VERSION not built in $b"; return 1; }
+  out=$("$b/etcd" --version 2>&1) || { echo "etcd not built in $b"; return 1; }
+  echo "kube-apiserver, kubectl $K8S_VERSION; ${out%%$'\n'*}"
+}
+
+build_k8s() {
+  check_k8s >/dev/null 2>&1 && return 0
+  local dir=$K8S_DIR log=$K8S_DIR/build.log
+  mkdir -p "$dir/bin"
+  echo "setup: building etcd, kube-apiserver and kubectl $K8S_VERSION from the Go module proxy (5–20 min once; log: $log)"
+  (
+    cd "$dir"
+    # k8s.io/kubernetes replaces its staging modules with ./staging/...; a dependency's replace
+    # lines are ignored, so this module pins each staging module to the published v0.X.Y tag.
+    if [ ! -f go.sum ]; then
+      go mod download -json "k8s.io/kubernetes@$K8S_VERSION" >/dev/null
+      local kmod; kmod=$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod
+      {
+        printf 'module herald/k8sbuild\n\ngo %s\n\n' "$(awk '/^go /{print $2; exit}' "$kmod")"
+        grep '^godebug' "$kmod" || true
+        printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$K8S_VERSION"
+        grep -E '^\s*k8s.io/[a-z0-9-]+ => ./staging' "$kmod" | awk -v v="v0.${K8S_VERSION#v1.}" '{print "\t"$1" => "$1" "v}'
+        # etcd's main package: its version is the one k8s.io/kubernetes pins.
+        printf ')\n\ntool (\n\tk8s.io/kubernetes/cmd/kube-apiserver\n\tk8s.io/kubernetes/cmd/kubectl\n\tgo.etcd.io/etcd/server/v3\n)\n'
+      } > go.mod
+      echo "setup:   resolving modules (go mod tidy)"
+      nice -n 10 go mod tidy
+    fi
+    local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+    local ldf="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
+    ldf+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    ldf+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    local name pkg
+    # One at a time (2 cores); each lands under its name only when complete, so a rerun resumes.
+    for name in kube-apiserver kubectl etcd; do
+      [ -x "bin/$name" ] && continue
+      case $name in etcd) pkg=go.etcd.io/etcd/server/v3 ;; *) pkg=k8s.io/kubernetes/cmd/$name ;; esac
+      echo "setup:   compiling $name"
+      CGO_ENABLED=0 nice -n 10 go build -v -trimpath -ldflags "$ldf" -o "bin/$name.part" "$pkg" 2>&1 |
+        awk '!/^go: downloading/ { n++; if (n % 200 == 0) { printf "setup:   %d packages compiled\n", n; fflush() } }'
+      [ -x "bin/$name.part" ] || { echo "setup: building $name failed (log: $log)"; exit 1; }
+      mv "bin/$name.part" "bin/$name"
+    done
+  ) > >(tee -a "$log" | grep '^setup:') 2>>"$log" || { tail -n 20 "$log" >&2; return 1; }
+  check_k8s >/dev/null || { echo "setup: the Kubernetes binaries do not run: $(check_k8s)" >&2; return 1; }
+}

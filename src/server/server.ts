@@ -38,6 +38,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
+import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
 import { CredentialBuilder } from './credtemplate/builder.ts';
 import { ServerSvid } from './svid/rotator.ts';
@@ -151,6 +152,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
+    cleanup.push(await startNotifiers(catalog.notifiers, ownBundle, td.name, subsystemLogger(log, 'notifier')));
 
     // Before the entry cache, which reports its refresh time and drift here (entryCache* metrics).
     const metrics = new ServerMetrics(config.telemetry.metricPrefix);

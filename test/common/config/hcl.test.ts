@@ -261,7 +261,7 @@ plugins {
     KeyManager "aws_kms" {
         plugin_data { region = "us-east-2" }
     }
-    Notifier "k8sbundle" { plugin_data {} }
+    Notifier "gcs_bundle" { plugin_data {} }
     NodeAttestor "join_token" {
         plugin_cmd = "/opt/plugin"
     }
@@ -277,7 +277,7 @@ telemetry {
       'server.conf:5 server.ca_ttl: expected a duration such as "1h30m", got 3600',
       'server.conf:9 server.federation.bundle_endpoint.profile.https_web.acme: not supported by Herald: ACME is not implemented; use serving_cert_file',
       'server.conf:18 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)',
-      'server.conf:21 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)',
+      'server.conf:21 plugins.Notifier.gcs_bundle: plugin not supported by Herald (supported: k8sbundle)',
       'server.conf:23 plugins.NodeAttestor.join_token.plugin_cmd: external plugins are not supported by Herald; remove plugin_cmd to use the built-in plugin',
       'server.conf:27 telemetry.Statsd: not supported by Herald: the Statsd sink is not implemented; use Prometheus',
     ]);
