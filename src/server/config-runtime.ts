@@ -12,6 +12,7 @@ import type { LogFormat, LogLevel } from '../common/log.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { serverDeclaredPlugins } from './catalog/catalog.ts';
+import { toConsoleConfig, type ConsoleConfig } from './console/config.ts';
 import type { ServerFileConfig } from './config.ts';
 
 export type KeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
@@ -76,6 +77,8 @@ export interface ServerRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
+  /** Undefined: no console is served. */
+  readonly console: ConsoleConfig | undefined;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
@@ -187,6 +190,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
     federation: { bundleEndpoint, federatesWith },
     plugins,
+    console: toConsoleConfig(file.console, abs),
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     warnings,
   };

@@ -13,6 +13,7 @@ import { nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath }
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { serverPluginsSchema } from './catalog/catalog.ts';
+import { consoleSchema } from './console/config.ts';
 import { toServerRuntimeConfig } from './config-runtime.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
 
@@ -227,6 +228,7 @@ export const serverConfigSchema = s.section({
   server: serverSection,
   plugins,
   health_checks: healthChecks,
+  console: consoleSchema,
   telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
 });
 

@@ -246,6 +246,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     }, log);
     cleanup.push(() => pruneTimer.cancel());
 
+    if (config.console) {
+      const { startConsole } = await import('./console/console.ts');
+      const c = await startConsole(config.console, { trustDomain: td, ds, journalPath: join(config.dataDir, JOURNAL_FILE), federation: refresher, clock, dataDir: config.dataDir, log: subsystemLogger(log, 'console') });
+      cleanup.push(() => c.close());
+    }
+
     if (config.healthChecks.listenerEnabled) {
       const http = await startHealthListener(config.healthChecks, () => storage.ready());
       cleanup.push(() => new Promise<void>((r) => http.close(() => r())));

@@ -1,5 +1,6 @@
 // herald-server's commands: `run` and the admin commands, with SPIRE's names.
 import { agentBan, agentCount, agentEvict, agentList, agentPurge, agentShow } from './agent.ts';
+import { consoleCommands } from './console.ts';
 import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
 import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
@@ -21,4 +22,5 @@ export const serverCommands = {
   upstreamauthority: upstreamAuthorityCommands,
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },
+  console: consoleCommands,
 };

@@ -1,0 +1,172 @@
+// The status console (issue 21) in headless Chromium against real
+// processes: a herald-server with a short ca_ttl and a console section, an
+// agent whose admin socket the console reads, and a real Envoy over SDS.
+// The page needs the token; the slot timeline moves through prepared →
+// active; the SDS view shows what Envoy ACKed. UPDATE_CONSOLE_SCREENSHOT=1
+// writes docs/console.png (otherwise the screenshot goes to the temp dir).
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser } from '../../demo/browser.ts';
+import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
+import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
+import { generateToken, ROOT, SERVER_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { freePort, freePorts } from '../helpers/ports.ts';
+import { runCommand } from '../helpers/process.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const TD = 'example.org';
+const NODE = `spiffe://${TD}/node`;
+const ENVOY_ID = `spiffe://${TD}/frontend`;
+const GID = 4201;
+
+interface Slot { id: string; status: string }
+
+describe('status console (headless Chromium, real server, agent and Envoy)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let adminDir: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let agent: AgentHandle;
+  let envoy: EnvoyHandle;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+  let loginUrl: string;
+
+  /** The X.509 slots as the page draws them. */
+  const x509Slots = (): Promise<Slot[]> =>
+    page.$$eval('#timeline rect[data-kind="x509"]', (rs) => rs.map((r) => ({ id: r.getAttribute('data-id')!, status: r.getAttribute('data-status')! })));
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-console-');
+    // Outside the Workload API socket's directory, as SPIRE requires of the admin socket.
+    adminDir = await makeTempDir('herald-console-admin-');
+    const adminSock = join(adminDir.path, 'admin.sock');
+    const consolePort = await freePort();
+    base = `http://127.0.0.1:${consolePort}`;
+    // ca_ttl 30s: the next CA is prepared after 15s and activated after 25s.
+    server = await startServer({
+      dir: tmp.path,
+      trustDomain: TD,
+      caTtl: '30s',
+      x509SvidTtl: '4s',
+      jwtSvidTtl: '4s',
+      extraTop: `console:\n  port: ${consolePort}\n  refresh_interval: 500ms\n  agent_admin_socket_paths: [${adminSock}]\n`,
+    });
+    browser = await launchBrowser();
+    page = await browser.newPage();
+    await page.setViewport({ width: 1400, height: 1000 });
+    const url = await runCommand(SERVER_BIN, ['console', 'url', '-config', server.configPath], { cwd: tmp.path });
+    expect(url.code, url.stderr).toBe(0);
+    loginUrl = url.stdout.trim();
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await envoy?.stop();
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+    await adminDir?.cleanup();
+  });
+
+  it('refuses every path without the token; the login link trades it for an HttpOnly cookie', async () => {
+    expect(loginUrl).toMatch(new RegExp(`^${base}/login\\?token=[A-Za-z0-9_-]{43}$`));
+    for (const path of ['/', '/console.js', '/api/snapshot', '/events']) {
+      const res = await fetch(base + path);
+      expect(res.status, path).toBe(401);
+      expect(await res.text()).toContain('herald-server console url');
+    }
+    expect((await fetch(`${base}/login?token=wrong`, { redirect: 'manual' })).status).toBe(401);
+    expect((await fetch(`${base}/api/snapshot`, { headers: { cookie: 'herald_console=wrong' } })).status).toBe(401);
+    const login = await fetch(loginUrl, { redirect: 'manual' });
+    expect(login.status).toBe(303);
+    expect(login.headers.get('location')).toBe('/');
+    expect(login.headers.get('set-cookie')).toMatch(/^herald_console=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/);
+    const token = new URL(loginUrl).searchParams.get('token')!;
+    const snap = await fetch(`${base}/api/snapshot`, { headers: { authorization: `Bearer ${token}` } });
+    expect(snap.status).toBe(200);
+    expect((await snap.json()).trustDomain).toBe(TD);
+    expect((await fetch(`${base}/api/snapshot`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(405);
+    // The token never reaches the log.
+    expect(server.proc.output()).not.toContain(token);
+    // In the browser: without the cookie, the refusal; after the link, the page without the token in the address bar.
+    await page.goto(base + '/');
+    expect(await page.evaluate(() => document.body.innerText)).toContain('not logged in');
+    await page.goto(loginUrl);
+    expect(page.url()).toBe(`${base}/`);
+    await page.waitForSelector('#live[data-state="live"]', { timeout: 10_000 });
+    expect(await page.$eval('#td', (e) => e.textContent)).toBe(TD);
+  }, 30_000);
+
+  it('the slot timeline moves: a prepared X.509 CA becomes active, the former one old; the now-marker advances', async () => {
+    const first = await waitFor('an active X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'active'), { timeoutMs: 10_000 });
+    const nowA = Number(await page.$eval('#now-marker', (g) => g.getAttribute('data-now')));
+    const prepared = await waitFor('a prepared X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'prepared'), { timeoutMs: 40_000, intervalMs: 200 });
+    expect(prepared.id).not.toBe(first.id);
+    // Drawn with the thresholds of the active CA and the JWT key's slots too.
+    expect(await page.$$eval('#timeline line.threshold', (l) => l.length)).toBeGreaterThanOrEqual(2);
+    expect(await page.$$eval('#timeline rect[data-kind="jwt"]', (l) => l.length)).toBeGreaterThanOrEqual(1);
+    await waitFor('the prepared CA active on the page', async () => {
+      const slots = await x509Slots();
+      return slots.some((s) => s.id === prepared.id && s.status === 'active') && slots.some((s) => s.id === first.id && s.status === 'old');
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    expect(Number(await page.$eval('#now-marker', (g) => g.getAttribute('data-now')))).toBeGreaterThan(nowA);
+  }, 90_000);
+
+  it('lists the agent, filters entries, shows a failed federated fetch, and the Envoy\'s ACKed resources over SDS', async () => {
+    for (const [id, sel] of [[ENVOY_ID, `unix:supplementary_gid:${GID}`], [`spiffe://${TD}/backend`, 'unix:uid:4242']] as const) {
+      const r = await server.cli('entry', 'create', '-parentID', NODE, '-spiffeID', id, '-selector', sel);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const closed = await freePort();
+    const fed = await server.cli('federation', 'create', '-trustDomain', 'partner.example', '-bundleEndpointURL', `https://127.0.0.1:${closed}/`, '-bundleEndpointProfile', 'https_web');
+    expect(fed.code, fed.stderr).toBe(0);
+    const token = await generateToken(server, NODE);
+    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms', extraAgent: `  admin_socket_path: ${join(adminDir.path, 'admin.sock')}\n` });
+    const [adminPort, inPort, outPort, appPort] = await freePorts(4);
+    const yaml = await renderBootstrap('sidecar.yaml', {
+      NODE_ID: 'frontend-envoy', NODE_CLUSTER: 'frontend', ADMIN_PORT: adminPort!, INBOUND_PORT: inPort!, OUTBOUND_PORT: outPort!, LOCAL_APP_PORT: appPort!,
+      ALLOWED_PEER_ID: ENVOY_ID, UPSTREAM_HOST: '127.0.0.1', UPSTREAM_PORT: inPort!, UPSTREAM_ID: ENVOY_ID, SVID_NAME: 'default', VALIDATION_NAME: 'ROOTCA', AGENT_SOCKET: agent.socketPath,
+    });
+    envoy = await startEnvoy({ dir: tmp.path, name: 'frontend-envoy', yaml, adminPort: adminPort!, prefix: ['setpriv', `--groups=${GID}`, '--'] });
+
+    // SDS: both resources ACKed by this Envoy, as the agent's admin socket reports them.
+    const stream = '#sds .stream[data-node-id="frontend-envoy"]';
+    for (const name of ['default', 'ROOTCA']) await page.waitForSelector(`${stream} tr[data-resource="${name}"][data-state="ACKED"]`, { timeout: 30_000 });
+    expect(await page.$eval(stream, (e) => e.textContent)).toContain(ENVOY_ID);
+
+    // Agents: attested by join_token, last sync known through the admin socket.
+    const agentRow = await page.waitForSelector('#agent-rows tr[data-spiffe-id^="spiffe://example.org/spire/agent/join_token/"]', { timeout: 10_000 });
+    const cells = await agentRow!.$$eval('td', (tds) => tds.map((t) => t.textContent));
+    expect(cells[1]).toBe('join_token');
+    expect(cells[2]).toMatch(/ago$/);
+    expect(cells[4]).toBe('attested');
+
+    // Federation: the relationship with its failed fetch and the reason.
+    const fedRow = await page.waitForSelector('#fed-rows tr[data-td="partner.example"] .badge.failed', { timeout: 15_000 });
+    expect(await fedRow!.evaluate((b) => b.closest('tr')!.textContent)).toMatch(/cannot fetch the bundle of "partner\.example"/);
+    expect(await page.$$eval('#fed-timeline circle[data-status="failed"]', (c) => c.length)).toBeGreaterThanOrEqual(1);
+
+    // Entries: both listed, the filter narrows in the page.
+    await page.waitForFunction(() => document.querySelectorAll('#entry-rows tr[data-entry-id]').length === 2, { timeout: 10_000 });
+    await page.type('#entry-filter', 'gid:4201');
+    await page.waitForFunction(() => document.querySelectorAll('#entry-rows tr[data-entry-id]').length === 1, { timeout: 5_000 });
+    expect(await page.$eval('#entry-rows tr[data-entry-id] td', (td) => td.textContent)).toBe(ENVOY_ID);
+    await page.$eval('#entry-filter', (i) => void ((i as HTMLInputElement).value = ''));
+    await page.$eval('#entry-filter', (i) => i.dispatchEvent(new Event('input')));
+
+    const out = process.env.UPDATE_CONSOLE_SCREENSHOT === '1' ? join(ROOT, 'docs/console.png') : join(tmp.path, 'console.png');
+    await page.screenshot({ path: out as `${string}.png`, fullPage: true });
+  }, 90_000);
+
+  it('`console url` names what is missing: no console section', async () => {
+    const cfg = join(tmp.path, 'no-console.yaml');
+    await writeFile(cfg, `server: { trust_domain: ${TD}, data_dir: ${join(tmp.path, 'nowhere')} }\nplugins: { DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: x } } }, KeyManager: { memory: { plugin_data: {} } }, NodeAttestor: { join_token: { plugin_data: {} } } }\n`);
+    const res = await runCommand(SERVER_BIN, ['console', 'url', '-config', cfg], { cwd: tmp.path });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain('has no console section');
+  });
+});
