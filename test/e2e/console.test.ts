@@ -88,13 +88,13 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     const token = new URL(loginUrl).searchParams.get('token')!;
     const snap = await fetch(`${base}/api/snapshot`, { headers: { authorization: `Bearer ${token}` } });
     expect(snap.status).toBe(200);
-    expect((await snap.json()).trustDomain).toBe(TD);
+    expect(((await snap.json()) as { trustDomain: string }).trustDomain).toBe(TD);
     expect((await fetch(`${base}/api/snapshot`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(405);
     // The token never reaches the log.
     expect(server.proc.output()).not.toContain(token);
     // In the browser: without the cookie, the refusal; after the link, the page without the token in the address bar.
     await page.goto(base + '/');
-    expect(await page.evaluate(() => document.body.innerText)).toContain('not logged in');
+    expect(await page.$eval('body', (b) => b.textContent)).toContain('not logged in');
     await page.goto(loginUrl);
     expect(page.url()).toBe(`${base}/`);
     await page.waitForSelector('#live[data-state="live"]', { timeout: 10_000 });
@@ -151,12 +151,20 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     expect(await page.$$eval('#fed-timeline circle[data-status="failed"]', (c) => c.length)).toBeGreaterThanOrEqual(1);
 
     // Entries: both listed, the filter narrows in the page.
-    await page.waitForFunction(() => document.querySelectorAll('#entry-rows tr[data-entry-id]').length === 2, { timeout: 10_000 });
-    await page.type('#entry-filter', 'gid:4201');
-    await page.waitForFunction(() => document.querySelectorAll('#entry-rows tr[data-entry-id]').length === 1, { timeout: 5_000 });
-    expect(await page.$eval('#entry-rows tr[data-entry-id] td', (td) => td.textContent)).toBe(ENVOY_ID);
-    await page.$eval('#entry-filter', (i) => void ((i as HTMLInputElement).value = ''));
-    await page.$eval('#entry-filter', (i) => i.dispatchEvent(new Event('input')));
+    // (token generate -spiffeID also made the node alias entry.)
+    const entryIds = () => page.$$eval('#entry-rows tr[data-entry-id] td:first-child', (tds) => tds.map((td) => td.textContent));
+    const all = await waitFor('both entries listed', async () => {
+      const ids = await entryIds();
+      return ids.includes(ENVOY_ID) && ids.includes(`spiffe://${TD}/backend`) ? ids : undefined;
+    }, { timeoutMs: 10_000 });
+    await page.type('#entry-filter', `gid:${GID}`);
+    await waitFor('one entry left by the filter', async () => ((await entryIds()).length === 1 ? true : undefined), { timeoutMs: 5_000 });
+    expect(await entryIds()).toEqual([ENVOY_ID]);
+    await page.$eval('#entry-filter', (i) => {
+      (i as unknown as { value: string }).value = '';
+      i.dispatchEvent(new Event('input'));
+    });
+    await waitFor('the filter cleared', async () => ((await entryIds()).length === all.length ? true : undefined), { timeoutMs: 5_000 });
 
     const out = process.env.UPDATE_CONSOLE_SCREENSHOT === '1' ? join(ROOT, 'docs/console.png') : join(tmp.path, 'console.png');
     await page.screenshot({ path: out as `${string}.png`, fullPage: true });

@@ -23,7 +23,7 @@ function duration(ms) {
 }
 const rel = (t, now) => (t === null || t === undefined ? '—' : t >= now ? `in ${duration(t - now)}` : `${duration(now - t)} ago`);
 const badge = (cls, text) => el('span', { class: `badge ${cls}` }, text ?? cls);
-const short = (id) => (id.length > 10 ? id.slice(0, 8) + '…' : id);
+const short = (id, n = 10) => (id.length > n ? id.slice(0, n - 2) + '…' : id);
 
 function fill(id, rows, empty, cols) {
   const body = document.getElementById(id);
@@ -32,7 +32,7 @@ function fill(id, rows, empty, cols) {
 
 // ---- timelines ----------------------------------------------------------
 
-const W = 1100, LEFT = 90, RIGHT = 20;
+const W = 1100, LEFT = 120, RIGHT = 36;
 
 function scale(start, end) {
   return (t) => LEFT + ((t - start) / (end - start)) * (W - LEFT - RIGHT);
@@ -43,7 +43,7 @@ function axis(x, start, end, top, bottom) {
   for (let i = 0; i <= 6; i++) {
     const t = start + ((end - start) * i) / 6;
     g.append(el('svg:line', { x1: x(t), x2: x(t), y1: top, y2: bottom }));
-    g.append(el('svg:text', { x: x(t), y: bottom + 14, 'text-anchor': 'middle' }, new Date(t).toLocaleTimeString()));
+    g.append(el('svg:text', { x: x(t), y: bottom + 14, 'text-anchor': i === 0 ? 'start' : i === 6 ? 'end' : 'middle' }, new Date(t).toLocaleTimeString()));
   }
   return g;
 }
@@ -99,7 +99,7 @@ function renderFederationTimeline(feds, now) {
   const svg = el('svg:svg', { viewBox: `0 0 ${W} ${bottom + 22}`, role: 'img', 'aria-label': 'Federated bundle refresh timeline' }, axis(x, start, end, top, bottom));
   feds.forEach((f, i) => {
     const y = top + i * rowH + rowH / 2;
-    svg.append(el('svg:text', { class: 'rowlabel', x: 4, y: y + 4 }, short(f.trustDomain)));
+    svg.append(el('svg:text', { class: 'rowlabel', x: 4, y: y + 4 }, short(f.trustDomain, 18)));
     for (const a of f.attempts) {
       svg.append(el('svg:circle', { class: a.status, cx: x(a.at), cy: y, r: 5, 'data-td': f.trustDomain, 'data-status': a.status }, el('svg:title', {}, `${a.status} ${rel(a.at, now)}${a.error ? `\n${a.error}` : ''}`)));
     }
