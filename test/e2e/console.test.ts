@@ -2,15 +2,17 @@
 // processes: a herald-server with a short ca_ttl and a console section, an
 // agent whose admin socket the console reads, and a real Envoy over SDS.
 // The page needs the token; the slot timeline moves through prepared →
-// active; the SDS view shows what Envoy ACKed. UPDATE_CONSOLE_SCREENSHOT=1
+// active; the SDS view shows what Envoy ACKed, what it NACKed with its
+// message, and the name the agent held back. UPDATE_CONSOLE_SCREENSHOT=1
 // writes docs/console.png (otherwise the screenshot goes to the temp dir).
-import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../../demo/browser.ts';
-import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
+import { sdsBootstrap } from '../helpers/envoy-bootstrap.ts';
 import { generateToken, ROOT, SERVER_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort, freePorts } from '../helpers/ports.ts';
 import { runCommand } from '../helpers/process.ts';
@@ -102,6 +104,7 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
   }, 30_000);
 
   it('the slot timeline moves: a prepared X.509 CA becomes active, the former one old; the now-marker advances', async () => {
+    await page.goto(loginUrl);
     const first = await waitFor('an active X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'active'), { timeoutMs: 10_000 });
     const nowA = Number(await page.$eval('#now-marker', (g) => g.getAttribute('data-now')));
     const prepared = await waitFor('a prepared X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'prepared'), { timeoutMs: 40_000, intervalMs: 200 });
@@ -117,6 +120,7 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
   }, 90_000);
 
   it('lists the agent, filters entries, shows a failed federated fetch, and the Envoy\'s ACKed resources over SDS', async () => {
+    await page.goto(loginUrl);
     for (const [id, sel] of [[ENVOY_ID, `unix:supplementary_gid:${GID}`], [`spiffe://${TD}/backend`, 'unix:uid:4242']] as const) {
       const r = await server.cli('entry', 'create', '-parentID', NODE, '-spiffeID', id, '-selector', sel);
       expect(r.code, r.stderr).toBe(0);
@@ -124,18 +128,33 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     const closed = await freePort();
     const fed = await server.cli('federation', 'create', '-trustDomain', 'partner.example', '-bundleEndpointURL', `https://127.0.0.1:${closed}/`, '-bundleEndpointProfile', 'https_web');
     expect(fed.code, fed.stderr).toBe(0);
+    // A certificate and a key that do not match, for a resource Envoy must NACK.
+    const files = join(tmp.path, 'files');
+    await mkdir(files);
+    for (const name of ['a', 'b']) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(files, `${name}.key`), '-out', join(files, `${name}.pem`), '-days', '1', '-subj', `/CN=${name}`], { stdio: 'pipe' });
+    }
+    await chmod(files, 0o755);
     const token = await generateToken(server, NODE);
-    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms', extraAgent: `  admin_socket_path: ${join(adminDir.path, 'admin.sock')}\n` });
-    const [adminPort, inPort, outPort, appPort] = await freePorts(4);
-    const yaml = await renderBootstrap('sidecar.yaml', {
-      NODE_ID: 'frontend-envoy', NODE_CLUSTER: 'frontend', ADMIN_PORT: adminPort!, INBOUND_PORT: inPort!, OUTBOUND_PORT: outPort!, LOCAL_APP_PORT: appPort!,
-      ALLOWED_PEER_ID: ENVOY_ID, UPSTREAM_HOST: '127.0.0.1', UPSTREAM_PORT: inPort!, UPSTREAM_ID: ENVOY_ID, SVID_NAME: 'default', VALIDATION_NAME: 'ROOTCA', AGENT_SOCKET: agent.socketPath,
+    agent = await startAgent({
+      dir: tmp.path, server, joinToken: token, syncInterval: '500ms',
+      extraAgent: `  admin_socket_path: ${join(adminDir.path, 'admin.sock')}\n  sds: { file_resources: { enabled: true, allowed_dir: ${files} } }\n`,
+    });
+    const [adminPort, l1, l2, l3, appPort] = await freePorts(5);
+    const mismatched = `file-cert:${join(files, 'a.pem')}~${join(files, 'b.key')}`;
+    const yaml = sdsBootstrap({
+      node: 'frontend-envoy', admin: adminPort!, agentSocket: agent.socketPath, app: appPort!,
+      listeners: [{ port: l1!, cert: 'default', validation: 'ROOTCA' }, { port: l2!, cert: mismatched }, { port: l3!, cert: 'no-such-secret' }],
     });
     envoy = await startEnvoy({ dir: tmp.path, name: 'frontend-envoy', yaml, adminPort: adminPort!, prefix: ['setpriv', `--groups=${GID}`, '--'] });
 
-    // SDS: both resources ACKed by this Envoy, as the agent's admin socket reports them.
-    const stream = '#sds .stream[data-node-id="frontend-envoy"]';
+    // SDS, as the agent's admin socket reports it: ACKed, NACKed with Envoy's message, held back.
+    const stream = '#sds .envoy[data-node-id="frontend-envoy"]';
     for (const name of ['default', 'ROOTCA']) await page.waitForSelector(`${stream} tr[data-resource="${name}"][data-state="ACKED"]`, { timeout: 30_000 });
+    const nack = await page.waitForSelector(`${stream} tr[data-resource="${mismatched}"][data-state="NACKED"]`, { timeout: 30_000 });
+    expect(await nack!.$eval('td:last-child', (td) => td.textContent)).toMatch(/key|private|certificate/i);
+    const held = await page.waitForSelector(`${stream} tr[data-resource="no-such-secret"][data-state="HELD_BACK"]`, { timeout: 30_000 });
+    expect(await held!.$eval('td:last-child', (td) => td.textContent)).toBe('held back: this Envoy is not authorized for it');
     expect(await page.$eval(stream, (e) => e.textContent)).toContain(ENVOY_ID);
 
     // Agents: attested by join_token, last sync known through the admin socket.

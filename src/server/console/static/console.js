@@ -144,15 +144,53 @@ function renderEntries(entries) {
     el('td', {}, e.federatesWith.join(', ') || '—'), el('td', {}, e.id))), q ? 'No entry matches the filter.' : 'No entries.', 6);
 }
 
-/** Per resource: ACKED, NACKED (Envoy's message), PENDING, or HELD_BACK (unknown or not authorized). */
+const STATE_LABELS = { ACKED: 'ACKed', NACKED: 'NACKed', PENDING: 'pending', HELD_BACK: 'held back' };
+
+// The agent reports a held-back name as "NAME (reason)".
+const HELD_BACK_REASONS = {
+  'unknown': 'held back: no such resource',
+  'not-authorized': 'held back: this Envoy is not authorized for it',
+  'no-identity': 'held back: this Envoy has no identity',
+  'trusted-ca-multi-domain': 'held back: a trusted CA cannot span trust domains',
+};
+function heldBack(entry) {
+  const m = /^(.*) \(([a-z-]+)\)$/.exec(entry);
+  return m ? { name: m[1], message: HELD_BACK_REASONS[m[2]] ?? `held back: ${m[2]}` } : { name: entry, message: 'held back' };
+}
+
+/** Per resource: ACKED, NACKED (Envoy's message), PENDING, or HELD_BACK (the agent did not send it). */
 function resourceStates(s) {
   const sent = s.last_sent?.version;
-  return [...s.resource_names, ...s.held_back.filter((n) => !s.resource_names.includes(n))].map((name) => {
-    if (s.held_back.includes(name)) return { name, state: 'HELD_BACK', version: '', message: 'unknown or not authorized for this Envoy' };
+  const held = new Map(s.held_back.map(heldBack).map((h) => [h.name, h]));
+  return [...new Set([...s.resource_names, ...held.keys()])].map((name) => {
+    if (held.has(name)) return { name, state: 'HELD_BACK', version: '', message: held.get(name).message };
     if (sent && s.last_nack?.version === sent) return { name, state: 'NACKED', version: sent, message: s.last_nack.message };
     if (sent && s.last_ack?.version === sent) return { name, state: 'ACKED', version: sent, message: '' };
     return { name, state: 'PENDING', version: sent ?? '', message: s.last_nack ? `earlier NACK of ${s.last_nack.version}: ${s.last_nack.message}` : '' };
   });
+}
+
+/** Envoy opens one SotW stream per resource name: group the streams by Envoy (node ID and PID). */
+function byEnvoy(streams) {
+  const groups = new Map();
+  for (const s of streams) {
+    const key = `${s.node_id}\u0000${s.pid ?? ''}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(s);
+  }
+  return [...groups.values()];
+}
+
+function renderEnvoy(streams, now) {
+  const s0 = streams[0];
+  const ids = [...new Set(streams.flatMap((s) => s.spiffe_ids))];
+  const since = Math.min(...streams.map((s) => Date.parse(s.connected_at)));
+  return el('div', { class: 'envoy', 'data-node-id': s0.node_id },
+    el('div', {}, el('strong', {}, s0.node_id || '(no node id)'),
+      el('span', { class: 'muted' }, ` cluster ${s0.cluster || '—'} · pid ${s0.pid ?? '—'} · ${streams.length} ${s0.kind === 'delta' ? 'delta ' : ''}stream(s) · connected ${rel(since, now)} · ${ids.join(', ') || 'no SPIFFE ID'}`)),
+    el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Resource'), el('th', {}, 'State'), el('th', {}, 'Version'), el('th', {}, "Envoy's message"))),
+      el('tbody', {}, ...streams.flatMap(resourceStates).map((r) => el('tr', { 'data-resource': r.name, 'data-state': r.state },
+        el('td', {}, r.name), el('td', {}, badge(r.state, STATE_LABELS[r.state])), el('td', {}, r.version), el('td', {}, r.message))))));
 }
 
 function renderSds(sds, now) {
@@ -161,13 +199,11 @@ function renderSds(sds, now) {
   box.replaceChildren(...sds.map((a) => {
     if (!a.ok) return el('div', { class: 'agent' }, el('strong', {}, a.socketPath), el('div', { class: 'error' }, a.error));
     const st = a.status;
+    const envoys = byEnvoy(st.streams);
     return el('div', { class: 'agent', 'data-agent-id': st.agent_id ?? '' },
-      el('strong', {}, st.agent_id ?? '(not attested)'), el('span', { class: 'muted' }, ` · ${a.socketPath} · last sync ${st.last_sync ? rel(Date.parse(st.last_sync), now) : '—'} · ${st.streams.length} Envoy stream(s)`),
-      ...st.streams.map((s) => el('div', { class: 'stream', 'data-node-id': s.node_id },
-        el('div', {}, el('strong', {}, s.node_id || '(no node id)'), el('span', { class: 'muted' }, ` cluster ${s.cluster || '—'} · pid ${s.pid ?? '—'} · ${s.kind} · connected ${rel(Date.parse(s.connected_at), now)} · ${s.spiffe_ids.join(', ') || 'no SPIFFE ID'}`)),
-        el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Resource'), el('th', {}, 'State'), el('th', {}, 'Version'), el('th', {}, "Envoy's message"))),
-          el('tbody', {}, ...resourceStates(s).map((r) => el('tr', { 'data-resource': r.name, 'data-state': r.state },
-            el('td', {}, r.name), el('td', {}, badge(r.state)), el('td', {}, r.version), el('td', {}, r.message))))))));
+      el('strong', {}, st.agent_id ?? '(not attested)'),
+      el('span', { class: 'muted' }, ` · ${a.socketPath} · last sync ${st.last_sync ? rel(Date.parse(st.last_sync), now) : '—'} · ${envoys.length} Envoy(s)`),
+      ...(envoys.length ? envoys.map((g) => renderEnvoy(g, now)) : [el('p', { class: 'muted' }, 'No Envoy connected.')]));
   }));
 }
 
