@@ -36,6 +36,8 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
   let page: Page;
   let base: string;
   let loginUrl: string;
+  /** The X.509 authority the rotation test revoked. */
+  let revokedId: string | undefined;
 
   /** The X.509 slots as the page draws them. */
   const x509Slots = (): Promise<Slot[]> =>
@@ -48,11 +50,12 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     const adminSock = join(adminDir.path, 'admin.sock');
     const consolePort = await freePort();
     base = `http://127.0.0.1:${consolePort}`;
-    // ca_ttl 30s: the next CA is prepared after 15s and activated after 25s.
+    // ca_ttl 60s: the next CA is prepared after 30s and activated after 50s;
+    // the old one then stays valid 10s, long enough to taint and revoke it.
     server = await startServer({
       dir: tmp.path,
       trustDomain: TD,
-      caTtl: '30s',
+      caTtl: '60s',
       x509SvidTtl: '4s',
       jwtSvidTtl: '4s',
       extraTop: `console:\n  port: ${consolePort}\n  refresh_interval: 500ms\n  agent_admin_socket_paths: [${adminSock}]\n`,
@@ -103,11 +106,11 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     expect(await page.$eval('#td', (e) => e.textContent)).toBe(TD);
   }, 30_000);
 
-  it('the slot timeline moves: a prepared X.509 CA becomes active, the former one old; the now-marker advances', async () => {
+  it('the slot timeline moves: a prepared X.509 CA becomes active, the former one old, then tainted and revoked; the now-marker advances', async () => {
     await page.goto(loginUrl);
     const first = await waitFor('an active X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'active'), { timeoutMs: 10_000 });
     const nowA = Number(await page.$eval('#now-marker', (g) => g.getAttribute('data-now')));
-    const prepared = await waitFor('a prepared X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'prepared'), { timeoutMs: 40_000, intervalMs: 200 });
+    const prepared = await waitFor('a prepared X.509 CA on the page', async () => (await x509Slots()).find((s) => s.status === 'prepared'), { timeoutMs: 60_000, intervalMs: 200 });
     expect(prepared.id).not.toBe(first.id);
     // Drawn with the thresholds of the active CA and the JWT key's slots too.
     expect(await page.$$eval('#timeline line.threshold', (l) => l.length)).toBeGreaterThanOrEqual(2);
@@ -117,7 +120,20 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
       return slots.some((s) => s.id === prepared.id && s.status === 'active') && slots.some((s) => s.id === first.id && s.status === 'old');
     }, { timeoutMs: 30_000, intervalMs: 200 });
     expect(Number(await page.$eval('#now-marker', (g) => g.getAttribute('data-now')))).toBeGreaterThan(nowA);
-  }, 90_000);
+
+    // Tainting, then revoking, the old CA shows on its bar (from the bundle's flags).
+    const bar = `#timeline rect[data-kind="x509"][data-id="${first.id}"]`;
+    const attr = (name: string) => page.$eval(bar, (r, n) => r.getAttribute(n), name);
+    expect(await attr('data-tainted')).toBeNull();
+    const taint = await server.cli('localauthority', 'x509', 'taint', '-authorityID', first.id);
+    expect(taint.code, taint.stderr).toBe(0);
+    await waitFor('the old CA drawn tainted', async () => ((await attr('data-tainted')) === 'true' ? true : undefined), { timeoutMs: 10_000 });
+    const revoke = await server.cli('localauthority', 'x509', 'revoke', '-authorityID', first.id);
+    expect(revoke.code, revoke.stderr).toBe(0);
+    revokedId = first.id;
+    await waitFor('the old CA drawn revoked', async () => ((await attr('data-revoked')) === 'true' ? true : undefined), { timeoutMs: 10_000 });
+    expect(await page.$eval(bar, (r) => r.getAttribute('class'))).toContain('revoked');
+  }, 120_000);
 
   it('lists the agent, filters entries, shows a failed federated fetch, and the Envoy\'s ACKed resources over SDS', async () => {
     await page.goto(loginUrl);
@@ -185,6 +201,12 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     });
     await waitFor('the filter cleared', async () => ((await entryIds()).length === all.length ? true : undefined), { timeoutMs: 5_000 });
 
+    // For the picture: the current old CA tainted, as an operator retiring it would.
+    const old = (JSON.parse((await server.cli('localauthority', 'x509', 'show', '-output', 'json')).stdout) as { old?: { authority_id: string } }).old;
+    if (old && old.authority_id !== revokedId) {
+      expect((await server.cli('localauthority', 'x509', 'taint', '-authorityID', old.authority_id)).code).toBe(0);
+      await page.waitForSelector(`#timeline rect[data-id="${old.authority_id}"][data-tainted="true"]`, { timeout: 10_000 });
+    }
     const out = process.env.UPDATE_CONSOLE_SCREENSHOT === '1' ? join(ROOT, 'docs/console.png') : join(tmp.path, 'console.png');
     await page.screenshot({ path: out as `${string}.png`, fullPage: true });
   }, 90_000);
