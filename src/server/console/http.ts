@@ -79,12 +79,13 @@ export async function startConsoleListener(cfg: ConsoleConfig, deps: ConsoleHttp
     timer = setTimeout(() => void broadcast().finally(() => (streams.size > 0 ? tick() : (timer = undefined))), cfg.refreshIntervalMs);
   };
 
-  const openStream = (req: IncomingMessage, res: ServerResponse): void => {
+  const openStream = (res: ServerResponse): void => {
     if (streams.size >= MAX_EVENT_STREAMS) return send(res, 503, 'text/plain; charset=utf-8', `herald console: at most ${MAX_EVENT_STREAMS} pages may be open at once\n`);
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', connection: 'keep-alive' });
     res.write(`retry: ${Math.max(1000, cfg.refreshIntervalMs)}\n\n`);
     streams.add(res);
-    req.on('close', () => streams.delete(res));
+    // The response closes when the page goes away (the request may count as complete before).
+    res.on('close', () => streams.delete(res));
     // The first view at once, then every tick.
     void deps.snapshot().then((s) => res.write(`event: snapshot\ndata: ${JSON.stringify(s)}\n\n`), () => undefined);
     if (timer === undefined) tick();
@@ -110,7 +111,7 @@ export async function startConsoleListener(cfg: ConsoleConfig, deps: ConsoleHttp
       );
       return;
     }
-    if (url.pathname === '/events') return openStream(req, res);
+    if (url.pathname === '/events') return openStream(res);
     send(res, 404, 'text/plain; charset=utf-8', 'herald console: not found\n');
   });
 

@@ -2,6 +2,7 @@
 // streams a new snapshot every refresh_interval; open pages are capped.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../helpers/wait.ts';
 import { MAX_EVENT_STREAMS, startConsoleListener, type ConsoleListener } from '../../../src/server/console/http.ts';
 
 const TOKEN = 'tok-' + 'x'.repeat(40);
@@ -70,6 +71,9 @@ describe('console listener', () => {
     for (let i = 0; i < MAX_EVENT_STREAMS; i++) open.push(await fetch(base + '/events', { headers: auth }));
     expect(open.every((r) => r.status === 200)).toBe(true);
     expect((await fetch(base + '/events', { headers: auth })).status).toBe(503);
+    // A page that goes away frees its place.
+    await open[0]!.body!.cancel();
+    await waitFor('a place for one more page', async () => ((await fetch(base + '/events', { headers: auth })).status === 200 ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
     await listener.close();
   });
 });
