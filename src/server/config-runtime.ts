@@ -70,6 +70,8 @@ export interface ServerRuntimeConfig {
     /** Sorted by trust domain name. */
     readonly federatesWith: readonly FederationRelationshipConfig[];
   };
+  /** Undefined: no console is served. */
+  readonly console: ConsoleConfig | undefined;
   /**
    * The enabled plugins, by type in catalog order (DataStore, KeyManager,
    * NodeAttestor, UpstreamAuthority, …) and in file order within a type; each
@@ -77,8 +79,6 @@ export interface ServerRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
-  /** Undefined: no console is served. */
-  readonly console: ConsoleConfig | undefined;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
@@ -189,8 +189,8 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       : { country: subject.country, organization: subject.organization, commonName: subject.common_name === '' ? undefined : subject.common_name },
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
     federation: { bundleEndpoint, federatesWith },
-    plugins,
     console: toConsoleConfig(file.console, abs),
+    plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     warnings,
   };

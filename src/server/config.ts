@@ -226,9 +226,9 @@ const plugins = serverPluginsSchema;
 /** The herald-server config file schema: every key, its type, default and description. */
 export const serverConfigSchema = s.section({
   server: serverSection,
+  console: consoleSchema,
   plugins,
   health_checks: healthChecks,
-  console: consoleSchema,
   telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
 });
 

@@ -239,18 +239,18 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     await refresher.start();
     cleanup.push(() => refresher.stop());
 
+    if (config.console) {
+      const { startConsole } = await import('./console/console.ts');
+      const c = await startConsole(config.console, { trustDomain: td, ds, journalPath: join(config.dataDir, JOURNAL_FILE), federation: refresher, clock, dataDir: config.dataDir, log: subsystemLogger(log, 'console') });
+      cleanup.push(() => c.close());
+    }
+
     const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
       const now = clock.now();
       await publisher.pruneExpired(now);
       await ds.pruneJoinTokens(Math.floor(now / 1000));
     }, log);
     cleanup.push(() => pruneTimer.cancel());
-
-    if (config.console) {
-      const { startConsole } = await import('./console/console.ts');
-      const c = await startConsole(config.console, { trustDomain: td, ds, journalPath: join(config.dataDir, JOURNAL_FILE), federation: refresher, clock, dataDir: config.dataDir, log: subsystemLogger(log, 'console') });
-      cleanup.push(() => c.close());
-    }
 
     if (config.healthChecks.listenerEnabled) {
       const http = await startHealthListener(config.healthChecks, () => storage.ready());

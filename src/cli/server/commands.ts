@@ -19,8 +19,8 @@ export const serverCommands = {
   bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
   federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
   localauthority: localAuthorityCommands,
+  console: consoleCommands,
   upstreamauthority: upstreamAuthorityCommands,
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },
-  console: consoleCommands,
 };
