@@ -36,6 +36,7 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
   let page: Page;
   let base: string;
   let loginUrl: string;
+  let consolePort: number;
   /** The X.509 authority the rotation test revoked. */
   let revokedId: string | undefined;
 
@@ -48,7 +49,7 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     // Outside the Workload API socket's directory, as SPIRE requires of the admin socket.
     adminDir = await makeTempDir('herald-console-admin-');
     const adminSock = join(adminDir.path, 'admin.sock');
-    const consolePort = await freePort();
+    consolePort = await freePort();
     base = `http://127.0.0.1:${consolePort}`;
     // ca_ttl 60s: the next CA is prepared after 30s and activated after 50s;
     // the old one then stays valid 10s, long enough to taint and revoke it.
@@ -85,11 +86,11 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
       expect(await res.text()).toContain('herald-server console url');
     }
     expect((await fetch(`${base}/login?token=wrong`, { redirect: 'manual' })).status).toBe(401);
-    expect((await fetch(`${base}/api/snapshot`, { headers: { cookie: 'herald_console=wrong' } })).status).toBe(401);
+    expect((await fetch(`${base}/api/snapshot`, { headers: { cookie: `herald_console_${consolePort}=wrong` } })).status).toBe(401);
     const login = await fetch(loginUrl, { redirect: 'manual' });
     expect(login.status).toBe(303);
     expect(login.headers.get('location')).toBe('/');
-    expect(login.headers.get('set-cookie')).toMatch(/^herald_console=[^;]+; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(login.headers.get('set-cookie')).toMatch(new RegExp(`^herald_console_${consolePort}=[^;]+; Path=/; HttpOnly; SameSite=Strict$`));
     const token = new URL(loginUrl).searchParams.get('token')!;
     const snap = await fetch(`${base}/api/snapshot`, { headers: { authorization: `Bearer ${token}` } });
     expect(snap.status).toBe(200);

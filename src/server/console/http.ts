@@ -16,7 +16,8 @@ import { LOGIN_PATH, tokenMatches } from './token.ts';
 // node:http through require, as health-listener.ts (its ESM namespace loads undici).
 const { createServer } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
-export const COOKIE_NAME = 'herald_console';
+/** Cookies ignore ports: each console's cookie is named after its port, so two servers on one host do not log each other out. */
+export const cookieName = (port: number): string => `herald_console_${port}`;
 /** Open pages at once; more get 503 (each holds a connection). */
 export const MAX_EVENT_STREAMS = 16;
 
@@ -40,10 +41,10 @@ export interface ConsoleHttpDeps {
   readonly log: Logger;
 }
 
-function cookieToken(req: IncomingMessage): string | undefined {
+function cookieToken(req: IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === COOKIE_NAME) return decodeURIComponent(v.join('='));
+    if (k === name) return decodeURIComponent(v.join('='));
   }
   return undefined;
 }
@@ -57,6 +58,8 @@ export async function startConsoleListener(cfg: ConsoleConfig, deps: ConsoleHttp
   const files = new Map(Object.entries(STATIC).map(([path, name]) => [path, { body: readFileSync(join(import.meta.dirname, 'static', name)), type: TYPES[name.split('.').pop()!]! }]));
   const streams = new Set<ServerResponse>();
   let timer: NodeJS.Timeout | undefined;
+  // Known once listening, before the first request.
+  let cookie = '';
 
   const send = (res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void => {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...extra }).end(body);
@@ -98,10 +101,10 @@ export async function startConsoleListener(cfg: ConsoleConfig, deps: ConsoleHttp
       if (!tokenMatches(deps.token, url.searchParams.get('token') ?? undefined)) return refuse(res, 'wrong or missing token');
       return send(res, 303, 'text/plain; charset=utf-8', 'logged in\n', {
         location: '/',
-        'set-cookie': `${COOKIE_NAME}=${encodeURIComponent(deps.token)}; Path=/; HttpOnly; SameSite=Strict`,
+        'set-cookie': `${cookie}=${encodeURIComponent(deps.token)}; Path=/; HttpOnly; SameSite=Strict`,
       });
     }
-    if (!tokenMatches(deps.token, cookieToken(req) ?? bearerToken(req))) return refuse(res, 'not logged in');
+    if (!tokenMatches(deps.token, cookieToken(req, cookie) ?? bearerToken(req))) return refuse(res, 'not logged in');
     const file = files.get(url.pathname);
     if (file) return send(res, 200, file.type, file.body);
     if (url.pathname === '/api/snapshot') {
@@ -119,6 +122,7 @@ export async function startConsoleListener(cfg: ConsoleConfig, deps: ConsoleHttp
     server.once('error', (err) => reject(new HeraldError('ERR_UNAVAILABLE_LISTEN', `console: cannot listen on ${cfg.address}:${cfg.port}: ${errorMessage(err)}`, { cause: err })));
     server.listen(cfg.port, cfg.address, () => resolve((server.address() as { port: number }).port));
   });
+  cookie = cookieName(port);
   return {
     port,
     close: () =>

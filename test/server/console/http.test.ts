@@ -53,8 +53,10 @@ describe('console listener', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     expect(await page.text()).toContain('<script src="/console.js"');
-    expect((await fetch(base + '/console.js', { headers: { cookie: `other=1; herald_console=${TOKEN}` } })).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await fetch(base + '/console.js', { headers: { cookie: `other=1; herald_console_${listener.port}=${TOKEN}` } })).headers.get('content-type')).toMatch(/^text\/javascript/);
     expect((await fetch(base + '/nope', { headers: auth })).status).toBe(404);
+    // Another console's cookie (another port) is not this one's.
+    expect((await fetch(base + '/', { headers: { cookie: `herald_console_1=${TOKEN}` } })).status).toBe(401);
     expect(calls).toBe(0);
   });
 
