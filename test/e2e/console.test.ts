@@ -212,11 +212,16 @@ describe('status console (headless Chromium, real server, agent and Envoy)', () 
     await page.screenshot({ path: out as `${string}.png`, fullPage: true });
   }, 90_000);
 
-  it('`console url` names what is missing: no console section', async () => {
+  it('`console url` names what is missing: no console section, or a server never started with one', async () => {
     const cfg = join(tmp.path, 'no-console.yaml');
-    await writeFile(cfg, `server: { trust_domain: ${TD}, data_dir: ${join(tmp.path, 'nowhere')} }\nplugins: { DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: x } } }, KeyManager: { memory: { plugin_data: {} } }, NodeAttestor: { join_token: { plugin_data: {} } } }\n`);
-    const res = await runCommand(SERVER_BIN, ['console', 'url', '-config', cfg], { cwd: tmp.path });
-    expect(res.code).toBe(1);
-    expect(res.stderr).toContain('has no console section');
+    const body = `server: { trust_domain: ${TD}, data_dir: ${join(tmp.path, 'nowhere')} }\nplugins: { DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: x } } }, KeyManager: { memory: { plugin_data: {} } }, NodeAttestor: { join_token: { plugin_data: {} } } }\n`;
+    await writeFile(cfg, body);
+    const none = await runCommand(SERVER_BIN, ['console', 'url', '-config', cfg], { cwd: tmp.path });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('has no console section');
+    await writeFile(cfg, body + 'console: { port: 8090 }\n');
+    const never = await runCommand(SERVER_BIN, ['console', 'url', '-config', cfg], { cwd: tmp.path });
+    expect(never.code).toBe(1);
+    expect(never.stderr).toContain(`${join(tmp.path, 'nowhere', 'console.token')} does not exist yet; start the server with this config first`);
   });
 });
