@@ -157,6 +157,7 @@ export const errorRegistry = {
   ERR_ENTRY_EXISTS: { status: GrpcCode.ALREADY_EXISTS, description: 'An entry with the same SPIFFE ID, parent ID and selectors exists' },
 
   // Preconditions
+  ERR_FAILED_PRECONDITION_CONSOLE: { status: GrpcCode.FAILED_PRECONDITION, description: 'The status console is not configured (no console section) or its token file is missing (start the server with a console section first)' },
   ERR_FAILED_PRECONDITION_ATTESTOR: { status: GrpcCode.FAILED_PRECONDITION, description: 'An agent attests with a NodeAttestor the server does not run' },
   ERR_FAILED_PRECONDITION_AUTHORITY_ACTIVE: { status: GrpcCode.FAILED_PRECONDITION, description: 'The active authority cannot be tainted or revoked' },
   ERR_FAILED_PRECONDITION_AUTHORITY_PREPARED: { status: GrpcCode.FAILED_PRECONDITION, description: 'The prepared authority cannot be tainted or revoked' },

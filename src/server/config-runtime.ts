@@ -12,6 +12,7 @@ import type { LogFormat, LogLevel } from '../common/log.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { serverDeclaredPlugins } from './catalog/catalog.ts';
+import { toConsoleConfig, type ConsoleConfig } from './console/config.ts';
 import type { ServerFileConfig } from './config.ts';
 import { toTelemetryConfig, type TelemetryConfig } from '../common/telemetry/config.ts';
 
@@ -70,6 +71,8 @@ export interface ServerRuntimeConfig {
     /** Sorted by trust domain name. */
     readonly federatesWith: readonly FederationRelationshipConfig[];
   };
+  /** Undefined: no console is served. */
+  readonly console: ConsoleConfig | undefined;
   /**
    * The enabled plugins, by type in catalog order (DataStore, KeyManager,
    * NodeAttestor, UpstreamAuthority, …) and in file order within a type; each
@@ -190,6 +193,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       : { country: subject.country, organization: subject.organization, commonName: subject.common_name === '' ? undefined : subject.common_name },
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
     federation: { bundleEndpoint, federatesWith },
+    console: toConsoleConfig(file.console, abs),
     plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
     telemetry: toTelemetryConfig(file.telemetry),

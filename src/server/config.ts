@@ -14,6 +14,7 @@ import { telemetrySchema } from '../common/telemetry/config.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { serverPluginsSchema } from './catalog/catalog.ts';
+import { consoleSchema } from './console/config.ts';
 import { toServerRuntimeConfig } from './config-runtime.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
 
@@ -226,6 +227,7 @@ const plugins = serverPluginsSchema;
 /** The herald-server config file schema: every key, its type, default and description. */
 export const serverConfigSchema = s.section({
   server: serverSection,
+  console: consoleSchema,
   plugins,
   health_checks: healthChecks,
   telemetry: telemetrySchema('spire_server'),

@@ -245,6 +245,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     await refresher.start();
     cleanup.push(() => refresher.stop());
 
+    if (config.console) {
+      const { startConsole } = await import('./console/console.ts');
+      const c = await startConsole(config.console, { trustDomain: td, ds, journalPath: join(config.dataDir, JOURNAL_FILE), federation: refresher, clock, dataDir: config.dataDir, log: subsystemLogger(log, 'console') });
+      cleanup.push(() => c.close());
+    }
+
     const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
       const now = clock.now();
       await publisher.pruneExpired(now);
