@@ -8,6 +8,8 @@ import type { FlagKeyMap } from '../src/common/config/index.ts';
 import { MAX_ALIAS_VALUES, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from '../src/common/config/limits.ts';
 import type { FlagSpecs } from '../src/cli/flags.ts';
 import { DEFAULT_SERVER_CONFIG_PATH, serverConfigSchema, serverFlagKeys, serverRunFlags } from '../src/server/config.ts';
+import { DEFAULT_OIDC_CONFIG_PATH } from '../src/cli/oidc/commands.ts';
+import { oidcConfigSchema } from '../src/oidc/config.ts';
 import { writeOrCheck } from './lib/generated-files.ts';
 
 const COMMON = [
@@ -66,6 +68,16 @@ export function renderConfigDocs(): Record<string, string> {
       '',
       renderSchemaMarkdown(agentConfigSchema),
       renderRunFlags('herald-agent', agentRunFlags, agentFlagKeys),
+    ].join('\n'),
+    'docs/config/oidc.md': [
+      '# herald-oidc configuration reference',
+      '',
+      COMMON,
+      `Default file: \`${DEFAULT_OIDC_CONFIG_PATH}\` (\`herald-oidc run -config <file> [-expandEnv]\`; \`herald-oidc validate -config <file>\` checks it). The keys are SPIRE's oidc-discovery-provider's; see docs/oidc.md.`,
+      '',
+      'Exactly one key source (`server_api` or `workload_api`) and one listener (`serving_cert_file`, `insecure_addr` or `listen_socket_path`) are required.',
+      '',
+      renderSchemaMarkdown(oidcConfigSchema),
     ].join('\n'),
   };
 }

@@ -11,7 +11,7 @@ import { createPublicKey } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { publicKeyToJwk } from '../../src/spiffe/bundle/jwk.ts';
 import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess } from '../../test/helpers/process.ts';
@@ -29,7 +29,7 @@ try {
   stops.unshift(() => agent.stop());
   // The agent's own view: time spent in Check, last 1,024 calls.
   const serverSide = async (): Promise<string> => {
-    const l = await agentLatency(agent.adminSocket, 'authz.check_ms');
+    const l = await agentLatency(agent.adminSocket, 'spire_agent_authz_check_elapsed_time');
     return l ? ` | in the agent: p50 ${(l.p50 * 1000).toFixed(0)} µs, p99 ${(l.p99 * 1000).toFixed(0)} µs` : '';
   };
 

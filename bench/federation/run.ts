@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
 import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 3);

@@ -13,7 +13,7 @@ import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
 import { X509Certificate } from 'node:crypto';
 import { Services } from '../../src/common/grpc/protos.ts';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { opensslSpeed } from '../lib/openssl.ts';
 import { startServerProc } from '../lib/herald-procs.ts';
 

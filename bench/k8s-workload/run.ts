@@ -15,7 +15,7 @@ import pino from 'pino';
 import { locateContainer } from '../../src/agent/plugins/workloadattestor/k8s/container.ts';
 import { ApiServerPodSource, K8sWorkloadAttestor } from '../../src/agent/plugins/workloadattestor/k8s/k8s.ts';
 import { processStartTimeSync } from '../../src/common/grpc/process-start-time.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { startKubeApiserver } from '../../test/helpers/kube-apiserver.ts';
 import { cgroupSupport, kubeletCgroups } from '../../test/helpers/kubelet-cgroups.ts';
 import { waitFor } from '../../test/helpers/wait.ts';

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
 import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
+import { quantileFromBuckets } from '../../src/common/telemetry/metrics.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -99,7 +100,11 @@ export interface AgentProc {
   stop(): Promise<void>;
 }
 
-/** Latency percentiles (ms, last 1,024 samples) the agent recorded under `name`. */
+/**
+ * Latency percentiles (ms) of the agent's histogram `name` (e.g.
+ * spire_agent_sds_api_change_to_push_elapsed_time), read from its admin
+ * socket's /metrics and interpolated within buckets as PromQL's histogram_quantile.
+ */
 export async function agentLatency(adminSocket: string, name: string): Promise<{ p50: number; p99: number } | undefined> {
   const body = await new Promise<string>((resolve, reject) => {
     const req = httpRequest({ socketPath: adminSocket, path: '/metrics' }, (res) => {
@@ -110,7 +115,11 @@ export async function agentLatency(adminSocket: string, name: string): Promise<{
     req.on('error', reject);
     req.end();
   });
-  return (JSON.parse(body) as { latencies: Record<string, { p50: number; p99: number }> }).latencies[name];
+  const buckets: [number, number][] = [];
+  for (const m of body.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  const p50 = quantileFromBuckets(buckets, 0.5);
+  const p99 = quantileFromBuckets(buckets, 0.99);
+  return p50 === undefined || p99 === undefined ? undefined : { p50, p99 };
 }
 
 export interface BenchEntry {

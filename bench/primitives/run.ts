@@ -11,22 +11,13 @@ import { parseAndValidate, sign } from '../../src/spiffe/jwtsvid.ts';
 import { generateKeyPair } from '../../src/spiffe/keys.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
 import { verify } from '../../src/spiffe/x509-verify.ts';
-import { createCaCertificate, signX509Svid } from '../../src/spiffe/x509-template.ts';
+import { createCaCertificate, signX509Svid } from '../../src/server/credtemplate/standalone.ts';
 import { opensslSpeed } from '../lib/openssl.ts';
+import { rate as measure } from '../lib/rate.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
-async function rate(fn: () => unknown | Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 50; i++) await fn(); // warm up
-  let n = 0;
-  const t0 = performance.now();
-  const end = t0 + SECONDS * 1000;
-  while (performance.now() < end) {
-    await fn();
-    n++;
-  }
-  return n / ((performance.now() - t0) / 1000);
-}
+const rate = (fn: () => unknown): Promise<number> => measure(fn, SECONDS, 50);
 
 const td = TrustDomain.fromString('example.org');
 const now = Date.now();

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { SECRET_TYPE_URL } from '../../src/agent/endpoints/sds/secrets.ts';
 import { envoyPath } from '../../demo/lib/tools.ts';
@@ -104,7 +104,7 @@ try {
   console.log(`Node ${process.version}; ${STREAMS} SDS streams (ACKing xDS client) + 1 real Envoy; ${ROUNDS} rotations`);
   console.log(`rotation → stream response (from the first stream's): p50 ${percentile(perStream, 50).toFixed(1)} ms, p99 ${percentile(perStream, 99).toFixed(1)} ms, last stream (median of rounds) ${percentile(lastStream, 50).toFixed(1)} ms`);
   console.log(`rotation → real Envoy applied it (sds.default.update_time, ms resolution): p50 ${percentile(toEnvoyAck, 50).toFixed(0)} ms, max ${toEnvoyAck[toEnvoyAck.length - 1]?.toFixed(0)} ms (${toEnvoyAck.length} rounds)`);
-  const inAgent = await agentLatency(env.agentAdminSocket, 'sds.change_to_push_ms');
+  const inAgent = await agentLatency(env.agentAdminSocket, 'spire_agent_sds_api_change_to_push_elapsed_time');
   if (inAgent) console.log(`in the agent, cache change → response written: p50 ${inAgent.p50.toFixed(1)} ms, p99 ${inAgent.p99.toFixed(1)} ms (last 1,024 pushes)`);
   console.log(`agent CPU during the rotations: ${((statAfter.cpuTicks - statBefore.cpuTicks) * 10).toFixed(0)} ms over ${ROUNDS} rounds; RSS ${statAfter.rssMb.toFixed(0)} MB with ${STREAMS + 1} SDS streams`);
   for (const c of clients) (c as unknown as grpc.Client).close();

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { readPeerCredentials, stampPeerAddress } from '../../src/common/grpc/peer.ts';
 import { startUdsServer } from '../../src/common/grpc/uds-server.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { PeerClient, peerServiceDefinition, peerServiceImplementation, type WhoAmIReply } from '../../test/common/grpc/fixtures/peer-service.ts';
 
 interface ClientResult {

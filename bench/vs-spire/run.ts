@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
 import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { SPIRE_VERSION, spireBinaries } from '../../demo/lib/tools.ts';
 import { freePort } from '../lib/herald-procs.ts';
 import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
-import { percentile } from '../../src/common/metrics.ts';
+import { percentile } from '../lib/percentile.ts';
 import { agentLatency, startServerAndAgent } from '../lib/herald-procs.ts';
 
 const STREAMS = Number(process.argv[2] ?? 1000);
@@ -97,7 +97,7 @@ try {
   console.log(`first response of a new stream: p50 ${percentile(firsts, 50).toFixed(2)} ms, p99 ${percentile(firsts, 99).toFixed(2)} ms (${SAMPLES} samples, from the process holding the ${STREAMS} streams)`);
   console.log(`  from a new workload process: p50 ${percentile(own, 50).toFixed(2)} ms, p99 ${percentile(own, 99).toFixed(2)} ms (${SAMPLES} samples)`);
   console.log(`rotation reached ${second.length}/${STREAMS} streams; first→last arrival ${fanout.toFixed(1)} ms; entry update→last stream ${updateToLast.toFixed(0)} ms (includes the 1 s sync interval and signing)`);
-  const inAgent = await agentLatency(env.agentAdminSocket, 'workload_api.change_to_push_ms');
+  const inAgent = await agentLatency(env.agentAdminSocket, 'spire_agent_workload_api_change_to_push_elapsed_time');
   if (inAgent) console.log(`in the agent, cache change → message written: p50 ${inAgent.p50.toFixed(1)} ms, p99 ${inAgent.p99.toFixed(1)} ms (last 1,024 writes)`);
   console.log(`agent RSS: ${rssIdle.toFixed(0)} MB idle, ${rssOpen.toFixed(0)} MB with ${STREAMS} streams`);
   console.log(`FetchJWTSVID (cached): p50 ${percentile(jwts, 50).toFixed(2)} ms, p99 ${percentile(jwts, 99).toFixed(2)} ms (${SAMPLES} calls)`);

@@ -49,6 +49,22 @@ export function chromiumPath(): string {
   return required('Chromium', p);
 }
 
+/** MariaDB's server, its datadir initialiser and its client (Debian's mariadb-server, installed by setup). */
+export function mariadbPaths(): { server: string; installDb: string; client: string } {
+  const find = (name: string, dirs: readonly string[]): string => {
+    const hit = dirs.map((d) => join(d, name)).find((p) => existsSync(p));
+    if (hit === undefined) throw new ToolMissingError(name, dirs.map((d) => join(d, name)).join(', '));
+    return hit;
+  };
+  return { server: find('mariadbd', ['/usr/sbin', '/usr/bin']), installDb: find('mariadb-install-db', ['/usr/bin', '/usr/sbin']), client: find('mariadb', ['/usr/bin']) };
+}
+
+/** Debian's prometheus package (the observability test scrapes both daemons with it and checks the shipped rules with promtool). */
+export function prometheusPaths(): { prometheus: string; promtool: string } {
+  const dir = process.env.PROMETHEUS_DIR ?? '/usr/bin';
+  return { prometheus: required('Prometheus', join(dir, 'prometheus')), promtool: required('promtool', join(dir, 'promtool')) };
+}
+
 export const K8S_VERSION = 'v1.35.4';
 
 /** kube-apiserver, etcd and kubectl built by setup from k8s.io/kubernetes on the Go module proxy. */

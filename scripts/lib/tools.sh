@@ -25,9 +25,23 @@ check_initdb() {
   [ -n "$initdb" ] || { echo "no /usr/lib/postgresql/*/bin/initdb"; return 1; }
   "$initdb" --version && "$(dirname "$initdb")/postgres" --version >/dev/null
 }
+check_mariadb() {
+  local d
+  d=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+  "$d" --version && command -v mariadb-install-db >/dev/null && mariadb --version >/dev/null || { echo "mariadbd, mariadb-install-db or mariadb missing (mariadb-server)"; return 1; }
+}
 check_chromium() {
   local bin=${CHROMIUM_BIN:-/usr/bin/chromium}
   "$bin" --headless --no-sandbox --disable-gpu --version 2>/dev/null | grep -i chrom || { echo "$bin does not run"; return 1; }
+}
+# promtool checking a one-rule file: the observability test runs both binaries.
+check_prometheus() {
+  local dir=${PROMETHEUS_DIR:-/usr/bin} rules
+  "$dir/prometheus" --version 2>&1 | head -n 1 | grep -q '^prometheus' || { echo "$dir/prometheus does not run"; return 1; }
+  rules=$(mktemp) && printf 'groups:\n- name: g\n  rules:\n  - record: r\n    expr: up\n' >"$rules"
+  "$dir/promtool" check rules "$rules" >/dev/null 2>&1 || { rm -f "$rules"; echo "$dir/promtool check rules fails"; return 1; }
+  rm -f "$rules"
+  "$dir/prometheus" --version 2>&1 | head -n 1
 }
 check_wrk() { local out; out=$(wrk -v 2>&1 || true); case "$out" in wrk\ *) echo "$out" | head -n 1 ;; *) echo "wrk does not run"; return 1 ;; esac; }
 check_go() {

@@ -3,15 +3,15 @@
 // works as well as `herald-agent sds status`.
 //   GET /sds/status   connected Envoys: node, pid, SPIFFE IDs, resources,
 //                     last sent / ACKed / NACKed (with Envoy's message), held back
-//   GET /metrics      the agent's counters and latency percentiles
+//   GET /metrics      the agent's metrics, Prometheus text format (as telemetry.Prometheus serves them)
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { checkSocketDirectory, type SocketFileLogger } from '../common/grpc/uds-socket-file.ts';
-import type { Metrics } from '../common/metrics.ts';
 import type { SdsStreamRegistry } from './endpoints/sds/stream-state.ts';
 import type { AgentManager } from './manager.ts';
+import type { AgentMetrics } from './telemetry.ts';
 
 // node:http through require, not an ESM import: Node builds the ESM namespace
 // of node:http by reading every export, and its WebSocket getters then load
@@ -24,7 +24,7 @@ export interface AdminApi {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
-export function sdsStatus(registry: SdsStreamRegistry, manager: AgentManager, metrics: Metrics): object {
+export async function sdsStatus(registry: SdsStreamRegistry, manager: AgentManager, metrics: AgentMetrics): Promise<object> {
   return {
     ready: manager.lastSyncAt > 0,
     agent_id: manager.agentId?.toString() ?? null,
@@ -44,20 +44,24 @@ export function sdsStatus(registry: SdsStreamRegistry, manager: AgentManager, me
       last_nack: s.lastNack ? { version: s.lastNack.version, message: s.lastNack.message, at: iso(s.lastNack.at) } : null,
       held_back: s.heldBack,
     })),
-    counters: Object.fromEntries(Object.entries(metrics.snapshot().counters).filter(([k]) => k.startsWith('sds.'))),
-    push_to_ack_ms: metrics.snapshot().latencies['sds.push_to_ack_ms'] ?? null,
+    // Push→ACK percentiles are estimated from the histogram's buckets, as PromQL's histogram_quantile does.
+    ...(await metrics.sdsSummary()),
   };
 }
 
-export async function startAdminApi(socketPath: string, deps: { registry: SdsStreamRegistry; manager: AgentManager; metrics: Metrics; log?: SocketFileLogger }): Promise<AdminApi> {
+export async function startAdminApi(socketPath: string, deps: { registry: SdsStreamRegistry; manager: AgentManager; metrics: AgentMetrics; log?: SocketFileLogger }): Promise<AdminApi> {
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 });
   // Another user who can write here could put their own socket in its place.
   checkSocketDirectory(dirname(socketPath), 'agent admin socket', deps.log);
   await rm(socketPath, { force: true });
   const server: Server = createServer((req, res) => {
-    const json = (body: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2) + '\n');
-    if (req.method === 'GET' && req.url === '/sds/status') json(sdsStatus(deps.registry, deps.manager, deps.metrics));
-    else if (req.method === 'GET' && req.url === '/metrics') json(deps.metrics.snapshot());
+    const send = (type: string, body: Promise<string>): void =>
+      void body.then(
+        (b) => res.writeHead(200, { 'content-type': type }).end(b),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(err)}\n`),
+      );
+    if (req.method === 'GET' && req.url === '/sds/status') send('application/json', sdsStatus(deps.registry, deps.manager, deps.metrics).then((s) => JSON.stringify(s, null, 2) + '\n'));
+    else if (req.method === 'GET' && req.url === '/metrics') send(deps.metrics.contentType, deps.metrics.text());
     else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /sds/status or /metrics\n');
   });
   await new Promise<void>((resolve, reject) => {

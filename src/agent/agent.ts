@@ -14,7 +14,8 @@ import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
 import { checkSocketDirectory } from '../common/grpc/uds-socket-file.ts';
 import { subsystemLogger } from '../common/log.ts';
 import { startHealthListener } from '../common/health-listener.ts';
-import { Metrics } from '../common/metrics.ts';
+import { AgentMetrics } from './telemetry.ts';
+import { startPrometheusListener } from '../common/telemetry/prometheus-listener.ts';
 import { parseCertificatesPem } from '../spiffe/bundle/der.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
 import { healthService } from '../server/api/health-service.ts';
@@ -34,7 +35,7 @@ import { AgentStorage } from './storage.ts';
 export interface HeraldAgent {
   readonly config: AgentRuntimeConfig;
   readonly manager: AgentManager;
-  readonly metrics: Metrics;
+  readonly metrics: AgentMetrics;
   readonly sdsStreams: SdsStreamRegistry;
   readonly socket: UdsServer;
   /** Resolves if the agent must stop by itself (banned, or refused and not re-attestable). */
@@ -46,7 +47,7 @@ export interface StartAgentOptions {
   log: Logger;
   clock?: Clock;
   /** Extra services on the Workload API socket. */
-  extraServices?: (agent: { manager: AgentManager; attestation: CallerAttestation; metrics: Metrics }) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  extraServices?: (agent: { manager: AgentManager; attestation: CallerAttestation; metrics: AgentMetrics }) => { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
 export class AgentBootstrapError extends HeraldError {}
@@ -117,9 +118,10 @@ export async function startAgent(config: AgentRuntimeConfig, opts: StartAgentOpt
 async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOptions, lock: DataDirLock, catalog: AgentCatalog): Promise<HeraldAgent> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log;
-  const metrics = new Metrics();
+  const metrics = new AgentMetrics(config.telemetry.metricPrefix);
   // The KeyManager decides whether the agent SVID's key is written to data_dir.
-  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: !catalog.keyManager.durable });
+  const km = catalog.keyManager;
+  const storage = await AgentStorage.open(config.dataDir, { keysInMemory: !km.durable, ...(km.directory !== undefined ? { keyDir: km.directory } : {}) });
   // Checked before anything starts, so a refusal leaves nothing running.
   if (config.adminSocketPath) {
     await mkdir(dirname(config.adminSocketPath), { recursive: true, mode: 0o700 });
@@ -157,8 +159,9 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   });
   await manager.start();
 
-  const attestation = new CallerAttestation(catalog.workloadAttestors);
+  const attestation = new CallerAttestation(catalog.workloadAttestors, metrics);
   const sdsStreams = new SdsStreamRegistry();
+  metrics.attach({ cache: manager.cache, lastSyncAt: () => manager.lastSyncAt, sdsStreams, clock });
   const sds = new SdsHandler({
     attestor: attestation,
     manager,
@@ -211,6 +214,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
   const health = config.healthChecks.listenerEnabled ? await startHealthListener(config.healthChecks, () => ready) : undefined;
   const adminApi = config.adminSocketPath ? await startAdminApi(config.adminSocketPath, { registry: sdsStreams, manager, metrics, log: subsystemLogger(log, 'admin_api') }) : undefined;
   if (config.adminSocketPath) log.info({ socket_path: config.adminSocketPath }, 'Starting admin API (sds status, metrics)');
+  const prom = config.telemetry.prometheus ? await startPrometheusListener(config.telemetry.prometheus, metrics, subsystemLogger(log, 'telemetry')) : undefined;
 
   // Banned, or refused and unable to attest again: unhealthy at once, no
   // more SVIDs on the sockets (the manager has emptied the cache); the
@@ -235,6 +239,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
       stopped = true;
       await socket.close(1000);
       await adminApi?.close();
+      await prom?.close();
       await new Promise<void>((r) => (health ? health.close(() => r()) : r()));
       if (authz) {
         await authz.socket.close(1000);

@@ -13,6 +13,7 @@ import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { agentDeclaredPlugins } from './catalog/catalog.ts';
 import type { AgentFileConfig } from './config.ts';
+import { toTelemetryConfig, type TelemetryConfig } from '../common/telemetry/config.ts';
 
 export type WorkloadKeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048';
 
@@ -98,6 +99,7 @@ export interface AgentRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
+  readonly telemetry: TelemetryConfig;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
   readonly warnings: readonly string[];
 }
@@ -222,6 +224,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     },
     plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
+    telemetry: toTelemetryConfig(file.telemetry),
     warnings,
   };
   return deepFreeze(runtime);

@@ -9,6 +9,7 @@ import { ConfigError, flagOverrides, parseConfig, prepareParser, s } from '../co
 import type { ConfigLocation, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { errorMessage } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
+import { telemetrySchema } from '../common/telemetry/config.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
 import { eachItem, nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
@@ -218,7 +219,7 @@ export const agentConfigSchema = s.section({
   agent: agentSection,
   plugins,
   health_checks: healthChecks,
-  telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
+  telemetry: telemetrySchema('spire_agent'),
 });
 
 /** The validated file (plus flag overrides), before conversion to runtime values. */

@@ -9,9 +9,10 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
-import { GrpcCode, errorMessage } from '../common/errors.ts';
+import { GrpcCode, errorMessage, grpcStatusFor } from '../common/errors.ts';
 import { PermissionDeniedReason, permissionDeniedReasonOf } from '../common/grpc/permission-denied.ts';
-import type { Metrics } from '../common/metrics.ts';
+import { statusName } from '../common/telemetry/metrics.ts';
+import type { AgentMetrics } from './telemetry.ts';
 import type { Selector } from '../common/selector.ts';
 import { SpiffeBundle } from '../spiffe/bundle/spiffe-bundle.ts';
 import type { KeyType } from '../spiffe/keys.ts';
@@ -74,7 +75,7 @@ export interface ManagerOptions {
   csrBatchSize?: number;
   clock: Clock;
   log: Logger;
-  metrics: Metrics;
+  metrics: AgentMetrics;
 }
 
 /**
@@ -341,8 +342,10 @@ export class AgentManager {
 
   /** One sync; concurrent callers share it. */
   syncNow(): Promise<void> {
+    const started = performance.now();
     this.#syncing ??= this.#sync().then(
       () => {
+        this.#o.metrics.sync.done('OK', started);
         if (this.#failures > 0) this.#o.log.info({ failed_attempts: this.#failures }, 'Reconnected to the server; sync succeeded');
         this.#failures = 0;
         // SPIRE's SetSuccessIfRunning: a server that verifies again resets the rebootstrap delay.
@@ -351,6 +354,7 @@ export class AgentManager {
         this.#syncing = undefined;
       },
       async (err: unknown) => {
+        this.#o.metrics.sync.done(statusName(grpcCodeOf(err) ?? grpcStatusFor(err)), started);
         this.#failures++;
         this.#syncing = undefined;
         if (this.#fatal) throw this.#fatal;
@@ -437,8 +441,7 @@ export class AgentManager {
   }
 
   async #sync(): Promise<void> {
-    const { clock, log, metrics } = this.#o;
-    const started = performance.now();
+    const { clock, log } = this.#o;
     const reattestor = this.rotator.reattestor();
     if (this.#mustReattest && reattestor) {
       // Refused outright ("agent is banned"), the agent stops (syncNow); a server that is away is retried.
@@ -450,7 +453,6 @@ export class AgentManager {
     await this.rotator.rotateIfDue((chain) => this.synchronizer.signedByTainted(chain));
     const result = await this.synchronizer.sync();
     this.#lastSync = clock.now();
-    metrics.observe('agent_sync_ms', performance.now() - started);
     log.debug({ sync: ++this.#syncs, entries: result.entries, svids_fetched: result.fetched, bundle_updated: result.bundleUpdated }, 'Synced with the server');
     this.#markReady();
   }

@@ -4,6 +4,8 @@
 // silently replaced. With `KeyManager: memory` the key never touches the
 // disk: the SVID and bundle are still stored (as SPIRE's agent-data.json),
 // and a restarted agent finds the SVID without its key and attests again.
+// `KeyManager "disk" { directory }` puts the key file in a directory of its
+// own; a key an earlier run left in data_dir is still found there.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,6 +29,8 @@ export interface LoadedAgentSvid {
 export interface AgentStorageOptions {
   /** KeyManager memory: the agent SVID's private key is never written (nor read). */
   keysInMemory?: boolean;
+  /** KeyManager disk's `directory`: where the key file goes (default: data_dir). */
+  keyDir?: string;
 }
 
 const SVID_FILE = 'agent_svid.der';
@@ -37,21 +41,27 @@ export class AgentStorage {
   readonly dir: string;
   /** False with KeyManager memory: the agent SVID's key lives only in this process. */
   readonly keysDurable: boolean;
+  /** Where the key file is written (data_dir unless KeyManager disk names a directory). */
+  readonly keyDir: string;
 
-  private constructor(dir: string, keysDurable: boolean) {
+  private constructor(dir: string, keysDurable: boolean, keyDir: string) {
     this.dir = dir;
     this.keysDurable = keysDurable;
+    this.keyDir = keyDir;
   }
 
   /** Opens data_dir, creating it; fails clearly when it is not writable. */
   static async open(dir: string, opts: AgentStorageOptions = {}): Promise<AgentStorage> {
-    try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await access(dir, constants.W_OK | constants.R_OK);
-    } catch (err) {
-      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: data_dir ${dir} is not usable: ${(err as Error).message}`, { cause: err });
+    const keyDir = opts.keysInMemory || opts.keyDir === undefined ? dir : opts.keyDir;
+    for (const [what, d] of [['data_dir', dir], ['KeyManager disk directory', keyDir]] as const) {
+      try {
+        await mkdir(d, { recursive: true, mode: 0o700 });
+        await access(d, constants.W_OK | constants.R_OK);
+      } catch (err) {
+        throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: ${what} ${d} is not usable: ${(err as Error).message}`, { cause: err });
+      }
     }
-    return new AgentStorage(dir, !opts.keysInMemory);
+    return new AgentStorage(dir, !opts.keysInMemory, keyDir);
   }
 
   async loadSvid(): Promise<LoadedAgentSvid | undefined> {
@@ -66,7 +76,7 @@ export class AgentStorage {
       }
     }
     const certs = await this.#read(SVID_FILE);
-    const key = await this.#read(KEY_FILE);
+    const key = (await this.#read(KEY_FILE, this.keyDir)) ?? (this.keyDir === this.dir ? undefined : await this.#read(KEY_FILE));
     if (!certs && !key) return undefined;
     if (!certs || !key) {
       throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: ${this.dir} has ${certs ? SVID_FILE : KEY_FILE} without ${certs ? KEY_FILE : SVID_FILE}; remove both to re-attest with a new join token`);
@@ -85,8 +95,10 @@ export class AgentStorage {
     }
     // Key first: a crash between the two writes leaves a key without a
     // matching cert, which loadSvid reports instead of using a wrong pair.
-    await writeFileAtomic(join(this.dir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });
+    await writeFileAtomic(join(this.keyDir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });
     await writeFileAtomic(join(this.dir, SVID_FILE), Buffer.concat(svid.chain.map((c) => c.raw)), { mode: 0o644 });
+    // One key on disk: a key an earlier run left in data_dir (before `directory` was set) goes.
+    if (this.keyDir !== this.dir) await this.#remove(join(this.dir, KEY_FILE));
   }
 
   /**
@@ -96,13 +108,7 @@ export class AgentStorage {
    * so a failure in between leaves a key alone, which loadSvid reports.
    */
   async deleteSvid(): Promise<void> {
-    for (const name of [SVID_FILE, KEY_FILE]) {
-      try {
-        await rm(join(this.dir, name), { force: true });
-      } catch (err) {
-        throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot remove ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    for (const path of [join(this.dir, SVID_FILE), join(this.keyDir, KEY_FILE), join(this.dir, KEY_FILE)]) await this.#remove(path);
   }
 
   /** Where the last known trust bundle is kept. */
@@ -122,23 +128,27 @@ export class AgentStorage {
 
   /** Removes the stored trust bundle (SPIRE's StoreBundle(nil) before re-bootstrapping): the next start bootstraps from trust_bundle_path/_url. */
   async deleteBundle(): Promise<void> {
-    try {
-      await rm(join(this.dir, BUNDLE_FILE), { force: true });
-    } catch (err) {
-      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot remove ${join(this.dir, BUNDLE_FILE)}: ${(err as Error).message}`, { cause: err });
-    }
+    await this.#remove(join(this.dir, BUNDLE_FILE));
   }
 
   async storeBundle(roots: X509Certificate[]): Promise<void> {
     await writeFileAtomic(join(this.dir, BUNDLE_FILE), Buffer.concat(roots.map((c) => c.raw)), { mode: 0o644 });
   }
 
-  async #read(name: string): Promise<Buffer | undefined> {
+  async #read(name: string, dir = this.dir): Promise<Buffer | undefined> {
     try {
-      return await readFile(join(this.dir, name));
+      return await readFile(join(dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot read ${join(this.dir, name)}: ${(err as Error).message}`, { cause: err });
+      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot read ${join(dir, name)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #remove(path: string): Promise<void> {
+    try {
+      await rm(path, { force: true });
+    } catch (err) {
+      throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: cannot remove ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
 }

@@ -10,6 +10,7 @@ const binaries = {
   'herald-server': async () => (await import('./server/commands.ts')).serverCommands,
   'herald-agent': async () => (await import('./agent/commands.ts')).agentCommands,
   'herald-authz': async () => (await import('./authz/commands.ts')).authzCommands,
+  'herald-oidc': async () => (await import('./oidc/commands.ts')).oidcCommands,
 };
 
 const [name = '', ...args] = process.argv.slice(2);

@@ -127,6 +127,7 @@ export const errorRegistry = {
   ERR_INVALID_ARGUMENT_TRUST_DOMAIN: { status: GrpcCode.INVALID_ARGUMENT, description: 'A federated trust domain is the server\'s own' },
   ERR_INVALID_ARGUMENT_TTL: { status: GrpcCode.INVALID_ARGUMENT, description: 'A requested TTL is negative' },
   ERR_INVALID_ARGUMENT_TYPE_URL: { status: GrpcCode.INVALID_ARGUMENT, description: 'An SDS request asks for a type other than Secret' },
+  ERR_INVALID_ARGUMENT_K8S_PSAT: { status: GrpcCode.INVALID_ARGUMENT, description: 'A k8s_psat attestation payload is malformed, names a cluster the server is not configured for, or the agent cannot read its token' },
   ERR_INVALID_ARGUMENT_X509POP: { status: GrpcCode.INVALID_ARGUMENT, description: 'An x509pop attestation payload is malformed' },
 
   // Configuration
@@ -156,6 +157,7 @@ export const errorRegistry = {
   ERR_ENTRY_EXISTS: { status: GrpcCode.ALREADY_EXISTS, description: 'An entry with the same SPIFFE ID, parent ID and selectors exists' },
 
   // Preconditions
+  ERR_FAILED_PRECONDITION_CONSOLE: { status: GrpcCode.FAILED_PRECONDITION, description: 'The status console is not configured (no console section) or its token file is missing (start the server with a console section first)' },
   ERR_FAILED_PRECONDITION_ATTESTOR: { status: GrpcCode.FAILED_PRECONDITION, description: 'An agent attests with a NodeAttestor the server does not run' },
   ERR_FAILED_PRECONDITION_AUTHORITY_ACTIVE: { status: GrpcCode.FAILED_PRECONDITION, description: 'The active authority cannot be tainted or revoked' },
   ERR_FAILED_PRECONDITION_AUTHORITY_PREPARED: { status: GrpcCode.FAILED_PRECONDITION, description: 'The prepared authority cannot be tainted or revoked' },
@@ -176,6 +178,8 @@ export const errorRegistry = {
   ERR_PERMISSION_DENIED_JOIN_TOKEN: { status: GrpcCode.PERMISSION_DENIED, description: 'A join token does not exist, was used or expired' },
   ERR_PERMISSION_DENIED_SDS: { status: GrpcCode.PERMISSION_DENIED, description: 'An SDS client asks for secrets its workload is not entitled to' },
   ERR_PERMISSION_DENIED_SOCKET_OWNER: { status: GrpcCode.PERMISSION_DENIED, description: 'An admin socket is owned by another user' },
+  ERR_PERMISSION_DENIED_K8S_PSAT: { status: GrpcCode.PERMISSION_DENIED, description: 'A k8s_psat token is refused by the TokenReview API (expired, invalid, wrong audience, its pod gone) or its service account is not allowed' },
+  ERR_INTERNAL_K8S_PSAT: { status: GrpcCode.INTERNAL, description: 'k8s_psat could not validate a token or read the agent\'s Pod or Node through the Kubernetes API' },
   ERR_PERMISSION_DENIED_X509POP: { status: GrpcCode.PERMISSION_DENIED, description: 'An x509pop certificate or challenge response does not verify' },
   ERR_AGENT_BANNED: { status: GrpcCode.PERMISSION_DENIED, description: 'The agent is banned' },
   ERR_NO_IDENTITY: { status: GrpcCode.PERMISSION_DENIED, description: 'No registration entry matches the calling workload' },
@@ -212,6 +216,7 @@ export const errorRegistry = {
   ERR_DATASTORE_CLOSED: { status: GrpcCode.INTERNAL, description: 'The datastore was used after it was closed' },
 
   // CA and key manager
+  ERR_CREDENTIAL_COMPOSER: { status: GrpcCode.INTERNAL, description: 'A credential composer produced a credential that breaks the X509-SVID or JWT-SVID rules (the message names the composer and the rule)' },
   ERR_CA_JOURNAL_UNREADABLE: { status: GrpcCode.INTERNAL, description: 'The CA journal cannot be read' },
   ERR_CA_JOURNAL_CORRUPT: { status: GrpcCode.INTERNAL, description: 'The CA journal is not valid; the server refuses to start rather than replace the CA' },
   ERR_CA_JOURNAL_WRITE: { status: GrpcCode.INTERNAL, description: 'The CA journal cannot be written', fromOsError: true },

@@ -13,6 +13,7 @@ export const LogField = {
   Error: 'error',
   Reason: 'reason',
   Status: 'status',
+  Event: 'event',
   // requests and callers
   Method: 'method',
   Address: 'address',

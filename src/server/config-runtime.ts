@@ -12,7 +12,9 @@ import type { LogFormat, LogLevel } from '../common/log.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { serverDeclaredPlugins } from './catalog/catalog.ts';
+import { toConsoleConfig, type ConsoleConfig } from './console/config.ts';
 import type { ServerFileConfig } from './config.ts';
+import { toTelemetryConfig, type TelemetryConfig } from '../common/telemetry/config.ts';
 import { toControllerManagerConfig, type ControllerManagerConfig } from './k8s/config.ts';
 
 export type KeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
@@ -70,6 +72,8 @@ export interface ServerRuntimeConfig {
     /** Sorted by trust domain name. */
     readonly federatesWith: readonly FederationRelationshipConfig[];
   };
+  /** Undefined: no console is served. */
+  readonly console: ConsoleConfig | undefined;
   /**
    * The enabled plugins, by type in catalog order (DataStore, KeyManager,
    * NodeAttestor, UpstreamAuthority, …) and in file order within a type; each
@@ -77,6 +81,9 @@ export interface ServerRuntimeConfig {
    */
   readonly plugins: readonly DeclaredPlugin[];
   readonly healthChecks: HealthChecksConfig;
+  /** SPIRE's audit_log_enabled: one structured line per API call and attestation. */
+  readonly auditLogEnabled: boolean;
+  readonly telemetry: TelemetryConfig;
   /** Automatic registration from Kubernetes (src/server/k8s); undefined: off. */
   readonly controllerManager: ControllerManagerConfig | undefined;
   /** Accepted-but-questionable settings, for the caller to log at WARN. */
@@ -189,8 +196,11 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       : { country: subject.country, organization: subject.organization, commonName: subject.common_name === '' ? undefined : subject.common_name },
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
     federation: { bundleEndpoint, federatesWith },
+    console: toConsoleConfig(file.console, abs),
     plugins,
     healthChecks: { listenerEnabled: hc.listener_enabled, bindAddress: hc.bind_address, bindPort: hc.bind_port, livePath: hc.live_path, readyPath: hc.ready_path },
+    telemetry: toTelemetryConfig(file.telemetry),
+    auditLogEnabled: srv.audit_log_enabled,
     controllerManager: toControllerManagerConfig(file.controller_manager, abs),
     warnings,
   };

@@ -10,9 +10,11 @@ import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
 import { nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
+import { telemetrySchema } from '../common/telemetry/config.ts';
 import { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { serverPluginsSchema } from './catalog/catalog.ts';
+import { consoleSchema } from './console/config.ts';
 import { controllerManagerSection } from './k8s/config.ts';
 import { toServerRuntimeConfig } from './config-runtime.ts';
 import type { ServerRuntimeConfig } from './config-runtime.ts';
@@ -189,7 +191,7 @@ const serverSection = s.section(
     ),
     // SPIRE keys Herald does not support.
     admin_ids: s.unsupported('admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'),
-    audit_log_enabled: offOnly('Herald has no audit log'),
+    audit_log_enabled: s.bool({ description: 'Log every API call and agent attestation as one structured line (type=audit): caller, method, request fields that are not secrets, result', default: false }),
     ratelimit: s.unsupported('Herald does not rate-limit attestation or signing'),
     experimental: s.unsupported('SPIRE experimental features are not implemented'),
     disable_jwt_svids: offOnly('Herald always issues JWT-SVIDs'),
@@ -226,10 +228,11 @@ const plugins = serverPluginsSchema;
 /** The herald-server config file schema: every key, its type, default and description. */
 export const serverConfigSchema = s.section({
   server: serverSection,
+  console: consoleSchema,
   plugins,
   health_checks: healthChecks,
   controller_manager: controllerManagerSection,
-  telemetry: s.unsupported('metrics export (Prometheus, StatsD, …) is not implemented'),
+  telemetry: telemetrySchema('spire_server'),
 });
 
 /** The validated file (plus flag overrides), before conversion to runtime values. */

@@ -2,7 +2,6 @@
 // attestors, upstream authority), CA manager, entry cache, the agent API over
 // TLS and the admin API on a Unix socket (SPIRE pkg/server).
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -11,12 +10,10 @@ import { systemClock, type Clock, type Timer } from '../common/clock.ts';
 import { lockDataDir } from '../common/data-dir-lock.ts';
 import { HeraldError, errorMessage } from '../common/errors.ts';
 import { serviceDefinition, Services } from '../common/grpc/protos.ts';
-import { createSvidServerCredentials, type UpdatableServerCredentials } from '../common/grpc/tls-credentials.ts';
 import { startUdsServer, type UdsServer } from '../common/grpc/uds-server.ts';
 import { subsystemLogger } from '../common/log.ts';
 import { startHealthListener } from '../common/health-listener.ts';
-import { Metrics } from '../common/metrics.ts';
-import { certificatesToPem } from '../spiffe/bundle/der.ts';
+import { startPrometheusListener } from '../common/telemetry/prometheus-listener.ts';
 import { SpiffeId } from '../spiffe/id.ts';
 import { agentService } from './api/agent-service.ts';
 import { bundleService } from './api/bundle-service.ts';
@@ -41,11 +38,13 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
+import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
+import { CredentialBuilder } from './credtemplate/builder.ts';
+import { ServerSvid } from './svid/rotator.ts';
+import { ServerMetrics } from './telemetry.ts';
 
 export const JOURNAL_FILE = 'journal.json';
-/** The bundle endpoint keeps signing with the previous CA while it has at least this long left. */
-const MIN_OLD_CA_REMAINING_MS = 10_000;
 const DEFAULT_REFRESH_HINT_S = 300;
 const PRUNE_INTERVAL_MS = 60_000;
 
@@ -54,7 +53,7 @@ export interface HeraldServer {
   readonly ds: DataStore;
   readonly ca: CaManager;
   readonly ownBundle: OwnBundle;
-  readonly metrics: Metrics;
+  readonly metrics: ServerMetrics;
   /** The agent API's bound port (useful when the config asked for port 0). */
   readonly boundPort: number;
   /** The bundle endpoint's port, when one is served. */
@@ -123,6 +122,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const minter: X509CaMinter = catalog.upstreamAuthority ?? new SelfSignedCaMinter(td, subject);
     const refreshHintS = Math.round((config.federation.bundleEndpoint?.refreshHintMs ?? DEFAULT_REFRESH_HINT_S * 1000) / 1000);
     const publisher = new DataStoreAuthorityPublisher(ds, td, refreshHintS);
+    // The catalog's composers, in order (uniqueid first unless disabled): every CA, server, agent and workload credential goes through them.
+    const credentialBuilder = new CredentialBuilder({ trustDomain: td, caSubject: subject, composers: catalog.composers });
     const ca = new CaManager({
       trustDomain: td,
       caKeyType: config.caKeyType,
@@ -132,6 +133,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       keyManager,
       minter,
       publisher,
+      credentials: credentialBuilder,
       clock,
       log: subsystemLogger(log, 'ca_manager'),
       // SPIRE checks every 10 s; short CA lifetimes (tests, demos) need a finer check.
@@ -150,24 +152,27 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
 
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
+    cleanup.push(await startNotifiers(catalog.notifiers, ownBundle, td.name, subsystemLogger(log, 'notifier')));
 
+    // Before the entry cache, which reports its refresh time and drift here (entryCache* metrics).
+    const metrics = new ServerMetrics(config.telemetry.metricPrefix);
     const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
     entries.start();
     cleanup.push(() => entries.stop());
 
-    const metrics = new Metrics();
+    metrics.attach({ trustDomain: td, ca, ds, entries, clock });
     // One signing worker per core beyond the gRPC thread's (at least one).
     const pool = new SigningPool(Math.max(1, Math.min(4, availableParallelism())));
     cleanup.push(() => pool.close());
     const issuer = new SvidIssuer(
       ca,
       clock,
-      { defaultX509SvidTtlMs: config.defaultX509SvidTtlMs, defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs, jwtIssuer: config.jwtIssuer },
+      { defaultX509SvidTtlMs: config.defaultX509SvidTtlMs, defaultJwtSvidTtlMs: config.defaultJwtSvidTtlMs, jwtIssuer: config.jwtIssuer, credentials: credentialBuilder },
       pool,
     );
     const attestors = catalog.nodeAttestors;
 
-    const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
+    const refresher = new BundleRefresher({ ds, log: subsystemLogger(log, 'bundle_client'), clock, metrics, ...(opts.webRootsPem ? { webRootsPem: opts.webRootsPem } : {}) });
     const api: ApiContext = {
       trustDomain: td,
       ds,
@@ -178,6 +183,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       clock,
       log: subsystemLogger(log, 'api'),
       metrics,
+      auditLog: config.auditLogEnabled,
       agentSvidTtlMs: config.agentTtlMs,
       refreshBundle: async (t) => void (await refresher.refresh(t)),
     };
@@ -243,6 +249,12 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       cleanup.push(startControllerManager(config.controllerManager, { ds, trustDomain: td, log: subsystemLogger(log, 'controller_manager') }));
     }
 
+    if (config.console) {
+      const { startConsole } = await import('./console/console.ts');
+      const c = await startConsole(config.console, { trustDomain: td, ds, journalPath: join(config.dataDir, JOURNAL_FILE), federation: refresher, clock, dataDir: config.dataDir, log: subsystemLogger(log, 'console') });
+      cleanup.push(() => c.close());
+    }
+
     const pruneTimer = every(clock, PRUNE_INTERVAL_MS, async () => {
       const now = clock.now();
       await publisher.pruneExpired(now);
@@ -253,6 +265,11 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     if (config.healthChecks.listenerEnabled) {
       const http = await startHealthListener(config.healthChecks, () => storage.ready());
       cleanup.push(() => new Promise<void>((r) => http.close(() => r())));
+    }
+
+    if (config.telemetry.prometheus) {
+      const prom = await startPrometheusListener(config.telemetry.prometheus, metrics, subsystemLogger(log, 'telemetry'));
+      cleanup.push(() => prom.close());
     }
 
     log.info({ trust_domain: td.name, data_dir: config.dataDir }, 'Server started');
@@ -329,114 +346,4 @@ function every(clock: Clock, ms: number, fn: () => Promise<void>, log: Logger): 
   };
   tick();
   return { cancel: () => { cancelled = true; timer?.cancel(); } } as Timer;
-}
-
-/**
- * The server's own X509-SVID (spiffe://<td>/spire/server) for the TLS
- * listener and the bundle endpoint. Re-signed at half its life and when a
- * new CA is activated; a bundle change only updates the roots it trusts
- * (re-signing then would sign with whatever CA is active at that instant,
- * which federated peers may not know yet).
- */
-export class ServerSvid {
-  readonly #id: SpiffeId;
-  readonly #issuer: SvidIssuer;
-  readonly #bundle: OwnBundle;
-  readonly #clock: Clock;
-  readonly #log: Logger;
-  #key: KeyObject;
-  #credentials: UpdatableServerCredentials | undefined;
-  #timer: Timer | undefined;
-  #unsubscribe: (() => void) | undefined;
-  #listeners = new Set<(pem: { certChainPem: string; privateKeyPem: string }) => void>();
-  #current: { certChainPem: string; privateKeyPem: string } | undefined;
-
-  readonly #ca: CaManager;
-  readonly #preferEstablishedCa: boolean;
-  /** The old CA the current SVID was signed with, if it was. */
-  #signedByOld: X509Certificate | undefined;
-
-  /**
-   * `preferEstablishedCa` (the bundle endpoint's SVID): sign with the
-   * previous CA while it is still valid. Every peer that ever fetched this
-   * domain's bundle trusts it, whereas a just-activated CA may not have
-   * reached them yet — and they learn it only through this endpoint.
-   */
-  constructor(id: SpiffeId, issuer: SvidIssuer, ca: CaManager, bundle: OwnBundle, clock: Clock, log: Logger, opts: { preferEstablishedCa?: boolean } = {}) {
-    this.#ca = ca;
-    this.#preferEstablishedCa = opts.preferEstablishedCa ?? false;
-    this.#id = id;
-    this.#issuer = issuer;
-    this.#bundle = bundle;
-    this.#clock = clock;
-    this.#log = log;
-    this.#key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  }
-
-  async start(): Promise<UpdatableServerCredentials> {
-    const identity = await this.#renew();
-    this.#credentials = createSvidServerCredentials(identity, this.#bundle.rootsPem());
-    const offBundle = this.#bundle.onChange(() => {
-      // Signed by an old CA that has just been tainted or revoked: replace it now.
-      if (this.#signedByOld && this.#retired(this.#signedByOld)) {
-        void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
-      } else {
-        this.#credentials?.update(this.current, this.#bundle.rootsPem());
-      }
-    });
-    const offCa = this.#ca.onEvent((e) => {
-      if (e.kind !== 'x509-activated') return;
-      void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
-    });
-    this.#unsubscribe = () => {
-      offBundle();
-      offCa();
-    };
-    return this.#credentials;
-  }
-
-  get current(): { certChainPem: string; privateKeyPem: string } {
-    if (!this.#current) throw new Error('ServerSvid: not started');
-    return this.#current;
-  }
-
-  onRenew(fn: (pem: { certChainPem: string; privateKeyPem: string }) => void): () => void {
-    this.#listeners.add(fn);
-    return () => this.#listeners.delete(fn);
-  }
-
-  async #renew(): Promise<{ certChainPem: string; privateKeyPem: string }> {
-    this.#timer?.cancel();
-    const spki = createPublicKey(this.#key).export({ format: 'der', type: 'spki' });
-    const old = this.#preferEstablishedCa ? this.#ca.oldX509Ca() : undefined;
-    // The old CA only while an SVID from it can still live a useful while, and while it is trusted untainted.
-    const useOld = old !== undefined && old.notAfter - this.#clock.now() > MIN_OLD_CA_REMAINING_MS && !this.#retired(old.certificate);
-    const issued = await this.#issuer.signX509Svid({ id: this.#id, spki, ...(useOld ? { ca: old } : {}) });
-    this.#signedByOld = useOld ? old.certificate : undefined;
-    const chain = issued.chain.map((der) => new X509Certificate(der));
-    const now = this.#clock.now();
-    const notBefore = Date.parse(chain[0]!.validFrom);
-    const renewAt = notBefore + (issued.expiresAt - notBefore) / 2;
-    this.#timer = this.#clock.setTimeout(() => {
-      void this.#renew().then((id) => this.#credentials?.update(id, this.#bundle.rootsPem())).catch((err) => this.#log.error({ err }, 'Failed to renew server SVID'));
-    }, Math.max(1000, renewAt - now));
-    this.#current = { certChainPem: certificatesToPem(chain), privateKeyPem: this.#key.export({ format: 'pem', type: 'pkcs8' }).toString() };
-    for (const fn of this.#listeners) fn(this.#current);
-    this.#log.debug({ spiffe_id: this.#id.toString(), expires_at: new Date(issued.expiresAt).toISOString() }, 'Server SVID signed');
-    return this.#current;
-  }
-
-  /**
-   * Tainted, or not in the bundle: revoked, or (with an upstream authority)
-   * never there, and then the roots do not change on rotation anyway.
-   */
-  #retired(ca: X509Certificate): boolean {
-    const a = this.#bundle.stored?.x509Authorities.find((x) => Buffer.compare(x.der, ca.raw) === 0);
-    return a === undefined || a.tainted;
-  }
-
-  stop(): void {
-    this.#timer?.cancel();
-    this.#unsubscribe?.();
-  }
 }

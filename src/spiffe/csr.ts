@@ -73,6 +73,27 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   }
 }
 
+/**
+ * The SubjectPublicKeyInfo DER of a CSR, read without checking the CSR's
+ * signature (parseCsr checks it): cheap, for deciding an SVID's template
+ * before the CSR is verified elsewhere. Throws CsrError when malformed.
+ */
+export function csrPublicKeyInfo(der: Uint8Array): Buffer {
+  const buf = Buffer.isBuffer(der) ? der : Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+  if (buf.length === 0) throw malformed('empty');
+  try {
+    const csr = readTlv(buf, 0, buf.length, Tag.SEQUENCE);
+    const info = readTlv(buf, csr.contentStart, csr.end, Tag.SEQUENCE);
+    const version = readTlv(buf, info.contentStart, info.end, Tag.INTEGER);
+    const subject = readTlv(buf, version.end, info.end, Tag.SEQUENCE);
+    const spki = readTlv(buf, subject.end, info.end, Tag.SEQUENCE);
+    return buf.subarray(spki.start, spki.end);
+  } catch (err) {
+    if (err instanceof DerError) throw malformed(err.message, err);
+    throw err;
+  }
+}
+
 function parse(der: Buffer): ParsedCsr {
   const csr = readTlv(der, 0, der.length, Tag.SEQUENCE);
   if (csr.end !== der.length) throw malformed('trailing data after CertificationRequest');

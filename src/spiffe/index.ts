@@ -19,8 +19,10 @@ export { idFromCert, checkLeaf, parse as parseX509Svid, parseRaw as parseRawX509
 export type { X509Svid } from './x509svid.ts';
 export { verify as verifyX509Svid } from './x509-verify.ts';
 export type { VerifyResult } from './x509-verify.ts';
-export { createCaCertificate, signX509Svid, uniqueIdFor, randomSerial, DEFAULT_CA_SUBJECT, DEFAULT_SVID_SUBJECT, NOT_BEFORE_BACKDATE_MS } from './x509-template.ts';
-export type { CertSubject, CreateCaOptions, SignSvidOptions } from './x509-template.ts';
+export { uniqueIdFor, randomSerial, DEFAULT_CA_SUBJECT, DEFAULT_SVID_SUBJECT, NOT_BEFORE_BACKDATE_MS } from './x509-template.ts';
+export type { CertSubject } from './x509-template.ts';
+export { keyObjectSigner } from './signer.ts';
+export type { Signer, ExportableSigner, SignatureHash } from './signer.ts';
 export { isCa, keyUsageOf, uriSansOf, dnsSansOf, KeyUsage } from './x509-ext.ts';
 export { sign as signJwtSvid, parseAndValidate as parseAndValidateJwtSvid, parseInsecure as parseInsecureJwtSvid, algForKey, ALLOWED_ALGS, DEFAULT_LEEWAY_MS } from './jwtsvid.ts';
 export type { JwtSvid, JwtAlg, SignJwtSvidOptions, ValidateOptions } from './jwtsvid.ts';

@@ -1,9 +1,10 @@
-// JWT-SVIDs (go-spiffe svid/jwtsvid; shared/spec/jwt-svid.md). Signing uses
-// jose; signatures are checked with node:crypto; the SPIFFE rules around
-// them are applied here, in go-spiffe's order, each with its own error code.
+// JWT-SVIDs (go-spiffe svid/jwtsvid; shared/spec/jwt-svid.md). Tokens are
+// signed through a Signer (a key manager key, which may never leave a KMS)
+// and checked with node:crypto; the SPIFFE rules around them are applied
+// here, in go-spiffe's order, each with its own error code.
 import type { ErrorCodeSuffix } from '../common/error-registry.ts';
-import { constants as cryptoConstants, verify as verifyRaw, type KeyObject } from 'node:crypto';
-import { CompactSign } from 'jose';
+import { constants as cryptoConstants, createPublicKey, sign as cryptoSign, verify as verifyRaw, type KeyObject } from 'node:crypto';
+import { ecdsaDerToJose, keyObjectSigner, type SignatureHash, type Signer } from './signer.ts';
 import type { JwtBundleSource } from './bundle/jwt-bundle.ts';
 import { JwtSvidError } from './errors.ts';
 import { SpiffeId } from './id.ts';
@@ -30,7 +31,8 @@ export interface SignJwtSvidOptions {
   audience: readonly string[];
   /** Absolute expiry (ms since epoch). */
   expiresAt: number;
-  key: KeyObject;
+  /** The signing key: a private key, or a signer (its public key picks the algorithm). */
+  key: KeyObject | Signer;
   kid: string;
   /** Defaults from the key: ES256 (P-256), ES384 (P-384), ES512 (P-521), RS256 (RSA). */
   alg?: JwtAlg;
@@ -51,11 +53,17 @@ export function algForKey(key: KeyObject): JwtAlg {
   throw new TypeError(`jwtsvid: no JWT-SVID algorithm for key type ${String(key.asymmetricKeyType)}`);
 }
 
+/** The audience without empty entries; refuses an empty audience and a trust domain ID as subject. */
+export function checkSignRequest(id: SpiffeId, audience: readonly string[]): string[] {
+  const list = audience.filter((a) => a !== '');
+  if (list.length === 0) throw new JwtSvidError('ERR_JWT_SVID_AUDIENCE_REQUIRED', 'jwtsvid: audience is required');
+  if (id.isTrustDomainId()) throw new JwtSvidError('ERR_JWT_SVID_INVALID_SUBJECT', 'jwtsvid: subject must have a path');
+  return list;
+}
+
 /** Signs a JWT-SVID: header {alg, kid, typ: JWT}; `aud` always an array. */
 export async function sign(opts: SignJwtSvidOptions): Promise<string> {
-  const audience = opts.audience.filter((a) => a !== '');
-  if (audience.length === 0) throw new JwtSvidError('ERR_JWT_SVID_AUDIENCE_REQUIRED', 'jwtsvid: audience is required');
-  if (opts.id.isTrustDomainId()) throw new JwtSvidError('ERR_JWT_SVID_INVALID_SUBJECT', 'jwtsvid: subject must have a path');
+  const audience = checkSignRequest(opts.id, opts.audience);
   const claims: Record<string, unknown> = {
     ...opts.extraClaims,
     sub: opts.id.toString(),
@@ -64,9 +72,47 @@ export async function sign(opts: SignJwtSvidOptions): Promise<string> {
     iat: Math.floor(opts.now / 1000),
   };
   if (opts.issuer) claims.iss = opts.issuer;
-  return new CompactSign(Buffer.from(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: opts.alg ?? algForKey(opts.key), kid: opts.kid, typ: 'JWT' })
-    .sign(opts.key);
+  const isSigner = 'sign' in opts.key && typeof opts.key.sign === 'function';
+  if (!isSigner && opts.alg?.startsWith('PS')) return signClaims({ claims, signer: pssSigner(opts.key as KeyObject), kid: opts.kid, alg: opts.alg, pss: true });
+  const signer = isSigner ? (opts.key as Signer) : keyObjectSigner(opts.key as KeyObject);
+  return signClaims({ claims, signer, kid: opts.kid, ...(opts.alg ? { alg: opts.alg } : {}) });
+}
+
+/** RSASSA-PSS with a digest-length salt (RFC 7518 PS256/384/512), for a private key held here. */
+function pssSigner(key: KeyObject): Signer {
+  return {
+    publicKey: createPublicKey(key),
+    sign: async (data, hash) => cryptoSign(hash, data, { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: cryptoConstants.RSA_PSS_SALTLEN_DIGEST }),
+  };
+}
+
+const JWS_HASH: Partial<Record<JwtAlg, { hash: SignatureHash; ecSize?: number }>> = {
+  ES256: { hash: 'sha256', ecSize: 32 },
+  ES384: { hash: 'sha384', ecSize: 48 },
+  ES512: { hash: 'sha512', ecSize: 66 },
+  RS256: { hash: 'sha256' },
+  RS384: { hash: 'sha384' },
+  RS512: { hash: 'sha512' },
+  PS256: { hash: 'sha256' },
+  PS384: { hash: 'sha384' },
+  PS512: { hash: 'sha512' },
+};
+
+/**
+ * A compact JWS over `claims` made with `signer` (header {alg, kid, typ:
+ * JWT}); the claims are serialised as given. ECDSA signatures become
+ * JOSE's r‖s; RSA is PKCS#1 v1.5.
+ */
+export async function signClaims(opts: { claims: Record<string, unknown>; signer: Signer; kid: string; alg?: JwtAlg; pss?: boolean }): Promise<string> {
+  const alg = opts.alg ?? algForKey(opts.signer.publicKey);
+  const how = JWS_HASH[alg];
+  // A Signer's RSA signatures are PKCS#1 v1.5: PS* only with a PSS signer.
+  if (!how || alg.startsWith('PS') !== (opts.pss === true)) throw new TypeError(`jwtsvid: cannot sign ${alg} through this signer`);
+  const b64 = (b: Buffer): string => b.toString('base64url');
+  const input = `${b64(Buffer.from(JSON.stringify({ alg, kid: opts.kid, typ: 'JWT' })))}.${b64(Buffer.from(JSON.stringify(opts.claims)))}`;
+  let signature = await opts.signer.sign(Buffer.from(input), how.hash);
+  if (how.ecSize !== undefined) signature = ecdsaDerToJose(signature, how.ecSize);
+  return `${input}.${b64(signature)}`;
 }
 
 export interface ValidateOptions {

@@ -1,13 +1,14 @@
-// The X509-SVID leaf profile (seed 000) written directly as DER and signed
-// with node:crypto: the fast path behind signX509Svid.
-import { X509Certificate, createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { bitString, bool, element, explicit, ia5, octets, oid, printable, seq, set, time, uint, utf8 } from './der-writer.ts';
+// X.509 certificates written directly as DER: the to-be-signed part of
+// X509-SVID leaves and CA certificates from a resolved template (subject,
+// DNS SANs, extra extensions — see src/server/credtemplate), and the
+// signed certificate around a signature made elsewhere (a Signer, or
+// node:crypto in a signing worker). The hot path of issuance: no ASN.1
+// library, no certificate parsed back.
+import { X509Certificate, createHash } from 'node:crypto';
+import { bitString, bool, element, explicit, ia5, octets, oid, printable, seq, set, time, tlv, uint, utf8 } from './der-writer.ts';
+import { certificateSignatureAlgorithm } from './signer.ts';
 
 const OID = {
-  country: '2.5.4.6',
-  organization: '2.5.4.10',
-  commonName: '2.5.4.3',
-  x500UniqueIdentifier: '2.5.4.45',
   keyUsage: '2.5.29.15',
   extKeyUsage: '2.5.29.37',
   basicConstraints: '2.5.29.19',
@@ -16,18 +17,94 @@ const OID = {
   subjectAltName: '2.5.29.17',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
-  ecdsaSha256: '1.2.840.10045.4.3.2',
-  ecdsaSha384: '1.2.840.10045.4.3.3',
-  rsaSha256: '1.2.840.113549.1.1.11',
 } as const;
+
+/** The extensions the X509-SVID and CA profiles write themselves; a template's extra extensions may not repeat them. */
+export const PROFILE_EXTENSIONS: Readonly<Record<string, string>> = {
+  [OID.keyUsage]: 'keyUsage',
+  [OID.extKeyUsage]: 'extKeyUsage',
+  [OID.basicConstraints]: 'basicConstraints',
+  [OID.subjectKeyId]: 'subjectKeyIdentifier',
+  [OID.authorityKeyId]: 'authorityKeyIdentifier',
+  [OID.subjectAltName]: 'subjectAltName',
+};
+
+/** Distinguished-name attribute types by the short names RFC 4514 and OpenSSL use. */
+export const NAME_ATTRIBUTES: Readonly<Record<string, string>> = {
+  C: '2.5.4.6',
+  O: '2.5.4.10',
+  OU: '2.5.4.11',
+  CN: '2.5.4.3',
+  L: '2.5.4.7',
+  ST: '2.5.4.8',
+  STREET: '2.5.4.9',
+  POSTALCODE: '2.5.4.17',
+  SERIALNUMBER: '2.5.4.5',
+  x500UniqueIdentifier: '2.5.4.45',
+  DC: '0.9.2342.19200300.100.1.25',
+  UID: '0.9.2342.19200300.100.1.1',
+  emailAddress: '1.2.840.113549.1.9.1',
+};
+
+export type NameValueEncoding = 'printable' | 'utf8' | 'ia5';
+
+/**
+ * One attribute of a subject, in order (one RDN each). `type` is a short
+ * name of NAME_ATTRIBUTES or a dotted OID; without `encoding` the value is
+ * a PrintableString when every character allows it, else a UTF8String.
+ */
+export interface NameAttribute {
+  type: string;
+  value: string;
+  encoding?: NameValueEncoding;
+}
+
+/** An extension written as given after the profile's own: `value` is the extnValue's contents (DER). */
+export interface ExtraExtension {
+  oid: string;
+  critical?: boolean;
+  value: Uint8Array;
+}
+
+/** The dotted OID of a name attribute type (short name or dotted OID), or undefined. */
+export function nameAttributeOid(type: string): string | undefined {
+  if (Object.hasOwn(NAME_ATTRIBUTES, type)) return NAME_ATTRIBUTES[type];
+  return isDottedOid(type) ? type : undefined;
+}
+
+export function isDottedOid(s: string): boolean {
+  return /^[0-2]\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$/.test(s) && (s[0] === '2' || Number(s.split('.')[1]) < 40);
+}
+
+export const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+function nameValue(a: NameAttribute): Buffer {
+  switch (a.encoding) {
+    case 'printable':
+      return printable(a.value);
+    case 'utf8':
+      return utf8(a.value);
+    case 'ia5':
+      return tlv(0x16, Buffer.from(a.value, 'ascii'));
+    default:
+      // PrintableString when every character allows it (as Go and @peculiar/x509 choose), else UTF8String.
+      return PRINTABLE.test(a.value) ? printable(a.value) : utf8(a.value);
+  }
+}
+
+/** A Name (RDNSequence), one attribute per RDN, in the given order. */
+export function encodeName(attributes: readonly NameAttribute[]): Buffer {
+  return seq(...attributes.map((a) => rdn(nameAttributeOid(a.type)!, nameValue(a))));
+}
 
 // digitalSignature (bit 0) | keyEncipherment (bit 2) | keyAgreement (bit 4): 1010 1000, 3 unused bits.
 const LEAF_KEY_USAGE = bitString(Buffer.from([0xa8]), 3);
 
-/** What signing needs from a CA, computed once per CA certificate. */
+/** What signing under a CA needs from its certificate, computed once per certificate. */
 export interface CaSigningInfo {
   subjectDer: Buffer;
   subjectKeyId: Buffer | undefined;
+  /** The AlgorithmIdentifier of what the CA's key signs, and its digest. */
   signatureAlgorithm: Buffer;
   hash: 'sha256' | 'sha384';
   notAfter: number;
@@ -35,7 +112,7 @@ export interface CaSigningInfo {
 
 const infos = new WeakMap<X509Certificate, CaSigningInfo>();
 
-export function caSigningInfo(ca: X509Certificate, key: KeyObject): CaSigningInfo {
+export function caSigningInfo(ca: X509Certificate): CaSigningInfo {
   let info = infos.get(ca);
   if (!info) {
     const der = ca.raw;
@@ -48,13 +125,11 @@ export function caSigningInfo(ca: X509Certificate, key: KeyObject): CaSigningInf
     off = element(der, off).end; // issuer
     off = element(der, off).end; // validity
     const subject = element(der, off);
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    const rsa = key.asymmetricKeyType === 'rsa';
-    const hash = curve === 'secp384r1' ? 'sha384' : 'sha256';
+    const { algorithm, hash } = certificateSignatureAlgorithm(ca.publicKey);
     info = {
       subjectDer: der.subarray(subject.start, subject.end),
       subjectKeyId: subjectKeyIdOf(ca),
-      signatureAlgorithm: rsa ? seq(oid(OID.rsaSha256), Buffer.from([0x05, 0x00])) : seq(oid(hash === 'sha384' ? OID.ecdsaSha384 : OID.ecdsaSha256)),
+      signatureAlgorithm: algorithm,
       hash,
       notAfter: Date.parse(ca.validTo),
     };
@@ -86,123 +161,111 @@ function ext(id: string, critical: boolean, value: Buffer): Buffer {
   return critical ? seq(oid(id), bool(true), octets(value)) : seq(oid(id), octets(value));
 }
 
+function extra(e: ExtraExtension): Buffer {
+  return ext(e.oid, e.critical === true, Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength));
+}
+
 function rdn(type: string, value: Buffer): Buffer {
   return set(seq(oid(type), value));
 }
 
-export interface LeafDerOptions {
-  ca: X509Certificate;
-  caKey: KeyObject;
+function authorityKeyId(keyId: Buffer): Buffer {
+  return ext(OID.authorityKeyId, false, seq(Buffer.concat([Buffer.from([0x80, keyId.length]), keyId])));
+}
+
+export interface LeafTbsOptions {
+  ca: CaSigningInfo;
   /** SubjectPublicKeyInfo DER of the leaf key. */
   spki: Buffer;
   spiffeId: string;
   serialHex: string;
   notBefore: number;
   notAfter: number;
+  subject: readonly NameAttribute[];
   dnsNames: readonly string[];
-  country: readonly string[];
-  organization: readonly string[];
-  uniqueId: string;
+  extraExtensions: readonly ExtraExtension[];
 }
 
-/** The leaf's DER (the hot path: no X509Certificate is parsed back). */
-export function buildLeafCertificateDer(o: LeafDerOptions): Buffer {
-  const info = caSigningInfo(o.ca, o.caKey);
-  const spki = o.spki;
-  const subject = seq(
-    ...o.country.map((c) => rdn(OID.country, printable(c))),
-    ...o.organization.map((org) => rdn(OID.organization, utf8(org))),
-    rdn(OID.x500UniqueIdentifier, utf8(o.uniqueId)),
-    ...(o.dnsNames.length > 0 ? [rdn(OID.commonName, utf8(o.dnsNames[0]!))] : []),
-  );
+/**
+ * An X509-SVID leaf's TBSCertificate: the template's subject; KU
+ * digitalSignature|keyEncipherment|keyAgreement (critical); EKU
+ * serverAuth+clientAuth; CA:FALSE (critical); SKI; URI SAN = the SPIFFE ID
+ * then the DNS SANs; AKI when the CA has an SKI; then the extra extensions.
+ */
+export function buildLeafTbs(o: LeafTbsOptions): Buffer {
+  const info = o.ca;
   const sans = seq(ia5(0x86, o.spiffeId), ...o.dnsNames.map((d) => ia5(0x82, d)));
   const extensions = [
     ext(OID.keyUsage, true, LEAF_KEY_USAGE),
     ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
     ext(OID.basicConstraints, true, seq()),
-    ext(OID.subjectKeyId, false, octets(keyIdOfSpki(spki))),
+    ext(OID.subjectKeyId, false, octets(keyIdOfSpki(o.spki))),
     ext(OID.subjectAltName, false, sans),
   ];
-  if (info.subjectKeyId) extensions.push(ext(OID.authorityKeyId, false, seq(Buffer.concat([Buffer.from([0x80, info.subjectKeyId.length]), info.subjectKeyId]))));
-  const tbs = seq(
+  if (info.subjectKeyId) extensions.push(authorityKeyId(info.subjectKeyId));
+  for (const e of o.extraExtensions) extensions.push(extra(e));
+  return seq(
     explicit(0, uint(Buffer.from([2]))),
     uint(Buffer.from(o.serialHex, 'hex')),
     info.signatureAlgorithm,
     info.subjectDer,
     seq(time(o.notBefore), time(o.notAfter)),
-    subject,
-    spki,
+    encodeName(o.subject),
+    o.spki,
     explicit(3, seq(...extensions)),
   );
-  const signature = cryptoSign(info.hash, tbs, o.caKey);
-  return seq(tbs, info.signatureAlgorithm, bitString(signature));
+}
+
+/** The Certificate around a TBSCertificate and its signature. */
+export function assembleCertificate(tbs: Buffer, signatureAlgorithm: Buffer, signature: Buffer): Buffer {
+  return seq(tbs, signatureAlgorithm, bitString(signature));
 }
 
 // keyCertSign (bit 5) | cRLSign (bit 6): 0000 0110, 1 unused bit.
 const CA_KEY_USAGE = bitString(Buffer.from([0x06]), 1);
 
-/** PrintableString when every character allows it (as Go and @peculiar/x509 choose), else UTF8String. */
-function directoryString(s: string): Buffer {
-  return /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s) ? printable(s) : utf8(s);
-}
-
-/** The signature AlgorithmIdentifier and digest for a signing key (ECDSA P-256/P-384, RSA PKCS#1 v1.5 SHA-256). */
-function signatureAlgorithmOf(key: KeyObject): { algorithm: Buffer; hash: 'sha256' | 'sha384' } {
-  if (key.asymmetricKeyType === 'rsa') return { algorithm: seq(oid(OID.rsaSha256), Buffer.from([0x05, 0x00])), hash: 'sha256' };
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType !== 'ec' || (curve !== 'prime256v1' && curve !== 'secp384r1')) {
-    throw new TypeError(`x509svid: unsupported key ${String(key.asymmetricKeyType)} ${String(curve ?? '')}`.trimEnd());
-  }
-  return curve === 'secp384r1' ? { algorithm: seq(oid(OID.ecdsaSha384)), hash: 'sha384' } : { algorithm: seq(oid(OID.ecdsaSha256)), hash: 'sha256' };
-}
-
-export interface CaDerOptions {
+export interface CaTbsOptions {
   /** SubjectPublicKeyInfo DER of the CA key. */
   spki: Buffer;
-  /** Signs the certificate; with `issuer`, the issuer's key, else the CA's own (self-signed). */
-  signerKey: KeyObject;
-  issuer?: X509Certificate | undefined;
+  /** The issuing CA (upstream); absent when self-signed. */
+  issuer?: CaSigningInfo | undefined;
+  /** The AlgorithmIdentifier of the signing key (the issuer's, or the CA's own). */
+  signatureAlgorithm: Buffer;
   trustDomainId: string;
   serialHex: string;
   notBefore: number;
   notAfter: number;
-  country: readonly string[];
-  organization: readonly string[];
-  commonName?: string | undefined;
+  subject: readonly NameAttribute[];
+  extraExtensions: readonly ExtraExtension[];
 }
 
 /**
- * A CA certificate's DER, as @peculiar/x509 wrote it before: subject C, O,
- * CN; BasicConstraints CA:TRUE and KeyUsage keyCertSign|cRLSign (both
- * critical), SKI (RFC 5280 method 1), URI SAN = trust domain ID, and AKI
- * when the issuer has an SKI. Written here so a server start never loads
- * that library (~60 ms).
+ * A CA certificate's TBSCertificate, as @peculiar/x509 wrote it before:
+ * the template's subject; BasicConstraints CA:TRUE and KeyUsage
+ * keyCertSign|cRLSign (both critical), SKI (RFC 5280 method 1), URI SAN =
+ * trust domain ID, and AKI when the issuer has an SKI; then the extra
+ * extensions.
  */
-export function buildCaCertificateDer(o: CaDerOptions): Buffer {
-  const { algorithm, hash } = signatureAlgorithmOf(o.signerKey);
-  const subject = seq(
-    ...o.country.map((c) => rdn(OID.country, directoryString(c))),
-    ...o.organization.map((org) => rdn(OID.organization, directoryString(org))),
-    ...(o.commonName ? [rdn(OID.commonName, directoryString(o.commonName))] : []),
-  );
-  const issuerDer = o.issuer ? caSigningInfo(o.issuer, o.signerKey).subjectDer : subject;
-  const issuerKeyId = o.issuer ? subjectKeyIdOf(o.issuer) : undefined;
+export function buildCaTbs(o: CaTbsOptions): Buffer {
+  const subject = encodeName(o.subject);
+  const issuerDer = o.issuer ? o.issuer.subjectDer : subject;
+  const issuerKeyId = o.issuer?.subjectKeyId;
   const extensions = [
     ext(OID.basicConstraints, true, seq(bool(true))),
     ext(OID.keyUsage, true, CA_KEY_USAGE),
     ext(OID.subjectKeyId, false, octets(keyIdOfSpki(o.spki))),
     ext(OID.subjectAltName, false, seq(ia5(0x86, o.trustDomainId))),
   ];
-  if (issuerKeyId) extensions.push(ext(OID.authorityKeyId, false, seq(Buffer.concat([Buffer.from([0x80, issuerKeyId.length]), issuerKeyId]))));
-  const tbs = seq(
+  if (issuerKeyId) extensions.push(authorityKeyId(issuerKeyId));
+  for (const e of o.extraExtensions) extensions.push(extra(e));
+  return seq(
     explicit(0, uint(Buffer.from([2]))),
     uint(Buffer.from(o.serialHex, 'hex')),
-    algorithm,
+    o.signatureAlgorithm,
     issuerDer,
     seq(time(o.notBefore), time(o.notAfter)),
     subject,
     o.spki,
     explicit(3, seq(...extensions)),
   );
-  return seq(tbs, algorithm, bitString(cryptoSign(hash, tbs, o.signerKey)));
 }

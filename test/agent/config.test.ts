@@ -111,6 +111,7 @@ describe('defaults', () => {
         { type: 'WorkloadAttestor', name: 'unix', config: { discoverWorkloadPath: false, workloadSizeLimit: 0 } },
       ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
+      telemetry: { prometheus: undefined, metricPrefix: 'spire_agent' },
       warnings: [],
     });
     expect(Object.isFrozen(c)).toBe(true);
@@ -309,7 +310,7 @@ describe('problems', () => {
     ['x509pop without its certificate', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.certificate_path: must be specified'],
     ['x509pop in "spiffe" mode', 'NodeAttestor: { x509pop: { plugin_data: { private_key_path: k, certificate_path: c, mode: spiffe } } }', 'agent.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode is implemented'],
     ['a workload attestor Herald lacks beside unix', 'WorkloadAttestor: { unix: {}, docker: {} }', 'agent.yaml:7 plugins.WorkloadAttestor.docker: plugin not supported by Herald (supported: unix, k8s)'],
-    ['k8s_psat beside join_token (not yet)', 'NodeAttestor: { join_token: {}, k8s_psat: {} }', 'agent.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
+    ['k8s_psat without its cluster', 'NodeAttestor: { k8s_psat: { plugin_data: { token_path: /t } } }', 'agent.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data.cluster: must be specified'],
   ])('rejects %s, naming the plugin', async (_name, line, expected) => {
     const type = line.slice(0, line.indexOf(':'));
     const text = withAgent('').replace(new RegExp(`^  ${type}:.*$`, 'm'), `  ${line}`);

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/common/clock.ts';
 import { PermissionDeniedReason, permissionDeniedTrailer } from '../../src/common/grpc/permission-denied.ts';
-import { Metrics } from '../../src/common/metrics.ts';
+import { AgentMetrics } from '../../src/agent/telemetry.ts';
 import { AgentManager, retryCapMs } from '../../src/agent/manager.ts';
 import type { NodeAttestorClient } from '../../src/agent/plugins/nodeattestor/types.ts';
 import { AgentStorage } from '../../src/agent/storage.ts';
@@ -45,7 +45,7 @@ describe('agent manager', () => {
       workloadKeyType: 'ec-p256',
       clock,
       log,
-      metrics: new Metrics(),
+      metrics: new AgentMetrics(),
     });
   });
 

@@ -1,7 +1,7 @@
 // The agent's data_dir: its SVID, key and bundle survive restarts; a
 // damaged or unusable directory is reported clearly and nothing is
 // overwritten.
-import { chmod, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentStorage } from '../../src/agent/storage.ts';
@@ -48,6 +48,26 @@ describe('AgentStorage', () => {
     expect(svid.privateKey).toBeUndefined();
     await s.deleteSvid();
     expect((await readdir(dir)).sort()).toEqual(['bundle.der']);
+  });
+
+  it('with KeyManager disk directory, writes the key there (not in data_dir), and still finds a key an earlier run left in data_dir', async () => {
+    const ca = await makeCa('example.org');
+    const leaf = await makeLeaf(SpiffeId.fromString('spiffe://example.org/spire/agent/join_token/x').toString(), ca, { subject: 'O=Agent' });
+    const dir = join(tmp.path, 'data');
+    const keyDir = join(tmp.path, 'keys');
+    // An earlier run (data_dir only) left SVID and key together.
+    const before = await AgentStorage.open(dir);
+    await before.storeSvid({ chain: [leaf.cert], privateKey: leaf.key });
+    const s = await AgentStorage.open(dir, { keyDir });
+    expect((await s.loadSvid())!.chain[0]!.checkPrivateKey((await s.loadSvid())!.privateKey!)).toBe(true);
+    // The next write moves the key: one copy, in the key directory, mode 0600.
+    await s.storeSvid({ chain: [leaf.cert], privateKey: leaf.key });
+    expect(await readdir(dir)).toEqual(['agent_svid.der']);
+    expect(await readdir(keyDir)).toEqual(['agent_svid.key']);
+    expect((await stat(join(keyDir, 'agent_svid.key'))).mode & 0o777).toBe(0o600);
+    expect((await (await AgentStorage.open(dir, { keyDir })).loadSvid())!.privateKey).toBeDefined();
+    await s.deleteSvid();
+    expect([...(await readdir(dir)), ...(await readdir(keyDir))]).toEqual([]);
   });
 
   it('reports a corrupt SVID file by name and leaves it in place', async () => {

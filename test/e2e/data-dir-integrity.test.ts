@@ -5,7 +5,7 @@
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DiskKeyManager } from '../../src/server/ca/key-manager.ts';
+import { DiskKeyManager } from '../../src/server/plugins/keymanager/disk/disk.ts';
 import { AGENT_BIN, generateToken, SERVER_BIN, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePort } from '../helpers/ports.ts';
 import { runCommand, startProcess, type RunningProcess } from '../helpers/process.ts';

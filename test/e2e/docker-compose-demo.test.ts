@@ -10,9 +10,9 @@
 // or base image is a failure: scripts/setup provides them.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../../demo/browser.ts';
 import { ENVOY_UID } from '../../demo/compose.ts';
 import { check, PageClient } from '../../demo/lib/check.ts';
+import { openAndCallOverMtls, withPage } from '../helpers/demo-page.ts';
 import { ROOT } from '../helpers/herald.ts';
 import { freePort } from '../helpers/ports.ts';
 import { runCommand } from '../helpers/process.ts';
@@ -131,22 +131,14 @@ describe.skipIf(unavailable !== undefined)('demo/docker-compose.yml in a real co
   }, 60_000);
 
   it('the page in headless Chromium: both domains, a call over mTLS, the CA-rotation button, a JWT call after it', async () => {
-    const browser = await launchBrowser();
-    try {
-      const page = await browser.newPage();
-      await page.goto(url, { waitUntil: 'domcontentloaded' });
-      await page.waitForFunction("document.querySelectorAll('#domains .card').length === 2", { timeout: 15_000 });
-      await page.click('#call-mtls');
-      await page.waitForFunction("document.querySelector('#calls')?.textContent?.includes('spiffe://web.example/web')", { timeout: 15_000 });
-      expect(await page.$eval('#calls', (el) => el.textContent ?? '')).toContain('spiffe://echo.example/echo');
+    await withPage(async (page) => {
+      expect(await openAndCallOverMtls(page, url)).toContain('spiffe://echo.example/echo');
       await page.click('#rotate');
       await page.waitForFunction("/now signs with CA|rotation failed/.test(document.querySelector('#msg')?.textContent ?? '')", { timeout: 60_000 });
       expect(await page.$eval('#msg', (el) => el.textContent ?? '')).toMatch(/echo\.example now signs with CA/);
       await page.click('#call-jwt');
       await page.waitForFunction("/^jwt: /.test(document.querySelector('#msg')?.textContent ?? '')", { timeout: 15_000 });
       expect(await page.$eval('#msg', (el) => el.textContent ?? '')).toBe('jwt: 200 OK');
-    } finally {
-      await browser.close();
-    }
+    });
   }, 120_000);
 });

@@ -36,6 +36,8 @@ export interface ServerOptions {
   extraPlugins?: string;
   /** Enables the x509pop node attestor with this CA bundle (PEM path). */
   x509popCaBundle?: string;
+  /** More NodeAttestor plugins, as `name: { plugin_data: … }` items of the NodeAttestor map (flow YAML). */
+  extraNodeAttestors?: string;
   logLevel?: string;
   /** The KeyManager plugin's YAML value (default: disk, keys_path in server-data). */
   keyManager?: string;
@@ -62,7 +64,7 @@ ${o.extraServer ?? ''}
 plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }
   KeyManager: ${o.keyManager ?? `{ disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }`}
-  NodeAttestor: { join_token: { plugin_data: {} }${o.x509popCaBundle ? `, x509pop: { plugin_data: { ca_bundle_path: ${o.x509popCaBundle} } }` : ''} }
+  NodeAttestor: { join_token: { plugin_data: {} }${o.x509popCaBundle ? `, x509pop: { plugin_data: { ca_bundle_path: ${o.x509popCaBundle} } }` : ''}${o.extraNodeAttestors ? `, ${o.extraNodeAttestors}` : ''} }
 ${o.extraPlugins ?? ''}
 ${o.extraTop ?? ''}`,
   );
@@ -111,6 +113,8 @@ export interface AgentOptions {
   nodeAttestor?: string;
   /** The KeyManager plugin's YAML value (default: disk, in the data_dir). */
   keyManager?: string;
+  /** Bootstrap from this bundle file instead of insecure_bootstrap. */
+  trustBundlePath?: string;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -127,7 +131,7 @@ export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
   server_port: ${o.server.port}
   socket_path: ${socketPath}
   trust_domain: ${o.server.trustDomain}
-  insecure_bootstrap: true
+  ${o.trustBundlePath ? `trust_bundle_path: ${o.trustBundlePath}` : 'insecure_bootstrap: true'}
   sync_interval: ${o.syncInterval ?? '1s'}
 ${o.extraAgent ?? ''}
 plugins:

@@ -4,12 +4,13 @@
 // user (or a dedicated system user created for it). Missing binaries are an
 // error, never a skip: CI installs PostgreSQL.
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.ts';
 import { runCommand, startProcess, type RunningProcess } from './process.ts';
+import { waitFor } from './wait.ts';
 
 export interface PostgresCluster {
   readonly port: number;
@@ -20,6 +21,12 @@ export interface PostgresCluster {
   createDatabase(): Promise<string>;
   /** The server's output so far (for failure messages). */
   log(): string;
+  /** The cluster's data directory (pg_hba.conf, pg_ident.conf). */
+  readonly dataDir: string;
+  /** Writes a file the server reads (owned by the server's account, mode 0600). */
+  writeServerFile(path: string, content: string): Promise<void>;
+  /** Reloads the configuration files (SIGHUP) and waits until the server has. */
+  reload(): Promise<void>;
   /** Stops the server (fast shutdown) and removes the cluster's files. */
   stop(): Promise<void>;
 }
@@ -64,7 +71,14 @@ function asAccount(account: { user: string } | undefined, cmd: string, args: str
   return account === undefined ? [cmd, args] : ['runuser', ['-u', account.user, '--', cmd, ...args]];
 }
 
-export async function startPostgres(): Promise<PostgresCluster> {
+export interface PostgresOptions {
+  /** Extra `-c name=value` settings (e.g. ssl=on). */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Runs after initdb, before the server starts: write pg_hba.conf, certificates … */
+  prepare?(cluster: Pick<PostgresCluster, 'dataDir' | 'writeServerFile'>): Promise<void>;
+}
+
+export async function startPostgres(opts: PostgresOptions = {}): Promise<PostgresCluster> {
   const bin = findPostgresBinDir();
   const account = await serverAccount();
   const dir = await mkdtemp(join(tmpdir(), 'herald-pg-'));
@@ -84,6 +98,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
       { timeoutMs: 120_000 },
     );
     if (init.code !== 0) throw new Error(`test/helpers/postgres: initdb failed (${init.code}):\n${init.stdout}\n${init.stderr}`);
+    const writeServerFile = async (path: string, content: string) => {
+      await writeFile(path, content, { mode: 0o600 });
+      if (account !== undefined) await chown(path, account.uid, account.gid);
+    };
+    await opts.prepare?.({ dataDir, writeServerFile });
     const port = await freePort();
     server = startProcess(
       ...asAccount(account, join(bin, 'postgres'), [
@@ -96,6 +115,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
         '-c', 'full_page_writes=off',
         '-c', 'max_connections=200',
         '-c', 'logging_collector=off',
+        ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
       ]),
     );
     await server.waitForOutput('database system is ready to accept connections', 60_000);
@@ -115,6 +135,20 @@ export async function startPostgres(): Promise<PostgresCluster> {
           await client.end();
         }
         return uri(name);
+      },
+      dataDir,
+      writeServerFile,
+      async reload() {
+        const reloads = () => (server?.output() ?? '').split('received SIGHUP, reloading configuration files').length;
+        const before = reloads();
+        const client = new pg.Client({ connectionString: uri('postgres') });
+        await client.connect();
+        try {
+          await client.query('SELECT pg_reload_conf()');
+        } finally {
+          await client.end();
+        }
+        await waitFor('PostgreSQL to reload its configuration', () => reloads() > before, { timeoutMs: 10_000 });
       },
       log: () => server?.output() ?? '',
       stop: cleanup,

@@ -19,7 +19,7 @@ import { parseCsr } from '../../src/spiffe/csr.ts';
 import { SpiffeId } from '../../src/spiffe/id.ts';
 import { generateKeyPair } from '../../src/spiffe/keys.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
-import { createCaCertificate, signX509Svid, signX509SvidDer } from '../../src/spiffe/x509-template.ts';
+import { createCaCertificate, signX509Svid, signX509SvidDer } from '../../src/server/credtemplate/standalone.ts';
 
 export const TD = TrustDomain.fromString('example.org');
 const DAY = 86_400_000;
@@ -139,10 +139,10 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
     return failure;
   }
 
-  #sign(id: SpiffeId, spki: Buffer, ttlMs: number): Buffer[] {
+  async #sign(id: SpiffeId, spki: Buffer, ttlMs: number): Promise<Buffer[]> {
     const ca = this.cas[0]!;
     // Never dated after real time: the agent presents its SVID in TLS, which checks validity at real time.
-    return [signX509SvidDer({ ca, spki, id, now: Math.min(this.#clock.now(), Date.now()), ttlMs }).der];
+    return [(await signX509SvidDer({ ca, spki, id, now: Math.min(this.#clock.now(), Date.now()), ttlMs })).der];
   }
 
   #wireSvid(id: SpiffeId, chain: Buffer[]): object {
@@ -152,14 +152,14 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
   #agentService(): grpc.UntypedServiceImplementation {
     return {
       AttestAgent: (call: grpc.ServerDuplexStream<{ params?: { params: { csr: Buffer } } }, object>) => {
-        call.once('data', (m) => {
+        call.once('data', async (m) => {
           const failure = this.#record('AttestAgent', call);
           if (failure) {
             call.destroy(Object.assign(new Error(failure.details), failure));
             return;
           }
           const csr = parseCsr(m.params!.params.csr);
-          call.write({ result: { svid: this.#wireSvid(this.agentId, this.#sign(this.agentId, csr.spki, this.agentTtlMs)), reattestable: true } });
+          call.write({ result: { svid: this.#wireSvid(this.agentId, await this.#sign(this.agentId, csr.spki, this.agentTtlMs)), reattestable: true } });
           call.end();
         });
       },
@@ -167,7 +167,7 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
         const failure = this.#record('RenewAgent', call);
         if (failure) return cb(failure);
         const csr = parseCsr(call.request.params.csr);
-        cb(null, { svid: this.#wireSvid(this.agentId, this.#sign(this.agentId, csr.spki, this.agentTtlMs)) });
+        this.#sign(this.agentId, csr.spki, this.agentTtlMs).then((chain) => cb(null, { svid: this.#wireSvid(this.agentId, chain) }), (err: Error) => cb(err));
       },
     };
   }
@@ -221,14 +221,14 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
       BatchNewX509SVID: (call: grpc.ServerUnaryCall<{ params: { entry_id: string; csr: Buffer }[] }, object>, cb: grpc.sendUnaryData<object>) => {
         const failure = this.#record('BatchNewX509SVID', call, { entryIds: call.request.params.map((p) => p.entry_id) });
         if (failure) return cb(failure);
-        cb(null, {
-          results: call.request.params.map((p) => {
+        Promise.all(
+          call.request.params.map(async (p) => {
             const e = this.entries.find((x) => x.id === p.entry_id);
             if (!e) return { status: { code: grpc.status.NOT_FOUND, message: 'entry not found' }, svid: null };
             const id = SpiffeId.fromString(e.signAs ?? e.spiffeId);
-            return { status: { code: 0, message: 'OK' }, svid: this.#wireSvid(id, this.#sign(id, parseCsr(p.csr).spki, this.svidTtlMs)) };
+            return { status: { code: 0, message: 'OK' }, svid: this.#wireSvid(id, await this.#sign(id, parseCsr(p.csr).spki, this.svidTtlMs)) };
           }),
-        });
+        ).then((results) => cb(null, { results }), (err: Error) => cb(err));
       },
       NewJWTSVID: (call: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
         this.#record('NewJWTSVID', call);

@@ -90,8 +90,11 @@ describe('defaults', () => {
         { type: 'DataStore', name: 'sql', config: { databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') } },
         { type: 'KeyManager', name: 'memory', config: {} },
         { type: 'NodeAttestor', name: 'join_token', config: {} },
+        { type: 'CredentialComposer', name: 'uniqueid', config: {} },
       ],
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
+      telemetry: { prometheus: undefined, metricPrefix: 'spire_server' },
+      auditLogEnabled: false,
       warnings: [],
     });
   });
@@ -232,7 +235,6 @@ describe('problems are reported with file, line and key path', () => {
   it.each([
     ['an invalid trust domain', '  trust_domain: Example.org\n', 'server.yaml:2 server.trust_domain: invalid trust domain "Example.org": spiffeid: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
     ['a key type SPIRE has but Herald lacks', '  ca_key_type: ec-p521\n', 'server.yaml:3 server.ca_key_type: must be one of ec-p256, ec-p384, rsa-2048, rsa-4096, got "ec-p521"'],
-    ['audit_log_enabled: true', '  audit_log_enabled: true\n', 'server.yaml:3 server.audit_log_enabled: not supported by Herald: Herald has no audit log'],
     ['admin_ids', '  admin_ids: ["spiffe://example.org/admin"]\n', 'server.yaml:3 server.admin_ids: not supported by Herald: admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'],
     ['ratelimit', '  ratelimit: { attestation: false }\n', 'server.yaml:3 server.ratelimit: not supported by Herald: Herald does not rate-limit attestation or signing'],
     ['experimental', '  experimental: { events_based_cache: true }\n', 'server.yaml:3 server.experimental: not supported by Herald: SPIRE experimental features are not implemented'],
@@ -242,9 +244,13 @@ describe('problems are reported with file, line and key path', () => {
     expect(await problems(text)).toEqual([expected]);
   });
 
-  it('rejects a top-level SPIRE section Herald lacks', async () => {
-    expect(await problems(`${withServer('')}telemetry:\n  Prometheus: { port: 9988 }\n`)).toEqual([
-      'server.yaml:7 telemetry: not supported by Herald: metrics export (Prometheus, StatsD, …) is not implemented',
+  it('serves telemetry.Prometheus and rejects the push sinks by name', async () => {
+    const c = await load(`${withServer('  audit_log_enabled: true\n')}telemetry:\n  Prometheus: { port: 9988 }\n  MetricPrefix: herald_server\n`);
+    expect(c.telemetry).toEqual({ prometheus: { host: 'localhost', port: 9988 }, metricPrefix: 'herald_server' });
+    expect(c.auditLogEnabled).toBe(true);
+    expect(await problems(`${withServer('')}telemetry:\n  Prometheus: { host: localhost }\n  DogStatsd: [{ address: "localhost:8125" }]\n`)).toEqual([
+      'server.yaml:8 telemetry.Prometheus.port: must be specified',
+      'server.yaml:9 telemetry.DogStatsd: not supported by Herald: the DogStatsd sink is not implemented; use Prometheus',
     ]);
   });
 
@@ -266,11 +272,12 @@ describe('plugins', () => {
   it.each([
     ['a plugin Herald lacks', 'KeyManager: { aws_kms: { plugin_data: { region: us-east-1 } } }', 'server.yaml:5 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)'],
     ['a plugin type Herald lacks', 'Authorizer: { opa: {} }', 'server.yaml:7 plugins.Authorizer: plugin type not supported by Herald (supported: DataStore, KeyManager, NodeAttestor, UpstreamAuthority, Notifier, BundlePublisher, CredentialComposer)'],
-    ['a Notifier (a type with no built-in plugin yet)', 'Notifier: { k8sbundle: {} }', 'server.yaml:7 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)'],
-    ['a CredentialComposer Herald lacks', 'CredentialComposer: { uniqueid: {} }', 'server.yaml:7 plugins.CredentialComposer.uniqueid: plugin not supported by Herald (supported: none)'],
+    ['a Notifier Herald lacks', 'Notifier: { gcs_bundle: {} }', 'server.yaml:7 plugins.Notifier.gcs_bundle: plugin not supported by Herald (supported: k8sbundle)'],
+    ['k8sbundle with SPIRE\'s clusters list', 'Notifier: { k8sbundle: { plugin_data: { clusters: [] } } }', 'server.yaml:7 plugins.Notifier.k8sbundle.plugin_data.clusters: not supported by Herald: one cluster per k8sbundle notifier'],
+    ['a CredentialComposer Herald lacks', 'CredentialComposer: { custom: {} }', 'server.yaml:7 plugins.CredentialComposer.custom: plugin not supported by Herald (supported: uniqueid, template, module)'],
     ['x509pop without a CA bundle', 'NodeAttestor: { x509pop: { plugin_data: {} } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data: one of ca_bundle_path or ca_bundle_paths is required'],
     ['x509pop with SPIRE\'s spiffe mode', 'NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: ca.pem, mode: spiffe } } }', 'server.yaml:6 plugins.NodeAttestor.x509pop.plugin_data.mode: not supported by Herald: only the default "private" mode (ca_bundle_path) is implemented'],
-    ['k8s_psat with empty plugin_data (not yet)', 'NodeAttestor: { k8s_psat: {} }', 'server.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data: plugin not supported by Herald yet: the k8s_psat plugin is not implemented in Herald yet'],
+    ['a k8s_psat cluster without service accounts', 'NodeAttestor: { k8s_psat: { plugin_data: { clusters: { c1: { audience: [a] } } } } }', 'server.yaml:6 plugins.NodeAttestor.k8s_psat.plugin_data.clusters.c1.service_account_allow_list: the cluster configuration must have at least one service account allowed'],
     ['an external plugin', 'UpstreamAuthority: { disk: { plugin_cmd: /bin/x, plugin_data: { cert_file_path: a, key_file_path: b } } }', 'server.yaml:7 plugins.UpstreamAuthority.disk.plugin_cmd: external plugins are not supported by Herald; remove plugin_cmd to use the built-in plugin'],
     ['mysql', 'DataStore: { sql: { plugin_data: { database_type: mysql } } }', 'server.yaml:4 plugins.DataStore.sql.plugin_data.database_type: must be one of sqlite3, postgres, got "mysql"'],
     ['postgres without a connection string', 'DataStore: { sql: { plugin_data: { database_type: postgres } } }', 'server.yaml:4 plugins.DataStore.sql.plugin_data.connection_string: must be specified when database_type is postgres'],

@@ -6,13 +6,13 @@
 // plugins come from the same lists.
 import { declaredPlugins, defineCatalog, loadCatalog as loadPlugins, pluginsSchema } from '../../common/catalog/catalog.ts';
 import type { ConfigureContext, DeclaredPlugin, PluginDefinition } from '../../common/catalog/catalog.ts';
-import { notYetPlugin } from '../../common/config/spiffe-checks.ts';
 import type { AgentKeyManager } from '../plugins/keymanager/types.ts';
 import type { NodeAttestorClient } from '../plugins/nodeattestor/types.ts';
 import type { SvidStore } from '../plugins/svidstore/types.ts';
 import type { WorkloadAttestor } from '../plugins/workloadattestor/types.ts';
 import { plugin as diskKeyManager } from '../plugins/keymanager/disk/plugin.ts';
 import { plugin as memoryKeyManager } from '../plugins/keymanager/memory/plugin.ts';
+import { plugin as k8sPsatNodeAttestor } from '../plugins/nodeattestor/k8s_psat/plugin.ts';
 import { plugin as joinTokenNodeAttestor } from '../plugins/nodeattestor/join_token/plugin.ts';
 import { plugin as x509popNodeAttestor } from '../plugins/nodeattestor/x509pop/plugin.ts';
 import { plugin as k8sWorkloadAttestor } from '../plugins/workloadattestor/k8s/plugin.ts';
@@ -32,7 +32,6 @@ export const AgentPluginTypes = [
     description: 'How the agent proves its identity to the server',
     min: 1,
     max: 1,
-    notYet: { k8s_psat: notYetPlugin('k8s_psat', ['cluster', 'token_path']) },
   },
   { type: 'WorkloadAttestor', description: 'How the agent identifies callers of its socket', min: 1, max: Number.POSITIVE_INFINITY },
   { type: 'SVIDStore', description: 'Store workload SVIDs outside the agent', min: 0, max: Number.POSITIVE_INFINITY },
@@ -50,7 +49,7 @@ interface AgentBuiltIns {
 /** Every plugin herald-agent has. Adding one: its folder, and one line here. */
 export const BuiltIns: AgentBuiltIns = {
   KeyManager: [diskKeyManager, memoryKeyManager],
-  NodeAttestor: [joinTokenNodeAttestor, x509popNodeAttestor],
+  NodeAttestor: [joinTokenNodeAttestor, x509popNodeAttestor, k8sPsatNodeAttestor],
   WorkloadAttestor: [unixWorkloadAttestor, k8sWorkloadAttestor],
   SVIDStore: [],
 };

@@ -1,9 +1,11 @@
 // Attests the caller of a Workload API / SDS call: kernel credentials of
 // the socket peer → every configured attestor's selectors.
-import { HeraldError } from '../../common/errors.ts';
+import { HeraldError, grpcStatusFor } from '../../common/errors.ts';
 import { peerCredentials, type PeerAddressSource } from '../../common/grpc/peer.ts';
 import type { Selector } from '../../common/selector.ts';
+import { statusName } from '../../common/telemetry/metrics.ts';
 import type { WorkloadAttestor } from '../plugins/workloadattestor/types.ts';
+import type { AgentMetrics } from '../telemetry.ts';
 
 export interface AttestedCaller {
   selectors: Selector[];
@@ -12,15 +14,30 @@ export interface AttestedCaller {
 
 export class CallerAttestation {
   readonly #attestors: readonly WorkloadAttestor[];
+  readonly #metrics: AgentMetrics | undefined;
 
-  constructor(attestors: readonly WorkloadAttestor[]) {
+  constructor(attestors: readonly WorkloadAttestor[], metrics?: AgentMetrics) {
     this.#attestors = attestors;
+    this.#metrics = metrics;
   }
 
   async attest(call: PeerAddressSource): Promise<AttestedCaller> {
     const peer = peerCredentials(call);
     if (!peer) throw new HeraldError('ERR_UNAVAILABLE_NO_PEER', 'workload attestation failed: the caller\'s process credentials are unknown');
-    const selectors = (await Promise.all(this.#attestors.map((a) => a.attest(peer)))).flat();
+    const selectors = (await Promise.all(this.#attestors.map((a) => this.#timed(a, peer)))).flat();
     return { selectors, pid: peer.pid };
+  }
+
+  /** SPIRE's workload_api.workload_attestor call counter, per attestor. */
+  async #timed(a: WorkloadAttestor, peer: Parameters<WorkloadAttestor['attest']>[0]): Promise<Selector[]> {
+    const started = performance.now();
+    try {
+      const out = await a.attest(peer);
+      this.#metrics?.workloadAttestor.done('OK', started, { attestor: a.name });
+      return out;
+    } catch (err) {
+      this.#metrics?.workloadAttestor.done(statusName(grpcStatusFor(err)), started, { attestor: a.name });
+      throw err;
+    }
   }
 }

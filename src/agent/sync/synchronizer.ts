@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.ts';
 import { GrpcCode, errorMessage } from '../../common/errors.ts';
-import type { Metrics } from '../../common/metrics.ts';
+import type { AgentMetrics } from '../telemetry.ts';
 import { createCsr } from '../../spiffe/csr.ts';
 import type { JwtSvidCache } from '../../spiffe/jwt-svid-cache.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
@@ -47,7 +47,7 @@ export interface SynchronizerOptions {
   csrBatchSize?: number;
   clock: Clock;
   log: Logger;
-  metrics: Metrics;
+  metrics: AgentMetrics;
 }
 
 export interface SyncResult {
@@ -181,7 +181,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
         } catch (err) {
           // Keep serving the SVID we have; the next sync asks again.
           log.error({ entry_id: d.entry.id, spiffe_id: d.entry.spiffeId.toString(), err: errorMessage(err) }, 'Rejected an X509-SVID from the server');
-          metrics.inc('agent_svids_rejected');
+          metrics.svidsRejected.inc();
           return;
         }
         const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
@@ -189,7 +189,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
         this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
         fetched++;
       });
-      metrics.inc('agent_svids_fetched', results.filter((r) => r.status.code === GrpcCode.OK).length);
+      metrics.svidsFetched.inc(results.filter((r) => r.status.code === GrpcCode.OK).length);
     }
     return { requested: due.length, fetched };
   }

@@ -7,7 +7,7 @@ import { HeraldError } from '../../common/errors.ts';
 import { serviceDefinition, Services } from '../../common/grpc/protos.ts';
 import { startUdsServer } from '../../common/grpc/uds-server.ts';
 import { createLogger, parseLogLevel } from '../../common/log.ts';
-import { Metrics } from '../../common/metrics.ts';
+import { AgentMetrics } from '../../agent/telemetry.ts';
 import { createAuthzService } from '../../agent/endpoints/authz/service.ts';
 import { workloadApiSource } from '../../agent/endpoints/authz/workload-api-source.ts';
 import { agentSocketPath } from '../agent/workload-client.ts';
@@ -47,7 +47,7 @@ const run: Command = {
       },
       source,
       log,
-      metrics: new Metrics(),
+      metrics: new AgentMetrics(),
     });
     const services = [{ definition: serviceDefinition(Services.authorization), implementation: service.implementation }];
     let stopServer: () => Promise<void>;

@@ -1,5 +1,6 @@
 // herald-server's commands: `run` and the admin commands, with SPIRE's names.
 import { agentBan, agentCount, agentEvict, agentList, agentPurge, agentShow } from './agent.ts';
+import { consoleCommands } from './console.ts';
 import { bundleCount, bundleDelete, bundleList, bundleSet, bundleShow } from './bundle.ts';
 import { federationCreate, federationDelete, federationList, federationRefresh, federationShow, federationUpdate } from './federation.ts';
 import { entryCount, entryCreate, entryDelete, entryShow, entryUpdate } from './entry.ts';
@@ -18,6 +19,7 @@ export const serverCommands = {
   bundle: { show: bundleShow, list: bundleList, set: bundleSet, delete: bundleDelete, count: bundleCount },
   federation: { create: federationCreate, list: federationList, show: federationShow, update: federationUpdate, delete: federationDelete, refresh: federationRefresh },
   localauthority: localAuthorityCommands,
+  console: consoleCommands,
   upstreamauthority: upstreamAuthorityCommands,
   x509: { mint: x509Mint },
   jwt: { mint: jwtMint },

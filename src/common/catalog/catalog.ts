@@ -16,6 +16,7 @@
 // Definitions are loaded with the config (every CLI command loads it), so
 // they import their implementation lazily, in create().
 import { HeraldError, errorMessage } from '../errors.ts';
+import { disabledPlugins } from '../config/plugins.ts';
 import { s } from '../config/schema.ts';
 import type { Fields, PluginsSpec, PluginTypeSpec, SectionSpec } from '../config/schema.ts';
 
@@ -33,6 +34,12 @@ export interface PluginTypeInfo {
    * keys and an error giving the reason), listed after the built-ins.
    */
   readonly notYet?: Readonly<Record<string, SectionSpec<Fields, unknown>>>;
+  /**
+   * Built-ins loaded without being declared, before the declared ones,
+   * unless the config declares them with `enabled: false` (Herald's
+   * `uniqueid` composer). Their plugin_data must have no required key.
+   */
+  readonly defaults?: readonly string[];
 }
 
 /** What configure() may use: the same path rules as the rest of the config file. */
@@ -121,6 +128,13 @@ export function defineCatalog<const B extends BuiltIns>(types: readonly PluginTy
       if (names.has(def.name)) throw new TypeError(`catalog: ${t.type} "${def.name}" listed twice`);
       names.add(def.name);
     }
+    for (const name of t.defaults ?? []) {
+      const def = builtIns[t.type]!.find((d) => d.name === name);
+      if (def === undefined) throw new TypeError(`catalog: ${t.type} default "${name}" is not a built-in`);
+      if (Object.values(def.configSchema.fields).some((f) => (f as { required?: boolean }).required === true)) {
+        throw new TypeError(`catalog: ${t.type} default "${name}" has required plugin_data`);
+      }
+    }
     for (const name of Object.keys(t.notYet ?? {})) {
       if (names.has(name)) throw new TypeError(`catalog: ${t.type} "${name}" is both built in and not yet implemented`);
     }
@@ -160,7 +174,14 @@ export function declaredPlugins(
 ): DeclaredPlugin[] {
   const out: DeclaredPlugin[] = [];
   for (const t of catalog.types) {
-    for (const [name, data] of Object.entries(section[t.type] ?? {})) {
+    const walked = section[t.type];
+    const off = disabledPlugins(walked);
+    for (const name of t.defaults ?? []) {
+      if (walked?.[name] !== undefined || off.includes(name)) continue;
+      const def = definitionOf(catalog, t.type, name)!;
+      out.push({ type: t.type, name, config: def.configure ? def.configure({}, ctx) : {} });
+    }
+    for (const [name, data] of Object.entries(walked ?? {})) {
       if (data === undefined) continue;
       const def = definitionOf(catalog, t.type, name);
       // The schema admits built-ins only (not-yet plugins always fail validation).

@@ -22,6 +22,18 @@ const EXTERNAL_ONLY: Readonly<Record<string, string>> = {
 /** A declaration with `enabled: false`: accepted and left out of the result. */
 const DISABLED: unique symbol = Symbol('config.plugin-disabled');
 
+/**
+ * The names a plugin type's declarations disabled (`enabled: false`), on the
+ * type's walked value as a non-enumerable property: a plugin loaded by
+ * default (PluginTypeInfo.defaults) is turned off this way.
+ */
+export const DISABLED_PLUGINS: unique symbol = Symbol('config.disabled-plugins');
+
+/** The names `enabled: false` turned off in one walked plugin type (see DISABLED_PLUGINS). */
+export function disabledPlugins(walkedType: unknown): readonly string[] {
+  return (walkedType as { [DISABLED_PLUGINS]?: readonly string[] } | undefined)?.[DISABLED_PLUGINS] ?? [];
+}
+
 type AnyPluginType = PluginTypeSpec<Readonly<Record<string, SectionSpec<Fields, unknown>>>>;
 
 export function walkPlugins(
@@ -65,11 +77,13 @@ function walkType(w: Walker, spec: AnyPluginType, node: RawNode | undefined, pat
   const decls = declarations(w, node, path, at);
   if (decls === INVALID) return INVALID;
   const enabled: [string, unknown][] = [];
+  const disabled: string[] = [];
   let invalid = false;
   for (const d of decls) {
     const v = walkDeclaration(w, spec, d, joinKey(path, d.key));
     if (v === INVALID) invalid = true;
-    else if (v !== DISABLED) enabled.push([d.key, v]);
+    else if (v === DISABLED) disabled.push(d.key);
+    else enabled.push([d.key, v]);
   }
   if (invalid) return INVALID;
   const names = enabled.map(([n]) => n);
@@ -82,7 +96,7 @@ function walkType(w: Walker, spec: AnyPluginType, node: RawNode | undefined, pat
     const need = spec.max === 1 ? (spec.min === 1 ? 'exactly one plugin' : 'at most one plugin') : `at most ${spec.max} plugins`;
     return w.report(at, path, `${need} may be configured, ${found}`);
   }
-  return Object.fromEntries(enabled);
+  return Object.defineProperty(Object.fromEntries(enabled), DISABLED_PLUGINS, { value: Object.freeze(disabled), enumerable: false });
 }
 
 /** The `name: { … }` declarations of one plugin type, from the map or the HCL-JSON list form. */

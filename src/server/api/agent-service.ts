@@ -8,6 +8,7 @@ import { parseCsr } from '../../spiffe/csr.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { ListNodesRequest, NodeFilter } from '../datastore/index.ts';
 import { joinTokenAgentId } from '../plugins/nodeattestor/join_token/join-token.ts';
+import { attestationFinished, type Attestation } from './audit.ts';
 import type { CallerResolver } from './caller.ts';
 import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
 import { agentToWire, applyOutputMask, selectorFromWire, spiffeIdFromWire, spiffeIdToWire, type WireSelector, type WireSpiffeId, type WireX509Svid } from '../../common/wire/convert.ts';
@@ -55,7 +56,7 @@ async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): P
   const parsed = parseCsr(csr);
   // The agent asks for its workloads' SVIDs next, in batches for the signing pool: start its workers now.
   ctx.issuer.warmBatchSigning();
-  const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000) });
+  const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000), kind: 'agent' });
   return {
     svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)), hint: '' },
     serial: issued.serial,
@@ -133,12 +134,19 @@ export function agentService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
         { spiffeId: caller.id, newCertSerialNumber: signed.serial, newCertNotAfter: signed.notAfter },
         { newCertSerialNumber: true, newCertNotAfter: true },
       );
-      ctx.metrics.inc('agent_renewals');
+      ctx.metrics.agentRenewals.inc();
       return { svid: signed.svid };
     }),
 
     AttestAgent: (call: grpc.ServerDuplexStream<AttestRequest, unknown>) => {
-      attestAgent(ctx, resolver, call).catch((err) => failStream(call, err, ctx.log));
+      const seen: Attestation = { started: performance.now() };
+      attestAgent(ctx, resolver, call, seen).then(
+        () => attestationFinished(ctx, call, seen),
+        (err) => {
+          attestationFinished(ctx, call, seen, err);
+          failStream(call, err, ctx.log);
+        },
+      );
     },
   };
 }
@@ -162,13 +170,14 @@ function messages(call: grpc.ServerDuplexStream<AttestRequest, unknown>): () => 
   };
 }
 
-async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc.ServerDuplexStream<AttestRequest, unknown>): Promise<void> {
+async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc.ServerDuplexStream<AttestRequest, unknown>, seen: Attestation): Promise<void> {
   const nextMessage = messages(call);
   await streamCaller(resolver, 'any', call);
   const first = await nextMessage();
   const params = first.params;
   if (!params?.data) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'malformed param: missing attestation data');
   if (!params.params?.csr?.length) throw new HeraldError('ERR_INVALID_ARGUMENT_ATTEST', 'malformed param: missing X509-SVID params');
+  seen.attestor = params.data.type;
   const attestor = ctx.attestors.get(params.data.type);
   if (!attestor) throw new HeraldError('ERR_FAILED_PRECONDITION_ATTESTOR', `error getting node attestor: could not find node attestor type "${params.data.type}"`);
   // Parse the CSR before attesting, so a bad CSR does not burn a join token.
@@ -181,6 +190,7 @@ async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc
     return reply.challenge_response;
   });
 
+  seen.agentId = result.agentId.toString();
   const existing = await ctx.ds.getAttestedNode(result.agentId);
   if (existing?.banned) throw new HeraldError('ERR_AGENT_BANNED', 'failed to attest: agent is banned');
   const signed = await signAgentSvid(ctx, result.agentId, params.params.csr);
@@ -200,7 +210,6 @@ async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc
   }
   await ctx.ds.setNodeSelectors(result.agentId, result.selectors);
   ctx.log.info({ agent_id: result.agentId.toString(), node_attestor_type: attestor.name }, 'Agent attestation request completed');
-  ctx.metrics.inc('agent_attestations');
   call.write({ result: { svid: signed.svid, reattestable: result.canReattest } });
   call.end();
 }

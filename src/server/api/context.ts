@@ -4,14 +4,16 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.ts';
-import type { Metrics } from '../../common/metrics.ts';
-import { HeraldError } from '../../common/errors.ts';
+import { HeraldError, grpcStatusFor } from '../../common/errors.ts';
+import { statusName } from '../../common/telemetry/metrics.ts';
 import { toServiceError } from '../../common/grpc/status.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { SvidIssuer } from '../ca/issuer.ts';
 import type { CaManager } from '../ca/manager.ts';
 import { MatchBehavior, type DataStore } from '../datastore/datastore.ts';
 import type { EntryCache } from '../entry-cache/entry-cache.ts';
+import type { ServerMetrics } from '../telemetry.ts';
+import { audit } from './audit.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';
 
@@ -24,7 +26,9 @@ export interface ApiContext {
   readonly attestors: ReadonlyMap<string, NodeAttestor>;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly metrics: Metrics;
+  readonly metrics: ServerMetrics;
+  /** server.audit_log_enabled: every call and attestation gets an audit line (audit.ts). */
+  readonly auditLog?: boolean;
   /** Lifetime of agent X509-SVIDs. */
   readonly agentSvidTtlMs: number;
   /** Asks federation to refresh one trust domain's bundle now (trustdomain/v1 RefreshBundle). */
@@ -42,13 +46,31 @@ export function unaryMethod<Req, Res>(
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const method = call.getPath();
+    const started = performance.now();
+    let caller: Caller | undefined;
+    // Metrics and the audit line for every method, here in the one wrapper (SPIRE's middleware).
+    const finished = (err?: unknown): void => {
+      try {
+        ctx.metrics.rpc(method).done(statusName(err === undefined ? 0 : grpcStatusFor(err)), started);
+        if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller, request: call.request, err });
+      } catch (e) {
+        // Never leave the call unanswered because of its bookkeeping.
+        ctx.log.error({ err: e, method }, 'Recording the call failed');
+      }
+    };
     (async () => {
-      const caller = await resolver.resolve(call);
+      caller = await resolver.resolve(call);
       authorize(caller, policy, method);
       return fn(call.request, caller, call);
     })().then(
-      (res) => callback(null, res),
-      (err) => callback(toServiceError(err, ctx.log, method) as grpc.ServiceError),
+      (res) => {
+        finished();
+        callback(null, res);
+      },
+      (err) => {
+        finished(err);
+        callback(toServiceError(err, ctx.log, method) as grpc.ServiceError);
+      },
     );
   };
 }

@@ -48,7 +48,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
         if (!p.csr?.length) return fail('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
         work.push({ index, entry, csr: p.csr });
       });
-      const signed = await ctx.issuer.signX509SvidBatch(work.map((w) => ({ id: w.entry.spiffeId, csr: w.csr, ttlSeconds: w.entry.x509SvidTtlSeconds, dnsNames: w.entry.dnsNames })));
+      const signed = await ctx.issuer.signX509SvidBatch(work.map((w) => ({ id: w.entry.spiffeId, csr: w.csr, ttlSeconds: w.entry.x509SvidTtlSeconds, dnsNames: w.entry.dnsNames, entry: w.entry })));
       signed.forEach((r, k) => {
         const w = work[k]!;
         if (r.ok) results[w.index] = { status: OK_STATUS, svid: svidToWire(w.entry.spiffeId, r.svid.chain, r.svid.expiresAt) };
@@ -57,8 +57,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
           results[w.index] = { status: { code: r.code, message: r.code === GrpcCode.INTERNAL ? 'failed to sign X509-SVID' : r.message }, svid: null };
         }
       });
-      ctx.metrics.inc('x509_svids_issued', results.filter((r) => r.status.code === GrpcCode.OK).length);
-      ctx.metrics.observe('batch_new_x509_svid_ms', performance.now() - started);
+      ctx.metrics.issued('x509', started, results.map((r) => r.status.code));
       return { results };
     }),
 
@@ -66,7 +65,7 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       const audience = audienceList(req.audience);
       const entry = (await authorizedEntries(ctx, caller)).get(req.entry_id);
       if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${req.entry_id}" not found or not authorized`);
-      const jwt = await ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds });
+      const jwt = await ctx.metrics.timeIssue('jwt', () => ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds, entry }));
       return { svid: jwtToWire(entry.spiffeId, jwt, entry.hint) };
     }),
 

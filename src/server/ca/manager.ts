@@ -1,19 +1,27 @@
 // The CA manager: owns the current and next X.509 CA and JWT key, rotates
 // them on a timer (SPIRE pkg/server/ca/manager/manager.go + rotator.go), and
 // persists every change to the journal and key manager before using it.
-import { X509Certificate, createPublicKey, randomBytes, randomInt, sign, verify, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomBytes, randomInt, verify, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { HeraldError } from '../../common/errors.ts';
 import type { KeyType } from '../../spiffe/keys.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { loadJournal, saveJournal, type JournalData, type SlotId, type SlotStatus } from './journal.ts';
-import type { KeyManager } from './key-manager.ts';
+import type { KeyManager, KeyManagerKey } from '../plugins/keymanager/types.ts';
+import type { CredentialBuilder } from '../credtemplate/builder.ts';
+import type { X509CaTemplate } from '../credtemplate/builder.ts';
 import { activationThreshold, otherSlot, preparationThreshold, type JwtAuthority, type X509CaAuthority } from './slot.ts';
 
-/** Mints a CA certificate for a key: self-signed, or signed by an upstream authority. */
+/**
+ * Mints a CA certificate for a key: self-signed, or signed by an upstream
+ * authority. `key` is the new CA's key as the key manager hands it out (a
+ * signer: a self-signed minter signs with it, an upstream one only needs
+ * its public key); `template` is the composed CA subject and extensions
+ * (without one, the minter's configured subject).
+ */
 export interface X509CaMinter {
-  mint(args: { publicKey: KeyObject; privateKey: KeyObject; notBefore: number; notAfter: number }): Promise<{
+  mint(args: { key: KeyManagerKey; notBefore: number; notAfter: number; template?: X509CaTemplate }): Promise<{
     certificate: X509Certificate;
     upstreamChain: X509Certificate[];
   }>;
@@ -35,6 +43,8 @@ export interface CaManagerConfig {
   keyManager: KeyManager;
   minter: X509CaMinter;
   publisher: AuthorityPublisher;
+  /** Composes the CA certificate's subject and extensions (the minters' configured subject without one). */
+  credentials?: CredentialBuilder;
   clock: Clock;
   log: Logger;
   /** How often rotation is checked (SPIRE: 10 s). */
@@ -265,11 +275,11 @@ export class CaManager {
     const { clock, caTtlMs, keyManager, minter, publisher, log } = this.#cfg;
     const keyId = `x509-CA-${slotId}`;
     const issuedAt = clock.now();
-    const privateKey = await keyManager.generateKey(keyId, this.#cfg.caKeyType);
-    const publicKey = createPublicKey(privateKey);
-    const { certificate, upstreamChain } = await minter.mint({ publicKey, privateKey, notBefore: issuedAt, notAfter: issuedAt + caTtlMs });
+    const key = await keyManager.generateKey(keyId, this.#cfg.caKeyType);
+    const template = await this.#cfg.credentials?.buildX509CaTemplate({ publicKey: key.publicKey });
+    const { certificate, upstreamChain } = await minter.mint({ key, notBefore: issuedAt, notAfter: issuedAt + caTtlMs, ...(template ? { template } : {}) });
     const notAfter = Date.parse(certificate.validTo);
-    const ca: X509CaAuthority = { slotId, keyId, issuedAt, notAfter, certificate, privateKey, upstreamChain };
+    const ca: X509CaAuthority = { slotId, keyId, issuedAt, notAfter, certificate, key, upstreamChain };
     // Publish before anything can sign with it, then record it.
     await publisher.publish({ x509Authorities: minter.trustAnchorsFor(ca) });
     this.#journal.x509Cas.push({
@@ -288,8 +298,8 @@ export class CaManager {
     const keyId = `JWT-Signer-${slotId}`;
     const issuedAt = clock.now();
     const notAfter = issuedAt + caTtlMs;
-    const privateKey = await keyManager.generateKey(keyId, this.#cfg.jwtKeyType);
-    const publicKey = createPublicKey(privateKey);
+    const key = await keyManager.generateKey(keyId, this.#cfg.jwtKeyType);
+    const publicKey = key.publicKey;
     const kid = randomKid();
     await publisher.publish({ x509Authorities: [], jwtAuthority: { kid, publicKey, notAfter } });
     this.#journal.jwtKeys.push({
@@ -297,7 +307,7 @@ export class CaManager {
       publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
     });
     await this.#saveJournal();
-    this.#jwt.next = { slotId, keyId, issuedAt, notAfter, kid, privateKey, publicKey };
+    this.#jwt.next = { slotId, keyId, issuedAt, notAfter, kid, key, publicKey };
     log.info({ slot: slotId, issued_at: new Date(issuedAt).toISOString(), expiration: new Date(notAfter).toISOString() }, 'JWT key prepared');
     this.#emit({ kind: 'prepared' });
   }
@@ -363,13 +373,12 @@ export class CaManager {
       const x = lastWithStatus(this.#journal.x509Cas, status);
       const xKey = x && ((await keyManager.getKey(x.keyId)) ?? missingKey(x, 'X509CA'));
       if (x && xKey) {
-        const privateKey = xKey;
         const certificate = new X509Certificate(Buffer.from(x.certificate, 'base64'));
         const ca: X509CaAuthority = {
-          slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, privateKey, certificate,
+          slotId: x.slotId, keyId: x.keyId, issuedAt: x.issuedAt, notAfter: x.notAfter, key: xKey, certificate,
           upstreamChain: x.upstreamChain.map((c) => new X509Certificate(Buffer.from(c, 'base64'))),
         };
-        const why = keyMismatch(privateKey, certificate.publicKey);
+        const why = await keyMismatch(xKey, certificate.publicKey);
         if (why === undefined) {
           if (status === 'active') this.#x509.current = ca;
           else this.#x509.next = ca;
@@ -380,13 +389,12 @@ export class CaManager {
       const j = lastWithStatus(this.#journal.jwtKeys, status);
       const jKey = j && ((await keyManager.getKey(j.keyId)) ?? missingKey(j, 'JWT key'));
       if (j && jKey) {
-        const privateKey = jKey;
         // The key verifiers know is the one published (the journal's), not one derived from whatever key is on disk now.
         const published = createPublicKey({ key: Buffer.from(j.publicKey, 'base64'), format: 'der', type: 'spki' });
-        const why = keyMismatch(privateKey, published);
+        const why = await keyMismatch(jKey, published);
         if (why === undefined) {
           const key: JwtAuthority = {
-            slotId: j.slotId, keyId: j.keyId, issuedAt: j.issuedAt, notAfter: j.notAfter, kid: j.kid, privateKey,
+            slotId: j.slotId, keyId: j.keyId, issuedAt: j.issuedAt, notAfter: j.notAfter, kid: j.kid, key: jKey,
             publicKey: published,
           };
           if (status === 'active') this.#jwt.current = key;
@@ -440,21 +448,21 @@ export class CaManager {
 }
 
 /**
- * Why `privateKey` cannot sign for `publicKey` (undefined when it can): the
+ * Why `key` cannot sign for `publicKey` (undefined when it can): the
  * public halves must be equal and a test signature must verify.
  */
-export function keyMismatch(privateKey: KeyObject, publicKey: KeyObject): string | undefined {
+export async function keyMismatch(key: Pick<KeyManagerKey, 'publicKey' | 'sign'>, publicKey: KeyObject): Promise<string | undefined> {
   const spki = (k: KeyObject): Buffer => k.export({ format: 'der', type: 'spki' });
-  let derived: KeyObject;
+  let derived: Buffer;
   try {
-    derived = createPublicKey(privateKey);
+    derived = spki(key.publicKey);
   } catch (err) {
     return `the private key is unusable: ${(err as Error).message}`;
   }
-  if (!spki(derived).equals(spki(publicKey))) return 'the public keys differ';
+  if (!derived.equals(spki(publicKey))) return 'the public keys differ';
   const probe = randomBytes(32);
   try {
-    if (!verify('sha256', probe, publicKey, sign('sha256', probe, privateKey))) return 'a test signature does not verify';
+    if (!verify('sha256', probe, publicKey, await key.sign(probe, 'sha256'))) return 'a test signature does not verify';
   } catch (err) {
     return `a test signature failed: ${(err as Error).message}`;
   }

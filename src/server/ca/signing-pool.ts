@@ -1,21 +1,26 @@
 // A pool of worker threads that verify CSRs and sign X509-SVIDs, so
 // issuance uses every core while the main thread serves gRPC. Jobs of one
 // call are split across the workers; each worker holds the active CA and is
-// told when it changes.
+// told when it changes. Only for CA keys the key manager can export (keys
+// held in this process); a key that never leaves its manager signs inline.
+// Each job carries its composed template (credential template builder):
+// workers encode and sign, they never compose.
 // The workers start when an agent attests or renews (warm(): its batches
 // follow) or on the first sign(), never on the start-up path. They load signing-worker-entry.js, which turns Node's compile
 // cache on inside the worker before loading the TypeScript body, so a worker
 // start skips type stripping as the main thread does.
-import type { X509Certificate, KeyObject } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
+import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
 
 export interface SignJob {
   csr: Uint8Array;
   id: string;
   now: number;
   ttlMs: number;
-  dnsNames: string[];
+  /** The composed subject, DNS SANs and extra extensions (credtemplate serializeTemplate). */
+  template: string;
 }
 
 export type SignResult = { ok: true; der: Uint8Array; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
@@ -72,11 +77,11 @@ export class SigningPool {
     this.#start();
   }
 
-  /** Gives every worker the CA to sign with (no-op when unchanged). */
-  setCa(certificate: X509Certificate, privateKey: KeyObject): void {
+  /** Gives every worker the CA to sign with (no-op when unchanged); the key must be exportable. */
+  setCa(certificate: X509Certificate, key: KeyManagerKey): void {
     if (this.#ca?.certificate === certificate) return;
-    const key = privateKey.export({ format: 'der', type: 'pkcs8' });
-    this.#ca = { certificate, message: { kind: 'ca', certificate: certificate.raw, privateKey: key } };
+    if (!key.exportPkcs8) throw new Error(`signing pool: key ${JSON.stringify(key.id)} cannot be exported to the workers; sign inline`);
+    this.#ca = { certificate, message: { kind: 'ca', certificate: certificate.raw, privateKey: key.exportPkcs8() } };
     for (const w of this.#workers) w.postMessage(this.#ca.message);
   }
 

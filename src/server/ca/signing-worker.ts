@@ -1,11 +1,11 @@
 // Worker thread body for the signing pool: verifies CSRs and signs
-// X509-SVID leaves with the CA it was last given, off the gRPC thread.
+// X509-SVID leaves from their composed templates with the CA it was last
+// given, off the gRPC thread.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
-import { SpiffeId } from '../../spiffe/id.ts';
-import { signX509SvidDer } from '../../spiffe/x509-template.ts';
+import { parseTemplate, signLeafWithKey } from '../credtemplate/x509.ts';
 import type { SignJob, SignResult, WorkerMessage } from './signing-pool.ts';
 
 let ca: { certificate: X509Certificate; privateKey: KeyObject } | undefined;
@@ -14,7 +14,7 @@ function sign(job: SignJob): SignResult {
   try {
     if (!ca) throw new Error('signing worker has no CA');
     const csr = parseCsr(job.csr);
-    const leaf = signX509SvidDer({ ca, spki: csr.spki, id: SpiffeId.fromString(job.id), now: job.now, ttlMs: job.ttlMs, dnsNames: job.dnsNames });
+    const leaf = signLeafWithKey({ ca: ca.certificate, privateKey: ca.privateKey, spki: csr.spki, id: job.id, now: job.now, ttlMs: job.ttlMs, template: parseTemplate(job.template) });
     return { ok: true, der: leaf.der, serialHex: leaf.serialHex, notAfter: leaf.notAfter };
   } catch (err) {
     return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };

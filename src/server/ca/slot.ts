@@ -4,6 +4,7 @@
 // already trusts it when it starts signing.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { SlotId } from './journal.ts';
+import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
 
 export interface X509CaAuthority {
   slotId: SlotId;
@@ -11,7 +12,8 @@ export interface X509CaAuthority {
   issuedAt: number;
   notAfter: number;
   certificate: X509Certificate;
-  privateKey: KeyObject;
+  /** The CA key, as the key manager hands it out: a signer. */
+  key: KeyManagerKey;
   /** Intermediates between this CA and the upstream root (empty when self-signed). */
   upstreamChain: X509Certificate[];
 }
@@ -22,7 +24,9 @@ export interface JwtAuthority {
   issuedAt: number;
   notAfter: number;
   kid: string;
-  privateKey: KeyObject;
+  /** The signing key, as the key manager hands it out. */
+  key: KeyManagerKey;
+  /** The public key as published in the bundle (the journal's). */
   publicKey: KeyObject;
 }
 

@@ -6,19 +6,23 @@
 // plugins come from the same lists.
 import { PluginSet, declaredPlugins, defineCatalog, pluginStateFiles, pluginsSchema } from '../../common/catalog/catalog.ts';
 import type { ConfigureContext, DeclaredPlugin, PluginDefinition, PluginStateFile } from '../../common/catalog/catalog.ts';
-import { notYetPlugin } from '../../common/config/spiffe-checks.ts';
-import type { KeyManager } from '../ca/key-manager.ts';
+import type { KeyManager } from '../plugins/keymanager/types.ts';
 import type { X509CaMinter } from '../ca/manager.ts';
 import type { DataStore } from '../datastore/datastore.ts';
 import type { BundlePublisher } from '../plugins/bundlepublisher/types.ts';
 import type { CredentialComposer } from '../plugins/credentialcomposer/types.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import type { Notifier } from '../plugins/notifier/types.ts';
+import { plugin as moduleComposer } from '../plugins/credentialcomposer/module/plugin.ts';
+import { plugin as templateComposer } from '../plugins/credentialcomposer/template/plugin.ts';
+import { plugin as uniqueidComposer } from '../plugins/credentialcomposer/uniqueid/plugin.ts';
 import { plugin as sqlDataStore } from '../plugins/datastore/sql/plugin.ts';
 import { plugin as diskKeyManager } from '../plugins/keymanager/disk/plugin.ts';
 import { plugin as memoryKeyManager } from '../plugins/keymanager/memory/plugin.ts';
+import { plugin as k8sPsatNodeAttestor } from '../plugins/nodeattestor/k8s_psat/plugin.ts';
 import { plugin as joinTokenNodeAttestor } from '../plugins/nodeattestor/join_token/plugin.ts';
 import { plugin as x509popNodeAttestor } from '../plugins/nodeattestor/x509pop/plugin.ts';
+import { plugin as k8sBundleNotifier } from '../plugins/notifier/k8sbundle/plugin.ts';
 import { plugin as diskUpstreamAuthority } from '../plugins/upstreamauthority/disk/plugin.ts';
 import type { ServerPluginDeps, ServerPluginDepsWithDataStore } from './deps.ts';
 
@@ -36,12 +40,17 @@ export const ServerPluginTypes = [
     description: 'How agents prove their identity',
     min: 0,
     max: Number.POSITIVE_INFINITY,
-    notYet: { k8s_psat: notYetPlugin('k8s_psat', ['clusters']) },
   },
   { type: 'UpstreamAuthority', description: 'Sign the CA with an upstream CA instead of self-signing', min: 0, max: 1 },
   { type: 'Notifier', description: 'Told when the trust bundle changes', min: 0, max: Number.POSITIVE_INFINITY },
   { type: 'BundlePublisher', description: 'Publish the trust bundle elsewhere when it changes', min: 0, max: Number.POSITIVE_INFINITY },
-  { type: 'CredentialComposer', description: 'Change the X509-SVIDs and JWT-SVIDs the CA issues', min: 0, max: Number.POSITIVE_INFINITY },
+  {
+    type: 'CredentialComposer',
+    description: 'Change the X509-SVIDs and JWT-SVIDs the CA issues (uniqueid is loaded unless declared with enabled = false)',
+    min: 0,
+    max: Number.POSITIVE_INFINITY,
+    defaults: ['uniqueid'],
+  },
 ] as const;
 
 interface ServerBuiltIns {
@@ -59,11 +68,11 @@ interface ServerBuiltIns {
 export const BuiltIns: ServerBuiltIns = {
   DataStore: [sqlDataStore],
   KeyManager: [diskKeyManager, memoryKeyManager],
-  NodeAttestor: [joinTokenNodeAttestor, x509popNodeAttestor],
+  NodeAttestor: [joinTokenNodeAttestor, x509popNodeAttestor, k8sPsatNodeAttestor],
   UpstreamAuthority: [diskUpstreamAuthority],
-  Notifier: [],
+  Notifier: [k8sBundleNotifier],
   BundlePublisher: [],
-  CredentialComposer: [],
+  CredentialComposer: [uniqueidComposer, templateComposer, moduleComposer],
 };
 
 export const serverCatalog = defineCatalog(ServerPluginTypes, BuiltIns);

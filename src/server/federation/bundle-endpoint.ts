@@ -9,7 +9,7 @@ import { HeraldError, errorMessage } from '../../common/errors.ts';
 import type { BundleEndpointConfig } from '../config-runtime.ts';
 import { storedToSpiffeBundle } from '../bundle-convert.ts';
 import type { OwnBundle } from '../own-bundle.ts';
-import type { ServerSvid } from '../server.ts';
+import type { ServerSvid } from '../svid/rotator.ts';
 
 export interface BundleEndpoint {
   readonly port: number;

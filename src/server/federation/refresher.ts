@@ -14,6 +14,7 @@ import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { spiffeBundleToStored, storedToSpiffeBundle } from '../bundle-convert.ts';
 import type { DataStore, FederationRelationship } from '../datastore/index.ts';
+import type { ServerMetrics } from '../telemetry.ts';
 
 export const REFRESH_FLOOR_MS = 1_000;
 export const REFRESH_CEILING_MS = 3_600_000;
@@ -29,6 +30,14 @@ function fail(code: ErrorCodeSuffix<'ERR_FEDERATION_'>, message: string, cause?:
 
 export type RefreshOutcome = { status: 'updated'; sequence: bigint } | { status: 'unchanged' };
 
+/** One scheduled refresh, as the status console shows it. */
+export interface RefreshAttempt { readonly at: number; readonly status: RefreshOutcome['status'] | 'failed'; readonly error?: string }
+
+/** Recent scheduled refreshes of one relationship (oldest first) and when the next one runs. */
+export interface RefreshHistory { readonly trustDomain: string; readonly attempts: readonly RefreshAttempt[]; readonly nextAt: number | undefined }
+
+const HISTORY_LENGTH = 20;
+
 export interface RefresherOptions {
   ds: DataStore;
   log: Logger;
@@ -36,11 +45,13 @@ export interface RefresherOptions {
   /** Extra CA roots for https_web endpoints (tests, private PKI); the system store otherwise. */
   webRootsPem?: string;
   fetchTimeoutMs?: number;
+  metrics?: ServerMetrics;
 }
 
 export class BundleRefresher {
   readonly #o: RefresherOptions;
   readonly #timers = new Map<string, Timer>();
+  readonly #history = new Map<string, { attempts: RefreshAttempt[]; nextAt: number | undefined }>();
   #unsubscribe: (() => void) | undefined;
   #stopped = false;
 
@@ -70,6 +81,7 @@ export class BundleRefresher {
       if (!names.has(td)) {
         t.cancel();
         this.#timers.delete(td);
+        this.#history.delete(td);
       }
     }
     for (const r of rels) if (!this.#timers.has(r.trustDomain.name)) this.#schedule(r.trustDomain, 0);
@@ -78,17 +90,43 @@ export class BundleRefresher {
   #schedule(td: TrustDomain, delayMs: number): void {
     if (this.#stopped) return;
     this.#timers.get(td.name)?.cancel();
+    this.#historyOf(td).nextAt = this.#o.clock.now() + delayMs;
     this.#timers.set(
       td.name,
       this.#o.clock.setTimeout(() => {
+        const started = performance.now();
         this.refresh(td)
-          .then(async () => this.#schedule(td, await this.#nextDelay(td, false)))
+          .then(async (r) => {
+            this.#o.metrics?.federatedFetch(td.name, started, { updated: r.status === 'updated' });
+            this.#record(td, { at: this.#o.clock.now(), status: r.status });
+            this.#schedule(td, await this.#nextDelay(td, false));
+          })
           .catch(async (err) => {
+            this.#o.metrics?.federatedFetch(td.name, started, { err });
+            this.#record(td, { at: this.#o.clock.now(), status: 'failed', error: errorMessage(err) });
             this.#o.log.warn({ trust_domain: td.name, err: errorMessage(err) }, 'Federated bundle refresh failed; keeping the current bundle');
             this.#schedule(td, await this.#nextDelay(td, true));
           });
       }, delayMs),
     );
+  }
+
+  /** The recent refreshes of every relationship, for the status console. */
+  history(): RefreshHistory[] {
+    return [...this.#history].map(([trustDomain, h]) => ({ trustDomain, attempts: [...h.attempts], nextAt: h.nextAt }));
+  }
+
+  #historyOf(td: TrustDomain): { attempts: RefreshAttempt[]; nextAt: number | undefined } {
+    let h = this.#history.get(td.name);
+    if (!h) this.#history.set(td.name, (h = { attempts: [], nextAt: undefined }));
+    return h;
+  }
+
+  #record(td: TrustDomain, attempt: RefreshAttempt): void {
+    const h = this.#historyOf(td);
+    h.attempts.push(attempt);
+    if (h.attempts.length > HISTORY_LENGTH) h.attempts.shift();
+    h.nextAt = undefined;
   }
 
   /** The bundle's refresh hint, within [floor, ceiling], ±10 % jitter; shorter after a failure. */

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/common/clock.ts';
@@ -34,7 +35,8 @@ describe('agent loadCatalog', () => {
 
   it('the KeyManager says whether the agent SVID key may be written', async () => {
     expect((await load(JOIN)).keyManager).toEqual({ name: 'memory', durable: false });
-    expect((await load(JOIN.replace('memory: {}', 'disk: {}'))).keyManager).toEqual({ name: 'disk', durable: true });
+    expect((await load(JOIN.replace('memory: {}', 'disk: {}'))).keyManager).toEqual({ name: 'disk', durable: true, directory: join(tmp.path, 'data') });
+    expect((await load(JOIN.replace('memory: {}', 'disk: { plugin_data: { directory: keys } }'))).keyManager).toEqual({ name: 'disk', durable: true, directory: join(tmp.path, 'keys') });
   });
 
   it('join_token: attests with the token, builds nothing without one', async () => {

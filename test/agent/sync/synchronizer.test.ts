@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
-import { Metrics } from '../../../src/common/metrics.ts';
+import { AgentMetrics } from '../../../src/agent/telemetry.ts';
+import { valueOf } from '../../../src/common/telemetry/metrics.ts';
 import { WorkloadCache } from '../../../src/agent/cache/workload-cache.ts';
 import type { WorkloadUpdate } from '../../../src/agent/cache/types.ts';
 import type { NodeAttestorClient } from '../../../src/agent/plugins/nodeattestor/types.ts';
@@ -35,7 +36,7 @@ describe('agent sync', () => {
   let storage: AgentStorage;
   let rotator: AgentSvidRotator;
   let cache: WorkloadCache;
-  let metrics: Metrics;
+  let metrics: AgentMetrics;
   let sync: Synchronizer;
 
   /** One sync, seen through the `synced` event. */
@@ -58,7 +59,7 @@ describe('agent sync', () => {
     await rotator.attest(joinToken);
     rotator.rebuildClient();
     cache = new WorkloadCache({ bundle: new SpiffeBundle(TD) });
-    metrics = new Metrics();
+    metrics = new AgentMetrics();
     const jwt = new JwtSvidCache({ clock, mint: (id, aud) => rotator.client.newJwtSvid(id, aud) });
     sync = new Synchronizer({ connection: rotator, storage, cache, jwt, workloadKeyType: 'ec-p256', csrBatchSize: 2, clock, log, metrics });
     server.entries = [1, 2, 3, 4, 5].map((i) => ({ id: `e${i}`, spiffeId: `spiffe://example.org/w${i}` }));
@@ -82,7 +83,7 @@ describe('agent sync', () => {
     expect(updates).toHaveLength(1);
     expect(updates[0]!.identities.map((i) => i.svid.id.toString())).toEqual(['spiffe://example.org/w1']);
     for (const e of server.entries) expect(cache.svid(e.id)?.id.toString()).toBe(e.spiffeId);
-    expect(metrics.counter('agent_svids_fetched')).toBe(5);
+    expect(await valueOf(metrics.svidsFetched)).toBe(5);
 
     // The bundle is in data_dir and the client was rebuilt to verify the server against it.
     const stored = await readFile(join(tmp.path, 'data', BUNDLE_FILE));
@@ -159,9 +160,9 @@ describe('agent sync', () => {
     const result = await syncOnce();
     expect(result).toMatchObject({ requested: 5, fetched: 4 });
     expect(cache.svid('e2')).toBeUndefined();
-    expect(metrics.counter('agent_svids_rejected')).toBe(1);
+    expect(await valueOf(metrics.svidsRejected)).toBe(1);
     expect((await syncOnce()).requested).toBe(1);
-    expect(metrics.counter('agent_svids_rejected')).toBe(2);
+    expect(await valueOf(metrics.svidsRejected)).toBe(2);
   });
 
   it('an empty bundle from the server fails the sync and keeps the current bundle', async () => {

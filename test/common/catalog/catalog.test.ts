@@ -207,11 +207,11 @@ describe('the daemons\' catalogs', () => {
     expect(Object.fromEntries(Object.entries(ServerBuiltIns).map(([k, v]) => [k, v.map((d) => d.name)]))).toEqual({
       DataStore: ['sql'],
       KeyManager: ['disk', 'memory'],
-      NodeAttestor: ['join_token', 'x509pop'],
+      NodeAttestor: ['join_token', 'x509pop', 'k8s_psat'],
       UpstreamAuthority: ['disk'],
-      Notifier: [],
+      Notifier: ['k8sbundle'],
       BundlePublisher: [],
-      CredentialComposer: [],
+      CredentialComposer: ['uniqueid', 'template', 'module'],
     });
   });
 
@@ -224,7 +224,7 @@ describe('the daemons\' catalogs', () => {
     ]);
     expect(Object.fromEntries(Object.entries(AgentBuiltIns).map(([k, v]) => [k, v.map((d) => d.name)]))).toEqual({
       KeyManager: ['disk', 'memory'],
-      NodeAttestor: ['join_token', 'x509pop'],
+      NodeAttestor: ['join_token', 'x509pop', 'k8s_psat'],
       WorkloadAttestor: ['unix'],
       SVIDStore: [],
     });

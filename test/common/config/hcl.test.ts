@@ -244,7 +244,7 @@ describe('HCL problems at file:line', () => {
         `server {
     trust_domain = "example.org"
     bind_prot = 8081
-    audit_log_enabled = true
+    profiling_enabled = true
     ca_ttl = 3600
     federation {
         bundle_endpoint {
@@ -261,25 +261,25 @@ plugins {
     KeyManager "aws_kms" {
         plugin_data { region = "us-east-2" }
     }
-    Notifier "k8sbundle" { plugin_data {} }
+    Notifier "gcs_bundle" { plugin_data {} }
     NodeAttestor "join_token" {
         plugin_cmd = "/opt/plugin"
     }
 }
 telemetry {
-    Prometheus { port = 9988 }
+    Statsd = [{ address = "localhost:8125" }]
 }
 `,
       ),
     ).toEqual([
       'server.conf:3 server.bind_prot: unknown key (did you mean "bind_port"?)',
-      'server.conf:4 server.audit_log_enabled: not supported by Herald: Herald has no audit log',
+      'server.conf:4 server.profiling_enabled: not supported by Herald: profiling is not implemented',
       'server.conf:5 server.ca_ttl: expected a duration such as "1h30m", got 3600',
       'server.conf:9 server.federation.bundle_endpoint.profile.https_web.acme: not supported by Herald: ACME is not implemented; use serving_cert_file',
       'server.conf:18 plugins.KeyManager.aws_kms: plugin not supported by Herald (supported: disk, memory)',
-      'server.conf:21 plugins.Notifier.k8sbundle: plugin not supported by Herald (supported: none)',
+      'server.conf:21 plugins.Notifier.gcs_bundle: plugin not supported by Herald (supported: k8sbundle)',
       'server.conf:23 plugins.NodeAttestor.join_token.plugin_cmd: external plugins are not supported by Herald; remove plugin_cmd to use the built-in plugin',
-      'server.conf:26 telemetry: not supported by Herald: metrics export (Prometheus, StatsD, …) is not implemented',
+      'server.conf:27 telemetry.Statsd: not supported by Herald: the Statsd sink is not implemented; use Prometheus',
     ]);
   });
 

@@ -8,7 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
 import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
 import { DataStoreAuthorityPublisher } from '../../../src/server/ca/bundle-publisher.ts';
-import { DiskKeyManager, MemoryKeyManager, type KeyManager } from '../../../src/server/ca/key-manager.ts';
+import { DiskKeyManager } from '../../../src/server/plugins/keymanager/disk/disk.ts';
+import { MemoryKeyManager } from '../../../src/server/plugins/keymanager/memory/memory.ts';
+import type { KeyManager } from '../../../src/server/plugins/keymanager/types.ts';
 import { CaManager, keyMismatch } from '../../../src/server/ca/manager.ts';
 import { SelfSignedCaMinter } from '../../../src/server/ca/self-signed-minter.ts';
 import { openSqliteDataStore } from '../../../src/server/datastore/index.ts';
@@ -97,7 +99,7 @@ describe('CaManager', () => {
     const before = { ca: m1.currentX509Ca().certificate.fingerprint256, kid: m1.currentJwtKey().kid };
     const m2 = await newManager();
     expect({ ca: m2.currentX509Ca().certificate.fingerprint256, kid: m2.currentJwtKey().kid }).toEqual(before);
-    expect(m2.currentX509Ca().privateKey.export({ format: 'der', type: 'pkcs8' })).toEqual(m1.currentX509Ca().privateKey.export({ format: 'der', type: 'pkcs8' }));
+    expect(m2.currentX509Ca().key.exportPkcs8!()).toEqual(m1.currentX509Ca().key.exportPkcs8!());
   });
 
   it('activateNow forces a rotation to the other slot', async () => {
@@ -186,7 +188,7 @@ describe('CaManager', () => {
     await m2.prepareNow();
     const b = m2.nextX509Ca()!;
     expect(b.certificate.fingerprint256).not.toBe(badB.certificate.fingerprint256);
-    expect(keyMismatch(b.privateKey, b.certificate.publicKey)).toBeUndefined();
+    expect(await keyMismatch(b.key, b.certificate.publicKey)).toBeUndefined();
     await m2.activateNow();
     expect(m2.currentX509Ca().slotId).toBe('B');
   });

@@ -39,7 +39,8 @@ describe('server loadCatalog', () => {
     const c = await load('  KeyManager: { memory: {} }\n  NodeAttestor: { x509pop: { plugin_data: { ca_bundle_path: node-ca.pem } } }\n');
     expect([...c.nodeAttestors.keys()]).toEqual(['x509pop']);
     expect(c.upstreamAuthority).toBeUndefined();
-    expect(c.composers).toEqual([]);
+    // uniqueid is loaded without being declared (the seed-000 subject).
+    expect(c.composers.map((x) => x.name)).toEqual(['uniqueid']);
   });
 
   it('builds the datastore where configure() put it, and the key manager the config names', async () => {
@@ -47,6 +48,18 @@ describe('server loadCatalog', () => {
     expect(c.keyManager.durable).toBe(true);
     expect(await c.dataStore.getBundle(TrustDomain.require('example.org'))).toBeUndefined();
     expect((await readdir(join(tmp.path, 'data'))).filter((f) => f.startsWith('datastore.sqlite3'))).toContain('datastore.sqlite3');
+  });
+
+  it('loads the uniqueid composer unless it is declared with enabled: false, and once when declared', async () => {
+    expect((await load('  KeyManager: { memory: {} }\n  CredentialComposer: { uniqueid: { enabled: false } }\n')).composers).toEqual([]);
+    await loaded!.close();
+    const hcl = await loadServerConfig({
+      cwd: tmp.path,
+      configPath: 'server.conf',
+      text: 'server { trust_domain = "example.org"\n data_dir = "data" }\nplugins {\n DataStore "sql" { plugin_data {} }\n KeyManager "memory" { plugin_data {} }\n CredentialComposer "uniqueid" { enabled = false }\n}\n',
+    });
+    expect(hcl.plugins.map((p) => p.name)).toEqual(['sql', 'memory']);
+    expect((await load('  KeyManager: { memory: {} }\n  CredentialComposer: { uniqueid: {} }\n')).composers.map((x) => x.name)).toEqual(['uniqueid']);
   });
 
   it('a plugin that fails closes the datastore again and reports the plugin', async () => {

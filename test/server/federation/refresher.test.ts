@@ -14,6 +14,7 @@ import { SpiffeId } from '../../../src/spiffe/id.ts';
 import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
 import { makeCa, makeLeaf, type TestCert } from '../../helpers/test-ca.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const td = TrustDomain.fromString('echo.example');
 const endpointId = SpiffeId.fromString('spiffe://echo.example/spire/server');
@@ -106,6 +107,27 @@ describe('BundleRefresher', () => {
     const lonely = TrustDomain.fromString('lonely.example');
     await ds.createFederationRelationship({ trustDomain: lonely, bundleEndpointUrl: 'https://127.0.0.1:1', profile: { type: 'https_spiffe', endpointSpiffeId: SpiffeId.fromString('spiffe://lonely.example/spire/server') } });
     await expect(refresher.refresh(lonely)).rejects.toThrow(/no bundle for "lonely.example" to authenticate its https_spiffe endpoint/);
+  });
+
+  it('keeps the recent scheduled refreshes of each relationship, with the reason of a failure and the next run (status console)', async () => {
+    await serve(serverCert, json(new SpiffeBundle(td, { x509Authorities: [ca.cert], refreshHintSeconds: 1, sequenceNumber: 20n }).marshal()));
+    const scheduled = new BundleRefresher({ ds, log: pino({ level: 'silent' }), clock: systemClock, fetchTimeoutMs: 500 });
+    await scheduled.start();
+    try {
+      const of = (name: string) => scheduled.history().find((h) => h.trustDomain === name);
+      // The refresh hint (1 s) brings a second, unchanged fetch.
+      const echo = await waitFor('two fetches of echo.example', () => ((of(td.name)?.attempts.length ?? 0) >= 2 ? of(td.name) : undefined), { timeoutMs: 10_000 });
+      expect(echo.attempts.slice(0, 2).map((a) => a.status)).toEqual(['updated', 'unchanged']);
+      expect(echo.attempts[1]!.at).toBeGreaterThan(echo.attempts[0]!.at);
+      const lonely = await waitFor('a failed fetch of lonely.example', () => of('lonely.example')?.attempts[0]);
+      expect(lonely).toMatchObject({ status: 'failed', error: expect.stringMatching(/no bundle for "lonely.example"/) });
+      expect(of('lonely.example')!.nextAt).toBeGreaterThan(lonely.at);
+      // A relationship that goes away leaves the history.
+      await ds.deleteFederationRelationship(TrustDomain.fromString('lonely.example'));
+      await waitFor('lonely.example gone', () => (of('lonely.example') === undefined ? true : undefined));
+    } finally {
+      scheduled.stop();
+    }
   });
 });
 

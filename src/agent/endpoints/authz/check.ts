@@ -10,7 +10,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { GrpcCode, errorMessage } from '../../../common/errors.ts';
-import type { Metrics } from '../../../common/metrics.ts';
+import type { AgentMetrics } from '../../telemetry.ts';
 import { SpiffeId } from '../../../spiffe/id.ts';
 import { evaluate, type Policy } from './policy.ts';
 import type { JwtSvidValidator } from './jwt-validator.ts';
@@ -31,7 +31,7 @@ export interface CheckDeps {
   /** A JWT-SVID of the calling workload (Envoy) for `audience`. */
   injectToken(call: grpc.ServerUnaryCall<unknown, unknown>, audience: string): Promise<string>;
   log: Logger;
-  metrics: Metrics;
+  metrics: AgentMetrics;
 }
 
 interface CheckRequest {
@@ -95,7 +95,7 @@ export async function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d
       d.log.warn({ err: errorMessage(err), audience }, 'Could not inject a JWT-SVID');
       return denied(PERMISSION_DENIED, 403, 'no JWT-SVID available for this workload');
     }
-    d.metrics.inc('authz.injected');
+    d.metrics.authzDecision.inc({ result: 'injected' });
     // Whatever the caller sent in the header is replaced, never forwarded.
     return { status: { code: OK, message: '' }, ok_response: { headers: [header(cfg.header, `Bearer ${token}`)], headers_to_remove: [] } };
   }
@@ -104,16 +104,16 @@ export async function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d
 
   const raw = headers[cfg.header];
   if (raw === undefined || raw === '') {
-    d.metrics.inc('authz.denied.missing_token');
+    d.metrics.authzDecision.inc({ result: 'denied_missing_token' });
     return unauthenticated('missing JWT-SVID', false);
   }
   if (Buffer.byteLength(raw) > MAX_TOKEN_BYTES) {
-    d.metrics.inc('authz.denied.invalid_token');
+    d.metrics.authzDecision.inc({ result: 'denied_invalid_token' });
     return unauthenticated('token too large', true);
   }
   const token = bearerToken(raw);
   if (!token) {
-    d.metrics.inc('authz.denied.invalid_token');
+    d.metrics.authzDecision.inc({ result: 'denied_invalid_token' });
     return unauthenticated('malformed authorization header (want: Bearer <JWT-SVID>)', true);
   }
   const audiences = ext.audience ? ext.audience.split(',').map((a) => a.trim()).filter(Boolean) : cfg.audiences;
@@ -121,7 +121,7 @@ export async function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d
   try {
     svid = await d.validator.validate(token, audiences);
   } catch (err) {
-    d.metrics.inc('authz.denied.invalid_token');
+    d.metrics.authzDecision.inc({ result: 'denied_invalid_token' });
     d.log.debug({ err: errorMessage(err), peer: attrs.source?.principal }, 'JWT-SVID rejected');
     return unauthenticated('invalid JWT-SVID', true);
   }
@@ -137,7 +137,7 @@ function decide(d: CheckDeps, attrs: NonNullable<CheckRequest['attributes']>, ht
   if (policy) {
     const decision = evaluate(policy, { host: http.host ?? headers[':authority'] ?? '', path: http.path ?? '', method: http.method ?? '', jwtSubject, peer });
     if (decision.action === 'deny') {
-      d.metrics.inc('authz.denied.policy');
+      d.metrics.authzDecision.inc({ result: 'denied_policy' });
       d.log.debug({ spiffe_id: jwtSubject?.toString(), peer: peer?.toString(), rule: decision.rule ?? 'default' }, 'Request denied by policy');
       return denied(PERMISSION_DENIED, 403, 'forbidden by policy');
     }
@@ -146,7 +146,7 @@ function decide(d: CheckDeps, attrs: NonNullable<CheckRequest['attributes']>, ht
     return denied(PERMISSION_DENIED, 403, 'forbidden by policy');
   }
   const caller = jwtSubject ?? peer;
-  d.metrics.inc('authz.allowed');
+  d.metrics.authzDecision.inc({ result: 'allowed' });
   return {
     status: { code: OK, message: '' },
     ok_response: {

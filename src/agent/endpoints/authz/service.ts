@@ -4,7 +4,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toServiceError } from '../../../common/grpc/status.ts';
-import type { Metrics } from '../../../common/metrics.ts';
+import type { AgentMetrics } from '../../telemetry.ts';
 import type { JwtBundleSource } from '../../../spiffe/bundle/jwt-bundle.ts';
 import { check, type CheckConfig } from './check.ts';
 import { JwtSvidValidator } from './jwt-validator.ts';
@@ -24,7 +24,7 @@ export interface AuthzService {
   close(): void;
 }
 
-export function createAuthzService(opts: { config: CheckConfig & { policyFile: string | undefined }; source: AuthzSource; log: Logger; metrics: Metrics }): AuthzService {
+export function createAuthzService(opts: { config: CheckConfig & { policyFile: string | undefined }; source: AuthzSource; log: Logger; metrics: AgentMetrics }): AuthzService {
   const { log } = opts;
   const validator = new JwtSvidValidator({ bundles: () => opts.source.bundles(), now: () => Date.now() });
   const policyFile = opts.config.policyFile ? new PolicyFile(opts.config.policyFile, log) : undefined;
@@ -45,7 +45,7 @@ export function createAuthzService(opts: { config: CheckConfig & { policyFile: s
         const started = performance.now();
         check(call, deps).then(
           (res) => {
-            opts.metrics.observe('authz.check_ms', performance.now() - started);
+            opts.metrics.authzLatency.observe(performance.now() - started);
             cb(null, res);
           },
           (err) => cb(toServiceError(err, log, call.getPath()) as grpc.ServiceError),

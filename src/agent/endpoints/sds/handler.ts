@@ -17,7 +17,7 @@ import type { Subscription, WorkloadUpdate } from '../../cache/types.ts';
 import type { Clock } from '../../../common/clock.ts';
 import { HeraldError } from '../../../common/errors.ts';
 import { failStream, toServiceError } from '../../../common/grpc/status.ts';
-import type { Metrics } from '../../../common/metrics.ts';
+import type { AgentMetrics } from '../../telemetry.ts';
 import type { Selector } from '../../../common/selector.ts';
 import { resolveResource, type SdsNamingConfig } from './resource-names.ts';
 import { SECRET_TYPE_URL, type AnyEncoder, type AnyMessage } from './secrets.ts';
@@ -41,7 +41,7 @@ export interface SdsHandlerDeps {
   naming: SdsNamingConfig;
   encodeAny: AnyEncoder;
   log: Logger;
-  metrics: Metrics;
+  metrics: AgentMetrics;
   registry: SdsStreamRegistry;
   clock: Clock;
 }
@@ -144,9 +144,9 @@ export class SdsHandler {
       lastVersion = version;
       info.lastSent = { version, nonce: lastNonce, at: d.clock.now() };
       call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: lastNonce });
-      d.metrics.inc('sds.push');
+      d.metrics.sdsPush.inc();
       // From the cache publishing a change to this stream's response being written.
-      if (!force) d.metrics.observe('sds.change_to_push_ms', performance.now() - sub.current().builtAt);
+      if (!force) d.metrics.sdsChangeToPush.observe(performance.now() - sub.current().builtAt);
       log.debug({ version, resource_names: names }, 'Sent secrets');
     };
 
@@ -173,13 +173,13 @@ export class SdsHandler {
         const sentAt = info.lastSent?.at;
         if (req.error_detail) {
           info.lastNack = { version: lastVersion, message: req.error_detail.message, at: d.clock.now() };
-          d.metrics.inc('sds.nack');
+          d.metrics.sdsNack.inc();
           log.warn({ resource_names: req.resource_names, version: lastVersion, error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
         } else {
           info.lastAck = { version: req.version_info, at: d.clock.now() };
-          d.metrics.inc('sds.ack');
+          d.metrics.sdsAck.inc();
           log.debug({ version: req.version_info, node_id: info.nodeId, acked_at_ms: performance.timeOrigin + performance.now() }, 'Envoy acknowledged secrets');
-          if (sentAt !== undefined) d.metrics.observe('sds.push_to_ack_ms', d.clock.now() - sentAt);
+          if (sentAt !== undefined) d.metrics.sdsPushToAck.observe(d.clock.now() - sentAt);
         }
         if (!namesChanged) return;
       }
@@ -245,7 +245,7 @@ export class SdsHandler {
         nonce: lastNonce,
         removed_resources: removed,
       });
-      d.metrics.inc('sds.push');
+      d.metrics.sdsPush.inc();
     };
 
     const onRequest = async (req: DeltaDiscoveryRequest): Promise<void> => {
@@ -265,12 +265,12 @@ export class SdsHandler {
         if (req.response_nonce !== lastNonce) return;
         if (req.error_detail) {
           info.lastNack = { version: info.lastSent?.version ?? '', message: req.error_detail.message, at: d.clock.now() };
-          d.metrics.inc('sds.nack');
+          d.metrics.sdsNack.inc();
           log.warn({ resource_names: [...subscribed], error: req.error_detail.message, node_id: info.nodeId }, 'Envoy rejected secrets (NACK)');
         } else {
           info.lastAck = { version: info.lastSent?.version ?? '', at: d.clock.now() };
-          d.metrics.inc('sds.ack');
-          if (info.lastSent) d.metrics.observe('sds.push_to_ack_ms', d.clock.now() - info.lastSent.at);
+          d.metrics.sdsAck.inc();
+          if (info.lastSent) d.metrics.sdsPushToAck.observe(d.clock.now() - info.lastSent.at);
         }
       }
       for (const name of req.resource_names_unsubscribe) {
@@ -321,7 +321,7 @@ export class SdsHandler {
     for (const h of heldBack) {
       if (logged.has(h)) continue;
       logged.add(h);
-      this.#d.metrics.inc('sds.resource_held_back');
+      this.#d.metrics.sdsHeldBack.inc();
       log.warn({ resource: h, caller_pid: info.pid, node_id: info.nodeId, spiffe_ids: info.spiffeIds }, 'Holding back SDS resource the caller cannot have');
     }
   }

@@ -8,7 +8,7 @@ import { HeraldError } from '../../../common/errors.ts';
 import { failStream, toServiceError } from '../../../common/grpc/status.ts';
 import { responseSerializer, Services } from '../../../common/grpc/protos.ts';
 import { toStruct } from '../../../common/grpc/struct.ts';
-import type { Metrics } from '../../../common/metrics.ts';
+import type { AgentMetrics } from '../../telemetry.ts';
 import { BundleSet } from '../../../spiffe/bundle/set.ts';
 import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
 import { concatDer } from '../../../spiffe/bundle/der.ts';
@@ -25,7 +25,7 @@ export interface WorkloadApiDeps {
   attestation: CallerAttestation;
   clock: Clock;
   log: Logger;
-  metrics: Metrics;
+  metrics: AgentMetrics;
 }
 
 type Call = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
@@ -103,11 +103,14 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
       await d.manager.whenReady();
       const { selectors } = await d.attestation.attest(call);
       const sub = d.manager.subscribe(selectors);
+      d.metrics.workloadApiConnection.inc();
+      d.metrics.workloadApiConnections.inc();
       let last: Buffer | undefined;
       let ended = false;
       const end = (): void => {
         if (ended) return;
         ended = true;
+        d.metrics.workloadApiConnections.dec();
         off();
         sub.close();
       };
@@ -124,7 +127,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
           last = msg;
         }
         call.write(msg);
-        if (changed) d.metrics.observe('workload_api.change_to_push_ms', performance.now() - u.builtAt);
+        if (changed) d.metrics.workloadApiChangeToPush.observe(performance.now() - u.builtAt);
       };
       const off = sub.onChange((u) => send(u, true));
       call.on('cancelled', end);
@@ -140,7 +143,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
 
   return {
     FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-      d.metrics.inc('workload_api.fetch_x509_svid');
+      d.metrics.workloadApiFetch.inc({ type: 'x509_svid' });
       stream(call, renderX509, true, false);
     },
 
@@ -175,7 +178,7 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
               return { spiffe_id: i.svid.id.toString(), svid: jwt.token, hint: i.entry.hint };
             }),
           );
-          d.metrics.inc('workload_api.fetch_jwt_svid');
+          d.metrics.workloadApiFetch.inc({ type: 'jwt_svid' });
           return { svids };
         } finally {
           sub.close();

@@ -7,7 +7,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { check, type CheckDeps } from '../../../../src/agent/endpoints/authz/check.ts';
 import { JwtSvidValidator } from '../../../../src/agent/endpoints/authz/jwt-validator.ts';
 import { parsePolicy } from '../../../../src/agent/endpoints/authz/policy.ts';
-import { Metrics } from '../../../../src/common/metrics.ts';
+import { AgentMetrics } from '../../../../src/agent/telemetry.ts';
+import { valueOf } from '../../../../src/common/telemetry/metrics.ts';
 import { BundleSet } from '../../../../src/spiffe/bundle/set.ts';
 import { SpiffeBundle } from '../../../../src/spiffe/bundle/spiffe-bundle.ts';
 import { SpiffeId } from '../../../../src/spiffe/id.ts';
@@ -61,7 +62,7 @@ beforeAll(() => {
     policy: () => undefined,
     injectToken: async (_c, aud) => `minted-for-${aud}`,
     log: pino({ level: 'silent' }),
-    metrics: new Metrics(),
+    metrics: new AgentMetrics(),
   };
 });
 
@@ -116,8 +117,13 @@ describe('Check: validate mode', () => {
     };
     const tok = `Bearer ${await token('spiffe://web.example/frontend', fedKey.privateKey, 'web-kid')}`;
     expect(((await check(request({ authorization: tok }), withPolicy)) as Res).status.code).toBe(0);
+    const decisions = async (result: string) => valueOf(deps.metrics.authzDecision, { result });
+    const [allowed, deniedPolicy] = [await decisions('allowed'), await decisions('denied_policy')];
     const denied = (await check(request({ authorization: tok }, { path: '/admin' }), withPolicy)) as Res;
     expect(denied.status.code).toBe(7);
+    // Counted by result (spire_agent_authz_decision{result}).
+    expect(await decisions('denied_policy')).toBe(deniedPolicy + 1);
+    expect(await decisions('allowed')).toBe(allowed);
     expect(denied.denied_response!.status.code).toBe(403);
     expect(denied.denied_response!.body).toBe('forbidden by policy\n');
   });

@@ -7,7 +7,11 @@ import { HeraldError, errorMessage } from '../../../../common/errors.ts';
 import { parseCertificatesPem } from '../../../../spiffe/bundle/der.ts';
 import type { TrustDomain } from '../../../../spiffe/trust-domain.ts';
 import { isCa } from '../../../../spiffe/x509-ext.ts';
-import { createCaCertificate, type CertSubject } from '../../../../spiffe/x509-template.ts';
+import { keyObjectSigner, type Signer } from '../../../../spiffe/signer.ts';
+import type { CertSubject } from '../../../../spiffe/x509-template.ts';
+import { CredentialBuilder, type X509CaTemplate } from '../../../credtemplate/builder.ts';
+import { signCaCertificate } from '../../../credtemplate/x509.ts';
+import type { KeyManagerKey } from '../../keymanager/types.ts';
 import type { X509CaMinter } from '../../../ca/manager.ts';
 
 export class UpstreamAuthorityError extends HeraldError {}
@@ -21,7 +25,8 @@ export class DiskUpstreamMinter implements X509CaMinter {
   readonly #subject: CertSubject | undefined;
   readonly #cert: X509Certificate;
   readonly #chain: X509Certificate[];
-  readonly #key: KeyObject;
+  /** The upstream CA's key (from key_file_path), as a signer. */
+  readonly #key: Signer;
   readonly #roots: X509Certificate[];
 
   private constructor(td: TrustDomain, subject: CertSubject | undefined, chain: X509Certificate[], key: KeyObject, roots: X509Certificate[]) {
@@ -29,7 +34,7 @@ export class DiskUpstreamMinter implements X509CaMinter {
     this.#subject = subject;
     this.#cert = chain[0]!;
     this.#chain = chain;
-    this.#key = key;
+    this.#key = keyObjectSigner(key, this.#cert.publicKey);
     this.#roots = roots;
   }
 
@@ -78,14 +83,17 @@ export class DiskUpstreamMinter implements X509CaMinter {
     return new DiskUpstreamMinter(opts.trustDomain, opts.subject, chain, key, roots);
   }
 
-  async mint(args: { publicKey: KeyObject; privateKey: KeyObject; notBefore: number; notAfter: number }): Promise<{ certificate: X509Certificate; upstreamChain: X509Certificate[] }> {
-    const certificate = await createCaCertificate({
+  /** Signs the new CA's public key (`key` itself never leaves the key manager) with the upstream key. */
+  async mint(args: { key: KeyManagerKey; notBefore: number; notAfter: number; template?: X509CaTemplate }): Promise<{ certificate: X509Certificate; upstreamChain: X509Certificate[] }> {
+    const template = args.template ?? (await new CredentialBuilder({ trustDomain: this.#td, caSubject: this.#subject }).buildX509CaTemplate({ publicKey: args.key.publicKey }));
+    const certificate = await signCaCertificate({
       trustDomain: this.#td,
-      publicKey: args.publicKey,
-      signer: { privateKey: this.#key, certificate: this.#cert },
+      publicKey: args.key.publicKey,
+      signer: this.#key,
+      issuer: this.#cert,
       notBefore: args.notBefore,
       notAfter: args.notAfter,
-      ...(this.#subject ? { subject: this.#subject } : {}),
+      template,
     });
     return { certificate, upstreamChain: [...this.#chain] };
   }

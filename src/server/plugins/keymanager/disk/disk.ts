@@ -1,42 +1,12 @@
-// Where the CA's private keys live (SPIRE KeyManager plugins "disk" and
-// "memory"). Keys are addressed by an ID such as `x509-CA-A`. The disk
-// manager rewrites its file atomically (mode 0600) and refuses to start on a
-// file it cannot parse: it never overwrites keys it could not read.
+// KeyManager "disk": the CA keys in one JSON file, rewritten atomically
+// (mode 0600). It refuses to start on a file it cannot parse: it never
+// overwrites keys it could not read.
 import { readFile } from 'node:fs/promises';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { HeraldError, errorMessage } from '../../common/errors.ts';
-import { writeFileAtomic } from '../../common/fs.ts';
-import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
-
-export interface KeyManager {
-  /**
-   * Whether keys outlive the process (disk: true, memory: false). The CA
-   * journal refuses to start when a durable manager lacks a key it names;
-   * with a non-durable one that slot is merely unusable and a new authority
-   * is prepared (SPIRE's SlotLoader: "no key manager key").
-   */
-  readonly durable: boolean;
-  /** Generates (or replaces) the key with this ID and persists it before returning. */
-  generateKey(id: string, type: KeyType): Promise<KeyObject>;
-  getKey(id: string): Promise<KeyObject | undefined>;
-}
-
-export class KeyManagerError extends HeraldError {}
-
-export class MemoryKeyManager implements KeyManager {
-  readonly durable = false;
-  readonly #keys = new Map<string, KeyObject>();
-
-  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
-    const { privateKey } = generateKeyPair(type);
-    this.#keys.set(id, privateKey);
-    return privateKey;
-  }
-
-  async getKey(id: string): Promise<KeyObject | undefined> {
-    return this.#keys.get(id);
-  }
-}
+import { createPrivateKey } from 'node:crypto';
+import { errorMessage } from '../../../../common/errors.ts';
+import { writeFileAtomic } from '../../../../common/fs.ts';
+import { generateKeyPair, type KeyType } from '../../../../spiffe/keys.ts';
+import { KeyManagerError, inProcessKey, type KeyManager, type KeyManagerKey } from '../types.ts';
 
 interface DiskKeyFile {
   keys: Record<string, { type: KeyType; pkcs8: string }>;
@@ -46,7 +16,7 @@ export class DiskKeyManager implements KeyManager {
   readonly durable = true;
   readonly #path: string;
   #file: DiskKeyFile = { keys: {} };
-  readonly #cache = new Map<string, KeyObject>();
+  readonly #cache = new Map<string, KeyManagerKey>();
 
   private constructor(path: string) {
     this.#path = path;
@@ -67,7 +37,7 @@ export class DiskKeyManager implements KeyManager {
     return km;
   }
 
-  async generateKey(id: string, type: KeyType): Promise<KeyObject> {
+  async generateKey(id: string, type: KeyType): Promise<KeyManagerKey> {
     const { privateKey } = generateKeyPair(type);
     const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
     const next: DiskKeyFile = { keys: { ...this.#file.keys, [id]: { type, pkcs8 } } };
@@ -78,16 +48,17 @@ export class DiskKeyManager implements KeyManager {
       throw new KeyManagerError('ERR_KEY_MANAGER_WRITE', `keymanager(disk): cannot write ${this.#path}: ${errorMessage(err)}`, { cause: err });
     }
     this.#file = next;
-    this.#cache.set(id, privateKey);
-    return privateKey;
+    const key = inProcessKey(id, type, privateKey);
+    this.#cache.set(id, key);
+    return key;
   }
 
-  async getKey(id: string): Promise<KeyObject | undefined> {
+  async getKey(id: string): Promise<KeyManagerKey | undefined> {
     const cached = this.#cache.get(id);
     if (cached) return cached;
     const entry = this.#file.keys[id];
     if (!entry) return undefined;
-    const key = createPrivateKey({ key: Buffer.from(entry.pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const key = inProcessKey(id, entry.type, createPrivateKey({ key: Buffer.from(entry.pkcs8, 'base64'), format: 'der', type: 'pkcs8' }));
     this.#cache.set(id, key);
     return key;
   }

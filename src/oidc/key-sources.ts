@@ -1,0 +1,154 @@
+// Where herald-oidc gets the trust domain's JWT authorities: an agent's
+// Workload API (a FetchJWTBundles stream: a rotation, taint or revocation
+// reaches the JWKS as soon as the agent has it) or the server's admin
+// socket (Bundle.GetBundle, polled). Both hand the handler a KeySet: the
+// public keys as OIDC JWKs, with the time the set last changed (its
+// Last-Modified) and a digest of it (its ETag).
+import { createHash, createPublicKey } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { errorMessage } from '../common/errors.ts';
+import { serviceClient, Services } from '../common/grpc/protos.ts';
+import { callUnary, udsClient } from '../cli/grpc-client.ts';
+import type { TrustDomain } from '../spiffe/trust-domain.ts';
+import { SECURITY_HEADER } from '../spiffe/workload-api.ts';
+
+/** A public key as an OIDC consumer reads it: key material, kid, alg (and use with set_key_use). */
+export type Jwk = Readonly<Record<string, string>>;
+
+export interface KeySet {
+  readonly keys: readonly Jwk[];
+  readonly modified: Date;
+  readonly etag: string;
+}
+
+export interface JwksSource {
+  /** Undefined until the first bundle arrived. */
+  current(): KeySet | undefined;
+  /** Resolves with the first bundle. */
+  ready(): Promise<void>;
+  close(): void;
+}
+
+const MATERIAL = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+
+/** The JWS algorithm a SPIFFE JWT authority signs with (SPIRE's cryptoutil.JoseAlgFromPublicKey). */
+function algOf(jwk: Readonly<Record<string, unknown>>): string | undefined {
+  if (jwk.kty === 'RSA') return 'RS256';
+  if (jwk.kty === 'EC') return ({ 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as Record<string, string>)[String(jwk.crv)];
+  return undefined;
+}
+
+/** A bundle key (SPIFFE's `use: jwt-svid`, which OIDC clients skip) → an OIDC JWK. */
+export function oidcJwk(key: Readonly<Record<string, unknown>>, kid: string): Jwk {
+  const out: Record<string, string> = {};
+  for (const k of MATERIAL) if (typeof key[k] === 'string') out[k] = key[k];
+  out.kid = kid;
+  const alg = algOf(key);
+  if (alg) out.alg = alg;
+  return out;
+}
+
+/** Keeps `prev` (and so its Last-Modified) when the keys did not change. */
+function keySet(prev: KeySet | undefined, keys: Jwk[], now: Date): KeySet {
+  keys.sort((a, b) => (a.kid! < b.kid! ? -1 : a.kid! > b.kid! ? 1 : 0));
+  const etag = `"${createHash('sha256').update(JSON.stringify(keys)).digest('base64url').slice(0, 27)}"`;
+  if (prev?.etag === etag) return prev;
+  // Whole seconds: Last-Modified has no finer resolution, and If-Modified-Since compares to it.
+  return Object.freeze({ keys: Object.freeze(keys), modified: new Date(Math.floor(now.getTime() / 1000) * 1000), etag });
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** The trust domain's JWT bundle from an agent's FetchJWTBundles stream, re-opened with backoff when it drops. */
+export function workloadApiJwksSource(socketPath: string, trustDomain: TrustDomain, log: Logger): JwksSource {
+  const client = new (serviceClient(Services.workload))(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  let set: KeySet | undefined;
+  const first = deferred();
+  let closed = false;
+  let failures = 0;
+  let stream: grpc.ClientReadableStream<unknown> | undefined;
+  const open = (): void => {
+    if (closed) return;
+    const md = new grpc.Metadata();
+    md.set(SECURITY_HEADER, 'true');
+    const call = client.FetchJWTBundles({}, md);
+    stream = call;
+    call.on('data', (m: { bundles: Record<string, Buffer> }) => {
+      failures = 0;
+      // Keyed by trust domain ID (spiffe://example.org), as the Workload API spec says; a bare name too.
+      const jwks = m.bundles[trustDomain.idString()] ?? m.bundles[trustDomain.name];
+      if (jwks === undefined) {
+        log.warn({ trust_domain: trustDomain.name }, 'The Workload API sent no JWT bundle for the trust domain');
+        return;
+      }
+      try {
+        const parsed = JSON.parse(jwks.toString('utf8')) as { keys?: Record<string, unknown>[] };
+        const keys = (parsed.keys ?? []).filter((k) => typeof k.kid === 'string').map((k) => oidcJwk(k, k.kid as string));
+        set = keySet(set, keys, new Date());
+        first.resolve();
+        log.debug({ keys: set.keys.map((k) => k.kid) }, 'JWT bundle updated');
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'Ignoring an unparseable JWT bundle');
+      }
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (closed) return;
+      failures++;
+      const delay = Math.min(30_000, 1000 * failures);
+      log.warn({ err: err.details || err.message, retry_in_ms: delay }, 'Workload API JWT bundle stream failed; serving the last keys');
+      setTimeout(open, delay).unref();
+    });
+  };
+  open();
+  return {
+    current: () => set,
+    ready: () => first.promise,
+    close() {
+      closed = true;
+      stream?.cancel();
+      client.close();
+    },
+  };
+}
+
+interface WireJwtAuthority {
+  public_key: Buffer;
+  key_id: string;
+}
+
+/** The JWT authorities from the server's admin socket (Bundle.GetBundle), every `pollIntervalMs`. */
+export function serverApiJwksSource(socketPath: string, pollIntervalMs: number, log: Logger): JwksSource {
+  const client = udsClient(Services.bundle, socketPath);
+  let set: KeySet | undefined;
+  const first = deferred();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const poll = async (): Promise<void> => {
+    try {
+      const b = await callUnary<{ jwt_authorities: WireJwtAuthority[] }>(client, 'GetBundle', {}, undefined, Math.max(5000, pollIntervalMs));
+      const keys = b.jwt_authorities.map((a) => oidcJwk(createPublicKey({ key: a.public_key, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as Record<string, unknown>, a.key_id));
+      const prev = set;
+      set = keySet(set, keys, new Date());
+      if (set !== prev) log.debug({ keys: set.keys.map((k) => k.kid) }, 'JWT authorities updated');
+      first.resolve();
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'Failed to fetch the bundle from the server API; serving the last keys');
+    }
+    if (!closed) timer = setTimeout(() => void poll(), pollIntervalMs);
+  };
+  void poll();
+  return {
+    current: () => set,
+    ready: () => first.promise,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      client.close();
+    },
+  };
+}
