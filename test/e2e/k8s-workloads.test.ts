@@ -5,8 +5,10 @@
 // herald-server registers them — by hand (seed 002: workloads under a node
 // alias, `k8s:sa:workloada`) and automatically from a ClusterSPIFFEID
 // (controller_manager, with only get/list/watch on pods, namespaces, nodes
-// and clusterspiffeids). The node attests with x509pop (k8s_psat is another
-// suite's); its node alias is chosen by the certificate's CN.
+// and clusterspiffeids, and patch on their status). The agent attests with
+// k8s_psat (a projected token bound to its pod); seed 002's node alias
+// (`-node -selector k8s_psat:cluster:mycluster`) places the workloads.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, ROOT, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
@@ -15,11 +17,10 @@ import { cgroupSupport, kubeletCgroups, type KubeletCgroups, type KubeletContain
 import { runCommand } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { makePopCert } from '../helpers/x509pop.ts';
 
 const TD = 'example.org';
 const NODE = 'node-1';
-const ALIAS = `spiffe://${TD}/k8s-node/${NODE}`;
+const ALIAS = `spiffe://${TD}/ns/spire/sa/spire-agent`;
 const unsupported = cgroupSupport('v2');
 
 interface ShownEntry {
@@ -102,25 +103,26 @@ describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? 
 
     const agentKubeconfig = await serviceAccountWith('herald-agent', [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
     const serverKubeconfig = await serviceAccountWith('herald-server', [
+      // k8s_psat
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      // k8s_psat (get) and controller_manager (list, watch)
       { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids/status'], verbs: ['patch'] },
     ]);
 
-    makePopCert(tmp.path, 'ca', { ca: true });
-    const node = makePopCert(tmp.path, NODE, { issuer: 'ca' });
     server = await startServer({
       dir: tmp.path,
       trustDomain: TD,
-      x509popCaBundle: join(tmp.path, 'ca.pem'),
+      extraNodeAttestors: `k8s_psat: { plugin_data: { clusters: { mycluster: { service_account_allow_list: ["spire:herald-agent"], kube_config_file: ${serverKubeconfig} } } } }`,
       extraTop: `controller_manager:
   cluster_name: mycluster
   kube_config_file: ${serverKubeconfig}
-  parent_id_template: "spiffe://{{ .TrustDomain }}/k8s-node/{{ .NodeMeta.Name }}"
+  parent_id_template: "spiffe://{{ .TrustDomain }}/ns/spire/sa/spire-agent"
   gc_interval: 1s`,
     });
-    // Seed 002's registration: the node alias, then workloads under it.
-    expect((await server.cli('entry', 'create', '-node', '-spiffeID', ALIAS, '-selector', `x509pop:subject:cn:${NODE}`)).code).toBe(0);
+    // Seed 002's registration, as written: the node alias, then workloads under it.
+    expect((await server.cli('entry', 'create', '-node', '-spiffeID', ALIAS, '-selector', 'k8s_psat:cluster:mycluster')).code).toBe(0);
     const create = (id: string, ...selectors: string[]) => server.cli('entry', 'create', '-parentID', ALIAS, '-spiffeID', `spiffe://${TD}${id}`, ...selectors.flatMap((s) => ['-selector', s]));
     for (const [id, sel] of [
       ['/workloada', 'k8s:sa:workloada'],
@@ -137,11 +139,15 @@ describe.skipIf(unsupported !== undefined)(`Kubernetes workloads${unsupported ? 
     ] as const) {
       expect((await create(id, sel)).code).toBe(0);
     }
+    // The agent's pod and its projected token (audience spire-server), as the kubelet mounts it.
+    await k8s.createPod({ namespace: 'spire', name: 'herald-agent-aaaaa', serviceAccount: 'herald-agent', nodeName: NODE, status: { hostIP: '127.0.0.1' } });
+    const tokenPath = join(tmp.path, 'agent.token');
+    await writeFile(tokenPath, await k8s.createToken('spire', 'herald-agent', { audience: 'spire-server', podName: 'herald-agent-aaaaa' }));
     agent = await startAgent({
       dir: tmp.path,
       server,
       syncInterval: '500ms',
-      nodeAttestor: `{ x509pop: { plugin_data: { private_key_path: ${node.key}, certificate_path: ${node.cert} } } }`,
+      nodeAttestor: `{ k8s_psat: { plugin_data: { cluster: mycluster, token_path: ${tokenPath} } } }`,
       workloadAttestor: `{ k8s: { plugin_data: { pod_source: api_server, node_name: ${NODE}, kube_config_file: ${agentKubeconfig}, poll_retry_interval: 100ms, max_poll_attempts: 20 } } }`,
     });
   }, 180_000);
