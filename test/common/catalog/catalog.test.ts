@@ -225,7 +225,7 @@ describe('the daemons\' catalogs', () => {
     expect(Object.fromEntries(Object.entries(AgentBuiltIns).map(([k, v]) => [k, v.map((d) => d.name)]))).toEqual({
       KeyManager: ['disk', 'memory'],
       NodeAttestor: ['join_token', 'x509pop', 'k8s_psat'],
-      WorkloadAttestor: ['unix'],
+      WorkloadAttestor: ['unix', 'k8s'],
       SVIDStore: [],
     });
   });
