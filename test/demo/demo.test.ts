@@ -1,7 +1,9 @@
 // The demo: `npm run demo -- --check` passes, and the page in headless
-// Chromium shows the peer SPIFFE IDs after "call echo".
+// Chromium shows the peer SPIFFE IDs after "call echo", and the row echo read
+// from PostgreSQL with its own X509-SVID (CN = the role).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ECHO_DB } from '../../demo/lib/echo-db.ts';
 import { openAndCallOverMtls, withPage } from '../helpers/demo-page.ts';
 import { ROOT } from '../helpers/herald.ts';
 import { runCommand, startProcess } from '../helpers/process.ts';
@@ -13,6 +15,9 @@ describe('two-trust-domain demo', () => {
     const res = await runCommand(node, [join(ROOT, 'demo/run.ts'), '--check', '--port', '0'], { cwd: ROOT, timeoutMs: 150_000 });
     expect(res.stdout, res.stderr).toContain('Demo check passed.');
     expect(res.stdout).not.toContain('FAIL');
+    // The third hop, off the mesh, is part of the scenario, across the rotation too.
+    expect(res.stdout).toContain('ok   echo reads from PostgreSQL, logged in by its X509-SVID as the CN');
+    expect(res.stdout).toContain('ok   echo read from PostgreSQL throughout the rotation');
     expect(res.code).toBe(0);
   }, 180_000);
 
@@ -26,6 +31,10 @@ describe('two-trust-domain demo', () => {
         const calls = await openAndCallOverMtls(page, url);
         expect(calls).toContain('spiffe://echo.example/echo');
         expect(calls).toContain('200');
+        const db = await page.$eval('#calls td.db', (el) => el.textContent ?? '');
+        expect(db).toContain(`“${ECHO_DB.greeting}”`);
+        expect(db).toContain(`logged in as ${ECHO_DB.role}`);
+        expect(db).toMatch(/cert \/O=Herald demo\/CN=echo/);
         const domains = await page.$eval('#domains', (el) => el.textContent ?? '');
         expect(domains).toContain('web.example');
         expect(domains).toContain('echo.example');
