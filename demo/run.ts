@@ -14,7 +14,7 @@ import { startEchoApp } from './apps/echo-app.ts';
 import { startWebApp } from './apps/web-app.ts';
 import { startPostgres, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { DemoBackend } from './lib/backend.ts';
-import { createEchoDatabase, EchoDb, pgHba, POSTGRES_ID, PostgresTls } from './lib/echo-db.ts';
+import { createEchoDatabase, ECHO_COMPOSER, EchoDb, pgHba, POSTGRES_ID, PostgresTls } from './lib/echo-db.ts';
 import { check } from './lib/check.ts';
 import { envoyPath } from './lib/tools.ts';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
@@ -145,6 +145,8 @@ plugins:
 `);
     procs.start(`${name}-agent`, join(ROOT, 'bin/herald-agent'), ['run', '-config', join(dir, `${name}-agent.yaml`), '-joinToken', token]);
   }
+  const echoDb = startEchoPostgres(domains.echo);
+  echoDb.catch(() => undefined); // awaited below
   for (const d of Object.values(domains)) await waitHealthy(d.agentSocket, `${d.spec.name}-agent`);
 
   const ep = async () => ({ address: '127.0.0.1', port: await freePort() });
@@ -152,22 +154,6 @@ plugins:
   const echoIn = await ep();
   const webOut = await ep();
   const admins = { web: await ep(), echo: await ep() };
-  // echo's PostgreSQL: its certificate and ssl_ca_file from the Workload API, reloaded on every change.
-  const tls = new PostgresTls({ agentSocket: domains.echo.agentSocket, spiffeId: POSTGRES_ID, log: (l) => void appendFile(join(dir, 'echo-postgres-tls.log'), `${new Date().toISOString()} ${l}\n`) });
-  postgres.tls = tls;
-  postgres.cluster = await startPostgres({
-    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key', ssl_ca_file: 'bundle.pem' },
-    async prepare(c) {
-      // The superuser (the demo's own setup) keeps trust over loopback; echo needs its X509-SVID.
-      await c.writeServerFile(join(c.dataDir, 'pg_hba.conf'), pgHba('host    all   herald  127.0.0.1/32  trust'));
-      await tls.attach((name, content) => c.writeServerFile(join(c.dataDir, name), content));
-    },
-  });
-  const cluster = postgres.cluster;
-  tls.started(() => cluster.reload());
-  await createEchoDatabase((database) => ({ connectionString: cluster.connectionString(database) }));
-  postgres.db = new EchoDb({ agentSocket: domains.echo.agentSocket, spiffeId: domains.echo.spec.workloadId, host: '127.0.0.1', port: cluster.port, servername: 'localhost' });
-  await startEchoApp(echoApp.port, '127.0.0.1', postgres.db);
   await writeFile(join(dir, 'echo-envoy.yaml'), echoEnvoyYaml({ admin: admins.echo, inbound: echoIn, echoApp, agentSocket: domains.echo.agentSocket, authzSocket: domains.echo.authzSocket }));
   await writeFile(join(dir, 'web-envoy.yaml'), webEnvoyYaml({ admin: admins.web, outbound: webOut, echoInbound: echoIn, agentSocket: domains.web.agentSocket, authzSocket: domains.web.authzSocket }));
   const baseId = 20_000 + (process.pid % 10_000) * 2;
@@ -178,6 +164,7 @@ plugins:
     await waitFor(`${name}'s Envoy`, async () => (await fetch(`http://127.0.0.1:${admins[name].port}/ready`).catch(() => undefined))?.status === 200, 30_000);
   }
 
+  await startEchoApp(echoApp.port, '127.0.0.1', await echoDb);
   const backend = new DemoBackend({
     webEnvoyUrl: `http://127.0.0.1:${webOut.port}`,
     envoyAdmin: { web: `http://127.0.0.1:${admins.web.port}`, echo: `http://127.0.0.1:${admins.echo.port}` },
@@ -199,6 +186,28 @@ plugins:
   return 0;
 }
 
+/**
+ * echo's PostgreSQL: its certificate and ssl_ca_file from the Workload API (reloaded on every
+ * change), the role and its row, and echo's pool. Runs while the rest starts (initdb takes seconds).
+ */
+async function startEchoPostgres(d: Domain): Promise<EchoDb> {
+  const tls = new PostgresTls({ agentSocket: d.agentSocket, spiffeId: POSTGRES_ID, log: (l) => void appendFile(join(dir, 'echo-postgres-tls.log'), `${new Date().toISOString()} ${l}\n`) });
+  postgres.tls = tls;
+  const cluster = await startPostgres({
+    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key', ssl_ca_file: 'bundle.pem' },
+    async prepare(c) {
+      // The superuser (the demo's own setup, test/helpers/postgres.ts) keeps trust over loopback; echo needs its X509-SVID.
+      await c.writeServerFile(join(c.dataDir, 'pg_hba.conf'), pgHba(['host    all   herald  127.0.0.1/32  trust']));
+      await tls.attach((name, content) => c.writeServerFile(join(c.dataDir, name), content));
+    },
+  });
+  postgres.cluster = cluster;
+  tls.started(() => cluster.reload());
+  await createEchoDatabase((database) => ({ connectionString: cluster.connectionString(database) }));
+  postgres.db = new EchoDb({ agentSocket: d.agentSocket, spiffeId: d.spec.workloadId, host: '127.0.0.1', port: cluster.port, servername: 'localhost' });
+  return postgres.db;
+}
+
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -209,14 +218,6 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: n
     await new Promise((r) => setTimeout(r, 200));
   }
 }
-
-/** echo.example's server composes echo's X509-SVID subject: its CN is the PostgreSQL role. */
-const ECHO_COMPOSER = `  CredentialComposer:
-    template:
-      plugin_data:
-        templates:
-          "spiffe://echo.example/echo": { subject: "CN={{path.last}},O=Herald demo" }
-`;
 
 let code = 1;
 try {

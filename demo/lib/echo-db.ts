@@ -19,9 +19,20 @@ import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
 export const ECHO_DB = { database: 'echo', role: 'echo', greeting: 'hello from PostgreSQL, read with an X509-SVID' } as const;
 export const POSTGRES_ID = 'spiffe://echo.example/postgres';
 
-/** pg_hba.conf: the role logs in only with a certificate whose CN is its name, signed by a CA of ssl_ca_file. */
-export const pgHba = (superuserLine: string): string =>
-  ['local   all   all   trust', superuserLine, `hostssl ${ECHO_DB.database} ${ECHO_DB.role} all cert clientcert=verify-full`, ''].join('\n');
+/** echo.example's server composes echo's X509-SVID subject (server config, under `plugins:`): its CN is the role. */
+export const ECHO_COMPOSER = `  CredentialComposer:
+    template:
+      plugin_data:
+        templates:
+          "spiffe://echo.example/echo": { subject: "CN={{path.last}},O=Herald demo" }
+`;
+
+/**
+ * pg_hba.conf: the role logs in only with a certificate whose CN is its name, signed by a CA
+ * of ssl_ca_file; the superuser (the demo's own setup) over the Unix socket, plus `extra`.
+ */
+export const pgHba = (extra: string[] = []): string =>
+  ['local   all   all   trust', ...extra, `hostssl ${ECHO_DB.database} ${ECHO_DB.role} all cert clientcert=verify-full`, ''].join('\n');
 
 /** Run once as the superuser: the role, its database and the row. */
 export async function createEchoDatabase(admin: (database: string) => pg.ClientConfig): Promise<void> {
