@@ -8,12 +8,13 @@
 //  - EchoDb (echo's app): a pg Pool per SVID; a new SVID or bundle makes a
 //    new pool for new queries while the old one drains and closes, so no
 //    query fails across a rotation and no connection is cut.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import pg from 'pg';
 import { headerMetadata, workloadClient } from '../../src/cli/agent/workload-client.ts';
 import { openServerStream } from '../../src/common/wire/call.ts';
 import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
+import { keyIdOfSpki } from '../../src/spiffe/x509-leaf-der.ts';
 
 /** The database, the role (= the CN of echo's composed SVID) and the row echo reads. */
 export const ECHO_DB = { database: 'echo', role: 'echo', greeting: 'hello from PostgreSQL, read with an X509-SVID' } as const;
@@ -61,6 +62,8 @@ export interface SvidPem {
   bundlePem: string;
   serial: string;
   subject: string;
+  /** The authority ID (SPIRE's: key ID of the CA's public key) of the bundle CA that signed it. */
+  issuer: string;
 }
 
 interface WireSvid {
@@ -89,7 +92,8 @@ export function followSvid(agentSocket: string, id: string, onUpdate: (svid: Svi
     stream.on('data', (m: { svids: WireSvid[] }) => {
       const s = m.svids.find((v) => v.spiffe_id === id);
       if (!s) return;
-      const leaf = new X509Certificate(parseCertificatesDer(s.x509_svid)[0]!.raw);
+      const leaf = parseCertificatesDer(s.x509_svid)[0]!;
+      const ca = parseCertificatesDer(s.bundle).find((c) => leaf.verify(c.publicKey));
       const svid: SvidPem = {
         id,
         certPem: pem(s.x509_svid),
@@ -97,6 +101,7 @@ export function followSvid(agentSocket: string, id: string, onUpdate: (svid: Svi
         bundlePem: pem(s.bundle),
         serial: leaf.serialNumber,
         subject: leaf.subject.replaceAll('\n', ','),
+        issuer: ca ? keyIdOfSpki(ca.publicKey.export({ format: 'der', type: 'spki' })).toString('hex') : '',
       };
       chain = chain.then(() => onUpdate(svid)).catch(onError);
     });
@@ -185,6 +190,8 @@ export interface DbRead {
   clientDn: string;
   /** The SVID this connection logged in with. */
   svidSerial: string;
+  /** The authority ID of the CA that signed that SVID (a CA rotation shows here once echo's SVID renews). */
+  svidIssuer: string;
   /** Pools made so far: one more per SVID or bundle update. */
   generation: number;
 }
@@ -226,12 +233,12 @@ export class EchoDb {
     await this.ready;
     const pool = this.#pool!;
     const generation = this.#generation;
-    const svidSerial = this.#svid!.serial;
+    const { serial: svidSerial, issuer: svidIssuer } = this.#svid!;
     const r = await pool.query<{ text: string; user: string; dn: string }>(
       'SELECT g.text, current_user AS user, s.client_dn AS dn FROM greetings g, pg_stat_ssl s WHERE g.id = 1 AND s.pid = pg_backend_pid()',
     );
     const row = r.rows[0]!;
-    return { row: row.text, user: row.user, clientDn: row.dn, svidSerial, generation };
+    return { row: row.text, user: row.user, clientDn: row.dn, svidSerial, svidIssuer, generation };
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,8 @@
 // from PostgreSQL with its own X509-SVID (CN = the role).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { CallResult } from '../../demo/lib/backend.ts';
+import { PageClient } from '../../demo/lib/check.ts';
 import { ECHO_DB } from '../../demo/lib/echo-db.ts';
 import { openAndCallOverMtls, withPage } from '../helpers/demo-page.ts';
 import { ROOT } from '../helpers/herald.ts';
@@ -21,7 +23,7 @@ describe('two-trust-domain demo', () => {
     expect(res.code).toBe(0);
   }, 180_000);
 
-  it('the page shows the peer SPIFFE IDs after "call echo over mTLS", and Ctrl-C cleans up', async () => {
+  it('the page shows the peer SPIFFE IDs and echo\'s PostgreSQL read after "call echo over mTLS"; echo\'s SVID from a new CA logs in; Ctrl-C cleans up', async () => {
     const demo = startProcess(node, [join(ROOT, 'demo/run.ts'), '--port', '0'], { cwd: ROOT });
     try {
       const out = await demo.waitForOutput(/Herald demo is running: (http:\/\/\S+)/, 120_000);
@@ -39,6 +41,22 @@ describe('two-trust-domain demo', () => {
         expect(domains).toContain('web.example');
         expect(domains).toContain('echo.example');
       });
+      // Across a CA rotation: echo's next SVID comes from the new CA and PostgreSQL, which reloaded
+      // ssl_ca_file when that CA was prepared, lets it in; no read fails meanwhile (echo's SVID renews
+      // at half its 90 s life: bounded at 90 s and 200 calls).
+      const api = new PageClient(url);
+      const rotated = await api.rotateEcho();
+      const reads: CallResult[] = [];
+      const fromNewCa = (c: CallResult) => c.db !== null && !('error' in c.db) && c.db.svidIssuer === rotated.x509;
+      const deadline = Date.now() + 90_000;
+      while (!reads.some(fromNewCa) && Date.now() < deadline && reads.length < 200) {
+        reads.push(await api.call('mtls'));
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(reads.filter((c) => c.status !== 200 || c.db === null || 'error' in c.db)).toEqual([]);
+      const last = reads.find(fromNewCa);
+      expect(last, `no read with an SVID from the new CA ${rotated.x509} (${reads.length} reads)`).toBeDefined();
+      expect(last!.db).toMatchObject({ user: ECHO_DB.role, row: ECHO_DB.greeting });
       // Ctrl-C: everything stops and the directory goes away.
       await demo.stop('SIGINT', 20_000);
       expect(demo.output()).toContain('Stopping the demo');
