@@ -203,8 +203,10 @@ export class EchoDb {
   #generation = 0;
   readonly ready: Promise<void>;
   readonly #stop: () => void;
+  readonly #id: string;
 
   constructor(o: { agentSocket: string; spiffeId: string; host: string; port: number; servername: string }) {
+    this.#id = o.spiffeId;
     let resolveReady!: () => void;
     this.ready = new Promise((r) => (resolveReady = r));
     this.#stop = followSvid(o.agentSocket, o.spiffeId, async (s) => {
@@ -230,7 +232,12 @@ export class EchoDb {
   }
 
   async read(): Promise<DbRead> {
-    await this.ready;
+    if (!this.#pool) {
+      // Bounded: a request never waits long for an SVID that does not come.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no X509-SVID for ${this.#id} from the Workload API yet`)), 10_000)));
+      await Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer));
+    }
     const pool = this.#pool!;
     const generation = this.#generation;
     const { serial: svidSerial, issuer: svidIssuer } = this.#svid!;
