@@ -28,7 +28,7 @@ const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const dir = await mkdtemp(join(tmpdir(), 'herald-demo-'));
 const procs = new ProcessGroup(dir);
 let stopping = false;
-let postgres: { cluster?: PostgresCluster; tls?: PostgresTls; db?: EchoDb } = {};
+const postgres: { cluster?: PostgresCluster; tls?: PostgresTls; db?: EchoDb } = {};
 const cleanup = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
@@ -202,6 +202,8 @@ async function startEchoPostgres(d: Domain): Promise<EchoDb> {
     },
   });
   postgres.cluster = cluster;
+  // Ctrl-C while PostgreSQL was starting: cleanup has run already.
+  if (stopping) await cluster.stop();
   tls.started(() => cluster.reload());
   await createEchoDatabase((database) => ({ connectionString: cluster.connectionString(database) }));
   postgres.db = new EchoDb({ agentSocket: d.agentSocket, spiffeId: d.spec.workloadId, host: '127.0.0.1', port: cluster.port, servername: 'localhost' });
