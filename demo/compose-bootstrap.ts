@@ -1,12 +1,14 @@
 // One-shot bootstrap for demo/docker-compose.yml: what demo/run.ts does
 // between starting the servers and starting the agents — federation both
 // ways, join tokens (written for the agents) and registration entries for
-// each domain's Envoy (attested by its container uid). It may run again
+// each domain's Envoy (attested by its container uid), and echo.example's
+// PostgreSQL (its own uid; DNS SAN echo-postgres, the host name echo checks). It may run again
 // against servers that keep their data (`docker compose stop` then `start`):
 // what exists already is kept, and the agents get fresh join tokens.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Services } from '../src/common/grpc/protos.ts';
 import { admin, batchOk } from './lib/procs.ts';
+import { POSTGRES_ID } from './lib/echo-db.ts';
 import { CONTAINER_PORTS, DOMAINS } from './topology.ts';
 
 const env = (k: string): string => {
@@ -37,7 +39,10 @@ for (const d of DOMAINS) {
   const token = (await admin<{ value: string }>(socket(d.name), Services.agent, 'CreateJoinToken', { ttl: 3600, agent_id: { trust_domain: d.trustDomain, path: '/node' } })).value;
   createdOrExists(
     await admin(socket(d.name), Services.entry, 'BatchCreateEntry', {
-      entries: [{ spiffe_id: { trust_domain: d.trustDomain, path: new URL(d.workloadId).pathname }, parent_id: { trust_domain: d.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${env(`${d.name.toUpperCase()}_ENVOY_UID`)}` }], federates_with: [d.federatesWith] }],
+      entries: [
+        { spiffe_id: { trust_domain: d.trustDomain, path: new URL(d.workloadId).pathname }, parent_id: { trust_domain: d.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${env(`${d.name.toUpperCase()}_ENVOY_UID`)}` }], federates_with: [d.federatesWith] },
+        ...(d.name === 'echo' ? [{ spiffe_id: { trust_domain: d.trustDomain, path: new URL(POSTGRES_ID).pathname }, parent_id: { trust_domain: d.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${env('ECHO_POSTGRES_UID')}` }], dns_names: ['echo-postgres'] }] : []),
+      ],
     }),
     'entry create',
   );

@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { ECHO_COMPOSER } from './lib/echo-db.ts';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
 import { CONTAINER_PORTS as P, DOMAINS, LIFETIMES, type DomainSpec } from './topology.ts';
 
@@ -12,8 +13,11 @@ import { CONTAINER_PORTS as P, DOMAINS, LIFETIMES, type DomainSpec } from './top
 export const ENVOY_UID: Record<'web' | 'echo', number> = { web: 1001, echo: 1002 };
 /** The herald image's user (Dockerfile): servers, agents, bootstrap and the apps run as it. */
 export const HERALD_UID = 10001;
+/** echo.example's PostgreSQL (the Dockerfile's postgres target): attested by this uid, it gets spiffe://echo.example/postgres. */
+export const ECHO_POSTGRES_UID = 10003;
 export const HERALD_IMAGE = 'herald-demo/herald:dev';
 export const ENVOY_IMAGE = 'herald-demo/envoy:1.40.0';
+export const POSTGRES_IMAGE = 'herald-demo/postgres:dev';
 /**
  * Both images come from the repository's Dockerfile. BASE defaults to Docker Hub's
  * debian:bookworm-slim; scripts/setup writes demo/.env with a locally imported Debian (no
@@ -44,7 +48,7 @@ plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: /var/lib/herald/datastore.sqlite3 } } }
   KeyManager: { disk: { plugin_data: { keys_path: /var/lib/herald/keys.json } } }
   NodeAttestor: { join_token: { plugin_data: {} } }
-`;
+${d.name === 'echo' ? ECHO_COMPOSER : ''}`;
 
 const agentYaml = (d: DomainSpec): string => `agent:
   data_dir: /var/lib/herald
@@ -108,6 +112,7 @@ export function generate(): Record<string, string> {
     command: ['node', 'demo/compose-bootstrap.ts'],
     environment: {
       ...Object.fromEntries(DOMAINS.flatMap((d) => [[`${d.name.toUpperCase()}_SERVER_SOCKET`, `/run/herald/${d.name}-server/api.sock`], [`${d.name.toUpperCase()}_ENVOY_UID`, String(ENVOY_UID[d.name])]])),
+      ECHO_POSTGRES_UID: String(ECHO_POSTGRES_UID),
       TOKENS_DIR: '/var/lib/herald',
     },
     volumes: [...DOMAINS.map((d) => `${d.name}-server-socket:/run/herald/${d.name}-server`), 'tokens:/var/lib/herald'],
@@ -143,13 +148,30 @@ export function generate(): Record<string, string> {
       depends_on: { [`${d.name}-agent`]: { condition: 'service_healthy' } },
     };
   }
-  // The apps sit behind their Envoy, as in a pod: same agent directory, read-only, and their
-  // own uid (the herald user), which no entry names, so the agent gives them no identity.
-  services.echo = {
-    ...HERALD,
-    command: ['node', 'demo/apps/echo-app.ts', String(P.echoApp)],
+  // echo's third hop, off the mesh: PostgreSQL with its own SVID and echo.example's bundle as
+  // ssl_ca_file, both from the Workload API (reloaded on change); echo logs in by its SVID's CN.
+  services['echo-postgres'] = {
+    build: build('postgres'),
+    image: POSTGRES_IMAGE,
+    pull_policy: 'build',
+    init: true,
+    user: `${ECHO_POSTGRES_UID}:${ECHO_POSTGRES_UID}`,
+    environment: { AGENT_SOCKET: '/run/herald/echo-agent/api.sock', PGDATA: '/var/lib/echo-postgres/data', PORT: String(P.postgres) },
     volumes: ['echo-agent-socket:/run/herald/echo-agent:ro'],
     depends_on: { 'echo-agent': { condition: 'service_healthy' } },
+    // Healthy once the role and its row exist and clients can log in.
+    healthcheck: { test: ['CMD', 'test', '-f', '/tmp/echo-postgres.ready'], interval: '1s', retries: 120 },
+  };
+  // The apps sit behind their Envoy, as in a pod: same agent directory, read-only. The web app
+  // has its own uid (the herald user), which no entry names, so the agent gives it no identity;
+  // the echo app runs as echo's Envoy uid: it is echo, and logs in to PostgreSQL with echo's SVID.
+  services.echo = {
+    ...HERALD,
+    user: `${ENVOY_UID.echo}:${ENVOY_UID.echo}`,
+    command: ['node', 'demo/apps/echo-app.ts', String(P.echoApp)],
+    environment: { ECHO_AGENT_SOCKET: '/run/herald/echo-agent/api.sock', ECHO_SPIFFE_ID: DOMAINS.find((d) => d.name === 'echo')!.workloadId, PGHOST: 'echo-postgres', PGPORT: String(P.postgres) },
+    volumes: ['echo-agent-socket:/run/herald/echo-agent:ro'],
+    depends_on: { 'echo-agent': { condition: 'service_healthy' }, 'echo-postgres': { condition: 'service_healthy' } },
   };
   services.web = {
     ...HERALD,

@@ -1,17 +1,20 @@
 // `npm run demo`: two Herald trust domains on loopback — web.example and
 // echo.example, each a herald-server, a herald-agent and an Envoy — the
-// federation between them, the echo app and the web page. Prints one URL;
+// federation between them, the echo app and the web page, and echo's
+// PostgreSQL (off the mesh: echo logs in with its own X509-SVID). Prints one URL;
 // Ctrl-C stops everything and removes the demo's directory.
 //   npm run demo [-- --port 8080] [-- --check]
 // --check runs the scenario headless and exits 0 only if every step behaved.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Services } from '../src/common/grpc/protos.ts';
 import { startEchoApp } from './apps/echo-app.ts';
 import { startWebApp } from './apps/web-app.ts';
+import { startPostgres, type PostgresCluster } from '../test/helpers/postgres.ts';
 import { DemoBackend } from './lib/backend.ts';
+import { createEchoDatabase, ECHO_COMPOSER, EchoDb, pgHba, POSTGRES_ID, PostgresTls } from './lib/echo-db.ts';
 import { check } from './lib/check.ts';
 import { envoyPath } from './lib/tools.ts';
 import { echoEnvoyYaml, webEnvoyYaml } from './lib/envoy-config.ts';
@@ -25,9 +28,13 @@ const say = (s: string): void => void process.stdout.write(`${s}\n`);
 const dir = await mkdtemp(join(tmpdir(), 'herald-demo-'));
 const procs = new ProcessGroup(dir);
 let stopping = false;
+const postgres: { cluster?: PostgresCluster; tls?: PostgresTls; db?: EchoDb } = {};
 const cleanup = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
+  await postgres.db?.close();
+  postgres.tls?.stop();
+  await postgres.cluster?.stop();
   await procs.stopAll();
   // HERALD_DEMO_KEEP=1 keeps the directory (configs, logs, data) for a look afterwards.
   if (process.env.HERALD_DEMO_KEEP === '1') say(`Kept ${dir}`);
@@ -87,7 +94,7 @@ plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, `${name}-server-data/datastore.sqlite3`)} } } }
   KeyManager: { disk: { plugin_data: { keys_path: ${join(dir, `${name}-server-data/keys.json`)} } } }
   NodeAttestor: { join_token: { plugin_data: {} } }
-`);
+${name === 'echo' ? ECHO_COMPOSER : ''}`);
     procs.start(`${name}-server`, join(ROOT, 'bin/herald-server'), ['run', '-config', join(dir, `${name}-server.yaml`)]);
   }
   for (const d of Object.values(domains)) await waitHealthy(d.serverSocket, `${d.spec.name}-server`);
@@ -111,7 +118,11 @@ plugins:
     const path = new URL(d.spec.workloadId).pathname;
     batchOk(
       await admin(d.serverSocket, Services.entry, 'BatchCreateEntry', {
-        entries: [{ spiffe_id: { trust_domain: d.spec.trustDomain, path }, parent_id: { trust_domain: d.spec.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federates_with: [d.spec.federatesWith] }],
+        entries: [
+          { spiffe_id: { trust_domain: d.spec.trustDomain, path }, parent_id: { trust_domain: d.spec.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federates_with: [d.spec.federatesWith] },
+          // PostgreSQL's own SVID (its server certificate; the DNS SAN is the host name echo checks).
+          ...(name === 'echo' ? [{ spiffe_id: { trust_domain: d.spec.trustDomain, path: new URL(POSTGRES_ID).pathname }, parent_id: { trust_domain: d.spec.trustDomain, path: '/node' }, selectors: [{ type: 'unix', value: `uid:${uid}` }], dns_names: ['localhost'] }] : []),
+        ],
       }),
       'entry create',
     );
@@ -134,6 +145,8 @@ plugins:
 `);
     procs.start(`${name}-agent`, join(ROOT, 'bin/herald-agent'), ['run', '-config', join(dir, `${name}-agent.yaml`), '-joinToken', token]);
   }
+  const echoDb = startEchoPostgres(domains.echo);
+  echoDb.catch(() => undefined); // awaited below
   for (const d of Object.values(domains)) await waitHealthy(d.agentSocket, `${d.spec.name}-agent`);
 
   const ep = async () => ({ address: '127.0.0.1', port: await freePort() });
@@ -141,7 +154,6 @@ plugins:
   const echoIn = await ep();
   const webOut = await ep();
   const admins = { web: await ep(), echo: await ep() };
-  await startEchoApp(echoApp.port);
   await writeFile(join(dir, 'echo-envoy.yaml'), echoEnvoyYaml({ admin: admins.echo, inbound: echoIn, echoApp, agentSocket: domains.echo.agentSocket, authzSocket: domains.echo.authzSocket }));
   await writeFile(join(dir, 'web-envoy.yaml'), webEnvoyYaml({ admin: admins.web, outbound: webOut, echoInbound: echoIn, agentSocket: domains.web.agentSocket, authzSocket: domains.web.authzSocket }));
   const baseId = 20_000 + (process.pid % 10_000) * 2;
@@ -152,6 +164,7 @@ plugins:
     await waitFor(`${name}'s Envoy`, async () => (await fetch(`http://127.0.0.1:${admins[name].port}/ready`).catch(() => undefined))?.status === 200, 30_000);
   }
 
+  await startEchoApp(echoApp.port, '127.0.0.1', await echoDb);
   const backend = new DemoBackend({
     webEnvoyUrl: `http://127.0.0.1:${webOut.port}`,
     envoyAdmin: { web: `http://127.0.0.1:${admins.web.port}`, echo: `http://127.0.0.1:${admins.echo.port}` },
@@ -171,6 +184,30 @@ plugins:
   say(`\nHerald demo is running: ${url}\n(Ctrl-C stops it.)`);
   await new Promise(() => undefined);
   return 0;
+}
+
+/**
+ * echo's PostgreSQL: its certificate and ssl_ca_file from the Workload API (reloaded on every
+ * change), the role and its row, and echo's pool. Runs while the rest starts (initdb takes seconds).
+ */
+async function startEchoPostgres(d: Domain): Promise<EchoDb> {
+  const tls = new PostgresTls({ agentSocket: d.agentSocket, spiffeId: POSTGRES_ID, log: (l) => void appendFile(join(dir, 'echo-postgres-tls.log'), `${new Date().toISOString()} ${l}\n`) });
+  postgres.tls = tls;
+  const cluster = await startPostgres({
+    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key', ssl_ca_file: 'bundle.pem' },
+    async prepare(c) {
+      // The superuser (the demo's own setup, test/helpers/postgres.ts) keeps trust over loopback; echo needs its X509-SVID.
+      await c.writeServerFile(join(c.dataDir, 'pg_hba.conf'), pgHba(['host    all   herald  127.0.0.1/32  trust']));
+      await tls.attach((name, content) => c.writeServerFile(join(c.dataDir, name), content));
+    },
+  });
+  postgres.cluster = cluster;
+  // Ctrl-C while PostgreSQL was starting: cleanup has run already.
+  if (stopping) await cluster.stop();
+  tls.started(() => cluster.reload());
+  await createEchoDatabase((database) => ({ connectionString: cluster.connectionString(database) }));
+  postgres.db = new EchoDb({ agentSocket: d.agentSocket, spiffeId: d.spec.workloadId, host: '127.0.0.1', port: cluster.port, servername: 'localhost' });
+  return postgres.db;
 }
 
 async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {

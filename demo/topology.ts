@@ -26,4 +26,4 @@ export const ECHO_AUDIENCE = 'spiffe://echo.example/echo';
 export const LIFETIMES = { caTtl: '10m', x509SvidTtl: '90s', jwtSvidTtl: '60s', refreshHint: '5s' } as const;
 
 /** Fixed ports inside containers (docker-compose); the process demo picks free ones. */
-export const CONTAINER_PORTS = { serverApi: 8081, bundleEndpoint: 8443, webPage: 8080, echoApp: 9000, envoyInbound: 10000, envoyOutbound: 10001, envoyAdmin: 9901 } as const;
+export const CONTAINER_PORTS = { serverApi: 8081, bundleEndpoint: 8443, webPage: 8080, echoApp: 9000, envoyInbound: 10000, envoyOutbound: 10001, envoyAdmin: 9901, postgres: 5432 } as const;

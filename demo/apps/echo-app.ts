@@ -1,8 +1,11 @@
 // The echo app: answers every request with what it learnt about the caller
 // from its Envoy — the mTLS peer (x-forwarded-client-cert) and, on /jwt,
-// the JWT-SVID Envoy's ext_authz already validated.
-//   node demo/apps/echo-app.ts [port]   (standalone, as in docker-compose)
+// the JWT-SVID Envoy's ext_authz already validated — and, with a database,
+// the row it read from PostgreSQL, logged in with its own X509-SVID.
+//   node demo/apps/echo-app.ts [port]   (standalone, as in docker-compose;
+//   ECHO_AGENT_SOCKET, ECHO_SPIFFE_ID, PGHOST, PGPORT: the database hop)
 import { createServer, type Server } from 'node:http';
+import { EchoDb, type DbRead } from '../lib/echo-db.ts';
 
 export interface EchoReply {
   app: 'echo';
@@ -15,6 +18,8 @@ export interface EchoReply {
   jwtSpiffeId: string | null;
   /** The JWT-SVID's claims as echo saw them (already validated by Envoy). */
   jwtClaims: Record<string, unknown> | null;
+  /** What echo read from PostgreSQL for this request, or why it could not. */
+  db: DbRead | { error: string } | null;
 }
 
 function xfccField(xfcc: string, key: string): string | null {
@@ -25,8 +30,8 @@ function xfccField(xfcc: string, key: string): string | null {
   return null;
 }
 
-export function startEchoApp(port: number, host = '127.0.0.1'): Promise<Server> {
-  const server = createServer((req, res) => {
+export function startEchoApp(port: number, host = '127.0.0.1', db?: EchoDb): Promise<Server> {
+  const server = createServer(async (req, res) => {
     const xfcc = String(req.headers['x-forwarded-client-cert'] ?? '');
     const auth = String(req.headers.authorization ?? '');
     let jwtClaims: Record<string, unknown> | null = null;
@@ -45,6 +50,7 @@ export function startEchoApp(port: number, host = '127.0.0.1'): Promise<Server> 
       self: xfcc ? xfccField(xfcc, 'By') : null,
       jwtSpiffeId: (req.headers['x-spiffe-id'] as string | undefined) ?? null,
       jwtClaims,
+      db: db ? await db.read().catch((err: Error) => ({ error: err.message })) : null,
     };
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
   });
@@ -56,6 +62,10 @@ export function startEchoApp(port: number, host = '127.0.0.1'): Promise<Server> 
 
 if (import.meta.main) {
   const port = Number(process.argv[2] ?? 9000);
-  await startEchoApp(port, '0.0.0.0');
+  const socket = process.env.ECHO_AGENT_SOCKET;
+  const db = socket
+    ? new EchoDb({ agentSocket: socket, spiffeId: process.env.ECHO_SPIFFE_ID ?? 'spiffe://echo.example/echo', host: process.env.PGHOST ?? 'postgres', port: Number(process.env.PGPORT ?? 5432), servername: process.env.PGHOST ?? 'postgres' })
+    : undefined;
+  await startEchoApp(port, '0.0.0.0', db);
   console.log(`echo app listening on :${port}`);
 }

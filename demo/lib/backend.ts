@@ -29,6 +29,8 @@ export interface CallResult {
   /** The client identity echo's Envoy accepted (web's). */
   echoSawPeer: string | null;
   jwtClaims: Record<string, unknown> | null;
+  /** echo's third hop: the row it read from PostgreSQL with its own SVID, and as whom. */
+  db: EchoReply['db'];
   body: string;
 }
 
@@ -142,6 +144,7 @@ export class DemoBackend {
       webSawPeer: reply.self ?? null,
       echoSawPeer: reply.peer ?? null,
       jwtClaims: reply.jwtClaims ?? null,
+      db: reply.db ?? null,
       body: reply.app ? '' : body.trim().slice(0, 200),
     };
     this.calls.unshift(result);

@@ -49,7 +49,8 @@ function pipeCluster(name: string, path: string): string {
 }
 
 /** A transport_socket body (name + typed_config), indented by `by`. */
-function tlsContext(kind: 'Upstream' | 'Downstream', peerId: string, by: string): string {
+/** `selfId`: the SVID by its SPIFFE ID, not `default` — echo's workload also holds PostgreSQL's SVID in the host demo (one uid). */
+function tlsContext(kind: 'Upstream' | 'Downstream', selfId: string, peerId: string, by: string): string {
   const lines = [
     'name: envoy.transport_sockets.tls',
     'typed_config:',
@@ -57,7 +58,7 @@ function tlsContext(kind: 'Upstream' | 'Downstream', peerId: string, by: string)
     ...(kind === 'Downstream' ? ['  require_client_certificate: true'] : []),
     '  common_tls_context:',
     '    tls_certificate_sds_secret_configs:',
-    '    - name: default',
+    `    - name: "${selfId}"`,
     '      sds_config:',
     ...sdsConfig.map((l) => `        ${l}`),
     '    combined_validation_context:',
@@ -105,7 +106,7 @@ ${extAuthzFilter}
       cluster_name: echo
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: ${o.echoInbound.address}, port_value: ${o.echoInbound.port} } } } }] }]
     transport_socket:
-${tlsContext('Upstream', 'spiffe://echo.example/echo', '      ')}
+${tlsContext('Upstream', 'spiffe://web.example/web', 'spiffe://echo.example/echo', '      ')}
 ${pipeCluster('herald_agent', o.agentSocket)}
 ${pipeCluster('herald_authz', o.authzSocket)}
 `;
@@ -138,7 +139,7 @@ static_resources:
           http_filters:
 ${extAuthzFilter}
       transport_socket:
-${tlsContext('Downstream', 'spiffe://web.example/web', '        ')}
+${tlsContext('Downstream', 'spiffe://echo.example/echo', 'spiffe://web.example/web', '        ')}
   clusters:
   - name: echo_app
     connect_timeout: 1s

@@ -33,8 +33,13 @@ describe('demo/docker-compose.yml', () => {
     for (const [rel, text] of Object.entries(generate())) expect(readFileSync(join(DEMO, rel), 'utf8'), rel).toBe(text);
   });
 
-  it('has both trust domains\' server, agent and Envoy, the apps and the bootstrap', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['bootstrap', 'echo', 'echo-agent', 'echo-envoy', 'echo-server', 'web', 'web-agent', 'web-envoy', 'web-server'].sort());
+  it('has both trust domains\' server, agent and Envoy, the apps, echo\'s PostgreSQL and the bootstrap', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['bootstrap', 'echo', 'echo-agent', 'echo-envoy', 'echo-postgres', 'echo-server', 'web', 'web-agent', 'web-envoy', 'web-server'].sort());
+    // echo is echo's workload (its Envoy's uid), PostgreSQL another one, both attested by echo's agent.
+    expect(compose.services.echo!.user).toBe(compose.services['echo-envoy']!.user);
+    expect(compose.services['echo-postgres']!.user).toMatch(/^\d+:\d+$/);
+    expect(compose.services['echo-postgres']!.user).not.toBe(compose.services.echo!.user);
+    expect(compose.services['echo-postgres']!.volumes).toEqual(['echo-agent-socket:/run/herald/echo-agent:ro']);
     for (const d of DOMAINS) {
       expect(compose.services[`${d.name}-agent`]!.pid, 'agents see other containers\' pids').toBe('host');
       expect(compose.services[`${d.name}-envoy`]!.user).toMatch(/^\d+:\d+$/);
@@ -72,6 +77,8 @@ describe('demo/docker-compose.yml', () => {
     for (const d of DOMAINS) {
       const server = await loadServerConfig({ cwd: '/', configPath: join(DEMO, `compose/${d.name}-server.yaml`) });
       expect(server.trustDomain.name).toBe(d.trustDomain);
+      // echo.example composes echo's SVID subject (CN = the PostgreSQL role).
+      expect(readFileSync(join(DEMO, `compose/${d.name}-server.yaml`), 'utf8').includes('CredentialComposer')).toBe(d.name === 'echo');
       const agent = await loadAgentConfig({ cwd: '/', configPath: join(DEMO, `compose/${d.name}-agent.yaml`) });
       expect(agent.serverAddress).toBe(`${d.name}-server`);
       expect(agent.authz.enabled).toBe(true);

@@ -1,6 +1,7 @@
 // demo/docker-compose.yml for real: build the images, bring both trust domains up as
 // containers, run the demo's --check scenario through the page the host sees (web → echo
-// over mTLS and with a JWT-SVID, a forged token, echo's CA rotation), check that workload
+// over mTLS and with a JWT-SVID, a forged token, echo's read from its PostgreSQL with its own
+// X509-SVID, before, during and after echo's CA rotation), check that workload
 // attestation inside containers tells the containers apart by uid, look at the page in
 // headless Chromium (the rotation button included), and bring it down: nothing of the
 // project may remain.
@@ -10,7 +11,8 @@
 // or base image is a failure: scripts/setup provides them.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENVOY_UID } from '../../demo/compose.ts';
+import { ECHO_POSTGRES_UID, ENVOY_UID } from '../../demo/compose.ts';
+import { ECHO_DB, POSTGRES_ID } from '../../demo/lib/echo-db.ts';
 import { check, PageClient } from '../../demo/lib/check.ts';
 import { openAndCallOverMtls, withPage } from '../helpers/demo-page.ts';
 import { ROOT } from '../helpers/herald.ts';
@@ -104,6 +106,9 @@ describe.skipIf(unavailable !== undefined)('demo/docker-compose.yml in a real co
     const out = lines.join('\n');
     expect(out).not.toContain('FAIL');
     expect(out).toContain('Demo check passed.');
+    // The third hop, off the mesh: echo → PostgreSQL with echo's composed SVID, across the rotation.
+    expect(out).toContain('ok   echo reads from PostgreSQL, logged in by its X509-SVID as the CN');
+    expect(out).toContain('ok   echo read from PostgreSQL throughout the rotation');
     expect(ok).toBe(true);
   }, 120_000);
 
@@ -120,7 +125,17 @@ describe.skipIf(unavailable !== undefined)('demo/docker-compose.yml in a real co
     }
     // The servers, agents and apps are not root; each Envoy runs as its own uid.
     const uid = async (svc: string) => (await compose(['exec', '-T', svc, 'id', '-u'])).stdout.trim();
-    for (const svc of ['web-server', 'echo-server', 'web-agent', 'echo-agent', 'web', 'echo']) expect(await uid(svc), svc).toBe('10001');
+    for (const svc of ['web-server', 'echo-server', 'web-agent', 'echo-agent', 'web']) expect(await uid(svc), svc).toBe('10001');
+    // The echo app is echo (its Envoy's uid); its PostgreSQL is a workload of its own.
+    expect(await uid('echo')).toBe(String(ENVOY_UID.echo));
+    expect(await uid('echo-postgres')).toBe(String(ECHO_POSTGRES_UID));
+    const echoFetch = (svc: string) => compose(['exec', '-T', svc, 'herald-agent', 'api', 'fetch', 'x509', '-socketPath', '/run/herald/echo-agent/api.sock']);
+    const echoApp = await echoFetch('echo');
+    expect(echoApp.stdout, echoApp.stderr).toContain('spiffe://echo.example/echo');
+    expect(echoApp.stdout).not.toContain(POSTGRES_ID);
+    const pgSvid = await echoFetch('echo-postgres');
+    expect(pgSvid.stdout, pgSvid.stderr).toContain(POSTGRES_ID);
+    expect(pgSvid.stdout).not.toContain('spiffe://echo.example/echo');
     const envoyUid = await compose(['top', 'echo-envoy']);
     // SERVICE  #  UID  PID  PPID … CMD: the Envoy process itself, as the kernel sees it.
     expect(envoyUid.stdout).toMatch(new RegExp(`^echo-envoy\\s+\\d+\\s+${ENVOY_UID.echo}\\s.*\\s+envoy -c `, 'm'));
@@ -133,6 +148,9 @@ describe.skipIf(unavailable !== undefined)('demo/docker-compose.yml in a real co
   it('the page in headless Chromium: both domains, a call over mTLS, the CA-rotation button, a JWT call after it', async () => {
     await withPage(async (page) => {
       expect(await openAndCallOverMtls(page, url)).toContain('spiffe://echo.example/echo');
+      const db = await page.$eval('#calls td.db', (el) => el.textContent ?? '');
+      expect(db).toContain(`“${ECHO_DB.greeting}”`);
+      expect(db).toContain(`logged in as ${ECHO_DB.role}`);
       await page.click('#rotate');
       await page.waitForFunction("/now signs with CA|rotation failed/.test(document.querySelector('#msg')?.textContent ?? '')", { timeout: 60_000 });
       expect(await page.$eval('#msg', (el) => el.textContent ?? '')).toMatch(/echo\.example now signs with CA/);
