@@ -10,7 +10,7 @@ import type { DataStore } from './datastore.ts';
 import { DataStoreCode, dataStoreError, missingDatastore, storageError, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
 import { migrate, readSchemaVersion } from './migrations/runner.ts';
-import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
+import type { ReadOptions, Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
 import type { StorageEvents } from './storage-health.ts';
 
@@ -31,14 +31,21 @@ export interface PostgresDataStoreOptions {
   readonly existingDataExpected?: string | undefined;
 }
 
+/** LISTEN/NOTIFY channel of entry notices (a wake-up only: the event table is the source of truth). */
+export const ENTRY_NOTICE_CHANNEL = 'herald_entry_events';
+
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
   autoIncrementPk: 'BIGSERIAL PRIMARY KEY',
   binaryText: 'TEXT COLLATE "C"',
+  entryNoticeSql: `SELECT pg_notify('${ENTRY_NOTICE_CHANNEL}', '')`,
 };
 
+/** Reconnect backoff of the notice channel: doubling from the first, capped, with full jitter. */
+const WATCH_BACKOFF_MS = { first: 100, max: 5_000 };
+
 /** Advisory lock key serialising Herald writers ("HRLD"). */
-const WRITE_LOCK_KEY = '1213352004';
+export const WRITE_LOCK_KEY = '1213352004';
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -69,10 +76,14 @@ class PostgresConnection implements SqlConnection {
   readonly dialect = postgresDialect;
   readonly #pool: pg.Pool;
   readonly #texts = new Map<string, string>();
+  readonly #connectionString: string;
+  readonly #onPoolError: (err: Error) => void;
   #closed = false;
 
-  constructor(pool: pg.Pool, onPoolError: (err: Error) => void) {
+  constructor(pool: pg.Pool, connectionString: string, onPoolError: (err: Error) => void) {
     this.#pool = pool;
+    this.#connectionString = connectionString;
+    this.#onPoolError = onPoolError;
     pool.on('error', (err) => {
       // pool.end() resolves before every socket is closed; a server-side
       // termination of such a connection after close() is not news.
@@ -135,10 +146,67 @@ class PostgresConnection implements SqlConnection {
   }
 
   write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
-    return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`], body);
+    // pg_current_xact_id() gives the transaction its id before it allocates
+    // any entry event id: a cache that sees a gap in event ids can then tell
+    // from its snapshot's xmax whether the writer may still commit.
+    return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}), pg_current_xact_id()`], body);
   }
 
-  async read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
+  watchEntryNotices(onNotice: () => void): () => Promise<void> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let failures = 0;
+    const retry = (err: unknown) => {
+      if (stopped || timer !== undefined) return;
+      const old = client;
+      client = undefined;
+      old?.removeAllListeners();
+      old?.on('error', () => {});
+      void old?.end().catch(() => {});
+      if (failures++ === 0) this.#onPoolError(new Error(`entry notice channel (LISTEN ${ENTRY_NOTICE_CHANNEL}) lost, reconnecting: ${err instanceof Error ? err.message : String(err)}`));
+      const cap = Math.min(WATCH_BACKOFF_MS.max, WATCH_BACKOFF_MS.first * 2 ** Math.min(failures, 10));
+      timer = setTimeout(() => {
+        timer = undefined;
+        void connect();
+      }, Math.random() * cap);
+      timer.unref();
+    };
+    const connect = async () => {
+      const c = new pg.Client({ connectionString: this.#connectionString, application_name: 'herald-server-notices', connectionTimeoutMillis: 10_000, keepAlive: true });
+      client = c;
+      c.on('error', retry);
+      c.on('end', () => retry(new Error('connection ended')));
+      c.on('notification', () => onNotice());
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${ENTRY_NOTICE_CHANNEL}`);
+      } catch (err) {
+        if (client === c) retry(err);
+        return;
+      }
+      if (stopped || client !== c) return;
+      failures = 0;
+      // Whatever was notified while we were not listening is in the event table.
+      onNotice();
+    };
+    void connect();
+    return async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const c = client;
+      client = undefined;
+      c?.removeAllListeners();
+      c?.on('error', () => {});
+      await c?.end().catch(() => {});
+    };
+  }
+
+  async read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: ReadOptions = {}): Promise<T> {
+    // A shared hold on the writers' lock: no Herald write commits while the
+    // body's statements run, so READ COMMITTED sees one state. (REPEATABLE
+    // READ would take its snapshot before the lock wait ended.)
+    if (options.quiesce) return this.#transaction(op, ['BEGIN READ ONLY', `SELECT pg_advisory_xact_lock_shared(${WRITE_LOCK_KEY})`], body);
     if (options.snapshot) return this.#transaction(op, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
     if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
     try {
@@ -167,7 +235,7 @@ export function openPostgresConnection(options: PostgresDataStoreOptions): SqlCo
     application_name: 'herald-server',
   });
   const onPoolError = options.onPoolError ?? ((err: Error) => process.emitWarning(`datastore: idle PostgreSQL connection failed: ${err.message}`, 'HeraldDataStoreWarning'));
-  return new PostgresConnection(pool, onPoolError);
+  return new PostgresConnection(pool, options.connectionString, onPoolError);
 }
 
 /** Connects and migrates; fails with ERR_DATASTORE_UNAVAILABLE when the server cannot be reached. */

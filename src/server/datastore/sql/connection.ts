@@ -24,11 +24,20 @@ export interface SqlDialect {
   readonly autoIncrementPk: string;
   /** Text type that sorts and compares by bytes (keyset pagination by name). */
   readonly binaryText: string;
+  /** Run in a write transaction that recorded entry events, to wake other servers at commit (PostgreSQL NOTIFY). */
+  readonly entryNoticeSql?: string;
 }
 
 export interface ReadOptions {
   /** All statements of the body see one consistent snapshot. */
   readonly snapshot?: boolean;
+  /**
+   * No write transaction is in flight while the body runs (PostgreSQL: waits
+   * for the current writer and holds new ones off), so what it reads has no
+   * event ids still to commit below the highest it sees. For whole-table
+   * loads of the entry cache.
+   */
+  readonly quiesce?: boolean;
 }
 
 export interface SqlConnection {
@@ -42,6 +51,12 @@ export interface SqlConnection {
   read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T>;
   /** Checks the storage under the database beyond what a transaction shows (SQLite: a write beside the file); throws its storage error. */
   checkStorage?(): Promise<void>;
+  /**
+   * Follows entry notices sent by any process (entryNoticeSql). `onNotice`
+   * also runs after every (re)connection, since notices sent while
+   * disconnected are lost. Returns the function that stops following.
+   */
+  watchEntryNotices?(onNotice: () => void): () => Promise<void>;
   close(): Promise<void>;
 }
 

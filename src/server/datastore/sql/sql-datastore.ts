@@ -14,6 +14,8 @@ import type {
   DeleteMode,
   EntryFilter,
   EntryMask,
+  EntryChanges,
+  EntryChangesRequest,
   EntrySnapshot,
   EntryUpdate,
   FederationRelationshipMask,
@@ -43,6 +45,7 @@ import type {
 import * as bundles from './bundles.ts';
 import type { SqlConnection, SqlQuery } from './connection.ts';
 import * as entries from './entries.ts';
+import { readEntryChanges } from './entry-changes.ts';
 import * as events from './entry-events.ts';
 import * as federation from './federation.ts';
 import * as tokens from './join-tokens.ts';
@@ -66,6 +69,7 @@ export class SqlDataStore implements DataStore {
   readonly #listeners = new Set<(n: ChangeNotice) => void>();
   readonly #onListenerError: ListenerErrorHandler;
   readonly #ctx: entries.WriteContext;
+  #stopWatch: (() => Promise<void>) | undefined;
 
   constructor(conn: SqlConnection, options: SqlDataStoreOptions) {
     this.#conn = options.storageEvents ? monitorConnection(conn, options.storageEvents) : conn;
@@ -94,9 +98,30 @@ export class SqlDataStore implements DataStore {
   }
 
   async #write<T>(op: string, kinds: ChangeKind[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
-    const result = await this.#conn.write(op, body);
+    const result = await this.#conn.write(op, kinds.includes('entries') ? this.#noticeEntries(body) : body);
     this.#emit(...kinds);
     return result;
+  }
+
+  /**
+   * Tells other servers' caches (PostgreSQL NOTIFY, delivered at commit) when
+   * `changed` says the body recorded entry events. The notice only wakes them:
+   * they read what changed from the event table.
+   */
+  #noticeEntries<T>(body: (q: SqlQuery) => Promise<T>, changed: (result: T) => boolean = () => true): (q: SqlQuery) => Promise<T> {
+    const notify = this.#conn.dialect.entryNoticeSql;
+    if (notify === undefined) return body;
+    return async (q) => {
+      const result = await body(q);
+      if (changed(result)) await q.run(notify);
+      return result;
+    };
+  }
+
+  /** Starts following other servers' entry changes (once, when the first listener subscribes). */
+  #watch(): void {
+    if (this.#stopWatch !== undefined || this.#conn.watchEntryNotices === undefined) return;
+    this.#stopWatch = this.#conn.watchEntryNotices(() => this.#emit('entries'));
   }
 
   // Entries
@@ -140,7 +165,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async pruneEntries(expiresBefore: number): Promise<number> {
-    const n = await this.#conn.write('prune entries', (q) => entries.pruneEntries(q, this.#ctx, expiresBefore));
+    const n = await this.#conn.write('prune entries', this.#noticeEntries((q) => entries.pruneEntries(q, this.#ctx, expiresBefore), (n) => n > 0));
     if (n > 0) this.#emit('entries');
     return n;
   }
@@ -150,7 +175,11 @@ export class SqlDataStore implements DataStore {
   }
 
   entrySnapshot(): Promise<EntrySnapshot> {
-    return this.#conn.read('read entry snapshot', (q) => events.entrySnapshot(q), { snapshot: true });
+    return this.#conn.read('read entry snapshot', (q) => events.entrySnapshot(q), { snapshot: true, quiesce: true });
+  }
+
+  readEntryChanges(req: EntryChangesRequest): Promise<EntryChanges> {
+    return this.#conn.read('read entry changes', (q) => readEntryChanges(q, this.#conn.dialect.name, req), { snapshot: true });
   }
 
   pruneEntryEvents(createdBefore: number): Promise<number> {
@@ -266,7 +295,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async deleteBundle(td: TrustDomain, mode: DeleteMode = 'restrict'): Promise<void> {
-    const touched = await this.#conn.write('delete bundle', (q) => bundles.deleteBundle(q, this.#ctx, td, mode));
+    const touched = await this.#conn.write('delete bundle', this.#noticeEntries((q) => bundles.deleteBundle(q, this.#ctx, td, mode), (n) => n > 0));
     this.#emit('bundles', ...(touched > 0 ? (['entries'] as const) : []));
   }
 
@@ -298,6 +327,7 @@ export class SqlDataStore implements DataStore {
 
   onChange(listener: (notice: ChangeNotice) => void): () => void {
     this.#listeners.add(listener);
+    this.#watch();
     return () => {
       this.#listeners.delete(listener);
     };
@@ -317,6 +347,7 @@ export class SqlDataStore implements DataStore {
 
   async close(): Promise<void> {
     this.#listeners.clear();
+    await this.#stopWatch?.();
     await this.#conn.close();
   }
 }
