@@ -151,11 +151,18 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const ownBundle = await OwnBundle.load(ds, td);
     cleanup.push(() => ownBundle.close());
 
-    const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
+    const metrics = new Metrics();
+    const entries = await EntryCache.load({
+      source: ds,
+      clock,
+      onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed'),
+      onDrift: (d) => {
+        metrics.inc('entry_cache_drift_repaired', d.stale.length + d.missing.length + d.outdated.length);
+        log.warn({ stale: d.stale.length, missing: d.missing.length, outdated: d.outdated.length }, 'Entry cache differed from the datastore; repaired');
+      },
+    });
     entries.start();
     cleanup.push(() => entries.stop());
-
-    const metrics = new Metrics();
     // One signing worker per core beyond the gRPC thread's (at least one).
     const pool = new SigningPool(Math.max(1, Math.min(4, availableParallelism())));
     cleanup.push(() => pool.close());

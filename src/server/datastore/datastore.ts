@@ -215,6 +215,8 @@ export type ChangeKind = 'entries' | 'nodes' | 'node_selectors' | 'join_tokens' 
  */
 export interface ChangeNotice {
   readonly kind: ChangeKind;
+  /** Set when the notice came from another process (or a reconnected channel), not a write of this datastore. */
+  readonly remote?: true;
 }
 
 export interface DataStore {

@@ -3,6 +3,7 @@
 // writers from every server sharing the database are serialised (the same
 // guarantee SQLite's BEGIN IMMEDIATE gives) and entry event ids are
 // allocated in commit order.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
@@ -38,7 +39,6 @@ export const postgresDialect: SqlDialect = {
   name: 'postgres',
   autoIncrementPk: 'BIGSERIAL PRIMARY KEY',
   binaryText: 'TEXT COLLATE "C"',
-  entryNoticeSql: `SELECT pg_notify('${ENTRY_NOTICE_CHANNEL}', '')`,
 };
 
 /** Reconnect backoff of the notice channel: doubling from the first, capped, with full jitter. */
@@ -78,6 +78,9 @@ class PostgresConnection implements SqlConnection {
   readonly #texts = new Map<string, string>();
   readonly #connectionString: string;
   readonly #onPoolError: (err: Error) => void;
+  /** Notice payload naming this connection, so its own notices are not echoed back to it. */
+  readonly #noticeOrigin = randomUUID();
+  readonly entryNoticeSql = `SELECT pg_notify('${ENTRY_NOTICE_CHANNEL}', '${this.#noticeOrigin}')`;
   #closed = false;
 
   constructor(pool: pg.Pool, connectionString: string, onPoolError: (err: Error) => void) {
@@ -177,7 +180,9 @@ class PostgresConnection implements SqlConnection {
       client = c;
       c.on('error', retry);
       c.on('end', () => retry(new Error('connection ended')));
-      c.on('notification', () => onNotice());
+      c.on('notification', (n) => {
+        if (n.payload !== this.#noticeOrigin) onNotice();
+      });
       try {
         await c.connect();
         await c.query(`LISTEN ${ENTRY_NOTICE_CHANNEL}`);

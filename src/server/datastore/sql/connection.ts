@@ -24,8 +24,6 @@ export interface SqlDialect {
   readonly autoIncrementPk: string;
   /** Text type that sorts and compares by bytes (keyset pagination by name). */
   readonly binaryText: string;
-  /** Run in a write transaction that recorded entry events, to wake other servers at commit (PostgreSQL NOTIFY). */
-  readonly entryNoticeSql?: string;
 }
 
 export interface ReadOptions {
@@ -57,6 +55,12 @@ export interface SqlConnection {
    * disconnected are lost. Returns the function that stops following.
    */
   watchEntryNotices?(onNotice: () => void): () => Promise<void>;
+  /**
+   * Run in a write transaction that recorded entry events, to wake other
+   * servers at commit (PostgreSQL NOTIFY; this connection's own notices are
+   * not passed to its watchEntryNotices).
+   */
+  readonly entryNoticeSql?: string;
   close(): Promise<void>;
 }
 

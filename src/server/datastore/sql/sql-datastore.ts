@@ -85,14 +85,15 @@ export class SqlDataStore implements DataStore {
   }
 
   #emit(...kinds: ChangeKind[]): void {
-    for (const kind of kinds) {
-      const notice = { kind };
-      for (const l of [...this.#listeners]) {
-        try {
-          l(notice);
-        } catch (err) {
-          this.#onListenerError(err, notice);
-        }
+    for (const kind of kinds) this.#tell({ kind });
+  }
+
+  #tell(notice: ChangeNotice): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l(notice);
+      } catch (err) {
+        this.#onListenerError(err, notice);
       }
     }
   }
@@ -109,7 +110,7 @@ export class SqlDataStore implements DataStore {
    * they read what changed from the event table.
    */
   #noticeEntries<T>(body: (q: SqlQuery) => Promise<T>, changed: (result: T) => boolean = () => true): (q: SqlQuery) => Promise<T> {
-    const notify = this.#conn.dialect.entryNoticeSql;
+    const notify = this.#conn.entryNoticeSql;
     if (notify === undefined) return body;
     return async (q) => {
       const result = await body(q);
@@ -121,7 +122,8 @@ export class SqlDataStore implements DataStore {
   /** Starts following other servers' entry changes (once, when the first listener subscribes). */
   #watch(): void {
     if (this.#stopWatch !== undefined || this.#conn.watchEntryNotices === undefined) return;
-    this.#stopWatch = this.#conn.watchEntryNotices(() => this.#emit('entries'));
+    // Another process changed entries (or notices may have been missed while disconnected).
+    this.#stopWatch = this.#conn.watchEntryNotices(() => this.#tell({ kind: 'entries', remote: true }));
   }
 
   // Entries
