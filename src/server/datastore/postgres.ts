@@ -32,8 +32,11 @@ export interface PostgresDataStoreOptions {
   readonly existingDataExpected?: string | undefined;
 }
 
-/** LISTEN/NOTIFY channel of entry notices (a wake-up only: the event table is the source of truth). */
-export const ENTRY_NOTICE_CHANNEL = 'herald_entry_events';
+/**
+ * LISTEN/NOTIFY channel of change notices; payload "<origin> <kind>". A
+ * wake-up only: the tables (for entries, the event table) are the truth.
+ */
+export const CHANGE_NOTICE_CHANNEL = 'herald_changes';
 
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
@@ -80,7 +83,6 @@ class PostgresConnection implements SqlConnection {
   readonly #onPoolError: (err: Error) => void;
   /** Notice payload naming this connection, so its own notices are not echoed back to it. */
   readonly #noticeOrigin = randomUUID();
-  readonly entryNoticeSql = `SELECT pg_notify('${ENTRY_NOTICE_CHANNEL}', '${this.#noticeOrigin}')`;
   #closed = false;
 
   constructor(pool: pg.Pool, connectionString: string, onPoolError: (err: Error) => void) {
@@ -155,7 +157,11 @@ class PostgresConnection implements SqlConnection {
     return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}), pg_current_xact_id()`], body);
   }
 
-  watchEntryNotices(onNotice: () => void): () => Promise<void> {
+  changeNoticeSql(kinds: readonly ('entries' | 'bundles')[]): string {
+    return `SELECT ${kinds.map((k) => `pg_notify('${CHANGE_NOTICE_CHANNEL}', '${this.#noticeOrigin} ${k}')`).join(', ')}`;
+  }
+
+  watchChangeNotices(onNotice: (kind: 'entries' | 'bundles' | undefined) => void): () => Promise<void> {
     let stopped = false;
     let client: pg.Client | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -167,7 +173,7 @@ class PostgresConnection implements SqlConnection {
       old?.removeAllListeners();
       old?.on('error', () => {});
       void old?.end().catch(() => {});
-      if (failures++ === 0) this.#onPoolError(new Error(`entry notice channel (LISTEN ${ENTRY_NOTICE_CHANNEL}) lost, reconnecting: ${err instanceof Error ? err.message : String(err)}`));
+      if (failures++ === 0) this.#onPoolError(new Error(`change notice channel (LISTEN ${CHANGE_NOTICE_CHANNEL}) lost, reconnecting: ${err instanceof Error ? err.message : String(err)}`));
       const cap = Math.min(WATCH_BACKOFF_MS.max, WATCH_BACKOFF_MS.first * 2 ** Math.min(failures, 10));
       timer = setTimeout(() => {
         timer = undefined;
@@ -181,19 +187,21 @@ class PostgresConnection implements SqlConnection {
       c.on('error', retry);
       c.on('end', () => retry(new Error('connection ended')));
       c.on('notification', (n) => {
-        if (n.payload !== this.#noticeOrigin) onNotice();
+        const [origin, kind] = (n.payload ?? '').split(' ');
+        if (origin === this.#noticeOrigin) return;
+        onNotice(kind === 'entries' || kind === 'bundles' ? kind : undefined);
       });
       try {
         await c.connect();
-        await c.query(`LISTEN ${ENTRY_NOTICE_CHANNEL}`);
+        await c.query(`LISTEN ${CHANGE_NOTICE_CHANNEL}`);
       } catch (err) {
         if (client === c) retry(err);
         return;
       }
       if (stopped || client !== c) return;
       failures = 0;
-      // Whatever was notified while we were not listening is in the event table.
-      onNotice();
+      // Whatever was notified while we were not listening is in the tables.
+      onNotice(undefined);
     };
     void connect();
     return async () => {

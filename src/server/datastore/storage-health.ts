@@ -31,8 +31,8 @@ export function monitorConnection(conn: SqlConnection, events: StorageEvents): S
     },
     read: <T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T> => conn.read(op, body, options).catch((err: unknown) => report(op, err)),
     ...(conn.checkStorage ? { checkStorage: () => conn.checkStorage!().catch((err: unknown) => report('storage check', err)) } : {}),
-    ...(conn.watchEntryNotices ? { watchEntryNotices: (onNotice: () => void) => conn.watchEntryNotices!(onNotice) } : {}),
-    ...(conn.entryNoticeSql !== undefined ? { entryNoticeSql: conn.entryNoticeSql } : {}),
+    ...(conn.watchChangeNotices ? { watchChangeNotices: conn.watchChangeNotices.bind(conn) } : {}),
+    ...(conn.changeNoticeSql ? { changeNoticeSql: conn.changeNoticeSql.bind(conn) } : {}),
     close: () => conn.close(),
   };
 }

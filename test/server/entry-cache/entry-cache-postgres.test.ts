@@ -92,7 +92,7 @@ describe('entry cache on a shared PostgreSQL', () => {
     expect(cache.lastEventId).toBeGreaterThan(late.eventId);
     expect(cache.stats.pendingGaps).toBe(1);
     expect(cache.getEntry(x.id)!.hint).toBe('');
-    await late.client.query("SELECT pg_notify('herald_entry_events', '')");
+    await late.client.query("SELECT pg_notify('herald_changes', 'another-writer entries')");
     await late.client.query('COMMIT');
     await waitFor('the late commit to reach the cache', () => cache.getEntry(x.id)!.hint === 'late', { timeoutMs: 5000, intervalMs: 5 });
     expect(cache.getEntry(x.id)!.revisionNumber).toBe(1);

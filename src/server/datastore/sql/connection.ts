@@ -50,17 +50,17 @@ export interface SqlConnection {
   /** Checks the storage under the database beyond what a transaction shows (SQLite: a write beside the file); throws its storage error. */
   checkStorage?(): Promise<void>;
   /**
-   * Follows entry notices sent by any process (entryNoticeSql). `onNotice`
-   * also runs after every (re)connection, since notices sent while
-   * disconnected are lost. Returns the function that stops following.
+   * Follows change notices sent by other processes (changeNoticeSql), with
+   * the kind; `undefined` after every (re)connection, since notices sent
+   * while disconnected are lost. Returns the function that stops following.
    */
-  watchEntryNotices?(onNotice: () => void): () => Promise<void>;
+  watchChangeNotices?(onNotice: (kind: 'entries' | 'bundles' | undefined) => void): () => Promise<void>;
   /**
-   * Run in a write transaction that recorded entry events, to wake other
-   * servers at commit (PostgreSQL NOTIFY; this connection's own notices are
-   * not passed to its watchEntryNotices).
+   * SQL run in a write transaction to tell other processes what it changed,
+   * at commit (PostgreSQL NOTIFY; this connection's own notices are not
+   * passed to its watchChangeNotices).
    */
-  readonly entryNoticeSql?: string;
+  changeNoticeSql?(kinds: readonly ('entries' | 'bundles')[]): string;
   close(): Promise<void>;
 }
 

@@ -63,6 +63,12 @@ export interface SqlDataStoreOptions {
 
 const DEFAULT_EVENT_PAGE = 10_000;
 
+/** What other servers keep in memory and must hear about. */
+const REMOTE_KINDS = ['entries', 'bundles'] as const;
+type RemoteKind = (typeof REMOTE_KINDS)[number];
+const isRemoteKind = (k: ChangeKind): k is RemoteKind => (REMOTE_KINDS as readonly ChangeKind[]).includes(k);
+const relationshipKinds = (r: { bundleChanged: boolean }): ChangeKind[] => ['federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : [])];
+
 export class SqlDataStore implements DataStore {
   readonly #conn: SqlConnection;
   readonly #clock: Clock;
@@ -98,32 +104,38 @@ export class SqlDataStore implements DataStore {
     }
   }
 
-  async #write<T>(op: string, kinds: ChangeKind[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
-    const result = await this.#conn.write(op, kinds.includes('entries') ? this.#noticeEntries(body) : body);
-    this.#emit(...kinds);
+  /**
+   * A write transaction, then in-process notices of `kinds` (or of what
+   * `kinds` makes of the result). Kinds other servers cache (entries,
+   * bundles) are also sent to them in the transaction (PostgreSQL NOTIFY,
+   * delivered at commit); a notice only wakes them, they read the change from
+   * the database.
+   */
+  async #write<T>(op: string, kinds: readonly ChangeKind[] | ((result: T) => readonly ChangeKind[]), body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    const kindsOf = typeof kinds === 'function' ? kinds : () => kinds;
+    const conn = this.#conn;
+    const result = await conn.write(
+      op,
+      conn.changeNoticeSql === undefined
+        ? body
+        : async (q) => {
+            const r = await body(q);
+            const remote = kindsOf(r).filter(isRemoteKind);
+            if (remote.length > 0) await q.run(conn.changeNoticeSql!(remote));
+            return r;
+          },
+    );
+    this.#emit(...kindsOf(result));
     return result;
   }
 
-  /**
-   * Tells other servers' caches (PostgreSQL NOTIFY, delivered at commit) when
-   * `changed` says the body recorded entry events. The notice only wakes them:
-   * they read what changed from the event table.
-   */
-  #noticeEntries<T>(body: (q: SqlQuery) => Promise<T>, changed: (result: T) => boolean = () => true): (q: SqlQuery) => Promise<T> {
-    const notify = this.#conn.entryNoticeSql;
-    if (notify === undefined) return body;
-    return async (q) => {
-      const result = await body(q);
-      if (changed(result)) await q.run(notify);
-      return result;
-    };
-  }
-
-  /** Starts following other servers' entry changes (once, when the first listener subscribes). */
+  /** Starts following other servers' changes (once, when the first listener subscribes). */
   #watch(): void {
-    if (this.#stopWatch !== undefined || this.#conn.watchEntryNotices === undefined) return;
-    // Another process changed entries (or notices may have been missed while disconnected).
-    this.#stopWatch = this.#conn.watchEntryNotices(() => this.#tell({ kind: 'entries', remote: true }));
+    if (this.#stopWatch !== undefined || this.#conn.watchChangeNotices === undefined) return;
+    // Undefined: (re)connected, so notices may have been missed: anything may have changed.
+    this.#stopWatch = this.#conn.watchChangeNotices((kind) => {
+      for (const k of kind === undefined ? REMOTE_KINDS : [kind]) this.#tell({ kind: k, remote: true });
+    });
   }
 
   // Entries
@@ -167,9 +179,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async pruneEntries(expiresBefore: number): Promise<number> {
-    const n = await this.#conn.write('prune entries', this.#noticeEntries((q) => entries.pruneEntries(q, this.#ctx, expiresBefore), (n) => n > 0));
-    if (n > 0) this.#emit('entries');
-    return n;
+    return this.#write('prune entries', (n) => (n > 0 ? ['entries'] : []), (q) => entries.pruneEntries(q, this.#ctx, expiresBefore));
   }
 
   listEntryEvents(afterId: number, limit = DEFAULT_EVENT_PAGE): Promise<ListEntryEventsResult> {
@@ -275,8 +285,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async #bundleWrite(op: string, body: (q: SqlQuery) => Promise<bundles.BundleWrite>): Promise<StoredBundle> {
-    const r = await this.#conn.write(op, body);
-    if (r.changed) this.#emit('bundles');
+    const r = await this.#write(op, (w) => (w.changed ? ['bundles'] : []), body);
     return r.bundle;
   }
 
@@ -297,15 +306,13 @@ export class SqlDataStore implements DataStore {
   }
 
   async deleteBundle(td: TrustDomain, mode: DeleteMode = 'restrict'): Promise<void> {
-    const touched = await this.#conn.write('delete bundle', this.#noticeEntries((q) => bundles.deleteBundle(q, this.#ctx, td, mode), (n) => n > 0));
-    this.#emit('bundles', ...(touched > 0 ? (['entries'] as const) : []));
+    await this.#write('delete bundle', (touched: number) => ['bundles', ...(touched > 0 ? (['entries'] as const) : [])], (q) => bundles.deleteBundle(q, this.#ctx, td, mode));
   }
 
   // Federation relationships
 
   async createFederationRelationship(input: FederationRelationshipInput): Promise<FederationRelationship> {
-    const r = await this.#conn.write('create federation relationship', (q) => federation.createRelationship(q, input));
-    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    const r = await this.#write('create federation relationship', relationshipKinds, (q) => federation.createRelationship(q, input));
     return r.relationship;
   }
 
@@ -318,8 +325,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async updateFederationRelationship(update: FederationRelationshipUpdate, mask?: FederationRelationshipMask): Promise<FederationRelationship> {
-    const r = await this.#conn.write('update federation relationship', (q) => federation.updateRelationship(q, update, mask));
-    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    const r = await this.#write('update federation relationship', relationshipKinds, (q) => federation.updateRelationship(q, update, mask));
     return r.relationship;
   }
 

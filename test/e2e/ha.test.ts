@@ -1,0 +1,127 @@
+// High availability with real processes: three herald-servers on one real
+// PostgreSQL behind a real Envoy TCP load balancer, agents reaching them
+// through it. Entries written at one server reach workloads behind the others
+// (pushed over LISTEN/NOTIFY, then the agent's next sync); deletions stop
+// being served; join tokens and bans work across servers; and SIGKILL of the
+// server an agent is connected to costs workloads no SVID.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateToken, startAgent, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
+import { startHa, watchSvids, type HaDeployment, type SvidWatch } from '../helpers/ha.ts';
+import { makeTempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const UID = process.getuid!();
+const TD = 'spiffe://example.org';
+// The agents sync every 500 ms: a new entry reaches a workload within one
+// sync after the server's cache has it (milliseconds, by notice).
+const SYNC = '500ms';
+// Generous: the machine is shared; the benchmark (npm run bench:ha) measures.
+const PROPAGATION_BOUND_MS = 5_000;
+
+describe('three herald-servers on one PostgreSQL behind Envoy', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let ha: HaDeployment;
+  const agents: AgentHandle[] = [];
+  const watches: SvidWatch[] = [];
+  let agentA: { handle: AgentHandle; id: string };
+  let agentB: { handle: AgentHandle; id: string };
+
+  const cli = async (s: ServerHandle, ...args: string[]) => {
+    const r = await s.cli(...args);
+    expect(r.code, `${args.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const createEntry = async (s: ServerHandle, parent: string, path: string, ttl = '60') => {
+    const out = await cli(s, 'entry', 'create', '-parentID', parent, '-spiffeID', `${TD}${path}`, '-selector', `unix:uid:${UID}`, '-x509SVIDTTL', ttl);
+    return /Entry ID\s+:\s+(\S+)/.exec(out)![1]!;
+  };
+  const agentVia = async (name: string, server: ServerHandle, tokenFrom: ServerHandle) => {
+    const token = await generateToken(tokenFrom);
+    const handle = await startAgent({ dir: tmp.path, name, server, joinToken: token, syncInterval: SYNC, logLevel: 'INFO' });
+    agents.push(handle);
+    return { handle, id: `${TD}/spire/agent/join_token/${token}` };
+  };
+  const watch = (a: AgentHandle, watched?: (id: string) => boolean) => {
+    const w = watchSvids(a.socketPath, watched);
+    watches.push(w);
+    return w;
+  };
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-ha-');
+    ha = await startHa({ dir: tmp.path });
+    // A first: it is then the only load-balanced connection, so /clusters says which server it uses.
+    agentA = await agentVia('agent-a', ha.lbServer, ha.servers[0]!);
+    agentB = await agentVia('agent-b', ha.lbServer, ha.servers[1]!);
+  }, 240_000);
+
+  afterAll(async () => {
+    if (process.env.HA_DEBUG) for (const a of agents) console.log(a.proc.output().slice(-6000));
+    for (const w of watches) w.close();
+    for (const a of agents) await a.stop();
+    await ha?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('every server has its own CA in the one shared bundle', async () => {
+    const bundles = await Promise.all(ha.servers.map((s) => cli(s, 'bundle', 'show')));
+    expect(new Set(bundles).size).toBe(1);
+    expect(bundles[0]!.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+  });
+
+  it('an entry created at one server reaches a workload behind another, and its deletion stops it', async () => {
+    // A standing identity, so the workload always has one while others come and go.
+    await createEntry(ha.servers[0]!, agentB.id, '/standing');
+    const w = watch(agentB.handle, (id) => id.endsWith('/standing'));
+    await w.waitFor(`${TD}/standing`, true, PROPAGATION_BOUND_MS);
+    for (let i = 0; i < 5; i++) {
+      const writer = ha.servers[i % 3]!;
+      const t0 = Date.now();
+      const id = await createEntry(writer, agentB.id, `/propagated-${i}`);
+      const seen = await w.waitFor(`${TD}/propagated-${i}`, true, PROPAGATION_BOUND_MS);
+      expect(seen - t0).toBeLessThan(PROPAGATION_BOUND_MS);
+      await cli(ha.servers[(i + 1) % 3]!, 'entry', 'delete', '-entryID', id);
+      await w.waitFor(`${TD}/propagated-${i}`, false, PROPAGATION_BOUND_MS);
+    }
+    expect(w.failures).toEqual([]);
+  }, 120_000);
+
+  it('a join token made at one server is redeemed at another, and a ban at a third stops that agent', async () => {
+    // Straight to server 3 (no load balancer): the token came from server 2.
+    const c = await agentVia('agent-c', ha.servers[2]!, ha.servers[1]!);
+    await createEntry(ha.servers[0]!, c.id, '/on-c');
+    const w = watch(c.handle);
+    await w.waitFor(`${TD}/on-c`, true, PROPAGATION_BOUND_MS);
+    await cli(ha.servers[0]!, 'agent', 'ban', '-spiffeID', c.id);
+    const code = await Promise.race([c.handle.proc.exited(), new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
+    expect(code, c.handle.proc.output()).toBe(1);
+    expect(c.handle.proc.output()).toContain('Agent is banned: removing SVID and shutting down');
+  }, 120_000);
+
+  it('SIGKILL of the server an agent uses costs its workloads no SVID; the server rejoins', async () => {
+    const ids = ['/renewing-1', '/renewing-2'];
+    for (const p of ids) await createEntry(ha.servers[0]!, agentA.id, p, '4'); // renewed every ~2 s
+    const w = watch(agentA.handle, (id) => id.includes('/renewing-'));
+    for (const p of ids) await w.waitFor(`${TD}${p}`, true, PROPAGATION_BOUND_MS);
+    const conns = await ha.activeConnections();
+    const victim = conns.findIndex((n) => n > 0);
+    expect(victim, `active connections per server: ${conns}`).toBeGreaterThanOrEqual(0);
+    const before = agentA.handle.proc.output().length;
+    await ha.servers[victim]!.proc.stop('SIGKILL');
+    // Two full TTLs of renewals with the server gone.
+    const renewals = (id: string) => w.latest()?.notAfter.get(id) ?? 0;
+    const firstNotAfter = renewals(`${TD}${ids[0]}`);
+    await waitFor('two renewals after the kill', () => renewals(`${TD}${ids[0]}`) > firstNotAfter + 4_000, { timeoutMs: 20_000, intervalMs: 100 });
+    expect(w.failures).toEqual([]);
+    const after = agentA.handle.proc.output().slice(before);
+    expect(after).not.toContain('Agent is banned');
+    // It moved: its connection now goes to a live server.
+    await waitFor('the agent on another server', async () => (await ha.activeConnections()).some((n, i) => i !== victim && n > 0));
+    // The killed server comes back, rejoins the load balancer and serves from its own cache.
+    await ha.servers[victim]!.restart();
+    await waitFor('Envoy to see it healthy', async () => !new RegExp(`127\\.0\\.0\\.1:${ha.servers[victim]!.port}::health_flags::/failed_active_hc`).test(await ha.lb.admin('/clusters')), { timeoutMs: 15_000 });
+    const listed = await cli(ha.servers[victim]!, 'entry', 'show', '-spiffeID', `${TD}${ids[1]}`);
+    expect(listed).toContain(`${TD}${ids[1]}`);
+    expect(w.failures).toEqual([]);
+  }, 120_000);
+});
