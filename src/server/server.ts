@@ -40,6 +40,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 // whose pg driver open.ts loads only for a postgres config.
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
+import { withLastKnownReads } from './datastore/last-known.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { OwnBundle } from './own-bundle.ts';
 
@@ -115,7 +116,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       existingDataExpected: opts.allowEmptyDatastore ? undefined : prior,
     });
     cleanup.push(() => catalog.close());
-    const ds = catalog.dataStore;
+    // Agent syncs keep working from memory while the database is away (docs/ha.md).
+    const ds = withLastKnownReads(catalog.dataStore);
     await storage.start(() => ds.checkWritable());
     cleanup.push(() => storage.stop());
 

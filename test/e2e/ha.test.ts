@@ -25,6 +25,7 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
   const watches: SvidWatch[] = [];
   let agentA: { handle: AgentHandle; id: string };
   let agentB: { handle: AgentHandle; id: string };
+  let serverOfA = -1;
 
   const cli = async (s: ServerHandle, ...args: string[]) => {
     const r = await s.cli(...args);
@@ -52,6 +53,7 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     ha = await startHa({ dir: tmp.path });
     // A first: it is then the only load-balanced connection, so /clusters says which server it uses.
     agentA = await agentVia('agent-a', ha.lbServer, ha.servers[0]!);
+    serverOfA = (await ha.activeConnections()).findIndex((n) => n > 0);
     agentB = await agentVia('agent-b', ha.lbServer, ha.servers[1]!);
   }, 240_000);
 
@@ -103,9 +105,9 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     for (const p of ids) await createEntry(ha.servers[0]!, agentA.id, p, '4'); // renewed every ~2 s
     const w = watch(agentA.handle, (id) => id.includes('/renewing-'));
     for (const p of ids) await w.waitFor(`${TD}${p}`, true, PROPAGATION_BOUND_MS);
+    const victim = serverOfA;
     const conns = await ha.activeConnections();
-    const victim = conns.findIndex((n) => n > 0);
-    expect(victim, `active connections per server: ${conns}`).toBeGreaterThanOrEqual(0);
+    expect(conns[victim], `active connections per server: ${conns}`).toBeGreaterThan(0);
     const before = agentA.handle.proc.output().length;
     await ha.servers[victim]!.proc.stop('SIGKILL');
     // Two full TTLs of renewals with the server gone.
@@ -115,8 +117,8 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     expect(w.failures).toEqual([]);
     const after = agentA.handle.proc.output().slice(before);
     expect(after).not.toContain('Agent is banned');
-    // It moved: its connection now goes to a live server.
-    await waitFor('the agent on another server', async () => (await ha.activeConnections()).some((n, i) => i !== victim && n > 0));
+    // It moved: both load-balanced agents' connections now go to the live servers.
+    await waitFor('both agents on live servers', async () => (await ha.activeConnections()).reduce((sum, n, i) => (i === victim ? sum : sum + n), 0) === 2);
     // The killed server comes back, rejoins the load balancer and serves from its own cache.
     await ha.servers[victim]!.restart();
     await waitFor('Envoy to see it healthy', async () => !new RegExp(`127\\.0\\.0\\.1:${ha.servers[victim]!.port}::health_flags::/failed_active_hc`).test(await ha.lb.admin('/clusters')), { timeoutMs: 15_000 });

@@ -22,6 +22,10 @@ export interface PostgresCluster {
   log(): string;
   /** Stops the server (fast shutdown) and removes the cluster's files. */
   stop(): Promise<void>;
+  /** Stops the server, keeping its files (an outage). */
+  pause(): Promise<void>;
+  /** Starts the paused server again on the same port and data. */
+  resume(): Promise<void>;
 }
 
 const SUPERUSER = 'herald';
@@ -85,20 +89,23 @@ export async function startPostgres(): Promise<PostgresCluster> {
     );
     if (init.code !== 0) throw new Error(`test/helpers/postgres: initdb failed (${init.code}):\n${init.stdout}\n${init.stderr}`);
     const port = await freePort();
-    server = startProcess(
-      ...asAccount(account, join(bin, 'postgres'), [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', `unix_socket_directories=${dir}`,
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=200',
-        '-c', 'logging_collector=off',
-      ]),
-    );
-    await server.waitForOutput('database system is ready to accept connections', 60_000);
+    const launch = async () => {
+      server = startProcess(
+        ...asAccount(account, join(bin, 'postgres'), [
+          '-D', dataDir,
+          '-p', String(port),
+          '-c', 'listen_addresses=127.0.0.1',
+          '-c', `unix_socket_directories=${dir}`,
+          '-c', 'fsync=off',
+          '-c', 'synchronous_commit=off',
+          '-c', 'full_page_writes=off',
+          '-c', 'max_connections=200',
+          '-c', 'logging_collector=off',
+        ]),
+      );
+      await server.waitForOutput('database system is ready to accept connections', 60_000);
+    };
+    await launch();
     const uri = (db: string) => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${db}`;
     let databases = 0;
     return {
@@ -118,6 +125,11 @@ export async function startPostgres(): Promise<PostgresCluster> {
       },
       log: () => server?.output() ?? '',
       stop: cleanup,
+      async pause() {
+        await server?.stop('SIGINT', 10_000);
+        server = undefined;
+      },
+      resume: launch,
     };
   } catch (err) {
     await cleanup();

@@ -168,6 +168,15 @@ export class EntryCache {
   }
 
   /**
+   * Brings the index up to date when the database answers, and otherwise
+   * keeps serving what it has (the failure goes to onRefreshError): what the
+   * agent-facing APIs call, so agents keep syncing through a database outage.
+   */
+  async current(): Promise<void> {
+    await this.refresh().catch(this.#onRefreshError);
+  }
+
+  /**
    * A refresh that also compares the index with the entry table (a digest
    * per id bucket) and repairs any difference; resolves when done.
    */
