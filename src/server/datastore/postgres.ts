@@ -131,6 +131,12 @@ class PostgresConnection implements SqlConnection {
   async #transaction<T>(op: string, begin: readonly string[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
     const client = await this.#connect(op);
     let broken: Error | undefined;
+    // A checked-out client has no pool error listener: a server shutdown
+    // between statements would be an unhandled 'error' event (a crash).
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       for (const statement of begin) await client.query(statement);
       const result = await body(this.#query(client));
@@ -146,6 +152,7 @@ class PostgresConnection implements SqlConnection {
       }
       throw translated;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
