@@ -58,7 +58,7 @@ export function translatePostgresError(op: string, err: unknown): Error {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const detail = typeof e.message === 'string' ? e.message : String(err);
-  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /Connection terminated|timeout exceeded when trying to connect/i.test(detail)) {
+  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /Connection terminated|timeout exceeded when trying to connect|encountered a connection error and is not queryable/i.test(detail)) {
     return transientError(DataStoreCode.Unavailable, `${op}: database unavailable: ${detail}`, err);
   }
   if (code === '40001' || code === '40P01' || code === '55P03') return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
