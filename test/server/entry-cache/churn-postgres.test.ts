@@ -5,13 +5,13 @@
 // numbers), and no consistency check ever had to repair anything (the event
 // path lost nothing). CHURN_OPS scales it (default 600 here; the issue's
 // 20,000 with CHURN_OPS=20000).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DataStore } from '../../../src/server/datastore/datastore.ts';
 import { openPostgresDataStore } from '../../../src/server/datastore/postgres.ts';
 import type { RegistrationEntry } from '../../../src/server/datastore/types.ts';
 import { EntryCache, type DriftReport } from '../../../src/server/entry-cache/entry-cache.ts';
 import { SpiffeId } from '../../../src/spiffe/id.ts';
-import { startPostgres, type PostgresCluster } from '../../helpers/postgres.ts';
+import { usePostgresCluster } from '../../helpers/postgres-cluster.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const OPS = Number(process.env.CHURN_OPS ?? 600);
@@ -34,17 +34,11 @@ function rng(seed: number): () => number {
 const unavailable = (err: unknown) => /ERR_DATASTORE_(UNAVAILABLE|BUSY|CLOSED)/.test(String((err as { code?: unknown }).code));
 const lostRace = (err: unknown) => /ERR_ENTRY_NOT_FOUND|ERR_ENTRY_EXISTS/.test(String((err as { code?: unknown }).code));
 
-let cluster: PostgresCluster;
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 180_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = usePostgresCluster();
 
 describe(`entry caches under churn (${OPS} operations, seed ${SEED})`, () => {
   it('every cache equals the database afterwards, with nothing for the consistency check to repair', async () => {
-    const uri = await cluster.createDatabase();
+    const uri = await cluster().createDatabase();
     const drift: DriftReport[] = [];
     interface Server {
       ds: DataStore;
@@ -106,9 +100,9 @@ describe(`entry caches under churn (${OPS} operations, seed ${SEED})`, () => {
       await halt(servers[1]!);
       servers[1] = await boot();
       await at(0.45);
-      await cluster.pause();
+      await cluster().pause();
       await new Promise((r) => setTimeout(r, 1000)); // an outage long enough for writes to fail
-      await cluster.resume();
+      await cluster().resume();
       await at(0.7);
       await halt(servers[1]!);
       servers[1] = await boot();

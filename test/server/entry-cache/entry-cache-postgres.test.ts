@@ -4,14 +4,14 @@
 // the notice channel reconnecting, full loads that wait for a writer in
 // flight, and the digest consistency check repairing drift.
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DataStore } from '../../../src/server/datastore/datastore.ts';
 import { openPostgresDataStore, WRITE_LOCK_KEY } from '../../../src/server/datastore/postgres.ts';
 import { DigestBuilder } from '../../../src/server/datastore/sql/entry-digest.ts';
 import type { RegistrationEntry } from '../../../src/server/datastore/types.ts';
 import { EntryCache, type DriftReport } from '../../../src/server/entry-cache/entry-cache.ts';
 import { SpiffeId } from '../../../src/spiffe/id.ts';
-import { startPostgres, type PostgresCluster } from '../../helpers/postgres.ts';
+import { usePostgresCluster } from '../../helpers/postgres-cluster.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const id = (s: string) => SpiffeId.require(`spiffe://example.org${s}`);
@@ -19,13 +19,7 @@ const AGENT = id('/spire/agent/join_token/t1');
 // Far beyond every wait below: a change seen in time came by notice, not by poll.
 const SLOW_POLL = { refreshIntervalMs: 600_000, verifyIntervalMs: 0 };
 
-let cluster: PostgresCluster;
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 180_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = usePostgresCluster();
 
 describe('entry cache on a shared PostgreSQL', () => {
   let uri: string;
@@ -63,7 +57,7 @@ describe('entry cache on a shared PostgreSQL', () => {
   };
 
   beforeEach(async () => {
-    uri = await cluster.createDatabase();
+    uri = await cluster().createDatabase();
     server1 = await datastore();
     server2 = await datastore();
   });
