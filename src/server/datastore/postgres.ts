@@ -164,11 +164,11 @@ class PostgresConnection implements SqlConnection {
     return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}), pg_current_xact_id()`], body);
   }
 
-  changeNoticeSql(kinds: readonly ('entries' | 'bundles')[]): string {
+  changeNoticeSql(kinds: readonly string[]): string {
     return `SELECT ${kinds.map((k) => `pg_notify('${CHANGE_NOTICE_CHANNEL}', '${this.#noticeOrigin} ${k}')`).join(', ')}`;
   }
 
-  watchChangeNotices(onNotice: (kind: 'entries' | 'bundles' | undefined) => void): () => Promise<void> {
+  watchChangeNotices(onNotice: (kind: string | undefined) => void): () => Promise<void> {
     let stopped = false;
     let client: pg.Client | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -196,7 +196,7 @@ class PostgresConnection implements SqlConnection {
       c.on('notification', (n) => {
         const [origin, kind] = (n.payload ?? '').split(' ');
         if (origin === this.#noticeOrigin) return;
-        onNotice(kind === 'entries' || kind === 'bundles' ? kind : undefined);
+        onNotice(kind);
       });
       try {
         await c.connect();

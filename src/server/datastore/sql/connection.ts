@@ -54,13 +54,13 @@ export interface SqlConnection {
    * the kind; `undefined` after every (re)connection, since notices sent
    * while disconnected are lost. Returns the function that stops following.
    */
-  watchChangeNotices?(onNotice: (kind: 'entries' | 'bundles' | undefined) => void): () => Promise<void>;
+  watchChangeNotices?(onNotice: (kind: string | undefined) => void): () => Promise<void>;
   /**
    * SQL run in a write transaction to tell other processes what it changed,
    * at commit (PostgreSQL NOTIFY; this connection's own notices are not
    * passed to its watchChangeNotices).
    */
-  changeNoticeSql?(kinds: readonly ('entries' | 'bundles')[]): string;
+  changeNoticeSql?(kinds: readonly string[]): string;
   close(): Promise<void>;
 }
 

@@ -63,10 +63,9 @@ export interface SqlDataStoreOptions {
 
 const DEFAULT_EVENT_PAGE = 10_000;
 
-/** What other servers keep in memory and must hear about. */
-const REMOTE_KINDS = ['entries', 'bundles'] as const;
-type RemoteKind = (typeof REMOTE_KINDS)[number];
-const isRemoteKind = (k: ChangeKind): k is RemoteKind => (REMOTE_KINDS as readonly ChangeKind[]).includes(k);
+/** What other servers keep in memory (entry cache, trust bundle, federation refresher) and must hear about. */
+const REMOTE_KINDS: readonly ChangeKind[] = ['entries', 'bundles', 'federation_relationships'];
+const isRemoteKind = (k: string | undefined): k is ChangeKind => (REMOTE_KINDS as readonly (string | undefined)[]).includes(k);
 const relationshipKinds = (r: { bundleChanged: boolean }): ChangeKind[] => ['federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : [])];
 
 export class SqlDataStore implements DataStore {
@@ -132,9 +131,9 @@ export class SqlDataStore implements DataStore {
   /** Starts following other servers' changes (once, when the first listener subscribes). */
   #watch(): void {
     if (this.#stopWatch !== undefined || this.#conn.watchChangeNotices === undefined) return;
-    // Undefined: (re)connected, so notices may have been missed: anything may have changed.
+    // Not a kind we know (or undefined: reconnected, notices may have been missed): anything may have changed.
     this.#stopWatch = this.#conn.watchChangeNotices((kind) => {
-      for (const k of kind === undefined ? REMOTE_KINDS : [kind]) this.#tell({ kind: k, remote: true });
+      for (const k of isRemoteKind(kind) ? [kind] : REMOTE_KINDS) this.#tell({ kind: k, remote: true });
     });
   }
 
