@@ -78,8 +78,8 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     await w.waitFor(`${TD}/standing`, true, PROPAGATION_BOUND_MS);
     for (let i = 0; i < 5; i++) {
       const writer = ha.servers[i % 3]!;
-      const t0 = Date.now();
       const id = await createEntry(writer, agentB.id, `/propagated-${i}`);
+      const t0 = Date.now(); // the CLI has exited: the entry committed before this
       const seen = await w.waitFor(`${TD}/propagated-${i}`, true, PROPAGATION_BOUND_MS);
       expect(seen - t0).toBeLessThan(PROPAGATION_BOUND_MS);
       await cli(ha.servers[(i + 1) % 3]!, 'entry', 'delete', '-entryID', id);
