@@ -11,7 +11,7 @@ import type { DataStore } from './datastore.ts';
 import { DataStoreCode, dataStoreError, missingDatastore, storageError, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
 import { migrate, readSchemaVersion } from './migrations/runner.ts';
-import type { ReadOptions, Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
+import type { ReadOptions, Row, SqlConnection, SqlDialect, SqlQuery, SqlValue, WriteOptions } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
 import type { StorageEvents } from './storage-health.ts';
 
@@ -49,6 +49,8 @@ const WATCH_BACKOFF_MS = { first: 100, max: 5_000 };
 
 /** Advisory lock key serialising Herald writers ("HRLD"). */
 export const WRITE_LOCK_KEY = '1213352004';
+/** First key of the two-key advisory locks of keyed writes (WriteOptions.lockKey); apart from WRITE_LOCK_KEY's space. */
+const KEYED_LOCK_CLASS = 1213352005;
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -128,7 +130,7 @@ class PostgresConnection implements SqlConnection {
     }
   }
 
-  async #transaction<T>(op: string, begin: readonly string[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
+  async #transaction<T>(op: string, begin: readonly (string | { text: string; values: unknown[] })[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
     const client = await this.#connect(op);
     let broken: Error | undefined;
     // A checked-out client has no pool error listener: a server shutdown
@@ -157,7 +159,11 @@ class PostgresConnection implements SqlConnection {
     }
   }
 
-  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    if (options.lockKey !== undefined) {
+      // Writers of the same record queue on its own lock; everyone else goes on.
+      return this.#transaction(op, ['BEGIN', { text: `SELECT pg_advisory_xact_lock(${KEYED_LOCK_CLASS}, hashtext($1))`, values: [options.lockKey] }], body);
+    }
     // pg_current_xact_id() gives the transaction its id before it allocates
     // any entry event id: a cache that sees a gap in event ids can then tell
     // from its snapshot's xmax whether the writer may still commit.

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { isStorageFailure, type DataStoreError } from './errors.ts';
-import type { ReadOptions, SqlConnection, SqlQuery } from './sql/connection.ts';
+import type { ReadOptions, SqlConnection, SqlQuery, WriteOptions } from './sql/connection.ts';
 
 /** What the SQL store reports as it runs. */
 export interface StorageEvents {
@@ -24,8 +24,8 @@ export function monitorConnection(conn: SqlConnection, events: StorageEvents): S
   };
   return {
     dialect: conn.dialect,
-    async write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
-      const result = await conn.write(op, body).catch((err: unknown) => report(op, err));
+    async write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: WriteOptions): Promise<T> {
+      const result = await conn.write(op, body, options).catch((err: unknown) => report(op, err));
       events.wrote();
       return result;
     },

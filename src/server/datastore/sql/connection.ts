@@ -26,6 +26,17 @@ export interface SqlDialect {
   readonly binaryText: string;
 }
 
+export interface WriteOptions {
+  /**
+   * Serialise only against writes with the same key, not against every
+   * writer. For records no other write reads or orders against (an agent's
+   * record and selectors, a join token); entry and bundle writes never set
+   * it (their event ids must follow commit order). SQLite serialises all
+   * writes regardless.
+   */
+  readonly lockKey?: string;
+}
+
 export interface ReadOptions {
   /** All statements of the body see one consistent snapshot. */
   readonly snapshot?: boolean;
@@ -45,7 +56,7 @@ export interface SqlConnection {
    * processes sharing the database. Commits when it resolves, rolls back when
    * it throws. `op` names the operation in error messages.
    */
-  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T>;
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: WriteOptions): Promise<T>;
   read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T>;
   /** Checks the storage under the database beyond what a transaction shows (SQLite: a write beside the file); throws its storage error. */
   checkStorage?(): Promise<void>;

@@ -43,7 +43,7 @@ import type {
   StoredBundle,
 } from '../types.ts';
 import * as bundles from './bundles.ts';
-import type { SqlConnection, SqlQuery } from './connection.ts';
+import type { SqlConnection, SqlQuery, WriteOptions } from './connection.ts';
 import * as entries from './entries.ts';
 import { readEntryChanges } from './entry-changes.ts';
 import * as events from './entry-events.ts';
@@ -66,6 +66,11 @@ const DEFAULT_EVENT_PAGE = 10_000;
 /** What other servers keep in memory (entry cache, trust bundle, federation refresher) and must hear about. */
 const REMOTE_KINDS: readonly ChangeKind[] = ['entries', 'bundles', 'federation_relationships'];
 const isRemoteKind = (k: string | undefined): k is ChangeKind => (REMOTE_KINDS as readonly (string | undefined)[]).includes(k);
+// Agent records and join tokens are written on every attestation and agent
+// SVID renewal: they queue per record, not behind every writer of the
+// database; nothing else reads them inside a write or orders against them.
+const nodeLock = (id: SpiffeId): WriteOptions => ({ lockKey: `node:${id}` });
+const tokenLock = (token: string): WriteOptions => ({ lockKey: `join_token:${token}` });
 const relationshipKinds = (r: { bundleChanged: boolean }): ChangeKind[] => ['federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : [])];
 
 export class SqlDataStore implements DataStore {
@@ -110,7 +115,12 @@ export class SqlDataStore implements DataStore {
    * delivered at commit); a notice only wakes them, they read the change from
    * the database.
    */
-  async #write<T>(op: string, kinds: readonly ChangeKind[] | ((result: T) => readonly ChangeKind[]), body: (q: SqlQuery) => Promise<T>): Promise<T> {
+  async #write<T>(
+    op: string,
+    kinds: readonly ChangeKind[] | ((result: T) => readonly ChangeKind[]),
+    body: (q: SqlQuery) => Promise<T>,
+    options?: WriteOptions,
+  ): Promise<T> {
     const kindsOf = typeof kinds === 'function' ? kinds : () => kinds;
     const conn = this.#conn;
     const result = await conn.write(
@@ -123,6 +133,7 @@ export class SqlDataStore implements DataStore {
             if (remote.length > 0) await q.run(conn.changeNoticeSql!(remote));
             return r;
           },
+      options,
     );
     this.#emit(...kindsOf(result));
     return result;
@@ -200,7 +211,7 @@ export class SqlDataStore implements DataStore {
   // Attested nodes
 
   createAttestedNode(input: AttestedNodeInput): Promise<AttestedNode> {
-    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input));
+    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input), nodeLock(input.spiffeId));
   }
 
   getAttestedNode(id: SpiffeId, opts: { fetchSelectors?: boolean } = {}): Promise<AttestedNode | undefined> {
@@ -216,19 +227,19 @@ export class SqlDataStore implements DataStore {
   }
 
   updateAttestedNode(update: NodeUpdate, mask?: NodeMask): Promise<AttestedNode> {
-    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask));
+    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask), nodeLock(update.spiffeId));
   }
 
   banAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }));
+    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }), nodeLock(id));
   }
 
   deleteAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id));
+    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id), nodeLock(id));
   }
 
   setNodeSelectors(id: SpiffeId, selectors: readonly Selector[]): Promise<void> {
-    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors));
+    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors), nodeLock(id));
   }
 
   getNodeSelectors(id: SpiffeId): Promise<Selector[]> {
@@ -242,7 +253,7 @@ export class SqlDataStore implements DataStore {
   // Join tokens
 
   createJoinToken(token: JoinToken): Promise<void> {
-    return this.#write('create join token', ['join_tokens'], (q) => tokens.createJoinToken(q, token));
+    return this.#write('create join token', ['join_tokens'], (q) => tokens.createJoinToken(q, token), tokenLock(token.token));
   }
 
   getJoinToken(token: string): Promise<JoinToken | undefined> {
@@ -250,11 +261,11 @@ export class SqlDataStore implements DataStore {
   }
 
   deleteJoinToken(token: string): Promise<void> {
-    return this.#write('delete join token', ['join_tokens'], (q) => tokens.deleteJoinToken(q, token));
+    return this.#write('delete join token', ['join_tokens'], (q) => tokens.deleteJoinToken(q, token), tokenLock(token));
   }
 
   async consumeJoinToken(token: string): Promise<ConsumeJoinTokenResult> {
-    const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()));
+    const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()), tokenLock(token));
     if (r.status !== 'not_found') this.#emit('join_tokens');
     return r;
   }
@@ -347,8 +358,11 @@ export class SqlDataStore implements DataStore {
   async checkWritable(): Promise<void> {
     await this.#conn.checkStorage?.();
     // A real write that changes nothing: the newest schema row keeps its value.
-    await this.#conn.write('storage check', (q) =>
-      q.run(`UPDATE ${SCHEMA_VERSION_TABLE} SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE})`),
+    // Its own lock: a busy writers' queue must not make the check (readiness) wait.
+    await this.#conn.write(
+      'storage check',
+      (q) => q.run(`UPDATE ${SCHEMA_VERSION_TABLE} SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE})`),
+      { lockKey: 'storage-check' },
     );
   }
 
