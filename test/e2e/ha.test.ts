@@ -2,8 +2,9 @@
 // PostgreSQL behind a real Envoy TCP load balancer, agents reaching them
 // through it. Entries written at one server reach workloads behind the others
 // (pushed over LISTEN/NOTIFY, then the agent's next sync); deletions stop
-// being served; join tokens and bans work across servers; and SIGKILL of the
-// server an agent is connected to costs workloads no SVID.
+// being served (also after churn spread over the servers while one restarts);
+// join tokens and bans work across servers; and SIGKILL of the servers the
+// agents are connected to costs workloads no SVID.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, startAgent, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { startHa, watchSvids, type HaDeployment, type SvidWatch } from '../helpers/ha.ts';
@@ -25,7 +26,6 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
   const watches: SvidWatch[] = [];
   let agentA: { handle: AgentHandle; id: string };
   let agentB: { handle: AgentHandle; id: string };
-  let serverOfA = -1;
 
   const cli = async (s: ServerHandle, ...args: string[]) => {
     const r = await s.cli(...args);
@@ -51,9 +51,7 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
   beforeAll(async () => {
     tmp = await makeTempDir('herald-ha-');
     ha = await startHa({ dir: tmp.path });
-    // A first: it is then the only load-balanced connection, so /clusters says which server it uses.
     agentA = await agentVia('agent-a', ha.lbServer, ha.servers[0]!);
-    serverOfA = (await ha.activeConnections()).findIndex((n) => n > 0);
     agentB = await agentVia('agent-b', ha.lbServer, ha.servers[1]!);
   }, 240_000);
 
@@ -88,6 +86,35 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     expect(w.failures).toEqual([]);
   }, 120_000);
 
+  it('after churn across the servers (one restarted midway), the agent holds exactly the live entries’ SVIDs', async () => {
+    const w = watch(agentB.handle, () => false);
+    const live = new Map<string, string>(); // path → entry id
+    let n = 0;
+    const churn = async (ops: number, servers: readonly ServerHandle[]) => {
+      for (let i = 0; i < ops; i++) {
+        const s = servers[i % servers.length]!;
+        if (live.size < 3 || i % 3 !== 2) {
+          const path = `/churn-${n++}`;
+          live.set(path, await createEntry(s, agentB.id, path));
+        } else {
+          const [path, entryId] = [...live][i % live.size]!;
+          live.delete(path);
+          await cli(s, 'entry', 'delete', '-entryID', entryId);
+        }
+      }
+    };
+    await churn(9, ha.servers);
+    await ha.servers[1]!.restart();
+    await churn(9, ha.servers);
+    const want = [...live.keys()].map((p) => `${TD}${p}`).sort();
+    await waitFor('the workload to hold exactly the live churned entries', () => {
+      const have = (w.latest()?.ids ?? []).filter((i) => i.includes('/churn-')).sort();
+      return JSON.stringify(have) === JSON.stringify(want);
+    }, { timeoutMs: PROPAGATION_BOUND_MS * 2 }).catch((err: Error) => {
+      throw new Error(`${err.message}; want ${want.join(' ')}; have ${w.latest()?.ids.join(' ')}`);
+    });
+  }, 180_000);
+
   it('a join token made at one server is redeemed at another, and a ban at a third stops that agent', async () => {
     // Straight to server 3 (no load balancer): the token came from server 2.
     const c = await agentVia('agent-c', ha.servers[2]!, ha.servers[1]!);
@@ -100,30 +127,38 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     expect(c.handle.proc.output()).toContain('Agent is banned: removing SVID and shutting down');
   }, 120_000);
 
-  it('SIGKILL of the server an agent uses costs its workloads no SVID; the server rejoins', async () => {
-    const ids = ['/renewing-1', '/renewing-2'];
-    for (const p of ids) await createEntry(ha.servers[0]!, agentA.id, p, '4'); // renewed every ~2 s
-    const w = watch(agentA.handle, (id) => id.includes('/renewing-'));
-    for (const p of ids) await w.waitFor(`${TD}${p}`, true, PROPAGATION_BOUND_MS);
-    const victim = serverOfA;
+  it('SIGKILL of the servers the agents use costs their workloads no SVID; the servers rejoin', async () => {
+    // Both load-balanced agents' workloads renew every ~2 s (TTL 4 s).
+    const renewing = [
+      { agent: agentA, path: '/renewing-a' },
+      { agent: agentB, path: '/renewing-b' },
+    ];
+    const ws: SvidWatch[] = [];
+    for (const r of renewing) {
+      await createEntry(ha.servers[0]!, r.agent.id, r.path, '4');
+      const w = watch(r.agent.handle, (id) => id.includes('/renewing-'));
+      await w.waitFor(`${TD}${r.path}`, true, PROPAGATION_BOUND_MS);
+      ws.push(w);
+    }
+    // Every server an agent is connected to dies (one or two of the three).
     const conns = await ha.activeConnections();
-    expect(conns[victim], `active connections per server: ${conns}`).toBeGreaterThan(0);
-    const before = agentA.handle.proc.output().length;
-    await ha.servers[victim]!.proc.stop('SIGKILL');
-    // Two full TTLs of renewals with the server gone.
-    const renewals = (id: string) => w.latest()?.notAfter.get(id) ?? 0;
-    const firstNotAfter = renewals(`${TD}${ids[0]}`);
-    await waitFor('two renewals after the kill', () => renewals(`${TD}${ids[0]}`) > firstNotAfter + 4_000, { timeoutMs: 20_000, intervalMs: 100 });
-    expect(w.failures).toEqual([]);
-    const after = agentA.handle.proc.output().slice(before);
-    expect(after).not.toContain('Agent is banned');
-    // It moved: both load-balanced agents' connections now go to the live servers.
-    await waitFor('both agents on live servers', async () => (await ha.activeConnections()).reduce((sum, n, i) => (i === victim ? sum : sum + n), 0) === 2);
-    // The killed server comes back, rejoins the load balancer and serves from its own cache.
-    await ha.servers[victim]!.restart();
-    await waitFor('Envoy to see it healthy', async () => !new RegExp(`127\\.0\\.0\\.1:${ha.servers[victim]!.port}::health_flags::/failed_active_hc`).test(await ha.lb.admin('/clusters')), { timeoutMs: 15_000 });
-    const listed = await cli(ha.servers[victim]!, 'entry', 'show', '-spiffeID', `${TD}${ids[1]}`);
-    expect(listed).toContain(`${TD}${ids[1]}`);
-    expect(w.failures).toEqual([]);
+    const victims = conns.flatMap((n, i) => (n > 0 ? [i] : []));
+    expect(conns.reduce((a, b) => a + b, 0), `active connections per server: ${conns}`).toBe(2);
+    for (const v of victims) await ha.servers[v]!.proc.stop('SIGKILL');
+    // Two full TTLs of renewals with those servers gone.
+    const notAfter = (i: number) => ws[i]!.latest()?.notAfter.get(`${TD}${renewing[i]!.path}`) ?? 0;
+    const before = ws.map((_, i) => notAfter(i));
+    await waitFor('two renewals after the kill', () => ws.every((_, i) => notAfter(i) > before[i]! + 4_000), { timeoutMs: 20_000, intervalMs: 100 });
+    for (const w of ws) expect(w.failures).toEqual([]);
+    // They moved: both connections now go to the live server(s).
+    await waitFor('both agents on live servers', async () => (await ha.activeConnections()).reduce((sum, n, i) => (victims.includes(i) ? sum : sum + n), 0) === 2);
+    // The killed servers come back, rejoin the load balancer and serve from their own caches.
+    for (const v of victims) {
+      await ha.servers[v]!.restart();
+      await waitFor('Envoy to see it healthy', async () => new RegExp(`127\\.0\\.0\\.1:${ha.servers[v]!.port}::health_flags::healthy$`, 'm').test(await ha.lb.admin('/clusters')), { timeoutMs: 15_000 });
+      expect(await cli(ha.servers[v]!, 'entry', 'show', '-spiffeID', `${TD}/renewing-a`)).toContain(`${TD}/renewing-a`);
+    }
+    for (const w of ws) expect(w.failures).toEqual([]);
+    for (const { agent } of renewing) expect(agent.handle.proc.output()).not.toContain('Agent is banned');
   }, 120_000);
 });
