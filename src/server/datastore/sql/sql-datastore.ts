@@ -368,7 +368,9 @@ export class SqlDataStore implements DataStore {
 
   async close(): Promise<void> {
     this.#listeners.clear();
-    await this.#stopWatch?.();
+    const stopWatch = this.#stopWatch;
+    this.#stopWatch = undefined;
+    await stopWatch?.();
     await this.#conn.close();
   }
 }
