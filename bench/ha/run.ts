@@ -4,8 +4,9 @@
 //     LISTEN/NOTIFY) p50/p99, idle and under a concurrent write load;
 //  3. restart cache rebuild with 100k entries and 1M events, and catching up 10k events;
 //  4. with --e2e: 3 herald-servers behind Envoy and an agent (sync 500 ms): create at
-//     server 1 → the workload on an agent of server 3 holds the SVID, p50/p99 over 50.
-// Run: npm run bench:ha [-- --entries 100000 --events 1000000 --samples 200 --e2e]
+//     server 1 → the workload on an agent of server 3 holds the SVID, p50/p99 over 50;
+//     with --agents N also N simulated agents (load.ts) syncing every 5 s meanwhile.
+// Run: npm run bench:ha [-- --entries 100000 --events 1000000 --samples 200 --e2e --agents 500 --seconds 30]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import type { EntryInput } from '../../src/server/datastore/types.ts';
 import { EntryCache } from '../../src/server/entry-cache/entry-cache.ts';
 import { SpiffeId } from '../../src/spiffe/id.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
+import { simulateAgents } from './load.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,12 +29,15 @@ const { values: args } = parseArgs({
     samples: { type: 'string', default: '200' },
     writes: { type: 'string', default: '3000' },
     e2e: { type: 'boolean', default: false },
+    agents: { type: 'string', default: '0' },
+    seconds: { type: 'string', default: '30' },
   },
 });
 const ENTRIES = Number(args.entries);
 const EVENTS = Number(args.events);
 const SAMPLES = Number(args.samples);
 const WRITES = Number(args.writes);
+const AGENTS = Number(args.agents);
 
 const id = (s: string) => SpiffeId.require(`spiffe://example.org${s}`);
 const input = (n: number, prefix: string): EntryInput => ({
@@ -146,10 +151,10 @@ try {
   t = performance.now();
   await cache.verify();
   console.log(`consistency check (digest of ${cache.size} entries, 256 buckets): ${(performance.now() - t).toFixed(0)} ms, drift repaired ${cache.stats.driftRepaired}`);
-  await raw.query(`INSERT INTO entry_events (entry_id, created_at) SELECT entry_id, 0 FROM registered_entries LIMIT 10000`);
+  const behind = (await raw.query(`INSERT INTO entry_events (entry_id, created_at) SELECT entry_id, 0 FROM registered_entries LIMIT 10000`)).rowCount;
   t = performance.now();
   await cache.refresh();
-  console.log(`catch-up of 10000 events (after an outage): ${(performance.now() - t).toFixed(0)} ms`);
+  console.log(`catch-up of ${behind} events (after an outage): ${(performance.now() - t).toFixed(0)} ms`);
   await raw.end();
 
   if (args.e2e) await endToEnd();
@@ -169,18 +174,22 @@ async function endToEnd(): Promise<void> {
     const agent = await startAgent({ dir, server: ha.servers[2]!, joinToken: token, syncInterval: '500ms', logLevel: 'INFO' });
     const w = watchSvids(agent.socketPath, () => false);
     const lat: number[] = [];
-    try {
+    const measure = async () => {
       for (let i = 0; i < 50; i++) {
         const r = await ha.servers[0]!.cli('entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://example.org/e2e/${i}`, '-selector', `unix:uid:${process.getuid!()}`);
         if (r.code !== 0) throw new Error(r.stderr);
         const committed = Date.now(); // the CLI has exited: the entry committed before this
         lat.push((await w.waitFor(`spiffe://example.org/e2e/${i}`, true, 10_000)) - committed);
       }
+    };
+    try {
+      if (AGENTS > 0) await simulateAgents(ha, { agents: AGENTS, syncMs: 5000, seconds: Number(args.seconds), during: measure });
+      else await measure();
     } finally {
       w.close();
       await agent.stop();
     }
-    console.log(`end to end, entry created at server 1 → workload SVID on an agent of server 3 (agent sync 500 ms): ${fmt(lat)}`);
+    console.log(`end to end, entry created at server 1 → workload SVID on an agent of server 3 (agent sync 500 ms${AGENTS > 0 ? `, ${AGENTS} simulated agents syncing` : ''}): ${fmt(lat)}`);
   } finally {
     await ha.stop();
     await rm(dir, { recursive: true, force: true });

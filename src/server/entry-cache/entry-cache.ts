@@ -91,6 +91,8 @@ export class EntryCache {
   /** Buckets whose digest differed: reloaded (and compared entry by entry) on the next pass. */
   #suspectBuckets: string[] = [];
   #running: Promise<void> | undefined;
+  /** When the last refresh that read everything committed before it ended (clock ms). */
+  #refreshedAt = -Infinity;
   #timer: Timer | undefined;
   #verifyTimer: Timer | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -173,6 +175,11 @@ export class EntryCache {
    * agent-facing APIs call, so agents keep syncing through a database outage.
    */
   async current(): Promise<void> {
+    // A refresh in flight (an in-process write's notice starts one before the
+    // write returns) is waited for: read-your-writes. Otherwise, while the
+    // cache follows notices and has refreshed within the poll interval, what
+    // it holds is as fresh as notices make it, and agent syncs cost no SQL.
+    if (this.#running === undefined && this.#unsubscribe !== undefined && this.#clock.now() - this.#refreshedAt < this.#intervalMs) return;
     await this.refresh().catch(this.#onRefreshError);
   }
 
@@ -191,6 +198,7 @@ export class EntryCache {
       if (this.#lastEventId < 0) await this.#fullLoad();
       else await this.#applyChanges();
     }
+    this.#refreshedAt = this.#clock.now();
   }
 
   async #fullLoad(): Promise<void> {
