@@ -20,7 +20,7 @@ export interface HaDeployment {
   readonly lb: EnvoyHandle;
   /** A ServerHandle-shaped view of the load balancer, for startAgent's `server`. */
   readonly lbServer: ServerHandle;
-  /** Index of the server with `n` active load-balanced connections, from Envoy's /clusters. */
+  /** Active load-balanced connections per server (by index), from Envoy's /clusters. */
   activeConnections(): Promise<number[]>;
   stop(): Promise<void>;
 }
