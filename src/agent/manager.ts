@@ -86,6 +86,9 @@ export interface ManagerOptions {
 export const RETRY_CAP_FLOOR_MS = 5_000;
 export const retryCapMs = (syncIntervalMs: number): number => Math.max(syncIntervalMs, RETRY_CAP_FLOOR_MS);
 
+/** Mean wait before the first retry after a server could not be reached (failover). */
+export const FAILOVER_RETRY_MS = 500;
+
 /** An exponential backoff as SPIRE's pkg/common/backoff (cenkalti/backoff v4's ExponentialBackOff). */
 export interface BackoffPolicy {
   readonly initialMs: number;
@@ -147,6 +150,8 @@ export class AgentManager {
   #timer: Timer | undefined;
   #stopped = false;
   #failures = 0;
+  /** The last failed sync could not reach a server (gRPC UNAVAILABLE). */
+  #unreachable = false;
   #ready: Promise<void>;
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
@@ -330,7 +335,10 @@ export class AgentManager {
     const base = this.#o.syncIntervalMs;
     // Exponential from the interval, capped; ±10 % jitter so a fleet does not retry in step.
     const backoff = Math.min(retryCapMs(base), base * 2 ** Math.min(this.#failures, 6));
-    const delay = this.#failures === 0 ? base : backoff * (0.9 + 0.2 * Math.random());
+    // The first retry after an unreachable server comes soon (jittered): behind a load
+    // balancer or several A records another server is most likely up. Then back off.
+    const delay =
+      this.#failures === 0 ? base : this.#failures === 1 && this.#unreachable ? Math.min(base, FAILOVER_RETRY_MS * (0.5 + Math.random())) : backoff * (0.9 + 0.2 * Math.random());
     this.#timer = this.#o.clock.setTimeout(() => {
       this.syncNow()
         .catch((err) => {
@@ -356,6 +364,7 @@ export class AgentManager {
       async (err: unknown) => {
         this.#o.metrics.sync.done(statusName(grpcCodeOf(err) ?? grpcStatusFor(err)), started);
         this.#failures++;
+        this.#unreachable = grpcCodeOf(err) === GrpcCode.UNAVAILABLE;
         this.#syncing = undefined;
         if (this.#fatal) throw this.#fatal;
         if ((this.#o.rebootstrapMode ?? 'never') !== 'never' && isUntrustedServer(err)) await this.#maybeRebootstrap(err);

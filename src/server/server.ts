@@ -37,6 +37,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 // whose pg driver open.ts loads only for a postgres config.
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
+import { withLastKnownReads } from './datastore/last-known.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
@@ -114,7 +115,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       existingDataExpected: opts.allowEmptyDatastore ? undefined : prior,
     });
     cleanup.push(() => catalog.close());
-    const ds = catalog.dataStore;
+    // Agent syncs keep working from memory while the database is away (docs/ha.md).
+    const ds = withLastKnownReads(catalog.dataStore);
     await storage.start(() => ds.checkWritable());
     cleanup.push(() => storage.stop());
 
@@ -154,9 +156,17 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => ownBundle.close());
     cleanup.push(await startNotifiers(catalog.notifiers, ownBundle, td.name, subsystemLogger(log, 'notifier')));
 
-    // Before the entry cache, which reports its refresh time and drift here (entryCache* metrics).
+    // Before the entry cache, whose consistency check counts the drift it repairs here.
     const metrics = new ServerMetrics(config.telemetry.metricPrefix);
-    const entries = await EntryCache.load({ source: ds, clock, onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed') });
+    const entries = await EntryCache.load({
+      source: ds,
+      clock,
+      onRefreshError: (err) => log.warn({ err }, 'Entry cache refresh failed'),
+      onDrift: (d) => {
+        metrics.entryCacheDriftRepaired.inc(d.stale.length + d.missing.length + d.outdated.length);
+        log.warn({ stale: d.stale.length, missing: d.missing.length, outdated: d.outdated.length }, 'Entry cache differed from the datastore; repaired');
+      },
+    });
     entries.start();
     cleanup.push(() => entries.stop());
 

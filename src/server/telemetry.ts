@@ -41,10 +41,8 @@ export class ServerMetrics extends MetricsRegistry {
   readonly agentRenewals = this.counter('agent_renew', 'Agent X509-SVID renewals');
   readonly federatedBundleUpdate = this.counter<'trust_domain_id'>('bundle_manager_update_federated_bundle', 'The bundle endpoint manager updated a federated bundle', ['trust_domain_id']);
   readonly federatedBundleFetch = this.call<'trust_domain_id'>('bundle_manager_fetch_federated_bundle', 'The bundle endpoint manager fetched a federated bundle', ['trust_domain_id']);
-  /** For the entry cache (HA): entries found different from the datastore at the last consistency check. */
-  readonly entryCacheDrift = this.gauge('entry_cache_drift', 'Entries that differed between the entry cache and the datastore at the last check');
-  /** For the entry cache (HA): how long a refresh took (ms). */
-  readonly entryCacheRefreshLatency = this.histogram('entry_cache_refresh_elapsed_time', 'Entry cache refresh time (ms)');
+  /** The entry cache's consistency check (HA): entries it found different from the datastore. */
+  readonly entryCacheDriftRepaired = this.counter('entry_cache_drift_repaired', 'Entries the entry cache consistency check found different from the datastore, and repaired (a non-zero rate is a bug to report)');
 
   constructor(prefix = SERVER_METRIC_PREFIX) {
     super(prefix);

@@ -41,6 +41,8 @@ export interface ServerOptions {
   logLevel?: string;
   /** The KeyManager plugin's YAML value (default: disk, keys_path in server-data). */
   keyManager?: string;
+  /** The DataStore plugin's YAML value (default: sql on SQLite in server-data). */
+  dataStore?: string;
 }
 
 export async function startServer(o: ServerOptions): Promise<ServerHandle> {
@@ -62,7 +64,7 @@ export async function startServer(o: ServerOptions): Promise<ServerHandle> {
   default_jwt_svid_ttl: ${o.jwtSvidTtl ?? '5m'}
 ${o.extraServer ?? ''}
 plugins:
-  DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }
+  DataStore: ${o.dataStore ?? `{ sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(o.dir, 'server-data/datastore.sqlite3')} } } }`}
   KeyManager: ${o.keyManager ?? `{ disk: { plugin_data: { keys_path: ${join(o.dir, 'server-data/keys.json')} } } }`}
   NodeAttestor: { join_token: { plugin_data: {} }${o.x509popCaBundle ? `, x509pop: { plugin_data: { ca_bundle_path: ${o.x509popCaBundle} } }` : ''}${o.extraNodeAttestors ? `, ${o.extraNodeAttestors}` : ''} }
 ${o.extraPlugins ?? ''}

@@ -29,6 +29,10 @@ export interface PostgresCluster {
   reload(): Promise<void>;
   /** Stops the server (fast shutdown) and removes the cluster's files. */
   stop(): Promise<void>;
+  /** Stops the server, keeping its files (an outage). */
+  pause(): Promise<void>;
+  /** Starts the paused server again on the same port and data. */
+  resume(): Promise<void>;
 }
 
 const SUPERUSER = 'herald';
@@ -104,21 +108,24 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     };
     await opts.prepare?.({ dataDir, writeServerFile });
     const port = await freePort();
-    server = startProcess(
-      ...asAccount(account, join(bin, 'postgres'), [
-        '-D', dataDir,
-        '-p', String(port),
-        '-c', 'listen_addresses=127.0.0.1',
-        '-c', `unix_socket_directories=${dir}`,
-        '-c', 'fsync=off',
-        '-c', 'synchronous_commit=off',
-        '-c', 'full_page_writes=off',
-        '-c', 'max_connections=200',
-        '-c', 'logging_collector=off',
-        ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
-      ]),
-    );
-    await server.waitForOutput('database system is ready to accept connections', 60_000);
+    const launch = async () => {
+      server = startProcess(
+        ...asAccount(account, join(bin, 'postgres'), [
+          '-D', dataDir,
+          '-p', String(port),
+          '-c', 'listen_addresses=127.0.0.1',
+          '-c', `unix_socket_directories=${dir}`,
+          '-c', 'fsync=off',
+          '-c', 'synchronous_commit=off',
+          '-c', 'full_page_writes=off',
+          '-c', 'max_connections=200',
+          '-c', 'logging_collector=off',
+          ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+        ]),
+      );
+      await server.waitForOutput('database system is ready to accept connections', 60_000);
+    };
+    await launch();
     const uri = (db: string) => `postgresql://${SUPERUSER}@127.0.0.1:${port}/${db}`;
     let databases = 0;
     return {
@@ -152,6 +159,11 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       },
       log: () => server?.output() ?? '',
       stop: cleanup,
+      async pause() {
+        await server?.stop('SIGINT', 10_000);
+        server = undefined;
+      },
+      resume: launch,
     };
   } catch (err) {
     await cleanup();

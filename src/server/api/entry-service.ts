@@ -68,7 +68,7 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
 
   const authorizedFor = async (caller: Awaited<ReturnType<CallerResolver['resolve']>>): Promise<RegistrationEntry[]> => {
     if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents have authorized entries');
-    await ctx.entries.refresh();
+    await ctx.entries.current();
     return ctx.entries.getAuthorizedEntries(caller.id, await ds.getNodeSelectors(caller.id));
   };
 

@@ -21,7 +21,7 @@ function svidToWire(id: SpiffeId, chain: Buffer[], expiresAt: number): WireX509S
 /** The entries `caller` may get SVIDs for, by entry ID. */
 async function authorizedEntries(ctx: ApiContext, caller: Caller): Promise<Map<string, RegistrationEntry>> {
   if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents can request SVIDs for entries');
-  await ctx.entries.refresh();
+  await ctx.entries.current();
   const selectors = await ctx.ds.getNodeSelectors(caller.id);
   return new Map(ctx.entries.getAuthorizedEntries(caller.id, selectors).map((e) => [e.id, e]));
 }

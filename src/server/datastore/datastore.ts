@@ -104,6 +104,47 @@ export interface ListEntryEventsResult {
   readonly prunedThrough: number;
 }
 
+/** What an entry cache asks for in one consistent read (see EntryChanges). */
+export interface EntryChangesRequest {
+  /** Events with id > afterId, ascending, at most `limit`. */
+  readonly afterId: number;
+  readonly limit?: number;
+  /** Ranges [lo, hi] of event ids at or below afterId that were missing (gaps) and may still commit. */
+  readonly recheck?: readonly (readonly [number, number])[];
+  /** Also compute the per-bucket digest of every entry (the consistency check). */
+  readonly digest?: boolean;
+  /** Also return every entry of these buckets (repairing drift). */
+  readonly reloadBuckets?: readonly string[];
+}
+
+/**
+ * Bounds of the database snapshot a read saw (PostgreSQL transaction ids).
+ * Every transaction below xmin had finished; every transaction that had an
+ * id when the snapshot was taken is below xmax.
+ */
+export interface SnapshotHorizon {
+  readonly xmin: bigint;
+  readonly xmax: bigint;
+}
+
+/** One consistent snapshot of the entry feed for a cache (see EntryChangesRequest). */
+export interface EntryChanges {
+  /** Events with id > afterId (ascending, at most limit), then the events now visible in the recheck ranges. */
+  readonly events: EntryEvent[];
+  /** The current state of every entry named by `events` that still exists. */
+  readonly entries: RegistrationEntry[];
+  readonly prunedThrough: number;
+  /**
+   * The snapshot's bounds where writers can commit out of event id order
+   * (PostgreSQL); absent where they cannot (SQLite), so a gap is final at once.
+   */
+  readonly horizon?: SnapshotHorizon;
+  /** Bucket (see entryBucket) → digest of its entries' ids and revisions; only buckets with entries. */
+  readonly digests?: ReadonlyMap<string, string>;
+  /** Every entry of the requested reloadBuckets. */
+  readonly bucketEntries?: RegistrationEntry[];
+}
+
 export interface EntrySnapshot {
   readonly entries: RegistrationEntry[];
   /** The latest entry event included in `entries`; refresh from here. */
@@ -167,9 +208,15 @@ export type FederationRelationshipUpdate = { readonly trustDomain: TrustDomain }
 
 export type ChangeKind = 'entries' | 'nodes' | 'node_selectors' | 'join_tokens' | 'bundles' | 'federation_relationships';
 
-/** In-process notice, emitted after a commit. Other processes learn of entry changes from the event feed. */
+/**
+ * Notice emitted after a commit. In-process writes always; on PostgreSQL also
+ * `entries` when another server's write commits (LISTEN/NOTIFY) and when the
+ * notification channel (re)connects, since notices may have been missed.
+ */
 export interface ChangeNotice {
   readonly kind: ChangeKind;
+  /** Set when the notice came from another process (or a reconnected channel), not a write of this datastore. */
+  readonly remote?: true;
 }
 
 export interface DataStore {
@@ -194,6 +241,8 @@ export interface DataStore {
   listEntryEvents(afterId: number, limit?: number): Promise<ListEntryEventsResult>;
   /** All entries and the event id they reflect, read consistently (for caches). */
   entrySnapshot(): Promise<EntrySnapshot>;
+  /** Events, the entries they name, gap rechecks and digests, read in one snapshot (for caches). */
+  readEntryChanges(req: EntryChangesRequest): Promise<EntryChanges>;
   /** Deletes events created before `createdBefore` (unix s); returns how many. */
   pruneEntryEvents(createdBefore: number): Promise<number>;
 

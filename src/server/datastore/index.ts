@@ -24,6 +24,8 @@ export type {
   ChangeNotice,
   ConsumeJoinTokenResult,
   DataStore,
+  EntryChanges,
+  EntryChangesRequest,
   EntryEvent,
   EntryFilter,
   EntryMask,
@@ -39,6 +41,7 @@ export type {
   NodeUpdate,
   Page,
   Pagination,
+  SnapshotHorizon,
 } from './datastore.ts';
 export { DataStoreCode, DataStoreError, EntryExistsError, isStorageFailure } from './errors.ts';
 export { StorageHealth, type StorageEvents } from './storage-health.ts';

@@ -3,6 +3,7 @@
 // writers from every server sharing the database are serialised (the same
 // guarantee SQLite's BEGIN IMMEDIATE gives) and entry event ids are
 // allocated in commit order.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { HeraldError } from '../../common/errors.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
@@ -10,7 +11,7 @@ import type { DataStore } from './datastore.ts';
 import { DataStoreCode, dataStoreError, missingDatastore, storageError, transientError } from './errors.ts';
 import { latestMigrations } from './migrations/index.ts';
 import { migrate, readSchemaVersion } from './migrations/runner.ts';
-import type { Row, SqlConnection, SqlDialect, SqlQuery, SqlValue } from './sql/connection.ts';
+import type { ReadOptions, Row, SqlConnection, SqlDialect, SqlQuery, SqlValue, WriteOptions } from './sql/connection.ts';
 import { SqlDataStore, type ListenerErrorHandler } from './sql/sql-datastore.ts';
 import type { StorageEvents } from './storage-health.ts';
 
@@ -31,14 +32,25 @@ export interface PostgresDataStoreOptions {
   readonly existingDataExpected?: string | undefined;
 }
 
+/**
+ * LISTEN/NOTIFY channel of change notices; payload "<origin> <kind>". A
+ * wake-up only: the tables (for entries, the event table) are the truth.
+ */
+export const CHANGE_NOTICE_CHANNEL = 'herald_changes';
+
 export const postgresDialect: SqlDialect = {
   name: 'postgres',
   autoIncrementPk: 'BIGSERIAL PRIMARY KEY',
   binaryText: 'TEXT COLLATE "C"',
 };
 
+/** Reconnect backoff of the notice channel: doubling from the first, capped, with full jitter. */
+const WATCH_BACKOFF_MS = { first: 100, max: 5_000 };
+
 /** Advisory lock key serialising Herald writers ("HRLD"). */
-const WRITE_LOCK_KEY = '1213352004';
+export const WRITE_LOCK_KEY = '1213352004';
+/** First key of the two-key advisory locks of keyed writes (WriteOptions.lockKey); apart from WRITE_LOCK_KEY's space. */
+const KEYED_LOCK_CLASS = 1213352005;
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -48,7 +60,7 @@ export function translatePostgresError(op: string, err: unknown): Error {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const detail = typeof e.message === 'string' ? e.message : String(err);
-  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /Connection terminated|timeout exceeded when trying to connect/i.test(detail)) {
+  if (NETWORK_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /Connection terminated|timeout exceeded when trying to connect|encountered a connection error and is not queryable/i.test(detail)) {
     return transientError(DataStoreCode.Unavailable, `${op}: database unavailable: ${detail}`, err);
   }
   if (code === '40001' || code === '40P01' || code === '55P03') return transientError(DataStoreCode.Busy, `${op}: ${detail}`, err);
@@ -69,10 +81,16 @@ class PostgresConnection implements SqlConnection {
   readonly dialect = postgresDialect;
   readonly #pool: pg.Pool;
   readonly #texts = new Map<string, string>();
+  readonly #connectionString: string;
+  readonly #onPoolError: (err: Error) => void;
+  /** Notice payload naming this connection, so its own notices are not echoed back to it. */
+  readonly #noticeOrigin = randomUUID();
   #closed = false;
 
-  constructor(pool: pg.Pool, onPoolError: (err: Error) => void) {
+  constructor(pool: pg.Pool, connectionString: string, onPoolError: (err: Error) => void) {
     this.#pool = pool;
+    this.#connectionString = connectionString;
+    this.#onPoolError = onPoolError;
     pool.on('error', (err) => {
       // pool.end() resolves before every socket is closed; a server-side
       // termination of such a connection after close() is not news.
@@ -112,9 +130,15 @@ class PostgresConnection implements SqlConnection {
     }
   }
 
-  async #transaction<T>(op: string, begin: readonly string[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
+  async #transaction<T>(op: string, begin: readonly (string | { text: string; values: unknown[] })[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
     const client = await this.#connect(op);
     let broken: Error | undefined;
+    // A checked-out client has no pool error listener: a server shutdown
+    // between statements would be an unhandled 'error' event (a crash).
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       for (const statement of begin) await client.query(statement);
       const result = await body(this.#query(client));
@@ -130,15 +154,85 @@ class PostgresConnection implements SqlConnection {
       }
       throw translated;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
 
-  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
-    return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY})`], body);
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: WriteOptions = {}): Promise<T> {
+    if (options.lockKey !== undefined) {
+      // Writers of the same record queue on its own lock; everyone else goes on.
+      return this.#transaction(op, ['BEGIN', { text: `SELECT pg_advisory_xact_lock(${KEYED_LOCK_CLASS}, hashtext($1))`, values: [options.lockKey] }], body);
+    }
+    // pg_current_xact_id() gives the transaction its id before it allocates
+    // any entry event id: a cache that sees a gap in event ids can then tell
+    // from its snapshot's xmax whether the writer may still commit.
+    return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}), pg_current_xact_id()`], body);
   }
 
-  async read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: { snapshot?: boolean } = {}): Promise<T> {
+  changeNoticeSql(kinds: readonly string[]): string {
+    return `SELECT ${kinds.map((k) => `pg_notify('${CHANGE_NOTICE_CHANNEL}', '${this.#noticeOrigin} ${k}')`).join(', ')}`;
+  }
+
+  watchChangeNotices(onNotice: (kind: string | undefined) => void): () => Promise<void> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let failures = 0;
+    const retry = (err: unknown) => {
+      if (stopped || timer !== undefined) return;
+      const old = client;
+      client = undefined;
+      old?.removeAllListeners();
+      old?.on('error', () => {});
+      void old?.end().catch(() => {});
+      if (failures++ === 0) this.#onPoolError(new Error(`change notice channel (LISTEN ${CHANGE_NOTICE_CHANNEL}) lost, reconnecting: ${err instanceof Error ? err.message : String(err)}`));
+      const cap = Math.min(WATCH_BACKOFF_MS.max, WATCH_BACKOFF_MS.first * 2 ** Math.min(failures, 10));
+      timer = setTimeout(() => {
+        timer = undefined;
+        void connect();
+      }, Math.random() * cap);
+      timer.unref();
+    };
+    const connect = async () => {
+      const c = new pg.Client({ connectionString: this.#connectionString, application_name: 'herald-server-notices', connectionTimeoutMillis: 10_000, keepAlive: true });
+      client = c;
+      c.on('error', retry);
+      c.on('end', () => retry(new Error('connection ended')));
+      c.on('notification', (n) => {
+        const [origin, kind] = (n.payload ?? '').split(' ');
+        if (origin === this.#noticeOrigin) return;
+        onNotice(kind);
+      });
+      try {
+        await c.connect();
+        await c.query(`LISTEN ${CHANGE_NOTICE_CHANNEL}`);
+      } catch (err) {
+        if (client === c) retry(err);
+        return;
+      }
+      if (stopped || client !== c) return;
+      failures = 0;
+      // Whatever was notified while we were not listening is in the tables.
+      onNotice(undefined);
+    };
+    void connect();
+    return async () => {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const c = client;
+      client = undefined;
+      c?.removeAllListeners();
+      c?.on('error', () => {});
+      await c?.end().catch(() => {});
+    };
+  }
+
+  async read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options: ReadOptions = {}): Promise<T> {
+    // A shared hold on the writers' lock: no Herald write commits while the
+    // body's statements run, so READ COMMITTED sees one state. (REPEATABLE
+    // READ would take its snapshot before the lock wait ended.)
+    if (options.quiesce) return this.#transaction(op, ['BEGIN READ ONLY', `SELECT pg_advisory_xact_lock_shared(${WRITE_LOCK_KEY})`], body);
     if (options.snapshot) return this.#transaction(op, ['BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY'], body);
     if (this.#closed) throw dataStoreError(DataStoreCode.Closed, `${op}: datastore is closed`);
     try {
@@ -167,7 +261,7 @@ export function openPostgresConnection(options: PostgresDataStoreOptions): SqlCo
     application_name: 'herald-server',
   });
   const onPoolError = options.onPoolError ?? ((err: Error) => process.emitWarning(`datastore: idle PostgreSQL connection failed: ${err.message}`, 'HeraldDataStoreWarning'));
-  return new PostgresConnection(pool, onPoolError);
+  return new PostgresConnection(pool, options.connectionString, onPoolError);
 }
 
 /** Connects and migrates; fails with ERR_DATASTORE_UNAVAILABLE when the server cannot be reached. */

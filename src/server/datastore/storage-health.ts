@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { isStorageFailure, type DataStoreError } from './errors.ts';
-import type { ReadOptions, SqlConnection, SqlQuery } from './sql/connection.ts';
+import type { ReadOptions, SqlConnection, SqlQuery, WriteOptions } from './sql/connection.ts';
 
 /** What the SQL store reports as it runs. */
 export interface StorageEvents {
@@ -24,13 +24,15 @@ export function monitorConnection(conn: SqlConnection, events: StorageEvents): S
   };
   return {
     dialect: conn.dialect,
-    async write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T> {
-      const result = await conn.write(op, body).catch((err: unknown) => report(op, err));
+    async write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: WriteOptions): Promise<T> {
+      const result = await conn.write(op, body, options).catch((err: unknown) => report(op, err));
       events.wrote();
       return result;
     },
     read: <T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T> => conn.read(op, body, options).catch((err: unknown) => report(op, err)),
     ...(conn.checkStorage ? { checkStorage: () => conn.checkStorage!().catch((err: unknown) => report('storage check', err)) } : {}),
+    ...(conn.watchChangeNotices ? { watchChangeNotices: conn.watchChangeNotices.bind(conn) } : {}),
+    ...(conn.changeNoticeSql ? { changeNoticeSql: conn.changeNoticeSql.bind(conn) } : {}),
     close: () => conn.close(),
   };
 }

@@ -2,7 +2,7 @@
 // the installed binaries; missing binaries fail the run), plus what only a
 // server database has: unreachable servers and truly parallel writers.
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
 import { GrpcCode, grpcStatusFor } from '../../../src/common/errors.ts';
 import { LATEST_SCHEMA_VERSION } from '../../../src/server/datastore/migrations/index.ts';
@@ -10,19 +10,11 @@ import { SCHEMA_VERSION_TABLE } from '../../../src/server/datastore/migrations/r
 import { openPostgresDataStore } from '../../../src/server/datastore/postgres.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { startPostgres, type PostgresCluster } from '../../helpers/postgres.ts';
+import { usePostgresCluster } from '../../helpers/postgres-cluster.ts';
 import { dataStoreConformance } from './conformance/suite.ts';
 import { caught, id, sel, useFixture, type Backend } from './conformance/fixture.ts';
 
-let cluster: PostgresCluster | undefined;
-
-beforeAll(async () => {
-  cluster = await startPostgres();
-}, 180_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = usePostgresCluster();
 
 async function rawQuery(connectionString: string, sql: string): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString });
@@ -43,16 +35,15 @@ function postgresBackend(): Backend {
   return {
     name: 'postgres',
     async fresh() {
-      if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
-      uri = await cluster.createDatabase();
+      uri = await cluster().createDatabase();
     },
     open: (clock) => openPostgresDataStore({ connectionString: current(), clock }),
     raw: (sql) => rawQuery(current(), sql),
     async dispose() {
-      if (uri === undefined || cluster === undefined) return;
+      if (uri === undefined) return;
       const name = new URL(uri).pathname.slice(1);
       uri = undefined;
-      await rawQuery(cluster.connectionString(), `DROP DATABASE ${name} WITH (FORCE)`);
+      await rawQuery(cluster().connectionString(), `DROP DATABASE ${name} WITH (FORCE)`);
     },
   };
 }
@@ -94,8 +85,7 @@ describe('datastore: postgres specifics', () => {
   });
 
   it('migrates once when several servers start on an empty database together', async () => {
-    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
-    const uri = await cluster.createDatabase();
+    const uri = await cluster().createDatabase();
     const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresDataStore({ connectionString: uri, clock: new ManualClock() })));
     try {
       for (const s of stores) expect(await s.schemaVersion()).toBe(LATEST_SCHEMA_VERSION);
@@ -107,8 +97,7 @@ describe('datastore: postgres specifics', () => {
   });
 
   it('refuses a database without the Herald schema when data is expected', async () => {
-    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
-    const uri = await cluster.createDatabase();
+    const uri = await cluster().createDatabase();
     const err = await caught(() => openPostgresDataStore({ connectionString: uri, clock: new ManualClock(), existingDataExpected: 'the CA journal /x/journal.json exists' }));
     expect(err).toMatchObject({ code: 'ERR_DATASTORE_MISSING' });
     expect(err.message).toMatch(/^datastore: the PostgreSQL datastore has no Herald schema \(a new or wrong database\), but the CA journal \/x\/journal\.json exists: .*-allowEmptyDatastore/);
@@ -123,8 +112,7 @@ describe('datastore: postgres specifics', () => {
   // (as after a failover to a standby) says so, not "internal error", and
   // makes the store not ready.
   it('reports a database turned read-only as ERR_DATASTORE_READ_ONLY (UNAVAILABLE, SQLSTATE 25006)', async () => {
-    if (cluster === undefined) throw new Error('PostgreSQL cluster not started');
-    const uri = await cluster.createDatabase();
+    const uri = await cluster().createDatabase();
     const failures: string[] = [];
     const ds = await openPostgresDataStore({
       connectionString: uri,
@@ -132,7 +120,7 @@ describe('datastore: postgres specifics', () => {
       storageEvents: { failed: (op, err) => void failures.push(`${op}: ${err.code}`), wrote: () => undefined },
     });
     const admin = async (...statements: string[]): Promise<void> => {
-      const client = new pg.Client({ connectionString: cluster!.connectionString() });
+      const client = new pg.Client({ connectionString: cluster().connectionString() });
       await client.connect();
       try {
         for (const sql of statements) await client.query(sql);

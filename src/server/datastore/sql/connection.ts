@@ -26,9 +26,27 @@ export interface SqlDialect {
   readonly binaryText: string;
 }
 
+export interface WriteOptions {
+  /**
+   * Serialise only against writes with the same key, not against every
+   * writer. For records no other write reads or orders against (an agent's
+   * record and selectors, a join token); entry and bundle writes never set
+   * it (their event ids must follow commit order). SQLite serialises all
+   * writes regardless.
+   */
+  readonly lockKey?: string;
+}
+
 export interface ReadOptions {
   /** All statements of the body see one consistent snapshot. */
   readonly snapshot?: boolean;
+  /**
+   * No write transaction is in flight while the body runs (PostgreSQL: waits
+   * for the current writer and holds new ones off), so what it reads has no
+   * event ids still to commit below the highest it sees. For whole-table
+   * loads of the entry cache.
+   */
+  readonly quiesce?: boolean;
 }
 
 export interface SqlConnection {
@@ -38,10 +56,22 @@ export interface SqlConnection {
    * processes sharing the database. Commits when it resolves, rolls back when
    * it throws. `op` names the operation in error messages.
    */
-  write<T>(op: string, body: (q: SqlQuery) => Promise<T>): Promise<T>;
+  write<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: WriteOptions): Promise<T>;
   read<T>(op: string, body: (q: SqlQuery) => Promise<T>, options?: ReadOptions): Promise<T>;
   /** Checks the storage under the database beyond what a transaction shows (SQLite: a write beside the file); throws its storage error. */
   checkStorage?(): Promise<void>;
+  /**
+   * Follows change notices sent by other processes (changeNoticeSql), with
+   * the kind; `undefined` after every (re)connection, since notices sent
+   * while disconnected are lost. Returns the function that stops following.
+   */
+  watchChangeNotices?(onNotice: (kind: string | undefined) => void): () => Promise<void>;
+  /**
+   * SQL run in a write transaction to tell other processes what it changed,
+   * at commit (PostgreSQL NOTIFY; this connection's own notices are not
+   * passed to its watchChangeNotices).
+   */
+  changeNoticeSql?(kinds: readonly string[]): string;
   close(): Promise<void>;
 }
 

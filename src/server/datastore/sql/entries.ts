@@ -18,6 +18,7 @@ import {
   similarityKey,
   type EntryRow,
 } from './entry-codec.ts';
+import { ENTRY_BUCKET_CHARS } from './entry-digest.ts';
 import { recordEntryEvent } from './entry-events.ts';
 import { limitClause, parseNumericToken, toPage } from './pagination.ts';
 import { setMatchCondition, type Condition } from './set-match.ts';
@@ -105,6 +106,15 @@ export async function getEntries(q: SqlQuery, ids: readonly string[]): Promise<R
   const out: RegistrationEntry[] = [];
   for (const part of chunks([...new Set(ids)])) {
     for (const r of await selectEntries(q, `WHERE e.entry_id IN ${placeholders(part.length)}`, part)) out.push(r.entry);
+  }
+  return out;
+}
+
+/** Every entry whose id starts with one of `buckets` (see entryBucket). */
+export async function getEntriesInBuckets(q: SqlQuery, buckets: readonly string[]): Promise<RegistrationEntry[]> {
+  const out: RegistrationEntry[] = [];
+  for (const part of chunks([...new Set(buckets)])) {
+    for (const r of await selectEntries(q, `WHERE substr(e.entry_id, 1, ${ENTRY_BUCKET_CHARS}) IN ${placeholders(part.length)}`, part)) out.push(r.entry);
   }
   return out;
 }

@@ -12,7 +12,7 @@ export async function recordEntryEvent(q: SqlQuery, ctx: { nowSeconds(): number 
   await q.run('INSERT INTO entry_events (entry_id, created_at) VALUES (?, ?)', [entryId, ctx.nowSeconds()]);
 }
 
-async function prunedThrough(q: SqlQuery): Promise<number> {
+export async function prunedThrough(q: SqlQuery): Promise<number> {
   const row = await q.get('SELECT value FROM herald_meta WHERE key = ?', [PRUNED_THROUGH_KEY]);
   return row === undefined ? 0 : Number(row.value);
 }

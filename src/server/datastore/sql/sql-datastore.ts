@@ -14,6 +14,8 @@ import type {
   DeleteMode,
   EntryFilter,
   EntryMask,
+  EntryChanges,
+  EntryChangesRequest,
   EntrySnapshot,
   EntryUpdate,
   FederationRelationshipMask,
@@ -41,8 +43,9 @@ import type {
   StoredBundle,
 } from '../types.ts';
 import * as bundles from './bundles.ts';
-import type { SqlConnection, SqlQuery } from './connection.ts';
+import type { SqlConnection, SqlQuery, WriteOptions } from './connection.ts';
 import * as entries from './entries.ts';
+import { readEntryChanges } from './entry-changes.ts';
 import * as events from './entry-events.ts';
 import * as federation from './federation.ts';
 import * as tokens from './join-tokens.ts';
@@ -60,12 +63,23 @@ export interface SqlDataStoreOptions {
 
 const DEFAULT_EVENT_PAGE = 10_000;
 
+/** What other servers keep in memory (entry cache, trust bundle, federation refresher) and must hear about. */
+const REMOTE_KINDS: readonly ChangeKind[] = ['entries', 'bundles', 'federation_relationships'];
+const isRemoteKind = (k: string | undefined): k is ChangeKind => (REMOTE_KINDS as readonly (string | undefined)[]).includes(k);
+// Agent records and join tokens are written on every attestation and agent
+// SVID renewal: they queue per record, not behind every writer of the
+// database; nothing else reads them inside a write or orders against them.
+const nodeLock = (id: SpiffeId): WriteOptions => ({ lockKey: `node:${id}` });
+const tokenLock = (token: string): WriteOptions => ({ lockKey: `join_token:${token}` });
+const relationshipKinds = (r: { bundleChanged: boolean }): ChangeKind[] => ['federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : [])];
+
 export class SqlDataStore implements DataStore {
   readonly #conn: SqlConnection;
   readonly #clock: Clock;
   readonly #listeners = new Set<(n: ChangeNotice) => void>();
   readonly #onListenerError: ListenerErrorHandler;
   readonly #ctx: entries.WriteContext;
+  #stopWatch: (() => Promise<void>) | undefined;
 
   constructor(conn: SqlConnection, options: SqlDataStoreOptions) {
     this.#conn = options.storageEvents ? monitorConnection(conn, options.storageEvents) : conn;
@@ -81,22 +95,57 @@ export class SqlDataStore implements DataStore {
   }
 
   #emit(...kinds: ChangeKind[]): void {
-    for (const kind of kinds) {
-      const notice = { kind };
-      for (const l of [...this.#listeners]) {
-        try {
-          l(notice);
-        } catch (err) {
-          this.#onListenerError(err, notice);
-        }
+    for (const kind of kinds) this.#tell({ kind });
+  }
+
+  #tell(notice: ChangeNotice): void {
+    for (const l of [...this.#listeners]) {
+      try {
+        l(notice);
+      } catch (err) {
+        this.#onListenerError(err, notice);
       }
     }
   }
 
-  async #write<T>(op: string, kinds: ChangeKind[], body: (q: SqlQuery) => Promise<T>): Promise<T> {
-    const result = await this.#conn.write(op, body);
-    this.#emit(...kinds);
+  /**
+   * A write transaction, then in-process notices of `kinds` (or of what
+   * `kinds` makes of the result). Kinds other servers cache (entries,
+   * bundles) are also sent to them in the transaction (PostgreSQL NOTIFY,
+   * delivered at commit); a notice only wakes them, they read the change from
+   * the database.
+   */
+  async #write<T>(
+    op: string,
+    kinds: readonly ChangeKind[] | ((result: T) => readonly ChangeKind[]),
+    body: (q: SqlQuery) => Promise<T>,
+    options?: WriteOptions,
+  ): Promise<T> {
+    const kindsOf = typeof kinds === 'function' ? kinds : () => kinds;
+    const conn = this.#conn;
+    const result = await conn.write(
+      op,
+      conn.changeNoticeSql === undefined
+        ? body
+        : async (q) => {
+            const r = await body(q);
+            const remote = kindsOf(r).filter(isRemoteKind);
+            if (remote.length > 0) await q.run(conn.changeNoticeSql!(remote));
+            return r;
+          },
+      options,
+    );
+    this.#emit(...kindsOf(result));
     return result;
+  }
+
+  /** Starts following other servers' changes (once, when the first listener subscribes). */
+  #watch(): void {
+    if (this.#stopWatch !== undefined || this.#conn.watchChangeNotices === undefined) return;
+    // Not a kind we know (or undefined: reconnected, notices may have been missed): anything may have changed.
+    this.#stopWatch = this.#conn.watchChangeNotices((kind) => {
+      for (const k of isRemoteKind(kind) ? [kind] : REMOTE_KINDS) this.#tell({ kind: k, remote: true });
+    });
   }
 
   // Entries
@@ -140,9 +189,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async pruneEntries(expiresBefore: number): Promise<number> {
-    const n = await this.#conn.write('prune entries', (q) => entries.pruneEntries(q, this.#ctx, expiresBefore));
-    if (n > 0) this.#emit('entries');
-    return n;
+    return this.#write('prune entries', (n) => (n > 0 ? ['entries'] : []), (q) => entries.pruneEntries(q, this.#ctx, expiresBefore));
   }
 
   listEntryEvents(afterId: number, limit = DEFAULT_EVENT_PAGE): Promise<ListEntryEventsResult> {
@@ -150,7 +197,11 @@ export class SqlDataStore implements DataStore {
   }
 
   entrySnapshot(): Promise<EntrySnapshot> {
-    return this.#conn.read('read entry snapshot', (q) => events.entrySnapshot(q), { snapshot: true });
+    return this.#conn.read('read entry snapshot', (q) => events.entrySnapshot(q), { snapshot: true, quiesce: true });
+  }
+
+  readEntryChanges(req: EntryChangesRequest): Promise<EntryChanges> {
+    return this.#conn.read('read entry changes', (q) => readEntryChanges(q, this.#conn.dialect.name, req), { snapshot: true });
   }
 
   pruneEntryEvents(createdBefore: number): Promise<number> {
@@ -160,7 +211,7 @@ export class SqlDataStore implements DataStore {
   // Attested nodes
 
   createAttestedNode(input: AttestedNodeInput): Promise<AttestedNode> {
-    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input));
+    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input), nodeLock(input.spiffeId));
   }
 
   getAttestedNode(id: SpiffeId, opts: { fetchSelectors?: boolean } = {}): Promise<AttestedNode | undefined> {
@@ -176,19 +227,19 @@ export class SqlDataStore implements DataStore {
   }
 
   updateAttestedNode(update: NodeUpdate, mask?: NodeMask): Promise<AttestedNode> {
-    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask));
+    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask), nodeLock(update.spiffeId));
   }
 
   banAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }));
+    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }), nodeLock(id));
   }
 
   deleteAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id));
+    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id), nodeLock(id));
   }
 
   setNodeSelectors(id: SpiffeId, selectors: readonly Selector[]): Promise<void> {
-    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors));
+    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors), nodeLock(id));
   }
 
   getNodeSelectors(id: SpiffeId): Promise<Selector[]> {
@@ -202,7 +253,7 @@ export class SqlDataStore implements DataStore {
   // Join tokens
 
   createJoinToken(token: JoinToken): Promise<void> {
-    return this.#write('create join token', ['join_tokens'], (q) => tokens.createJoinToken(q, token));
+    return this.#write('create join token', ['join_tokens'], (q) => tokens.createJoinToken(q, token), tokenLock(token.token));
   }
 
   getJoinToken(token: string): Promise<JoinToken | undefined> {
@@ -210,11 +261,11 @@ export class SqlDataStore implements DataStore {
   }
 
   deleteJoinToken(token: string): Promise<void> {
-    return this.#write('delete join token', ['join_tokens'], (q) => tokens.deleteJoinToken(q, token));
+    return this.#write('delete join token', ['join_tokens'], (q) => tokens.deleteJoinToken(q, token), tokenLock(token));
   }
 
   async consumeJoinToken(token: string): Promise<ConsumeJoinTokenResult> {
-    const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()));
+    const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()), tokenLock(token));
     if (r.status !== 'not_found') this.#emit('join_tokens');
     return r;
   }
@@ -244,8 +295,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async #bundleWrite(op: string, body: (q: SqlQuery) => Promise<bundles.BundleWrite>): Promise<StoredBundle> {
-    const r = await this.#conn.write(op, body);
-    if (r.changed) this.#emit('bundles');
+    const r = await this.#write(op, (w) => (w.changed ? ['bundles'] : []), body);
     return r.bundle;
   }
 
@@ -266,15 +316,13 @@ export class SqlDataStore implements DataStore {
   }
 
   async deleteBundle(td: TrustDomain, mode: DeleteMode = 'restrict'): Promise<void> {
-    const touched = await this.#conn.write('delete bundle', (q) => bundles.deleteBundle(q, this.#ctx, td, mode));
-    this.#emit('bundles', ...(touched > 0 ? (['entries'] as const) : []));
+    await this.#write('delete bundle', (touched: number) => ['bundles', ...(touched > 0 ? (['entries'] as const) : [])], (q) => bundles.deleteBundle(q, this.#ctx, td, mode));
   }
 
   // Federation relationships
 
   async createFederationRelationship(input: FederationRelationshipInput): Promise<FederationRelationship> {
-    const r = await this.#conn.write('create federation relationship', (q) => federation.createRelationship(q, input));
-    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    const r = await this.#write('create federation relationship', relationshipKinds, (q) => federation.createRelationship(q, input));
     return r.relationship;
   }
 
@@ -287,8 +335,7 @@ export class SqlDataStore implements DataStore {
   }
 
   async updateFederationRelationship(update: FederationRelationshipUpdate, mask?: FederationRelationshipMask): Promise<FederationRelationship> {
-    const r = await this.#conn.write('update federation relationship', (q) => federation.updateRelationship(q, update, mask));
-    this.#emit('federation_relationships', ...(r.bundleChanged ? (['bundles'] as const) : []));
+    const r = await this.#write('update federation relationship', relationshipKinds, (q) => federation.updateRelationship(q, update, mask));
     return r.relationship;
   }
 
@@ -298,6 +345,7 @@ export class SqlDataStore implements DataStore {
 
   onChange(listener: (notice: ChangeNotice) => void): () => void {
     this.#listeners.add(listener);
+    this.#watch();
     return () => {
       this.#listeners.delete(listener);
     };
@@ -310,13 +358,19 @@ export class SqlDataStore implements DataStore {
   async checkWritable(): Promise<void> {
     await this.#conn.checkStorage?.();
     // A real write that changes nothing: the newest schema row keeps its value.
-    await this.#conn.write('storage check', (q) =>
-      q.run(`UPDATE ${SCHEMA_VERSION_TABLE} SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE})`),
+    // Its own lock: a busy writers' queue must not make the check (readiness) wait.
+    await this.#conn.write(
+      'storage check',
+      (q) => q.run(`UPDATE ${SCHEMA_VERSION_TABLE} SET applied_at = applied_at WHERE version = (SELECT MAX(version) FROM ${SCHEMA_VERSION_TABLE})`),
+      { lockKey: 'storage-check' },
     );
   }
 
   async close(): Promise<void> {
     this.#listeners.clear();
+    const stopWatch = this.#stopWatch;
+    this.#stopWatch = undefined;
+    await stopWatch?.();
     await this.#conn.close();
   }
 }

@@ -2,6 +2,7 @@
 // from the same and from another connection (another server).
 import { describe, expect, it } from 'vitest';
 import type { ChangeKind } from '../../../../src/server/datastore/datastore.ts';
+import { DigestBuilder, entryBucket } from '../../../../src/server/datastore/sql/entry-digest.ts';
 import { EntryCache } from '../../../../src/server/entry-cache/entry-cache.ts';
 import { T0, bundle, caught, id, sel, td, type Fixture } from './fixture.ts';
 
@@ -62,7 +63,7 @@ export function eventConformance(f: () => Fixture): void {
     it('notifies listeners after commit, not for failed writes, and stops after unsubscribe', async () => {
       const { ds } = f();
       const seen: ChangeKind[] = [];
-      const off = ds.onChange((n) => seen.push(n.kind));
+      const off = ds.onChange((n) => n.remote || seen.push(n.kind));
       const e = await ds.createEntry(input('/a'));
       await caught(() => ds.createEntry(input('/a')));
       await ds.createBundle(bundle('fed.org'));
@@ -74,6 +75,24 @@ export function eventConformance(f: () => Fixture): void {
       off();
       await ds.deleteEntry(e.id);
       expect(seen).toEqual(['entries', 'bundles', 'join_tokens', 'nodes', 'node_selectors', 'federation_relationships']);
+    });
+
+    it('reads changes, rechecked gaps, bucket digests and bucket reloads in one snapshot', async () => {
+      const { ds } = f();
+      const a = await ds.createEntry(input('/a'));
+      const b = await ds.createEntry(input('/b'));
+      await ds.deleteEntry(b.id);
+      const r = await ds.readEntryChanges({ afterId: 0, digest: true, reloadBuckets: [entryBucket(a.id)] });
+      expect(r.events.map((e) => e.entryId)).toEqual([a.id, b.id, b.id]);
+      expect(r.entries.map((e) => e.id)).toEqual([a.id]);
+      const digest = new DigestBuilder();
+      digest.add(a.id, 0);
+      expect(r.digests).toEqual(digest.result());
+      expect(r.bucketEntries!.map((e) => e.id)).toEqual([a.id]);
+      const [first, , last] = r.events;
+      const again = await ds.readEntryChanges({ afterId: last!.id, recheck: [[first!.id, first!.id]] });
+      expect(again.events).toEqual([first]);
+      await expect(ds.readEntryChanges({ afterId: -1 })).rejects.toThrow(/afterId must be a non-negative integer/);
     });
 
     it('a cache on another connection follows this one through the feed', async () => {
@@ -89,7 +108,7 @@ export function eventConformance(f: () => Fixture): void {
       await cache.refresh();
       expect(cache.getAuthorizedEntries(parent, [])).toEqual([]);
       expect(cache.getEntry(a.id)?.revisionNumber).toBe(1);
-      expect(cache.stats).toEqual({ fullLoads: 1, incrementalRefreshes: 2 });
+      expect(cache.stats).toMatchObject({ fullLoads: 1, incrementalRefreshes: 2, pendingGaps: 0 });
       // Another server's write is visible to plain reads too.
       expect((await other.getEntry(a.id))?.parentId.path).toBe('/spire/agent/a2');
     });
