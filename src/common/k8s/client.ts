@@ -91,16 +91,7 @@ export class KubeClient {
     const res = await this.send(method, path, opts);
     const text = await readBody(res);
     const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) {
-      let reason = res.statusMessage ?? '';
-      let message = text.slice(0, 500);
-      try {
-        const s = JSON.parse(text) as { reason?: string; message?: string };
-        reason = s.reason ?? reason;
-        message = s.message ?? message;
-      } catch { /* not a Status object */ }
-      throw new KubeApiError(method, path, status, reason, message);
-    }
+    if (status < 200 || status >= 300) throw statusError(method, path, res, text);
     if (!text) return undefined as T;
     // /readyz and /version-style endpoints answer text/plain.
     return (String(res.headers['content-type'] ?? '').includes('json') ? JSON.parse(text) : text) as T;
@@ -114,8 +105,7 @@ export class KubeClient {
     const sep = path.includes('?') ? '&' : '?';
     const res = await this.send('GET', `${path}${sep}watch=1`, { signal, timeoutMs: 0 });
     if ((res.statusCode ?? 0) >= 300) {
-      const text = await readBody(res);
-      throw new KubeApiError('GET', path, res.statusCode ?? 0, res.statusMessage ?? '', text.slice(0, 500));
+      throw statusError('GET', path, res, await readBody(res));
     }
     let buf = '';
     try {
@@ -209,4 +199,16 @@ export function kubeconfigYaml(server: string, caPem: string, token: string, nam
     `current-context: ${name}`,
     '',
   ].join('\n');
+}
+
+/** A refused request's error: the API server's Status (reason, message) when the body is one, else the start of the body. */
+function statusError(method: string, path: string, res: IncomingMessage, text: string): KubeApiError {
+  let reason = res.statusMessage ?? '';
+  let message = text.slice(0, 500);
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    reason = s.reason ?? reason;
+    message = s.message ?? message;
+  } catch { /* not a Status object */ }
+  return new KubeApiError(method, path, res.statusCode ?? 0, reason, message);
 }
