@@ -1,11 +1,12 @@
 // Kubernetes workloads end to end, against a real kube-apiserver: a real
 // herald-agent with the k8s workload attestor (pod_source = api_server, with
-// only the RBAC it needs: get/list/watch pods) attests processes placed in
+// read access to pods) attests processes placed in
 // kubelet-style cgroups of Pods whose status names their container; a real
 // herald-server registers them — by hand (seed 002: workloads under a node
 // alias, `k8s:sa:workloada`) and automatically from a ClusterSPIFFEID
-// (controller_manager, with only get/list/watch on pods, namespaces, nodes
-// and clusterspiffeids, and patch on their status). The agent attests with
+// (controller_manager, reading pods, namespaces, nodes and clusterspiffeids
+// and patching their status; kubernetes-manifests.test.ts proves the minimal
+// rules of deploy/kubernetes rule by rule). The agent attests with
 // k8s_psat (a projected token bound to its pod); seed 002's node alias
 // (`-node -selector k8s_psat:cluster:mycluster`) places the workloads.
 import { writeFile } from 'node:fs/promises';
