@@ -5,13 +5,12 @@
 // public keys as OIDC JWKs, with the time the set last changed (its
 // Last-Modified) and a digest of it (its ETag).
 import { createHash, createPublicKey } from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { errorMessage } from '../common/errors.ts';
-import { serviceClient, Services } from '../common/grpc/protos.ts';
+import { Services } from '../common/grpc/protos.ts';
 import { callUnary, udsClient } from '../cli/grpc-client.ts';
 import type { TrustDomain } from '../spiffe/trust-domain.ts';
-import { SECURITY_HEADER } from '../spiffe/workload-api.ts';
+import { followJwtBundles, workloadApiClient } from '../common/wire/workload-api-client.ts';
 
 /** A public key as an OIDC consumer reads it: key material, kid, alg (and use with set_key_use). */
 export type Jwk = Readonly<Record<string, string>>;
@@ -66,22 +65,15 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 
 /** The trust domain's JWT bundle from an agent's FetchJWTBundles stream, re-opened with backoff when it drops. */
 export function workloadApiJwksSource(socketPath: string, trustDomain: TrustDomain, log: Logger): JwksSource {
-  const client = new (serviceClient(Services.workload))(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  const client = workloadApiClient(socketPath);
   let set: KeySet | undefined;
   const first = deferred();
-  let closed = false;
-  let failures = 0;
-  let stream: grpc.ClientReadableStream<unknown> | undefined;
-  const open = (): void => {
-    if (closed) return;
-    const md = new grpc.Metadata();
-    md.set(SECURITY_HEADER, 'true');
-    const call = client.FetchJWTBundles({}, md);
-    stream = call;
-    call.on('data', (m: { bundles: Record<string, Buffer> }) => {
-      failures = 0;
+  const follower = followJwtBundles(client, {
+    log,
+    keeping: 'serving the last keys',
+    onBundles: (bundles) => {
       // Keyed by trust domain ID (spiffe://example.org), as the Workload API spec says; a bare name too.
-      const jwks = m.bundles[trustDomain.idString()] ?? m.bundles[trustDomain.name];
+      const jwks = bundles[trustDomain.idString()] ?? bundles[trustDomain.name];
       if (jwks === undefined) {
         log.warn({ trust_domain: trustDomain.name }, 'The Workload API sent no JWT bundle for the trust domain');
         return;
@@ -95,22 +87,13 @@ export function workloadApiJwksSource(socketPath: string, trustDomain: TrustDoma
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'Ignoring an unparseable JWT bundle');
       }
-    });
-    call.on('error', (err: grpc.ServiceError) => {
-      if (closed) return;
-      failures++;
-      const delay = Math.min(30_000, 1000 * failures);
-      log.warn({ err: err.details || err.message, retry_in_ms: delay }, 'Workload API JWT bundle stream failed; serving the last keys');
-      setTimeout(open, delay).unref();
-    });
-  };
-  open();
+    },
+  });
   return {
     current: () => set,
     ready: () => first.promise,
     close() {
-      closed = true;
-      stream?.cancel();
+      follower.close();
       client.close();
     },
   };

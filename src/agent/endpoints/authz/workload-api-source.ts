@@ -2,17 +2,15 @@
 // a Workload API client of a herald-agent (or SPIRE agent). JWT bundles
 // arrive on a FetchJWTBundles stream, re-opened with backoff when it drops;
 // injected tokens are this process's own JWT-SVIDs, cached to half-life.
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { systemClock } from '../../../common/clock.ts';
 import { HeraldError, errorMessage } from '../../../common/errors.ts';
-import { serviceClient, Services } from '../../../common/grpc/protos.ts';
+import { followJwtBundles, workloadApiClient, workloadApiMetadata } from '../../../common/wire/workload-api-client.ts';
 import { JwtBundle } from '../../../spiffe/bundle/jwt-bundle.ts';
 import { BundleSet } from '../../../spiffe/bundle/set.ts';
 import { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
 import { TrustDomain } from '../../../spiffe/trust-domain.ts';
 import { JwtSvidCache } from '../../../spiffe/jwt-svid-cache.ts';
-import { SECURITY_HEADER } from '../../../spiffe/workload-api.ts';
 import type { AuthzSource } from './service.ts';
 
 export interface WorkloadApiSource extends AuthzSource {
@@ -21,56 +19,30 @@ export interface WorkloadApiSource extends AuthzSource {
   close(): void;
 }
 
-function header(): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set(SECURITY_HEADER, 'true');
-  return md;
-}
-
 export function workloadApiSource(socketPath: string, log: Logger): WorkloadApiSource {
-  const client = new (serviceClient(Services.workload))(`unix:${socketPath}`, grpc.credentials.createInsecure());
+  const client = workloadApiClient(socketPath);
   let bundles = { source: new BundleSet(), generation: 0 };
   let markReady!: () => void;
   const ready = new Promise<void>((r) => (markReady = r));
-  let closed = false;
-  let failures = 0;
-  let stream: grpc.ClientReadableStream<unknown> | undefined;
-
-  const open = (): void => {
-    if (closed) return;
-    const call = client.FetchJWTBundles({}, header());
-    stream = call;
-    call.on('data', (m: { bundles: Record<string, Buffer> }) => {
-      failures = 0;
+  const follower = followJwtBundles(client, {
+    log,
+    keeping: 'keeping the current bundles',
+    onBundles: (jwksByDomain) => {
       try {
-        const set = new BundleSet(
-          Object.entries(m.bundles).map(([key, jwks]) => {
-            const td = TrustDomain.fromString(key);
-            return SpiffeBundle.fromJwtBundle(JwtBundle.parse(td, jwks));
-          }),
-        );
+        const set = new BundleSet(Object.entries(jwksByDomain).map(([key, jwks]) => SpiffeBundle.fromJwtBundle(JwtBundle.parse(TrustDomain.fromString(key), jwks))));
         bundles = { source: set, generation: bundles.generation + 1 };
         markReady();
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'Ignoring an unparseable JWT bundles message');
       }
-    });
-    call.on('error', (err: grpc.ServiceError) => {
-      if (closed) return;
-      failures++;
-      // go-spiffe's backoff: linear, capped at 30 s.
-      const delay = Math.min(30_000, 1000 * failures);
-      log.warn({ err: err.details || err.message, retry_in_ms: delay }, 'Workload API JWT bundle stream failed; keeping the current bundles');
-      setTimeout(open, delay).unref();
-    });
-  };
-  open();
+    },
+  });
 
   const tokens = new JwtSvidCache({
     clock: systemClock,
     mint: (_entry, audience) =>
       new Promise((resolve, reject) => {
-        client.FetchJWTSVID({ audience: [...audience], spiffe_id: '' }, header(), { deadline: Date.now() + 5000 }, (err, res) => {
+        client.FetchJWTSVID({ audience: [...audience], spiffe_id: '' }, workloadApiMetadata(), { deadline: Date.now() + 5000 }, (err, res) => {
           if (err) return reject(new HeraldError('ERR_UNAVAILABLE_JWT_SVID', `cannot fetch a JWT-SVID from the Workload API: ${err.details || err.message}`));
           const token = res?.svids[0]?.svid;
           if (!token) return reject(new HeraldError('ERR_UNAVAILABLE_JWT_SVID', 'the Workload API returned no JWT-SVID'));
@@ -85,8 +57,7 @@ export function workloadApiSource(socketPath: string, log: Logger): WorkloadApiS
     injectToken: async (_call, audience) => (await tokens.fetch('', [audience])).token,
     ready: () => ready,
     close: () => {
-      closed = true;
-      stream?.cancel();
+      follower.close();
       client.close();
     },
   };
