@@ -197,6 +197,9 @@ export const errorRegistry = {
   ERR_FEDERATION_EMPTY_BUNDLE: { status: GrpcCode.UNAVAILABLE, description: 'A foreign bundle endpoint served a bundle without X.509 authorities' },
   ERR_FEDERATION_WRONG_DOMAIN: { status: GrpcCode.UNAVAILABLE, description: 'A foreign bundle endpoint served a bundle of another trust domain' },
 
+  // Rate limits (server.ratelimit)
+  ERR_RESOURCE_EXHAUSTED_RATE_LIMIT: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'A source IP is over its AttestAgent or signing rate limit' },
+
   // Datastore
   ERR_DATASTORE_BUSY: { status: GrpcCode.UNAVAILABLE, description: 'Another writer held the database lock too long, or a transaction could not be serialized' },
   ERR_DATASTORE_FULL: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'The datastore disk or database is full' },

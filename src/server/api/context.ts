@@ -14,6 +14,7 @@ import { MatchBehavior, type DataStore } from '../datastore/datastore.ts';
 import type { EntryCache } from '../entry-cache/entry-cache.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';
+import type { RateLimits } from './rate-limit.ts';
 
 export interface ApiContext {
   readonly trustDomain: TrustDomain;
@@ -29,6 +30,8 @@ export interface ApiContext {
   readonly agentSvidTtlMs: number;
   /** Asks federation to refresh one trust domain's bundle now (trustdomain/v1 RefreshBundle). */
   readonly refreshBundle?: (td: TrustDomain) => Promise<void>;
+  /** Per-IP limits on attestation and signing (server.ratelimit); absent: none. */
+  readonly rateLimits?: RateLimits;
 }
 
 type Handler<Req, Res> = (req: Req, caller: Caller, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
