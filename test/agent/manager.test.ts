@@ -98,6 +98,18 @@ describe('agent manager', () => {
     expect(manager.lastSyncAt).toBe(clock.now());
   });
 
+  it('stops serving an X509-SVID at its expiry when it could not be renewed (soak finding)', async () => {
+    await manager.start();
+    const svid = manager.cache.svid('e1')!;
+    const notAfter = Date.parse(svid.certificates[0]!.validTo);
+    // The server is gone for good: every sync fails from now on.
+    await server.stop();
+    clock.advance(notAfter - clock.now() - 1);
+    expect(manager.cache.svid('e1')).toBe(svid);
+    clock.advance(1);
+    expect(manager.cache.svid('e1')).toBeUndefined();
+  });
+
   it('renews the agent SVID in the sync that finds it due, with RenewAgent', async () => {
     server.agentTtlMs = 60_000;
     await manager.start();
