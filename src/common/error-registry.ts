@@ -237,6 +237,7 @@ export const errorRegistry = {
   ERR_REBOOTSTRAP_NOT_SUPPORTED: { status: GrpcCode.INTERNAL, description: 'rebootstrap_mode "always" was asked for but the agent cannot re-bootstrap' },
   ERR_UNKNOWN_BATCH_STATUS: { status: GrpcCode.UNKNOWN, description: 'A batch result from the server carries no status' },
   ERR_UNAVAILABLE_EMPTY_BUNDLE: { status: GrpcCode.UNAVAILABLE, description: 'The server sent a bundle without X.509 authorities' },
+  ERR_UNAVAILABLE_FETCH_JWT_SVID: { status: GrpcCode.UNAVAILABLE, description: 'The agent could not get a JWT-SVID from the server for a Workload API call' },
   ERR_UNAVAILABLE_JWT_SVID: { status: GrpcCode.UNAVAILABLE, description: 'ext_authz cannot fetch a JWT-SVID from the Workload API' },
 
   // Sockets, peers and local processes

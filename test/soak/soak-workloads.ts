@@ -46,7 +46,7 @@ export class WorkloadDriver {
   /** Revoked X.509 authorities (subject key ID, lowercase hex) and when. */
   readonly revoked: { authorityId: string; at: number }[] = [];
   readonly #topo: Topology;
-  readonly #started: number;
+  #started: number;
   readonly #validUntil = new Map<string, number>();
   readonly #md = new grpc.Metadata();
   #clients: WorkloadClient[] = [];
@@ -75,6 +75,16 @@ export class WorkloadDriver {
     await Promise.all(work);
   }
 
+  /** Starts the measured run: counts, failures and gaps from the warm-up are forgotten. */
+  startMeasuring(): void {
+    this.#started = Date.now();
+    this.failures.length = 0;
+    for (const c of this.calls.values()) Object.assign(c, { attempted: 0, succeeded: 0, failed: 0 });
+    this.longestGapMs = 0;
+    this.longestGapId = '';
+    for (const id of this.#validUntil.keys()) this.#validUntil.set(id, Math.max(this.#validUntil.get(id)!, this.#started));
+  }
+
   /** The gaps still open at the end (identities whose last SVID has expired, or that never got one). */
   finish(): void {
     const now = Date.now();
@@ -94,6 +104,7 @@ export class WorkloadDriver {
   }
 
   #fetchX509(agent: number): Promise<void> {
+    const askedAt = Date.now();
     return new Promise((resolve, reject) => {
       const call = this.#clients[agent]!.FetchX509SVID({}, this.#md, { deadline: Date.now() + CALL_TIMEOUT_MS });
       let done = false;
@@ -102,7 +113,7 @@ export class WorkloadDriver {
         done = true;
         call.cancel();
         try {
-          this.#checkX509(agent, res);
+          this.#checkX509(agent, res, askedAt);
           resolve();
         } catch (err) {
           reject(err);
@@ -114,7 +125,8 @@ export class WorkloadDriver {
     });
   }
 
-  #checkX509(agent: number, res: WireX509Response): void {
+  /** `askedAt`: an SVID still valid when the call was made was not served expired. */
+  #checkX509(agent: number, res: WireX509Response, askedAt: number): void {
     const now = Date.now();
     const td = TrustDomain.fromString(TD);
     const expected = new Set(this.#topo.workloads[agent]);
@@ -124,12 +136,12 @@ export class WorkloadDriver {
       const leaf = chain[0]!;
       const notAfter = Date.parse(leaf.validTo);
       let ok = true;
-      if (notAfter <= now) {
+      if (notAfter <= askedAt) {
         this.#violation('expired', `${s.spiffe_id} served by agent-${agent} expired at ${leaf.validTo}`);
         ok = false;
       }
       try {
-        verify(chain, new BundleSet([new SpiffeBundle(td, { x509Authorities: parseCertificatesDer(s.bundle) })]), { at: now });
+        verify(chain, new BundleSet([new SpiffeBundle(td, { x509Authorities: parseCertificatesDer(s.bundle) })]), { at: Math.min(now, notAfter - 1) });
       } catch (err) {
         this.#violation('unverified', `${s.spiffe_id} served by agent-${agent} does not verify against its bundle: ${(err as Error).message}`);
         ok = false;
@@ -161,13 +173,14 @@ export class WorkloadDriver {
   }
 
   #fetchJwt(agent: number, id: string): Promise<void> {
+    const askedAt = Date.now();
     return new Promise((resolve, reject) => {
       this.#clients[agent]!.FetchJWTSVID({ audience: ['soak'], spiffe_id: id }, this.#md, { deadline: Date.now() + CALL_TIMEOUT_MS }, (err, res) => {
         if (err) return reject(new Error(`agent-${agent} FetchJWTSVID ${id}: ${err.message}`));
         const token = res.svids[0]?.svid;
         if (!token) return reject(new Error(`agent-${agent} FetchJWTSVID ${id}: no SVID`));
         const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
-        if (exp * 1000 <= Date.now()) this.#violation('expired', `JWT-SVID for ${id} from agent-${agent} expired at ${new Date(exp * 1000).toISOString()}`);
+        if (exp * 1000 <= askedAt) this.#violation('expired', `JWT-SVID for ${id} from agent-${agent} expired at ${new Date(exp * 1000).toISOString()}`);
         resolve();
       });
     });

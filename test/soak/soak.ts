@@ -65,12 +65,13 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     driver = new WorkloadDriver(topo);
     // Everyone has an SVID before the clock starts.
     for (let i = 0; i < 30; i++) {
+      driver.startMeasuring();
       await driver.round();
       if (driver.failures.length === 0) break;
-      driver.failures.length = 0;
-      for (const c of driver.calls.values()) Object.assign(c, { attempted: 0, succeeded: 0, failed: 0 });
       await new Promise((r) => setTimeout(r, 1_000));
     }
+    if (driver.failures.length > 0) throw new Error(`the topology does not serve its workloads: ${driver.failures[0]!.detail}`);
+    driver.startMeasuring();
     const startPids = pids(topo);
     const startStats = new Map([...startPids].map(([n, pid]) => [n, procStats(pid)]));
     const entriesBefore = await count(topo, 'entry');
