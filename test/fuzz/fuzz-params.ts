@@ -34,15 +34,9 @@ export function typedOutcome<T>(what: string, parse: () => T): Outcome<T> {
   try {
     out = { ok: true, value: parse() };
   } catch (err) {
-    if (!(err instanceof HeraldError)) {
-      const kind = err instanceof Error ? `${err.constructor.name}: ${err.message}` : `non-Error ${String(err)}`;
-      throw new Error(`${what} let an untyped error escape: ${kind}`, { cause: err });
-    }
-    out = { ok: false, error: err };
+    out = typedError(what, err);
   }
-  const took = performance.now() - started;
-  if (took > MAX_PARSE_MS) throw new Error(`${what} took ${Math.round(took)} ms (limit ${MAX_PARSE_MS} ms)`);
-  return out;
+  return inTime(what, started, out);
 }
 
 /** typedOutcome for async parses (the time bound covers the whole await). */
@@ -52,12 +46,18 @@ export async function typedOutcomeAsync<T>(what: string, parse: () => Promise<T>
   try {
     out = { ok: true, value: await parse() };
   } catch (err) {
-    if (!(err instanceof HeraldError)) {
-      const kind = err instanceof Error ? `${err.constructor.name}: ${err.message}` : `non-Error ${String(err)}`;
-      throw new Error(`${what} let an untyped error escape: ${kind}`, { cause: err });
-    }
-    out = { ok: false, error: err };
+    out = typedError(what, err);
   }
+  return inTime(what, started, out);
+}
+
+function typedError(what: string, err: unknown): { ok: false; error: HeraldError } {
+  if (err instanceof HeraldError) return { ok: false, error: err };
+  const kind = err instanceof Error ? `${err.constructor.name}: ${err.message}` : `non-Error ${String(err)}`;
+  throw new Error(`${what} let an untyped error escape: ${kind}`, { cause: err });
+}
+
+function inTime<T>(what: string, started: number, out: T): T {
   const took = performance.now() - started;
   if (took > MAX_PARSE_MS) throw new Error(`${what} took ${Math.round(took)} ms (limit ${MAX_PARSE_MS} ms)`);
   return out;
