@@ -80,7 +80,7 @@ export function rawServerStream(client: grpc.Client, path: string, body: Buffer,
   });
 }
 
-/** A live agent still serves a well-formed request (after a run of hostile ones). */
+/** The Workload API's security header. */
 export function workloadMetadata(): grpc.Metadata {
   const md = new grpc.Metadata();
   md.set('workload.spiffe.io', 'true');
