@@ -152,6 +152,11 @@ export class FaultInjector {
           w.skipped = 'no old X.509 authority yet';
           return;
         }
+        // Still shown as the old authority after its revocation, until the next rotation.
+        if (this.#driver.revoked.some((r) => r.authorityId === old.toLowerCase())) {
+          w.skipped = 'the old X.509 authority is already revoked';
+          return;
+        }
         w.target = old.slice(0, 12);
         await cli(t, 'localauthority', 'x509', 'taint', '-authorityID', old, '-output', 'json');
         // Agents replace SVIDs of a tainted authority at once; the revocation comes once they have.
