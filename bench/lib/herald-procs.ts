@@ -64,6 +64,8 @@ export async function startServerProc(opts: { trustDomain: string; extraServer?:
   trust_domain: ${opts.trustDomain}
   data_dir: ${join(dir, 'server-data')}
   log_level: WARN
+  # Every bench client comes from 127.0.0.1: SPIRE's per-IP limits would measure the limiter.
+  ratelimit: { attestation: false, signing: false }
 ${opts.extraServer ?? ''}
 plugins:
   DataStore: { sql: { plugin_data: { database_type: sqlite3, connection_string: ${join(dir, 'server-data/ds.sqlite3')} } } }

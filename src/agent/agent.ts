@@ -194,6 +194,8 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
       ...(opts.extraServices?.({ manager, attestation, metrics }) ?? []),
     ],
     logger: subsystemLogger(log, 'endpoints'),
+    limits: config.endpointLimits.connections,
+    grpcOptions: config.endpointLimits.grpcOptions,
   });
   log.info({ agent_id: manager.agentId?.toString(), socket_path: config.socketPath }, 'Starting Workload and SDS APIs');
 
@@ -206,6 +208,8 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
       mode: 0o777,
       services: [{ definition: serviceDefinition(Services.authorization), implementation: service.implementation }],
       logger: subsystemLogger(log, 'authz'),
+      limits: config.endpointLimits.connections,
+      grpcOptions: config.endpointLimits.grpcOptions,
     });
     authz = { service, socket: authzSocket };
     log.info({ socket_path: config.authz.socketPath, policy_file: config.authz.policyFile ?? null }, 'Starting ext_authz API');

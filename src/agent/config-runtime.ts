@@ -14,6 +14,7 @@ import { TrustDomain } from '../spiffe/trust-domain.ts';
 import { agentDeclaredPlugins } from './catalog/catalog.ts';
 import type { AgentFileConfig } from './config.ts';
 import { toTelemetryConfig, type TelemetryConfig } from '../common/telemetry/config.ts';
+import { toEndpointLimits, type EndpointLimits } from './endpoints/limits.ts';
 
 export type WorkloadKeyTypeName = 'ec-p256' | 'ec-p384' | 'rsa-2048';
 
@@ -92,6 +93,8 @@ export interface AgentRuntimeConfig {
   readonly workloadX509SvidKeyType: WorkloadKeyTypeName;
   readonly sds: AgentSdsConfig;
   readonly authz: AgentAuthzConfig;
+  /** Bounds on the callers of the agent's sockets (agent.endpoint_limits). */
+  readonly endpointLimits: EndpointLimits;
   /**
    * The enabled plugins, by type in catalog order (KeyManager, NodeAttestor,
    * WorkloadAttestor, SVIDStore) and in file order within a type; each with
@@ -198,6 +201,7 @@ export function toAgentRuntimeConfig(file: AgentFileConfig, ctx: RuntimeContext)
     rebootstrapDelayMs: a.rebootstrap_delay ?? DEFAULT_REBOOTSTRAP_DELAY_MS,
     syncIntervalMs: a.sync_interval ?? a.experimental.sync_interval ?? DEFAULT_SYNC_INTERVAL_MS,
     workloadX509SvidKeyType: a.workload_x509_svid_key_type,
+    endpointLimits: toEndpointLimits(a.endpoint_limits),
     sds: {
       defaultSvidName: a.sds.default_svid_name,
       defaultBundleName: a.sds.default_bundle_name,

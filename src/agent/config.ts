@@ -14,6 +14,7 @@ import { readConfigText, type LoadConfigOptions } from '../common/config/load-op
 import { eachItem, nonEmpty, offOnly, port, spiffeIdProblem, trustDomainProblem, urlPath } from '../common/config/spiffe-checks.ts';
 import type { FlagSpecs } from '../cli/flags.ts';
 import { agentPluginsSchema } from './catalog/catalog.ts';
+import { endpointLimitsSchema } from './endpoints/limits.ts';
 import { toAgentRuntimeConfig } from './config-runtime.ts';
 import type { AgentRuntimeConfig } from './config-runtime.ts';
 
@@ -161,6 +162,7 @@ const agentSection = s.section(
     rebootstrap_delay: s.duration({ description: 'How long the server\'s certificate must fail to chain to the agent\'s bundle before it re-bootstraps (default 10m, as SPIRE); a successful sync in between starts the count again' }),
     sds,
     authz,
+    endpoint_limits: endpointLimitsSchema,
     experimental,
     // SPIRE keys Herald does not support.
     authorized_delegates: s.unsupported('the Delegated Identity API is not implemented'),

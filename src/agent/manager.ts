@@ -148,6 +148,7 @@ export class AgentManager {
   readonly synchronizer: Synchronizer;
   #mustReattest = false;
   #timer: Timer | undefined;
+  #expiryTimer: Timer | undefined;
   #stopped = false;
   #failures = 0;
   /** The last failed sync could not reach a server (gRPC UNAVAILABLE). */
@@ -322,6 +323,7 @@ export class AgentManager {
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
+    this.#expiryTimer?.cancel();
     this.rotator.close();
   }
 
@@ -330,7 +332,30 @@ export class AgentManager {
     return this.rotator.describe(err);
   }
 
+  /**
+   * At the first cached X509-SVID's expiry: drop what has expired and
+   * publish, so no workload is handed an expired SVID (when the server has
+   * been out of reach for longer than SVIDs live). Rescheduled after each
+   * sync attempt.
+   */
+  #scheduleExpiry(): void {
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    if (this.#stopped) return;
+    const first = this.cache.earliestExpiry();
+    if (first === undefined) return;
+    this.#expiryTimer = this.#o.clock.setTimeout(() => {
+      const dropped = this.cache.dropExpired(this.#o.clock.now());
+      if (dropped > 0) {
+        this.#o.log.warn({ count: dropped }, 'X509-SVIDs expired before they could be renewed; no longer serving them');
+        this.cache.publish();
+      }
+      this.#scheduleExpiry();
+    }, first - this.#o.clock.now());
+  }
+
   #schedule(): void {
+    this.#scheduleExpiry();
     if (this.#stopped) return;
     const base = this.#o.syncIntervalMs;
     // Exponential from the interval, capped; ±10 % jitter so a fleet does not retry in step.

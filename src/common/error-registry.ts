@@ -201,6 +201,9 @@ export const errorRegistry = {
   ERR_FEDERATION_EMPTY_BUNDLE: { status: GrpcCode.UNAVAILABLE, description: 'A foreign bundle endpoint served a bundle without X.509 authorities' },
   ERR_FEDERATION_WRONG_DOMAIN: { status: GrpcCode.UNAVAILABLE, description: 'A foreign bundle endpoint served a bundle of another trust domain' },
 
+  // Rate limits (server.ratelimit)
+  ERR_RESOURCE_EXHAUSTED_RATE_LIMIT: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'A source IP is over its AttestAgent or signing rate limit' },
+
   // Datastore
   ERR_DATASTORE_BUSY: { status: GrpcCode.UNAVAILABLE, description: 'Another writer held the database lock too long, or a transaction could not be serialized' },
   ERR_DATASTORE_FULL: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'The datastore disk or database is full' },
@@ -239,6 +242,7 @@ export const errorRegistry = {
   ERR_REBOOTSTRAP_NOT_SUPPORTED: { status: GrpcCode.INTERNAL, description: 'rebootstrap_mode "always" was asked for but the agent cannot re-bootstrap' },
   ERR_UNKNOWN_BATCH_STATUS: { status: GrpcCode.UNKNOWN, description: 'A batch result from the server carries no status' },
   ERR_UNAVAILABLE_EMPTY_BUNDLE: { status: GrpcCode.UNAVAILABLE, description: 'The server sent a bundle without X.509 authorities' },
+  ERR_UNAVAILABLE_FETCH_JWT_SVID: { status: GrpcCode.UNAVAILABLE, description: 'The agent could not get a JWT-SVID from the server for a Workload API call' },
   ERR_UNAVAILABLE_JWT_SVID: { status: GrpcCode.UNAVAILABLE, description: 'ext_authz cannot fetch a JWT-SVID from the Workload API' },
 
   // Sockets, peers and local processes

@@ -66,6 +66,8 @@ export interface ServerRuntimeConfig {
   readonly agentTtlMs: number;
   readonly caSubject: { readonly country: readonly string[]; readonly organization: readonly string[]; readonly commonName: string | undefined };
   readonly jwtIssuer: string | undefined;
+  /** server.ratelimit (SPIRE's per-IP limits). */
+  readonly rateLimit: { readonly attestation: boolean; readonly signing: boolean };
   readonly federation: {
     /** Undefined: no bundle endpoint is served. */
     readonly bundleEndpoint: BundleEndpointConfig | undefined;
@@ -195,6 +197,7 @@ export function toServerRuntimeConfig(file: ServerFileConfig, ctx: RuntimeContex
       ? { country: ['US'], organization: ['SPIFFE'], commonName: undefined }
       : { country: subject.country, organization: subject.organization, commonName: subject.common_name === '' ? undefined : subject.common_name },
     jwtIssuer: srv.jwt_issuer === '' ? undefined : srv.jwt_issuer,
+    rateLimit: { attestation: srv.ratelimit.attestation, signing: srv.ratelimit.signing },
     federation: { bundleEndpoint, federatesWith },
     console: toConsoleConfig(file.console, abs),
     plugins,

@@ -189,10 +189,16 @@ const serverSection = s.section(
       { bundle_endpoint: bundleEndpoint, federates_with: federatesWith },
       { description: 'SPIFFE Federation: serving this bundle and fetching foreign ones' },
     ),
+    ratelimit: s.section(
+      {
+        attestation: s.bool({ description: 'Limit AttestAgent to 1 call per second per source IP (SPIRE)', default: true }),
+        signing: s.bool({ description: 'Limit X509-SVID signing (per CSR) and JWT-SVID signing to 500 per second per source IP each (SPIRE)', default: true }),
+      },
+      { description: 'Per-source-IP rate limits on the agent API (SPIRE ratelimit); a caller over a limit waits, up to 10 s, then gets RESOURCE_EXHAUSTED' },
+    ),
     // SPIRE keys Herald does not support.
     admin_ids: s.unsupported('admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'),
     audit_log_enabled: s.bool({ description: 'Log every API call and agent attestation as one structured line (type=audit): caller, method, request fields that are not secrets, result', default: false }),
-    ratelimit: s.unsupported('Herald does not rate-limit attestation or signing'),
     experimental: s.unsupported('SPIRE experimental features are not implemented'),
     disable_jwt_svids: offOnly('Herald always issues JWT-SVIDs'),
     default_svid_ttl: s.unsupported('removed in SPIRE; use default_x509_svid_ttl'),

@@ -24,6 +24,7 @@ import { healthService } from './api/health-service.ts';
 import { svidService } from './api/svid-service.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
 import { localAuthorityService } from './api/localauthority-service.ts';
+import { RateLimits } from './api/rate-limit.ts';
 import { startBundleEndpoint } from './federation/bundle-endpoint.ts';
 import { BundleRefresher } from './federation/refresher.ts';
 import { DataStoreAuthorityPublisher } from './ca/bundle-publisher.ts';
@@ -196,6 +197,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       auditLog: config.auditLogEnabled,
       agentSvidTtlMs: config.agentTtlMs,
       refreshBundle: async (t) => void (await refresher.refresh(t)),
+      rateLimits: new RateLimits({ ...config.rateLimit, clock }),
     };
 
     const services = (resolver: CallerResolver) => [

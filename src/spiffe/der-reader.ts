@@ -57,6 +57,12 @@ export function readTlv(der: Uint8Array, offset: number, limit: number, expected
     throw new DerError(`unexpected tag 0x${hex(tag)} at offset ${offset}${want}`);
   }
   if ((tag & 0x1f) === 0x1f) throw new DerError(`unsupported high tag number at offset ${offset}`);
+  // Universal tag 0 is BER's end-of-contents marker, which DER never has.
+  if ((tag & 0xdf) === 0) throw new DerError(`end-of-contents tag at offset ${offset}`);
+  // DER encodes every universal type but SEQUENCE and SET (strings included) in primitive form.
+  if ((tag & 0xe0) === 0x20 && tag !== Tag.SEQUENCE && tag !== Tag.SET) {
+    throw new DerError(`constructed encoding of ${tagName(tag & 0xdf)} at offset ${offset}`);
+  }
   let len = der[offset + 1]!;
   let contentStart = offset + 2;
   if (len & 0x80) {

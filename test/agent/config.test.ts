@@ -110,6 +110,10 @@ describe('defaults', () => {
         { type: 'NodeAttestor', name: 'join_token', config: {} },
         { type: 'WorkloadAttestor', name: 'unix', config: { discoverWorkloadPath: false, workloadSizeLimit: 0 } },
       ],
+      endpointLimits: {
+        connections: { maxConnections: 4096, maxConnectionsPerUid: 1024, firstRequestTimeoutMs: 10_000 },
+        grpcOptions: { 'grpc.max_concurrent_streams': 1000, 'grpc.max_receive_message_length': 1024 * 1024, 'grpc.max_connection_idle_ms': 30 * 60_000 },
+      },
       healthChecks: { listenerEnabled: false, bindAddress: 'localhost', bindPort: 8080, livePath: '/live', readyPath: '/ready' },
       telemetry: { prometheus: undefined, metricPrefix: 'spire_agent' },
       warnings: [],

@@ -16,6 +16,7 @@ import { AgentManager, retryCapMs } from '../../src/agent/manager.ts';
 import type { NodeAttestorClient } from '../../src/agent/plugins/nodeattestor/types.ts';
 import { AgentStorage } from '../../src/agent/storage.ts';
 import { SpireApiServer, TD } from '../helpers/spire-api-server.ts';
+import { runCommand } from '../helpers/process.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
 const log = pino({ level: 'silent' });
@@ -96,6 +97,41 @@ describe('agent manager', () => {
     clock.advance(retryCapMs(SYNC_MS) * 1.1);
     await synced;
     expect(manager.lastSyncAt).toBe(clock.now());
+  });
+
+  it('stops serving an X509-SVID at its expiry when it could not be renewed (soak finding)', async () => {
+    await manager.start();
+    const svid = manager.cache.svid('e1')!;
+    const notAfter = Date.parse(svid.certificates[0]!.validTo);
+    // The server is gone for good: every sync fails from now on.
+    await server.stop();
+    clock.advance(notAfter - clock.now() - 1);
+    expect(manager.cache.svid('e1')).toBe(svid);
+    clock.advance(1);
+    expect(manager.cache.svid('e1')).toBeUndefined();
+  });
+
+  it('a read-only data_dir does not fail the sync: a new bundle is used, SVIDs renewed, and the bundle stored once writable (soak finding)', async () => {
+    await manager.start();
+    const before = manager.cache.svid('e1');
+    const dir = join(tmp.path, 'data');
+    const storage = await AgentStorage.open(dir);
+    const mount = async (...args: string[]) => expect((await runCommand('mount', args)).code).toBe(0);
+    await mount('--bind', dir, dir);
+    try {
+      await mount('-o', 'remount,bind,ro', dir);
+      // A new CA: the bundle changes, and the SVIDs signed by the now tainted one are renewed at once.
+      await server.rotateAndTaint();
+      await nextSync();
+      expect(manager.lastSyncAt, 'the sync failed').toBe(clock.now());
+      expect(manager.cache.svid('e1')).not.toBe(before);
+      expect(manager.cache.bundle().x509Authorities).toHaveLength(2);
+      expect(await storage.loadBundle()).toHaveLength(1);
+    } finally {
+      expect((await runCommand('umount', [dir])).code).toBe(0);
+    }
+    await nextSync();
+    expect(await storage.loadBundle()).toHaveLength(2);
   });
 
   it('renews the agent SVID in the sync that finds it due, with RenewAgent', async () => {

@@ -85,6 +85,7 @@ describe('defaults', () => {
       agentTtlMs: 3_600_000,
       caSubject: { country: ['US'], organization: ['SPIFFE'], commonName: undefined },
       jwtIssuer: undefined,
+      rateLimit: { attestation: true, signing: true },
       federation: { bundleEndpoint: undefined, federatesWith: [] },
       plugins: [
         { type: 'DataStore', name: 'sql', config: { databaseType: 'sqlite3', connectionString: join(tmp.path, '.data/datastore.sqlite3') } },
@@ -236,7 +237,7 @@ describe('problems are reported with file, line and key path', () => {
     ['an invalid trust domain', '  trust_domain: Example.org\n', 'server.yaml:2 server.trust_domain: invalid trust domain "Example.org": spiffeid: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
     ['a key type SPIRE has but Herald lacks', '  ca_key_type: ec-p521\n', 'server.yaml:3 server.ca_key_type: must be one of ec-p256, ec-p384, rsa-2048, rsa-4096, got "ec-p521"'],
     ['admin_ids', '  admin_ids: ["spiffe://example.org/admin"]\n', 'server.yaml:3 server.admin_ids: not supported by Herald: admin SPIFFE IDs need the admin API over TLS; Herald serves it only on the admin socket'],
-    ['ratelimit', '  ratelimit: { attestation: false }\n', 'server.yaml:3 server.ratelimit: not supported by Herald: Herald does not rate-limit attestation or signing'],
+    ['ratelimit with an unknown key', '  ratelimit: { attestations: false }\n', 'server.yaml:3 server.ratelimit.attestations: unknown key (did you mean "attestation"?)'],
     ['experimental', '  experimental: { events_based_cache: true }\n', 'server.yaml:3 server.experimental: not supported by Herald: SPIRE experimental features are not implemented'],
     ['a too-short ca_ttl', '  ca_ttl: 5s\n', 'server.yaml:3 server.ca_ttl: must be at least 10s'],
   ])('rejects %s', async (_name, body, expected) => {

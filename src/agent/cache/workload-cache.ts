@@ -42,6 +42,32 @@ export class WorkloadCache {
     if (this.#entries.has(entryId)) this.#svids.set(entryId, svid);
   }
 
+  /**
+   * Drops the X509-SVIDs whose leaf has expired by `now` (an agent that could
+   * not renew them must not hand them out); returns how many. Call publish()
+   * after.
+   */
+  dropExpired(now: number): number {
+    let dropped = 0;
+    for (const [id, svid] of this.#svids) {
+      if (notAfterOf(svid) <= now) {
+        this.#svids.delete(id);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** When the first cached X509-SVID expires (ms since epoch), if any. */
+  earliestExpiry(): number | undefined {
+    let first: number | undefined;
+    for (const svid of this.#svids.values()) {
+      const t = notAfterOf(svid);
+      if (first === undefined || t < first) first = t;
+    }
+    return first;
+  }
+
   setBundle(bundle: SpiffeBundle): void {
     this.#bundle = bundle;
     this.#bundleGeneration++;
@@ -171,6 +197,18 @@ export class WorkloadCache {
     }
     return { identities, bundle: this.#bundle, federatedBundles, builtAt: performance.now() };
   }
+}
+
+const notAfters = new WeakMap<X509Svid, number>();
+
+/** The leaf's notAfter in ms (Node parses validTo on every read: kept per SVID). */
+function notAfterOf(svid: X509Svid): number {
+  let t = notAfters.get(svid);
+  if (t === undefined) {
+    t = Date.parse(svid.certificates[0]!.validTo);
+    notAfters.set(svid, t);
+  }
+  return t;
 }
 
 /**

@@ -70,6 +70,8 @@ export class AgentSvidRotator extends EventEmitter<AgentSvidRotatorEvents> {
   /** Where #roots came from (bootstrap file or URL, or the stored bundle), for TLS failures. */
   #rootsSource: string | undefined;
   #client: ServerClient | undefined;
+  /** The SVID in use could not be written to data_dir (read-only, full): written again at each rotation check. */
+  #unsaved: { chain: X509Certificate[]; privateKey: KeyObject } | undefined;
 
   constructor(o: AgentSvidRotatorOptions) {
     super();
@@ -120,14 +122,14 @@ export class AgentSvidRotator extends EventEmitter<AgentSvidRotatorEvents> {
 
   /** Node attestation with a new key: the SVID is stored and used; call rebuildClient to use it on the sync's client too. */
   async attest(attestor: NodeAttestorClient): Promise<void> {
-    const { log, storage } = this.#o;
+    const { log } = this.#o;
     const { privateKey } = generateKeyPair('ec-p256');
     const client = new ServerClient({ address: this.#o.serverAddress, serverId: this.serverId, trustedRoots: this.#roots });
     try {
       const wire = await client.attest(attestor.type, await attestor.attestationData(), createCsr(privateKey), (c) => attestor.answer(c));
       const chain = wire.cert_chain.map((d) => new X509Certificate(d));
       this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
-      await storage.storeSvid({ chain, privateKey });
+      await this.#store(chain, privateKey);
       log.info({ spiffe_id: this.#svid.id.toString(), node_attestor_type: attestor.type }, 'Node attestation was successful');
     } catch (err) {
       throw new AgentManagerError('ERR_ATTESTATION_FAILED', `agent: failed to attest with ${attestor.type}: ${this.describeAttestation(err)}`, { cause: err });
@@ -144,6 +146,7 @@ export class AgentSvidRotator extends EventEmitter<AgentSvidRotatorEvents> {
    * RenewAgent. Returns whether it did.
    */
   async rotateIfDue(signedByTainted: (chain: readonly X509Certificate[]) => boolean = () => false): Promise<boolean> {
+    if (this.#unsaved) await this.#store(this.#unsaved.chain, this.#unsaved.privateKey);
     const svid = this.#svid!;
     const tainted = signedByTainted(svid.chain);
     if (this.#o.clock.now() < svid.renewAt && !tainted) return false;
@@ -157,12 +160,31 @@ export class AgentSvidRotator extends EventEmitter<AgentSvidRotatorEvents> {
     const { privateKey } = generateKeyPair('ec-p256');
     const wire = await this.client.renewAgent(createCsr(privateKey));
     const chain = wire.cert_chain.map((d) => new X509Certificate(d));
-    await this.#o.storage.storeSvid({ chain, privateKey });
     this.#svid = agentSvidOf(chain, privateKey, this.#o.clock.now());
+    await this.#store(chain, privateKey);
     this.rebuildClient();
     this.#o.log.info({ spiffe_id: this.#svid.id.toString(), expires_at: chain[0]!.validTo }, 'Renewed the agent SVID');
     this.emit('rotated', { svid: this.#svid, how: 'renewed' });
     return true;
+  }
+
+  /**
+   * Writes the agent SVID in use to data_dir. A data_dir that cannot be
+   * written (read-only, full) does not stop the agent from using the SVID
+   * the server just issued: without it, the agent would keep its old SVID
+   * until it expired and then be locked out (a join token cannot attest
+   * again). The write is retried at every rotation check; a restart before
+   * it succeeds finds the previous SVID on disk.
+   */
+  async #store(chain: X509Certificate[], privateKey: KeyObject): Promise<void> {
+    try {
+      await this.#o.storage.storeSvid({ chain, privateKey });
+      if (this.#unsaved) this.#o.log.info({}, 'Stored the agent SVID in data_dir');
+      this.#unsaved = undefined;
+    } catch (err) {
+      if (!this.#unsaved) this.#o.log.error({ err: errorMessage(err) }, 'Could not store the agent SVID in data_dir; using it from memory and retrying');
+      this.#unsaved = { chain, privateKey };
+    }
   }
 
   /** A new client with the current agent SVID and roots (the old one is closed). */

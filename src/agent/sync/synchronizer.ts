@@ -75,6 +75,8 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
   /** Tainted authorities of the last bundle: what they signed is replaced at once. */
   #tainted: Tainted = { x509: [], jwtKeyIds: new Set() };
   #renewAt = new Map<string, number>();
+  /** A bundle data_dir could not take (read-only, full): written again at each sync. */
+  #unsavedRoots: X509Certificate[] | undefined;
 
   constructor(o: SynchronizerOptions) {
     super();
@@ -116,6 +118,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
   /** The trust bundle: stored, and given to the connection, when it changed. */
   async #syncBundle(): Promise<boolean> {
     const { cache, storage } = this.#o;
+    if (this.#unsavedRoots) await this.#storeRoots(this.#unsavedRoots);
     const wireBundle = await this.#o.connection.client.getBundle();
     const bundle = bundleFromWire(wireBundle);
     this.#tainted = taintedOf(wireBundle);
@@ -123,10 +126,26 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
     if (cache.bundle().equal(bundle) && cache.bundle().sequenceNumber === bundle.sequenceNumber) return false;
     cache.setBundle(bundle);
     const roots = [...bundle.x509Authorities];
-    await storage.storeBundle(roots);
     this.#o.connection.updateRoots(roots, `the stored bundle in ${storage.bundlePath}`);
+    await this.#storeRoots(roots);
     this.#o.log.debug({ sequence: String(bundle.sequenceNumber) }, 'Bundle updated');
     return true;
+  }
+
+  /**
+   * Writes the bundle to data_dir. A data_dir that cannot be written does
+   * not fail the sync: the bundle is already in use (cache, connection), and
+   * a failed sync would stop SVID renewal until the disk recovers.
+   */
+  async #storeRoots(roots: X509Certificate[]): Promise<void> {
+    try {
+      await this.#o.storage.storeBundle(roots);
+      if (this.#unsavedRoots) this.#o.log.info({}, 'Stored the trust bundle in data_dir');
+      this.#unsavedRoots = undefined;
+    } catch (err) {
+      if (!this.#unsavedRoots) this.#o.log.error({ err: errorMessage(err) }, 'Could not store the trust bundle in data_dir; using it from memory and retrying at each sync');
+      this.#unsavedRoots = roots;
+    }
   }
 
   async #syncFederatedBundles(entries: readonly CachedEntry[]): Promise<void> {

@@ -45,6 +45,7 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { HpackDecoder, HpackError, encodeLiterals, type HeaderField } from './hpack.ts';
 import { ServerCredentials } from '@grpc/grpc-js';
+import { type Clock, systemClock } from '../clock.ts';
 
 /** What a path `:authority` becomes. */
 export const UDS_AUTHORITY = 'localhost';
@@ -382,9 +383,16 @@ export interface InjectableServer {
  */
 export function pathAuthorityInjector(
   grpcServer: InjectableServer,
-  options: { logger?: PathAuthorityLogger; onRewrite?: (peerAddress: string) => void } = {},
+  options: {
+    logger?: PathAuthorityLogger;
+    onRewrite?: (peerAddress: string) => void;
+    /** A connection that has not sent its first request (and our preface's ACK) within this is closed. */
+    firstRequestTimeoutMs?: number;
+    clock?: Clock;
+  } = {},
 ): PathAuthorityInjector {
-  const { logger, onRewrite } = options;
+  const { logger, onRewrite, firstRequestTimeoutMs } = options;
+  const clock = options.clock ?? systemClock;
   // grpc-js keeps its HTTP/2 servers in http2Servers; the injector's is the one it adds.
   const serversOf = (): unknown[] => {
     const servers = (grpcServer as { http2Servers?: unknown }).http2Servers;
@@ -435,7 +443,17 @@ export function pathAuthorityInjector(
     const filter = new AuthorityFilter({ serverPrefaceSent: true });
     const held: Buffer[] = [];
     let heldBytes = 0;
+    // A connection that never sends a request would hold a socket (and a file descriptor) forever.
+    const deadline =
+      firstRequestTimeoutMs === undefined
+        ? undefined
+        : clock.setTimeout(() => {
+            stop();
+            logger?.debug({ peer: peerAddress }, 'Client sent no request in time; closing connection');
+            socket.destroy();
+          }, firstRequestTimeoutMs);
     const stop = (): void => {
+      deadline?.cancel();
       sniffing.delete(socket);
       socket.off('data', onData);
       socket.off('end', onEnd);

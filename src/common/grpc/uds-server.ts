@@ -65,6 +65,22 @@ export interface UdsServerOptions {
   readonly clock?: Clock;
   /** Bound on the "is a live server on this path?" probe. Default 1000 ms. */
   readonly probeTimeoutMs?: number;
+  /** Bounds on connections (none by default). */
+  readonly limits?: UdsConnectionLimits;
+}
+
+/**
+ * Bounds on the connections a socket holds. A connection over a bound is
+ * closed as soon as it is accepted (its client sees the connection reset);
+ * refusals are counted and logged at most once a minute.
+ */
+export interface UdsConnectionLimits {
+  /** Connections open at once. */
+  readonly maxConnections?: number;
+  /** Connections open at once from one uid (SO_PEERCRED). */
+  readonly maxConnectionsPerUid?: number;
+  /** A connection that has not sent its first request within this is closed. */
+  readonly firstRequestTimeoutMs?: number;
 }
 
 export interface UdsServer {
@@ -73,6 +89,8 @@ export interface UdsServer {
   readonly grpcServer: grpc.Server;
   /** Accepted connections not yet closed. */
   readonly connectionCount: number;
+  /** Connections closed at accept because a limit was reached, since the start. */
+  readonly refusedConnections: number;
   /**
    * Stops accepting connections, removes the socket file and lets in-flight
    * calls finish. With `graceMs`, whatever is still open after that long is
@@ -107,12 +125,33 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
   // the socket path as :authority (grpc-java: java-spiffe) are not reset by
   // nghttp2; every other connection is handed to grpc-js as the socket it
   // is. See uds-authority.ts.
+  const limits = options.limits ?? {};
   const injector = pathAuthorityInjector(grpcServer, {
     logger,
+    clock,
+    ...(limits.firstRequestTimeoutMs !== undefined ? { firstRequestTimeoutMs: limits.firstRequestTimeoutMs } : {}),
     onRewrite: (peer) => logger.debug({ peer, socket_path: socketPath }, 'Client sends the socket path as :authority; rewriting its headers'),
   });
 
   const connections = new Set<net.Socket>();
+  const perUid = new Map<number, number>();
+  let refused = 0;
+  let lastRefusalLog = -Infinity;
+  /** The limit `creds` would exceed, if any. */
+  const overLimit = (creds: PeerCredentials): string | undefined => {
+    if (limits.maxConnections !== undefined && connections.size >= limits.maxConnections) return `max_connections (${limits.maxConnections})`;
+    if (limits.maxConnectionsPerUid !== undefined && (perUid.get(creds.uid) ?? 0) >= limits.maxConnectionsPerUid) return `max_connections_per_uid (${limits.maxConnectionsPerUid})`;
+    return undefined;
+  };
+  const refuse = (socket: net.Socket, creds: PeerCredentials, limit: string): void => {
+    refused++;
+    socket.destroy();
+    // One line a minute at most: a connection loop would otherwise flood the log.
+    const now = clock.now();
+    if (now - lastRefusalLog < 60_000) return;
+    lastRefusalLog = now;
+    logger.warn({ socket_path: socketPath, caller_uid: creds.uid, caller_pid: creds.pid, limit, refused_connections: refused }, 'Connection limit reached; closing new connections');
+  };
   const netServer = net.createServer();
   netServer.on('connection', (socket: net.Socket) => {
     let creds: PeerCredentials;
@@ -123,9 +162,20 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
       socket.destroy();
       return;
     }
+    const limit = overLimit(creds);
+    if (limit !== undefined) {
+      refuse(socket, creds, limit);
+      return;
+    }
     stampPeerAddress(socket, creds);
     connections.add(socket);
-    socket.once('close', () => connections.delete(socket));
+    perUid.set(creds.uid, (perUid.get(creds.uid) ?? 0) + 1);
+    socket.once('close', () => {
+      connections.delete(socket);
+      const n = (perUid.get(creds.uid) ?? 1) - 1;
+      if (n === 0) perUid.delete(creds.uid);
+      else perUid.set(creds.uid, n);
+    });
     // http2 reports session errors itself; this keeps a reset from a peer
     // that vanished from ever being an unhandled 'error' event.
     socket.on('error', (err) => logger.debug({ err, caller_pid: creds.pid }, 'Connection error'));
@@ -204,6 +254,9 @@ export async function startUdsServer(options: UdsServerOptions): Promise<UdsServ
     grpcServer,
     get connectionCount() {
       return connections.size;
+    },
+    get refusedConnections() {
+      return refused;
     },
     close,
     forceClose,

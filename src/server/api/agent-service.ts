@@ -126,9 +126,10 @@ export function agentService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       throw new HeraldError('ERR_UNIMPLEMENTED', 'PostStatus is not implemented');
     }),
 
-    RenewAgent: unaryMethod<{ params: { csr: Buffer } | null }, { svid: WireX509Svid }>(ctx, resolver, 'agent', async (req, caller) => {
+    RenewAgent: unaryMethod<{ params: { csr: Buffer } | null }, { svid: WireX509Svid }>(ctx, resolver, 'agent', async (req, caller, call) => {
       if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents can renew their SVID');
       if (!req.params) throw new HeraldError('ERR_INVALID_ARGUMENT_PARAMS', 'params cannot be nil');
+      await ctx.rateLimits?.wait('x509', call);
       const signed = await signAgentSvid(ctx, caller.id, req.params.csr);
       await ds.updateAttestedNode(
         { spiffeId: caller.id, newCertSerialNumber: signed.serial, newCertNotAfter: signed.notAfter },
@@ -172,6 +173,8 @@ function messages(call: grpc.ServerDuplexStream<AttestRequest, unknown>): () => 
 
 async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc.ServerDuplexStream<AttestRequest, unknown>, seen: Attestation): Promise<void> {
   const nextMessage = messages(call);
+  // Before anything else: a flood of attempts (bad tokens) costs one token bucket check each.
+  await ctx.rateLimits?.wait('attestation', call);
   await streamCaller(resolver, 'any', call);
   const first = await nextMessage();
   const params = first.params;

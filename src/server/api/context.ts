@@ -16,6 +16,7 @@ import type { ServerMetrics } from '../telemetry.ts';
 import { audit } from './audit.ts';
 import type { NodeAttestor } from '../plugins/nodeattestor/types.ts';
 import { authorize, type Caller, type CallerResolver, type Policy } from './caller.ts';
+import type { RateLimits } from './rate-limit.ts';
 
 export interface ApiContext {
   readonly trustDomain: TrustDomain;
@@ -33,6 +34,8 @@ export interface ApiContext {
   readonly agentSvidTtlMs: number;
   /** Asks federation to refresh one trust domain's bundle now (trustdomain/v1 RefreshBundle). */
   readonly refreshBundle?: (td: TrustDomain) => Promise<void>;
+  /** Per-IP limits on attestation and signing (server.ratelimit); absent: none. */
+  readonly rateLimits?: RateLimits;
 }
 
 type Handler<Req, Res> = (req: Req, caller: Caller, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;

@@ -34,7 +34,8 @@ function audienceList(audience: readonly string[]): string[] {
 
 export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.UntypedServiceImplementation {
   return {
-    BatchNewX509SVID: unaryMethod<{ params: { entry_id: string; csr: Buffer }[] }, { results: BatchResult[] }>(ctx, resolver, 'agent', async (req, caller) => {
+    BatchNewX509SVID: unaryMethod<{ params: { entry_id: string; csr: Buffer }[] }, { results: BatchResult[] }>(ctx, resolver, 'agent', async (req, caller, call) => {
+      await ctx.rateLimits?.wait('x509', call, req.params.length);
       const entries = await authorizedEntries(ctx, caller);
       const started = performance.now();
       // Per-item checks first; CSR verification and signing then run as one batch.
@@ -61,8 +62,9 @@ export function svidService(ctx: ApiContext, resolver: CallerResolver): grpc.Unt
       return { results };
     }),
 
-    NewJWTSVID: unaryMethod<{ entry_id: string; audience: string[] }, unknown>(ctx, resolver, 'agent', async (req, caller) => {
+    NewJWTSVID: unaryMethod<{ entry_id: string; audience: string[] }, unknown>(ctx, resolver, 'agent', async (req, caller, call) => {
       const audience = audienceList(req.audience);
+      await ctx.rateLimits?.wait('jwt', call);
       const entry = (await authorizedEntries(ctx, caller)).get(req.entry_id);
       if (!entry) throw new HeraldError('ERR_NOT_FOUND_ENTRY', `entry "${req.entry_id}" not found or not authorized`);
       const jwt = await ctx.metrics.timeIssue('jwt', () => ctx.issuer.signJwtSvid({ id: entry.spiffeId, audience, ttlSeconds: entry.jwtSvidTtlSeconds, entry }));

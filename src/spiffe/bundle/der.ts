@@ -1,33 +1,45 @@
 // Concatenated DER certificates (the Workload API's encoding): successive
 // ASN.1 SEQUENCEs, no separators.
 import { X509Certificate } from 'node:crypto';
+import { errorMessage } from '../../common/errors.ts';
+import { DerError, Tag, readTlv } from '../der-reader.ts';
+import { BundleError } from '../errors.ts';
 
-/** Splits back-to-back DER SEQUENCEs; throws on truncated or non-SEQUENCE data. */
+/**
+ * Splits back-to-back DER SEQUENCEs; throws BundleError (ERR_BUNDLE_X509_PARSE)
+ * on truncated, non-minimal or non-SEQUENCE data.
+ */
 export function splitDer(buf: Uint8Array): Buffer[] {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out: Buffer[] = [];
-  let off = 0;
-  while (off < b.length) {
-    if (b[off] !== 0x30) throw new Error(`expected an ASN.1 SEQUENCE at offset ${off}`);
-    if (off + 2 > b.length) throw new Error('truncated DER header');
-    let len = b[off + 1]!;
-    let hdr = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      if (n === 0 || n > 4 || off + 2 + n > b.length) throw new Error('invalid DER length');
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + b[off + 2 + i]!;
-      hdr += n;
+  try {
+    for (let off = 0; off < b.length; ) {
+      const el = readTlv(b, off, b.length, Tag.SEQUENCE);
+      out.push(b.subarray(el.start, el.end));
+      off = el.end;
     }
-    if (off + hdr + len > b.length) throw new Error('truncated DER certificate');
-    out.push(b.subarray(off, off + hdr + len));
-    off += hdr + len;
+  } catch (err) {
+    if (err instanceof DerError) throw x509ParseError(`invalid DER certificate data: ${err.message}`, err);
+    throw err;
   }
   return out;
 }
 
+/** One certificate through Node's parser, whose own errors are untyped. */
+function certificate(der: Buffer): X509Certificate {
+  try {
+    return new X509Certificate(der);
+  } catch (err) {
+    throw x509ParseError(`invalid certificate: ${errorMessage(err)}`, err);
+  }
+}
+
+function x509ParseError(message: string, cause: unknown): BundleError {
+  return new BundleError('ERR_BUNDLE_X509_PARSE', message, { cause });
+}
+
 export function parseCertificatesDer(buf: Uint8Array): X509Certificate[] {
-  return splitDer(buf).map((d) => new X509Certificate(d));
+  return splitDer(buf).map(certificate);
 }
 
 export function concatDer(certs: readonly X509Certificate[]): Buffer {
@@ -39,7 +51,7 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----
 /** All CERTIFICATE blocks of a PEM text, in order. */
 export function parseCertificatesPem(pem: string): X509Certificate[] {
   const out: X509Certificate[] = [];
-  for (const m of pem.matchAll(PEM_CERT)) out.push(new X509Certificate(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  for (const m of pem.matchAll(PEM_CERT)) out.push(certificate(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
   return out;
 }
 

@@ -71,11 +71,19 @@ export class SpiffeBundle implements BundleSource, X509BundleSource, JwtBundleSo
           warnings.push(`key entry ${i}: x509-svid entry without x5c ignored`);
           return;
         }
+        let cert: X509Certificate;
+        let keyType: string | undefined;
         try {
-          x509.push(new X509Certificate(Buffer.from(x5c[0], 'base64')));
+          cert = new X509Certificate(Buffer.from(x5c[0], 'base64'));
+          keyType = cert.publicKey.asymmetricKeyType;
         } catch (err) {
-          throw new BundleError('ERR_BUNDLE_PARSE', `spiffebundle: key entry ${i}: x5c[0] is not a DER certificate`, { cause: err });
+          throw new BundleError('ERR_BUNDLE_PARSE', `spiffebundle: key entry ${i}: x5c[0] is not a DER certificate with a usable public key`, { cause: err });
         }
+        // As go-jose: the certificate's key is the entry's key, so it must be of the entry's kty (and marshal back as one).
+        if (keyType !== (k.kty === 'EC' ? 'ec' : 'rsa')) {
+          throw new BundleError('ERR_BUNDLE_PARSE', `spiffebundle: key entry ${i}: x5c[0] has a ${String(keyType)} key, not ${k.kty}`);
+        }
+        x509.push(cert);
       } else if (k.use === 'jwt-svid') {
         if (typeof k.kid !== 'string' || k.kid === '') throw new BundleError('ERR_BUNDLE_JWT_MISSING_KID', `spiffebundle: missing key ID in jwt-svid entry ${i}`);
         if (jwt.has(k.kid)) throw new BundleError('ERR_BUNDLE_JWT_DUPLICATE_KID', `spiffebundle: duplicate key ID ${JSON.stringify(k.kid)}`);

@@ -16,6 +16,7 @@ import type { NodeAttestorClient } from '../../../src/agent/plugins/nodeattestor
 import { AgentStorage } from '../../../src/agent/storage.ts';
 import { AgentSvidRotator, type AgentSvidRotatorEvents } from '../../../src/agent/svid/rotator.ts';
 import { SpireApiServer, TD } from '../../helpers/spire-api-server.ts';
+import { runCommand } from '../../helpers/process.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
 
 const log = pino({ level: 'silent' });
@@ -114,6 +115,32 @@ describe('agent SVID rotator', () => {
     const next = server.nextCall('GetBundle');
     await r.client.getBundle();
     expect((await next).peerSerial).toBe(svid.chain[0]!.serialNumber);
+  });
+
+  it('a read-only data_dir does not stop a renewal: the new SVID is used from memory and stored once writable (soak finding)', async () => {
+    const { r } = await attested(false);
+    const first = r.svid!;
+    const dir = join(tmp.path, 'data');
+    // A read-only bind mount (root ignores file modes, not a read-only mount).
+    const mount = async (...args: string[]) => expect((await runCommand('mount', args)).code).toBe(0);
+    await mount('--bind', dir, dir);
+    let renewed: string;
+    try {
+      await mount('-o', 'remount,bind,ro', dir);
+      clock.set(first.renewAt);
+      expect(await r.rotateIfDue()).toBe(true);
+      renewed = r.svid!.chain[0]!.serialNumber;
+      expect(renewed).not.toBe(first.chain[0]!.serialNumber);
+      const next = server.nextCall('GetBundle');
+      await r.client.getBundle();
+      expect((await next).peerSerial).toBe(renewed);
+      expect((await storage.loadSvid())!.chain[0]!.serialNumber).toBe(first.chain[0]!.serialNumber);
+    } finally {
+      expect((await runCommand('umount', [dir])).code).toBe(0);
+    }
+    // Not due again, but the pending write is retried.
+    expect(await r.rotateIfDue()).toBe(false);
+    expect((await storage.loadSvid())!.chain[0]!.serialNumber).toBe(renewed);
   });
 
   it('an agent that can attest again renews by attesting, not RenewAgent', async () => {

@@ -174,7 +174,11 @@ export function workloadApi(d: WorkloadApiDeps): grpc.UntypedServiceImplementati
           if (identities.length === 0) throw noIdentity();
           const svids = await Promise.all(
             identities.map(async (i) => {
-              const jwt = await d.manager.jwt.fetch(i.entry.id, audience);
+              // As SPIRE: a JWT-SVID the server could not issue (unreachable, refusing the agent) is UNAVAILABLE.
+              const jwt = await d.manager.jwt.fetch(i.entry.id, audience).catch((err: unknown) => {
+                if (err instanceof HeraldError) throw err;
+                throw new HeraldError('ERR_UNAVAILABLE_FETCH_JWT_SVID', `could not fetch JWT-SVID: ${errorMessage(err)}`, { cause: err });
+              });
               return { spiffe_id: i.svid.id.toString(), svid: jwt.token, hint: i.entry.hint };
             }),
           );
