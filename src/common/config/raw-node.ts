@@ -36,11 +36,13 @@ export type ParsedConfig = ParsedYaml;
 export function parseYaml(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   // uniqueKeys: false — yaml's own check is quadratic in the keys of a mapping; duplicates are found below.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, keepSourceTokens: false, uniqueKeys: false });
+  // logLevel 'error': yaml would print its warnings (an unknown !tag) to stderr; they are config problems here.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, keepSourceTokens: false, uniqueKeys: false, logLevel: 'error' });
   const lineOf = (offset: number | undefined): number | undefined =>
     offset === undefined ? undefined : lineCounter.linePos(offset).line;
-  if (doc.errors.length > 0) {
-    return syntaxErrors(doc.errors.slice(0, 10).map((e) => ({ file, ...optLine(lineOf(e.pos[0])), path: '', message: `yaml: ${e.message}` })), file);
+  const invalid = [...doc.errors, ...doc.warnings];
+  if (invalid.length > 0) {
+    return syntaxErrors(invalid.slice(0, 10).map((e) => ({ file, ...optLine(lineOf(e.pos[0])), path: '', message: `yaml: ${e.message}` })), file);
   }
   const problems: ConfigProblem[] = [];
   const fatal: ConfigProblem[] = [];

@@ -98,6 +98,19 @@ describe('hostile config input', () => {
     await tmp?.cleanup();
   });
 
+  it('an unknown YAML tag is refused at its line, not read as a string with a warning on stderr', () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const r = refused(parse('server:\n  trust_domain: !td example.org\n', 'tag.yaml'));
+      expect(r.message).toMatch(/^config: tag\.yaml:2: yaml: Unresolved tag: !td/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('a YAML alias bomb (9 levels of 9 aliases) is refused at the alias limit, fast and in bounded memory', () => {
     const r = refused(parse(aliasBomb(), 'bomb.yaml'));
     expect(r.message).toMatch(/^config: bomb\.yaml:\d+ .*yaml: aliases expand to more than 10000 values/);

@@ -2,7 +2,7 @@
 // mTLS peer's SPIFFE ID, per destination (host, path prefix, method).
 // First matching rule wins; no match → the policy's default. Parsed and
 // checked whole, so a bad file never replaces a good policy.
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { HeraldError, errorMessage } from '../../../common/errors.ts';
 import { SpiffeId } from '../../../spiffe/id.ts';
 import { TrustDomain } from '../../../spiffe/trust-domain.ts';
@@ -89,7 +89,11 @@ function matcher(v: unknown, where: string): IdMatcher | undefined {
 export function parsePolicy(text: string, source = 'policy'): Policy {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // Warnings (an unknown !tag) are refused too, rather than printed to stderr and the value read as a string.
+    const parsed = parseDocument(text, { logLevel: 'error' });
+    const bad = [...parsed.errors, ...parsed.warnings][0];
+    if (bad !== undefined) throw bad;
+    doc = parsed.toJS();
   } catch (err) {
     problem(source, `not valid YAML: ${errorMessage(err)}`);
   }

@@ -49,6 +49,7 @@ describe('policy parsing refuses mistakes, naming them', () => {
     ['rules: [{ action: allow, destination: { path_prefix: admin } }]', /path_prefix: must start with \//],
     ['default: maybe', /default: must be allow or deny/],
     ['rules: {', /not valid YAML/],
+    ['default: !deny deny', /not valid YAML: Unresolved tag: !deny/],
     ['extra: 1', /extra: unknown key/],
   ])('%s', (text, message) => {
     expect(() => parsePolicy(text)).toThrow(message);
