@@ -76,6 +76,10 @@ export class AgentStorage {
       }
     }
     const certs = await this.#read(SVID_FILE);
+    // A key directory of its own may hold a key another data_dir left (several
+    // agents, or -dataDir over a shared config): without an SVID here it is not
+    // ours, and the next attestation replaces it.
+    if (!certs && this.keyDir !== this.dir) return undefined;
     const key = (await this.#read(KEY_FILE, this.keyDir)) ?? (this.keyDir === this.dir ? undefined : await this.#read(KEY_FILE));
     if (!certs && !key) return undefined;
     if (!certs || !key) {

@@ -68,6 +68,9 @@ describe('AgentStorage', () => {
     expect((await (await AgentStorage.open(dir, { keyDir })).loadSvid())!.privateKey).toBeDefined();
     await s.deleteSvid();
     expect([...(await readdir(dir)), ...(await readdir(keyDir))]).toEqual([]);
+    // A key in the key directory without an SVID in this data_dir (another data_dir's): attest anew, not an error.
+    await writeFile(join(keyDir, 'agent_svid.key'), leaf.key.export({ format: 'der', type: 'pkcs8' }));
+    expect(await (await AgentStorage.open(join(tmp.path, 'other-data'), { keyDir })).loadSvid()).toBeUndefined();
   });
 
   it('reports a corrupt SVID file by name and leaves it in place', async () => {
