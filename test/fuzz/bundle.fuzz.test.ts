@@ -44,7 +44,11 @@ describe('fuzz: SPIFFE bundle JSON', () => {
       { use: 'x509-svid', kty: 'EC', x5c: [ed25519Certificate().toString('base64')] },
       { use: 'jwt-svid', kty: 'OKP', crv: 'Ed25519', kid: 'ed', x: ed.publicKey.export({ format: 'jwk' }).x },
     ];
-    pems = [ca.cert.toString(), readFileSync(join(CORPUS, 'spire-mixed-bundle.pem'), 'utf8')];
+    // The shape of SPIRE's pkg/common/util/testdata/mixed-bundle.pem (CERTIFICATE,
+    // PRIVATE KEY, CERTIFICATE), made here: no private key is committed.
+    const other = await makeCa('other.example');
+    const key = ec.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    pems = [ca.cert.toString(), `${ca.cert.toString()}${key}${other.cert.toString()}`];
   });
 
   /** Bundle-shaped documents: real keys recombined with fuzzed fields, plus mutated text. */
