@@ -4,6 +4,7 @@
 // calls that fail within a window (or FAULT_GRACE_MS after it) are
 // attributed to it.
 import { runCommand } from '../helpers/process.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
 import type { Topology } from './soak-topology.ts';
 import type { WorkloadDriver } from './soak-workloads.ts';
 
@@ -30,17 +31,6 @@ export interface FaultWindow {
   skipped?: string;
 }
 
-/** mulberry32: small, fast, and the same everywhere for a seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -13,23 +13,13 @@ import { EntryCache, type DriftReport } from '../../../src/server/entry-cache/en
 import { SpiffeId } from '../../../src/spiffe/id.ts';
 import { usePostgresCluster } from '../../helpers/postgres-cluster.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { seededRandom } from '../../helpers/seeded-random.ts';
 
 const OPS = Number(process.env.CHURN_OPS ?? 600);
 const SEED = Number(process.env.CHURN_SEED ?? Date.now() % 1_000_000);
 const id = (s: string) => SpiffeId.require(`spiffe://example.org${s}`);
 const AGENTS = [id('/spire/agent/a'), id('/spire/agent/b')];
 
-/** mulberry32: a seeded generator, so a failing run can be replayed with CHURN_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const unavailable = (err: unknown) => /ERR_DATASTORE_(UNAVAILABLE|BUSY|CLOSED)/.test(String((err as { code?: unknown }).code));
 const lostRace = (err: unknown) => /ERR_ENTRY_NOT_FOUND|ERR_ENTRY_EXISTS/.test(String((err as { code?: unknown }).code));
@@ -55,7 +45,7 @@ describe(`entry caches under churn (${OPS} operations, seed ${SEED})`, () => {
       await s.ds.close();
     };
     const servers = [await boot(), await boot(), await boot()];
-    const random = rng(SEED);
+    const random = seededRandom(SEED); // replay a failing run with CHURN_SEED
     const live: string[] = [];
     let done = 0;
     let created = 0;
