@@ -211,9 +211,13 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       ...(opts.extraServices?.(api, resolver) ?? []),
     ];
 
-    // Agent API: TLS with the server's own X509-SVID.
+    // Agent API: TLS with the server's own X509-SVID, signed by the previous
+    // CA while it is valid and untainted: every agent trusts that one, but an
+    // agent that has not synced since a CA was activated (at once, with
+    // `localauthority x509 activate` right after prepare) does not know the new
+    // one, and could never sync to learn it (found by the chaos soak).
     const serverId = SpiffeId.fromSegments(td, 'spire', 'server');
-    const serverSvid = new ServerSvid(serverId, issuer, ca, ownBundle, clock, subsystemLogger(log, 'server_svid'));
+    const serverSvid = new ServerSvid(serverId, issuer, ca, ownBundle, clock, subsystemLogger(log, 'server_svid'), { preferEstablishedCa: true });
     const credentials = await serverSvid.start();
     cleanup.push(() => serverSvid.stop());
     const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });

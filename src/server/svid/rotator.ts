@@ -46,10 +46,11 @@ export class ServerSvid {
   #signedByOld: X509Certificate | undefined;
 
   /**
-   * `preferEstablishedCa` (the bundle endpoint's SVID): sign with the
-   * previous CA while it is still valid. Every peer that ever fetched this
-   * domain's bundle trusts it, whereas a just-activated CA may not have
-   * reached them yet — and they learn it only through this endpoint.
+   * `preferEstablishedCa` (the agent API's and the bundle endpoint's SVIDs):
+   * sign with the previous CA while it is still valid. Every agent and peer
+   * that ever fetched this domain's bundle trusts it, whereas a
+   * just-activated CA may not have reached them yet — and they learn it only
+   * through this very listener.
    */
   constructor(id: SpiffeId, issuer: SvidIssuer, ca: CaManager, bundle: OwnBundle, clock: Clock, log: Logger, opts: { preferEstablishedCa?: boolean } = {}) {
     this.#ca = ca;
