@@ -54,8 +54,8 @@ export class ProcessGroup {
   }
 }
 
-/** Waits until grpc.health.v1 on a Unix socket says SERVING. */
-export async function waitHealthy(socket: string, what: string, timeoutMs = 30_000): Promise<void> {
+/** Waits until grpc.health.v1 on a Unix socket says SERVING (a minute: a loaded 2-core machine starts six daemons at once). */
+export async function waitHealthy(socket: string, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = udsClient(Services.health, socket);
