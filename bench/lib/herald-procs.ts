@@ -48,12 +48,13 @@ export interface ServerProc {
   socket: string;
   port: number;
   trustDomain: string;
+  pid: number;
   /** A unary admin call. */
   admin<T>(service: ServiceName, method: string, req: object): Promise<T>;
   stop(): Promise<void>;
 }
 
-export async function startServerProc(opts: { trustDomain: string; extraServer?: string }): Promise<ServerProc> {
+export async function startServerProc(opts: { trustDomain: string; extraServer?: string; env?: NodeJS.ProcessEnv }): Promise<ServerProc> {
   const dir = await mkdtemp(join(tmpdir(), 'herald-bench-'));
   const port = await freePort();
   const socket = join(dir, 'server.sock');
@@ -72,13 +73,14 @@ plugins:
   KeyManager: { memory: { plugin_data: {} } }
   NodeAttestor: { join_token: { plugin_data: {} } }
 `);
-  const proc = spawn(join(ROOT, 'bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const proc = spawn(join(ROOT, 'bin/herald-server'), ['run', '-config', join(dir, 'server.yaml')], { stdio: ['ignore', 'inherit', 'inherit'], env: opts.env ?? process.env });
   await waitHealthy(socket);
   return {
     dir,
     socket,
     port,
     trustDomain: opts.trustDomain,
+    pid: proc.pid!,
     async admin<T>(service: ServiceName, method: string, req: object): Promise<T> {
       const c = udsClient(service, socket);
       try {
@@ -132,7 +134,7 @@ export interface BenchEntry {
 }
 
 /** An agent attested with a fresh join token; `entries` are parented to it. */
-export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string }): Promise<AgentProc> {
+export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string; beforeStart?: () => Promise<void> }): Promise<AgentProc> {
   const td = server.trustDomain;
   const socket = join(server.dir, 'agent.sock');
   // Not beside the Workload API socket: the agent refuses that, as SPIRE does.
@@ -168,6 +170,7 @@ plugins:
   NodeAttestor: { join_token: { plugin_data: {} } }
   WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
 `);
+  await opts.beforeStart?.();
   const proc = spawn(join(ROOT, 'bin/herald-agent'), ['run', '-config', join(server.dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'] });
   await waitHealthy(socket);
   return {

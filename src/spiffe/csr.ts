@@ -116,7 +116,7 @@ function parse(der: Buffer): ParsedCsr {
 
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: der.subarray(spki.start, spki.end), format: 'der', type: 'spki' });
+    publicKey = importSpki(der.subarray(spki.start, spki.end));
   } catch (err) {
     throw malformed(`invalid subject public key info: ${(err as Error).message}`, err);
   }
@@ -124,6 +124,21 @@ function parse(der: Buffer): ParsedCsr {
   checkSignature(alg, publicKey, der.subarray(info.start, info.end), der.subarray(signature.contentStart + 1, signature.end));
   const sans = requestedSans(der, attributes);
   return { publicKey, spki: der.subarray(spki.start, spki.end), uris: sans.uris, dnsNames: sans.dnsNames, der };
+}
+
+/**
+ * The SubjectPublicKeyInfo as a KeyObject, read from PEM: node:crypto reads
+ * PEM "PUBLIC KEY" straight as an SPKI, while DER input goes through
+ * OpenSSL 3's decoder probing, which costs more than the EC point itself
+ * (29 vs 17 µs for P-256, 29 vs 8 µs for Ed25519, Node 24 / OpenSSL 3.5):
+ * one CSR per SVID makes it a third of the CSR check. Same bytes, same
+ * parser behind it, so the same keys are accepted and refused.
+ */
+function importSpki(spki: Buffer): KeyObject {
+  const b64 = spki.toString('base64');
+  let pem = '-----BEGIN PUBLIC KEY-----\n';
+  for (let i = 0; i < b64.length; i += 64) pem += `${b64.slice(i, i + 64)}\n`;
+  return createPublicKey(`${pem}-----END PUBLIC KEY-----\n`);
 }
 
 interface Verifier {

@@ -35,7 +35,22 @@ export function bitString(bytes: Buffer, unusedBits = 0): Buffer {
   return tlv(0x03, Buffer.from([unusedBits]), bytes);
 }
 
+// Encoded OIDs by dotted string: a certificate names the same dozen over and
+// over. Bounded, as extra extensions' OIDs come from configuration.
+const oids = new Map<string, Buffer>();
+const MAX_CACHED_OIDS = 256;
+
+/** An OBJECT IDENTIFIER; the returned buffer is shared: never write to it. */
 export function oid(dotted: string): Buffer {
+  let b = oids.get(dotted);
+  if (!b) {
+    b = encodeOid(dotted);
+    if (oids.size < MAX_CACHED_OIDS) oids.set(dotted, b);
+  }
+  return b;
+}
+
+function encodeOid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const out: number[] = [40 * parts[0]! + parts[1]!];
   for (const p of parts.slice(2)) {

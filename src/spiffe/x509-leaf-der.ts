@@ -100,6 +100,13 @@ export function encodeName(attributes: readonly NameAttribute[]): Buffer {
 // digitalSignature (bit 0) | keyEncipherment (bit 2) | keyAgreement (bit 4): 1010 1000, 3 unused bits.
 const LEAF_KEY_USAGE = bitString(Buffer.from([0xa8]), 3);
 
+/** KU, EKU and basicConstraints: the same bytes in every leaf, encoded once. */
+const LEAF_CONSTANT_EXTENSIONS = [
+  ext(OID.keyUsage, true, LEAF_KEY_USAGE),
+  ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
+  ext(OID.basicConstraints, true, seq()),
+];
+
 /** What signing under a CA needs from its certificate, computed once per certificate. */
 export interface CaSigningInfo {
   subjectDer: Buffer;
@@ -108,6 +115,8 @@ export interface CaSigningInfo {
   signatureAlgorithm: Buffer;
   hash: 'sha256' | 'sha384';
   notAfter: number;
+  /** The authorityKeyIdentifier extension of the leaves it signs, when the CA has an SKI. */
+  leafAuthorityKeyId: Buffer | undefined;
 }
 
 const infos = new WeakMap<X509Certificate, CaSigningInfo>();
@@ -126,9 +135,11 @@ export function caSigningInfo(ca: X509Certificate): CaSigningInfo {
     off = element(der, off).end; // validity
     const subject = element(der, off);
     const { algorithm, hash } = certificateSignatureAlgorithm(ca.publicKey);
+    const subjectKeyId = subjectKeyIdOf(ca);
     info = {
       subjectDer: der.subarray(subject.start, subject.end),
-      subjectKeyId: subjectKeyIdOf(ca),
+      subjectKeyId,
+      leafAuthorityKeyId: subjectKeyId && authorityKeyId(subjectKeyId),
       signatureAlgorithm: algorithm,
       hash,
       notAfter: Date.parse(ca.validTo),
@@ -196,13 +207,11 @@ export function buildLeafTbs(o: LeafTbsOptions): Buffer {
   const info = o.ca;
   const sans = seq(ia5(0x86, o.spiffeId), ...o.dnsNames.map((d) => ia5(0x82, d)));
   const extensions = [
-    ext(OID.keyUsage, true, LEAF_KEY_USAGE),
-    ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
-    ext(OID.basicConstraints, true, seq()),
+    ...LEAF_CONSTANT_EXTENSIONS,
     ext(OID.subjectKeyId, false, octets(keyIdOfSpki(o.spki))),
     ext(OID.subjectAltName, false, sans),
   ];
-  if (info.subjectKeyId) extensions.push(authorityKeyId(info.subjectKeyId));
+  if (info.leafAuthorityKeyId) extensions.push(info.leafAuthorityKeyId);
   for (const e of o.extraExtensions) extensions.push(extra(e));
   return seq(
     explicit(0, uint(Buffer.from([2]))),
