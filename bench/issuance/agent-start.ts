@@ -3,7 +3,7 @@
 // its agent starts, and the server's CPU time (user + sys, all threads) is
 // taken from just before the agent starts until the agent has fetched all N
 // X509-SVIDs — attestation, sync and batch issuance together.
-//   npm run bench:issuance:agent [-- svids runs]
+//   node bench/issuance/agent-start.ts [svids runs]
 // HERALD_CPU_PROF=<dir> runs the server under `node --cpu-prof`.
 import { request as httpRequest } from 'node:http';
 import { processCpuMs } from '../lib/proc-cpu.ts';

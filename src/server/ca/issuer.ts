@@ -117,7 +117,7 @@ export class SvidIssuer {
       const signed = await this.#pool.sign(jobs);
       signed.forEach((r, k) => {
         results[jobIndex[k]!] = r.ok
-          ? { ok: true, svid: { chain: chainOf(Buffer.from(r.der)), expiresAt: r.notAfter, serial: BigInt(`0x${r.serialHex}`).toString(10) } }
+          ? { ok: true, svid: { chain: chainOf(Buffer.from(r.der.buffer, r.der.byteOffset, r.der.byteLength)), expiresAt: r.notAfter, serial: BigInt(`0x${r.serialHex}`).toString(10) } }
           : { ok: false, code: r.code, message: r.message };
       });
     }

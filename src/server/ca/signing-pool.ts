@@ -25,9 +25,45 @@ export interface SignJob {
 
 export type SignResult = { ok: true; der: Uint8Array; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
 
+// Byte strings cross the thread boundary packed into one ArrayBuffer that is
+// transferred, not cloned: a clone copies each view's whole backing store
+// (a CSR is a view into its gRPC message, a leaf into an 8 KiB pool slab)
+// and allocates per view on the other side.
+export interface PackedBytes {
+  buffer: ArrayBuffer;
+  /** End offset of each item; item i starts where item i−1 ends. */
+  ends: number[];
+}
+
+export function packBytes(items: readonly (Uint8Array | undefined)[]): PackedBytes {
+  const ends: number[] = [];
+  let total = 0;
+  for (const b of items) ends.push((total += b?.byteLength ?? 0));
+  const out = new Uint8Array(new ArrayBuffer(total));
+  items.forEach((b, i) => b && out.set(b, i === 0 ? 0 : ends[i - 1]!));
+  return { buffer: out.buffer, ends };
+}
+
+/** Item `i` of a packed buffer, as a Buffer sharing its memory. */
+export function unpackBytes(p: PackedBytes, i: number): Buffer {
+  const start = i === 0 ? 0 : p.ends[i - 1]!;
+  return Buffer.from(p.buffer, start, p.ends[i]! - start);
+}
+
+/** What a worker is sent for each job (its CSR travels in `csrs`). */
+export type JobMeta = Omit<SignJob, 'csr'>;
+/** What a worker answers for each job (a signed leaf's DER travels in `ders`). */
+export type ResultMeta = { ok: true; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
+
 export type WorkerMessage =
   | { kind: 'ca'; certificate: Uint8Array; privateKey: Uint8Array }
-  | { kind: 'jobs'; batch: number; jobs: SignJob[] };
+  | { kind: 'jobs'; batch: number; jobs: JobMeta[]; csrs: PackedBytes };
+
+export interface WorkerReply {
+  batch: number;
+  results: ResultMeta[];
+  ders: PackedBytes;
+}
 
 interface Pending {
   resolve(results: SignResult[]): void;
@@ -57,10 +93,10 @@ export class SigningPool {
     for (let i = 0; i < this.#size; i++) {
       const w = new Worker(join(import.meta.dirname, 'signing-worker-entry.js'));
       w.unref();
-      w.on('message', (m: { batch: number; results: SignResult[] }) => {
+      w.on('message', (m: WorkerReply) => {
         const p = this.#pending.get(m.batch);
         this.#pending.delete(m.batch);
-        p?.resolve(m.results);
+        p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
       });
       w.on('error', (err) => {
         for (const p of this.#pending.values()) p.reject(err);
@@ -98,7 +134,9 @@ export class SigningPool {
       const worker = workers[this.#next++ % workers.length]!;
       const batch = this.#nextBatch++;
       parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject })));
-      worker.postMessage({ kind: 'jobs', batch, jobs: slice } satisfies WorkerMessage);
+      const csrs = packBytes(slice.map((j) => j.csr));
+      const metas = slice.map(({ id, now, ttlMs, template }): JobMeta => ({ id, now, ttlMs, template }));
+      worker.postMessage({ kind: 'jobs', batch, jobs: metas, csrs } satisfies WorkerMessage, [csrs.buffer]);
     }
     return (await Promise.all(parts)).flat();
   }

@@ -6,16 +6,17 @@ import { parentPort } from 'node:worker_threads';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
 import { parseTemplate, signLeafWithKey } from '../credtemplate/x509.ts';
-import type { SignJob, SignResult, WorkerMessage } from './signing-pool.ts';
+import { packBytes, unpackBytes, type JobMeta, type PackedBytes, type ResultMeta, type WorkerMessage, type WorkerReply } from './signing-pool.ts';
 
 let ca: { certificate: X509Certificate; privateKey: KeyObject } | undefined;
 
-function sign(job: SignJob): SignResult {
+function sign(job: JobMeta, csrs: PackedBytes, i: number, ders: Buffer[]): ResultMeta {
   try {
     if (!ca) throw new Error('signing worker has no CA');
-    const csr = parseCsr(job.csr);
+    const csr = parseCsr(unpackBytes(csrs, i));
     const leaf = signLeafWithKey({ ca: ca.certificate, privateKey: ca.privateKey, spki: csr.spki, id: job.id, now: job.now, ttlMs: job.ttlMs, template: parseTemplate(job.template) });
-    return { ok: true, der: leaf.der, serialHex: leaf.serialHex, notAfter: leaf.notAfter };
+    ders[i] = leaf.der;
+    return { ok: true, serialHex: leaf.serialHex, notAfter: leaf.notAfter };
   } catch (err) {
     return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };
   }
@@ -26,5 +27,8 @@ parentPort!.on('message', (m: WorkerMessage) => {
     ca = { certificate: new X509Certificate(m.certificate), privateKey: createPrivateKey({ key: Buffer.from(m.privateKey), format: 'der', type: 'pkcs8' }) };
     return;
   }
-  parentPort!.postMessage({ batch: m.batch, results: m.jobs.map(sign) });
+  const ders: Buffer[] = new Array(m.jobs.length);
+  const results = m.jobs.map((job, i) => sign(job, m.csrs, i, ders));
+  const packed = packBytes(ders);
+  parentPort!.postMessage({ batch: m.batch, results, ders: packed } satisfies WorkerReply, [packed.buffer]);
 });

@@ -2,7 +2,7 @@
 // inline and the worker signing paths apply the same template; a composer's
 // output that breaks an SVID rule is refused naming the composer and the
 // rule; a key manager whose keys cannot be exported signs inline.
-import { X509Certificate, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -135,6 +135,29 @@ describe('credential template builder', () => {
     }
     expect(a.subject).toBe(b.subject);
     expect(onWorkers.every((r) => r.ok)).toBe(true);
+  });
+
+  it('a batch split over two signing workers: each leaf is for its own CSR\'s key, in order; a CSR whose signature does not verify fails alone, named', async () => {
+    pool = new SigningPool(2);
+    const { ca, issuer } = await setup([new UniqueIdComposer()], { pool });
+    // 20 items: more than 8 per worker, so both workers get a slice (their CSRs and leaves travel packed).
+    const many = Array.from({ length: 20 }, (_, i) => ({ id: SpiffeId.fromString(`spiffe://example.org/batch/${i}`), ...newCsr() }));
+    const forged = Buffer.from(many[13]!.csr);
+    forged[forged.length - 1]! ^= 0x01; // the last byte of the signature
+    const results = await issuer.signX509SvidBatch(many.map((m, i) => ({ id: m.id, csr: i === 13 ? forged : m.csr })));
+    const bundle = new X509Bundle(td, [ca.currentX509Ca().certificate]);
+    results.forEach((r, i) => {
+      if (i === 13) {
+        expect(r).toMatchObject({ ok: false, code: GrpcCode.INVALID_ARGUMENT });
+        expect(!r.ok && r.message).toMatch(/^invalid CSR signature/);
+        return;
+      }
+      if (!r.ok) throw new Error(`item ${i}: ${r.message}`);
+      const leaf = new X509Certificate(r.svid.chain[0]!);
+      expect(verify([leaf], bundle, { at: clock.now() }).id.equals(many[i]!.id)).toBe(true);
+      expect(leaf.publicKey.export({ format: 'der', type: 'spki' }).equals(createPublicKey(many[i]!.key).export({ format: 'der', type: 'spki' }))).toBe(true);
+      expect(r.svid.serial).toBe(BigInt(`0x${leaf.serialNumber}`).toString(10));
+    });
   });
 
   it('adds composer claims to JWT-SVIDs and keeps sub, aud, exp and iat', async () => {
