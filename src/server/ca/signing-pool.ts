@@ -5,8 +5,9 @@
 // held in this process); a key that never leaves its manager signs inline.
 // Each job carries its composed template (credential template builder):
 // workers encode and sign, they never compose.
-// The workers start when an agent attests or renews (warm(): its batches
-// follow) or on the first sign(), never on the start-up path. They load signing-worker-entry.js, which turns Node's compile
+// The first worker starts when an agent attests or renews (warm(): its
+// batches follow) or on the first sign(), never on the start-up path; more
+// start only while the running ones are all busy (#workersFor). They load signing-worker-entry.js, which turns Node's compile
 // cache on inside the worker before loading the TypeScript body, so a worker
 // start skips type stripping as the main thread does.
 import type { X509Certificate } from 'node:crypto';
@@ -70,47 +71,68 @@ interface Pending {
   reject(err: Error): void;
 }
 
+interface PoolWorker {
+  worker: Worker;
+  /** Slices sent and not answered yet. */
+  inflight: number;
+}
+
 export class SigningPool {
   readonly #size: number;
-  readonly #workers: Worker[] = [];
-  readonly #pending = new Map<number, Pending>();
+  readonly #workers: PoolWorker[] = [];
+  readonly #pending = new Map<number, Pending & { on: PoolWorker }>();
   #nextBatch = 1;
   #ca: { certificate: X509Certificate; message: WorkerMessage } | undefined;
-  #next = 0;
   #closed = false;
 
   constructor(size: number) {
     this.#size = Math.max(1, size);
   }
 
+  /** The most workers the pool starts. */
   get size(): number {
     return this.#size;
   }
 
-  /** Starts the workers (once), handing each the current CA. */
-  #start(): Worker[] {
-    if (this.#workers.length > 0 || this.#closed) return this.#workers;
-    for (let i = 0; i < this.#size; i++) {
-      const w = new Worker(join(import.meta.dirname, 'signing-worker-entry.js'));
-      w.unref();
-      w.on('message', (m: WorkerReply) => {
-        const p = this.#pending.get(m.batch);
-        this.#pending.delete(m.batch);
-        p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
-      });
-      w.on('error', (err) => {
-        for (const p of this.#pending.values()) p.reject(err);
-        this.#pending.clear();
-      });
-      if (this.#ca) w.postMessage(this.#ca.message);
-      this.#workers.push(w);
-    }
+  /** Workers running now. */
+  get started(): number {
+    return this.#workers.length;
+  }
+
+  /** Starts one more worker, handing it the current CA. */
+  #spawn(): void {
+    const w: PoolWorker = { worker: new Worker(join(import.meta.dirname, 'signing-worker-entry.js')), inflight: 0 };
+    w.worker.unref();
+    w.worker.on('message', (m: WorkerReply) => {
+      const p = this.#pending.get(m.batch);
+      this.#pending.delete(m.batch);
+      if (p) p.on.inflight--;
+      p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
+    });
+    w.worker.on('error', (err) => {
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+      for (const x of this.#workers) x.inflight = 0;
+    });
+    if (this.#ca) w.worker.postMessage(this.#ca.message);
+    this.#workers.push(w);
+  }
+
+  /**
+   * The workers to use now. Each worker costs its start (~50 ms CPU) and its
+   * own JIT warm-up (~100 ms CPU) before it signs at full speed, so the
+   * pool grows only under load: one worker at first, one more whenever work
+   * arrives while every running worker is still busy, up to `size`.
+   */
+  #workersFor(): PoolWorker[] {
+    if (this.#closed) return this.#workers;
+    if (this.#workers.length === 0 || (this.#workers.length < this.#size && this.#workers.every((w) => w.inflight > 0))) this.#spawn();
     return this.#workers;
   }
 
-  /** Starts the workers now (once), so a batch expected soon does not wait for them. */
+  /** Starts the first worker now (once), so a batch expected soon does not wait for it. */
   warm(): void {
-    this.#start();
+    if (!this.#closed && this.#workers.length === 0) this.#spawn();
   }
 
   /** Gives every worker the CA to sign with (no-op when unchanged); the key must be exportable. */
@@ -118,31 +140,32 @@ export class SigningPool {
     if (this.#ca?.certificate === certificate) return;
     if (!key.exportPkcs8) throw new Error(`signing pool: key ${JSON.stringify(key.id)} cannot be exported to the workers; sign inline`);
     this.#ca = { certificate, message: { kind: 'ca', certificate: certificate.raw, privateKey: key.exportPkcs8() } };
-    for (const w of this.#workers) w.postMessage(this.#ca.message);
+    for (const w of this.#workers) w.worker.postMessage(this.#ca.message);
   }
 
-  /** Signs `jobs`, in order, spread over the workers. */
+  /** Signs `jobs`, in order, spread over the least busy workers. */
   async sign(jobs: SignJob[]): Promise<SignResult[]> {
     if (this.#closed) throw new Error('signing pool is closed');
-    const workers = this.#start();
+    const workers = [...this.#workersFor()].sort((a, b) => a.inflight - b.inflight);
     const n = Math.min(workers.length, Math.ceil(jobs.length / 8));
     const per = Math.ceil(jobs.length / n);
     const parts: Promise<SignResult[]>[] = [];
     for (let i = 0; i < n; i++) {
       const slice = jobs.slice(i * per, (i + 1) * per);
       if (slice.length === 0) continue;
-      const worker = workers[this.#next++ % workers.length]!;
+      const on = workers[i]!;
       const batch = this.#nextBatch++;
-      parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject })));
+      parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject, on })));
+      on.inflight++;
       const csrs = packBytes(slice.map((j) => j.csr));
       const metas = slice.map(({ id, now, ttlMs, template }): JobMeta => ({ id, now, ttlMs, template }));
-      worker.postMessage({ kind: 'jobs', batch, jobs: metas, csrs } satisfies WorkerMessage, [csrs.buffer]);
+      on.worker.postMessage({ kind: 'jobs', batch, jobs: metas, csrs } satisfies WorkerMessage, [csrs.buffer]);
     }
     return (await Promise.all(parts)).flat();
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
   }
 }

@@ -137,14 +137,21 @@ describe('credential template builder', () => {
     expect(onWorkers.every((r) => r.ok)).toBe(true);
   });
 
-  it('a batch split over two signing workers: each leaf is for its own CSR\'s key, in order; a CSR whose signature does not verify fails alone, named', async () => {
-    pool = new SigningPool(2);
+  it('batches on the signing workers: the pool grows only while its workers are busy; each leaf is for its own CSR\'s key, in order; a CSR whose signature does not verify fails alone, named', async () => {
+    pool = new SigningPool(3);
     const { ca, issuer } = await setup([new UniqueIdComposer()], { pool });
-    // 20 items: more than 8 per worker, so both workers get a slice (their CSRs and leaves travel packed).
     const many = Array.from({ length: 20 }, (_, i) => ({ id: SpiffeId.fromString(`spiffe://example.org/batch/${i}`), ...newCsr() }));
     const forged = Buffer.from(many[13]!.csr);
     forged[forged.length - 1]! ^= 0x01; // the last byte of the signature
-    const results = await issuer.signX509SvidBatch(many.map((m, i) => ({ id: m.id, csr: i === 13 ? forged : m.csr })));
+    const items = many.map((m, i) => ({ id: m.id, csr: i === 13 ? forged : m.csr }));
+    // One batch at a time: one worker does it all.
+    await issuer.signX509SvidBatch(items);
+    await issuer.signX509SvidBatch(items);
+    expect(pool.started).toBe(1);
+    // Two at once: the second finds the worker busy and starts another; with
+    // more than 8 items per worker it is split over both (slices travel packed).
+    const [, results] = await Promise.all([issuer.signX509SvidBatch(items), issuer.signX509SvidBatch(items)]);
+    expect(pool.started).toBe(2);
     const bundle = new X509Bundle(td, [ca.currentX509Ca().certificate]);
     results.forEach((r, i) => {
       if (i === 13) {
