@@ -4,7 +4,11 @@
 //  2. through a real Envoy with wrk (closed loop, 16 connections):
 //     ext_authz → Herald (cached / uncached tokens) vs Envoy's own jwt_authn
 //     filter with the same trust domain's JWKS from a local file.
-//   npm run bench:authz [-- seconds]
+// The agent's CPU time (user + sys) per Check is printed for each Envoy
+// run: on a shared machine it is steadier than req/s.
+//   npm run bench:authz [-- seconds [--envoy-only]]
+// HERALD_CPU_PROF=<dir> runs the agent under `node --cpu-prof`; the profile
+// summary (bench/lib/cpu-profile-summary.ts) covers the cached-token Envoy run.
 import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
@@ -16,8 +20,12 @@ import { publicKeyToJwk } from '../../src/spiffe/bundle/jwk.ts';
 import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess } from '../../test/helpers/process.ts';
 import { agentLatency, freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
+import { processCpuMs } from '../lib/proc-cpu.ts';
+import { cpuProfEnv, profileClockUs, writeProfileWindow } from '../lib/cpu-profile-summary.ts';
 
 const SECONDS = Number(process.argv[2] ?? 5);
+const ENVOY_ONLY = process.argv.includes('--envoy-only');
+const profDir = process.env.HERALD_CPU_PROF;
 const UNCACHED_TOKENS = 20_000; // more than the validator's 10,000-entry cache: every check misses
 const td = 'bench.example';
 
@@ -25,7 +33,11 @@ const server = await startServerProc({ trustDomain: td });
 const stops: (() => Promise<void>)[] = [() => server.stop()];
 try {
   const authzSocket = join(server.dir, 'authz.sock');
-  const agent = await startAgentProc(server, { entries: [], extraAgent: `  authz:\n    enabled: true\n    audiences: [echo]\n    socket_path: ${authzSocket}\n` });
+  const agent = await startAgentProc(server, {
+    entries: [],
+    extraAgent: `  authz:\n    enabled: true\n    audiences: [echo]\n    socket_path: ${authzSocket}\n`,
+    ...(profDir ? { env: cpuProfEnv(profDir) } : {}),
+  });
   stops.unshift(() => agent.stop());
   // The agent's own view: time spent in Check, last 1,024 calls.
   const serverSide = async (): Promise<string> => {
@@ -83,10 +95,12 @@ try {
   };
 
   const lines: string[] = [];
-  lines.push(`direct gRPC Check over the agent's authz socket (${SECONDS} s each):`);
-  for (const rps of [1000, 5000, 10000]) lines.push(`  cached token    ${await openLoop(rps, () => cached)}${await serverSide()}`);
-  for (const rps of [1000, 5000]) lines.push(`  uncached tokens ${await openLoop(rps, (i) => tokens[i % tokens.length]!)}${await serverSide()}`);
-  lines.push(`  max (64 in flight): cached ${(await closedLoop(() => cached)).toFixed(0)} checks/s, uncached ${(await closedLoop((i) => tokens[i % tokens.length]!)).toFixed(0)} checks/s`);
+  if (!ENVOY_ONLY) {
+    lines.push(`direct gRPC Check over the agent's authz socket (${SECONDS} s each):`);
+    for (const rps of [1000, 5000, 10000]) lines.push(`  cached token    ${await openLoop(rps, () => cached)}${await serverSide()}`);
+    for (const rps of [1000, 5000]) lines.push(`  uncached tokens ${await openLoop(rps, (i) => tokens[i % tokens.length]!)}${await serverSide()}`);
+    lines.push(`  max (64 in flight): cached ${(await closedLoop(() => cached)).toFixed(0)} checks/s, uncached ${(await closedLoop((i) => tokens[i % tokens.length]!)).toFixed(0)} checks/s`);
+  }
   client.close();
 
   // ---- 2. through Envoy ------------------------------------------------
@@ -154,17 +168,25 @@ request = function()
   return wrk.format("GET", "/", { ["Authorization"] = "Bearer " .. tokens[i] })
 end
 `);
-  const wrk = (port: number, file: string): string => {
+  const wrk = (port: number, file: string, measureAgent = false): string => {
+    const cpu0 = processCpuMs(agent.pid);
+    const from = profileClockUs();
     const out = execFileSync('wrk', ['-t1', '-c16', `-d${SECONDS}s`, '--latency', '-s', join(server.dir, 'rotate.lua'), `http://127.0.0.1:${port}/`, '--', join(server.dir, file)], { encoding: 'utf8' });
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)?.[1];
     const p50 = /\s50%\s+([\d.]+\w+)/.exec(out)?.[1];
     const p99 = /\s99%\s+([\d.]+\w+)/.exec(out)?.[1];
     const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-    return `${Number(rps).toFixed(0).padStart(6)} req/s, p50 ${p50}, p99 ${p99}${non2xx ? ` (${non2xx} non-2xx!)` : ''}`;
+    const total = Number(/(\d+) requests in/.exec(out)?.[1]);
+    let agentCpu = '';
+    if (measureAgent) {
+      agentCpu = `, agent CPU ${(((processCpuMs(agent.pid) - cpu0) * 1000) / total).toFixed(1)} µs/check`;
+      if (profDir && file === 'cached.txt') writeProfileWindow(profDir, agent.pid, from, profileClockUs());
+    }
+    return `${Number(rps).toFixed(0).padStart(6)} req/s, p50 ${p50}, p99 ${p99}${non2xx ? ` (${non2xx} non-2xx!)` : ''}${agentCpu}`;
   };
   lines.push(`through Envoy (--concurrency 1), wrk -t1 -c16, ${SECONDS} s each:`);
-  lines.push(`  ext_authz → Herald, cached token      ${wrk(pAuthz, 'cached.txt')}`);
-  lines.push(`  ext_authz → Herald, ${UNCACHED_TOKENS} tokens       ${wrk(pAuthz, 'tokens.txt')}`);
+  lines.push(`  ext_authz → Herald, cached token      ${wrk(pAuthz, 'cached.txt', true)}`);
+  lines.push(`  ext_authz → Herald, ${UNCACHED_TOKENS} tokens       ${wrk(pAuthz, 'tokens.txt', true)}`);
   lines.push(`  jwt_authn (Envoy, local JWKS), cached ${wrk(pJwt, 'cached.txt')}`);
   lines.push(`  jwt_authn (Envoy, local JWKS), ${UNCACHED_TOKENS}  ${wrk(pJwt, 'tokens.txt')}`);
   console.log(`Node ${process.version}; ${(await import('node:os')).availableParallelism()} cores shared by load generator, Envoy, agent and server`);

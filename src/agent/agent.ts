@@ -206,7 +206,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
     const authzSocket = await startUdsServer({
       socketPath: config.authz.socketPath,
       mode: 0o777,
-      services: [{ definition: serviceDefinition(Services.authorization), implementation: service.implementation }],
+      services: [{ definition: service.definition, implementation: service.implementation }],
       logger: subsystemLogger(log, 'authz'),
       limits: config.endpointLimits.connections,
       grpcOptions: config.endpointLimits.grpcOptions,

@@ -4,7 +4,6 @@
 import { isAbsolute } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
-import { serviceDefinition, Services } from '../../common/grpc/protos.ts';
 import { startUdsServer } from '../../common/grpc/uds-server.ts';
 import { createLogger, parseLogLevel } from '../../common/log.ts';
 import { AgentMetrics } from '../../agent/telemetry.ts';
@@ -49,7 +48,7 @@ const run: Command = {
       log,
       metrics: new AgentMetrics(),
     });
-    const services = [{ definition: serviceDefinition(Services.authorization), implementation: service.implementation }];
+    const services = [{ definition: service.definition, implementation: service.implementation }];
     let stopServer: () => Promise<void>;
     if (isAbsolute(v.listen)) {
       const uds = await startUdsServer({ socketPath: v.listen, mode: 0o777, services, logger: log });

@@ -4,6 +4,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toServiceError } from '../../../common/grpc/status.ts';
+import { Services, serviceDefinitionAcceptingBytes } from '../../../common/grpc/protos.ts';
+import { decodeCheckRequest } from './check-request.ts';
 import type { AgentMetrics } from '../../telemetry.ts';
 import type { JwtBundleSource } from '../../../spiffe/bundle/jwt-bundle.ts';
 import { check, type CheckConfig } from './check.ts';
@@ -18,6 +20,8 @@ export interface AuthzSource {
 }
 
 export interface AuthzService {
+  /** The Authorization service with Check's own request decoder (check-request.ts). */
+  definition: grpc.ServiceDefinition;
   implementation: grpc.UntypedServiceImplementation;
   validator: JwtSvidValidator;
   policyFile: PolicyFile | undefined;
@@ -37,7 +41,9 @@ export function createAuthzService(opts: { config: CheckConfig & { policyFile: s
     log,
     metrics: opts.metrics,
   };
+  const generic = serviceDefinitionAcceptingBytes(Services.authorization);
   return {
+    definition: { ...generic, Check: { ...generic.Check!, requestDeserialize: decodeCheckRequest } },
     validator,
     policyFile,
     implementation: {
