@@ -96,6 +96,9 @@ class Reader {
   }
 }
 
+/** A map field's object: no prototype, so a key such as `__proto__` or `constructor` is an own entry like any other. */
+const newMap = (): Record<string, string> => Object.create(null) as Record<string, string>;
+
 /** One map<string, string> entry into `into`. */
 function mapEntry(r: Reader, into: Record<string, string>): void {
   let key = '';
@@ -110,7 +113,7 @@ function mapEntry(r: Reader, into: Record<string, string>): void {
 }
 
 function http(r: Reader): Http {
-  const out: Http = { method: '', path: '', host: '', headers: {} };
+  const out: Http = { method: '', path: '', host: '', headers: newMap() };
   r.fields((no, wt) => {
     if (wt !== 2) return false;
     switch (no) {
@@ -169,7 +172,7 @@ export function decodeCheckRequest(bytes: Buffer): CheckRequest {
         return true;
       }
       if (ano === 10) {
-        attributes.context_extensions ??= {};
+        attributes.context_extensions ??= newMap();
         mapEntry(a.sub(), attributes.context_extensions);
         return true;
       }

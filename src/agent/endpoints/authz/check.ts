@@ -14,6 +14,7 @@ import type { AgentMetrics } from '../../telemetry.ts';
 import { SpiffeId } from '../../../spiffe/id.ts';
 import { evaluate, type Policy } from './policy.ts';
 import type { JwtSvidValidator } from './jwt-validator.ts';
+import type { CheckRequest } from './check-request.ts';
 
 export interface CheckConfig {
   header: string;
@@ -34,13 +35,6 @@ export interface CheckDeps {
   metrics: AgentMetrics;
 }
 
-interface CheckRequest {
-  attributes?: {
-    source?: { principal?: string };
-    request?: { http?: { method?: string; path?: string; host?: string; headers?: Record<string, string> } };
-    context_extensions?: Record<string, string>;
-  };
-}
 
 /** Largest token accepted; a JWT-SVID is well under 4 KiB. */
 export const MAX_TOKEN_BYTES = 16 * 1024;
@@ -78,27 +72,19 @@ function asSpiffeId(s: string | undefined): SpiffeId | undefined {
   }
 }
 
-export async function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d: CheckDeps): Promise<object> {
+/**
+ * The decision for one Check. Synchronous when the token is a cache hit
+ * (or absent, or refused before any crypto): the common case costs no
+ * promise; asynchronous when a token must be verified or one injected.
+ */
+export function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d: CheckDeps): object | Promise<object> {
   const attrs = call.request.attributes ?? {};
   const http = attrs.request?.http ?? {};
   const headers = http.headers ?? {};
   const ext = attrs.context_extensions ?? {};
   const cfg = d.config;
 
-  if (ext.herald_mode === 'inject') {
-    const audience = ext.audience ?? cfg.injectAudience;
-    if (!audience) return denied(PERMISSION_DENIED, 403, 'no audience configured for token injection');
-    let token: string;
-    try {
-      token = await d.injectToken(call as grpc.ServerUnaryCall<unknown, unknown>, audience);
-    } catch (err) {
-      d.log.warn({ err: errorMessage(err), audience }, 'Could not inject a JWT-SVID');
-      return denied(PERMISSION_DENIED, 403, 'no JWT-SVID available for this workload');
-    }
-    d.metrics.authzDecision.inc({ result: 'injected' });
-    // Whatever the caller sent in the header is replaced, never forwarded.
-    return { status: { code: OK, message: '' }, ok_response: { headers: [header(cfg.header, `Bearer ${token}`)], headers_to_remove: [] } };
-  }
+  if (ext.herald_mode === 'inject') return inject(call, d, ext.audience ?? cfg.injectAudience);
 
   if (ext.herald_mode === 'peer') return decide(d, attrs, http, headers, undefined);
 
@@ -117,16 +103,62 @@ export async function check(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d
     return unauthenticated('malformed authorization header (want: Bearer <JWT-SVID>)', true);
   }
   const audiences = ext.audience ? ext.audience.split(',').map((a) => a.trim()).filter(Boolean) : cfg.audiences;
-  let svid;
-  try {
-    svid = await d.validator.validate(token, audiences);
-  } catch (err) {
-    d.metrics.authzDecision.inc({ result: 'denied_invalid_token' });
-    d.log.debug({ err: errorMessage(err), peer: attrs.source?.principal }, 'JWT-SVID rejected');
-    return unauthenticated('invalid JWT-SVID', true);
-  }
+  const hit = d.validator.cached(token, audiences);
+  if (hit) return decide(d, attrs, http, headers, hit.id);
+  return d.validator.validate(token, audiences).then(
+    (svid) => decide(d, attrs, http, headers, svid.id),
+    (err: unknown) => {
+      d.metrics.authzDecision.inc({ result: 'denied_invalid_token' });
+      d.log.debug({ err: errorMessage(err), peer: attrs.source?.principal }, 'JWT-SVID rejected');
+      return unauthenticated('invalid JWT-SVID', true);
+    },
+  );
+}
 
-  return decide(d, attrs, http, headers, svid.id);
+async function inject(call: grpc.ServerUnaryCall<CheckRequest, unknown>, d: CheckDeps, audience: string | undefined): Promise<object> {
+  if (!audience) return denied(PERMISSION_DENIED, 403, 'no audience configured for token injection');
+  let token: string;
+  try {
+    token = await d.injectToken(call as grpc.ServerUnaryCall<unknown, unknown>, audience);
+  } catch (err) {
+    d.log.warn({ err: errorMessage(err), audience }, 'Could not inject a JWT-SVID');
+    return denied(PERMISSION_DENIED, 403, 'no JWT-SVID available for this workload');
+  }
+  d.metrics.authzDecision.inc({ result: 'injected' });
+  // Whatever the caller sent in the header is replaced, never forwarded.
+  return { status: { code: OK, message: '' }, ok_response: { headers: [header(d.config.header, `Bearer ${token}`)], headers_to_remove: [] } };
+}
+
+// Allow responses depend only on the config and the caller: one object per
+// caller, shared by every Check that allows it, so the service encodes it
+// once (isSharedResponse). Bounded; emptied when full.
+const MAX_SHARED_RESPONSES = 1024;
+const allowResponses = new WeakMap<CheckConfig, Map<string, object>>();
+const shared = new WeakSet<object>();
+
+/** Whether `res` is returned again for later calls (worth encoding once). */
+export function isSharedResponse(res: object): boolean {
+  return shared.has(res);
+}
+
+function allowResponse(cfg: CheckConfig, caller: SpiffeId | undefined): object {
+  let byCaller = allowResponses.get(cfg);
+  if (!byCaller) allowResponses.set(cfg, (byCaller = new Map()));
+  const key = caller?.toString() ?? '';
+  let res = byCaller.get(key);
+  if (!res) {
+    if (byCaller.size >= MAX_SHARED_RESPONSES) byCaller.clear();
+    res = Object.freeze({
+      status: { code: OK, message: '' },
+      ok_response: {
+        headers: caller ? [header(cfg.spiffeIdHeader, key), header(cfg.trustDomainHeader, caller.trustDomain.name)] : [],
+        headers_to_remove: cfg.stripToken ? [cfg.header] : [],
+      },
+    });
+    byCaller.set(key, res);
+    shared.add(res);
+  }
+  return res;
 }
 
 /** Policy, then the allow response with the caller's identity headers. */
@@ -145,13 +177,6 @@ function decide(d: CheckDeps, attrs: NonNullable<CheckRequest['attributes']>, ht
     // Peer mode without a policy would let every peer through: refuse.
     return denied(PERMISSION_DENIED, 403, 'forbidden by policy');
   }
-  const caller = jwtSubject ?? peer;
   d.metrics.authzDecision.inc({ result: 'allowed' });
-  return {
-    status: { code: OK, message: '' },
-    ok_response: {
-      headers: caller ? [header(cfg.spiffeIdHeader, caller.toString()), header(cfg.trustDomainHeader, caller.trustDomain.name)] : [],
-      headers_to_remove: cfg.stripToken ? [cfg.header] : [],
-    },
-  };
+  return allowResponse(cfg, jwtSubject ?? peer);
 }

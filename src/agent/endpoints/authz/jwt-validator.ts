@@ -24,25 +24,36 @@ export class JwtSvidValidator {
   }
 
   /**
+   * The token's SVID when it validated before, has not expired, the bundles
+   * have not changed since, and its `aud` holds one of `audiences`; else
+   * undefined (validate() then decides). Synchronous: the hot path of a
+   * repeated token costs no promise.
+   */
+  cached(token: string, audiences: readonly string[]): JwtSvid | undefined {
+    const { generation } = this.#o.bundles();
+    if (generation !== this.#generation) {
+      // Any bundle change (a key added, rotated or removed) drops every cached verdict.
+      this.#cache.clear();
+      this.#generation = generation;
+      return undefined;
+    }
+    const hit = this.#cache.get(token);
+    if (!hit || hit.expiry.getTime() <= this.#o.now()) return undefined;
+    // Audience is per route, so it is checked on every hit.
+    if (!audiences.some((a) => hit.audience.includes(a))) return undefined;
+    this.hits++;
+    return hit;
+  }
+
+  /**
    * Validates signature, header and expiry (parseAndValidate's rules) and
    * that `aud` holds one of `audiences`. Throws JwtSvidError.
    */
   async validate(token: string, audiences: readonly string[]): Promise<JwtSvid> {
-    const { source, generation } = this.#o.bundles();
-    if (generation !== this.#generation) {
-      this.#cache.clear();
-      this.#generation = generation;
-    }
+    const hit = this.cached(token, audiences);
+    if (hit) return hit;
+    const { source } = this.#o.bundles();
     const now = this.#o.now();
-    const hit = this.#cache.get(token);
-    if (hit && hit.expiry.getTime() > now) {
-      this.hits++;
-      // Audience is per route, so it is checked on every hit.
-      if (!audiences.some((a) => hit.audience.includes(a))) {
-        return parseAndValidate(token, source, audiences, { now });
-      }
-      return hit;
-    }
     this.misses++;
     const svid = await parseAndValidate(token, source, audiences, { now });
     this.#cache.delete(token);

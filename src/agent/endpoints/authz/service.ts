@@ -4,11 +4,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { toServiceError } from '../../../common/grpc/status.ts';
-import { Services, serviceDefinitionAcceptingBytes } from '../../../common/grpc/protos.ts';
+import { Services, responseSerializer, serviceDefinitionAcceptingBytes } from '../../../common/grpc/protos.ts';
 import { decodeCheckRequest } from './check-request.ts';
 import type { AgentMetrics } from '../../telemetry.ts';
 import type { JwtBundleSource } from '../../../spiffe/bundle/jwt-bundle.ts';
-import { check, type CheckConfig } from './check.ts';
+import { check, isSharedResponse, type CheckConfig } from './check.ts';
+import type { CheckRequest } from './check-request.ts';
 import { JwtSvidValidator } from './jwt-validator.ts';
 import { PolicyFile } from './policy-file.ts';
 
@@ -42,20 +43,35 @@ export function createAuthzService(opts: { config: CheckConfig & { policyFile: s
     metrics: opts.metrics,
   };
   const generic = serviceDefinitionAcceptingBytes(Services.authorization);
+  // A response check() returns again and again (an allow for one caller) is encoded once.
+  const serialize = responseSerializer(Services.authorization, 'Check');
+  const encodings = new WeakMap<object, Buffer>();
+  const encoded = (res: object): object | Buffer => {
+    if (!isSharedResponse(res)) return res;
+    let b = encodings.get(res);
+    if (!b) encodings.set(res, (b = serialize(res)));
+    return b;
+  };
   return {
     definition: { ...generic, Check: { ...generic.Check!, requestDeserialize: decodeCheckRequest } },
     validator,
     policyFile,
     implementation: {
-      Check: (call: grpc.ServerUnaryCall<Parameters<typeof check>[0]['request'], unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      Check: (call: grpc.ServerUnaryCall<CheckRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         const started = performance.now();
-        check(call, deps).then(
-          (res) => {
-            opts.metrics.authzLatency.observe(performance.now() - started);
-            cb(null, res);
-          },
-          (err) => cb(toServiceError(err, log, call.getPath()) as grpc.ServiceError),
-        );
+        const done = (res: object): void => {
+          opts.metrics.authzLatency.observe(performance.now() - started);
+          cb(null, encoded(res));
+        };
+        const failed = (err: unknown): void => cb(toServiceError(err, log, call.getPath()) as grpc.ServiceError);
+        let res: object | Promise<object>;
+        try {
+          res = check(call, deps);
+        } catch (err) {
+          return failed(err);
+        }
+        if (res instanceof Promise) res.then(done, failed);
+        else done(res);
       },
     },
     close: () => policyFile?.close(),

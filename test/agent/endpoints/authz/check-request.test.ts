@@ -99,6 +99,9 @@ describe('ext_authz CheckRequest decoder', () => {
       },
     });
     expect(decodeCheckRequest(Buffer.alloc(0))).toEqual({});
+    // Map keys are own entries, whatever their name.
+    const odd = decodeCheckRequest(encode({ attributes: { request: { http: { headers: { ['__proto__']: 'p', constructor: 'c' } } } } }));
+    expect(Object.entries(odd.attributes!.request!.http!.headers!)).toEqual([['__proto__', 'p'], ['constructor', 'c']]);
   });
 
   it('refuses truncated and random bytes with a CheckRequest error, nothing else', () => {
