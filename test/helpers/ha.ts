@@ -11,7 +11,7 @@ import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
 import { startEnvoy, type EnvoyHandle } from './envoy.ts';
 import { startServer, type ServerHandle } from './herald.ts';
 import { freePort } from './ports.ts';
-import { startPostgres, type PostgresCluster } from './postgres.ts';
+import { startPostgres, type PostgresCluster, type PostgresOptions } from './postgres.ts';
 
 export interface HaDeployment {
   readonly postgres: PostgresCluster;
@@ -54,8 +54,8 @@ ${serverPorts.map((p) => `        - endpoint: { address: { socket_address: { add
 `;
 }
 
-export async function startHa(o: { dir: string; servers?: number; x509SvidTtl?: string; extraServer?: string }): Promise<HaDeployment> {
-  const postgres = await startPostgres();
+export async function startHa(o: { dir: string; servers?: number; x509SvidTtl?: string; extraServer?: string; postgres?: PostgresOptions }): Promise<HaDeployment> {
+  const postgres = await startPostgres(o.postgres);
   const stops: (() => Promise<void>)[] = [() => postgres.stop()];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
