@@ -216,13 +216,6 @@ export async function simulateAgents(ha: HaDeployment, o: LoadOptions): Promise<
     );
     const pct = (a: Usage, b: Usage) => `${(((b.cpuS - a.cpuS) / elapsed) * 100).toFixed(0)}%`;
     const mib = (u: Usage) => `${(u.rss / 2 ** 20).toFixed(0)} MiB`;
-    const pct = (a: Usage, b: Usage) => `${(((b.cpuS - a.cpuS) / elapsed) * 100).toFixed(0)}%`;
-    const mib = (u: Usage) => `${(u.rss / 2 ** 20).toFixed(0)} MiB`;
-    console.log(
-      `sync (GetBundle + GetAuthorizedEntries + 1 SVID) every ${o.syncMs} ms by ${agents} agents, ${o.seconds} s: ${rate.toFixed(0)} syncs/s of ${target.toFixed(0)} wanted ` +
-        `(${((rate / target) * 100).toFixed(0)}%), p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms, ${(svids / o.seconds).toFixed(0)} SVIDs/s, ` +
-        `${errors} failed, ${late} begun over an interval late, ${wrong} with the wrong entries${res.find((r) => r.error) ? ` (first error: ${res.find((r) => r.error)!.error})` : ''}`,
-    );
     console.log(
       `CPU of a core over ${elapsed.toFixed(0)} s: servers ${u0.servers.map((u, i) => pct(u, u1.servers[i]!)).join(' / ')}, load generator ${pct(u0.generator, u1.generator)} (${workers.length} processes), ` +
         `PostgreSQL ${pct(u0.postgres, u1.postgres)}, Envoy ${pct(u0.envoy, u1.envoy)}; RSS servers ${u1.servers.map(mib).join(' / ')}, generator ${mib(u1.generator)}`,
