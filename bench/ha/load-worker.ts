@@ -27,6 +27,8 @@ export type ToWorker =
   | { type: 'stop' };
 export type FromWorker =
   | { type: 'attested'; agents: number; failed: number; ms: number; error?: string }
+  /** Every agent has finished its first sync (TLS connection made, records cached at its server). */
+  | { type: 'warm' }
   | {
       type: 'result';
       /** Per successful sync: its latency (ms) and when it finished (Date.now()). */
@@ -99,8 +101,14 @@ async function run(sims: Sim[], task: WorkerTask, go: Extract<ToWorker, { type: 
   let firstError: string | undefined;
   stopAt = Math.min(stopAt, go.startAt + go.maxSeconds * 1000);
   const sleepUntil = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+  let cold = sims.length;
+  const warmed = () => {
+    if (--cold === 0) void send({ type: 'warm' });
+  };
+  if (cold === 0) void send({ type: 'warm' });
   await Promise.all(
     sims.map(async (sim, i) => {
+      let first = true;
       // Slots spread over the interval, as agents started at different times are.
       let slot = go.startAt + (go.syncMs * i) / sims.length;
       while (slot < stopAt) {
@@ -124,6 +132,10 @@ async function run(sims: Sim[], task: WorkerTask, go: Extract<ToWorker, { type: 
         } catch (err) {
           errorsAt.push(Date.now());
           firstError ??= String(err);
+        }
+        if (first) {
+          first = false;
+          warmed();
         }
         // The next slot: one interval on, or now when this sync overran it (an agent's ticker drops missed ticks).
         slot = Math.max(slot + go.syncMs, Date.now());

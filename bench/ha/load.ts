@@ -159,6 +159,8 @@ export async function simulateAgents(ha: HaDeployment, o: LoadOptions): Promise<
   console.log(`set-up: ${o.agents} join tokens and ${o.agents * ENTRIES_PER_AGENT} entries written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const workers = Array.from({ length: Math.min(o.workers, o.agents) }, () => fork(new URL('./load-worker.ts', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  // A worker that has gone is reported by `next`; a failed send must not kill the benchmark (and strand its servers).
+  for (const w of workers) w.on('error', () => {});
   try {
     t0 = Date.now();
     const attested = workers.map((w) => next(w, 'attested', 1_800_000));
@@ -184,9 +186,12 @@ export async function simulateAgents(ha: HaDeployment, o: LoadOptions): Promise<
     // The load lasts the measurement window and whatever runs `during` it, up to a bound.
     const maxSeconds = o.seconds + 600;
     const results = workers.map((w) => next(w, 'result', (maxSeconds + 90) * 1000));
+    const warm = workers.map((w) => next(w, 'warm', 300_000));
     for (const w of workers) w.send({ type: 'go', syncMs: o.syncMs, maxSeconds, startAt } satisfies ToWorker);
-    // Measure whole intervals after the fleet has ramped up (its first interval).
-    await new Promise((r) => setTimeout(r, startAt - Date.now() + o.syncMs));
+    // Measure whole intervals after the fleet has ramped up: every agent has synced once (connected, its records cached), then one more interval.
+    await Promise.all(warm);
+    console.log(`ramp-up: every agent synced once ${((Date.now() - startAt) / 1000).toFixed(1)} s after the start`);
+    await new Promise((r) => setTimeout(r, o.syncMs));
     const u0 = measure();
     const db0 = await dbCounters(ha.databaseUri);
     const m0 = Date.now();
@@ -197,7 +202,7 @@ export async function simulateAgents(ha: HaDeployment, o: LoadOptions): Promise<
     const elapsed = (m1 - m0) / 1000;
     // After the window, so that the window shows the steady state (no entry writes), still under the same load.
     await o.during?.();
-    for (const w of workers) w.send({ type: 'stop' } satisfies ToWorker);
+    for (const w of workers) if (w.connected) w.send({ type: 'stop' } satisfies ToWorker);
     const res = await Promise.all(results);
 
     const inWindow = (ts: number[]) => ts.filter((t) => t >= m0 && t <= m1).length;

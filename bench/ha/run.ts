@@ -23,6 +23,8 @@ import { EntryCache } from '../../src/server/entry-cache/entry-cache.ts';
 import { SpiffeId } from '../../src/spiffe/id.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
 import { LOAD_POSTGRES_SETTINGS, simulateAgents } from './load.ts';
+import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
+import { Services } from '../../src/common/grpc/protos.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -182,23 +184,30 @@ async function endToEnd(): Promise<void> {
   );
   try {
     const token = await generateToken(ha.servers[1]!);
-    const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
     const agent = await startAgent({ dir, server: ha.servers[2]!, joinToken: token, syncInterval: '500ms', logLevel: 'INFO' });
     const w = watchSvids(agent.socketPath, () => false);
     const lat: number[] = [];
     const gone: number[] = [];
     let stale = 0;
+    // Through the admin sockets' gRPC API (the CLI's calls, without a process per call).
+    const entryApi = ha.servers.map((s) => udsClient(Services.entry, s.socketPath));
+    type Result = { results: { status: { code: number; message: string }; entry?: { id: string } }[] };
+    const ok = (r: Result) => {
+      if (r.results[0]!.status.code !== 0) throw new Error(r.results[0]!.status.message);
+      return r.results[0]!;
+    };
     const measure = async () => {
       for (let i = 0; i < 50; i++) {
         const spiffeId = `spiffe://example.org/e2e/${i}`;
-        const r = await ha.servers[0]!.cli('entry', 'create', '-parentID', agentId, '-spiffeID', spiffeId, '-selector', `unix:uid:${process.getuid!()}`);
-        if (r.code !== 0) throw new Error(r.stderr);
-        const committed = Date.now(); // the CLI has exited: the entry committed before this
+        const created = ok(
+          await callUnary<Result>(entryApi[0]!, 'BatchCreateEntry', {
+            entries: [{ spiffe_id: { trust_domain: 'example.org', path: `/e2e/${i}` }, parent_id: { trust_domain: 'example.org', path: `/spire/agent/join_token/${token}` }, selectors: [{ type: 'unix', value: `uid:${process.getuid!()}` }] }],
+          }),
+        );
+        const committed = Date.now(); // the call has returned: the entry committed before this
         lat.push((await w.waitFor(spiffeId, true, 10_000)) - committed);
         // Deleted at server 2: a stale entry is one still served 10 s later.
-        const entryId = /Entry ID\s+:\s+(\S+)/.exec(r.stdout)![1]!;
-        const d = await ha.servers[1]!.cli('entry', 'delete', '-entryID', entryId);
-        if (d.code !== 0) throw new Error(d.stderr);
+        ok(await callUnary<Result>(entryApi[1]!, 'BatchDeleteEntry', { ids: [created.entry!.id] }));
         const deleted = Date.now();
         try {
           gone.push((await w.waitFor(spiffeId, false, 10_000)) - deleted);
@@ -212,6 +221,7 @@ async function endToEnd(): Promise<void> {
       else await measure();
     } finally {
       w.close();
+      for (const c of entryApi) c.close();
       await agent.stop();
     }
     const under = `agent sync 500 ms${AGENTS > 0 ? `, ${AGENTS} simulated agents syncing` : ''}`;
