@@ -21,6 +21,7 @@ import { localCallerResolver, TlsCallerResolver, type CallerResolver } from './a
 import type { ApiContext } from './api/context.ts';
 import { entryService } from './api/entry-service.ts';
 import { healthService } from './api/health-service.ts';
+import { entryCacheDebugService } from './api/debug-service.ts';
 import { svidService } from './api/svid-service.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
 import { localAuthorityService } from './api/localauthority-service.ts';
@@ -242,7 +243,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       socketPath: config.socketPath,
       mode: 0o600,
       privateDirectory: true,
-      services: services(localCallerResolver),
+      services: [...services(localCallerResolver), entryCacheDebugService(entries)],
       logger: subsystemLogger(log, 'admin_api'),
     });
     cleanup.push(() => admin.close(1000));
