@@ -68,6 +68,49 @@ describe('sync read cache on a shared PostgreSQL', () => {
     await waitFor('the eviction', async () => (await ds.getAttestedNode(AGENT)) === undefined, { timeoutMs: 5000, intervalMs: 5 });
   });
 
+  it('does not keep a value read before a notice that arrived while the read was in flight', async () => {
+    // The database answers before the ban; the answer reaches the cache only after the ban's notice.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let answered!: () => void;
+    const read = new Promise<void>((r) => (answered = r));
+    const slow = new Proxy(open[1]!, {
+      get(target, prop, receiver) {
+        if (prop === 'getAttestedNode') {
+          return async (...args: Parameters<DataStore['getAttestedNode']>) => {
+            const node = await target.getAttestedNode(...args);
+            answered();
+            await gate;
+            return node;
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const c = withSyncReadCache(slow);
+    caches.push(c);
+    await waitFor('the notice channel', () => c.ds.followsChanges?.() === true, { timeoutMs: 10_000, intervalMs: 10 });
+    const inFlight = c.ds.getAttestedNode(AGENT);
+    await read;
+    const heard = new Promise<void>((resolve) => {
+      const off = open[1]!.onChange((n) => {
+        if (n.kind === 'nodes' && n.subject === AGENT.toString()) {
+          off();
+          resolve();
+        }
+      });
+    });
+    await other.banAttestedNode(AGENT);
+    await heard;
+    release();
+    expect((await inFlight)?.banned).toBe(false);
+    // The answer from before the notice was not kept: the next read goes to the database and shows the ban.
+    const misses = c.stats().misses;
+    expect((await c.ds.getAttestedNode(AGENT))?.banned).toBe(true);
+    expect(c.stats().misses).toBe(misses + 1);
+  });
+
   it('sees its own writes at once', async () => {
     await syncReads();
     await ds.banAttestedNode(AGENT);
