@@ -44,6 +44,8 @@ static_resources:
     type: STATIC
     connect_timeout: 1s
     lb_policy: ROUND_ROBIN
+    # Envoy's default allows 1,024 connections per cluster; every agent holds one.
+    circuit_breakers: { thresholds: [ { max_connections: 1000000, max_pending_requests: 1000000, max_requests: 1000000 } ] }
     health_checks:
     - { timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }
     load_assignment:
