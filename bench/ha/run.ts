@@ -5,8 +5,10 @@
 //  3. restart cache rebuild with 100k entries and 1M events, and catching up 10k events;
 //  4. with --e2e: 3 herald-servers behind Envoy and an agent (sync 500 ms): create at
 //     server 1 → the workload on an agent of server 3 holds the SVID, p50/p99 over 50;
-//     with --agents N also N simulated agents (load.ts) syncing every 5 s meanwhile.
-// Run: npm run bench:ha [-- --entries 100000 --events 1000000 --samples 200 --e2e --agents 500 --seconds 30]
+//     with --agents N also N simulated agents (load.ts, spread over --workers processes)
+//     syncing every 5 s meanwhile; --agents alone skips 1-3 (implies --e2e).
+// Run: npm run bench:ha [-- --entries 100000 --events 1000000 --samples 200 --e2e]
+//      npm run bench:ha -- --agents 10000 [--workers 4 --seconds 60]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +22,9 @@ import type { EntryInput } from '../../src/server/datastore/types.ts';
 import { EntryCache } from '../../src/server/entry-cache/entry-cache.ts';
 import { SpiffeId } from '../../src/spiffe/id.ts';
 import { startPostgres } from '../../test/helpers/postgres.ts';
-import { simulateAgents } from './load.ts';
+import { LOAD_POSTGRES_SETTINGS, simulateAgents } from './load.ts';
+import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
+import { Services } from '../../src/common/grpc/protos.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +34,7 @@ const { values: args } = parseArgs({
     writes: { type: 'string', default: '3000' },
     e2e: { type: 'boolean', default: false },
     agents: { type: 'string', default: '0' },
+    workers: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '30' },
   },
 });
@@ -46,6 +51,7 @@ const input = (n: number, prefix: string): EntryInput => ({
   selectors: [{ type: 'unix', value: `uid:${n}` }],
 });
 const fmt = (xs: number[]) => {
+  if (xs.length === 0) return 'no samples';
   const s = [...xs].sort((a, b) => a - b);
   return `p50 ${percentile(s, 50).toFixed(1)} ms, p99 ${percentile(s, 99).toFixed(1)} ms, max ${s.at(-1)!.toFixed(1)} ms (n=${s.length})`;
 };
@@ -68,6 +74,14 @@ const open = async (uri: string) => {
   return ds;
 };
 try {
+  if (AGENTS > 0) await endToEnd();
+  else await datastoreBenchmarks();
+} finally {
+  for (const ds of opened) await ds.close().catch(() => {});
+  await cluster.stop();
+}
+
+async function datastoreBenchmarks(): Promise<void> {
   // 1 + 2: three "servers" on one database.
   const uri = await cluster.createDatabase();
   const servers = [await open(uri), await open(uri), await open(uri)];
@@ -158,38 +172,61 @@ try {
   await raw.end();
 
   if (args.e2e) await endToEnd();
-} finally {
-  for (const ds of opened) await ds.close().catch(() => {});
-  await cluster.stop();
 }
 
 async function endToEnd(): Promise<void> {
   const { startHa, watchSvids } = await import('../../test/helpers/ha.ts');
   const { generateToken, startAgent } = await import('../../test/helpers/herald.ts');
   const dir = await mkdtemp(join(tmpdir(), 'herald-bench-ha-'));
-  const ha = await startHa({ dir });
+  // Many agents behind one address: SPIRE's per-IP rate limits would throttle the generator, not the servers.
+  const ha = await startHa(
+    AGENTS > 0 ? { dir, extraServer: '  ratelimit: { attestation: false, signing: false }', postgres: { settings: LOAD_POSTGRES_SETTINGS } } : { dir },
+  );
   try {
     const token = await generateToken(ha.servers[1]!);
-    const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
     const agent = await startAgent({ dir, server: ha.servers[2]!, joinToken: token, syncInterval: '500ms', logLevel: 'INFO' });
     const w = watchSvids(agent.socketPath, () => false);
     const lat: number[] = [];
+    const gone: number[] = [];
+    let stale = 0;
+    // Through the admin sockets' gRPC API (the CLI's calls, without a process per call).
+    const entryApi = ha.servers.map((s) => udsClient(Services.entry, s.socketPath));
+    type Result = { results: { status: { code: number; message: string }; entry?: { id: string } }[] };
+    const ok = (r: Result) => {
+      if (r.results[0]!.status.code !== 0) throw new Error(r.results[0]!.status.message);
+      return r.results[0]!;
+    };
     const measure = async () => {
       for (let i = 0; i < 50; i++) {
-        const r = await ha.servers[0]!.cli('entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://example.org/e2e/${i}`, '-selector', `unix:uid:${process.getuid!()}`);
-        if (r.code !== 0) throw new Error(r.stderr);
-        const committed = Date.now(); // the CLI has exited: the entry committed before this
-        lat.push((await w.waitFor(`spiffe://example.org/e2e/${i}`, true, 10_000)) - committed);
+        const spiffeId = `spiffe://example.org/e2e/${i}`;
+        const created = ok(
+          await callUnary<Result>(entryApi[0]!, 'BatchCreateEntry', {
+            entries: [{ spiffe_id: { trust_domain: 'example.org', path: `/e2e/${i}` }, parent_id: { trust_domain: 'example.org', path: `/spire/agent/join_token/${token}` }, selectors: [{ type: 'unix', value: `uid:${process.getuid!()}` }] }],
+          }),
+        );
+        const committed = Date.now(); // the call has returned: the entry committed before this
+        lat.push((await w.waitFor(spiffeId, true, 10_000)) - committed);
+        // Deleted at server 2: a stale entry is one still served 10 s later.
+        ok(await callUnary<Result>(entryApi[1]!, 'BatchDeleteEntry', { ids: [created.entry!.id] }));
+        const deleted = Date.now();
+        try {
+          gone.push((await w.waitFor(spiffeId, false, 10_000)) - deleted);
+        } catch {
+          stale++;
+        }
       }
     };
     try {
-      if (AGENTS > 0) await simulateAgents(ha, { agents: AGENTS, syncMs: 5000, seconds: Number(args.seconds), during: measure });
+      if (AGENTS > 0) await simulateAgents(ha, { agents: AGENTS, syncMs: 5000, seconds: Number(args.seconds), workers: Number(args.workers), during: measure });
       else await measure();
     } finally {
       w.close();
+      for (const c of entryApi) c.close();
       await agent.stop();
     }
-    console.log(`end to end, entry created at server 1 → workload SVID on an agent of server 3 (agent sync 500 ms${AGENTS > 0 ? `, ${AGENTS} simulated agents syncing` : ''}): ${fmt(lat)}`);
+    const under = `agent sync 500 ms${AGENTS > 0 ? `, ${AGENTS} simulated agents syncing` : ''}`;
+    console.log(`end to end, entry created at server 1 → workload SVID on an agent of server 3 (${under}): ${fmt(lat)}`);
+    console.log(`end to end, entry deleted at server 2 → gone from that workload (${under}): ${fmt(gone)}; ${stale} stale (still served after 10 s)`);
   } finally {
     await ha.stop();
     await rm(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { localCallerResolver, TlsCallerResolver, type CallerResolver } from './a
 import type { ApiContext } from './api/context.ts';
 import { entryService } from './api/entry-service.ts';
 import { healthService } from './api/health-service.ts';
+import { entryCacheDebugService } from './api/debug-service.ts';
 import { svidService } from './api/svid-service.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
 import { localAuthorityService } from './api/localauthority-service.ts';
@@ -38,7 +39,7 @@ import type { ServerRuntimeConfig } from './config-runtime.ts';
 // whose pg driver open.ts loads only for a postgres config.
 import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
-import { withLastKnownReads } from './datastore/last-known.ts';
+import { withSyncReadCache } from './datastore/sync-reads.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
 import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
@@ -116,8 +117,10 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       existingDataExpected: opts.allowEmptyDatastore ? undefined : prior,
     });
     cleanup.push(() => catalog.close());
-    // Agent syncs keep working from memory while the database is away (docs/ha.md).
-    const ds = withLastKnownReads(catalog.dataStore);
+    // Agent syncs read the caller's record, selectors and bundle from memory, kept fresh by change notices, and keep working while the database is away (docs/ha.md).
+    const syncReads = withSyncReadCache(catalog.dataStore);
+    cleanup.push(() => syncReads.close());
+    const ds = syncReads.ds;
     await storage.start(() => ds.checkWritable());
     cleanup.push(() => storage.stop());
 
@@ -240,7 +243,7 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       socketPath: config.socketPath,
       mode: 0o600,
       privateDirectory: true,
-      services: services(localCallerResolver),
+      services: [...services(localCallerResolver), entryCacheDebugService(entries)],
       logger: subsystemLogger(log, 'admin_api'),
     });
     cleanup.push(() => admin.close(1000));

@@ -3,7 +3,9 @@
 // through it. Entries written at one server reach workloads behind the others
 // (pushed over LISTEN/NOTIFY, then the agent's next sync); deletions stop
 // being served (also after churn spread over the servers while one restarts);
-// join tokens and bans work across servers; and SIGKILL of the servers the
+// join tokens, bans and evictions work across servers (the servers answer
+// syncs from cached agent records: a ban or eviction at one reaches the others
+// by notice and refuses the next sync); and SIGKILL of the servers the
 // agents are connected to costs workloads no SVID.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, startAgent, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
@@ -115,16 +117,25 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     });
   }, 180_000);
 
-  it('a join token made at one server is redeemed at another, and a ban at a third stops that agent', async () => {
-    // Straight to server 3 (no load balancer): the token came from server 2.
+  it('a join token made at one server is redeemed at another; a ban and an eviction at a third stop those agents at their next sync', async () => {
+    // Straight to servers 3 and 2 (no load balancer); each token came from another server.
     const c = await agentVia('agent-c', ha.servers[2]!, ha.servers[1]!);
+    const d = await agentVia('agent-d', ha.servers[1]!, ha.servers[2]!);
     await createEntry(ha.servers[0]!, c.id, '/on-c');
-    const w = watch(c.handle);
-    await w.waitFor(`${TD}/on-c`, true, PROPAGATION_BOUND_MS);
+    await createEntry(ha.servers[0]!, d.id, '/on-d');
+    // Served: servers 3 and 2 now answer these agents' syncs from the agent records they cache.
+    await watch(c.handle).waitFor(`${TD}/on-c`, true, PROPAGATION_BOUND_MS);
+    await watch(d.handle).waitFor(`${TD}/on-d`, true, PROPAGATION_BOUND_MS);
     await cli(ha.servers[0]!, 'agent', 'ban', '-spiffeID', c.id);
-    const code = await Promise.race([c.handle.proc.exited(), new Promise<'running'>((r) => setTimeout(() => r('running'), 20_000))]);
-    expect(code, c.handle.proc.output()).toBe(1);
+    await cli(ha.servers[0]!, 'agent', 'evict', '-spiffeID', d.id);
+    // The next sync (every 500 ms) is refused: a cached record that still accepted them would keep both running.
+    const exited = (a: AgentHandle) => Promise.race([a.proc.exited(), new Promise<'running'>((r) => setTimeout(() => r('running'), PROPAGATION_BOUND_MS + 5_000))]);
+    const [codeC, codeD] = await Promise.all([exited(c.handle), exited(d.handle)]);
+    expect(codeC, c.handle.proc.output()).toBe(1);
     expect(c.handle.proc.output()).toContain('Agent is banned: removing SVID and shutting down');
+    expect(codeD, d.handle.proc.output()).toBe(1);
+    // Evicted: it tries to attest again, and its join token is used up.
+    expect(d.handle.proc.output()).toContain('removing SVID and shutting down');
   }, 120_000);
 
   it('SIGKILL of the servers the agents use costs their workloads no SVID; the servers rejoin', async () => {

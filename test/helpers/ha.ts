@@ -11,7 +11,7 @@ import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
 import { startEnvoy, type EnvoyHandle } from './envoy.ts';
 import { startServer, type ServerHandle } from './herald.ts';
 import { freePort } from './ports.ts';
-import { startPostgres, type PostgresCluster } from './postgres.ts';
+import { startPostgres, type PostgresCluster, type PostgresOptions } from './postgres.ts';
 
 export interface HaDeployment {
   readonly postgres: PostgresCluster;
@@ -44,6 +44,8 @@ static_resources:
     type: STATIC
     connect_timeout: 1s
     lb_policy: ROUND_ROBIN
+    # Envoy's default allows 1,024 connections per cluster; every agent holds one.
+    circuit_breakers: { thresholds: [ { max_connections: 1000000, max_pending_requests: 1000000, max_requests: 1000000 } ] }
     health_checks:
     - { timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {} }
     load_assignment:
@@ -54,8 +56,8 @@ ${serverPorts.map((p) => `        - endpoint: { address: { socket_address: { add
 `;
 }
 
-export async function startHa(o: { dir: string; servers?: number; x509SvidTtl?: string; extraServer?: string }): Promise<HaDeployment> {
-  const postgres = await startPostgres();
+export async function startHa(o: { dir: string; servers?: number; x509SvidTtl?: string; extraServer?: string; postgres?: PostgresOptions }): Promise<HaDeployment> {
+  const postgres = await startPostgres(o.postgres);
   const stops: (() => Promise<void>)[] = [() => postgres.stop()];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});

@@ -194,7 +194,8 @@ async function attestAgent(ctx: ApiContext, resolver: CallerResolver, call: grpc
   });
 
   seen.agentId = result.agentId.toString();
-  const existing = await ctx.ds.getAttestedNode(result.agentId);
+  // Fresh, not the sync-read cache's: a ban at another server must hold even within its notice's round trip.
+  const existing = await ctx.ds.getAttestedNode(result.agentId, { fresh: true });
   if (existing?.banned) throw new HeraldError('ERR_AGENT_BANNED', 'failed to attest: agent is banned');
   const signed = await signAgentSvid(ctx, result.agentId, params.params.csr);
   if (existing) {

@@ -70,27 +70,34 @@ export class TlsCallerResolver implements CallerResolver {
     }
     const leaf = chain[0]!;
     if (id.memberOf(this.#td) && id.path.startsWith('/spire/agent/')) {
-      const node = await this.#ds.getAttestedNode(id);
+      const serial = serialOf(leaf);
+      // The record may come from the server's cache of sync reads, which can
+      // only lag towards accepting: a refusal is decided on a fresh read.
+      const cached = await this.#ds.getAttestedNode(id);
+      if (cached && !cached.banned && (serial === cached.certSerialNumber || serial === cached.newCertSerialNumber)) return this.#agent(id, serial, cached, leaf);
+      const node = await this.#ds.getAttestedNode(id, { fresh: true });
       // The reasons tell the agent what to do (SPIRE's middleware): attest again, or shut down.
       if (!node) throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_NOT_ATTESTED, 'ERR_PERMISSION_DENIED_AGENT', `agent "${id}" is not attested`);
       if (node.banned) throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_BANNED, 'ERR_AGENT_BANNED', `agent "${id}" is banned`);
-      const serial = serialOf(leaf);
-      if (serial === node.certSerialNumber) return { kind: 'agent', id, node, certificate: leaf };
-      if (serial === node.newCertSerialNumber) {
-        // First call with a renewed SVID: it becomes the agent's current one
-        // and the old one stops working (SPIRE's agent authorization).
-        const promoted = await this.#ds.updateAttestedNode(
-          { spiffeId: id, certSerialNumber: serial, certNotAfter: node.newCertNotAfter, newCertSerialNumber: '', newCertNotAfter: 0 },
-          { certSerialNumber: true, certNotAfter: true, newCertSerialNumber: true, newCertNotAfter: true },
-        );
-        return { kind: 'agent', id, node: promoted, certificate: leaf };
-      }
+      if (serial === node.certSerialNumber || serial === node.newCertSerialNumber) return this.#agent(id, serial, node, leaf);
       throw new AgentPermissionDeniedError(PermissionDeniedReason.AGENT_NOT_ACTIVE, 'ERR_PERMISSION_DENIED_AGENT', `agent "${id}" presented an SVID that is no longer active (serial ${serial})`);
     }
     const entries = this.#entries.entries().filter((e) => e.spiffeId.equals(id));
     if (entries.some((e) => e.admin)) return { kind: 'admin', id };
     if (entries.some((e) => e.downstream)) return { kind: 'downstream', id };
     return { kind: 'anonymous' };
+  }
+
+  /** `serial` is the node's current or its renewed SVID's. */
+  async #agent(id: SpiffeId, serial: string, node: AttestedNode, certificate: X509Certificate): Promise<Caller> {
+    if (serial === node.certSerialNumber) return { kind: 'agent', id, node, certificate };
+    // First call with a renewed SVID: it becomes the agent's current one
+    // and the old one stops working (SPIRE's agent authorization).
+    const promoted = await this.#ds.updateAttestedNode(
+      { spiffeId: id, certSerialNumber: serial, certNotAfter: node.newCertNotAfter, newCertSerialNumber: '', newCertNotAfter: 0 },
+      { certSerialNumber: true, certNotAfter: true, newCertSerialNumber: true, newCertNotAfter: true },
+    );
+    return { kind: 'agent', id, node: promoted, certificate };
   }
 }
 

@@ -217,6 +217,10 @@ export interface ChangeNotice {
   readonly kind: ChangeKind;
   /** Set when the notice came from another process (or a reconnected channel), not a write of this datastore. */
   readonly remote?: true;
+  /** `nodes` / `node_selectors`: the agent (SPIFFE ID) whose record or selectors changed. */
+  readonly subject?: string;
+  /** The notice channel (re)connected: notices may have been missed, anything of this kind may have changed. */
+  readonly resync?: true;
 }
 
 export interface DataStore {
@@ -249,7 +253,8 @@ export interface DataStore {
   // Attested nodes
   /** Throws ERR_ALREADY_EXISTS_AGENT. */
   createAttestedNode(input: AttestedNodeInput): Promise<AttestedNode>;
-  getAttestedNode(id: SpiffeId, opts?: { fetchSelectors?: boolean }): Promise<AttestedNode | undefined>;
+  /** `fresh`: read the database even where a cache of recent reads would answer (see sync-reads.ts). */
+  getAttestedNode(id: SpiffeId, opts?: { fetchSelectors?: boolean; fresh?: boolean }): Promise<AttestedNode | undefined>;
   listAttestedNodes(req?: ListNodesRequest): Promise<Page<AttestedNode>>;
   countAttestedNodes(filter?: NodeFilter): Promise<number>;
   /** Throws ERR_AGENT_NOT_FOUND. */
@@ -312,6 +317,12 @@ export interface DataStore {
 
   /** Subscribes to in-process change notices; returns the unsubscribe function. */
   onChange(listener: (notice: ChangeNotice) => void): () => void;
+  /**
+   * True while every other process's change is heard (PostgreSQL: the
+   * LISTEN connection is up; subscribe with onChange first). Absent where
+   * other processes' writes are not followed.
+   */
+  followsChanges?(): boolean;
   /** The schema version the database is at. */
   schemaVersion(): Promise<number>;
   /**

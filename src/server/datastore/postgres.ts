@@ -33,8 +33,10 @@ export interface PostgresDataStoreOptions {
 }
 
 /**
- * LISTEN/NOTIFY channel of change notices; payload "<origin> <kind>". A
- * wake-up only: the tables (for entries, the event table) are the truth.
+ * LISTEN/NOTIFY channel of change notices; payload "<origin> <kind>", or
+ * "<origin> <kind> <agent SPIFFE ID>" for an agent's record or selectors. A
+ * wake-up or an invalidation only, never data: the tables (for entries, the
+ * event table) are the truth.
  */
 export const CHANGE_NOTICE_CHANNEL = 'herald_changes';
 
@@ -46,6 +48,8 @@ export const postgresDialect: SqlDialect = {
 
 /** Reconnect backoff of the notice channel: doubling from the first, capped, with full jitter. */
 const WATCH_BACKOFF_MS = { first: 100, max: 5_000 };
+/** How often the notice connection is probed, and how long a probe may take. */
+const WATCH_HEARTBEAT_MS = 5_000;
 
 /** Advisory lock key serialising Herald writers ("HRLD"). */
 export const WRITE_LOCK_KEY = '1213352004';
@@ -170,11 +174,13 @@ class PostgresConnection implements SqlConnection {
     return this.#transaction(op, ['BEGIN', `SELECT pg_advisory_xact_lock(${WRITE_LOCK_KEY}), pg_current_xact_id()`], body);
   }
 
-  changeNoticeSql(kinds: readonly string[]): string {
-    return `SELECT ${kinds.map((k) => `pg_notify('${CHANGE_NOTICE_CHANNEL}', '${this.#noticeOrigin} ${k}')`).join(', ')}`;
+  changeNoticeSql(kinds: readonly string[], subject?: string): { sql: string; params: string[] } {
+    // Parameters: a subject (a SPIFFE ID) may contain a quote.
+    const payloads = kinds.map((k) => `${this.#noticeOrigin} ${k}${subject === undefined ? '' : ` ${subject}`}`);
+    return { sql: `SELECT ${payloads.map(() => `pg_notify('${CHANGE_NOTICE_CHANNEL}', ?)`).join(', ')}`, params: payloads };
   }
 
-  watchChangeNotices(onNotice: (kind: string | undefined) => void): () => Promise<void> {
+  watchChangeNotices(onNotice: (kind: string | undefined, subject?: string) => void, onState: (connected: boolean) => void = () => {}): () => Promise<void> {
     let stopped = false;
     let client: pg.Client | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -183,6 +189,7 @@ class PostgresConnection implements SqlConnection {
       if (stopped || timer !== undefined) return;
       const old = client;
       client = undefined;
+      onState(false);
       old?.removeAllListeners();
       old?.on('error', () => {});
       void old?.end().catch(() => {});
@@ -194,15 +201,33 @@ class PostgresConnection implements SqlConnection {
       }, Math.random() * cap);
       timer.unref();
     };
+    // A connection can die without an error (a half-open TCP connection):
+    // callers trust what the notices keep fresh, so the channel is probed.
+    const heartbeat = setInterval(() => {
+      const c = client;
+      if (c === undefined || timer !== undefined) return;
+      c.query('SELECT 1').catch((err: unknown) => {
+        if (client === c) retry(err);
+      });
+    }, WATCH_HEARTBEAT_MS);
+    heartbeat.unref();
     const connect = async () => {
-      const c = new pg.Client({ connectionString: this.#connectionString, application_name: 'herald-server-notices', connectionTimeoutMillis: 10_000, keepAlive: true });
+      const c = new pg.Client({
+        connectionString: this.#connectionString,
+        application_name: 'herald-server-notices',
+        connectionTimeoutMillis: 10_000,
+        keepAlive: true,
+        query_timeout: WATCH_HEARTBEAT_MS,
+      });
       client = c;
       c.on('error', retry);
       c.on('end', () => retry(new Error('connection ended')));
       c.on('notification', (n) => {
-        const [origin, kind] = (n.payload ?? '').split(' ');
+        const payload = n.payload ?? '';
+        const [origin, kind] = payload.split(' ', 2);
         if (origin === this.#noticeOrigin) return;
-        onNotice(kind);
+        const rest = payload.slice(`${origin} ${kind} `.length);
+        onNotice(kind, rest === '' ? undefined : rest);
       });
       try {
         await c.connect();
@@ -213,12 +238,14 @@ class PostgresConnection implements SqlConnection {
       }
       if (stopped || client !== c) return;
       failures = 0;
+      onState(true);
       // Whatever was notified while we were not listening is in the tables.
       onNotice(undefined);
     };
     void connect();
     return async () => {
       stopped = true;
+      clearInterval(heartbeat);
       if (timer !== undefined) clearTimeout(timer);
       const c = client;
       client = undefined;

@@ -62,16 +62,19 @@ export interface SqlConnection {
   checkStorage?(): Promise<void>;
   /**
    * Follows change notices sent by other processes (changeNoticeSql), with
-   * the kind; `undefined` after every (re)connection, since notices sent
-   * while disconnected are lost. Returns the function that stops following.
+   * the kind and, for per-record notices, the record (an agent's SPIFFE ID);
+   * kind `undefined` after every (re)connection, since notices sent while
+   * disconnected are lost. `onState` hears when the channel is up (every
+   * notice committed since is delivered) and when it is lost. Returns the
+   * function that stops following.
    */
-  watchChangeNotices?(onNotice: (kind: string | undefined) => void): () => Promise<void>;
+  watchChangeNotices?(onNotice: (kind: string | undefined, subject?: string) => void, onState?: (connected: boolean) => void): () => Promise<void>;
   /**
-   * SQL run in a write transaction to tell other processes what it changed,
-   * at commit (PostgreSQL NOTIFY; this connection's own notices are not
-   * passed to its watchChangeNotices).
+   * The statement run in a write transaction to tell other processes what it
+   * changed, at commit (PostgreSQL NOTIFY; this connection's own notices are
+   * not passed to its watchChangeNotices). `subject`: the one record changed.
    */
-  changeNoticeSql?(kinds: readonly string[]): string;
+  changeNoticeSql?(kinds: readonly string[], subject?: string): { readonly sql: string; readonly params: readonly SqlValue[] };
   close(): Promise<void>;
 }
 

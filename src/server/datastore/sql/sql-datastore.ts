@@ -63,8 +63,8 @@ export interface SqlDataStoreOptions {
 
 const DEFAULT_EVENT_PAGE = 10_000;
 
-/** What other servers keep in memory (entry cache, trust bundle, federation refresher) and must hear about. */
-const REMOTE_KINDS: readonly ChangeKind[] = ['entries', 'bundles', 'federation_relationships'];
+/** What other servers keep in memory (entry cache, trust bundle, federation refresher, sync reads) and must hear about. */
+const REMOTE_KINDS: readonly ChangeKind[] = ['entries', 'bundles', 'federation_relationships', 'nodes', 'node_selectors'];
 const isRemoteKind = (k: string | undefined): k is ChangeKind => (REMOTE_KINDS as readonly (string | undefined)[]).includes(k);
 // Agent records and join tokens are written on every attestation and agent
 // SVID renewal: they queue per record, not behind every writer of the
@@ -80,6 +80,8 @@ export class SqlDataStore implements DataStore {
   readonly #onListenerError: ListenerErrorHandler;
   readonly #ctx: entries.WriteContext;
   #stopWatch: (() => Promise<void>) | undefined;
+  /** The notice channel is up: every other process's change since is heard. */
+  #following = false;
 
   constructor(conn: SqlConnection, options: SqlDataStoreOptions) {
     this.#conn = options.storageEvents ? monitorConnection(conn, options.storageEvents) : conn;
@@ -94,8 +96,8 @@ export class SqlDataStore implements DataStore {
     return Math.floor(this.#clock.now() / 1000);
   }
 
-  #emit(...kinds: ChangeKind[]): void {
-    for (const kind of kinds) this.#tell({ kind });
+  #emit(kinds: readonly ChangeKind[], subject?: SpiffeId): void {
+    for (const kind of kinds) this.#tell(subject === undefined ? { kind } : { kind, subject: subject.toString() });
   }
 
   #tell(notice: ChangeNotice): void {
@@ -120,6 +122,7 @@ export class SqlDataStore implements DataStore {
     kinds: readonly ChangeKind[] | ((result: T) => readonly ChangeKind[]),
     body: (q: SqlQuery) => Promise<T>,
     options?: WriteOptions,
+    subject?: SpiffeId,
   ): Promise<T> {
     const kindsOf = typeof kinds === 'function' ? kinds : () => kinds;
     const conn = this.#conn;
@@ -130,22 +133,40 @@ export class SqlDataStore implements DataStore {
         : async (q) => {
             const r = await body(q);
             const remote = kindsOf(r).filter(isRemoteKind);
-            if (remote.length > 0) await q.run(conn.changeNoticeSql!(remote));
+            if (remote.length > 0) {
+              const notice = conn.changeNoticeSql!(remote, subject?.toString());
+              await q.run(notice.sql, notice.params);
+            }
             return r;
           },
       options,
     );
-    this.#emit(...kindsOf(result));
+    this.#emit(kindsOf(result), subject);
     return result;
+  }
+
+  /** A write of one agent's record or selectors: other servers hear which agent. */
+  #nodeWrite<T>(op: string, kinds: readonly ChangeKind[], id: SpiffeId, body: (q: SqlQuery) => Promise<T>): Promise<T> {
+    return this.#write(op, kinds, body, nodeLock(id), id);
   }
 
   /** Starts following other servers' changes (once, when the first listener subscribes). */
   #watch(): void {
     if (this.#stopWatch !== undefined || this.#conn.watchChangeNotices === undefined) return;
     // Not a kind we know (or undefined: reconnected, notices may have been missed): anything may have changed.
-    this.#stopWatch = this.#conn.watchChangeNotices((kind) => {
-      for (const k of isRemoteKind(kind) ? [kind] : REMOTE_KINDS) this.#tell({ kind: k, remote: true });
-    });
+    this.#stopWatch = this.#conn.watchChangeNotices(
+      (kind, subject) => {
+        if (isRemoteKind(kind)) this.#tell(subject === undefined ? { kind, remote: true } : { kind, subject, remote: true });
+        else for (const k of REMOTE_KINDS) this.#tell({ kind: k, remote: true, resync: true });
+      },
+      (connected) => {
+        this.#following = connected;
+      },
+    );
+  }
+
+  followsChanges(): boolean {
+    return this.#following;
   }
 
   // Entries
@@ -211,7 +232,7 @@ export class SqlDataStore implements DataStore {
   // Attested nodes
 
   createAttestedNode(input: AttestedNodeInput): Promise<AttestedNode> {
-    return this.#write('create attested node', ['nodes'], (q) => nodes.createNode(q, this.#nowSeconds(), input), nodeLock(input.spiffeId));
+    return this.#nodeWrite('create attested node', ['nodes'], input.spiffeId, (q) => nodes.createNode(q, this.#nowSeconds(), input));
   }
 
   getAttestedNode(id: SpiffeId, opts: { fetchSelectors?: boolean } = {}): Promise<AttestedNode | undefined> {
@@ -227,19 +248,19 @@ export class SqlDataStore implements DataStore {
   }
 
   updateAttestedNode(update: NodeUpdate, mask?: NodeMask): Promise<AttestedNode> {
-    return this.#write('update attested node', ['nodes'], (q) => nodes.updateNode(q, update, mask), nodeLock(update.spiffeId));
+    return this.#nodeWrite('update attested node', ['nodes'], update.spiffeId, (q) => nodes.updateNode(q, update, mask));
   }
 
   banAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('ban attested node', ['nodes'], (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }), nodeLock(id));
+    return this.#nodeWrite('ban attested node', ['nodes'], id, (q) => nodes.updateNode(q, { spiffeId: id, certSerialNumber: '', newCertSerialNumber: '' }));
   }
 
   deleteAttestedNode(id: SpiffeId): Promise<AttestedNode> {
-    return this.#write('delete attested node', ['nodes', 'node_selectors'], (q) => nodes.deleteNode(q, id), nodeLock(id));
+    return this.#nodeWrite('delete attested node', ['nodes', 'node_selectors'], id, (q) => nodes.deleteNode(q, id));
   }
 
   setNodeSelectors(id: SpiffeId, selectors: readonly Selector[]): Promise<void> {
-    return this.#write('set node selectors', ['node_selectors'], (q) => nodes.setNodeSelectors(q, id, selectors), nodeLock(id));
+    return this.#nodeWrite('set node selectors', ['node_selectors'], id, (q) => nodes.setNodeSelectors(q, id, selectors));
   }
 
   getNodeSelectors(id: SpiffeId): Promise<Selector[]> {
@@ -266,13 +287,13 @@ export class SqlDataStore implements DataStore {
 
   async consumeJoinToken(token: string): Promise<ConsumeJoinTokenResult> {
     const r = await this.#conn.write('consume join token', (q) => tokens.consumeJoinToken(q, token, this.#nowSeconds()), tokenLock(token));
-    if (r.status !== 'not_found') this.#emit('join_tokens');
+    if (r.status !== 'not_found') this.#emit(['join_tokens']);
     return r;
   }
 
   async pruneJoinTokens(expiresBefore: number): Promise<number> {
     const n = await this.#conn.write('prune join tokens', (q) => tokens.pruneJoinTokens(q, expiresBefore));
-    if (n > 0) this.#emit('join_tokens');
+    if (n > 0) this.#emit(['join_tokens']);
     return n;
   }
 
