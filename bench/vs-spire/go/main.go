@@ -143,7 +143,6 @@ func main() {
 	}
 }
 
-
 type countWatcher struct {
 	min, last int
 	done      chan int
