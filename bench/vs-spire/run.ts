@@ -1,6 +1,6 @@
 // SPIRE 1.13.3 and Herald side by side on this machine (issue 22 §1).
 //
-//   npm run bench:vs-spire [-- --pairs 3 --svids 1000 --quick --load 1.5 --max-wait 60]
+//   npm run bench:vs-spire [-- --pairs 3 --svids 1000 --streams 1000 --quick --load 1.5 --max-wait 60]
 //
 // Each pair is one SPIRE round then one Herald round (S, H, S, H, …), so every
 // metric's samples interleave. Both rounds load the very same HCL config files
@@ -8,7 +8,10 @@
 // token, unix workload attestor, 5 s sync); only the binary differs. The
 // Workload API is probed by one external client for both (go-spiffe v2.9.0,
 // bench/vs-spire/go), admin calls go over grpc-js with SPIRE's API protos, and
-// the CLI metric runs each project's own CLI. Before every measurement the run
+// the CLI metric runs each project's own CLI. Envoy SDS v3 (served by both
+// agents on the Workload API socket) is probed by the same binary's raw xDS
+// client: SDS_STREAMS streams, one entry update, every stream's new secret
+// timed. Before every measurement the run
 // waits (bounded) for the 1-min load average to fall below --load and prints
 // what it saw. Every process and temp dir is removed on exit and on Ctrl-C.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +31,7 @@ const { values: flags } = parseArgs({
   options: {
     pairs: { type: 'string' },
     svids: { type: 'string' },
+    streams: { type: 'string' },
     quick: { type: 'boolean', default: false },
     load: { type: 'string' },
     'max-wait': { type: 'string' },
@@ -42,9 +46,12 @@ const LAT_N = quick ? 200 : 1000;
 const NEWCONN_N = quick ? 50 : 200;
 const CLI_RUNS = quick ? 2 : 3;
 const NEW_ENTRY_RUNS = quick ? 1 : 3;
+const SDS_STREAMS = Number(flags.streams ?? (quick ? 100 : 1000));
+/** SDS streams share this many connections (as many Envoys), like bench/sds. */
+const SDS_CONNS = 10;
 /** Entries exist this long before an agent that has them starts (SPIRE's server entry cache reloads every 5 s). */
 const ENTRY_SETTLE_MS = 6000;
-for (const [k, v] of Object.entries({ pairs: PAIRS, svids: SVIDS, load: LOAD_MAX, 'max-wait': MAX_WAIT_S })) {
+for (const [k, v] of Object.entries({ pairs: PAIRS, svids: SVIDS, streams: SDS_STREAMS, load: LOAD_MAX, 'max-wait': MAX_WAIT_S })) {
   if (!Number.isFinite(v) || v <= 0 || (k !== 'load' && !Number.isInteger(v))) throw new Error(`--${k} must be a positive ${k === 'load' ? 'number' : 'integer'}`);
 }
 const TD = 'bench.example';
@@ -267,9 +274,11 @@ async function healthy(socket: string): Promise<boolean> {
 async function joinToken(socket: string): Promise<string> {
   return (await admin<{ value: string }>(socket, Services.agent, 'CreateJoinToken', { ttl: 3600 })).value;
 }
-async function createEntries(socket: string, token: string, paths: string[]): Promise<void> {
+type Entry = Record<string, unknown> & { id: string };
+async function createEntries(socket: string, token: string, paths: string[]): Promise<Entry[]> {
+  const out: Entry[] = [];
   for (let i = 0; i < paths.length; i += 100) {
-    const res = await admin<{ results: { status: { code: number; message: string } }[] }>(socket, Services.entry, 'BatchCreateEntry', {
+    const res = await admin<{ results: { status: { code: number; message: string }; entry: Entry }[] }>(socket, Services.entry, 'BatchCreateEntry', {
       entries: paths.slice(i, i + 100).map((path) => ({
         spiffe_id: { trust_domain: TD, path },
         parent_id: { trust_domain: TD, path: `/spire/agent/join_token/${token}` },
@@ -278,7 +287,18 @@ async function createEntries(socket: string, token: string, paths: string[]): Pr
     });
     const bad = res.results.find((r) => r.status.code !== 0);
     if (bad) throw new Error(`entry create: ${bad.status.message}`);
+    out.push(...res.results.map((r) => r.entry));
   }
+  return out;
+}
+/** A new DNS name on each entry: a change both agents answer with new X509-SVIDs. */
+async function renewEntries(socket: string, entries: Entry[], dns: string): Promise<void> {
+  const res = await admin<{ results: { status: { code: number; message: string } }[] }>(socket, Services.entry, 'BatchUpdateEntry', {
+    entries: entries.map((e) => ({ ...e, dns_names: [dns] })),
+    input_mask: { dns_names: true },
+  });
+  const bad = res.results.find((r) => r.status.code !== 0);
+  if (bad) throw new Error(`entry update: ${bad.status.message}`);
 }
 
 // ---- metrics -----------------------------------------------------------------
@@ -287,19 +307,29 @@ interface Metric {
   key: string;
   label: string;
   unit: string;
+  /** The metric whose quiet-machine wait this one shares (p99 rows, measured with their p50). */
+  loadOf?: string;
 }
 const METRICS: Metric[] = [
   { key: 'serverStart', label: 'server start → healthcheck OK', unit: 'ms' },
   { key: 'agentFirst', label: 'agent start → first X509-SVID', unit: 'ms' },
   { key: 'newEntry', label: 'new entry → agent serves it', unit: 'ms' },
   { key: 'agentAll', label: `agent start → all ${SVIDS} SVIDs`, unit: 'ms' },
-  { key: 'serverCpu', label: 'server CPU per 1,000 SVIDs', unit: 'ms' },
+  { key: 'serverCpu', label: 'server CPU per 1,000 SVIDs', unit: 'ms', loadOf: 'agentAll' },
   { key: 'x509p50', label: 'FetchX509SVID reused client p50', unit: 'µs' },
-  { key: 'x509p99', label: 'FetchX509SVID reused client p99', unit: 'µs' },
+  { key: 'x509p99', label: 'FetchX509SVID reused client p99', unit: 'µs', loadOf: 'x509p50' },
   { key: 'x509newP50', label: 'FetchX509SVID new connection p50', unit: 'µs' },
-  { key: 'x509newP99', label: 'FetchX509SVID new connection p99', unit: 'µs' },
+  { key: 'x509newP99', label: 'FetchX509SVID new connection p99', unit: 'µs', loadOf: 'x509newP50' },
   { key: 'jwtP50', label: 'FetchJWTSVID cached p50', unit: 'µs' },
-  { key: 'jwtP99', label: 'FetchJWTSVID cached p99', unit: 'µs' },
+  { key: 'jwtP99', label: 'FetchJWTSVID cached p99', unit: 'µs', loadOf: 'jwtP50' },
+  { key: 'sdsP50', label: `SDS rotation → ${SDS_STREAMS} streams p50`, unit: 'ms' },
+  { key: 'sdsP99', label: `SDS rotation → ${SDS_STREAMS} streams p99`, unit: 'ms', loadOf: 'sdsP50' },
+  { key: 'sdsMax', label: `SDS rotation → ${SDS_STREAMS} streams max`, unit: 'ms', loadOf: 'sdsP50' },
+  { key: 'sdsFanP99', label: `SDS fan-out, 1st → ${SDS_STREAMS} streams p99`, unit: 'ms', loadOf: 'sdsP50' },
+  { key: 'sdsFanMax', label: `SDS fan-out, 1st → ${SDS_STREAMS} streams max`, unit: 'ms', loadOf: 'sdsP50' },
+  { key: 'x509busyP50', label: `FetchX509SVID new conn, ${SDS_STREAMS} streams, p50`, unit: 'µs' },
+  { key: 'x509busyP99', label: `FetchX509SVID new conn, ${SDS_STREAMS} streams, p99`, unit: 'µs', loadOf: 'x509busyP50' },
+  { key: 'agentRssStreams', label: `agent RSS, ${SDS_STREAMS} SDS streams (max)`, unit: 'MB', loadOf: 'sdsP50' },
   { key: 'serverRss', label: `server RSS idle, ${SVIDS} SVIDs`, unit: 'MB' },
   { key: 'agentRss', label: `agent RSS idle, ${SVIDS} SVIDs`, unit: 'MB' },
   { key: 'serverCli', label: 'server CLI healthcheck wall', unit: 'ms' },
@@ -312,7 +342,7 @@ function record(sys: Sys, pair: number, key: string, v: number, load: string): v
   const list = samples[sys].get(key) ?? [];
   list.push(v);
   samples[sys].set(key, list);
-  console.log(`  ${sys.padEnd(6)} #${pair} ${m.label.padEnd(38)} ${fmt(v).padStart(8)} ${m.unit}   (${load})`);
+  console.log(`  ${sys.padEnd(6)} #${pair} ${m.label.padEnd(44)} ${fmt(v).padStart(8)} ${m.unit}   (${load})`);
 }
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
@@ -342,7 +372,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     // Both agents' entries now, so that they are settled in the server before
     // either agent starts (SPIRE's server refreshes its entry cache every 5 s).
     const token1 = await joinToken(serverSock);
-    await createEntries(serverSock, token1, ['/w0']);
+    const entries1 = await createEntries(serverSock, token1, ['/w0']);
     const token2 = await joinToken(serverSock);
     await createEntries(serverSock, token2, Array.from({ length: SVIDS }, (_, i) => `/bulk/${i}`));
     const settled = performance.now() + ENTRY_SETTLE_MS;
@@ -376,7 +406,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
       p = await probeReady(probeBin, [sock1, 'watchid', `spiffe://${TD}${path}`, '30000'], 35_000);
       await sleep(Math.random() * 5000);
       load = await quiet('newEntry');
-      await createEntries(serverSock, token1, [path]);
+      entries1.push(...(await createEntries(serverSock, token1, [path])));
       t0us = nowUs();
       r = await p.result;
       record(sys, pair, 'newEntry', ((r.t_us as number) - t0us) / 1000, load);
@@ -394,7 +424,37 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
       record(sys, pair, k99, percentile(us, 99), load);
     }
 
-    // 6. agent CLI: `healthcheck -socketPath`, wall time.
+    // 6. SDS_STREAMS Envoy SDS streams (["default", "ROOTCA"]) open on the
+    //    agent: a new connection's first FetchX509SVID while they are open;
+    //    then every entry of the workload gets a new DNS name and each
+    //    stream's new certificate is timed from that change and from the
+    //    first stream that got it (the fan-out). Agent RSS is sampled while
+    //    the streams are open; the highest reading counts.
+    load = await quiet('sdsP50');
+    p = await probeReady(probeBin, [sock1, 'sds', String(SDS_STREAMS), String(SDS_CONNS), '90000'], 95_000);
+    let rssMax = rssMb(agent1.pid!);
+    const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(agent1.pid!))), 100);
+    try {
+      const busyLoad = await quiet('x509busyP50');
+      const us = sorted((await probe(probeBin, [sock1, 'lat', 'x509new', String(NEWCONN_N)], 120_000)).us as number[]);
+      record(sys, pair, 'x509busyP50', percentile(us, 50), busyLoad);
+      record(sys, pair, 'x509busyP99', percentile(us, 99), busyLoad);
+      await renewEntries(serverSock, entries1, `sds-${pair}.${TD}`);
+      t0us = nowUs();
+      const got = sorted((await p.result).t_us as number[]);
+      const fromChange = got.map((t) => (t - t0us) / 1000);
+      const fanOut = got.map((t) => (t - got[0]!) / 1000);
+      record(sys, pair, 'sdsP50', percentile(fromChange, 50), load);
+      record(sys, pair, 'sdsP99', percentile(fromChange, 99), load);
+      record(sys, pair, 'sdsMax', fromChange[fromChange.length - 1]!, load);
+      record(sys, pair, 'sdsFanP99', percentile(fanOut, 99), load);
+      record(sys, pair, 'sdsFanMax', fanOut[fanOut.length - 1]!, load);
+    } finally {
+      clearInterval(rssTimer);
+    }
+    record(sys, pair, 'agentRssStreams', Math.max(rssMax, rssMb(agent1.pid!)), load);
+
+    // 7. agent CLI: `healthcheck -socketPath`, wall time.
     load = await quiet('agentCli');
     for (let i = 0; i < CLI_RUNS; i++) {
       const c = await runWall(bins.agent, ['healthcheck', '-socketPath', sock1]);
@@ -403,7 +463,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     }
     await stop(agent1);
 
-    // 7. A second agent whose node has SVIDS entries (created with the
+    // 8. A second agent whose node has SVIDS entries (created with the
     //    first's): start → all of them at the workload; the server's CPU
     //    over that span; then RSS of both at idle.
     const sock2 = join(dir, 'agent2.sock');
@@ -450,7 +510,7 @@ function buildProbe(): string {
 const started = Date.now();
 const probeBin = buildProbe();
 console.log(`SPIRE ${SPIRE_VERSION} vs Herald (Node ${process.version}) on ${cpus().length} × ${cpus()[0]?.model.trim()}`);
-console.log(`${PAIRS} pair(s), SPIRE then Herald; ${SVIDS} SVIDs; per round: ${NEW_ENTRY_RUNS} new entries, latency ${LAT_N} calls (new-connection ${NEWCONN_N}), ${CLI_RUNS} calls per CLI`);
+console.log(`${PAIRS} pair(s), SPIRE then Herald; ${SVIDS} SVIDs; per round: ${NEW_ENTRY_RUNS} new entries, ${SDS_STREAMS} SDS streams over ${SDS_CONNS} connections, latency ${LAT_N} calls (new-connection ${NEWCONN_N}), ${CLI_RUNS} calls per CLI`);
 console.log(`quiet machine: 1-min load < ${LOAD_MAX}, waiting at most ${MAX_WAIT_S} s per measurement; temp dir ${root}\n`);
 for (let pair = 1; pair <= PAIRS; pair++) {
   for (const sys of ['spire', 'herald'] as const) await round(sys, pair, probeBin);
@@ -467,7 +527,7 @@ for (const m of METRICS) {
   const s = samples.spire.get(m.key);
   const h = samples.herald.get(m.key);
   const ratio = median(h) / median(s);
-  const loads = sorted(loadsSeen.get(m.key === 'x509p99' ? 'x509p50' : m.key === 'x509newP99' ? 'x509newP50' : m.key === 'jwtP99' ? 'jwtP50' : m.key === 'serverCpu' ? 'agentAll' : m.key) ?? []);
+  const loads = sorted(loadsSeen.get(m.loadOf ?? m.key) ?? []);
   rows.push([m.label, m.unit, ...col(s), ...col(h), Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '-', loads.length ? `${loads[0]!.toFixed(2)}–${loads[loads.length - 1]!.toFixed(2)}` : 'idle']);
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -189,7 +189,7 @@ async function startLockedAgent(config: AgentRuntimeConfig, opts: StartAgentOpti
     mode: 0o777,
     services: [
       { definition: serviceDefinitionAcceptingBytes(Services.workload), implementation: workloadApi({ manager, attestation, clock, log: subsystemLogger(log, 'workload_api'), metrics }) },
-      { definition: serviceDefinition(Services.sds), implementation: sds.implementation() },
+      { definition: serviceDefinitionAcceptingBytes(Services.sds), implementation: sds.implementation() },
       { definition: serviceDefinition(Services.health), implementation: healthService(() => ready) },
       ...(opts.extraServices?.({ manager, attestation, metrics }) ?? []),
     ],

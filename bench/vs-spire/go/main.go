@@ -11,6 +11,8 @@
 //	probe SOCK lat x509|x509new|jwt N   N timed calls ({"us": [...]}): FetchX509SVID on one
 //	                                    reused client, FetchX509SVID on a new client each call
 //	                                    (dial + call + close), FetchJWTSVID (cached after a warm-up)
+//	probe SOCK sds N CONNS TIMEOUT_MS   N Envoy SDS v3 streams over CONNS connections; "ready" once
+//	                                    all hold a certificate; {"t_us": [...]} when each got a new one
 package main
 
 import (
@@ -134,11 +136,12 @@ func main() {
 			fail(fmt.Errorf("unknown lat kind %q", os.Args[3]))
 		}
 		emit(map[string]any{"us": us})
+	case "sds":
+		sdsRotation(os.Args[1], atoi(os.Args[3]), atoi(arg(4)), time.Duration(atoi(arg(5)))*time.Millisecond)
 	default:
 		fail(fmt.Errorf("unknown command %q", os.Args[2]))
 	}
 }
-
 
 type countWatcher struct {
 	min, last int

@@ -8,6 +8,14 @@ import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
 import type { X509Svid } from '../../spiffe/x509svid.ts';
 import type { CachedEntry, Identity, Subscription, WorkloadUpdate } from './types.ts';
 
+/**
+ * Groups kept after their last subscriber left, most recently used last: a
+ * workload calling again (FetchX509SVID, FetchJWTSVID are one-shot calls)
+ * finds its snapshot, and the endpoints' encodings memoized on it, instead
+ * of matching every entry and encoding the response again.
+ */
+const IDLE_GROUPS = 64;
+
 interface Group {
   readonly key: string;
   readonly selectors: ReadonlySet<string>;
@@ -24,6 +32,8 @@ export class WorkloadCache {
   #federated = new Map<string, SpiffeBundle>();
   #bundleGeneration = 0;
   readonly #groups = new Map<string, Group>();
+  /** Groups without subscribers (IDLE_GROUPS at most), kept current by publish(). */
+  readonly #idle = new Map<string, Group>();
   #onError: (err: unknown) => void;
 
   constructor(opts: { bundle: SpiffeBundle; onListenerError?: (err: unknown) => void }) {
@@ -100,6 +110,10 @@ export class WorkloadCache {
         }
       }
     }
+    for (const group of this.#idle.values()) {
+      const next = this.#build(group.selectors);
+      if (!sameUpdate(group.snapshot, next)) group.snapshot = next;
+    }
     return changed;
   }
 
@@ -135,8 +149,13 @@ export class WorkloadCache {
     const key = [...new Set(selectors.map(selectorKey))].sort().join('\n');
     let group = this.#groups.get(key);
     if (!group) {
-      const set = selectorSet(selectors);
-      group = { key, selectors: set, snapshot: this.#build(set), listeners: new Set(), refs: 0 };
+      group = this.#idle.get(key);
+      if (group) {
+        this.#idle.delete(key);
+      } else {
+        const set = selectorSet(selectors);
+        group = { key, selectors: set, snapshot: this.#build(set), listeners: new Set(), refs: 0 };
+      }
       this.#groups.set(key, group);
     }
     const g = group;
@@ -159,7 +178,11 @@ export class WorkloadCache {
         closed = true;
         for (const fn of mine) g.listeners.delete(fn);
         mine.clear();
-        if (--g.refs === 0) this.#groups.delete(g.key);
+        if (--g.refs === 0) {
+          this.#groups.delete(g.key);
+          this.#idle.set(g.key, g);
+          if (this.#idle.size > IDLE_GROUPS) this.#idle.delete(this.#idle.keys().next().value!);
+        }
       },
     };
   }

@@ -15,6 +15,14 @@ export interface AttestedCaller {
 export class CallerAttestation {
   readonly #attestors: readonly WorkloadAttestor[];
   readonly #metrics: AgentMetrics | undefined;
+  /**
+   * Attestations under way, by peer address (pid, uid, gid and the pid's
+   * start time at accept: one process). Calls of one process that arrive
+   * while its attestation runs share it (an Envoy opens its SDS streams
+   * together on one connection: one attestation, not one per stream); the
+   * next call after it settles attests again, as SPIRE does per call.
+   */
+  readonly #inFlight = new Map<string, Promise<Selector[]>>();
 
   constructor(attestors: readonly WorkloadAttestor[], metrics?: AgentMetrics) {
     this.#attestors = attestors;
@@ -22,10 +30,18 @@ export class CallerAttestation {
   }
 
   async attest(call: PeerAddressSource): Promise<AttestedCaller> {
+    const address = call.getPeer();
     const peer = peerCredentials(call);
     if (!peer) throw new HeraldError('ERR_UNAVAILABLE_NO_PEER', 'workload attestation failed: the caller\'s process credentials are unknown');
-    const selectors = (await Promise.all(this.#attestors.map((a) => this.#timed(a, peer)))).flat();
-    return { selectors, pid: peer.pid };
+    let pending = this.#inFlight.get(address);
+    if (!pending) {
+      pending = Promise.all(this.#attestors.map((a) => this.#timed(a, peer))).then((all) => all.flat());
+      this.#inFlight.set(address, pending);
+      const settled = (): void => void this.#inFlight.delete(address);
+      pending.then(settled, settled);
+    }
+    // A copy each: callers own their selectors.
+    return { selectors: [...(await pending)], pid: peer.pid };
   }
 
   /** SPIRE's workload_api.workload_attestor call counter, per attestor. */

@@ -17,11 +17,12 @@ import type { Subscription, WorkloadUpdate } from '../../cache/types.ts';
 import type { Clock } from '../../../common/clock.ts';
 import { HeraldError } from '../../../common/errors.ts';
 import { failStream, toServiceError } from '../../../common/grpc/status.ts';
+import { responseSerializer, Services } from '../../../common/grpc/protos.ts';
 import type { AgentMetrics } from '../../telemetry.ts';
 import type { Selector } from '../../../common/selector.ts';
 import { resolveResource, type SdsNamingConfig } from './resource-names.ts';
 import { SECRET_TYPE_URL, type AnyEncoder, type AnyMessage } from './secrets.ts';
-import { contentVersion, newNonce, type SdsStreamInfo, type SdsStreamRegistry } from './stream-state.ts';
+import { contentVersion, newNonce, nonceField, type SdsStreamInfo, type SdsStreamRegistry } from './stream-state.ts';
 
 /** Attests the caller of an SDS call (the handler's own view of the attestor). */
 export interface SdsAttestor {
@@ -75,8 +76,21 @@ interface DeltaDiscoveryRequest {
 
 type Resolved = { name: string; any: AnyMessage }[];
 
+/**
+ * One snapshot's answer to one set of names: shared by every stream asking
+ * for them, so a rotation hashes and encodes it once, not once per stream.
+ */
+interface Rendered {
+  resources: Resolved;
+  heldBack: string[];
+  version: string;
+  /** The StreamSecrets response without its nonce field, not even empty (each stream appends its own). */
+  body: Buffer | undefined;
+}
+
 export class SdsHandler {
   readonly #d: SdsHandlerDeps;
+  readonly #encodeResponse = responseSerializer(Services.sds, 'StreamSecrets');
 
   constructor(deps: SdsHandlerDeps) {
     this.#d = deps;
@@ -133,17 +147,18 @@ export class SdsHandler {
 
     const push = (force: boolean): void => {
       if (closed || !sub) return;
+      const update = sub.current();
       // Kept current even when nothing is sent, for `sds status`.
-      info.spiffeIds = sub.current().identities.map((i) => i.svid.id.toString());
-      const { resources, heldBack } = this.#resolve(names, sub.current(), nodeDisables);
+      info.spiffeIds = this.#spiffeIds(update);
+      const { heldBack, version, body } = this.#render(names, update, nodeDisables);
       this.#noteHeldBack(info, heldBack, loggedHeldBack, log);
-      if (resources.length === 0) return;
-      const version = contentVersion(resources);
+      if (!body) return;
       if (!force && version === lastVersion) return;
       lastNonce = newNonce();
       lastVersion = version;
       info.lastSent = { version, nonce: lastNonce, at: d.clock.now() };
-      call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: SECRET_TYPE_URL, nonce: lastNonce });
+      // The shared encoding plus this stream's nonce (field 5): the same bytes as encoding the whole message.
+      call.write(Buffer.concat([body, nonceField(lastNonce)]));
       d.metrics.sdsPush.inc();
       // From the cache publishing a change to this stream's response being written.
       if (!force) d.metrics.sdsChangeToPush.observe(performance.now() - sub.current().builtAt);
@@ -216,7 +231,7 @@ export class SdsHandler {
     const push = (mustAnswer: ReadonlySet<string>): void => {
       if (closed || !sub) return;
       const update = sub.current();
-      info.spiffeIds = update.identities.map((i) => i.svid.id.toString());
+      info.spiffeIds = this.#spiffeIds(update);
       const resources: { name: string; version: string; resource: AnyMessage }[] = [];
       const removed: string[] = [];
       for (const name of subscribed) {
@@ -314,6 +329,38 @@ export class SdsHandler {
       else resources.push(r);
     }
     return { resources, heldBack };
+  }
+
+  readonly #rendered = new WeakMap<WorkloadUpdate, Map<string, Rendered>>();
+  readonly #ids = new WeakMap<WorkloadUpdate, string[]>();
+
+  /** The snapshot's SPIFFE IDs (for `sds status`), one array shared by its streams. */
+  #spiffeIds(update: WorkloadUpdate): string[] {
+    let ids = this.#ids.get(update);
+    if (!ids) {
+      ids = update.identities.map((i) => i.svid.id.toString());
+      this.#ids.set(update, ids);
+    }
+    return ids;
+  }
+
+  /** `#resolve` plus the version and the encoded response, per snapshot and names (see Rendered). */
+  #render(names: readonly string[], update: WorkloadUpdate, nodeDisables: boolean | undefined): Rendered {
+    let memo = this.#rendered.get(update);
+    if (!memo) {
+      memo = new Map();
+      this.#rendered.set(update, memo);
+    }
+    const key = `${String(nodeDisables)}\0${names.join('\0')}`;
+    let r = memo.get(key);
+    if (!r) {
+      const { resources, heldBack } = this.#resolve(names, update, nodeDisables);
+      const version = resources.length > 0 ? contentVersion(resources) : '';
+      const body = resources.length > 0 ? this.#encodeResponse({ version_info: version, resources: resources.map((x) => x.any), type_url: SECRET_TYPE_URL }) : undefined;
+      r = { resources, heldBack, version, body };
+      memo.set(key, r);
+    }
+    return r;
   }
 
   #noteHeldBack(info: SdsStreamInfo, heldBack: string[], logged: Set<string>, log: Logger): void {

@@ -60,3 +60,10 @@ export function contentVersion(resources: readonly { name: string; any: AnyMessa
 export function newNonce(): string {
   return randomBytes(8).toString('hex');
 }
+
+/** DiscoveryResponse.nonce (field 5, length-delimited) as protobuf bytes, for appending to an encoded response. */
+export function nonceField(nonce: string): Buffer {
+  const bytes = Buffer.from(nonce, 'utf8');
+  if (bytes.length > 127) throw new Error('sds: nonce longer than a one-byte length');
+  return Buffer.concat([Buffer.from([(5 << 3) | 2, bytes.length]), bytes]);
+}

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import type { PeerCredentials } from '../../../../common/grpc/peer.ts';
 import { parseProcStatStartTime } from '../../../../common/grpc/process-start-time.ts';
@@ -280,7 +280,7 @@ class IdNameCache {
   }
 
   async get(): Promise<ReadonlyMap<number, string>> {
-    const version = await this.#currentVersion();
+    const version = this.#currentVersion();
     if (version !== this.#version) {
       const text = version === 'missing' ? '' : await this.#read();
       this.#names = parseIdNames(text);
@@ -289,10 +289,11 @@ class IdNameCache {
     return this.#names;
   }
 
-  async #currentVersion(): Promise<string> {
+  /** Synchronous: a stat of a local file in the page cache costs less than the thread-pool round trip (twice per attestation). */
+  #currentVersion(): string {
     let st: BigIntStats;
     try {
-      st = await stat(this.#path, { bigint: true });
+      st = statSync(this.#path, { bigint: true });
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return 'missing';
       throw internal(`cannot stat ${this.#path}`, err);
