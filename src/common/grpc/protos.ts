@@ -4,8 +4,11 @@
 // The .proto files are parsed ahead of time into JSON descriptors
 // (proto/descriptors/, `node scripts/gen-proto-descriptors.ts`; a test
 // checks they are current): parsing them at start-up cost 10–40 ms per group.
+// Service definitions are built here rather than by @grpc/proto-loader, which
+// also encodes reflection descriptors of every file and message (~100 ms of a
+// server's start) that grpc-js never reads; a test checks both agree.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
@@ -56,7 +59,7 @@ const loaded = new Map<Group, grpc.GrpcObject>();
 function grpcObject(group: Group): grpc.GrpcObject {
   let obj = loaded.get(group);
   if (!obj) {
-    obj = grpc.loadPackageDefinition(protoLoader.fromJSON(descriptor(group), LOADER_OPTIONS));
+    obj = grpc.loadPackageDefinition(serviceDefinitions(protobufTypes(group)));
     loaded.set(group, obj);
   }
   return obj;
@@ -136,6 +139,47 @@ export function protobufTypes(group: Group): protobuf.Root {
     roots.set(group, r);
   }
   return r;
+}
+
+/** Every service of `root` by full name, as proto-loader defines them with LOADER_OPTIONS (less its reflection data). */
+export function serviceDefinitions(root: protobuf.Root): Record<string, grpc.ServiceDefinition> {
+  const defs: Record<string, grpc.ServiceDefinition> = {};
+  const walk = (ns: protobuf.NamespaceBase, prefix: string): void => {
+    for (const obj of ns.nestedArray) {
+      const name = prefix + obj.name;
+      if (obj instanceof protobuf.Service) defs[name] = serviceDefinitionOf(obj, name);
+      else if (obj instanceof protobuf.Namespace) walk(obj, `${name}.`);
+    }
+  };
+  walk(root, '');
+  return defs;
+}
+
+function serviceDefinitionOf(service: protobuf.Service, name: string): grpc.ServiceDefinition {
+  // protobufjs's writer makes Buffers under Node: no copy.
+  const serialize = (type: protobuf.Type) => (value: object) => type.encode(type.fromObject(value)).finish() as Buffer;
+  const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
+  return Object.fromEntries(
+    service.methodsArray.map((m) => [
+      m.name,
+      {
+        path: `/${name}/${m.name}`,
+        requestStream: !!m.requestStream,
+        responseStream: !!m.responseStream,
+        requestSerialize: serialize(m.resolvedRequestType!),
+        requestDeserialize: deserialize(m.resolvedRequestType!),
+        responseSerialize: serialize(m.resolvedResponseType!),
+        responseDeserialize: deserialize(m.resolvedResponseType!),
+        originalName: lowerCamelCase(m.name),
+      },
+    ]),
+  );
+}
+
+/** lodash's camelCase, as proto-loader names methods: FetchJWTSVID → fetchJwtsvid, FetchX509SVID → fetchX509Svid. */
+function lowerCamelCase(name: string): string {
+  const words = name.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+/g) ?? [name];
+  return words.map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('');
 }
 
 /** A group's pre-parsed descriptor (protobufjs JSON), as the generator wrote it. */

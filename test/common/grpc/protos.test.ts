@@ -1,25 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { describe, expect, it } from 'vitest';
 import { renderProtoDescriptors } from '../../../scripts/gen-proto-descriptors.ts';
-import { DESCRIPTOR_DIR, groups, LOADER_OPTIONS, protobufTypes, serviceDefinition, Services, type Group } from '../../../src/common/grpc/protos.ts';
+import { DESCRIPTOR_DIR, groups, LOADER_OPTIONS, protobufTypes, serviceDefinition, serviceDefinitions, Services, type Group } from '../../../src/common/grpc/protos.ts';
 
 const root = join(import.meta.dirname, '../../..');
 
-/**
- * What grpc-js needs: services' methods (paths, streaming, message types) and
- * every message type. Not google.protobuf.*Options, whose extension fields
- * (Envoy's annotations, never on the wire) come in either order.
- */
-function shape(def: protoLoader.PackageDefinition) {
+/** What grpc-js reads of each service: its methods' paths, streaming and names. */
+function shape(def: Record<string, object>) {
   return Object.fromEntries(
-    Object.entries(def).filter(([name]) => !/^google\.protobuf\.\w+Options$/.test(name)).map(([name, d]) => [
-      name,
-      'format' in d
-        ? { type: d.type }
-        : Object.fromEntries(Object.entries(d).map(([m, md]) => [m, { path: md.path, req: md.requestStream, res: md.responseStream, in: md.requestType.type, out: md.responseType.type }])),
-    ]),
+    Object.entries(def)
+      .filter(([, d]) => !('format' in d))
+      .map(([name, d]) => [name, Object.fromEntries(Object.entries(d as grpc.ServiceDefinition).map(([m, md]) => [m, { path: md.path, req: md.requestStream, res: md.responseStream, name: md.originalName }]))]),
   );
 }
 
@@ -30,10 +24,23 @@ describe(DESCRIPTOR_DIR, () => {
     for (const [rel, content] of Object.entries(expected)) expect(readFileSync(join(root, rel), 'utf8'), rel).toBe(content);
   });
 
-  it.each(Object.keys(groups) as Group[])('gives grpc-js the same definitions as parsing the .proto files: %s', (group) => {
+  it.each(Object.keys(groups) as Group[])('gives grpc-js the services proto-loader makes of the .proto files: %s', (group) => {
     const parsed = protoLoader.loadSync([...groups[group]], LOADER_OPTIONS);
-    const fromJson = protoLoader.fromJSON(JSON.parse(readFileSync(join(root, DESCRIPTOR_DIR, `${group}.json`), 'utf8')), LOADER_OPTIONS);
-    expect(shape(fromJson)).toEqual(shape(parsed));
+    const ours = serviceDefinitions(protobufTypes(group));
+    expect(Object.keys(ours).length).toBeGreaterThan(0);
+    expect(shape(ours)).toEqual(shape(parsed));
+  });
+
+  it('encodes and decodes messages as proto-loader does', () => {
+    const parsed = protoLoader.loadSync([...groups.spiffe], LOADER_OPTIONS)['spire.api.server.entry.v1.Entry'] as protoLoader.ServiceDefinition;
+    const ours = serviceDefinition(Services.entry);
+    const req = { entries: [{ spiffe_id: { trust_domain: 'example.org', path: '/w' }, selectors: [{ type: 'unix', value: 'uid:1' }], x509_svid_ttl: 3600, revision_number: '18446744073709551615', hint: 'h' }] };
+    const bytes = ours.BatchCreateEntry!.requestSerialize(req);
+    expect(bytes).toEqual(parsed.BatchCreateEntry!.requestSerialize(req));
+    expect(ours.BatchCreateEntry!.requestDeserialize(bytes)).toEqual(parsed.BatchCreateEntry!.requestDeserialize(bytes));
+    const res = { results: [{ status: { code: 6, message: 'similar entry already exists' }, entry: { id: 'x', created_at: '1700000000' } }] };
+    const resBytes = parsed.BatchCreateEntry!.responseSerialize(res);
+    expect(ours.BatchCreateEntry!.responseDeserialize(resBytes)).toEqual(parsed.BatchCreateEntry!.responseDeserialize(resBytes));
   });
 
   it('serves the services and message types the code looks up', () => {
