@@ -1,8 +1,9 @@
 // Builds the prebuilt CLI bundle the bin/ launchers run: src/cli/main.ts and
-// everything it reaches (own sources and npm packages) in one ES module,
-// .build/cli/main.mjs, plus .build/cli/manifest.json naming the sources it
-// was built from. One file instead of ~400 modules to resolve and link: see
-// bench/startup (`npm run bench:startup`) for what it saves.
+// everything it reaches (own sources and npm packages) in .build/cli/main.mjs
+// and chunks split at the dynamic imports (a `healthcheck` loads ~25 files, not
+// ~200 modules, and none of the daemon's), plus .build/cli/manifest.json
+// naming the sources it was built from. See bench/startup
+// (`npm run bench:startup`) for what it saves.
 //
 //   node scripts/build-bundle.ts           build (scripts/setup runs it)
 //   node scripts/build-bundle.ts --check   exit 1 unless the bundle is fresh and runs
@@ -77,7 +78,7 @@ function builtinsWithoutEsmFacades(code: string): string {
   });
 }
 
-export async function buildBundle(): Promise<{ file: string; bytes: number; inputs: number; ms: number }> {
+export async function buildBundle(): Promise<{ file: string; chunks: number; bytes: number; inputs: number; ms: number }> {
   const t0 = performance.now();
   const { build } = await import('rolldown');
   const tmp = `${BUNDLE_DIR}.tmp-${process.pid}`;
@@ -91,11 +92,11 @@ export async function buildBundle(): Promise<{ file: string; bytes: number; inpu
       { name: 'herald-import-meta', transform: (code, id) => importMetaPerModule(code, id) },
       { name: 'herald-builtins', renderChunk: (code) => builtinsWithoutEsmFacades(code) },
     ],
-    output: { dir: tmp, format: 'esm', entryFileNames: 'main.mjs', codeSplitting: false, banner: BANNER },
+    output: { dir: tmp, format: 'esm', entryFileNames: 'main.mjs', chunkFileNames: '[name]-[hash].mjs', banner: BANNER },
   });
-  const chunk = result.output.find((o) => o.type === 'chunk');
-  if (!chunk) throw new Error('build-bundle: the bundler produced no code');
-  const modules = chunk.moduleIds.filter((id) => !id.startsWith('\0')).map(repoPath);
+  const chunks = result.output.filter((o) => o.type === 'chunk');
+  if (chunks.length === 0) throw new Error('build-bundle: the bundler produced no code');
+  const modules = [...new Set(chunks.flatMap((c) => c.moduleIds))].filter((id) => !id.startsWith('\0')).map(repoPath);
   // npm rewrites node_modules/.package-lock.json whenever it changes a
   // package: one stat at start-up stands for ~450 package files.
   const npmLock = 'node_modules/.package-lock.json';
@@ -106,7 +107,7 @@ export async function buildBundle(): Promise<{ file: string; bytes: number; inpu
   rmSync(BUNDLE_DIR, { recursive: true, force: true });
   mkdirSync(dirname(BUNDLE_DIR), { recursive: true });
   renameSync(tmp, BUNDLE_DIR);
-  return { file: join(BUNDLE_DIR, BUNDLE_FILE), bytes: chunk.code.length, inputs: inputs.length, ms: performance.now() - t0 };
+  return { file: join(BUNDLE_DIR, BUNDLE_FILE), chunks: chunks.length, bytes: chunks.reduce((n, c) => n + c.code.length, 0), inputs: modules.length, ms: performance.now() - t0 };
 }
 
 /** Fresh, and answers `herald-server --help` and `herald-agent --help` as the sources do. */
@@ -127,7 +128,7 @@ if (import.meta.main) {
     if (process.argv[2] === '--check') console.log(check());
     else {
       const r = await buildBundle();
-      console.log(`built ${relative(process.cwd(), r.file)}: ${(r.bytes / 1e6).toFixed(1)} MB from ${r.inputs} modules in ${(r.ms / 1000).toFixed(1)} s`);
+      console.log(`built ${relative(process.cwd(), r.file)} and ${r.chunks - 1} chunks: ${(r.bytes / 1e6).toFixed(1)} MB from ${r.inputs} modules in ${(r.ms / 1000).toFixed(1)} s`);
     }
   } catch (e) {
     console.error(`build-bundle: ${(e as Error).message}`);
