@@ -4,7 +4,8 @@
 // mtime and size as recorded in its manifest), so a `git pull` or an edit
 // without a rebuild runs the sources, never stale code.
 // HERALD_BUNDLE=off always runs the sources; HERALD_BUNDLE=require fails
-// rather than fall back (tests, `scripts/setup --check`).
+// rather than fall back (tests, `scripts/setup --check`); HERALD_BUNDLE_DIR
+// names another bundle (`scripts/build-bundle.ts --out DIR`, tests).
 // Plain JavaScript, as start.js: it runs before the compile cache is on.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,14 +32,15 @@ export function fingerprint(root, inputs) {
 
 /**
  * @param {string} root the repository
+ * @param {string} dir the bundle's directory
  * @returns {'fresh' | 'missing' | 'stale'}
  */
-export function bundleState(root) {
+export function bundleState(root, dir = BUNDLE_DIR) {
   /** @type {{ files: Record<string, [number, number]> }} */
   let manifest;
   try {
-    manifest = JSON.parse(readFileSync(join(BUNDLE_DIR, MANIFEST_FILE), 'utf8'));
-    statSync(join(BUNDLE_DIR, BUNDLE_FILE));
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'));
+    statSync(join(dir, BUNDLE_FILE));
   } catch {
     return 'missing';
   }
@@ -57,8 +59,9 @@ export function bundleState(root) {
 export function cliEntry(env) {
   const sources = './main.ts';
   if (env.HERALD_BUNDLE === 'off') return sources;
-  const state = bundleState(join(import.meta.dirname, '../..'));
-  if (state === 'fresh') return join(BUNDLE_DIR, BUNDLE_FILE);
-  if (env.HERALD_BUNDLE === 'require') throw new Error(`the CLI bundle is ${state} (HERALD_BUNDLE=require; run scripts/setup)`);
+  const dir = env.HERALD_BUNDLE_DIR || BUNDLE_DIR;
+  const state = bundleState(join(import.meta.dirname, '../..'), dir);
+  if (state === 'fresh') return join(dir, BUNDLE_FILE);
+  if (env.HERALD_BUNDLE === 'require') throw new Error(`the CLI bundle ${dir} is ${state} (HERALD_BUNDLE=require; run scripts/setup)`);
   return sources;
 }
