@@ -5,7 +5,8 @@
 // naming the sources it was built from. See bench/startup
 // (`npm run bench:startup`) for what it saves.
 //
-//   node scripts/build-bundle.ts [--out DIR]           build (scripts/setup runs it)
+//   node scripts/build-bundle.ts [--out DIR]           build
+//   node scripts/build-bundle.ts --if-stale            build unless fresh (scripts/setup)
 //   node scripts/build-bundle.ts --check [--out DIR]   exit 1 unless the bundle is fresh and
 //                                                      behaves as the sources
 // Another DIR than .build/cli is for tests: HERALD_BUNDLE_DIR=DIR runs it.
@@ -161,9 +162,10 @@ function check(out: string): string {
 
 if (import.meta.main) {
   try {
-    const { values } = parseArgs({ options: { check: { type: 'boolean', default: false }, out: { type: 'string', default: BUNDLE_DIR } } });
+    const { values } = parseArgs({ options: { check: { type: 'boolean', default: false }, 'if-stale': { type: 'boolean', default: false }, out: { type: 'string', default: BUNDLE_DIR } } });
     const out = resolve(values.out);
     if (values.check) console.log(check(out));
+    else if (values['if-stale'] && bundleState(ROOT, out) === 'fresh') console.log(`${relative(process.cwd(), join(out, BUNDLE_FILE))} is fresh, kept`);
     else {
       const r = await buildBundle(out);
       console.log(`built ${relative(process.cwd(), r.file)} and ${r.chunks - 1} chunks: ${(r.bytes / 1e6).toFixed(1)} MB from ${r.inputs} modules in ${(r.ms / 1000).toFixed(1)} s`);
