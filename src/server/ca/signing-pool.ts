@@ -9,6 +9,8 @@
 // follow) or on the first sign(), never on the start-up path. They load signing-worker-entry.js, which turns Node's compile
 // cache on inside the worker before loading the TypeScript body, so a worker
 // start skips type stripping as the main thread does.
+// Workers stop after IDLE_MS without work: each holds ~10–15 MiB of RSS (its
+// own V8 heap and modules), which an idle server should not keep.
 import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -34,8 +36,13 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** How long workers wait for work before they stop (the next batch starts them again). */
+export const SIGNING_POOL_IDLE_MS = 3000;
+
 export class SigningPool {
   readonly #size: number;
+  readonly #idleMs: number;
+  #idleTimer: NodeJS.Timeout | undefined;
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, Pending>();
   #nextBatch = 1;
@@ -43,8 +50,9 @@ export class SigningPool {
   #next = 0;
   #closed = false;
 
-  constructor(size: number) {
+  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS) {
     this.#size = Math.max(1, size);
+    this.#idleMs = idleMs;
   }
 
   get size(): number {
@@ -53,6 +61,7 @@ export class SigningPool {
 
   /** Starts the workers (once), handing each the current CA. */
   #start(): Worker[] {
+    this.#stopWhenIdle();
     if (this.#workers.length > 0 || this.#closed) return this.#workers;
     for (let i = 0; i < this.#size; i++) {
       const w = new Worker(join(import.meta.dirname, 'signing-worker-entry.js'));
@@ -61,6 +70,7 @@ export class SigningPool {
         const p = this.#pending.get(m.batch);
         this.#pending.delete(m.batch);
         p?.resolve(m.results);
+        this.#stopWhenIdle();
       });
       w.on('error', (err) => {
         for (const p of this.#pending.values()) p.reject(err);
@@ -103,8 +113,24 @@ export class SigningPool {
     return (await Promise.all(parts)).flat();
   }
 
+  /** Whether the workers are running (tests). */
+  get running(): boolean {
+    return this.#workers.length > 0;
+  }
+
+  /** (Re)arms the idle timer: the workers stop once IDLE_MS pass with no batch in flight. */
+  #stopWhenIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#pending.size > 0) return this.#stopWhenIdle();
+      for (const w of this.#workers.splice(0)) void w.terminate();
+    }, this.#idleMs);
+    this.#idleTimer.unref();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    clearTimeout(this.#idleTimer);
+    await Promise.all(this.#workers.splice(0).map((w) => w.terminate()));
   }
 }
