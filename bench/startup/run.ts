@@ -17,16 +17,17 @@
 // CPU time is reported next to wall time because the machine is shared; the
 // 1-min load average seen before each measurement is printed with it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { callUnary, udsClient } from '../../src/cli/grpc-client.ts';
-import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
+import { Services } from '../../src/common/grpc/protos.ts';
 import { spireBinaries } from '../../demo/lib/tools.ts';
 import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';
 import { freePort } from '../lib/herald-procs.ts';
 import { percentile } from '../lib/percentile.ts';
+import { adminCall, createTokenEntries } from '../lib/admin.ts';
+import { killGroup, startDaemon, stopDaemon } from '../lib/daemons.ts';
 import { treeCpuMs, treeRssMib } from '../lib/proc-stats.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -71,34 +72,14 @@ if (!flags['no-spire']) variants.push({ name: 'spire', ...spireBinaries(), env: 
 
 const root = mkdtempSync(join(tmpdir(), 'bench-startup-'));
 const live = new Set<ChildProcess>();
-const killGroup = (p: ChildProcess, sig: NodeJS.Signals) => {
-  try {
-    process.kill(-p.pid!, sig);
-  } catch {
-    // gone
-  }
-};
 process.on('exit', () => {
   for (const p of live) killGroup(p, 'SIGKILL');
   rmSync(root, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 
-function daemon(v: Variant, cmd: string, args: string[], log: string): ChildProcess {
-  const fd = openSync(log, 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], detached: true, env: { ...process.env, ...v.env } });
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  return p;
-}
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  killGroup(p, 'SIGTERM');
-  const t = setTimeout(() => killGroup(p, 'SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
+const daemon = (v: Variant, cmd: string, args: string[], log: string): ChildProcess => startDaemon(live, cmd, args, log, { ...process.env, ...v.env });
+const stop = stopDaemon;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tail = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-15).join('\n') : '');
 
@@ -149,32 +130,13 @@ function probe(probeBin: string, args: string[], timeoutMs: number, onReady: () 
 }
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
-async function admin<T>(socket: string, service: ServiceName, method: string, req: object, timeoutMs = 60_000): Promise<T> {
-  const c = udsClient(service, socket);
-  try {
-    return await callUnary<T>(c, method, req, undefined, timeoutMs);
-  } finally {
-    c.close();
-  }
-}
+const admin = adminCall;
 const serving = (socket: string) =>
   admin<{ status: string }>(socket, Services.health, 'Check', {}, 500).then(
     (r) => r.status === 'SERVING',
     () => false,
   );
-async function createEntries(socket: string, token: string, paths: string[]): Promise<void> {
-  for (let i = 0; i < paths.length; i += 100) {
-    const res = await admin<{ results: { status: { code: number; message: string } }[] }>(socket, Services.entry, 'BatchCreateEntry', {
-      entries: paths.slice(i, i + 100).map((path) => ({
-        spiffe_id: { trust_domain: TD, path },
-        parent_id: { trust_domain: TD, path: `/spire/agent/join_token/${token}` },
-        selectors: [{ type: 'unix', value: `uid:${UID}` }],
-      })),
-    });
-    const bad = res.results.find((r) => r.status.code !== 0);
-    if (bad) throw new Error(`entry create: ${bad.status.message}`);
-  }
-}
+const createEntries = (socket: string, token: string, paths: string[]) => createTokenEntries(socket, { trustDomain: TD, token, uid: UID, paths });
 
 // ---- samples -------------------------------------------------------------------
 
