@@ -59,7 +59,7 @@ const loaded = new Map<Group, grpc.GrpcObject>();
 function grpcObject(group: Group): grpc.GrpcObject {
   let obj = loaded.get(group);
   if (!obj) {
-    obj = grpc.loadPackageDefinition(serviceDefinitions(protobufTypes(group)));
+    obj = grpc.loadPackageDefinition(serviceDefinitions(typesOf(group)));
     loaded.set(group, obj);
   }
   return obj;
@@ -126,17 +126,31 @@ export function serviceClient<N extends ServiceName>(name: N): WireClientConstru
 }
 
 const roots = new Map<Group, protobuf.Root>();
+const resolved = new Set<Group>();
 
 /**
- * protobufjs types of a group (keepCase), for what grpc's loader does not do:
- * google.protobuf.Any payloads (Envoy secrets), protojson as SPIRE's CLI prints it.
+ * A group's types, resolved only as far as they are used: a message type
+ * resolves its fields on its first encode or decode. Resolving all of them
+ * up front (the Envoy groups hold hundreds) cost an agent's start ~50 ms.
  */
-export function protobufTypes(group: Group): protobuf.Root {
+function typesOf(group: Group): protobuf.Root {
   let r = roots.get(group);
   if (!r) {
     r = protobuf.Root.fromJSON(descriptor(group));
-    r.resolveAll();
     roots.set(group, r);
+  }
+  return r;
+}
+
+/**
+ * protobufjs types of a group (keepCase), every field resolved, for what
+ * grpc's loader does not do: protojson as SPIRE's CLI prints it.
+ */
+export function protobufTypes(group: Group): protobuf.Root {
+  const r = typesOf(group);
+  if (!resolved.has(group)) {
+    r.resolveAll();
+    resolved.add(group);
   }
   return r;
 }
@@ -147,7 +161,10 @@ export function serviceDefinitions(root: protobuf.Root): Record<string, grpc.Ser
   const walk = (ns: protobuf.NamespaceBase, prefix: string): void => {
     for (const obj of ns.nestedArray) {
       const name = prefix + obj.name;
-      if (obj instanceof protobuf.Service) defs[name] = serviceDefinitionOf(obj, name);
+      if (obj instanceof protobuf.Service) {
+        obj.resolveAll(); // its methods' message types, not theirs
+        defs[name] = serviceDefinitionOf(obj, name);
+      }
       else if (obj instanceof protobuf.Namespace) walk(obj, `${name}.`);
     }
   };
@@ -204,7 +221,7 @@ export function parseProtoGroup(group: Group): protobuf.Root {
 
 /** Encodes `value` (keepCase object) as google.protobuf.Any of message type `typeName`. */
 export function encodeAny(typeName: string, value: object): { type_url: string; value: Buffer } {
-  const type = protobufTypes('sds').lookupType(typeName);
+  const type = typesOf('sds').lookupType(typeName);
   // fromObject first: it turns enum names into numbers, which verify() wants.
   const message = type.fromObject(value);
   const problem = type.verify(message);
@@ -214,6 +231,6 @@ export function encodeAny(typeName: string, value: object): { type_url: string; 
 
 /** Decodes google.protobuf.Any bytes of `typeName` into a keepCase object. */
 export function decodeMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = protobufTypes('sds').lookupType(typeName);
+  const type = typesOf('sds').lookupType(typeName);
   return type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
 }

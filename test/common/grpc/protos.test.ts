@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { renderProtoDescriptors } from '../../../scripts/gen-proto-descriptors.ts';
-import { DESCRIPTOR_DIR, groups, LOADER_OPTIONS, protobufTypes, serviceDefinition, serviceDefinitions, Services, type Group } from '../../../src/common/grpc/protos.ts';
+import { decodeMessage, DESCRIPTOR_DIR, encodeAny, groups, LOADER_OPTIONS, protobufTypes, serviceDefinition, serviceDefinitions, Services, type Group } from '../../../src/common/grpc/protos.ts';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -26,7 +27,8 @@ describe(DESCRIPTOR_DIR, () => {
 
   it.each(Object.keys(groups) as Group[])('gives grpc-js the services proto-loader makes of the .proto files: %s', (group) => {
     const parsed = protoLoader.loadSync([...groups[group]], LOADER_OPTIONS);
-    const ours = serviceDefinitions(protobufTypes(group));
+    // As the binaries build them: from the descriptor, types left unresolved until used.
+    const ours = serviceDefinitions(protobuf.Root.fromJSON(JSON.parse(readFileSync(join(root, DESCRIPTOR_DIR, `${group}.json`), 'utf8')) as protobuf.INamespace));
     expect(Object.keys(ours).length).toBeGreaterThan(0);
     expect(shape(ours)).toEqual(shape(parsed));
   });
@@ -41,6 +43,15 @@ describe(DESCRIPTOR_DIR, () => {
     const res = { results: [{ status: { code: 6, message: 'similar entry already exists' }, entry: { id: 'x', created_at: '1700000000' } }] };
     const resBytes = parsed.BatchCreateEntry!.responseSerialize(res);
     expect(ours.BatchCreateEntry!.responseDeserialize(resBytes)).toEqual(parsed.BatchCreateEntry!.responseDeserialize(resBytes));
+  });
+
+  it('encodes an Envoy secret as google.protobuf.Any, and decodes it back, with types resolved on first use', () => {
+    const secret = { name: 'spiffe://example.org/w', tls_certificate: { certificate_chain: { inline_bytes: Buffer.from('chain') }, private_key: { inline_bytes: Buffer.from('key') } } };
+    const any = encodeAny('envoy.extensions.transport_sockets.tls.v3.Secret', secret);
+    expect(any.type_url).toBe('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret');
+    expect(decodeMessage('envoy.extensions.transport_sockets.tls.v3.Secret', any.value)).toMatchObject(secret);
+    const full = protobufTypes('sds').lookupType('envoy.extensions.transport_sockets.tls.v3.Secret');
+    expect(Buffer.from(full.encode(full.fromObject(secret)).finish())).toEqual(any.value);
   });
 
   it('serves the services and message types the code looks up', () => {
