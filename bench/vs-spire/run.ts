@@ -15,7 +15,7 @@
 // waits (bounded) for the 1-min load average to fall below --load and prints
 // what it saw. Every process and temp dir is removed on exit and on Ctrl-C.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +24,9 @@ import { Services, type ServiceName } from '../../src/common/grpc/protos.ts';
 import { percentile } from '../lib/percentile.ts';
 import { SPIRE_VERSION, spireBinaries } from '../../demo/lib/tools.ts';
 import { freePort } from '../lib/herald-procs.ts';
+import { adminCall, createTokenEntries, type AdminEntry } from '../lib/admin.ts';
+import { killGroup, startDaemon, stopDaemon } from '../lib/daemons.ts';
+import { treeCpuMs as cpuMs, treeRssMib as rssMb } from '../lib/proc-stats.ts';
 import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -56,7 +59,6 @@ for (const [k, v] of Object.entries({ pairs: PAIRS, svids: SVIDS, streams: SDS_S
 }
 const TD = 'bench.example';
 const UID = process.getuid!();
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
 type Sys = 'spire' | 'herald';
 const spire = spireBinaries();
@@ -69,13 +71,6 @@ const BIN: Record<Sys, { server: string; agent: string }> = {
 
 const root = mkdtempSync(join(tmpdir(), 'vs-spire-'));
 const live = new Set<ChildProcess>();
-function killGroup(p: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-p.pid!, sig);
-  } catch {
-    // gone
-  }
-}
 function cleanupSync(): void {
   for (const p of live) killGroup(p, 'SIGKILL');
   live.clear();
@@ -93,21 +88,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** A daemon in its own process group, output to `log`. */
-function daemon(cmd: string, args: string[], log: string): ChildProcess {
-  const fd = openSync(log, 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd], detached: true });
-  live.add(p);
-  p.once('exit', () => live.delete(p));
-  return p;
-}
-async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  killGroup(p, 'SIGTERM');
-  const t = setTimeout(() => killGroup(p, 'SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
+const daemon = (cmd: string, args: string[], log: string): ChildProcess => startDaemon(live, cmd, args, log);
+const stop = stopDaemon;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 const tail = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-15).join('\n') : '');
@@ -168,50 +150,6 @@ function runWall(cmd: string, args: string[]): Promise<{ ms: number; code: numbe
   });
 }
 
-// ---- /proc ---------------------------------------------------------------
-
-/** pid and all its descendants. */
-function tree(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    try {
-      for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
-        const kids = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
-        if (kids) out.push(...kids.split(/\s+/).map(Number));
-      }
-    } catch {
-      // exited
-    }
-  }
-  return out;
-}
-/** utime+stime of the process tree, ms. */
-function cpuMs(pid: number): number {
-  let ticks = 0;
-  for (const p of tree(pid)) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(rest[11]) + Number(rest[12]); // fields 14, 15
-    } catch {
-      // exited
-    }
-  }
-  return ticks * TICK_MS;
-}
-/** VmRSS of the process tree, MB. */
-function rssMb(pid: number): number {
-  let kb = 0;
-  for (const p of tree(pid)) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // exited
-    }
-  }
-  return kb / 1024;
-}
-
 // ---- quiet machine ---------------------------------------------------------
 
 const loadsSeen = new Map<string, number[]>();
@@ -253,14 +191,7 @@ const agentConf = (dir: string, name: string, port: number): string =>
     agentExtra: '  experimental { sync_interval = "5s" }\n',
   });
 
-async function admin<T>(socket: string, service: ServiceName, method: string, req: object): Promise<T> {
-  const c = udsClient(service, socket);
-  try {
-    return await callUnary<T>(c, method, req, undefined, 60_000);
-  } finally {
-    c.close();
-  }
-}
+const admin = <T>(socket: string, service: ServiceName, method: string, req: object) => adminCall<T>(socket, service, method, req);
 async function healthy(socket: string): Promise<boolean> {
   const c = udsClient(Services.health, socket);
   try {
@@ -274,25 +205,9 @@ async function healthy(socket: string): Promise<boolean> {
 async function joinToken(socket: string): Promise<string> {
   return (await admin<{ value: string }>(socket, Services.agent, 'CreateJoinToken', { ttl: 3600 })).value;
 }
-type Entry = Record<string, unknown> & { id: string };
-async function createEntries(socket: string, token: string, paths: string[]): Promise<Entry[]> {
-  const out: Entry[] = [];
-  for (let i = 0; i < paths.length; i += 100) {
-    const res = await admin<{ results: { status: { code: number; message: string }; entry: Entry }[] }>(socket, Services.entry, 'BatchCreateEntry', {
-      entries: paths.slice(i, i + 100).map((path) => ({
-        spiffe_id: { trust_domain: TD, path },
-        parent_id: { trust_domain: TD, path: `/spire/agent/join_token/${token}` },
-        selectors: [{ type: 'unix', value: `uid:${UID}` }],
-      })),
-    });
-    const bad = res.results.find((r) => r.status.code !== 0);
-    if (bad) throw new Error(`entry create: ${bad.status.message}`);
-    out.push(...res.results.map((r) => r.entry));
-  }
-  return out;
-}
+const createEntries = (socket: string, token: string, paths: string[]) => createTokenEntries(socket, { trustDomain: TD, token, uid: UID, paths });
 /** A new DNS name on each entry: a change both agents answer with new X509-SVIDs. */
-async function renewEntries(socket: string, entries: Entry[], dns: string): Promise<void> {
+async function renewEntries(socket: string, entries: AdminEntry[], dns: string): Promise<void> {
   const res = await admin<{ results: { status: { code: number; message: string } }[] }>(socket, Services.entry, 'BatchUpdateEntry', {
     entries: entries.map((e) => ({ ...e, dns_names: [dns] })),
     input_mask: { dns_names: true },

@@ -19,6 +19,9 @@ check_node() {
 check_peercred() {
   "$ROOT/node_modules/.bin/node" -e "require('$ROOT/node_modules/@herald/peercred'); console.log('N-API addon loads')"
 }
+check_cli_bundle() {
+  "$ROOT/node_modules/.bin/node" "$ROOT/scripts/build-bundle.ts" --check
+}
 check_initdb() {
   local initdb
   initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1)

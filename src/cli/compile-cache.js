@@ -9,19 +9,29 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * $XDG_CACHE_HOME/herald/node-compile-cache, else ~/.cache/…, else under the temp dir.
+ * Herald's cache directory: $XDG_CACHE_HOME/herald, else ~/.cache/herald,
+ * else herald-cache under the temp dir.
  * @param {NodeJS.ProcessEnv} env
  * @returns {string}
  */
-export function compileCacheDir(env) {
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'herald', 'node-compile-cache');
+export function heraldCacheDir(env) {
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'herald');
   let home = env.HOME;
   try {
     home ||= homedir();
   } catch {
     // A user without a home directory (some service accounts).
   }
-  return home ? join(home, '.cache', 'herald', 'node-compile-cache') : join(tmpdir(), 'herald-node-compile-cache');
+  return home ? join(home, '.cache', 'herald') : join(tmpdir(), 'herald-cache');
+}
+
+/**
+ * $XDG_CACHE_HOME/herald/node-compile-cache, else ~/.cache/…
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {string}
+ */
+export function compileCacheDir(env) {
+  return join(heraldCacheDir(env), 'node-compile-cache');
 }
 
 /**

@@ -3,35 +3,41 @@
 // SIGHUP is what a closing terminal sends to `herald-server run &`; SPIRE
 // 1.13 does not handle it (Go's default: exit at once, no log, sockets left
 // behind). Herald logs it and stops as for SIGTERM.
-import { ConfigError } from '../common/config/index.ts';
-import { createLogger, type Logger, type LogFormat, type LogLevel } from '../common/log.ts';
+// The daemon's modules (config schema, plugins, logger) load only when `run`
+// or `validate` runs: the other commands of the binary never pay for them.
+import type { Logger, LogFormat, LogLevel } from '../common/log.ts';
 import { describeError, flagsOrHelp, type CliIo, type Command } from './command.ts';
 import type { FlagSpecs, ParsedFlags } from './flags.ts';
 
 export interface DaemonSpec<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined; sourceLocation?: boolean }; warnings: readonly string[] }> {
-  /** "server" or "agent", for messages. */
-  name: string;
   flags: S;
   load(flags: Extract<ParsedFlags<S>, { help: false }>, io: CliIo): Promise<C>;
   /** `failed` resolves if the daemon must stop by itself (e.g. a banned agent); run then exits 1. */
   start(config: C, log: Logger): Promise<{ stop(): Promise<void>; failed?: Promise<Error> }>;
 }
 
-export function daemonCommands<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined; sourceLocation?: boolean }; warnings: readonly string[] }>(spec: DaemonSpec<S, C>): { run: Command; validate: Command } {
-  const Name = spec.name[0]!.toUpperCase() + spec.name.slice(1);
+/** `name` is "server" or "agent", for messages; `loadSpec` loads the daemon's modules. */
+export function daemonCommands<S extends FlagSpecs, C extends { log: { level: LogLevel; format: LogFormat; file: string | undefined; sourceLocation?: boolean }; warnings: readonly string[] }>(
+  name: string,
+  loadSpec: () => Promise<DaemonSpec<S, C>>,
+): { run: Command; validate: Command } {
+  const Name = name[0]!.toUpperCase() + name.slice(1);
+  const isConfigError = async (err: unknown) => err instanceof (await import('../common/config/index.ts')).ConfigError;
   return {
     run: {
-      synopsis: `Runs the ${spec.name}`,
+      synopsis: `Runs the ${name}`,
       async run(args, io) {
+        const spec = await loadSpec();
         const f = flagsOrHelp(spec.flags, args, 'run', io);
         if (!f) return 0;
         let config: C;
         try {
           config = await spec.load(f, io);
         } catch (err) {
-          io.stderr.write(`${err instanceof ConfigError ? err.message : describeError(err)}\n`);
+          io.stderr.write(`${(await isConfigError(err)) ? (err as Error).message : describeError(err)}\n`);
           return 1;
         }
+        const { createLogger } = await import('../common/log.ts');
         const log = createLogger({ level: config.log.level, format: config.log.format, ...(config.log.file ? { destination: config.log.file } : {}), ...(config.log.sourceLocation ? { sourceLocation: true } : {}) });
         for (const w of config.warnings) log.warn({}, w);
         let running;
@@ -47,7 +53,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
         const failure = await new Promise<Error | undefined>((resolve) => {
           for (const signal of signals) {
             const onSignal = (): void => {
-              log.info({ signal }, `Stopping ${spec.name}`);
+              log.info({ signal }, `Stopping ${name}`);
               resolve(undefined);
             };
             handlers.set(signal, onSignal);
@@ -65,8 +71,9 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
       },
     },
     validate: {
-      synopsis: `Validates a Herald ${spec.name} configuration file`,
+      synopsis: `Validates a Herald ${name} configuration file`,
       async run(args, io) {
+        const spec = await loadSpec();
         const f = flagsOrHelp(spec.flags, args, 'validate', io);
         if (!f) return 0;
         try {
@@ -75,11 +82,11 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
         } catch (err) {
           // SPIRE's first line ("SPIRE server configuration file is invalid: …", on stderr, exit 1)
           // with Herald's name and Herald's detail (file, line and key of each problem).
-          io.stderr.write(`Herald ${spec.name} configuration file is invalid: ${invalidDetail(err)}\n`);
+          io.stderr.write(`Herald ${name} configuration file is invalid: ${await invalidDetail(err)}\n`);
           return 1;
         }
         // SPIRE's wording ("SPIRE server configuration file is valid."), with Herald's name.
-        io.stdout.write(`Herald ${spec.name} configuration file is valid.\n`);
+        io.stdout.write(`Herald ${name} configuration file is valid.\n`);
         return 0;
       },
     },
@@ -87,7 +94,8 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
 }
 
 /** The reason after validate's "… configuration file is invalid: " (a ConfigError without its `config: ` tag). */
-function invalidDetail(err: unknown): string {
+async function invalidDetail(err: unknown): Promise<string> {
+  const { ConfigError } = await import('../common/config/index.ts');
   if (!(err instanceof ConfigError)) return describeError(err);
   const [only] = err.problems;
   // A missing file: SPIRE's own sentence, which names the file already.

@@ -1,24 +1,13 @@
 // Entry point of the bin/ launchers: `node src/cli/start.js herald-agent ARGS`.
-// Turns the compile cache on, loads the binary's commands, writes the cache
+// Turns the compile cache on, loads the binary's commands (from the prebuilt
+// bundle when it is fresh, else the sources: see bundle.js), writes the cache
 // at once (Node writes it only at exit, which a daemon may never reach), then
 // runs. Plain JavaScript: see compile-cache.js.
 import { flushCompileCache } from 'node:module';
+import { cliEntry } from './bundle.js';
 import { useCompileCache } from './compile-cache.js';
 
-/** @type {Record<string, () => Promise<import('./command.ts').CommandTree>>} */
-const binaries = {
-  'herald-server': async () => (await import('./server/commands.ts')).serverCommands,
-  'herald-agent': async () => (await import('./agent/commands.ts')).agentCommands,
-  'herald-authz': async () => (await import('./authz/commands.ts')).authzCommands,
-  'herald-oidc': async () => (await import('./oidc/commands.ts')).oidcCommands,
-};
-
 const [name = '', ...args] = process.argv.slice(2);
-const load = binaries[name];
-if (!load) {
-  process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
-  process.exit(2);
-}
 // A reader that went away (`herald-agent api fetch x509 | head -n 1`) is not an
 // error to report: a command stops quietly with 141, as a Go binary killed by
 // SIGPIPE does; a daemon (`run`) keeps running without its log stream.
@@ -29,6 +18,13 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 useCompileCache(process.env);
-const [{ runCli }, commands] = await Promise.all([import('./command.ts'), load()]);
+/** @type {typeof import('./main.ts')} */
+const { binaries, runCli } = await import(cliEntry(process.env));
+const load = binaries[name];
+if (!load) {
+  process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
+  process.exit(2);
+}
+const commands = await load();
 flushCompileCache();
 process.exitCode = await runCli(name, commands, args, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });

@@ -15,8 +15,7 @@ const flags = {
 
 type Loaded = OidcConfig & { log: { level: ReturnType<typeof parseLogLevel>; format: ReturnType<typeof parseLogFormat>; file: undefined }; warnings: readonly string[] };
 
-export const oidcCommands = daemonCommands({
-  name: 'oidc discovery provider',
+export const oidcCommands = daemonCommands('oidc discovery provider', async () => ({
   flags,
   async load(f, io): Promise<Loaded> {
     const file = await loadConfigFile(oidcConfigSchema, f.values.config, { expandEnv: f.values.expandEnv, env: io.env });
@@ -27,4 +26,4 @@ export const oidcCommands = daemonCommands({
     const provider = await (await import('../../oidc/provider.ts')).startOidcProvider(config, log.child({ component: 'oidc' }));
     return { stop: () => provider.stop() };
   },
-});
+}));

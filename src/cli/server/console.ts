@@ -2,14 +2,14 @@
 // the token from data_dir/console.token (Herald's own; SPIRE has no console).
 // Reading the token needs the same access as the server's data_dir.
 import { HeraldError } from '../../common/errors.ts';
-import { loadServerConfig, serverRunFlags } from '../../server/config.ts';
-import { consoleLoginUrl, consoleTokenPath, readConsoleToken } from '../../server/console/token.ts';
 import type { Command } from '../command.ts';
 import { spireFlags } from './spire-output.ts';
 
 const consoleUrl: Command = {
   synopsis: 'Prints the login link of the status console (from the server config and data_dir/console.token)',
   async run(args, io) {
+    // The server's config modules load only for this command, not for every herald-server call.
+    const [{ loadServerConfig, serverRunFlags }, { consoleLoginUrl, consoleTokenPath, readConsoleToken }] = await Promise.all([import('../../server/config.ts'), import('../../server/console/token.ts')]);
     const f = spireFlags({ config: serverRunFlags.config, expandEnv: serverRunFlags.expandEnv }, args, 'console url', io, 'server');
     if (!f) return 0;
     const config = await loadServerConfig({ cwd: io.cwd, flags: f, env: io.env });

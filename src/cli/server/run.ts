@@ -1,20 +1,21 @@
 // `herald-server run`, `validate` and `healthcheck`.
 import * as grpc from '@grpc/grpc-js';
 import { Services } from '../../common/grpc/protos.ts';
-import { loadServerConfig, serverRunFlags } from '../../server/config.ts';
 import { describeError, type Command } from '../command.ts';
 import { daemonCommands } from '../daemon.ts';
 import { callUnary, checkAdminSocket, udsClient } from '../grpc-client.ts';
 import { socketFlag } from './common.ts';
 import { SpireCliError, spireFlags } from './spire-output.ts';
 
-export const { run: runCommand, validate: validateCommand } = daemonCommands({
-  name: 'server',
-  flags: serverRunFlags,
-  // -allowEmptyDatastore is a decision for one start, not a config setting.
-  load: async (flags, io) => ({ ...(await loadServerConfig({ cwd: io.cwd, flags, env: io.env })), allowEmptyDatastore: flags.values.allowEmptyDatastore === true }),
-  // Loaded only by `run`: the admin commands (healthcheck, entry …) never pay for the server's modules.
-  start: async (config, log) => (await import('../../server/server.ts')).startServer(config, { log, allowEmptyDatastore: config.allowEmptyDatastore }),
+// Loaded only by `run` and `validate`: the admin commands (healthcheck, entry …) never pay for the server's modules.
+export const { run: runCommand, validate: validateCommand } = daemonCommands('server', async () => {
+  const { loadServerConfig, serverRunFlags } = await import('../../server/config.ts');
+  return {
+    flags: serverRunFlags,
+    // -allowEmptyDatastore is a decision for one start, not a config setting.
+    load: async (flags, io) => ({ ...(await loadServerConfig({ cwd: io.cwd, flags, env: io.env })), allowEmptyDatastore: flags.values.allowEmptyDatastore === true }),
+    start: async (config, log) => (await import('../../server/server.ts')).startServer(config, { log, allowEmptyDatastore: config.allowEmptyDatastore }),
+  };
 });
 
 export const healthcheckCommand: Command = {

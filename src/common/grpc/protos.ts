@@ -1,20 +1,27 @@
 // Loads Herald's vendored protos once and hands out service definitions and
 // client constructors. keepCase keeps field names as in the .proto files
 // (snake_case), so what the code reads matches what SPIRE's docs say.
+// The .proto files are parsed ahead of time into JSON descriptors
+// (proto/descriptors/, `node scripts/gen-proto-descriptors.ts`; a test
+// checks they are current): parsing them at start-up cost 10–40 ms per group.
+// Service definitions are built here rather than by @grpc/proto-loader, which
+// also encodes reflection descriptors of every file and message (~100 ms of a
+// server's start) that grpc-js never reads; a test checks both agree.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { existsSync } from 'node:fs';
+import type * as protoLoader from '@grpc/proto-loader';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import type { WireClient, WireClientConstructor } from '../wire/types.ts';
 
 const protoRoot = join(import.meta.dirname, '../../../proto');
+export const DESCRIPTOR_DIR = 'proto/descriptors';
 
 const includeDirs = [join(protoRoot, 'spiffe'), join(protoRoot, 'envoy'), protoRoot];
 
 // Loaded in groups, on first use: the Envoy APIs cost ~15 MB each in
 // memory, and the server never needs them.
-const groups = {
+export const groups = {
   // Alone, so that a `healthcheck` CLI call loads nothing else.
   health: ['grpc/health/v1/health.proto'],
   spiffe: [
@@ -33,7 +40,7 @@ const groups = {
   ],
   authz: ['envoy/service/auth/v3/external_auth.proto'],
 } as const;
-type Group = keyof typeof groups;
+export type Group = keyof typeof groups;
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: true,
   // uint64/int64 as strings: bundle sequence numbers exceed 2^53.
@@ -52,7 +59,7 @@ const loaded = new Map<Group, grpc.GrpcObject>();
 function grpcObject(group: Group): grpc.GrpcObject {
   let obj = loaded.get(group);
   if (!obj) {
-    obj = grpc.loadPackageDefinition(protoLoader.loadSync([...groups[group]], LOADER_OPTIONS));
+    obj = grpc.loadPackageDefinition(serviceDefinitions(typesOf(group)));
     loaded.set(group, obj);
   }
   return obj;
@@ -119,32 +126,102 @@ export function serviceClient<N extends ServiceName>(name: N): WireClientConstru
 }
 
 const roots = new Map<Group, protobuf.Root>();
+const resolved = new Set<Group>();
 
 /**
- * protobufjs types of a group (keepCase), for what grpc's loader does not do:
- * google.protobuf.Any payloads (Envoy secrets), protojson as SPIRE's CLI prints it.
+ * A group's types, resolved only as far as they are used: a message type
+ * resolves its fields on its first encode or decode. Resolving all of them
+ * up front (the Envoy groups hold hundreds) cost an agent's start ~50 ms.
  */
-export function protobufTypes(group: Group): protobuf.Root {
+function typesOf(group: Group): protobuf.Root {
   let r = roots.get(group);
   if (!r) {
-    r = new protobuf.Root();
-    r.resolvePath = (_origin, target) => {
-      for (const dir of includeDirs) {
-        const candidate = join(dir, target);
-        if (existsSync(candidate)) return candidate;
-      }
-      return target;
-    };
-    r.loadSync([...groups[group]], { keepCase: true });
-    r.resolveAll();
+    r = protobuf.Root.fromJSON(descriptor(group));
     roots.set(group, r);
   }
   return r;
 }
 
+/**
+ * protobufjs types of a group (keepCase), every field resolved, for what
+ * grpc's loader does not do: protojson as SPIRE's CLI prints it.
+ */
+export function protobufTypes(group: Group): protobuf.Root {
+  const r = typesOf(group);
+  if (!resolved.has(group)) {
+    r.resolveAll();
+    resolved.add(group);
+  }
+  return r;
+}
+
+/** Every service of `root` by full name, as proto-loader defines them with LOADER_OPTIONS (less its reflection data). */
+export function serviceDefinitions(root: protobuf.Root): Record<string, grpc.ServiceDefinition> {
+  const defs: Record<string, grpc.ServiceDefinition> = {};
+  const walk = (ns: protobuf.NamespaceBase, prefix: string): void => {
+    for (const obj of ns.nestedArray) {
+      const name = prefix + obj.name;
+      if (obj instanceof protobuf.Service) {
+        obj.resolveAll(); // its methods' message types, not theirs
+        defs[name] = serviceDefinitionOf(obj, name);
+      }
+      else if (obj instanceof protobuf.Namespace) walk(obj, `${name}.`);
+    }
+  };
+  walk(root, '');
+  return defs;
+}
+
+function serviceDefinitionOf(service: protobuf.Service, name: string): grpc.ServiceDefinition {
+  // protobufjs's writer makes Buffers under Node: no copy.
+  const serialize = (type: protobuf.Type) => (value: object) => type.encode(type.fromObject(value)).finish() as Buffer;
+  const deserialize = (type: protobuf.Type) => (bytes: Buffer) => type.toObject(type.decode(bytes), LOADER_OPTIONS);
+  return Object.fromEntries(
+    service.methodsArray.map((m) => [
+      m.name,
+      {
+        path: `/${name}/${m.name}`,
+        requestStream: !!m.requestStream,
+        responseStream: !!m.responseStream,
+        requestSerialize: serialize(m.resolvedRequestType!),
+        requestDeserialize: deserialize(m.resolvedRequestType!),
+        responseSerialize: serialize(m.resolvedResponseType!),
+        responseDeserialize: deserialize(m.resolvedResponseType!),
+        originalName: lowerCamelCase(m.name),
+      },
+    ]),
+  );
+}
+
+/** lodash's camelCase, as proto-loader names methods: FetchJWTSVID → fetchJwtsvid, FetchX509SVID → fetchX509Svid. */
+function lowerCamelCase(name: string): string {
+  const words = name.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+/g) ?? [name];
+  return words.map((w, i) => (i === 0 ? w.toLowerCase() : w[0]!.toUpperCase() + w.slice(1).toLowerCase())).join('');
+}
+
+/** A group's pre-parsed descriptor (protobufjs JSON), as the generator wrote it. */
+function descriptor(group: Group): protobuf.INamespace {
+  return JSON.parse(readFileSync(join(protoRoot, '..', DESCRIPTOR_DIR, `${group}.json`), 'utf8')) as protobuf.INamespace;
+}
+
+/** Parses a group's .proto files (keepCase): what the descriptors are generated from. */
+export function parseProtoGroup(group: Group): protobuf.Root {
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin, target) => {
+    for (const dir of includeDirs) {
+      const candidate = join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return target;
+  };
+  r.loadSync([...groups[group]], { keepCase: true });
+  r.resolveAll();
+  return r;
+}
+
 /** Encodes `value` (keepCase object) as google.protobuf.Any of message type `typeName`. */
 export function encodeAny(typeName: string, value: object): { type_url: string; value: Buffer } {
-  const type = protobufTypes('sds').lookupType(typeName);
+  const type = typesOf('sds').lookupType(typeName);
   // fromObject first: it turns enum names into numbers, which verify() wants.
   const message = type.fromObject(value);
   const problem = type.verify(message);
@@ -154,6 +231,6 @@ export function encodeAny(typeName: string, value: object): { type_url: string; 
 
 /** Decodes google.protobuf.Any bytes of `typeName` into a keepCase object. */
 export function decodeMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = protobufTypes('sds').lookupType(typeName);
+  const type = typesOf('sds').lookupType(typeName);
   return type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true }) as Record<string, unknown>;
 }

@@ -10,6 +10,8 @@
 // start only while the running ones are all busy (#workersFor). They load signing-worker-entry.js, which turns Node's compile
 // cache on inside the worker before loading the TypeScript body, so a worker
 // start skips type stripping as the main thread does.
+// Workers stop after SIGNING_POOL_IDLE_MS without work: each holds ~10–15 MiB
+// of RSS (its own V8 heap and modules), which an idle server should not keep.
 import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
@@ -77,16 +79,22 @@ interface PoolWorker {
   inflight: number;
 }
 
+/** How long workers wait for work before they stop (the next batch starts them again). */
+export const SIGNING_POOL_IDLE_MS = 3000;
+
 export class SigningPool {
   readonly #size: number;
+  readonly #idleMs: number;
+  #idleTimer: NodeJS.Timeout | undefined;
   readonly #workers: PoolWorker[] = [];
   readonly #pending = new Map<number, Pending & { on: PoolWorker }>();
   #nextBatch = 1;
   #ca: { certificate: X509Certificate; message: WorkerMessage } | undefined;
   #closed = false;
 
-  constructor(size: number) {
+  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS) {
     this.#size = Math.max(1, size);
+    this.#idleMs = idleMs;
   }
 
   /** The most workers the pool starts. */
@@ -99,6 +107,11 @@ export class SigningPool {
     return this.#workers.length;
   }
 
+  /** Whether any worker is running (tests). */
+  get running(): boolean {
+    return this.#workers.length > 0;
+  }
+
   /** Starts one more worker, handing it the current CA. */
   #spawn(): void {
     const w: PoolWorker = { worker: new Worker(join(import.meta.dirname, 'signing-worker-entry.js')), inflight: 0 };
@@ -108,6 +121,7 @@ export class SigningPool {
       this.#pending.delete(m.batch);
       if (p) p.on.inflight--;
       p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
+      this.#stopWhenIdle();
     });
     w.worker.on('error', (err) => {
       for (const p of this.#pending.values()) p.reject(err);
@@ -126,13 +140,16 @@ export class SigningPool {
    */
   #workersFor(): PoolWorker[] {
     if (this.#closed) return this.#workers;
+    this.#stopWhenIdle();
     if (this.#workers.length === 0 || (this.#workers.length < this.#size && this.#workers.every((w) => w.inflight > 0))) this.#spawn();
     return this.#workers;
   }
 
   /** Starts the first worker now (once), so a batch expected soon does not wait for it. */
   warm(): void {
-    if (!this.#closed && this.#workers.length === 0) this.#spawn();
+    if (this.#closed) return;
+    this.#stopWhenIdle();
+    if (this.#workers.length === 0) this.#spawn();
   }
 
   /** Gives every worker the CA to sign with (no-op when unchanged); the key must be exportable. */
@@ -164,8 +181,19 @@ export class SigningPool {
     return (await Promise.all(parts)).flat();
   }
 
+  /** (Re)arms the idle timer: the workers stop once the idle time passes with no slice in flight. */
+  #stopWhenIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      if (this.#pending.size > 0) return this.#stopWhenIdle();
+      for (const w of this.#workers.splice(0)) void w.worker.terminate();
+    }, this.#idleMs);
+    this.#idleTimer.unref();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+    clearTimeout(this.#idleTimer);
+    await Promise.all(this.#workers.splice(0).map((w) => w.worker.terminate()));
   }
 }
