@@ -445,3 +445,32 @@ describe('startUdsServer: connection churn', () => {
     await waitFor('pipe handles back to baseline', () => pipeHandles() <= baseline, { timeoutMs: 20_000 });
   });
 });
+
+describe('startUdsServer: cancelled calls', () => {
+  // go-spiffe's FetchX509SVID/FetchJWTBundles read one response of a stream
+  // and cancel it (RST_STREAM). Node's HTTP/2 server by default answers more
+  // than ~1,000 such resets in a burst with GOAWAY (its rapid-reset guard),
+  // failing a workload that polls in a loop; SPIRE's Go server does not.
+  it('serves 2,500 streams cancelled after their first message on one connection', async () => {
+    const server = await start();
+    const c = client(server.socketPath);
+    await whoAmI(c);
+    let failed = 0;
+    for (let i = 0; i < 2_500; i++) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const call = c.hold({}, { deadline: new Date(Date.now() + 10_000) });
+        call.once('data', () => {
+          call.cancel();
+          resolve(true);
+        });
+        call.once('error', (err: grpc.ServiceError) => {
+          if (err.code !== grpc.status.CANCELLED) resolve(false);
+        });
+      });
+      if (!ok) failed++;
+    }
+    expect(failed).toBe(0);
+    expect((await whoAmI(c)).creds?.pid).toBe(process.pid);
+    expect(server.connectionCount).toBe(1);
+  }, 60_000);
+});
