@@ -16,9 +16,8 @@
 // and of an agent holding --svids SVIDs, 5 s after the last one arrived.
 // CPU time is reported next to wall time because the machine is shared; the
 // 1-min load average seen before each measurement is printed with it.
-// Every round writes its configs in a new temp dir, so the daemons never hit
-// the HCL parse cache (a restart on an unchanged config does): these are
-// first starts on a new config, with Node's compile cache warm.
+// Every round writes its configs in a new temp dir: these are first starts
+// on a new config, with Node's compile cache warm.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';

@@ -298,7 +298,7 @@ export async function loadAgentConfig(options: LoadAgentConfigOptions): Promise<
   const absPath = resolve(cwd, configPath);
   const text = options.text ?? (await readConfigText(configPath, absPath));
   const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
-  await prepareParser(text, { filename, expandEnv: expand });
+  await prepareParser(text, { filename });
   const file = parseConfig(agentConfigSchema, text, {
     filename,
     expandEnv: expand,

@@ -295,7 +295,7 @@ export async function loadServerConfig(options: LoadServerConfigOptions): Promis
   const absPath = resolve(cwd, configPath);
   const text = options.text ?? (await readConfigText(configPath, absPath));
   const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
-  await prepareParser(text, { filename, expandEnv: expand });
+  await prepareParser(text, { filename });
   const file = parseConfig(serverConfigSchema, text, {
     filename,
     expandEnv: expand,

@@ -10,15 +10,10 @@
 // twice, is an error. Values are SPIRE's HCL 1 values: strings (escapes
 // decoded, `${…}` kept as written), heredocs, numbers, booleans, lists and
 // objects; any other expression is an error naming its line.
-// What a text parses to is cached (see "the parse cache" below), so that a
-// daemon restarted on the same file never loads the parser.
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Language as LanguageT, Parser as ParserT, Node } from 'web-tree-sitter';
-import { heraldCacheDir } from '../../cli/compile-cache.js';
 import type { ConfigLocation, ConfigProblem } from './config-error.ts';
 import { MAX_CONFIG_DEPTH, quoteExcerpt } from './limits.ts';
 import { Bail, emptyMap, joinKey, syntaxErrors } from './raw-node.ts';
@@ -63,19 +58,11 @@ function lineEnd(text: string, from: number): number {
 let parser: ParserT | undefined;
 let loading: Promise<ParserT> | undefined;
 
-/**
- * Loads the HCL grammar (WebAssembly, once per process); parseConfig needs it
- * before it reads HCL, unless `text` (of `file`) was parsed before (the cache).
- */
-export async function loadHclParser(text?: string, file?: string): Promise<void> {
-  if (text !== undefined && file !== undefined) {
-    const path = cacheFile(text, file);
-    if (path !== undefined) cacheable.set(`${file}\0${text}`, path);
-    if (cachedParse(text, file) !== undefined) return;
-  }
+/** Loads the HCL grammar (WebAssembly, once per process); parseConfig needs it before it reads HCL. */
+export async function loadHclParser(): Promise<void> {
   if (parser !== undefined) return;
   loading ??= (async () => {
-    // Imported here: the module alone is ~150 KB of JavaScript a cached parse never needs.
+    // Imported here: ~150 KB of JavaScript that a JSON or YAML config, and every CLI call, never needs.
     const { Language, Parser }: { Language: typeof LanguageT; Parser: typeof ParserT } = await import('web-tree-sitter');
     await Parser.init();
     const require = createRequire(import.meta.url);
@@ -85,63 +72,6 @@ export async function loadHclParser(text?: string, file?: string): Promise<void>
     return p;
   })();
   parser = await loading;
-}
-
-// ---- the parse cache ---------------------------------------------------------------
-// Loading the parser costs a daemon's start ~25 ms and ~8 MiB of RSS for its
-// whole life (the WebAssembly memory stays). A parse (never a failed one) is
-// kept as JSON under Herald's cache directory, named by a hash of the text,
-// the file name (messages carry it) and this converter's own source and
-// grammar, so any change to either is a new entry. Like Node's compile cache
-// there, an unwritable directory only means no cache. Only config files
-// (loadHclParser with their text) are cached, at most CACHE_ENTRIES of them.
-const CACHE_ENTRIES = 32;
-/** `${file}\0${text}` → its cache file, for the texts loadHclParser was given. */
-const cacheable = new Map<string, string>();
-
-const cacheVersion = (() => {
-  try {
-    const require = createRequire(import.meta.url);
-    return createHash('sha256')
-      .update(readFileSync(import.meta.filename))
-      .update(readFileSync(require.resolve('@tree-sitter-grammars/tree-sitter-hcl/package.json')))
-      .digest('hex');
-  } catch {
-    return undefined;
-  }
-})();
-
-function cacheFile(text: string, file: string): string | undefined {
-  if (cacheVersion === undefined) return undefined;
-  const key = createHash('sha256').update(cacheVersion).update('\0').update(file).update('\0').update(text).digest('hex');
-  return join(heraldCacheDir(process.env), 'hcl-parse', `${key}.json`);
-}
-
-function cachedParse(text: string, file: string): ParsedConfig | undefined {
-  const path = cacheable.get(`${file}\0${text}`);
-  if (path === undefined) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as ParsedConfig;
-  } catch {
-    return undefined;
-  }
-}
-
-function cacheParse(text: string, file: string, parsed: ParsedConfig): void {
-  const path = cacheable.get(`${file}\0${text}`);
-  if (path === undefined || parsed.syntaxError) return;
-  try {
-    const dir = dirname(path);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(parsed), { mode: 0o600 });
-    renameSync(tmp, path);
-    // The oldest entries go: each edit of a config file leaves one behind.
-    const entries = readdirSync(dir).map((name) => ({ name, mtime: statSync(join(dir, name), { throwIfNoEntry: false })?.mtimeMs ?? 0 }));
-    for (const old of entries.sort((a, b) => b.mtime - a.mtime).slice(CACHE_ENTRIES)) rmSync(join(dir, old.name), { force: true });
-  } catch {
-    // No cache: the next start parses again.
-  }
 }
 
 export function hclParserLoaded(): boolean {
@@ -180,15 +110,11 @@ type MapNode = Extract<RawNode, { t: 'map' }>;
 
 /** Parses HCL text into a RawNode tree; problems carry their line. Needs `await loadHclParser()` first. */
 export function parseHcl(text: string, file: string): ParsedConfig {
-  const cached = cachedParse(text, file);
-  if (cached !== undefined) return cached;
   if (parser === undefined) throw new TypeError('parseHcl: call `await loadHclParser()` first (loadConfigFile and the daemons\' loaders do)');
   const tree = parser.parse(text);
   if (tree === null) throw new TypeError('parseHcl: the parser returned no tree');
   try {
-    const parsed = convertTree(tree.rootNode, file);
-    cacheParse(text, file, parsed);
-    return parsed;
+    return convertTree(tree.rootNode, file);
   } finally {
     tree.delete();
   }

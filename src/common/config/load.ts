@@ -101,10 +101,8 @@ export async function loadConfigFile<S extends SectionSpec<any, any>>(
 }
 
 /** Loads what parseConfig needs for this text (the HCL grammar, for an HCL file); call it before parseConfig. */
-export async function prepareParser(text: string, options: Pick<ParseConfigOptions, 'filename' | 'format' | 'expandEnv'> = {}): Promise<void> {
-  if ((options.format ?? detectFormat(options.filename, text)) !== 'hcl') return;
-  // A text parsed before needs no parser (the cache); -expandEnv parses another text.
-  await (options.expandEnv === true ? loadHclParser() : loadHclParser(text, options.filename ?? '<config>'));
+export async function prepareParser(text: string, options: Pick<ParseConfigOptions, 'filename' | 'format'> = {}): Promise<void> {
+  if ((options.format ?? detectFormat(options.filename, text)) === 'hcl') await loadHclParser();
 }
 
 /** Validates defaults plus overrides alone, for running without a config file. */
