@@ -5,14 +5,15 @@
 // Plain JavaScript on purpose, like start.js: a .ts module here would load
 // the stripper before the cache could spare it.
 import { enableCompileCache } from 'node:module';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 /**
- * Herald's cache directory: $XDG_CACHE_HOME/herald, else ~/.cache/herald,
- * else herald-cache under the temp dir.
+ * Herald's cache directory: $XDG_CACHE_HOME/herald, else ~/.cache/herald;
+ * none for a user without a home directory. Never a shared directory such
+ * as /tmp: another local user could plant compiled code there for us to run.
  * @param {NodeJS.ProcessEnv} env
- * @returns {string}
+ * @returns {string | undefined}
  */
 export function heraldCacheDir(env) {
   if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'herald');
@@ -22,16 +23,17 @@ export function heraldCacheDir(env) {
   } catch {
     // A user without a home directory (some service accounts).
   }
-  return home ? join(home, '.cache', 'herald') : join(tmpdir(), 'herald-cache');
+  return home ? join(home, '.cache', 'herald') : undefined;
 }
 
 /**
- * $XDG_CACHE_HOME/herald/node-compile-cache, else ~/.cache/…
+ * $XDG_CACHE_HOME/herald/node-compile-cache, else ~/.cache/…; none without a home.
  * @param {NodeJS.ProcessEnv} env
- * @returns {string}
+ * @returns {string | undefined}
  */
 export function compileCacheDir(env) {
-  return join(heraldCacheDir(env), 'node-compile-cache');
+  const dir = heraldCacheDir(env);
+  return dir === undefined ? undefined : join(dir, 'node-compile-cache');
 }
 
 /**
@@ -42,5 +44,6 @@ export function compileCacheDir(env) {
  */
 export function useCompileCache(env) {
   if (env.NODE_COMPILE_CACHE || env.NODE_DISABLE_COMPILE_CACHE) return;
-  enableCompileCache(compileCacheDir(env));
+  const dir = compileCacheDir(env);
+  if (dir !== undefined) enableCompileCache(dir);
 }
