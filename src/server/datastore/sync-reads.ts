@@ -16,7 +16,8 @@
 //
 // A cached value can only be stale in the direction of *accepting*: a caller
 // that a cached record would refuse (not attested, banned, an unknown
-// serial) is checked again with a fresh read (`fresh`, see caller.ts).
+// serial) is checked again with a fresh read (`fresh`, see caller.ts), which
+// is never answered from memory, not even during an outage.
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { ChangeNotice, DataStore } from './datastore.ts';
@@ -121,7 +122,11 @@ export function withSyncReadCache(ds: DataStore, capacity = DEFAULT_CAPACITY): S
       } else if (value === undefined) held.delete(k);
       return value;
     } catch (err) {
-      if (isUnavailable(err) && have !== undefined) {
+      // Only a plain read falls back to the held value. A fresh read decides
+      // a refusal, and a record older than the agent's renewal would refuse
+      // its new SVID: the agent must get Unavailable and retry, not a
+      // PermissionDenied that makes a join_token agent give up for good.
+      if (!fresh && isUnavailable(err) && have !== undefined) {
         outageHits++;
         return have.value as T;
       }

@@ -149,4 +149,19 @@ describe('sync read cache on a shared PostgreSQL', () => {
       await cluster().resume();
     }
   });
+
+  it('never answers a fresh read from memory while the database is unavailable', async () => {
+    // A fresh read decides a refusal (caller.ts): an agent whose renewed SVID
+    // the held record predates must get Unavailable and retry, not a
+    // PermissionDenied that makes a join_token agent delete its SVID for good
+    // (found by the chaos soak: a PostgreSQL restart right after a renewal).
+    await syncReads();
+    await cluster().pause();
+    try {
+      expect((await ds.getAttestedNode(AGENT))?.certSerialNumber).toBe('1');
+      await expect(ds.getAttestedNode(AGENT, { fresh: true })).rejects.toMatchObject({ code: 'ERR_DATASTORE_UNAVAILABLE' });
+    } finally {
+      await cluster().resume();
+    }
+  });
 });
