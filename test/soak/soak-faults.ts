@@ -3,8 +3,12 @@
 // and durations). Each fault records a window from its start to its end;
 // calls that fail within a window (or FAULT_GRACE_MS after it) are
 // attributed to it.
+import { writeFile } from 'node:fs/promises';
+import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
+import { SpiffeBundle } from '../../src/spiffe/bundle/spiffe-bundle.ts';
 import { runCommand } from '../helpers/process.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
+import { authoritiesKey, GARBAGE_MODES, PEER_TD } from './soak-federation.ts';
 import type { Topology } from './soak-topology.ts';
 import type { WorkloadDriver } from './soak-workloads.ts';
 
@@ -20,11 +24,16 @@ export const FAULT_KINDS = [
   'ca-rotation',
   'taint-and-revoke-old-authority',
   'network-loss-agent-server',
+  'postgres-restart',
+  'database-disk-full',
+  'agent-clock-jump',
+  'federation-endpoint-garbage',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultWindow {
   kind: FaultKind;
+  /** What was hit: a process, an authority, a garbage mode, a clock offset. */
   target: string;
   start: number;
   end: number;
@@ -34,8 +43,13 @@ export interface FaultWindow {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How long the servers get to fetch the federation peer's next good bundle after a garbage window. */
+const FEDERATION_RECOVERY_MS = 30_000;
+
 export class FaultInjector {
   readonly windows: FaultWindow[] = [];
+  /** What a fault showed to be wrong (the soak fails on any): a federated bundle replaced by garbage, or not refreshed after it. */
+  readonly problems: string[] = [];
   readonly #topo: Topology;
   readonly #driver: WorkloadDriver;
   readonly #rand: () => number;
@@ -56,10 +70,14 @@ export class FaultInjector {
     return items[Math.floor(this.#rand() * items.length)]!;
   }
 
-  /** Injects faults one at a time, a seeded 4–12 s apart, until `until` (ms since epoch). */
+  /**
+   * Injects faults one at a time, a seeded 2–6 s apart, until `until` (ms
+   * since epoch). (4–12 s gave ~3.4 faults a minute with 8 kinds; the new
+   * kinds last longer, and a 30-minute run must reach 100 faults.)
+   */
   async run(until: number): Promise<void> {
     while (Date.now() < until) {
-      await sleep(this.#between(4_000, 12_000));
+      await sleep(this.#between(2_000, 6_000));
       if (Date.now() >= until) break;
       const kind = this.#pick(FAULT_KINDS);
       const w: FaultWindow = { kind, target: '', start: Date.now(), end: 0 };
@@ -78,10 +96,11 @@ export class FaultInjector {
 
   async #inject(w: FaultWindow): Promise<void> {
     const t = this.#topo;
-    const server = t.servers[0]!;
+    const si = Math.floor(this.#rand() * t.servers.length);
+    const server = t.servers[si]!;
     switch (w.kind) {
       case 'server-sigkill': {
-        w.target = 'server-0';
+        w.target = `server-${si}`;
         await server.proc.stop('SIGKILL');
         await sleep(this.#between(1_000, 4_000));
         await server.restart();
@@ -89,7 +108,7 @@ export class FaultInjector {
       }
       case 'server-sigstop': {
         // Longer than a sync interval (1 s) and than the agents' call deadlines.
-        w.target = 'server-0';
+        w.target = `server-${si}`;
         process.kill(server.proc.pid, 'SIGSTOP');
         await sleep(this.#between(3_000, 10_000));
         process.kill(server.proc.pid, 'SIGCONT');
@@ -128,31 +147,45 @@ export class FaultInjector {
         return;
       }
       case 'ca-rotation': {
-        w.target = 'x509+jwt';
+        w.target = `server-${si} x509+jwt`;
         for (const kind of ['x509', 'jwt']) {
-          const prepared = JSON.parse(await cli(t, 'localauthority', kind, 'prepare', '-output', 'json')).prepared_authority.authority_id as string;
-          await cli(t, 'localauthority', kind, 'activate', '-authorityID', prepared, '-output', 'json');
+          const prepared = JSON.parse(await cli(t, si, 'localauthority', kind, 'prepare', '-output', 'json')).prepared_authority.authority_id as string;
+          await cli(t, si, 'localauthority', kind, 'activate', '-authorityID', prepared, '-output', 'json');
         }
         return;
       }
       case 'taint-and-revoke-old-authority': {
-        const shown = JSON.parse(await cli(t, 'localauthority', 'x509', 'show', '-output', 'json')) as { old?: { authority_id?: string } };
-        const old = shown.old?.authority_id;
-        if (!old) {
-          w.skipped = 'no old X.509 authority yet';
+        // Each server has authorities of its own: the old X.509 authority and the old JWT key of one server.
+        const old = async (kind: 'x509' | 'jwt'): Promise<string | undefined> => {
+          const shown = JSON.parse(await cli(t, si, 'localauthority', kind, 'show', '-output', 'json')) as { old?: { authority_id?: string } };
+          const id = shown.old?.authority_id;
+          // Still shown as the old authority after its revocation, until the next rotation.
+          return id && !this.#driver.revoked.some((r) => r.authorityId === id.toLowerCase()) ? id : undefined;
+        };
+        const x509 = await old('x509');
+        const jwt = await old('jwt');
+        if (!x509 && !jwt) {
+          w.skipped = `server-${si} has no old authority that is not revoked yet`;
           return;
         }
-        // Still shown as the old authority after its revocation, until the next rotation.
-        if (this.#driver.revoked.some((r) => r.authorityId === old.toLowerCase())) {
-          w.skipped = 'the old X.509 authority is already revoked';
-          return;
+        w.target = `server-${si} ${[x509 && `x509 ${x509.slice(0, 12)}`, jwt && `jwt ${jwt.slice(0, 12)}`].filter(Boolean).join(', ')}`;
+        const taintedAt = Date.now();
+        if (x509) await cli(t, si, 'localauthority', 'x509', 'taint', '-authorityID', x509, '-output', 'json');
+        if (jwt) {
+          await cli(t, si, 'localauthority', 'jwt', 'taint', '-authorityID', jwt, '-output', 'json');
+          // Agents drop cached JWT-SVIDs of a tainted key at their next sync.
+          this.#driver.taintedJwt.push({ authorityId: jwt.toLowerCase(), at: taintedAt });
         }
-        w.target = old.slice(0, 12);
-        await cli(t, 'localauthority', 'x509', 'taint', '-authorityID', old, '-output', 'json');
         // Agents replace SVIDs of a tainted authority at once; the revocation comes once they have.
         await sleep(15_000);
-        await cli(t, 'localauthority', 'x509', 'revoke', '-authorityID', old, '-output', 'json');
-        this.#driver.revoked.push({ authorityId: old.toLowerCase(), at: Date.now() });
+        if (x509) {
+          await cli(t, si, 'localauthority', 'x509', 'revoke', '-authorityID', x509, '-output', 'json');
+          this.#driver.revoked.push({ authorityId: x509.toLowerCase(), at: Date.now() });
+        }
+        if (jwt) {
+          await cli(t, si, 'localauthority', 'jwt', 'revoke', '-authorityID', jwt, '-output', 'json');
+          this.#driver.revoked.push({ authorityId: jwt.toLowerCase(), at: Date.now() });
+        }
         return;
       }
       case 'network-loss-agent-server': {
@@ -160,7 +193,67 @@ export class FaultInjector {
         await t.proxy.cut(this.#between(3_000, 15_000));
         return;
       }
+      case 'postgres-restart': {
+        // A fast shutdown (SIGINT: sessions ended), down for a while, then up on the same port and data.
+        w.target = 'postgres';
+        await t.postgres.pause();
+        await sleep(this.#between(1_000, 8_000));
+        await t.postgres.resume();
+        return;
+      }
+      case 'database-disk-full': {
+        // Relation files cannot grow (inserts needing a new page fail); reads and WAL go on.
+        w.target = 'postgres base/';
+        await t.pgDisk.fill();
+        try {
+          await sleep(this.#between(5_000, 20_000));
+        } finally {
+          await t.pgDisk.free();
+        }
+        return;
+      }
+      case 'agent-clock-jump': {
+        // libfaketime re-reads the agent's timestamp file every second: the wall clock jumps by the offset and back.
+        const i = Math.floor(this.#rand() * t.agents.length);
+        const seconds = (this.#rand() < 0.5 ? -1 : 1) * this.#between(30, 240);
+        w.target = `agent-${i} ${seconds > 0 ? '+' : ''}${seconds} s`;
+        await writeFile(t.agentClocks[i]!, `${seconds > 0 ? '+' : ''}${seconds}s\n`);
+        try {
+          await sleep(this.#between(5_000, 20_000));
+        } finally {
+          await writeFile(t.agentClocks[i]!, '+0\n');
+        }
+        return;
+      }
+      case 'federation-endpoint-garbage': {
+        const mode = this.#pick(GARBAGE_MODES);
+        w.target = mode;
+        const good = authoritiesKey(t.federation.goodBundle());
+        const before = await this.#federatedBundle(si);
+        t.federation.serveGarbage(mode);
+        // Longer than the refresher's 10 s fetch timeout, so a stalled response times out within the window.
+        await sleep(this.#between(5_000, 15_000));
+        const during = await this.#federatedBundle(si);
+        await t.federation.serveGood();
+        if (during !== before || during !== good) this.problems.push(`federated bundle of ${PEER_TD} changed while its endpoint served garbage (${mode}): ${before} → ${during}, last good ${good}`);
+        const next = authoritiesKey(t.federation.goodBundle());
+        const deadline = Date.now() + FEDERATION_RECOVERY_MS;
+        while ((await this.#federatedBundle(si)) !== next) {
+          if (Date.now() > deadline) {
+            this.problems.push(`server-${si} did not fetch ${PEER_TD}'s next good bundle within ${FEDERATION_RECOVERY_MS / 1000} s after garbage (${mode})`);
+            break;
+          }
+          await sleep(500);
+        }
+        return;
+      }
     }
+  }
+
+  /** A server's stored bundle of the federation peer, as authoritiesKey. */
+  async #federatedBundle(si: number): Promise<string> {
+    const json = await cli(this.#topo, si, 'bundle', 'list', '-id', `spiffe://${PEER_TD}`, '-format', 'spiffe');
+    return authoritiesKey(SpiffeBundle.parse(TrustDomain.fromString(PEER_TD), json));
   }
 }
 
@@ -169,8 +262,8 @@ async function must(cmd: string, args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
 }
 
-async function cli(t: Topology, ...args: string[]): Promise<string> {
-  const r = await t.servers[0]!.cli(...args);
+async function cli(t: Topology, server: number, ...args: string[]): Promise<string> {
+  const r = await t.servers[server]!.cli(...args);
   if (r.code !== 0) throw new Error(`herald-server ${args.join(' ')}: ${r.stderr.trim() || r.stdout.trim()}`);
   return r.stdout;
 }

@@ -61,13 +61,14 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
   let driver: WorkloadDriver | undefined;
   try {
     topo = await startTopology(tmp.path, WORKLOADS);
-    log(`topology up in ${tmp.path}: 1 server, ${topo.agents.length} agents, 2 Envoys, ${WORKLOADS} workloads; seed ${opts.seed}`);
+    log(`topology up in ${tmp.path}: ${topo.servers.length} servers on PostgreSQL, ${topo.agents.length} agents, 2 Envoys, a federation peer, ${WORKLOADS} workloads; seed ${opts.seed}`);
     driver = new WorkloadDriver(topo);
     // Everyone has an SVID before the clock starts.
     for (let i = 0; i < 30; i++) {
       driver.startMeasuring();
       await driver.round();
       if (driver.failures.length === 0) break;
+      log(`warm-up round ${i + 1}: ${driver.failures.length} calls failed, first: ${driver.failures[0]!.detail}`);
       await new Promise((r) => setTimeout(r, 1_000));
     }
     if (driver.failures.length > 0) throw new Error(`the topology does not serve its workloads: ${driver.failures[0]!.detail}`);
@@ -116,6 +117,7 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     };
     const p = result.problems;
     if (faultError) p.push(`fault injection failed: ${(faultError as Error).message}`);
+    p.push(...injector.problems);
     if (result.unattributed.length > 0) p.push(`${result.unattributed.length} failed calls outside any fault window, first: ${result.unattributed[0]!.kind} at ${new Date(result.unattributed[0]!.at).toISOString()}: ${result.unattributed[0]!.detail}`);
     for (const k of ['expired', 'revoked', 'unverified'] as const) if (result.violations[k] > 0) p.push(`${result.violations[k]} ${k} SVIDs served: ${result.violations.details[0]}`);
     if (result.entries.after < result.entries.before) p.push(`entries lost: ${result.entries.before} → ${result.entries.after}`);
@@ -142,6 +144,7 @@ async function keepLogs(t: Topology, r: SoakResult, log: (line: string) => void)
     ...t.agents.map((a, i) => [`agent-${i}.log`, a.proc.output()] as [string, string]),
     ['envoy-a.log', t.envoys.a.proc.output()],
     ['envoy-b.log', t.envoys.b.proc.output()],
+    ['postgres.log', t.postgres.log()],
   ];
   for (const [name, text] of outputs) await writeFile(join(dir, name), text);
   await writeFile(join(dir, 'result.json'), JSON.stringify({ ...r, calls: Object.fromEntries(r.calls) }, null, 1));
@@ -172,7 +175,7 @@ export function formatSoakTable(r: SoakResult): string {
   row('---', '---');
   row('longest window without a valid X509-SVID (any workload)', `${(r.longestGapMs / 1000).toFixed(1)} s${r.longestGapId ? ` (${r.longestGapId})` : ''}`);
   row('expired SVIDs served', r.violations.expired);
-  row('SVIDs signed by a revoked authority served', r.violations.revoked);
+  row('SVIDs signed by a revoked authority (X.509) or a tainted/revoked key (JWT) served', r.violations.revoked);
   row('SVIDs not verifying against the bundle served with them', r.violations.unverified);
   row('entries before → after', `${r.entries.before} → ${r.entries.after}`);
   row('agents before → after', `${r.agents.before} → ${r.agents.after}`);
