@@ -55,7 +55,11 @@ export class FaultInjector {
   readonly #rand: () => number;
   readonly #log: (line: string) => void;
 
-  constructor(topo: Topology, driver: WorkloadDriver, seed: number, log: (line: string) => void) {
+  readonly #kinds: readonly FaultKind[];
+
+  /** `kinds`: the kinds to choose from (default all; fewer to replay or try one kind). */
+  constructor(topo: Topology, driver: WorkloadDriver, seed: number, log: (line: string) => void, kinds: readonly FaultKind[] = FAULT_KINDS) {
+    this.#kinds = kinds;
     this.#topo = topo;
     this.#driver = driver;
     this.#rand = seededRandom(seed);
@@ -79,7 +83,7 @@ export class FaultInjector {
     while (Date.now() < until) {
       await sleep(this.#between(2_000, 6_000));
       if (Date.now() >= until) break;
-      const kind = this.#pick(FAULT_KINDS);
+      const kind = this.#pick(this.#kinds);
       const w: FaultWindow = { kind, target: '', start: Date.now(), end: 0 };
       this.windows.push(w);
       try {

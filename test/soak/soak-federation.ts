@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { X509Certificate } from 'node:crypto';
 import { SpiffeBundle } from '../../src/spiffe/bundle/spiffe-bundle.ts';
 import { TrustDomain } from '../../src/spiffe/trust-domain.ts';
-import { makeCa, makeLeaf, type TestCert } from '../helpers/test-ca.ts';
+import { CA_KU, LEAF_KU, makeCert, type TestCert } from '../helpers/test-ca.ts';
 
 export const PEER_TD = 'other.org';
 export const PEER_SERVER_ID = `spiffe://${PEER_TD}/spire/server`;
@@ -36,13 +36,16 @@ const td = TrustDomain.fromString(PEER_TD);
 const HUGE_BYTES = 4 << 20;
 
 export async function startFederationPeer(): Promise<FederationPeer> {
-  const ca = await makeCa(PEER_TD);
-  const serving = await makeLeaf(PEER_SERVER_ID, ca);
+  // Subjects differ from the CA's: a leaf named as its issuer would look self-signed to the TLS client.
+  const ca = await makeCert({ uris: [`spiffe://${PEER_TD}`], ca: true, keyUsage: CA_KU, subject: 'O=other.org, CN=peer CA' });
+  const serving = await makeCert({ uris: [PEER_SERVER_ID], keyUsage: LEAF_KU, subject: 'O=other.org, CN=bundle endpoint' }, ca);
   // Chains to the same CA, so TLS verifies; only its SPIFFE ID is another trust domain's.
-  const wrong = await makeLeaf('spiffe://wrong.org/spire/server', ca);
+  const wrong = await makeCert({ uris: ['spiffe://wrong.org/spire/server'], keyUsage: LEAF_KU, subject: 'O=wrong.org, CN=bundle endpoint' }, ca);
   const authorities: X509Certificate[] = [ca.cert];
+  let generation = 0;
   const extraAuthority = async (): Promise<void> => {
-    authorities.push((await makeCa(PEER_TD)).cert);
+    generation++;
+    authorities.push((await makeCert({ uris: [`spiffe://${PEER_TD}`], ca: true, keyUsage: CA_KU, subject: `O=other.org, CN=generation ${generation}` })).cert);
   };
   await extraAuthority();
   const bundle = (): SpiffeBundle => new SpiffeBundle(td, { x509Authorities: [...authorities], refreshHintSeconds: 1 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procStats, type ProcStats } from '../helpers/proc-stats.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
-import { FAULT_GRACE_MS, FAULT_KINDS, FaultInjector, type FaultWindow } from './soak-faults.ts';
+import { FAULT_GRACE_MS, FAULT_KINDS, FaultInjector, type FaultKind, type FaultWindow } from './soak-faults.ts';
 import { startTopology, type Topology } from './soak-topology.ts';
 import { CALL_KINDS, WorkloadDriver, type CallFailure } from './soak-workloads.ts';
 
@@ -52,7 +52,7 @@ async function count(t: Topology, what: 'entry' | 'agent'): Promise<number> {
   return Number(n);
 }
 
-export async function runSoak(opts: { minutes: number; seed: number; log?: (line: string) => void }): Promise<SoakResult> {
+export async function runSoak(opts: { minutes: number; seed: number; kinds?: readonly FaultKind[]; log?: (line: string) => void }): Promise<SoakResult> {
   const log = opts.log ?? (() => undefined);
   // This process is every workload: its supplementary group selects their entries (Envoys get their own groups).
   process.setgroups!([4300]);
@@ -79,7 +79,7 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     const agentsBefore = await count(topo, 'agent');
 
     const until = Date.now() + opts.minutes * 60_000;
-    const injector = new FaultInjector(topo, driver, opts.seed, log);
+    const injector = new FaultInjector(topo, driver, opts.seed, log, opts.kinds);
     let stopRounds = false;
     const rounds = (async () => {
       while (!stopRounds) {
