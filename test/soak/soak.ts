@@ -24,6 +24,8 @@ export const MAX_FD_GROWTH = 50;
 export interface SoakResult {
   seed: number;
   minutes: number;
+  /** The kinds chosen from, when not all. */
+  kinds?: readonly FaultKind[];
   windows: FaultWindow[];
   calls: WorkloadDriver['calls'];
   unattributed: CallFailure[];
@@ -104,6 +106,7 @@ export async function runSoak(opts: { minutes: number; seed: number; kinds?: rea
     const result: SoakResult = {
       seed: opts.seed,
       minutes: opts.minutes,
+      ...(opts.kinds ? { kinds: opts.kinds } : {}),
       windows,
       calls: driver.calls,
       unattributed: driver.failures.filter((f) => !inWindow(f)),
@@ -155,7 +158,7 @@ async function keepLogs(t: Topology, r: SoakResult, log: (line: string) => void)
 export function formatSoakTable(r: SoakResult): string {
   const lines: string[] = [];
   const row = (...cells: (string | number)[]): number => lines.push(`| ${cells.join(' | ')} |`);
-  lines.push(`Herald chaos soak: ${r.minutes} min, seed ${r.seed} (rerun: npm run soak -- --minutes ${r.minutes} --seed ${r.seed})`, '');
+  lines.push(`Herald chaos soak: ${r.minutes} min, seed ${r.seed} (rerun: npm run soak -- --minutes ${r.minutes} --seed ${r.seed}${r.kinds ? ` --kinds ${r.kinds.join(',')}` : ''})`, '');
   row('fault', 'injected', 'skipped');
   row('---', '---', '---');
   for (const k of FAULT_KINDS) {
