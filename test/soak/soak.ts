@@ -100,7 +100,17 @@ export async function runSoak(opts: { minutes: number; seed: number; kinds?: rea
     driver.finish();
 
     const endPids = pids(topo);
-    const processes = [...startPids].map(([name, pid]) => ({ name, start: startStats.get(name)!, end: procStats(endPids.get(name)!), restarted: endPids.get(name) !== pid }));
+    // A process that is gone at the end (crashed or stopped itself) fails the soak; its output is kept.
+    const gone: string[] = [];
+    const endStats = (name: string, pid: number): ProcStats => {
+      try {
+        return procStats(pid);
+      } catch {
+        gone.push(name);
+        return { rssMiB: 0, fds: 0 } as ProcStats;
+      }
+    };
+    const processes = [...startPids].map(([name, pid]) => ({ name, start: startStats.get(name)!, end: endStats(name, endPids.get(name)!), restarted: endPids.get(name) !== pid }));
     const windows = injector.windows;
     const inWindow = (f: CallFailure): boolean => windows.some((w) => f.at >= w.start && f.at <= (w.end || Date.now()) + FAULT_GRACE_MS);
     const result: SoakResult = {
@@ -120,13 +130,14 @@ export async function runSoak(opts: { minutes: number; seed: number; kinds?: rea
     };
     const p = result.problems;
     if (faultError) p.push(`fault injection failed: ${(faultError as Error).message}`);
+    for (const name of gone) p.push(`${name} is not running at the end: it exited by itself (its output is kept)`);
     p.push(...injector.problems);
     if (result.unattributed.length > 0) p.push(`${result.unattributed.length} failed calls outside any fault window, first: ${result.unattributed[0]!.kind} at ${new Date(result.unattributed[0]!.at).toISOString()}: ${result.unattributed[0]!.detail}`);
     for (const k of ['expired', 'revoked', 'unverified'] as const) if (result.violations[k] > 0) p.push(`${result.violations[k]} ${k} SVIDs served: ${result.violations.details[0]}`);
     if (result.entries.after < result.entries.before) p.push(`entries lost: ${result.entries.before} → ${result.entries.after}`);
     if (result.agents.after < result.agents.before) p.push(`agents lost: ${result.agents.before} → ${result.agents.after}`);
     for (const pr of processes) {
-      if (pr.restarted) continue;
+      if (pr.restarted || gone.includes(pr.name)) continue;
       if (pr.end.rssMiB - pr.start.rssMiB > MAX_RSS_GROWTH_MIB) p.push(`${pr.name} RSS grew ${pr.start.rssMiB} → ${pr.end.rssMiB} MiB (bound +${MAX_RSS_GROWTH_MIB})`);
       if (pr.end.fds - pr.start.fds > MAX_FD_GROWTH) p.push(`${pr.name} fds grew ${pr.start.fds} → ${pr.end.fds} (bound +${MAX_FD_GROWTH})`);
     }
