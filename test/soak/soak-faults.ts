@@ -106,6 +106,7 @@ export class FaultInjector {
       case 'server-sigkill': {
         w.target = `server-${si}`;
         await server.proc.stop('SIGKILL');
+        this.#keepOutput(`server-${si}`, server.proc.output());
         await sleep(this.#between(1_000, 4_000));
         await server.restart();
         return;
@@ -123,6 +124,7 @@ export class FaultInjector {
         w.target = `agent-${i}`;
         const agent = t.agents[i]!;
         await agent.proc.stop('SIGKILL');
+        this.#keepOutput(`agent-${i}`, agent.proc.output());
         await sleep(this.#between(500, 3_000));
         await agent.restart();
         return;
@@ -263,6 +265,12 @@ export class FaultInjector {
         return;
       }
     }
+  }
+
+  /** A killed process's output, kept: its restart starts a new one. */
+  #keepOutput(name: string, output: string): void {
+    const past = this.#topo.pastOutput;
+    past.set(name, `${past.get(name) ?? ''}${output}\n--- killed by the soak at ${new Date().toISOString()}; restarted ---\n`);
   }
 
   /** A server's stored bundle of the federation peer, as authoritiesKey. */

@@ -52,6 +52,8 @@ export interface Topology {
   callUrl: string;
   entryCount: number;
   agentCount: number;
+  /** Output of earlier starts of a restarted process, by name (kept with the logs of a failed soak). */
+  pastOutput: Map<string, string>;
   stop(): Promise<void>;
 }
 
@@ -197,6 +199,7 @@ export async function startTopology(dir: string, workloadCount: number): Promise
       callUrl: `http://127.0.0.1:${ports[6]}/hello`,
       entryCount,
       agentCount: AGENTS,
+      pastOutput: new Map(),
       async stop() {
         for (const c of cleanup.reverse()) await c().catch(() => undefined);
       },

@@ -160,7 +160,7 @@ async function keepLogs(t: Topology, r: SoakResult, log: (line: string) => void)
     ['envoy-b.log', t.envoys.b.proc.output()],
     ['postgres.log', t.postgres.log()],
   ];
-  for (const [name, text] of outputs) await writeFile(join(dir, name), text);
+  for (const [name, text] of outputs) await writeFile(join(dir, name), `${t.pastOutput.get(name.replace(/\.log$/, '')) ?? ''}${text}`);
   await writeFile(join(dir, 'result.json'), JSON.stringify({ ...r, calls: Object.fromEntries(r.calls) }, null, 1));
   log(`soak failed: process logs and the result in ${dir}`);
 }
