@@ -59,6 +59,10 @@ export function mariadbPaths(): { server: string; installDb: string; client: str
   return { server: find('mariadbd', ['/usr/sbin', '/usr/bin']), installDb: find('mariadb-install-db', ['/usr/bin', '/usr/sbin']), client: find('mariadb', ['/usr/bin']) };
 }
 
+/** Debian's libfaketime (package faketime): the chaos soak's agent clock jumps preload it. */
+export const faketimeLib = (): string =>
+  required('libfaketime (Debian package faketime)', process.env.FAKETIME_LIB ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1');
+
 /** Debian's prometheus package (the observability test scrapes both daemons with it and checks the shipped rules with promtool). */
 export function prometheusPaths(): { prometheus: string; promtool: string } {
   const dir = process.env.PROMETHEUS_DIR ?? '/usr/bin';

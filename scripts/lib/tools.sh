@@ -28,6 +28,13 @@ check_initdb() {
   [ -n "$initdb" ] || { echo "no /usr/lib/postgresql/*/bin/initdb"; return 1; }
   "$initdb" --version && "$(dirname "$initdb")/postgres" --version >/dev/null
 }
+# libfaketime (the chaos soak's agent clock jumps): a preloaded process must see the faked wall clock.
+check_faketime() {
+  local lib=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1} y
+  [ -f "$lib" ] || { echo "$lib missing (Debian package faketime)"; return 1; }
+  y=$(LD_PRELOAD=$lib FAKETIME='@2000-01-01 00:00:00' FAKETIME_DONT_FAKE_MONOTONIC=1 date -u +%Y) && [ "$y" = 2000 ] || { echo "$lib does not fake the clock (date says $y)"; return 1; }
+  echo "libfaketime: a preloaded date says $y"
+}
 check_mariadb() {
   local d
   d=$(command -v mariadbd || echo /usr/sbin/mariadbd)

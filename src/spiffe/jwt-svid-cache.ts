@@ -38,7 +38,9 @@ export class JwtSvidCache {
     let p = this.#inflight.get(key);
     if (!p) {
       p = this.#o.mint(entryId, audience).then((res) => {
-        const svid = { token: res.token, expiresAt: Number(res.expires_at) * 1000, issuedAt: this.#o.clock.now() };
+        const expiresAt = Number(res.expires_at) * 1000;
+        // Not later than its expiry: a local clock that was ahead when it came must not stretch its half-life past expiry (soak finding).
+        const svid = { token: res.token, expiresAt, issuedAt: Math.min(this.#o.clock.now(), expiresAt) };
         this.#tokens.delete(key);
         this.#tokens.set(key, svid);
         const max = this.#o.maxEntries ?? 10_000;

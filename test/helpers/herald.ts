@@ -117,6 +117,8 @@ export interface AgentOptions {
   keyManager?: string;
   /** Bootstrap from this bundle file instead of insecure_bootstrap. */
   trustBundlePath?: string;
+  /** Extra environment for the agent process (e.g. libfaketime's LD_PRELOAD), kept across restarts. */
+  env?: Record<string, string>;
 }
 
 export async function startAgent(o: AgentOptions): Promise<AgentHandle> {
@@ -142,7 +144,8 @@ plugins:
   WorkloadAttestor: ${o.workloadAttestor ?? '{ unix: { plugin_data: { discover_workload_path: true } } }'}
 ${o.extraTop ?? ''}`,
   );
-  const launch = (extra: string[]): RunningProcess => startProcess(AGENT_BIN, ['run', '-config', configPath, ...extra], { cwd: o.dir });
+  const launch = (extra: string[]): RunningProcess =>
+    startProcess(AGENT_BIN, ['run', '-config', configPath, ...extra], { cwd: o.dir, ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   const handle: AgentHandle = {
     socketPath,
     dataDir,

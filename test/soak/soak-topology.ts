@@ -1,17 +1,26 @@
-// The soak's topology on loopback: one herald-server on SQLite (the HA work
-// will add a second server on PostgreSQL: `servers` is a list for that), a
-// TCP proxy between the agents and the server (soak-proxy.ts), three
-// agents, two Envoys on agent 0 (A's outbound injects A's JWT-SVID and
-// calls B over mTLS; B's inbound checks it through ext_authz), an app
-// behind B, and WORKLOADS identities spread over the agents, held by this
-// process through its supplementary group WORKLOAD_GID.
+// The soak's topology on loopback: two herald-servers sharing one real
+// PostgreSQL (its relation files, base/, on a small tmpfs that a fault fills;
+// the WAL stays on the ordinary disk, since PostgreSQL PANICs when it cannot
+// write WAL), a TCP proxy between the agents and the servers that spreads
+// connections over both (soak-proxy.ts), three agents each under libfaketime
+// with a timestamp file of its own (clock jumps), two Envoys on agent 0 (A's
+// outbound injects A's JWT-SVID and calls B over mTLS; B's inbound checks it
+// through ext_authz), an app behind B, a federation peer (other.org, whose
+// bundle endpoint a fault turns to garbage), and WORKLOADS identities spread
+// over the agents, held by this process through its supplementary group
+// WORKLOAD_GID.
 import { createServer, type Server } from 'node:http';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { faketimeLib } from '../../demo/lib/tools.ts';
 import { renderBootstrap } from '../../src/agent/endpoints/sds/bootstrap-template.ts';
 import { startEnvoy, type EnvoyHandle } from '../helpers/envoy.ts';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { freePorts } from '../helpers/ports.ts';
+import { startPostgres, type PostgresCluster } from '../helpers/postgres.ts';
+import { runCommand } from '../helpers/process.ts';
+import { mountTmpfs, type FullableFs } from '../helpers/small-fs.ts';
+import { PEER_SERVER_ID, PEER_TD, startFederationPeer, type FederationPeer } from './soak-federation.ts';
 import { startSoakProxy, type SoakProxy } from './soak-proxy.ts';
 
 export const TD = 'example.org';
@@ -19,13 +28,22 @@ export const WORKLOAD_GID = 4300;
 export const ENVOY_GID = { a: 4301, b: 4302 } as const;
 export const ENVOY_ID = { a: `spiffe://${TD}/envoy-a`, b: `spiffe://${TD}/envoy-b` } as const;
 export const AGENTS = 3;
+export const SERVERS = 2;
 export const SYNC_INTERVAL = '1s';
+/** The tmpfs under PostgreSQL's relation files (a fresh cluster's base/ is ~30 MiB). */
+const PG_BASE_MIB = 96;
 
 export interface Topology {
   dir: string;
   servers: ServerHandle[];
+  postgres: PostgresCluster;
+  /** PostgreSQL's base/ directory (its tables), on a tmpfs that can be filled. */
+  pgDisk: FullableFs;
   proxy: SoakProxy;
   agents: AgentHandle[];
+  /** libfaketime's timestamp file of each agent ("+0" = the real clock). */
+  agentClocks: string[];
+  federation: FederationPeer;
   envoys: Record<'a' | 'b', EnvoyHandle>;
   restartEnvoy(name: 'a' | 'b'): Promise<void>;
   /** Workload SPIFFE IDs by agent index. */
@@ -34,6 +52,8 @@ export interface Topology {
   callUrl: string;
   entryCount: number;
   agentCount: number;
+  /** Output of earlier starts of a restarted process, by name (kept with the logs of a failed soak). */
+  pastOutput: Map<string, string>;
   stop(): Promise<void>;
 }
 
@@ -45,12 +65,61 @@ export async function startTopology(dir: string, workloadCount: number): Promise
     await new Promise<void>((r) => app.listen(ports[0], '127.0.0.1', r));
     cleanup.push(() => new Promise<void>((r) => app.close(() => r())));
 
+    let pgDisk: FullableFs | undefined;
+    const postgres = await startPostgres({
+      async prepare({ dataDir }) {
+        // base/ moved onto a tmpfs owned by the server's account.
+        const base = join(dataDir, 'base');
+        await rename(base, `${base}.initdb`);
+        pgDisk = await mountTmpfs(base, PG_BASE_MIB);
+        const owner = await stat(dataDir);
+        for (const [cmd, args] of [['cp', ['-a', `${base}.initdb/.`, base]], ['chown', [`${owner.uid}:${owner.gid}`, base]]] as const) {
+          const r = await runCommand(cmd, [...args]);
+          if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+        }
+        await rm(`${base}.initdb`, { recursive: true, force: true });
+      },
+    });
+    cleanup.push(async () => {
+      // Stop the server, then unmount base/, then remove the cluster's files.
+      await postgres.pause();
+      await pgDisk?.unmount();
+      await postgres.stop();
+    });
+    const databaseUri = await postgres.createDatabase();
+
+    const federation = await startFederationPeer();
+    cleanup.push(() => federation.close());
+
     // SVIDs of tens of seconds and a CA of a few minutes: several rotations in any run.
-    const server = await startServer({ dir, trustDomain: TD, caTtl: '4m', x509SvidTtl: '40s', jwtSvidTtl: '40s', logLevel: 'INFO' });
-    cleanup.push(() => server.stop());
-    const proxy = await startSoakProxy(() => server.port);
+    const servers: ServerHandle[] = [];
+    for (let i = 0; i < SERVERS; i++) {
+      const sdir = join(dir, `server-${i}`);
+      await mkdir(sdir);
+      // One at a time: the first migrates the schema.
+      const s = await startServer({
+        dir: sdir, trustDomain: TD, caTtl: '4m', x509SvidTtl: '40s', jwtSvidTtl: '40s', logLevel: 'INFO',
+        dataStore: `{ sql: { plugin_data: { database_type: postgres, connection_string: "${databaseUri}" } } }`,
+      });
+      servers.push(s);
+      cleanup.push(() => s.stop());
+    }
+    const server = servers[0]!;
+    let next = 0;
+    const proxy = await startSoakProxy(() => servers[next++ % servers.length]!.port);
     cleanup.push(() => proxy.close());
     const viaProxy: ServerHandle = { ...server, port: proxy.port };
+
+    // The federation relationship (in the shared database) and the peer's first bundle to authenticate its endpoint.
+    const peerBundle = join(dir, 'peer-bundle.json');
+    await writeFile(peerBundle, federation.goodBundle().marshal());
+    for (const args of [
+      ['bundle', 'set', '-id', `spiffe://${PEER_TD}`, '-path', peerBundle, '-format', 'spiffe'],
+      ['federation', 'create', '-trustDomain', PEER_TD, '-bundleEndpointURL', federation.url, '-bundleEndpointProfile', 'https_spiffe', '-endpointSpiffeID', PEER_SERVER_ID],
+    ]) {
+      const r = await server.cli(...args);
+      if (r.code !== 0) throw new Error(`herald-server ${args.join(' ')}: ${r.stderr || r.stdout}`);
+    }
 
     // All entries in one `entry create -data` (one CLI process, not one per entry).
     const workloads: string[][] = Array.from({ length: AGENTS }, () => []);
@@ -76,8 +145,14 @@ export async function startTopology(dir: string, workloadCount: number): Promise
     if (created.code !== 0) throw new Error(`entry create -data: ${created.stderr || created.stdout}`);
     const entryCount = entries.length;
     const agents: AgentHandle[] = [];
+    const agentClocks: string[] = [];
     for (let i = 0; i < AGENTS; i++) {
+      const clock = join(dir, `agent-${i}.faketime`);
+      await writeFile(clock, '+0\n');
+      agentClocks.push(clock);
       const a = await startAgent({
+        // Only the wall clock is faked (timers run on the monotonic one); the file is read again every second.
+        env: { LD_PRELOAD: faketimeLib(), FAKETIME_TIMESTAMP_FILE: clock, FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
         dir,
         server: viaProxy,
         name: `agent-${i}`,
@@ -109,9 +184,13 @@ export async function startTopology(dir: string, workloadCount: number): Promise
 
     return {
       dir,
-      servers: [server],
+      servers,
+      postgres,
+      pgDisk: pgDisk!,
       proxy,
       agents,
+      agentClocks,
+      federation,
       envoys,
       async restartEnvoy(k) {
         envoys[k] = await launchEnvoy(k);
@@ -120,6 +199,7 @@ export async function startTopology(dir: string, workloadCount: number): Promise
       callUrl: `http://127.0.0.1:${ports[6]}/hello`,
       entryCount,
       agentCount: AGENTS,
+      pastOutput: new Map(),
       async stop() {
         for (const c of cleanup.reverse()) await c().catch(() => undefined);
       },

@@ -1,10 +1,11 @@
 // The soak's workloads: every round, each agent's X509-SVIDs (one
 // FetchX509SVID per agent, carrying all its workloads' identities), one
 // JWT-SVID per workload, and calls through the Envoys (A → mTLS + JWT → B →
-// app). Every SVID served is checked: not expired, its chain verifies
-// against the bundle served with it, not signed by an authority revoked
-// more than REVOKE_GRACE_MS ago. Per identity, the time without a valid
-// X509-SVID is tracked.
+// app). Every SVID served is checked: not expired, an X509-SVID's chain
+// verifies against the bundle served with it, not signed by an authority
+// revoked more than REVOKE_GRACE_MS ago, and a JWT-SVID not signed by a
+// key tainted or revoked more than REVOKE_GRACE_MS ago. Per identity, the
+// time without a valid X509-SVID is tracked.
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { serviceClient, Services } from '../../src/common/grpc/protos.ts';
@@ -43,8 +44,10 @@ export class WorkloadDriver {
   readonly violations = { expired: 0, revoked: 0, unverified: 0, details: [] as string[] };
   longestGapMs = 0;
   longestGapId = '';
-  /** Revoked X.509 authorities (subject key ID, lowercase hex) and when. */
+  /** Revoked X.509 authorities (subject key ID, lowercase hex) and JWT keys (key ID, lowercase), and when. */
   readonly revoked: { authorityId: string; at: number }[] = [];
+  /** Tainted JWT keys (key ID, lowercase) and when: agents drop JWT-SVIDs they signed. */
+  readonly taintedJwt: { authorityId: string; at: number }[] = [];
   readonly #topo: Topology;
   #started: number;
   readonly #validUntil = new Map<string, number>();
@@ -179,8 +182,21 @@ export class WorkloadDriver {
         if (err) return reject(new Error(`agent-${agent} FetchJWTSVID ${id}: ${err.message}`));
         const token = res.svids[0]?.svid;
         if (!token) return reject(new Error(`agent-${agent} FetchJWTSVID ${id}: no SVID`));
-        const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
+        let header: Record<string, unknown>;
+        let payload: Record<string, unknown>;
+        try {
+          [header, payload] = token.split('.').slice(0, 2).map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()) as Record<string, unknown>) as [Record<string, unknown>, Record<string, unknown>];
+        } catch (e) {
+          return reject(new Error(`agent-${agent} FetchJWTSVID ${id}: not a JWT: ${(e as Error).message}`));
+        }
+        const exp = payload.exp as number;
         if (exp * 1000 <= askedAt) this.#violation('expired', `JWT-SVID for ${id} from agent-${agent} expired at ${new Date(exp * 1000).toISOString()}`);
+        const kid = String(header.kid).toLowerCase();
+        const now = Date.now();
+        for (const [list, what] of [[this.revoked, 'revoked'], [this.taintedJwt, 'tainted']] as const) {
+          const hit = list.find((r) => r.authorityId === kid && now > r.at + REVOKE_GRACE_MS);
+          if (hit) this.#violation('revoked', `JWT-SVID for ${id} from agent-${agent} is signed by key ${kid}, ${what} ${Math.round((now - hit.at) / 1000)} s ago`);
+        }
         resolve();
       });
     });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procStats, type ProcStats } from '../helpers/proc-stats.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
-import { FAULT_GRACE_MS, FAULT_KINDS, FaultInjector, type FaultWindow } from './soak-faults.ts';
+import { FAULT_GRACE_MS, FAULT_KINDS, FaultInjector, type FaultKind, type FaultWindow } from './soak-faults.ts';
 import { startTopology, type Topology } from './soak-topology.ts';
 import { CALL_KINDS, WorkloadDriver, type CallFailure } from './soak-workloads.ts';
 
@@ -24,6 +24,8 @@ export const MAX_FD_GROWTH = 50;
 export interface SoakResult {
   seed: number;
   minutes: number;
+  /** The kinds chosen from, when not all. */
+  kinds?: readonly FaultKind[];
   windows: FaultWindow[];
   calls: WorkloadDriver['calls'];
   unattributed: CallFailure[];
@@ -52,7 +54,7 @@ async function count(t: Topology, what: 'entry' | 'agent'): Promise<number> {
   return Number(n);
 }
 
-export async function runSoak(opts: { minutes: number; seed: number; log?: (line: string) => void }): Promise<SoakResult> {
+export async function runSoak(opts: { minutes: number; seed: number; kinds?: readonly FaultKind[]; log?: (line: string) => void }): Promise<SoakResult> {
   const log = opts.log ?? (() => undefined);
   // This process is every workload: its supplementary group selects their entries (Envoys get their own groups).
   process.setgroups!([4300]);
@@ -61,13 +63,14 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
   let driver: WorkloadDriver | undefined;
   try {
     topo = await startTopology(tmp.path, WORKLOADS);
-    log(`topology up in ${tmp.path}: 1 server, ${topo.agents.length} agents, 2 Envoys, ${WORKLOADS} workloads; seed ${opts.seed}`);
+    log(`topology up in ${tmp.path}: ${topo.servers.length} servers on PostgreSQL, ${topo.agents.length} agents, 2 Envoys, a federation peer, ${WORKLOADS} workloads; seed ${opts.seed}`);
     driver = new WorkloadDriver(topo);
     // Everyone has an SVID before the clock starts.
     for (let i = 0; i < 30; i++) {
       driver.startMeasuring();
       await driver.round();
       if (driver.failures.length === 0) break;
+      log(`warm-up round ${i + 1}: ${driver.failures.length} calls failed, first: ${driver.failures[0]!.detail}`);
       await new Promise((r) => setTimeout(r, 1_000));
     }
     if (driver.failures.length > 0) throw new Error(`the topology does not serve its workloads: ${driver.failures[0]!.detail}`);
@@ -78,7 +81,7 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     const agentsBefore = await count(topo, 'agent');
 
     const until = Date.now() + opts.minutes * 60_000;
-    const injector = new FaultInjector(topo, driver, opts.seed, log);
+    const injector = new FaultInjector(topo, driver, opts.seed, log, opts.kinds);
     let stopRounds = false;
     const rounds = (async () => {
       while (!stopRounds) {
@@ -97,12 +100,23 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     driver.finish();
 
     const endPids = pids(topo);
-    const processes = [...startPids].map(([name, pid]) => ({ name, start: startStats.get(name)!, end: procStats(endPids.get(name)!), restarted: endPids.get(name) !== pid }));
+    // A process that is gone at the end (crashed or stopped itself) fails the soak; its output is kept.
+    const gone: string[] = [];
+    const endStats = (name: string, pid: number): ProcStats => {
+      try {
+        return procStats(pid);
+      } catch {
+        gone.push(name);
+        return { rssMiB: 0, fds: 0 } as ProcStats;
+      }
+    };
+    const processes = [...startPids].map(([name, pid]) => ({ name, start: startStats.get(name)!, end: endStats(name, endPids.get(name)!), restarted: endPids.get(name) !== pid }));
     const windows = injector.windows;
     const inWindow = (f: CallFailure): boolean => windows.some((w) => f.at >= w.start && f.at <= (w.end || Date.now()) + FAULT_GRACE_MS);
     const result: SoakResult = {
       seed: opts.seed,
       minutes: opts.minutes,
+      ...(opts.kinds ? { kinds: opts.kinds } : {}),
       windows,
       calls: driver.calls,
       unattributed: driver.failures.filter((f) => !inWindow(f)),
@@ -116,12 +130,14 @@ export async function runSoak(opts: { minutes: number; seed: number; log?: (line
     };
     const p = result.problems;
     if (faultError) p.push(`fault injection failed: ${(faultError as Error).message}`);
+    for (const name of gone) p.push(`${name} is not running at the end: it exited by itself (its output is kept)`);
+    p.push(...injector.problems);
     if (result.unattributed.length > 0) p.push(`${result.unattributed.length} failed calls outside any fault window, first: ${result.unattributed[0]!.kind} at ${new Date(result.unattributed[0]!.at).toISOString()}: ${result.unattributed[0]!.detail}`);
     for (const k of ['expired', 'revoked', 'unverified'] as const) if (result.violations[k] > 0) p.push(`${result.violations[k]} ${k} SVIDs served: ${result.violations.details[0]}`);
     if (result.entries.after < result.entries.before) p.push(`entries lost: ${result.entries.before} → ${result.entries.after}`);
     if (result.agents.after < result.agents.before) p.push(`agents lost: ${result.agents.before} → ${result.agents.after}`);
     for (const pr of processes) {
-      if (pr.restarted) continue;
+      if (pr.restarted || gone.includes(pr.name)) continue;
       if (pr.end.rssMiB - pr.start.rssMiB > MAX_RSS_GROWTH_MIB) p.push(`${pr.name} RSS grew ${pr.start.rssMiB} → ${pr.end.rssMiB} MiB (bound +${MAX_RSS_GROWTH_MIB})`);
       if (pr.end.fds - pr.start.fds > MAX_FD_GROWTH) p.push(`${pr.name} fds grew ${pr.start.fds} → ${pr.end.fds} (bound +${MAX_FD_GROWTH})`);
     }
@@ -142,8 +158,9 @@ async function keepLogs(t: Topology, r: SoakResult, log: (line: string) => void)
     ...t.agents.map((a, i) => [`agent-${i}.log`, a.proc.output()] as [string, string]),
     ['envoy-a.log', t.envoys.a.proc.output()],
     ['envoy-b.log', t.envoys.b.proc.output()],
+    ['postgres.log', t.postgres.log()],
   ];
-  for (const [name, text] of outputs) await writeFile(join(dir, name), text);
+  for (const [name, text] of outputs) await writeFile(join(dir, name), `${t.pastOutput.get(name.replace(/\.log$/, '')) ?? ''}${text}`);
   await writeFile(join(dir, 'result.json'), JSON.stringify({ ...r, calls: Object.fromEntries(r.calls) }, null, 1));
   log(`soak failed: process logs and the result in ${dir}`);
 }
@@ -152,7 +169,7 @@ async function keepLogs(t: Topology, r: SoakResult, log: (line: string) => void)
 export function formatSoakTable(r: SoakResult): string {
   const lines: string[] = [];
   const row = (...cells: (string | number)[]): number => lines.push(`| ${cells.join(' | ')} |`);
-  lines.push(`Herald chaos soak: ${r.minutes} min, seed ${r.seed} (rerun: npm run soak -- --minutes ${r.minutes} --seed ${r.seed})`, '');
+  lines.push(`Herald chaos soak: ${r.minutes} min, seed ${r.seed} (rerun: npm run soak -- --minutes ${r.minutes} --seed ${r.seed}${r.kinds ? ` --kinds ${r.kinds.join(',')}` : ''})`, '');
   row('fault', 'injected', 'skipped');
   row('---', '---', '---');
   for (const k of FAULT_KINDS) {
@@ -172,7 +189,7 @@ export function formatSoakTable(r: SoakResult): string {
   row('---', '---');
   row('longest window without a valid X509-SVID (any workload)', `${(r.longestGapMs / 1000).toFixed(1)} s${r.longestGapId ? ` (${r.longestGapId})` : ''}`);
   row('expired SVIDs served', r.violations.expired);
-  row('SVIDs signed by a revoked authority served', r.violations.revoked);
+  row('SVIDs signed by a revoked authority (X.509) or a tainted/revoked key (JWT) served', r.violations.revoked);
   row('SVIDs not verifying against the bundle served with them', r.violations.unverified);
   row('entries before → after', `${r.entries.before} → ${r.entries.after}`);
   row('agents before → after', `${r.agents.before} → ${r.agents.after}`);

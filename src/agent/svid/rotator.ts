@@ -245,12 +245,18 @@ function agentSvidOf(chain: X509Certificate[], key: KeyObject, receivedAt?: numb
  * renewals). The life is counted from when we received it if that is later
  * than notBefore: servers backdate notBefore (Herald and SPIRE by 10 s), and
  * with short TTLs half of the backdated span is already over on arrival.
+ * A receipt time outside the certificate's validity is a local clock that
+ * was off (a jump): it is ignored, and the renewal never comes later than
+ * three quarters of the life — counted from a clock that was ahead, it came
+ * after expiry, and an agent whose SVID expired could never sync again
+ * (found by the chaos soak's clock jumps).
  */
 export function renewalTime(cert: X509Certificate, receivedAt?: number): number {
-  const from = Math.max(Date.parse(cert.validFrom), receivedAt ?? -Infinity);
+  const notBefore = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
+  const from = receivedAt !== undefined && receivedAt > notBefore && receivedAt < to ? receivedAt : notBefore;
   const half = Math.max(0, to - from) / 2;
-  return from + half - Math.random() * half * 0.2;
+  return Math.min(from + half - Math.random() * half * 0.2, to - (to - notBefore) / 4);
 }
 
 function sameCerts(a: readonly X509Certificate[] | undefined, b: readonly X509Certificate[]): boolean {

@@ -20,3 +20,23 @@ describe('renewalTime', () => {
     }
   });
 });
+
+// Local clock jumps (chaos soak finding): an agent whose clock was ahead
+// when its SVID arrived scheduled the renewal after the SVID's expiry, and
+// once the clock was right again it could never sync (a join_token agent
+// cannot attest again).
+describe('renewalTime with a local clock that jumped', () => {
+  const T = Math.floor(Date.now() / 1000) * 1000;
+  // As the server issues it: notBefore backdated 10 s, a 40 s TTL.
+  const svid = async () => (await makeCert({ keyUsage: LEAF_KU, subject: 'CN=x', notBefore: new Date(T - 10_000), notAfter: new Date(T + 40_000) })).cert;
+
+  it('a receipt time after expiry (clock 118 s ahead) is ignored: renewal before expiry, not 118 s later', async () => {
+    const at = renewalTime(await svid(), T + 118_000);
+    expect(at).toBeGreaterThan(T);
+    expect(at).toBeLessThanOrEqual(T + 15_000);
+  });
+
+  it('a receipt time just before expiry (clock 35 s ahead) still leaves a quarter of the life', async () => {
+    expect(renewalTime(await svid(), T + 35_000)).toBeLessThanOrEqual(T + 40_000 - 12_500);
+  });
+});
