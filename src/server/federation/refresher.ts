@@ -144,7 +144,8 @@ export class BundleRefresher {
     const current = await this.#o.ds.getBundle(td);
     const fetched = await this.fetch(rel, current ? storedToSpiffeBundle(current) : undefined);
     const next = spiffeBundleToStored(fetched);
-    if (current && storedToSpiffeBundle(current).equal(fetched)) return { status: 'unchanged' };
+    // A peer's bundle without spiffe_sequence is stored under the datastore's own number: then only the contents count.
+    if (current && storedToSpiffeBundle(current).equal(fetched, { sequenceNumber: fetched.sequenceNumber !== undefined })) return { status: 'unchanged' };
     const stored = await this.#o.ds.setBundle(next);
     this.#o.log.info({ trust_domain: td.name, sequence: String(stored.sequenceNumber), x509_authorities: next.x509Authorities.length, jwt_authorities: next.jwtAuthorities.length }, 'Federated bundle updated');
     return { status: 'updated', sequence: stored.sequenceNumber };

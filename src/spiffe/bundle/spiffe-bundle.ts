@@ -137,11 +137,12 @@ export class SpiffeBundle implements BundleSource, X509BundleSource, JwtBundleSo
   }
 
   /** Content equality (keys, hint, sequence): used to skip no-op refreshes. */
-  equal(other: SpiffeBundle): boolean {
+  /** Same contents; `sequenceNumber: false` leaves the sequence numbers out (a store's own numbering). */
+  equal(other: SpiffeBundle, compare: { sequenceNumber?: boolean } = {}): boolean {
     return (
       this.trustDomain.equals(other.trustDomain) &&
       this.refreshHintSeconds === other.refreshHintSeconds &&
-      this.sequenceNumber === other.sequenceNumber &&
+      (compare.sequenceNumber === false || this.sequenceNumber === other.sequenceNumber) &&
       sameCertificates(this.x509Authorities, other.x509Authorities) &&
       sameAuthorities(this.jwtAuthorities, other.jwtAuthorities)
     );

@@ -76,6 +76,15 @@ describe('BundleRefresher', () => {
     expect((await refresher.refresh(td)).status).toBe('unchanged');
   });
 
+  it('stores a peer bundle without a sequence number once, not at every refresh', async () => {
+    // spiffe_sequence is optional (SPIFFE bundle format); the stored bundle's
+    // number is then the datastore's own, which must not read as a change.
+    await serve(serverCert, json(new SpiffeBundle(td, { x509Authorities: [ca.cert], refreshHintSeconds: 7 }).marshal()));
+    expect((await refresher.refresh(td)).status).toBe('updated');
+    expect((await refresher.refresh(td)).status).toBe('unchanged');
+    expect((await stored()).x509Authorities).toHaveLength(1);
+  });
+
   const refused: [string, () => Promise<string>, RegExp][] = [
     ['an endpoint SVID from a CA the bundle does not hold', async () => serve(await makeLeaf(endpointId.toString(), otherCa, { subject: 'O=Endpoint' }), json('{}')), /cannot fetch the bundle of "echo.example"/],
     ['an endpoint SVID with another SPIFFE ID', async () => serve(await makeLeaf('spiffe://echo.example/imposter', ca, { subject: 'O=Imposter' }), json('{}')), /endpoint presented spiffe:\/\/echo.example\/imposter, expected spiffe:\/\/echo.example\/spire\/server/],
