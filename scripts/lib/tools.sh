@@ -164,9 +164,14 @@ start_dockerd() {
     for i in $(seq 1 60); do own_dockerd_up && break; sleep 0.5; done
     own_dockerd_up || { tail -n 20 "$HERALD_DOCKER_DIR/dockerd.log" >&2; echo "setup: dockerd did not start (log: $HERALD_DOCKER_DIR/dockerd.log)" >&2; return 1; }
   fi
-  # Plain `docker` (and the tests) reach it through the docker context "herald".
-  docker context inspect herald >/dev/null 2>&1 ||
+  # Plain `docker` (and the tests) reach it through the docker context "herald",
+  # kept pointing at this cache's socket (another cache dir, e.g. another
+  # XDG_CACHE_HOME, may have created the context before).
+  if docker context inspect herald >/dev/null 2>&1; then
+    docker context update herald --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null 2>&1
+  else
     docker context create herald --description "Herald's dockerd (scripts/setup)" --docker "host=unix://$HERALD_DOCKER_SOCK" >/dev/null 2>&1
+  fi
   docker context use herald >/dev/null 2>&1
   docker version >/dev/null 2>&1 ||
     { echo "setup: Herald's dockerd runs, but docker does not reach it${DOCKER_HOST:+ (DOCKER_HOST=$DOCKER_HOST overrides the docker context herald)}" >&2; return 1; }
