@@ -3,6 +3,7 @@
 // gaps), to compare servers with the database (docs/ha.md, the HA churn
 // test). Herald's own, not a SPIRE API: JSON over gRPC, no proto.
 import * as grpc from '@grpc/grpc-js';
+import { jsonMethod } from '../../common/grpc/json-method.ts';
 import type { EntryCache } from '../entry-cache/entry-cache.ts';
 
 export interface EntryCacheDump {
@@ -14,21 +15,8 @@ export interface EntryCacheDump {
   readonly entries: [string, number][];
 }
 
-const json = {
-  serialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer) => (b.length === 0 ? {} : JSON.parse(b.toString('utf8'))) as unknown,
-};
-
 export const ENTRY_CACHE_DEBUG_SERVICE: grpc.ServiceDefinition = {
-  Dump: {
-    path: '/herald.debug.v1.EntryCache/Dump',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: json.serialize,
-    requestDeserialize: json.deserialize,
-    responseSerialize: json.serialize,
-    responseDeserialize: json.deserialize,
-  },
+  Dump: jsonMethod('/herald.debug.v1.EntryCache/Dump'),
 };
 
 export function entryCacheDebugService(cache: EntryCache): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
