@@ -484,8 +484,18 @@ export class AgentManager {
       this.#mustReattest = false;
     }
     // The tainted authorities of the last bundle: an agent SVID they signed is renewed now.
-    await this.rotator.rotateIfDue((chain) => this.synchronizer.signedByTainted(chain));
+    const signedByTainted = (chain: readonly X509Certificate[]) => this.synchronizer.signedByTainted(chain);
+    await this.rotator.rotateIfDue(signedByTainted);
     const result = await this.synchronizer.sync();
+    // A bundle that newly taints the agent SVID's authority: the SVID is renewed
+    // now, with the workload SVIDs this sync replaced, not one sync later. An
+    // operator who revokes the authority once workloads moved off it would
+    // otherwise leave this agent presenting an SVID nobody trusts.
+    if (result.bundleUpdated) {
+      await this.rotator.rotateIfDue(signedByTainted).catch((err: unknown) => {
+        log.warn({ err: this.#describe(err) }, 'Renewing the agent SVID signed by a tainted authority failed; retrying at the next sync');
+      });
+    }
     this.#lastSync = clock.now();
     log.debug({ sync: ++this.#syncs, entries: result.entries, svids_fetched: result.fetched, bundle_updated: result.bundleUpdated }, 'Synced with the server');
     this.#markReady();

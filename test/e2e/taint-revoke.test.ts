@@ -13,25 +13,48 @@ import { waitFor } from '../helpers/wait.ts';
 
 type WireBundle = { x509_authorities: { asn1: Buffer; tainted: boolean }[]; jwt_authorities: { key_id: string; tainted: boolean }[] };
 
+async function bundleOf(server: ServerHandle): Promise<WireBundle> {
+  const c = udsClient(Services.bundle, server.socketPath);
+  try {
+    return await callUnary<WireBundle>(c, 'GetBundle', {});
+  } finally {
+    c.close();
+  }
+}
+const authorityCli = (server: ServerHandle, kind: 'x509' | 'jwt', what: string, ...args: string[]) => server.cli('localauthority', kind, what, ...args, '-output', 'json');
+/** The workload's X509-SVID leaf and the bundle served with it. */
+async function fetchX509(agent: AgentHandle): Promise<{ leaf: X509Certificate; bundleDer: Buffer }> {
+  const r = await agent.cli('api', 'fetch', 'x509', '-output', 'json');
+  expect(r.code, r.stderr).toBe(0);
+  const svid = JSON.parse(r.stdout).svids[0];
+  return { leaf: new X509Certificate(Buffer.from(svid.x509_svid, 'base64')), bundleDer: Buffer.from(svid.bundle, 'base64') };
+}
+/** prepare + activate; returns the IDs of the new active and the now-old authority. */
+async function rotateAuthority(server: ServerHandle, kind: 'x509' | 'jwt'): Promise<{ active: string; old: string }> {
+  const before = JSON.parse((await authorityCli(server, kind, 'show')).stdout).active.authority_id;
+  const prepared = JSON.parse((await authorityCli(server, kind, 'prepare')).stdout).prepared_authority.authority_id;
+  const activated = await authorityCli(server, kind, 'activate', '-authorityID', prepared);
+  expect(activated.code, activated.stderr).toBe(0);
+  return { active: prepared, old: before };
+}
+/** A server, a join-token agent syncing every `syncInterval`, one workload entry for this uid. */
+async function topology(dir: string, syncInterval: string): Promise<{ server: ServerHandle; agent: AgentHandle }> {
+  const server = await startServer({ dir });
+  const token = await generateToken(server, 'spiffe://example.org/node');
+  expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/w', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
+  const agent = await startAgent({ dir, server, joinToken: token, syncInterval });
+  await waitFor('the first SVID', () => fetchX509(agent).catch(() => undefined));
+  return { server, agent };
+}
+
 describe('localauthority taint and revoke', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let server: ServerHandle;
   let agent: AgentHandle;
 
-  const bundle = async (): Promise<WireBundle> => {
-    const c = udsClient(Services.bundle, server.socketPath);
-    try {
-      return await callUnary<WireBundle>(c, 'GetBundle', {});
-    } finally {
-      c.close();
-    }
-  };
-  const authority = async (kind: 'x509' | 'jwt', what: string, ...args: string[]) => server.cli('localauthority', kind, what, ...args, '-output', 'json');
-  const svidLeaf = async (): Promise<X509Certificate> => {
-    const r = await agent.cli('api', 'fetch', 'x509', '-output', 'json');
-    expect(r.code, r.stderr).toBe(0);
-    return new X509Certificate(Buffer.from(JSON.parse(r.stdout).svids[0].x509_svid, 'base64'));
-  };
+  const bundle = () => bundleOf(server);
+  const authority = (kind: 'x509' | 'jwt', what: string, ...args: string[]) => authorityCli(server, kind, what, ...args);
+  const svidLeaf = async (): Promise<X509Certificate> => (await fetchX509(agent)).leaf;
   const jwtKid = async (): Promise<string> => {
     const r = await agent.cli('api', 'fetch', 'jwt', '-audience', 'aud', '-output', 'json');
     expect(r.code, r.stderr).toBe(0);
@@ -39,22 +62,11 @@ describe('localauthority taint and revoke', () => {
     const token: string = JSON.parse(r.stdout)[0].svids[0].svid;
     return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid;
   };
-  /** prepare + activate; returns the IDs of the new active and the now-old authority. */
-  const rotate = async (kind: 'x509' | 'jwt'): Promise<{ active: string; old: string }> => {
-    const before = JSON.parse((await authority(kind, 'show')).stdout).active.authority_id;
-    const prepared = JSON.parse((await authority(kind, 'prepare')).stdout).prepared_authority.authority_id;
-    const activated = await authority(kind, 'activate', '-authorityID', prepared);
-    expect(activated.code, activated.stderr).toBe(0);
-    return { active: prepared, old: before };
-  };
+  const rotate = (kind: 'x509' | 'jwt') => rotateAuthority(server, kind);
 
   beforeAll(async () => {
     tmp = await makeTempDir('herald-taint-');
-    server = await startServer({ dir: tmp.path });
-    const token = await generateToken(server, 'spiffe://example.org/node');
-    expect((await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/w', '-selector', `unix:uid:${process.getuid!()}`)).code).toBe(0);
-    agent = await startAgent({ dir: tmp.path, server, joinToken: token, syncInterval: '500ms' });
-    await waitFor('the first SVID', () => svidLeaf().catch(() => undefined));
+    ({ server, agent } = await topology(tmp.path, '500ms'));
   }, 60_000);
 
   afterAll(async () => {
@@ -119,4 +131,36 @@ describe('localauthority taint and revoke', () => {
     expect(revoked.code, revoked.stderr).toBe(0);
     expect((await bundle()).jwt_authorities.map((a) => a.key_id)).not.toContain(old);
   }, 60_000);
+});
+
+describe('localauthority revoke as soon as the workloads moved to the new CA', () => {
+  // The agent's own SVID moves in the same sync as the workload SVIDs, not
+  // one sync later: an operator who revokes the old CA as soon as the
+  // workloads moved does not leave the agent presenting an SVID the server
+  // no longer trusts (a join_token agent could never sync again). A 4 s sync
+  // interval makes "one sync later" longer than the CLI calls here.
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: ServerHandle;
+  let agent: AgentHandle;
+
+  beforeAll(async () => {
+    tmp = await makeTempDir('herald-taint-fast-');
+    ({ server, agent } = await topology(tmp.path, '4s'));
+  }, 60_000);
+  afterAll(async () => {
+    await agent?.stop();
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('the agent keeps syncing, and sees the smaller bundle', async () => {
+    const before = await fetchX509(agent);
+    const { old } = await rotateAuthority(server, 'x509');
+    expect((await authorityCli(server, 'x509', 'taint', '-authorityID', old)).code).toBe(0);
+    await waitFor('a workload SVID from the new CA', async () => ((await fetchX509(agent)).leaf.serialNumber !== before.leaf.serialNumber ? true : undefined), { timeoutMs: 20_000 });
+    const revoked = await authorityCli(server, 'x509', 'revoke', '-authorityID', old);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const remaining = (await bundleOf(server)).x509_authorities.reduce((n, a) => n + a.asn1.length, 0);
+    await waitFor('the agent bundle without the revoked CA', async () => ((await fetchX509(agent)).bundleDer.length === remaining ? true : undefined), { timeoutMs: 20_000 });
+  }, 90_000);
 });
