@@ -194,7 +194,7 @@ describe('PostgreSQL X.509 login with composed X509-SVIDs', () => {
     const after = await waitFor('the old CA out of the bundle', async () => {
       const f = await herald.writeFiles();
       return ((await readFile(f.get(ID.app)!.bundlePath, 'utf8')).match(/BEGIN CERTIFICATE/g) ?? []).length === 1 ? f : undefined;
-    }, { timeoutMs: 30_000 }); // the agent's next sync after its own SVID renewal; a loaded machine needed more than 15 s
+    }, { timeoutMs: 30_000 }); // the agent's next sync (its own SVID left the tainted CA with the workloads': test/e2e/taint-revoke.test.ts)
     await refreshPostgresTls();
     await pgc.reload();
     const again = await login(after.get(ID.app)!, 'app_user');
