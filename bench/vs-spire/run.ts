@@ -93,6 +93,11 @@ const stop = stopDaemon;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 const tail = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-15).join('\n') : '');
+/** A probe's result; a failure carries the end of `log` (the agent's, at WARN: its failed syncs). */
+const resultOrLog = <T>(result: Promise<T>, log: string): Promise<T> =>
+  result.catch((e: Error) => {
+    throw new Error(`${e.message}\n${tail(log)}`);
+  });
 
 /** Runs the go-spiffe probe; resolves with its JSON result. `onReady` fires on its "ready" line. */
 function probe(probeBin: string, args: string[], timeoutMs: number, onReady?: () => void): Promise<Record<string, unknown>> {
@@ -308,9 +313,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     let t0us = nowUs();
     const agent1 = daemon(bins.agent, ['run', '-config', join(dir, 'agent1.conf'), '-joinToken', token1], join(dir, 'agent1.log'));
     procs.push(agent1);
-    let r = await p.result.catch((e: Error) => {
-      throw new Error(`${e.message}\n${tail(join(dir, 'agent1.log'))}`);
-    });
+    let r = await resultOrLog(p.result, join(dir, 'agent1.log'));
     record(sys, pair, 'agentFirst', ((r.t_us as number) - t0us) / 1000, load);
 
     // 4. new entry → a go-spiffe watcher (already streaming) sees its SVID.
@@ -323,7 +326,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
       load = await quiet('newEntry');
       entries1.push(...(await createEntries(serverSock, token1, [path])));
       t0us = nowUs();
-      r = await p.result;
+      r = await resultOrLog(p.result, join(dir, 'agent1.log'));
       record(sys, pair, 'newEntry', ((r.t_us as number) - t0us) / 1000, load);
     }
 
@@ -388,9 +391,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
     t0us = nowUs();
     const agent2 = daemon(bins.agent, ['run', '-config', join(dir, 'agent2.conf'), '-joinToken', token2], join(dir, 'agent2.log'));
     procs.push(agent2);
-    r = await p.result.catch((e: Error) => {
-      throw new Error(`${e.message}\n${tail(join(dir, 'agent2.log'))}`);
-    });
+    r = await resultOrLog(p.result, join(dir, 'agent2.log'));
     const cpu = cpuMs(server.pid!) - cpu0;
     record(sys, pair, 'agentAll', ((r.t_us as number) - t0us) / 1000, load);
     record(sys, pair, 'serverCpu', (cpu * 1000) / SVIDS, load);
