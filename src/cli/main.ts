@@ -11,3 +11,16 @@ export const binaries: Readonly<Record<string, () => Promise<CommandTree>>> = {
   'herald-authz': async () => (await import('./authz/commands.ts')).authzCommands,
   'herald-oidc': async () => (await import('./oidc/commands.ts')).oidcCommands,
 };
+
+/**
+ * The arguments as the binary's command tree reads them. SPIRE's
+ * oidc-discovery-provider has no subcommands (`-config FILE [-expandEnv]`,
+ * or nothing for the default config): its command line runs herald-oidc's
+ * `run`, so a SPIRE Deployment's args carry over.
+ */
+export function commandArgs(binary: string, args: readonly string[]): readonly string[] {
+  const help = (a: string | undefined) => a === '-h' || a === '-help' || a === '--help';
+  if (binary === 'herald-oidc' && (args.length === 0 || (args[0]!.startsWith('-') && !help(args[0])))) return ['run', ...args];
+  return args;
+}
+

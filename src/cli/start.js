@@ -19,7 +19,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 useCompileCache(process.env);
 /** @type {typeof import('./main.ts')} */
-const { binaries, runCli } = await import(cliEntry(process.env));
+const { binaries, commandArgs, runCli } = await import(cliEntry(process.env));
 const load = binaries[name];
 if (!load) {
   process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
@@ -27,4 +27,4 @@ if (!load) {
 }
 const commands = await load();
 flushCompileCache();
-process.exitCode = await runCli(name, commands, args, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+process.exitCode = await runCli(name, commands, commandArgs(name, args), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });

@@ -245,4 +245,12 @@ server_api {
     expect(two.code).toBe(1);
     expect(two.stderr).toContain('exactly one of server_api or workload_api must be configured, found server_api and workload_api');
   });
+
+  it("takes SPIRE's command line (`-config FILE`, no subcommand) as `run`", async () => {
+    const path = join(tmp.path, 'spire-args.conf');
+    await writeFile(path, `domains = ["localhost"]\nacme { email = "a@b.c" tos_accepted = true }\nworkload_api { socket_path = "/x" trust_domain = "example.org" }\n`);
+    const r = await runCommand(OIDC_BIN, ['-config', path], { cwd: tmp.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ACME is not implemented by herald-oidc; use serving_cert_file');
+  });
 });
