@@ -4,11 +4,14 @@
 // socket (Bundle.GetBundle, polled). Both hand the handler a KeySet: the
 // public keys as OIDC JWKs, with the time the set last changed (its
 // Last-Modified) and a digest of it (its ETag).
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../common/errors.ts';
 import { Services } from '../common/grpc/protos.ts';
 import { callUnary, udsClient } from '../cli/grpc-client.ts';
+import { publicKeyToJwk } from '../spiffe/bundle/jwk.ts';
+import { JwtBundle } from '../spiffe/bundle/jwt-bundle.ts';
+import { algForKey } from '../spiffe/jwtsvid.ts';
 import type { TrustDomain } from '../spiffe/trust-domain.ts';
 import { followJwtBundles, workloadApiClient } from '../common/wire/workload-api-client.ts';
 
@@ -29,24 +32,17 @@ export interface JwksSource {
   close(): void;
 }
 
-const MATERIAL = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
-
-/** The JWS algorithm a SPIFFE JWT authority signs with (SPIRE's cryptoutil.JoseAlgFromPublicKey). */
-function algOf(jwk: Readonly<Record<string, unknown>>): string | undefined {
-  if (jwk.kty === 'RSA') return 'RS256';
-  if (jwk.kty === 'EC') return ({ 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as Record<string, string>)[String(jwk.crv)];
-  return undefined;
+/**
+ * A JWT authority as an OIDC JWK: key material, kid and the JWS algorithm it
+ * signs with (SPIRE's cryptoutil.JoseAlgFromPublicKey), without SPIFFE's
+ * `use: jwt-svid`, which OIDC clients skip.
+ */
+export function oidcJwk(key: KeyObject, kid: string): Jwk {
+  return { ...(publicKeyToJwk(key) as Record<string, string>), kid, alg: algForKey(key) };
 }
 
-/** A bundle key (SPIFFE's `use: jwt-svid`, which OIDC clients skip) → an OIDC JWK. */
-export function oidcJwk(key: Readonly<Record<string, unknown>>, kid: string): Jwk {
-  const out: Record<string, string> = {};
-  for (const k of MATERIAL) if (typeof key[k] === 'string') out[k] = key[k];
-  out.kid = kid;
-  const alg = algOf(key);
-  if (alg) out.alg = alg;
-  return out;
-}
+/** A trust domain's JWT authorities as OIDC JWKs. */
+const oidcJwks = (authorities: ReadonlyMap<string, KeyObject>): Jwk[] => [...authorities].map(([kid, key]) => oidcJwk(key, kid));
 
 /** Keeps `prev` (and so its Last-Modified) when the keys did not change. */
 function keySet(prev: KeySet | undefined, keys: Jwk[], now: Date): KeySet {
@@ -79,9 +75,7 @@ export function workloadApiJwksSource(socketPath: string, trustDomain: TrustDoma
         return;
       }
       try {
-        const parsed = JSON.parse(jwks.toString('utf8')) as { keys?: Record<string, unknown>[] };
-        const keys = (parsed.keys ?? []).filter((k) => typeof k.kid === 'string').map((k) => oidcJwk(k, k.kid as string));
-        set = keySet(set, keys, new Date());
+        set = keySet(set, oidcJwks(JwtBundle.parse(trustDomain, jwks).jwtAuthorities), new Date());
         first.resolve();
         log.debug({ keys: set.keys.map((k) => k.kid) }, 'JWT bundle updated');
       } catch (err) {
@@ -114,7 +108,7 @@ export function serverApiJwksSource(socketPath: string, pollIntervalMs: number, 
   const poll = async (): Promise<void> => {
     try {
       const b = await callUnary<{ jwt_authorities: WireJwtAuthority[] }>(client, 'GetBundle', {}, undefined, Math.max(5000, pollIntervalMs));
-      const keys = b.jwt_authorities.map((a) => oidcJwk(createPublicKey({ key: a.public_key, format: 'der', type: 'spki' }).export({ format: 'jwk' }) as Record<string, unknown>, a.key_id));
+      const keys = oidcJwks(new Map(b.jwt_authorities.map((a) => [a.key_id, createPublicKey({ key: a.public_key, format: 'der', type: 'spki' })])));
       const prev = set;
       set = keySet(set, keys, new Date());
       if (set !== prev) log.debug({ keys: set.keys.map((k) => k.kid) }, 'JWT authorities updated');

@@ -12,9 +12,9 @@ import { createOidcHandler, type HandlerConfig } from '../../src/oidc/handler.ts
 import { oidcJwk, type JwksSource, type KeySet } from '../../src/oidc/key-sources.ts';
 
 const BASE: HandlerConfig = { domains: ['oidc.example.org'], jwtIssuer: undefined, jwksUri: undefined, serverPathPrefix: '', setKeyUse: false, allowInsecureScheme: false, logRequests: false };
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
-const SET: KeySet = { keys: [oidcJwk({ ...ec, use: 'jwt-svid' }, 'k-ec'), oidcJwk(rsa, 'k-rsa')], modified: new Date('2026-01-02T03:04:05Z'), etag: '"abc"' };
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+const SET: KeySet = { keys: [oidcJwk(ec, 'k-ec'), oidcJwk(rsa, 'k-rsa')], modified: new Date('2026-01-02T03:04:05Z'), etag: '"abc"' };
 
 let server: Server | undefined;
 afterEach(async () => {

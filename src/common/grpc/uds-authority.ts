@@ -367,6 +367,27 @@ export interface InjectableServer {
 }
 
 /**
+ * Clients that read one response of a stream and cancel it (go-spiffe's
+ * FetchX509SVID, FetchX509Bundles, FetchJWTBundles) send one RST_STREAM per
+ * call. Node's HTTP/2 server answers more than 1,000 resets in a burst (then
+ * 33/s) with GOAWAY, its guard against the "rapid reset" attack, so a
+ * workload polling in a loop would lose its connection and in-flight calls;
+ * SPIRE's Go server has no such limit. A stream's handler costs the agent
+ * far more than a reset, so an honest client cannot reach these bounds;
+ * a client resetting streams without waiting for them still can.
+ */
+const STREAM_RESET_BURST = 10_000;
+const STREAM_RESET_RATE = 5_000;
+
+/** Raises nghttp2's reset limit of the sessions `h2` creates (grpc-js does not pass these options through). */
+function relaxStreamResetLimit(h2: object): void {
+  // Node reads a server's options object when it creates each session.
+  const key = Object.getOwnPropertySymbols(h2).find((s) => s.description === 'options');
+  const opts = key === undefined ? undefined : (h2 as Record<symbol, unknown>)[key];
+  if (opts !== null && typeof opts === 'object') Object.assign(opts, { streamResetBurst: STREAM_RESET_BURST, streamResetRate: STREAM_RESET_RATE });
+}
+
+/**
  * Connections go into `grpcServer` through a connection injector, as
  * described at the top of this file.
  *
@@ -381,27 +402,6 @@ export interface InjectableServer {
  * longer shows its HTTP/2 server, path-authority clients are refused (with
  * a warning) and every other client is served as before.
  */
-/**
- * Clients that read one response of a stream and cancel it (go-spiffe's
- * FetchX509SVID, FetchX509Bundles, FetchJWTBundles) send one RST_STREAM per
- * call. Node's HTTP/2 server answers more than 1,000 resets in a burst (then
- * 33/s) with GOAWAY, its guard against the "rapid reset" attack, so a
- * workload polling in a loop would lose its connection and in-flight calls;
- * SPIRE's Go server has no such limit. A stream's handler costs the agent
- * far more than a reset, so an honest client cannot reach these bounds;
- * a client resetting streams without waiting for them still can.
- */
-export const STREAM_RESET_BURST = 10_000;
-export const STREAM_RESET_RATE = 5_000;
-
-/** Raises nghttp2's reset limit of the sessions `h2` creates (grpc-js does not pass these options through). */
-function relaxStreamResetLimit(h2: object): void {
-  // Node reads a server's options object when it creates each session.
-  const key = Object.getOwnPropertySymbols(h2).find((s) => s.description === 'options');
-  const opts = key === undefined ? undefined : (h2 as Record<symbol, unknown>)[key];
-  if (opts !== null && typeof opts === 'object') Object.assign(opts, { streamResetBurst: STREAM_RESET_BURST, streamResetRate: STREAM_RESET_RATE });
-}
-
 export function pathAuthorityInjector(
   grpcServer: InjectableServer,
   options: {

@@ -87,11 +87,9 @@ export function withSyncReadCache(ds: DataStore, capacity = DEFAULT_CAPACITY): S
     }
     if (n.kind === 'bundles') dropGroup('bundle');
     else if (n.kind === 'nodes' || n.kind === 'node_selectors') {
-      const groups: Group[] = n.kind === 'nodes' ? ['node'] : ['selectors'];
-      for (const g of groups) {
-        if (n.subject === undefined) dropGroup(g);
-        else drop(g, n.subject);
-      }
+      const g: Group = n.kind === 'nodes' ? 'node' : 'selectors';
+      if (n.subject === undefined) dropGroup(g);
+      else drop(g, n.subject);
     }
   });
 

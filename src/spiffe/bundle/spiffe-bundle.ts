@@ -136,8 +136,7 @@ export class SpiffeBundle implements BundleSource, X509BundleSource, JwtBundleSo
     return new JwtBundle(this.trustDomain, this.jwtAuthorities);
   }
 
-  /** Content equality (keys, hint, sequence): used to skip no-op refreshes. */
-  /** Same contents; `sequenceNumber: false` leaves the sequence numbers out (a store's own numbering). */
+  /** Same contents (keys, hint, sequence), to skip no-op refreshes; `sequenceNumber: false` leaves the sequence numbers out (a store's own numbering). */
   equal(other: SpiffeBundle, compare: { sequenceNumber?: boolean } = {}): boolean {
     return (
       this.trustDomain.equals(other.trustDomain) &&

@@ -5,10 +5,10 @@
 // Sign), never as a private key: a manager whose keys never leave it (a
 // KMS, an HSM, a TPM) fits the same interface. `exportPkcs8` exists only on
 // keys held in this process, and only to give the signing workers a copy.
-import { createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { HeraldError } from '../../../common/errors.ts';
 import type { KeyType } from '../../../spiffe/keys.ts';
-import type { Signer } from '../../../spiffe/signer.ts';
+import { keyObjectSigner, type Signer } from '../../../spiffe/signer.ts';
 
 /** A key in a key manager: its ID, public key and sign operation. */
 export interface KeyManagerKey extends Signer {
@@ -24,14 +24,7 @@ export interface KeyManagerKey extends Signer {
 
 /** A KeyManagerKey over a private key held in this process. */
 export function inProcessKey(id: string, type: KeyType, privateKey: KeyObject): KeyManagerKey {
-  const publicKey = createPublicKey(privateKey);
-  return {
-    id,
-    type,
-    publicKey,
-    sign: async (data, hash) => cryptoSign(hash, data, privateKey),
-    exportPkcs8: () => privateKey.export({ format: 'der', type: 'pkcs8' }),
-  };
+  return { id, type, ...keyObjectSigner(privateKey) };
 }
 
 export interface KeyManager {
