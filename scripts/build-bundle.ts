@@ -143,6 +143,8 @@ const CHECK_CALLS: readonly (readonly string[])[] = [
   ['herald-server', 'validate', '-config', join(ROOT, 'conf/server/server.yaml')],
   ['herald-agent', 'validate', '-config', join(ROOT, 'conf/agent/agent.yaml')],
   ['herald-server', 'validate', '-config', '/nonexistent/server.conf'],
+  ['herald-oidc', 'validate', '-config', '/nonexistent/oidc.conf'],
+  ['herald-authz', '--help'],
 ];
 
 /** Fresh, and answers CHECK_CALLS as the sources do. */

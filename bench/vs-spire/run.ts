@@ -359,7 +359,7 @@ async function round(sys: Sys, pair: number, probeBin: string): Promise<void> {
       record(sys, pair, 'x509busyP99', percentile(us, 99), busyLoad);
       await renewEntries(serverSock, entries1, `sds-${pair}.${TD}`);
       t0us = nowUs();
-      const got = sorted((await p.result).t_us as number[]);
+      const got = sorted((await resultOrLog(p.result, join(dir, 'agent1.log'))).t_us as number[]);
       const fromChange = got.map((t) => (t - t0us) / 1000);
       const fanOut = got.map((t) => (t - got[0]!) / 1000);
       record(sys, pair, 'sdsP50', percentile(fromChange, 50), load);
