@@ -17,7 +17,10 @@ export interface ServiceErrorLike {
 export function toServiceError(err: unknown, log?: Logger, method?: string): ServiceErrorLike {
   const code = grpcStatusFor(err);
   const exposeMessage = err instanceof HeraldError && code !== GrpcCode.INTERNAL;
-  const details = exposeMessage ? errorMessage(err) : 'internal error';
+  // Well-formed: a message may echo caller input that is not (protobufjs reads
+  // invalid UTF-8 as lone surrogates), and grpc-js's encodeURI of it would
+  // throw outside any handler and take the process down.
+  const details = (exposeMessage ? errorMessage(err) : 'internal error').toWellFormed();
   if (log) {
     const level = code === GrpcCode.INTERNAL || code === GrpcCode.UNKNOWN ? 'error' : 'debug';
     log[level]({ err, method, code: grpc.status[code] }, 'Request failed');
