@@ -7,7 +7,7 @@
 // `KeyManager "disk" { directory }` puts the key file in a directory of its
 // own; a key an earlier run left in data_dir is still found there.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
-import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeraldError } from '../common/errors.ts';
 import { writeFileAtomic } from '../common/fs.ts';
@@ -44,10 +44,14 @@ export class AgentStorage {
   /** Where the key file is written (data_dir unless KeyManager disk names a directory). */
   readonly keyDir: string;
 
-  private constructor(dir: string, keysDurable: boolean, keyDir: string) {
+  /** The key directory is data_dir itself (compared as real paths: a symlink or a trailing slash is the same directory). */
+  readonly #keysInDataDir: boolean;
+
+  private constructor(dir: string, keysDurable: boolean, keyDir: string, keysInDataDir: boolean) {
     this.dir = dir;
     this.keysDurable = keysDurable;
     this.keyDir = keyDir;
+    this.#keysInDataDir = keysInDataDir;
   }
 
   /** Opens data_dir, creating it; fails clearly when it is not writable. */
@@ -61,7 +65,8 @@ export class AgentStorage {
         throw new AgentStorageError('ERR_AGENT_DATA_DIR', `agent: ${what} ${d} is not usable: ${(err as Error).message}`, { cause: err });
       }
     }
-    return new AgentStorage(dir, !opts.keysInMemory, keyDir);
+    const keysInDataDir = keyDir === dir || (await realpath(keyDir)) === (await realpath(dir));
+    return new AgentStorage(dir, !opts.keysInMemory, keyDir, keysInDataDir);
   }
 
   async loadSvid(): Promise<LoadedAgentSvid | undefined> {
@@ -79,8 +84,8 @@ export class AgentStorage {
     // A key directory of its own may hold a key another data_dir left (several
     // agents, or -dataDir over a shared config): without an SVID here it is not
     // ours, and the next attestation replaces it.
-    if (!certs && this.keyDir !== this.dir) return undefined;
-    const key = (await this.#read(KEY_FILE, this.keyDir)) ?? (this.keyDir === this.dir ? undefined : await this.#read(KEY_FILE));
+    if (!certs && !this.#keysInDataDir) return undefined;
+    const key = (await this.#read(KEY_FILE, this.keyDir)) ?? (this.#keysInDataDir ? undefined : await this.#read(KEY_FILE));
     if (!certs && !key) return undefined;
     if (!certs || !key) {
       throw new AgentStorageError('ERR_AGENT_DATA_CORRUPT', `agent: ${this.dir} has ${certs ? SVID_FILE : KEY_FILE} without ${certs ? KEY_FILE : SVID_FILE}; remove both to re-attest with a new join token`);
@@ -102,7 +107,7 @@ export class AgentStorage {
     await writeFileAtomic(join(this.keyDir, KEY_FILE), svid.privateKey.export({ format: 'der', type: 'pkcs8' }), { mode: 0o600 });
     await writeFileAtomic(join(this.dir, SVID_FILE), Buffer.concat(svid.chain.map((c) => c.raw)), { mode: 0o644 });
     // One key on disk: a key an earlier run left in data_dir (before `directory` was set) goes.
-    if (this.keyDir !== this.dir) await this.#remove(join(this.dir, KEY_FILE));
+    if (!this.#keysInDataDir) await this.#remove(join(this.dir, KEY_FILE));
   }
 
   /**

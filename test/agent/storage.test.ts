@@ -1,7 +1,7 @@
 // The agent's data_dir: its SVID, key and bundle survive restarts; a
 // damaged or unusable directory is reported clearly and nothing is
 // overwritten.
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AgentStorage } from '../../src/agent/storage.ts';
@@ -48,6 +48,20 @@ describe('AgentStorage', () => {
     expect(svid.privateKey).toBeUndefined();
     await s.deleteSvid();
     expect((await readdir(dir)).sort()).toEqual(['bundle.der']);
+  });
+
+  it('keeps the key when KeyManager disk directory names data_dir another way (a symlink, a trailing slash)', async () => {
+    const ca = await makeCa('example.org');
+    const leaf = await makeLeaf(SpiffeId.fromString('spiffe://example.org/spire/agent/join_token/x').toString(), ca, { subject: 'O=Agent' });
+    const dir = join(tmp.path, 'data');
+    await mkdir(dir);
+    await symlink(dir, join(tmp.path, 'link'));
+    for (const keyDir of [join(tmp.path, 'link'), `${dir}/`]) {
+      const s = await AgentStorage.open(dir, { keyDir });
+      await s.storeSvid({ chain: [leaf.cert], privateKey: leaf.key });
+      expect((await readdir(dir)).sort()).toEqual(['agent_svid.der', 'agent_svid.key']);
+      expect((await (await AgentStorage.open(dir, { keyDir })).loadSvid())!.privateKey).toBeDefined();
+    }
   });
 
   it('with KeyManager disk directory, writes the key there (not in data_dir), and still finds a key an earlier run left in data_dir', async () => {
