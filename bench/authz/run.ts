@@ -19,7 +19,7 @@ import { percentile } from '../lib/percentile.ts';
 import { publicKeyToJwk } from '../../src/spiffe/bundle/jwk.ts';
 import { envoyPath } from '../../demo/lib/tools.ts';
 import { startProcess } from '../../test/helpers/process.ts';
-import { agentLatency, freePort, startAgentProc, startServerProc } from '../lib/herald-procs.ts';
+import { agentLatency, freePort, startAgentProc, startServerProc, type HistogramBuckets } from '../lib/herald-procs.ts';
 import { processCpuMs } from '../lib/proc-cpu.ts';
 import { cpuProfEnv, profileClockUs, writeProfileWindow } from '../lib/cpu-profile-summary.ts';
 
@@ -42,9 +42,11 @@ try {
     ...(profDir ? { env: cpuProfEnv(profDir) } : {}),
   });
   stops.unshift(() => agent.stop());
-  // The agent's own view: time spent in Check, last 1,024 calls.
+  // The agent's own view: time spent in Check since the previous row (the histogram is cumulative).
+  let lastBuckets: HistogramBuckets | undefined;
   const serverSide = async (): Promise<string> => {
-    const l = await agentLatency(agent.adminSocket, 'spire_agent_authz_check_elapsed_time');
+    const l = await agentLatency(agent.adminSocket, 'spire_agent_authz_check_elapsed_time', lastBuckets);
+    lastBuckets = l?.buckets;
     return l ? ` | in the agent: p50 ${(l.p50 * 1000).toFixed(0)} µs, p99 ${(l.p99 * 1000).toFixed(0)} µs` : '';
   };
 

@@ -104,12 +104,17 @@ export interface AgentProc {
   stop(): Promise<void>;
 }
 
+/** A histogram's cumulative buckets as /metrics gives them: [upper bound, count]. */
+export type HistogramBuckets = readonly (readonly [number, number])[];
+
 /**
  * Latency percentiles (ms) of the agent's histogram `name` (e.g.
  * spire_agent_sds_api_change_to_push_elapsed_time), read from its admin
  * socket's /metrics and interpolated within buckets as PromQL's histogram_quantile.
+ * With `since` (an earlier answer's buckets), only the observations made
+ * after it count, as PromQL's increase() over a window.
  */
-export async function agentLatency(adminSocket: string, name: string): Promise<{ p50: number; p99: number } | undefined> {
+export async function agentLatency(adminSocket: string, name: string, since?: HistogramBuckets): Promise<{ p50: number; p99: number; buckets: HistogramBuckets } | undefined> {
   const body = await new Promise<string>((resolve, reject) => {
     const req = httpRequest({ socketPath: adminSocket, path: '/metrics' }, (res) => {
       let b = '';
@@ -121,9 +126,10 @@ export async function agentLatency(adminSocket: string, name: string): Promise<{
   });
   const buckets: [number, number][] = [];
   for (const m of body.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm'))) buckets.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
-  const p50 = quantileFromBuckets(buckets, 0.5);
-  const p99 = quantileFromBuckets(buckets, 0.99);
-  return p50 === undefined || p99 === undefined ? undefined : { p50, p99 };
+  const window = since === undefined ? buckets : buckets.map(([le, n]): [number, number] => [le, n - (since.find(([l]) => l === le)?.[1] ?? 0)]);
+  const p50 = quantileFromBuckets(window, 0.5);
+  const p99 = quantileFromBuckets(window, 0.99);
+  return p50 === undefined || p99 === undefined ? undefined : { p50, p99, buckets };
 }
 
 export interface BenchEntry {

@@ -241,6 +241,8 @@ describe('deploy/kubernetes', () => {
   describe('the configs in the ConfigMaps, run together', () => {
     let pg: PostgresCluster;
     let cgroups: KubeletCgroups | undefined;
+    /** What the first test leaves running for the second: the agent's directory and the Pod it registered. */
+    let running: { dir: string; podUid: string } | undefined;
     const procs: RunningProcess[] = [];
     afterAll(async () => {
       for (const p of procs.reverse()) await p.stop();
@@ -321,11 +323,16 @@ describe('deploy/kubernetes', () => {
       });
       expect(`spiffe://${entry.spiffe_id.trust_domain}${entry.spiffe_id.path}`).toBe('spiffe://mycluster.io/ns/apps/sa/workloada');
       expect(`spiffe://${entry.parent_id.trust_domain}${entry.parent_id.path}`).toBe(`spiffe://mycluster.io/spire/agent/k8s_psat/mycluster/${nodeUid}`);
-      if (cgroupSupport('v2') !== undefined) return; // no kubelet-style cgroups here: the k8s attestor is proven in k8s-workloads.test.ts
+      running = { dir, podUid: pod.metadata.uid };
+    }, 120_000);
 
+    const noCgroups = cgroupSupport('v2');
+    it.skipIf(noCgroups !== undefined)(`the Pod's process gets its ClusterSPIFFEID identity from the k8s WorkloadAttestor${noCgroups ? ` (cannot run here: ${noCgroups})` : ''}`, async () => {
+      if (running === undefined) throw new Error('the previous test did not get the agent running');
+      const { dir, podUid } = running;
       // The Pod's process (in its kubelet-style cgroup, its container reported running) gets that SVID.
       cgroups = kubeletCgroups();
-      const container = cgroups.container({ version: 'v2', driver: 'systemd', runtime: 'containerd', podUid: pod.metadata.uid });
+      const container = cgroups.container({ version: 'v2', driver: 'systemd', runtime: 'containerd', podUid });
       await k8s.patchPodStatus('apps', 'workload-a', { phase: 'Running', containerStatuses: [
         { name: 'main', ready: true, restartCount: 0, image: 'example.invalid/main:test', imageID: `example.invalid/main@sha256:${'1'.repeat(64)}`, containerID: container.statusContainerId, state: { running: {} } }] });
       const ids = await waitFor('the workload\'s SVIDs', async () => {

@@ -10,6 +10,7 @@ import { runCommand, type RunningProcess } from '../helpers/process.ts';
 import { spireBinaries, startSpireAgent, startSpireServer, type SpireServerHandle } from '../helpers/spire.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { makePopCert, popFingerprint } from '../helpers/x509pop.ts';
+import { freePorts } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('SPIRE tools against Herald', () => {
@@ -17,6 +18,7 @@ describe('SPIRE tools against Herald', () => {
   let server: ServerHandle;
   let spire: { server: string; agent: string };
   let agent: RunningProcess | undefined;
+  let metricsPort: number | undefined;
   const spireServer = (...args: string[]) => runCommand(spire.server, [...args, '-socketPath', server.socketPath]);
   beforeAll(async () => {
     // Built by test/global-setup.ts before any test file runs.
@@ -25,7 +27,8 @@ describe('SPIRE tools against Herald', () => {
     // A CA for x509pop and an agent certificate it signed (openssl).
     makePopCert(tmp.path, 'pop-ca', { ca: true });
     makePopCert(tmp.path, 'node-1', { issuer: 'pop-ca' });
-    server = await startServer({ dir: tmp.path, x509popCaBundle: join(tmp.path, 'pop-ca.pem') });
+    [metricsPort] = await freePorts(1);
+    server = await startServer({ dir: tmp.path, x509popCaBundle: join(tmp.path, 'pop-ca.pem'), extraTop: `telemetry:\n  Prometheus: { host: 127.0.0.1, port: ${metricsPort} }\n` });
   });
 
   afterAll(async () => {
@@ -97,6 +100,9 @@ describe('SPIRE tools against Herald', () => {
     expect(v.stdout.trim(), v.stderr).toBe(`${join(out, 'svid.0.pem')}: OK`);
     const listed = await server.cli('agent', 'list');
     expect(listed.stdout).toContain(`spiffe://example.org/spire/agent/join_token/${token}`);
+    // spire-agent syncs over the SyncAuthorizedEntries stream; streams are counted as SPIRE's middleware counts them.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(Number(/^spire_server_rpc_entry_v1_entry_sync_authorized_entries\{status="OK"\} (\d+)/m.exec(metrics)?.[1] ?? 0), metrics.slice(0, 2000)).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it('a spire-agent attests with x509pop (certificate + proof of key possession); node selectors place it', async () => {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../../common/clock.ts';
 import { HeraldError, grpcStatusFor } from '../../common/errors.ts';
 import { statusName } from '../../common/telemetry/metrics.ts';
-import { toServiceError } from '../../common/grpc/status.ts';
+import { failStream, toServiceError } from '../../common/grpc/status.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { SvidIssuer } from '../ca/issuer.ts';
 import type { CaManager } from '../ca/manager.ts';
@@ -73,6 +73,38 @@ export function unaryMethod<Req, Res>(
       (err) => {
         finished(err);
         callback(toServiceError(err, ctx.log, method) as grpc.ServiceError);
+      },
+    );
+  };
+}
+
+/**
+ * A bidirectional streaming method: runs `fn`, then records the call as
+ * unaryMethod does (SPIRE's middleware counts streams too) and fails the
+ * stream with the mapped status on error. `fn` resolves its caller with
+ * streamCaller, and reports it through `seen` for the audit line.
+ */
+export function streamMethod<Req, Res>(
+  ctx: ApiContext,
+  fn: (call: grpc.ServerDuplexStream<Req, Res>, seen: { caller?: Caller }) => Promise<void>,
+): grpc.handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const method = call.getPath();
+    const started = performance.now();
+    const seen: { caller?: Caller } = {};
+    const finished = (err?: unknown): void => {
+      try {
+        ctx.metrics.rpc(method).done(statusName(err === undefined ? 0 : grpcStatusFor(err)), started);
+        if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller: seen.caller, request: undefined, err });
+      } catch (e) {
+        ctx.log.error({ err: e, method }, 'Recording the call failed');
+      }
+    };
+    fn(call, seen).then(
+      () => finished(),
+      (err) => {
+        finished(err);
+        failStream(call, err, ctx.log);
       },
     );
   };

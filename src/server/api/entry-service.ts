@@ -3,11 +3,10 @@
 // never from SQL per request).
 import type * as grpc from '@grpc/grpc-js';
 import { GrpcCode, HeraldError } from '../../common/errors.ts';
-import { failStream } from '../../common/grpc/status.ts';
 import type { EntryFilter, EntryMask, ListEntriesRequest, RegistrationEntry } from '../datastore/index.ts';
 import { EntryExistsError } from '../datastore/errors.ts';
-import type { CallerResolver } from './caller.ts';
-import { matchBehavior, pagination, streamCaller, unaryMethod, type ApiContext } from './context.ts';
+import type { Caller, CallerResolver } from './caller.ts';
+import { matchBehavior, pagination, streamCaller, streamMethod, unaryMethod, type ApiContext } from './context.ts';
 import { applyOutputMask, entryFromWire, entryToWire, selectorFromWire, spiffeIdFromWire, trustDomainFromWire, type WireEntry, type WireSelector, type WireSpiffeId, OK_STATUS, statusOf, wireStatus } from '../../common/wire/convert.ts';
 
 interface WireEntryFilter {
@@ -147,16 +146,15 @@ export function entryService(ctx: ApiContext, resolver: CallerResolver): grpc.Un
       entries: (await authorizedFor(caller)).map(masked(req.output_mask)),
     })),
 
-    SyncAuthorizedEntries: (call: grpc.ServerDuplexStream<{ ids: string[] }, unknown>) => {
-      syncAuthorizedEntries(call).catch((err) => failStream(call, err, ctx.log));
-    },
+    SyncAuthorizedEntries: streamMethod(ctx, syncAuthorizedEntries),
   };
 
   // SPIRE's protocol: small sets go out whole; large ones as revisions, and
   // the agent then asks for the IDs whose revision it does not have.
-  async function syncAuthorizedEntries(call: grpc.ServerDuplexStream<{ ids: string[]; output_mask: Mask }, unknown>): Promise<void> {
+  async function syncAuthorizedEntries(call: grpc.ServerDuplexStream<{ ids: string[]; output_mask: Mask }, unknown>, seen: { caller?: Caller }): Promise<void> {
     const requests = call[Symbol.asyncIterator]();
     const caller = await streamCaller(resolver, 'agent', call);
+    seen.caller = caller;
     const first = await requests.next();
     if (first.done) return;
     // The first request carries the output mask for the whole stream.

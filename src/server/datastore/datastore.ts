@@ -323,6 +323,12 @@ export interface DataStore {
    * other processes' writes are not followed.
    */
   followsChanges?(): boolean;
+  /**
+   * Other servers may write this database (PostgreSQL), so what a server
+   * keeps in memory is only as fresh as followsChanges says. False for
+   * SQLite, which one server owns: every change is heard in-process.
+   */
+  sharedWithOtherServers?(): boolean;
   /** The schema version the database is at. */
   schemaVersion(): Promise<number>;
   /**

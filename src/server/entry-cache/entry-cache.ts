@@ -27,6 +27,9 @@ export interface EntrySource {
   entrySnapshot(): Promise<EntrySnapshot>;
   readEntryChanges(req: EntryChangesRequest): Promise<EntryChanges>;
   onChange(listener: (notice: ChangeNotice) => void): () => void;
+  /** See DataStore: while other servers' notices may be missed, memory is not trusted between polls. */
+  followsChanges?(): boolean;
+  sharedWithOtherServers?(): boolean;
 }
 
 /** What a consistency check found wrong in the cache (and repaired). */
@@ -179,7 +182,9 @@ export class EntryCache {
     // write returns) is waited for: read-your-writes. Otherwise, while the
     // cache follows notices and has refreshed within the poll interval, what
     // it holds is as fresh as notices make it, and agent syncs cost no SQL.
-    if (this.#running === undefined && this.#unsubscribe !== undefined && this.#clock.now() - this.#refreshedAt < this.#intervalMs) return;
+    // While the notice channel of a shared database is down, another
+    // server's write would go unseen until the next poll: read instead.
+    if (this.#running === undefined && this.#unsubscribe !== undefined && this.#clock.now() - this.#refreshedAt < this.#intervalMs && this.#hearsEveryChange()) return;
     await this.refresh().catch(this.#onRefreshError);
   }
 
@@ -190,6 +195,10 @@ export class EntryCache {
   async verify(): Promise<void> {
     this.#verifyWanted = true;
     await this.refresh();
+  }
+
+  #hearsEveryChange(): boolean {
+    return this.#source.sharedWithOtherServers?.() !== true || this.#source.followsChanges?.() === true;
   }
 
   async #drain(): Promise<void> {

@@ -142,6 +142,46 @@ describe('entry cache on a shared PostgreSQL', () => {
     await waitFor('notices to flow again', () => cache.getEntry(later.id), { timeoutMs: 5000, intervalMs: 5 });
   });
 
+  /** server2 as its cache sees it, counting reads, with a switch that holds its notice channel down (other servers' notices unheard, as during a LISTEN outage). */
+  const observed = () => {
+    const o = {
+      channelUp: true,
+      reads: 0,
+      source: {
+        entrySnapshot: () => server2.entrySnapshot(),
+        readEntryChanges: (req: Parameters<DataStore['readEntryChanges']>[0]) => {
+          o.reads++;
+          return server2.readEntryChanges(req);
+        },
+        onChange: (l: Parameters<DataStore['onChange']>[0]) => server2.onChange((n) => (o.channelUp || n.remote !== true ? l(n) : undefined)),
+        followsChanges: () => o.channelUp && server2.followsChanges!(),
+        sharedWithOtherServers: () => server2.sharedWithOtherServers!(),
+      },
+    };
+    return o;
+  };
+
+  it('serves syncs from memory while the notice channel is up, and reads the database while it is down', async () => {
+    // The channel's own detection of a cut is covered on a real cut by sync-reads-postgres.test.ts.
+    expect(server2.sharedWithOtherServers!()).toBe(true);
+    const o = observed();
+    const cache = await cacheOn(server2, { source: o.source });
+    // The channel opens with the first subscriber, the cache.
+    await waitFor('the notice channel', () => server2.followsChanges!(), { timeoutMs: 10_000, intervalMs: 10 });
+    const heard = await create(server1, '/heard');
+    await waitFor('the notice', () => cache.getEntry(heard.id), { timeoutMs: 5000, intervalMs: 5 });
+    const reads = o.reads;
+    for (let i = 0; i < 20; i++) await cache.current();
+    expect(o.reads).toBe(reads);
+
+    o.channelUp = false;
+    const unheard = await create(server1, '/unheard');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cache.getEntry(unheard.id)).toBeUndefined();
+    await cache.current();
+    expect(cache.getEntry(unheard.id)?.id).toBe(unheard.id);
+  });
+
   it('computes the same bucket digests in SQL as the cache does', async () => {
     const made: RegistrationEntry[] = [];
     for (let i = 0; i < 40; i++) made.push(await create(server1, `/d${i}`));

@@ -169,6 +169,10 @@ export class SqlDataStore implements DataStore {
     return this.#following;
   }
 
+  sharedWithOtherServers(): boolean {
+    return this.#conn.watchChangeNotices !== undefined;
+  }
+
   // Entries
 
   createEntry(input: EntryInput): Promise<RegistrationEntry> {
