@@ -4,7 +4,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/common/config/config-error.ts';
-import { loadHclParser } from '../../../src/common/config/hcl.ts';
 import { MAX_CONFIG_BYTES } from '../../../src/common/config/limits.ts';
 import { loadConfigFile, parseConfig } from '../../../src/common/config/load.ts';
 import { serverConfigSchema } from '../../../src/server/config.ts';
@@ -84,10 +83,6 @@ function keysUpToLimit(format: 'yaml' | 'hcl'): string {
   while (Buffer.byteLength(text) > MAX_CONFIG_BYTES) text = manyKeys(format, (n -= 1000));
   return text;
 }
-
-beforeAll(async () => {
-  await loadHclParser();
-});
 
 describe('hostile config input', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
