@@ -143,6 +143,8 @@ class Parser {
     } else if (first !== undefined && this.tok.type === '{') {
       this.advance();
       this.block(keys, target, path, depth);
+    } else if (keys.length > 1 && this.tok.type === '=') {
+      throw this.unexpected(this.tok, `after ${keys.length} keys: \`${this.tokenText(start)} … = value\` takes one key, a block \`${this.tokenText(start)} … { … }\` several`);
     } else {
       throw this.unexpected(start);
     }

@@ -41,9 +41,9 @@ export function unescapeHcl(raw: string): string | { bad: string } {
     if (hex > 0) {
       const digits = raw.slice(i + 2, i + 2 + hex);
       const cp = /^[0-9A-Fa-f]+$/.test(digits) && digits.length === hex ? Number.parseInt(digits, 16) : NaN;
-      // Go's unquote refuses what is not a Unicode scalar value (past U+10FFFF, or a surrogate half).
-      if (Number.isNaN(cp) || cp > 0x10ffff || (hex > 2 && cp >= 0xd800 && cp <= 0xdfff)) return { bad: raw.slice(i, i + 2 + hex) };
-      out += String.fromCodePoint(cp);
+      if (Number.isNaN(cp) || cp > 0x10ffff) return { bad: raw.slice(i, i + 2 + hex) };
+      // A surrogate half is no character: Go's UTF-8 encoding makes it U+FFFD.
+      out += cp >= 0xd800 && cp <= 0xdfff && hex > 2 ? '\ufffd' : String.fromCodePoint(cp);
       i += 2 + hex;
       continue;
     }
