@@ -3,6 +3,9 @@
 // the closing line's indentation) and numbers (int64 in decimal, octal or hex;
 // floats as Go's ParseFloat).
 
+/** An escape as hashicorp/hcl's scanner takes it (its value is not checked). */
+const ESCAPE_SHAPE = /^\\(?:[abfnrtv\\"]|[0-7]{3}|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})/;
+
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = { n: '\n', t: '\t', r: '\r', '"': '"', '\\': '\\', a: '\x07', b: '\b', f: '\f', v: '\v' };
 
 /** A quoted string's body (without its quotes) decoded; `bad` is the first invalid escape. */
@@ -20,6 +23,14 @@ export function unescapeHcl(raw: string): string | { bad: string } {
       continue;
     }
     if (braces > 0) {
+      // Kept as written, but hashicorp/hcl's scanner refuses a malformed escape here too.
+      if (c === '\\') {
+        const esc = ESCAPE_SHAPE.exec(raw.slice(i, i + 10))?.[0];
+        if (esc === undefined) return { bad: raw.slice(i, i + 2) };
+        out += esc;
+        i += esc.length;
+        continue;
+      }
       if (c === '{') braces++;
       else if (c === '}') braces--;
       out += c;
