@@ -52,6 +52,7 @@ describe('HCL 1, as SPIRE reads it', () => {
     ["`\\'` is no Go escape", "a = \"\\'\"\n", ['c.conf:1 a: invalid escape "\\\\\'" in string']],
     ['an octal escape past 255', 'a = "\\777"\n', ['c.conf:1 a: invalid escape "\\\\777" in string']],
     ['a code point past U+10FFFF', 'a = "\\U00110000"\n', ['c.conf:1 a: invalid escape "\\\\U00110000" in string']],
+    ['a malformed escape inside ${…} (kept as written otherwise)', 'a = "${x \\q}"\n', ['c.conf:1 a: invalid escape "\\\\q" in string']],
   ])('refused: %s', (_, text, problems) => {
     expect(read(text)).toEqual(problems);
   });
@@ -74,6 +75,9 @@ describe('HCL syntax errors: line, column and what is wrong', () => {
     ['labels before `=`', 'a "b" = 1\n', 'c.conf:1: hcl: syntax error at column 7: unexpected "=" (after 2 keys: `a … = value` takes one key, a block `a … { … }` several)'],
     ['a boolean as key', 'true = 1\n', 'c.conf:1: hcl: syntax error at column 1: unexpected "true"'],
     ['a value missing', 'a {\n  b =\n}\n', 'c.conf:2: hcl: syntax error at column 3: unexpected "b"'],
+    // hashicorp/hcl v1 drops these keys without a word (its parser swallows the error): a typo must not vanish.
+    ['a value missing at the end of the file', 'a = 1\nb =\n', 'c.conf:2: hcl: syntax error at column 1: unexpected "b"'],
+    ['a value missing in a block in a block', 'a {\n  b {\n    c = # no value\n  }\n}\n', 'c.conf:3: hcl: syntax error at column 5: unexpected "c"'],
     ['a character HCL has no use for', 'a:\n', 'c.conf:1: hcl: syntax error at column 1: unexpected "a:"'],
     ['a space HCL does not know', 'a = 1\n\fb = 1\n', 'c.conf:2: hcl: syntax error at column 1: unexpected "\\f"'],
     ['a number glued to a name', 'a = 12abc\n', 'c.conf:1: hcl: syntax error at column 7: unexpected "abc"'],

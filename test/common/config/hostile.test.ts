@@ -168,6 +168,26 @@ describe('hostile config input', () => {
     });
   }
 
+  it('hcl: what never ends (strings, ${…}, heredocs, comments, brackets, labels) is refused at its start, in linear time', () => {
+    const near = (unit: string): string => unit.repeat(Math.floor((MAX_CONFIG_BYTES - 100) / unit.length));
+    const cases: [string, RegExp][] = [
+      [`a = "${near('x')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated string "\\"x{19}…"/],
+      [`a = "\${${near('{\n')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated string /],
+      [`a = <<EOF\n${near('EOFx\n')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated heredoc <<EOF/],
+      [`a = 1\n/*${near('*\n')}`, /^config: never\.conf:2: hcl: syntax error at column 1: unterminated \/\* comment/],
+      [`a = ${near('[1,')}`, /^config: never\.conf:1 a(\[\d+\]){60}.*: nested more than 64 levels deep \(the limit\)$/],
+      [`a = f(${near('(x')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unclosed bracket in "f\(\(x/],
+      [`${near('a ')}= 1`, /^config: never\.conf:1: hcl: syntax error at column \d+: unexpected "=" \(after \d+ keys/],
+      [`${near('a ')}{}`, /^config: never\.conf:1 a(\.a){60}.*: nested more than 64 levels deep \(the limit\)$/],
+    ];
+    for (const [text, message] of cases) {
+      const r = refused(parse(text, 'never.conf'));
+      expect(r.message).toMatch(message);
+      expect(r.message.length).toBeLessThan(1_000);
+      expect(r.ms).toBeLessThan(5_000);
+    }
+  });
+
   it('-expandEnv cannot grow a config past the size limit', () => {
     const r = refused(() =>
       parseConfig(serverConfigSchema, 'server:\n  trust_domain: $BIG\n', { filename: 'env.yaml', expandEnv: true, env: { BIG: 'x'.repeat(2_000_000) } }),
