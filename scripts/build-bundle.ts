@@ -24,9 +24,8 @@ import { BUNDLE_DIR, BUNDLE_FILE, MANIFEST_FILE, bundleState, fingerprint } from
 const ROOT = join(import.meta.dirname, '..');
 const NODE_MODULES = realpathSync(join(ROOT, 'node_modules'));
 
-// Loaded at run time from node_modules, never bundled: a native addon, and
-// WebAssembly whose glue uses direct eval and finds its .wasm by path.
-const EXTERNAL_PACKAGES = ['@herald/peercred', 'web-tree-sitter'];
+// Loaded at run time from node_modules, never bundled: a native addon.
+const EXTERNAL_PACKAGES = ['@herald/peercred'];
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 /**

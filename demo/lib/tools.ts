@@ -35,6 +35,8 @@ export function spireBinaries(): { server: string; agent: string } {
 
 /** The go-spiffe interop client (test/interop/go, built by setup). */
 export const goInteropPath = (): string => required('go-spiffe interop client', join(heraldCache(), 'interop', 'go-interop'));
+/** hashicorp/hcl v1 reading HCL texts (test/interop/hcl1, built by setup), for the HCL parser's differential test. */
+export const hcl1ReaderPath = (): string => required('hashicorp/hcl v1 reader', join(heraldCache(), 'interop', 'hcl1-reader'));
 
 /** `java` arguments that run the java-spiffe interop client (test/interop/java, built by setup). */
 export function javaInteropArgs(): string[] {

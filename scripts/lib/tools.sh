@@ -74,6 +74,10 @@ check_go_interop() {
   local out; out=$("$INTEROP_DIR/go-interop" 2>&1 || true)
   case "$out" in *usage*) echo "go-spiffe client in $INTEROP_DIR" ;; *) echo "go-spiffe client not built"; return 1 ;; esac
 }
+check_hcl1_reader() {
+  local out; out=$("$INTEROP_DIR/hcl1-reader" </dev/null 2>&1 || true)
+  case "$out" in *usage*) echo "hashicorp/hcl v1 reader in $INTEROP_DIR" ;; *) echo "hashicorp/hcl v1 reader not built"; return 1 ;; esac
+}
 check_java_interop() {
   [ -f "$INTEROP_DIR/java/classpath" ] || { echo "java-spiffe client not built"; return 1; }
   local out; out=$(java -cp "$INTEROP_DIR/java/classes:$(cat "$INTEROP_DIR/java/classpath")" HeraldInterop 2>&1 || true)
@@ -113,6 +117,16 @@ build_go_interop() {
   echo "setup: building the go-spiffe interop client"
   (cd "$src" && go build -o "$INTEROP_DIR/go-interop" .)
   [ ! -f "$INTEROP_DIR/go-interop.sum.new" ] || mv "$INTEROP_DIR/go-interop.sum.new" "$INTEROP_DIR/go-interop.sum"
+}
+
+# hashicorp/hcl v1 (SPIRE's HCL library), for the differential test of Herald's HCL parser.
+build_hcl1_reader() {
+  local src=$ROOT/test/interop/hcl1
+  mkdir -p "$INTEROP_DIR"
+  if ! sources_changed "$INTEROP_DIR/hcl1-reader.sum" "$src"/*.go "$src/go.mod" "$src/go.sum" && check_hcl1_reader >/dev/null 2>&1; then return 0; fi
+  echo "setup: building the hashicorp/hcl v1 reader"
+  (cd "$src" && go build -o "$INTEROP_DIR/hcl1-reader" .)
+  [ ! -f "$INTEROP_DIR/hcl1-reader.sum.new" ] || mv "$INTEROP_DIR/hcl1-reader.sum.new" "$INTEROP_DIR/hcl1-reader.sum"
 }
 
 build_java_interop() {

@@ -5,7 +5,7 @@
 // SPIRE keys Herald lacks are rejected with the reason.
 import { access, open } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { ConfigError, flagOverrides, parseConfig, prepareParser, s } from '../common/config/index.ts';
+import { ConfigError, flagOverrides, parseConfig, s } from '../common/config/index.ts';
 import type { ConfigLocation, FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { errorMessage } from '../common/errors.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
@@ -298,7 +298,6 @@ export async function loadAgentConfig(options: LoadAgentConfigOptions): Promise<
   const absPath = resolve(cwd, configPath);
   const text = options.text ?? (await readConfigText(configPath, absPath));
   const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
-  await prepareParser(text, { filename });
   const file = parseConfig(agentConfigSchema, text, {
     filename,
     expandEnv: expand,

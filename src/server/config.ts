@@ -5,7 +5,7 @@
 // config loads for every key Herald supports; SPIRE keys Herald lacks are
 // rejected with the reason.
 import { isAbsolute, resolve } from 'node:path';
-import { flagOverrides, parseConfig, prepareParser, s } from '../common/config/index.ts';
+import { flagOverrides, parseConfig, s } from '../common/config/index.ts';
 import type { FlagKeyMap, Infer, ValidationIssue } from '../common/config/index.ts';
 import { LOG_FORMATS, LOG_LEVELS } from '../common/log.ts';
 import { readConfigText, type LoadConfigOptions } from '../common/config/load-options.ts';
@@ -295,7 +295,6 @@ export async function loadServerConfig(options: LoadServerConfigOptions): Promis
   const absPath = resolve(cwd, configPath);
   const text = options.text ?? (await readConfigText(configPath, absPath));
   const filename = options.text !== undefined && options.configPath === undefined ? '<config>' : configPath;
-  await prepareParser(text, { filename });
   const file = parseConfig(serverConfigSchema, text, {
     filename,
     expandEnv: expand,

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadAgentConfig } from '../../src/agent/config.ts';
-import { ConfigError, loadHclParser } from '../../src/common/config/index.ts';
+import { ConfigError } from '../../src/common/config/index.ts';
 import { loadServerConfig } from '../../src/server/config.ts';
 import { ROOT } from '../helpers/herald.ts';
 import { fuzzParams, mutatedText, typedOutcomeAsync } from './fuzz-params.ts';
@@ -22,7 +22,6 @@ describe('fuzz: config files (YAML, JSON, HCL)', () => {
   let hclSeeds: string[] = [];
 
   beforeAll(async () => {
-    await loadHclParser();
     const yamls = [read('conf/agent/agent.yaml'), read('conf/server/server.yaml'), read('demo/compose/web-agent.yaml'), read('demo/compose/echo-server.yaml')];
     yamlSeeds = [...yamls, ...yamls.map((y) => JSON.stringify(parseYaml(y), null, 1))];
     hclSeeds = [read('test/fixtures/spire-conf/agent/agent.conf'), read('test/fixtures/spire-conf/server/server.conf')];

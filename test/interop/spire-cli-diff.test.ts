@@ -490,7 +490,7 @@ async function badConfigs(dir: string, base: string, kind: 'server' | 'agent'): 
     { args: validate(join(dir, `${kind}-missing.conf`)) },
     { args: validate(unknownKey), shape, differs: 'SPIRE logs the unknown keys (stdout) and says "unknown configuration detected"; Herald names the key and its line' },
     { args: validate(badValue), shape, differs: `SPIRE's detail is Go's ("strconv.ParseInt: parsing \"abc\": invalid syntax"); Herald names the key, its line and the expected type` },
-    { args: validate(syntax), shape, differs: "HCL syntax errors: SPIRE's parser reports the unterminated string (\"At 5:30: literal not terminated\"), Herald's the first token it cannot parse" },
+    { args: validate(syntax), shape, differs: "HCL syntax errors: the same error in other words: SPIRE's \"At 5:30: literal not terminated\" (where the line ends), Herald's \"FILE:5: hcl: syntax error at column 20: unterminated string …\" (where the string starts)" },
     { args: validate(badTd), shape, differs: 'Herald adds the file, line and key to the same trust domain message' },
   ];
 }

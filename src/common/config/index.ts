@@ -15,8 +15,8 @@ export type {
   ValidationIssue,
   ValidationResult,
 } from './schema.ts';
-export { configFromOverrides, loadConfigFile, parseConfig, prepareParser } from './load.ts';
-export { detectFormat, loadHclParser } from './hcl.ts';
+export { configFromOverrides, loadConfigFile, parseConfig } from './load.ts';
+export { detectFormat } from './hcl.ts';
 export type { ConfigFormat } from './hcl.ts';
 export type { ConfigOverride, ParseConfigOptions } from './load.ts';
 export { ConfigError, formatProblem } from './config-error.ts';

@@ -9,7 +9,7 @@ import type { ConfigLocation, ConfigProblem } from './config-error.ts';
 import { expandEnv } from './expand-env.ts';
 import { readConfigFileText } from './read-text.ts';
 import type { Env } from './expand-env.ts';
-import { detectFormat, loadHclParser, parseHcl } from './hcl.ts';
+import { detectFormat, parseHcl } from './hcl.ts';
 import type { ConfigFormat } from './hcl.ts';
 import { textProblem } from './limits.ts';
 import { emptyMap, parseYaml } from './raw-node.ts';
@@ -42,7 +42,7 @@ export interface ParseConfigOptions {
   readonly format?: ConfigFormat;
 }
 
-/** Validates config text (HCL, YAML or JSON) against `schema`; throws ConfigError listing every problem. HCL needs `await prepareParser()` first. */
+/** Validates config text (HCL, YAML or JSON) against `schema`; throws ConfigError listing every problem. */
 export function parseConfig<S extends SectionSpec<any, any>>(schema: S, text: string, options: ParseConfigOptions = {}): Infer<S> {
   if (typeof text !== 'string') throw new TypeError('parseConfig: text must be a string');
   const file = options.filename ?? '<config>';
@@ -55,7 +55,7 @@ export function parseConfig<S extends SectionSpec<any, any>>(schema: S, text: st
     const expanded = textProblem(source, file);
     if (expanded !== undefined) throw new ConfigError([{ ...expanded, message: `after -expandEnv: ${expanded.message}` }]);
   }
-  // Detected on the text as written (as prepareParser does), not on what -expandEnv made of it.
+  // Detected on the text as written, not on what -expandEnv made of it.
   const format = options.format ?? detectFormat(options.filename, text);
   const parsed = format === 'hcl' ? parseHcl(source, file) : parseYaml(source, file);
   const hint = options.format === undefined ? formatHint(format, parsed, options.filename, source) : undefined;
@@ -95,14 +95,7 @@ export async function loadConfigFile<S extends SectionSpec<any, any>>(
       cause: err,
     });
   }
-  const filename = options.filename ?? path;
-  await prepareParser(text, { ...options, filename });
-  return parseConfig(schema, text, { ...options, filename });
-}
-
-/** Loads what parseConfig needs for this text (the HCL grammar, for an HCL file); call it before parseConfig. */
-export async function prepareParser(text: string, options: Pick<ParseConfigOptions, 'filename' | 'format'> = {}): Promise<void> {
-  if ((options.format ?? detectFormat(options.filename, text)) === 'hcl') await loadHclParser();
+  return parseConfig(schema, text, { ...options, filename: options.filename ?? path });
 }
 
 /** Validates defaults plus overrides alone, for running without a config file. */

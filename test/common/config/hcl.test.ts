@@ -1,10 +1,10 @@
 // HCL config files (issue 16): SPIRE's own server.conf and agent.conf load as
 // they are, mapped onto the same schema as YAML, with problems at file:line.
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentConfigSchema } from '../../../src/agent/config.ts';
 import { ConfigError, formatProblem } from '../../../src/common/config/config-error.ts';
-import { detectFormat, loadHclParser } from '../../../src/common/config/hcl.ts';
+import { detectFormat } from '../../../src/common/config/hcl.ts';
 import { loadConfigFile, parseConfig } from '../../../src/common/config/load.ts';
 import { serverConfigSchema } from '../../../src/server/config.ts';
 import { AGENT_BIN, ROOT, SERVER_BIN } from '../../helpers/herald.ts';
@@ -14,10 +14,6 @@ import { spireBinaries } from '../../helpers/spire.ts';
 const FIXTURES = join(ROOT, 'test/fixtures/spire-conf');
 const SPIRE_SERVER_CONF = join(FIXTURES, 'server/server.conf');
 const SPIRE_AGENT_CONF = join(FIXTURES, 'agent/agent.conf');
-
-beforeAll(async () => {
-  await loadHclParser();
-});
 
 function problems(schema: typeof serverConfigSchema | typeof agentConfigSchema, text: string, filename = 'server.conf'): string[] {
   try {

@@ -4,7 +4,6 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/common/config/config-error.ts';
-import { loadHclParser } from '../../../src/common/config/hcl.ts';
 import { MAX_CONFIG_BYTES } from '../../../src/common/config/limits.ts';
 import { loadConfigFile, parseConfig } from '../../../src/common/config/load.ts';
 import { serverConfigSchema } from '../../../src/server/config.ts';
@@ -84,10 +83,6 @@ function keysUpToLimit(format: 'yaml' | 'hcl'): string {
   while (Buffer.byteLength(text) > MAX_CONFIG_BYTES) text = manyKeys(format, (n -= 1000));
   return text;
 }
-
-beforeAll(async () => {
-  await loadHclParser();
-});
 
 describe('hostile config input', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
@@ -172,6 +167,26 @@ describe('hostile config input', () => {
       expect(r.message.length).toBeLessThan(1_000);
     });
   }
+
+  it('hcl: what never ends (strings, ${…}, heredocs, comments, brackets, labels) is refused at its start, in linear time', () => {
+    const near = (unit: string): string => unit.repeat(Math.floor((MAX_CONFIG_BYTES - 100) / unit.length));
+    const cases: [string, RegExp][] = [
+      [`a = "${near('x')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated string "\\"x{19}…"/],
+      [`a = "\${${near('{\n')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated string /],
+      [`a = <<EOF\n${near('EOFx\n')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unterminated heredoc <<EOF/],
+      [`a = 1\n/*${near('*\n')}`, /^config: never\.conf:2: hcl: syntax error at column 1: unterminated \/\* comment/],
+      [`a = ${near('[1,')}`, /^config: never\.conf:1 a(\[\d+\]){60}.*: nested more than 64 levels deep \(the limit\)$/],
+      [`a = f(${near('(x')}`, /^config: never\.conf:1: hcl: syntax error at column 5: unclosed bracket in "f\(\(x/],
+      [`${near('a ')}= 1`, /^config: never\.conf:1: hcl: syntax error at column \d+: unexpected "=" \(after \d+ keys/],
+      [`${near('a ')}{}`, /^config: never\.conf:1 a(\.a){60}.*: nested more than 64 levels deep \(the limit\)$/],
+    ];
+    for (const [text, message] of cases) {
+      const r = refused(parse(text, 'never.conf'));
+      expect(r.message).toMatch(message);
+      expect(r.message.length).toBeLessThan(1_000);
+      expect(r.ms).toBeLessThan(5_000);
+    }
+  });
 
   it('-expandEnv cannot grow a config past the size limit', () => {
     const r = refused(() =>
