@@ -1,0 +1,109 @@
+// Gives memory back when a daemon goes quiet after a burst, as Go's runtime
+// does (its scavenger). V8 leaves the heap and the young generation at their
+// burst size until its own memory reducer fires, 8 s or more after the last
+// full GC and only if allocation has been slow: an agent that has just
+// delivered 1,000 SVIDs keeps 10-30 MB it no longer needs meanwhile, often
+// until the next burst. Here: when the process has grown by `growthBytes`
+// since the last forced GC (or since start) and the event loop has then been
+// nearly idle for `idleTicks` ticks, one full GC that shrinks the heap. A busy
+// process never sees one (the loop is not idle); a quiet one sees at most one
+// per growth; and spacing keeps forced GCs under `maxGcShare` of wall time.
+import { eventLoopUtilization } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export interface IdleGcOptions {
+  /** Sampling period. */
+  readonly tickMs?: number;
+  /** Quiet ticks in a row before the GC. */
+  readonly idleTicks?: number;
+  /** A tick whose event-loop utilization is below this is quiet. */
+  readonly idleUtilization?: number;
+  /** RSS growth since the last forced GC that arms the next one. */
+  readonly growthBytes?: number;
+  /** Forced GCs take at most this share of wall time (a 30 ms GC waits 3 s after the previous one at 0.01). */
+  readonly maxGcShare?: number;
+}
+
+/** What one tick sees. */
+export interface IdleGcSample {
+  readonly nowMs: number;
+  /** Event-loop utilization since the previous tick, 0-1. */
+  readonly utilization: number;
+  readonly rssBytes: number;
+}
+
+const DEFAULTS: Required<IdleGcOptions> = { tickMs: 1000, idleTicks: 2, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024, maxGcShare: 0.01 };
+
+/** The decision alone, one sample per tick: true means "collect now". */
+export class IdleGcPolicy {
+  private readonly o: Required<IdleGcOptions>;
+  private quiet = 0;
+  /** RSS after the last forced GC (read one tick later: V8 unmaps freed pages in the background); 0 = none yet. */
+  private floor = 0;
+  private measureFloor = false;
+  private lastGcEndMs = -Infinity;
+  private lastGcMs = 0;
+
+  constructor(opts: IdleGcOptions = {}) {
+    this.o = { ...DEFAULTS, ...opts };
+  }
+
+  get tickMs(): number {
+    return this.o.tickMs;
+  }
+
+  shouldCollect(s: IdleGcSample): boolean {
+    if (this.measureFloor) {
+      this.floor = s.rssBytes;
+      this.measureFloor = false;
+    }
+    this.quiet = s.utilization < this.o.idleUtilization ? this.quiet + 1 : 0;
+    return this.quiet >= this.o.idleTicks && s.rssBytes - this.floor >= this.o.growthBytes && s.nowMs - this.lastGcEndMs >= this.lastGcMs / this.o.maxGcShare;
+  }
+
+  /** A forced GC ran from `startMs` to `endMs`. */
+  collected(startMs: number, endMs: number): void {
+    this.lastGcEndMs = endMs;
+    this.lastGcMs = endMs - startMs;
+    this.quiet = 0;
+    this.measureFloor = true;
+  }
+}
+
+type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
+let gcFn: GcFunction | undefined;
+/** V8's gc(), without --expose-gc on the command line (it would also put `gc` on every daemon's globalThis). */
+function v8Gc(): GcFunction {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as GcFunction;
+  }
+  return gcFn;
+}
+
+/** Full GC that also shrinks the heap and the young generation ("last resort": V8's memory-reducing collection). */
+export function collectAndShrink(): void {
+  v8Gc()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+}
+
+/** Starts the idle collector; `onCollect` hears of each forced GC (its duration). */
+export function startIdleGc(opts: IdleGcOptions = {}, onCollect?: (gcMs: number) => void): { stop(): void } {
+  const policy = new IdleGcPolicy(opts);
+  let elu = eventLoopUtilization();
+  const timer = setInterval(() => {
+    const next = eventLoopUtilization();
+    const utilization = eventLoopUtilization(next, elu).utilization;
+    elu = next;
+    const nowMs = performance.now();
+    if (!policy.shouldCollect({ nowMs, utilization, rssBytes: process.memoryUsage.rss() })) return;
+    collectAndShrink();
+    const endMs = performance.now();
+    policy.collected(nowMs, endMs);
+    // The GC's own time is not the workload's: the next tick measures from here.
+    elu = eventLoopUtilization();
+    onCollect?.(endMs - nowMs);
+  }, policy.tickMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
