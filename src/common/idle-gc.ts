@@ -8,9 +8,9 @@
 // nearly idle for `idleTicks` ticks, one full GC that shrinks the heap. A busy
 // process never sees one (the loop is not idle); a quiet one sees at most one
 // per growth; and spacing keeps forced GCs under `maxGcShare` of wall time.
-import { eventLoopUtilization } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+// V8's gc() comes from --expose-gc on the launchers' command line: taking it
+// through node:v8's setFlagsFromString and a new vm context instead would cost
+// each daemon ~3 MB of RSS for modules loaded just for that.
 
 export interface IdleGcOptions {
   /** Sampling period. */
@@ -71,25 +71,25 @@ export class IdleGcPolicy {
   }
 }
 
-type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
-let gcFn: GcFunction | undefined;
-/** V8's gc(), without --expose-gc on the command line (it would also put `gc` on every daemon's globalThis). */
-function v8Gc(): GcFunction {
-  if (!gcFn) {
-    setFlagsFromString('--expose-gc');
-    gcFn = runInNewContext('gc') as GcFunction;
-  }
-  return gcFn;
-}
+/** V8's gc() as --expose-gc defines it. */
+export type GcFunction = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void;
 
 /** Full GC that also shrinks the heap and the young generation ("last resort": V8's memory-reducing collection). */
-export function collectAndShrink(): void {
-  v8Gc()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+export function collectAndShrink(gc: GcFunction): void {
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
 }
 
-/** Starts the idle collector; `onCollect` hears of each forced GC (its duration). */
-export function startIdleGc(opts: IdleGcOptions = {}, onCollect?: (gcMs: number) => void): { stop(): void } {
+/**
+ * Starts the idle collector with `gc` (globalThis.gc by default); without
+ * one (node run without --expose-gc) it does nothing and says so.
+ * `onCollect` hears of each forced GC (its duration).
+ */
+export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction | undefined } = {}, onCollect?: (gcMs: number) => void): { running: boolean; stop(): void } {
+  const gc = 'gc' in opts ? opts.gc : (globalThis as { gc?: GcFunction }).gc;
+  if (!gc) return { running: false, stop: () => undefined };
   const policy = new IdleGcPolicy(opts);
+  // The global performance object: importing node:perf_hooks would build its whole ESM namespace (~1 MB of RSS).
+  const eventLoopUtilization = performance.eventLoopUtilization.bind(performance);
   let elu = eventLoopUtilization();
   const timer = setInterval(() => {
     const next = eventLoopUtilization();
@@ -97,7 +97,7 @@ export function startIdleGc(opts: IdleGcOptions = {}, onCollect?: (gcMs: number)
     elu = next;
     const nowMs = performance.now();
     if (!policy.shouldCollect({ nowMs, utilization, rssBytes: process.memoryUsage.rss() })) return;
-    collectAndShrink();
+    collectAndShrink(gc);
     const endMs = performance.now();
     policy.collected(nowMs, endMs);
     // The GC's own time is not the workload's: the next tick measures from here.
@@ -105,5 +105,5 @@ export function startIdleGc(opts: IdleGcOptions = {}, onCollect?: (gcMs: number)
     onCollect?.(endMs - nowMs);
   }, policy.tickMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return { running: true, stop: () => clearInterval(timer) };
 }
