@@ -49,8 +49,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`Error: ${describeError(err)}\n`);
           return 1;
         }
-        // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts;
-        // the bin/ launchers pass --expose-gc, without which this does nothing).
+        // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts).
         const idleGc = (await import('../common/idle-gc.ts')).startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
         const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
         const handlers = new Map<NodeJS.Signals, () => void>();

@@ -8,9 +8,7 @@
 // nearly idle for `idleTicks` ticks, one full GC that shrinks the heap. A busy
 // process never sees one (the loop is not idle); a quiet one sees at most one
 // per growth; and spacing keeps forced GCs under `maxGcShare` of wall time.
-// V8's gc() comes from --expose-gc on the launchers' command line: taking it
-// through node:v8's setFlagsFromString and a new vm context instead would cost
-// each daemon ~3 MB of RSS for modules loaded just for that.
+import { createRequire } from 'node:module';
 
 export interface IdleGcOptions {
   /** Sampling period. */
@@ -80,13 +78,26 @@ export function collectAndShrink(gc: GcFunction): void {
 }
 
 /**
- * Starts the idle collector with `gc` (globalThis.gc by default); without
- * one (node run without --expose-gc) it does nothing and says so.
- * `onCollect` hears of each forced GC (its duration).
+ * V8's gc(), obtained when first needed: --expose-gc on the command line
+ * would make Node reject its built-in modules' code cache (~20 ms more CPU
+ * at every start of every command, daemon or CLI), and node:v8 and node:vm,
+ * loaded at start, ~2-5 MB more RSS for a daemon that may never be idle.
+ * Through require: an ESM import would build each module's whole namespace.
  */
-export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction | undefined } = {}, onCollect?: (gcMs: number) => void): { running: boolean; stop(): void } {
-  const gc = 'gc' in opts ? opts.gc : (globalThis as { gc?: GcFunction }).gc;
-  if (!gc) return { running: false, stop: () => undefined };
+export function exposedGc(): GcFunction {
+  const g = (globalThis as { gc?: GcFunction }).gc;
+  if (g) return g;
+  const require = createRequire(import.meta.url);
+  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+  return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as GcFunction;
+}
+
+/**
+ * Starts the idle collector; `gc` defaults to V8's (exposedGc, on the first
+ * collection). `onCollect` hears of each forced GC (its duration).
+ */
+export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction } = {}, onCollect?: (gcMs: number) => void): { stop(): void } {
+  let gc = opts.gc;
   const policy = new IdleGcPolicy(opts);
   // The global performance object: importing node:perf_hooks would build its whole ESM namespace (~1 MB of RSS).
   const eventLoopUtilization = performance.eventLoopUtilization.bind(performance);
@@ -97,6 +108,7 @@ export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction | undefined 
     elu = next;
     const nowMs = performance.now();
     if (!policy.shouldCollect({ nowMs, utilization, rssBytes: process.memoryUsage.rss() })) return;
+    gc ??= exposedGc();
     collectAndShrink(gc);
     const endMs = performance.now();
     policy.collected(nowMs, endMs);
@@ -105,5 +117,5 @@ export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction | undefined 
     onCollect?.(endMs - nowMs);
   }, policy.tickMs);
   timer.unref();
-  return { running: true, stop: () => clearInterval(timer) };
+  return { stop: () => clearInterval(timer) };
 }

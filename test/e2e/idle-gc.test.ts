@@ -1,6 +1,5 @@
 // The launched daemons give memory back once quiet (src/common/idle-gc.ts):
-// this needs the --expose-gc the bin/ launchers pass; without it the idle
-// GC silently does nothing, and only RSS numbers would show it.
+// only RSS numbers would otherwise show that the idle GC runs at all.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
