@@ -5,7 +5,8 @@
 // delivered 1,000 SVIDs keeps 10-30 MB it no longer needs meanwhile, often
 // until the next burst. Here: when the process has grown by `growthBytes`
 // since the last forced GC (or since start) and the event loop has then been
-// nearly idle for `idleTicks` ticks, one full GC that shrinks the heap. A busy
+// nearly idle for `idleTicks` ticks and the `confirmMs` after the last one,
+// one full GC that shrinks the heap. A busy
 // process never sees one (the loop is not idle); a quiet one sees at most one
 // per growth; and spacing keeps forced GCs under `maxGcShare` of wall time.
 import { createRequire } from 'node:module';
@@ -21,6 +22,12 @@ export interface IdleGcOptions {
   readonly growthBytes?: number;
   /** Forced GCs take at most this share of wall time (a 30 ms GC waits 3 s after the previous one at 0.01). */
   readonly maxGcShare?: number;
+  /**
+   * The loop must also be quiet over this last stretch before the GC: a tick
+   * only averages the second behind it, and work that began just before the
+   * tick (an SDS fan-out still flushing its writes) must not wait for the GC.
+   */
+  readonly confirmMs?: number;
 }
 
 /** What one tick sees. */
@@ -31,7 +38,7 @@ export interface IdleGcSample {
   readonly rssBytes: number;
 }
 
-const DEFAULTS: Required<IdleGcOptions> = { tickMs: 1000, idleTicks: 2, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024, maxGcShare: 0.01 };
+const DEFAULTS: Required<IdleGcOptions> = { tickMs: 1000, idleTicks: 2, idleUtilization: 0.05, growthBytes: 8 * 1024 * 1024, maxGcShare: 0.01, confirmMs: 50 };
 
 /** The decision alone, one sample per tick: true means "collect now". */
 export class IdleGcPolicy {
@@ -49,6 +56,17 @@ export class IdleGcPolicy {
 
   get tickMs(): number {
     return this.o.tickMs;
+  }
+
+  get confirmMs(): number {
+    return this.o.confirmMs;
+  }
+
+  /** Whether the loop stayed quiet over the confirmMs after shouldCollect said yes; if not, the quiet count starts again. */
+  confirm(utilization: number): boolean {
+    if (utilization < this.o.idleUtilization) return true;
+    this.quiet = 0;
+    return false;
   }
 
   shouldCollect(s: IdleGcSample): boolean {
@@ -102,20 +120,32 @@ export function startIdleGc(opts: IdleGcOptions & { gc?: GcFunction } = {}, onCo
   // The global performance object: importing node:perf_hooks would build its whole ESM namespace (~1 MB of RSS).
   const eventLoopUtilization = performance.eventLoopUtilization.bind(performance);
   let elu = eventLoopUtilization();
+  let confirming: NodeJS.Timeout | undefined;
   const timer = setInterval(() => {
+    if (confirming) return;
     const next = eventLoopUtilization();
     const utilization = eventLoopUtilization(next, elu).utilization;
     elu = next;
-    const nowMs = performance.now();
-    if (!policy.shouldCollect({ nowMs, utilization, rssBytes: process.memoryUsage.rss() })) return;
-    gc ??= exposedGc();
-    collectAndShrink(gc);
-    const endMs = performance.now();
-    policy.collected(nowMs, endMs);
-    // The GC's own time is not the workload's: the next tick measures from here.
-    elu = eventLoopUtilization();
-    onCollect?.(endMs - nowMs);
+    if (!policy.shouldCollect({ nowMs: performance.now(), utilization, rssBytes: process.memoryUsage.rss() })) return;
+    const before = eventLoopUtilization();
+    confirming = setTimeout(() => {
+      confirming = undefined;
+      if (!policy.confirm(eventLoopUtilization(eventLoopUtilization(), before).utilization)) return;
+      const startMs = performance.now();
+      gc ??= exposedGc();
+      collectAndShrink(gc);
+      const endMs = performance.now();
+      policy.collected(startMs, endMs);
+      // The GC's own time is not the workload's: the next tick measures from here.
+      elu = eventLoopUtilization();
+      onCollect?.(endMs - startMs);
+    }, policy.confirmMs).unref();
   }, policy.tickMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      clearTimeout(confirming);
+    },
+  };
 }

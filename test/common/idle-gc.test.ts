@@ -31,6 +31,16 @@ describe('idle GC policy', () => {
     expect(run(new IdleGcPolicy({ growthBytes: 8 * MB }), [[0, 120], [0, 120], [0, 90], [0, 95], [0, 95], [0.9, 100], [0, 100], [0, 100]])).toEqual([1, 7]);
   });
 
+  it('work in the confirmation stretch cancels the GC and starts the quiet count again', () => {
+    const policy = new IdleGcPolicy({ growthBytes: 8 * MB });
+    const tick = (i: number) => policy.shouldCollect({ nowMs: i * 1000, utilization: 0.01, rssBytes: 120 * MB });
+    expect([tick(0), tick(1)]).toEqual([false, true]);
+    expect(policy.confirm(0.6)).toBe(false);
+    expect(tick(2)).toBe(false);
+    expect(tick(3)).toBe(true);
+    expect(policy.confirm(0.01)).toBe(true);
+  });
+
   it('spaces forced GCs so that they take at most maxGcShare of wall time', () => {
     // A 5 s GC at 1 % waits 500 s: the growth at tick 3 finds no GC before then.
     const ticks: [number, number][] = [[0, 120], [0, 120], [0, 90], [0, 200], [0, 200], [0, 200]];
@@ -52,7 +62,7 @@ describe('idle GC', () => {
 
   it('runs one GC on a quiet event loop, and stop() ends it', async () => {
     const gcs: number[] = [];
-    const idle = startIdleGc({ tickMs: 20, idleTicks: 2, growthBytes: 0, maxGcShare: 1, gc }, (ms) => gcs.push(ms));
+    const idle = startIdleGc({ tickMs: 20, idleTicks: 2, growthBytes: 0, maxGcShare: 1, confirmMs: 10, gc }, (ms) => gcs.push(ms));
     try {
       for (let i = 0; i < 250 && gcs.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(gcs.length).toBeGreaterThan(0);
