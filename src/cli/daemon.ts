@@ -6,6 +6,7 @@
 // The daemon's modules (config schema, plugins, logger) load only when `run`
 // or `validate` runs: the other commands of the binary never pay for them.
 import type { Logger, LogFormat, LogLevel } from '../common/log.ts';
+import type { LogFields } from '../common/log-fields.ts';
 import { describeError, flagsOrHelp, type CliIo, type Command } from './command.ts';
 import type { FlagSpecs, ParsedFlags } from './flags.ts';
 
@@ -48,6 +49,8 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`Error: ${describeError(err)}\n`);
           return 1;
         }
+        // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts).
+        const idleGc = (await import('../common/idle-gc.ts')).startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
         const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
         const handlers = new Map<NodeJS.Signals, () => void>();
         const failure = await new Promise<Error | undefined>((resolve) => {
@@ -62,6 +65,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           void running.failed?.then(resolve);
         });
         for (const [signal, fn] of handlers) process.off(signal, fn);
+        idleGc.stop();
         await running.stop();
         if (failure) {
           io.stderr.write(`Error: ${describeError(failure)}\n`);
