@@ -49,8 +49,12 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           io.stderr.write(`Error: ${describeError(err)}\n`);
           return 1;
         }
-        // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts).
-        const idleGc = (await import('../common/idle-gc.ts')).startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
+        // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts);
+        // HERALD_IDLE_GC=off for a daemon whose rare request must never wait for that GC.
+        const idleGc =
+          process.env.HERALD_IDLE_GC === 'off'
+            ? { stop: () => {} }
+            : (await import('../common/idle-gc.ts')).startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
         const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
         const handlers = new Map<NodeJS.Signals, () => void>();
         const failure = await new Promise<Error | undefined>((resolve) => {
