@@ -6,15 +6,14 @@
 // `connection error: … (is the server running? -socketPath …)`. Before an
 // admin socket is used, its owner is checked: it must be the CLI's own uid
 // or root, or another local user may have put an impostor in its place.
-import { lstatSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { HeraldError } from '../common/errors.ts';
 import { serviceClient, type ServiceName } from '../common/grpc/protos.ts';
 import { callUnaryByName } from '../common/wire/call.ts';
 import type { UnaryMethod, UnaryRequest, UnaryResponse, WireClient } from '../common/wire/types.ts';
-import { ALLOW_INSECURE_SOCKET_DIR_ENV, insecureSocketDirAllowed } from '../common/grpc/uds-socket-file.ts';
+import { connectErrnoError, connectionErrorText, type ConnectionError } from './admin-socket.ts';
 
 export { grpcCodeName, rpcErrorText } from './grpc-status-text.ts';
+export { checkAdminSocket, ConnectionError } from './admin-socket.ts';
 
 /** A client of one of the daemons' APIs, typed with the generated client where there is one. */
 export type Client = grpc.Client;
@@ -27,62 +26,6 @@ export function udsClient<N extends ServiceName>(service: N, socketPath: string,
   const client = new Ctor(`unix:${socketPath}`, grpc.credentials.createInsecure(), options);
   targets.set(client, { socketPath, daemon });
   return client;
-}
-
-/** The CLI could not reach the daemon's socket. */
-export class ConnectionError extends HeraldError {}
-
-/**
- * What grpc-js says when it could not connect ("No connection established.
- * Last error: Error: connect ENOENT /x.sock. Resolution note: "), as one
- * line in the style of Go's dialer.
- */
-function connectionError(details: string, socketPath: string, daemon: string): ConnectionError {
-  const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note:.*)?$/s.exec(details)?.[1]?.trim() ?? details;
-  const m = /^connect (E[A-Z]+)\b/.exec(last);
-  const reason = m ? `dial unix ${socketPath}: connect: ${errnoText(m[1]!)}` : last;
-  return new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: ${reason} (is the ${daemon} running? -socketPath ${socketPath})`);
-}
-
-function errnoText(code: string): string {
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file or directory';
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'EACCES':
-      return 'permission denied';
-    default:
-      return code;
-  }
-}
-
-/**
- * Before talking to an admin socket: it must exist, be a socket, and belong
- * to this user or root. Anyone else's socket there may be an impostor (a
- * user who could write to its directory moved the real one away).
- * HERALD_ALLOW_INSECURE_SOCKET_DIR=1 skips the owner check.
- */
-export function checkAdminSocket(socketPath: string, daemon = 'server', env: Readonly<Record<string, string | undefined>> = process.env): void {
-  let st;
-  try {
-    st = lstatSync(socketPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: dial unix ${socketPath}: connect: no such file or directory (is the ${daemon} running? -socketPath ${socketPath})`);
-    }
-    throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: cannot inspect ${socketPath}: ${(err as Error).message}`, { cause: err });
-  }
-  if (!st.isSocket()) throw new ConnectionError('ERR_UNAVAILABLE_CONNECTION', `connection error: ${socketPath} is not a socket (-socketPath ${socketPath})`);
-  const uid = process.getuid?.() ?? 0;
-  if (st.uid !== uid && st.uid !== 0 && !insecureSocketDirAllowed(env)) {
-    throw new HeraldError(
-      'ERR_PERMISSION_DENIED_SOCKET_OWNER',
-      `refusing to talk to ${socketPath}: the socket is owned by uid ${st.uid}, not by you (uid ${uid}) or root, so it may not be the ${daemon}'s ` +
-        `(another user who can write to its directory could have replaced it). Check who listens there; set ${ALLOW_INSECURE_SOCKET_DIR_ENV}=1 if this is intended`,
-    );
-  }
 }
 
 /** Calls a unary method; rejects with the gRPC status error (a ConnectionError when the socket cannot be reached). */
@@ -102,6 +45,17 @@ function isServiceError(err: unknown): err is grpc.ServiceError {
 function rpcErrorOf(client: grpc.Client, err: grpc.ServiceError): Error {
   const target = targets.get(client);
   return target ? connectionErrorOf(err, target.socketPath, target.daemon) : err;
+}
+
+/**
+ * What grpc-js says when it could not connect ("No connection established.
+ * Last error: Error: connect ENOENT /x.sock. Resolution note: "), as one
+ * line in the style of Go's dialer.
+ */
+function connectionError(details: string, socketPath: string, daemon: string): ConnectionError {
+  const last = /Last error: (?:Error: )?(.*?)(?:\.? Resolution note:.*)?$/s.exec(details)?.[1]?.trim() ?? details;
+  const m = /^connect (E[A-Z]+)\b/.exec(last);
+  return m ? connectErrnoError(m[1]!, socketPath, daemon) : connectionErrorText(last, socketPath, daemon);
 }
 
 /** `err` as a ConnectionError when grpc-js could not connect to `socketPath`; otherwise `err` itself. */

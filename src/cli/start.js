@@ -25,6 +25,7 @@ if (!load) {
   process.stderr.write(`start.js: unknown binary ${JSON.stringify(name)}; one of ${Object.keys(binaries).join(', ')}\n`);
   process.exit(2);
 }
-const commands = await load();
+const argv = commandArgs(name, args);
+const commands = await load(argv);
 flushCompileCache();
-process.exitCode = await runCli(name, commands, commandArgs(name, args), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+process.exitCode = await runCli(name, commands, argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });

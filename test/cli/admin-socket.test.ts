@@ -180,6 +180,34 @@ describe('CLI errors', () => {
     expect(res.stderr).toBe(`Error: connection error: dial unix ${path}: connect: connection refused (is the server running? -socketPath ${path})\n`);
   });
 
+  it('healthcheck -verbose without a daemon says why, as SPIRE does (herald-agent: in spire-agent\'s words)', async () => {
+    const missing = join(tmp.path, 'hc-missing.sock');
+    const stale = join(tmp.path, 'hc-stale.sock');
+    execFileSync('python3', ['-c', `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(stale)})`]);
+    for (const [path, errno, text] of [
+      [missing, 'ENOENT', 'no such file or directory'],
+      [stale, 'ECONNREFUSED', 'connection refused'],
+    ] as const) {
+      const s = await runCommand(SERVER_BIN, ['healthcheck', '-verbose', '-socketPath', path], { cwd: tmp.path });
+      expect({ code: s.code, stdout: s.stdout, stderr: s.stderr }, errno).toEqual({
+        code: 1,
+        stdout: 'Checking server health...\n',
+        stderr: `Failed to check health: connection error: dial unix ${path}: connect: ${text} (is the server running? -socketPath ${path})\nError: server is unhealthy: unable to determine health\n`,
+      });
+      const a = await runCommand(AGENT_BIN, ['healthcheck', '-verbose', '-socketPath', path], { cwd: tmp.path });
+      expect({ code: a.code, stdout: a.stdout, stderr: a.stderr }, errno).toEqual({
+        code: 1,
+        stdout: 'Checking agent health...\n',
+        stderr: `Failed to check health: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial unix ${path}: connect: ${text}"\nAgent is unhealthy: unable to determine health\n`,
+      });
+    }
+  });
+
+  it('healthcheck reports a healthy server', async () => {
+    const res = await server.cli('healthcheck', '-verbose');
+    expect({ code: res.code, stdout: res.stdout, stderr: res.stderr }).toEqual({ code: 0, stdout: 'Checking server health...\nServer is healthy.\n', stderr: '' });
+  });
+
   it.each([' unix:uid:0', 'unix: uid:0', 'unix:uid: 0'])('an entry with the selector %j is refused, naming the selector', async (selector) => {
     const res = await server.cli('entry', 'create', '-parentID', 'spiffe://example.org/node', '-spiffeID', 'spiffe://example.org/ws', '-selector', selector);
     expect(res.code).toBe(1);

@@ -124,6 +124,16 @@ plugins:
     expect(agents.stdout).toContain(`spiffe://${server.trustDomain}/spire/agent/join_token/${token}`);
   }, 120_000);
 
+  it('an insecure bootstrap reads no default root store: it attests even where GRPC_DEFAULT_SSL_ROOTS_FILE_PATH names a missing file', async () => {
+    const token = await generateToken(server);
+    const { config, socket } = await agentConfig('noroots');
+    agent = startProcess(AGENT_BIN, ['run', '-config', config, '-joinToken', token], { cwd: tmp.path, env: { ...process.env, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: join(tmp.path, 'no-such-roots.pem') } });
+    await agent.waitForOutput('Node attestation was successful', 60_000);
+    await agent.waitForOutput('Starting Workload and SDS APIs', 30_000);
+    const health = await runCommand(AGENT_BIN, ['healthcheck', '-socketPath', socket], { cwd: tmp.path });
+    expect(health.code, health.stderr).toBe(0);
+  }, 120_000);
+
   it('a missing or empty token file, or one given with -joinToken, is a clear error before anything starts', async () => {
     const { config, socket } = await agentConfig('badfile');
     const run = (...args: string[]) => runCommand(AGENT_BIN, ['run', '-config', config, ...args], { cwd: tmp.path, timeoutMs: 30_000 });

@@ -5,19 +5,18 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../common/fs.ts';
-import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { fromStruct } from '../../common/grpc/struct.ts';
 import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
 import { flagsOrHelp, type CliIo, type Command } from '../command.ts';
 import { FlagError, parseFlags } from '../flags.ts';
 import { GrpcCode } from '../../common/errors.ts';
 import { connectionErrorOf } from '../grpc-client.ts';
-import { callUnaryMethod } from '../../common/wire/call.ts';
 import { BareCliError, codeName, goDuration, goJson, printProto, protoJson, spireFlags } from '../server/spire-output.ts';
+import { socketPathFlag } from './socket-path.ts';
 import { agentSocketPath, firstMessage, headerMetadata, unaryCall, workloadClient, type WorkloadClient } from './workload-client.ts';
 
 const common = {
-  socketPath: { type: 'string', usage: 'Path to the Workload API socket (default: $SPIFFE_ENDPOINT_SOCKET or /tmp/herald-agent/public/api.sock)' },
+  socketPath: socketPathFlag,
   timeout: { type: 'duration', usage: 'Time to wait for a response', default: '5s', goVar: 'withDefault' },
   output: { type: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', goVar: true },
 } as const;
@@ -180,33 +179,7 @@ export const validateJwt: Command = {
   },
 };
 
-export const healthcheck: Command = {
-  synopsis: 'Determines agent health status',
-  async run(args, io) {
-    const f = flagsOrHelp({ socketPath: common.socketPath, shallow: { type: 'bool', usage: 'Perform a less stringent health check' }, verbose: { type: 'bool', usage: 'Print verbose information' } }, args, 'health', io);
-    if (!f) return 0;
-    if (f.values.verbose) io.stdout.write('Checking agent health...\n');
-    const socket = agentSocketPath(f.values.socketPath, io.env);
-    const Ctor = serviceClient(Services.health);
-    const client = new Ctor(`unix:${socket}`, grpc.credentials.createInsecure());
-    try {
-      const res = await callUnaryMethod(client, 'Check', { service: '' }, new grpc.Metadata(), { deadline: Date.now() + 5000 });
-      if (res.status !== 'SERVING') {
-        io.stderr.write(`Agent is unhealthy: agent returned status ${JSON.stringify(res.status)}\n`);
-        return 1;
-      }
-      io.stdout.write('Agent is healthy.\n');
-      return 0;
-    } catch (err) {
-      const e = err as { code?: unknown; details?: unknown };
-      if (f.values.verbose) io.stderr.write(`Failed to check health: ${typeof e?.code === 'number' && typeof e.details === 'string' ? `rpc error: code = ${codeName(e.code)} desc = ${e.details}` : (err as Error).message}\n`);
-      io.stderr.write('Agent is unhealthy: unable to determine health\n');
-      return 1;
-    } finally {
-      client.close();
-    }
-  },
-};
+export { healthcheck } from './healthcheck.ts';
 
 export const fetchJwtBundle: Command = {
   synopsis: 'Fetches the JWT bundles (JWKS per trust domain) from the Workload API',

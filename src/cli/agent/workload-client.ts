@@ -8,18 +8,7 @@ import { connectionErrorOf } from '../grpc-client.ts';
 import { callUnaryMethod, openServerStream } from '../../common/wire/call.ts';
 import type { StreamMessage, StreamMethod, StreamRequest, UnaryMethod, UnaryRequest, UnaryResponse, WireClient } from '../../common/wire/types.ts';
 
-export const DEFAULT_AGENT_SOCKET = '/tmp/herald-agent/public/api.sock';
-
-/** -socketPath, else SPIFFE_ENDPOINT_SOCKET (unix:///path or unix:/path or a path), else the default. */
-export function agentSocketPath(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
-  if (flag) return flag;
-  const e = env.SPIFFE_ENDPOINT_SOCKET;
-  if (!e) return DEFAULT_AGENT_SOCKET;
-  if (e.startsWith('unix://')) return e.slice('unix://'.length);
-  if (e.startsWith('unix:')) return e.slice('unix:'.length);
-  if (e.startsWith('/')) return e;
-  throw new HeraldError('ERR_INVALID_ARGUMENT_SOCKET', `SPIFFE_ENDPOINT_SOCKET "${e}": only unix sockets are supported by this command`);
-}
+export { agentSocketPath, DEFAULT_AGENT_SOCKET } from './socket-path.ts';
 
 export type WorkloadClient = WireClient<typeof Services.workload>;
 

@@ -8,12 +8,9 @@ import type { ServiceName } from '../../common/grpc/protos.ts';
 import type { WireClient } from '../../common/wire/types.ts';
 import type { CliIo } from '../command.ts';
 import { checkAdminSocket, grpcCodeName, udsClient, type Client } from '../grpc-client.ts';
+import { socketFlag } from './socket-flag.ts';
 
-export const DEFAULT_ADMIN_SOCKET = '/tmp/herald-server/private/api.sock';
-
-export const socketFlag = {
-  socketPath: { type: 'string', usage: 'Path to the Herald server admin API socket', default: DEFAULT_ADMIN_SOCKET },
-} as const;
+export { DEFAULT_ADMIN_SOCKET, socketFlag } from './socket-flag.ts';
 
 export const adminFlags = {
   ...socketFlag,

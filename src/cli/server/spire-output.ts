@@ -3,35 +3,12 @@
 // encoding/json: compact, keys sorted, nulls dropped, <>& escaped), Go's
 // time.Time.String(), gRPC code names and `rpc error: …` messages.
 import protobuf from 'protobufjs';
-import { HeraldError } from '../../common/errors.ts';
 import { protobufTypes } from '../../common/grpc/protos.ts';
 import type { CliIo } from '../command.ts';
-import { FlagError, flagUsage, parseFlags, type FlagSpecs, type ParsedFlags } from '../flags.ts';
+import { codeName, SpireCliError } from './spire-flags.ts';
 
-/** gRPC code names as Go's codes.Code.String(). */
-const CODE_NAMES = [
-  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied',
-  'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
-];
-
-export function codeName(code: number): string {
-  return CODE_NAMES[code] ?? `Code(${code})`;
-}
-
-/** An error spire-agent's API commands print as it is, without "Error: " (their adapter's ErrPrintln). */
-export class BareCliError extends HeraldError {
-  readonly bare = true;
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('ERR_CLI', message, options);
-  }
-}
-
-/** The error SPIRE's CLI prints after "Error: " (the message only; the runner adds the prefix). */
-export class SpireCliError extends HeraldError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('ERR_CLI', message, options);
-  }
-}
+// Also here for the commands that print protos: they need both.
+export { BareCliError, codeName, SpireCliError, spireFlags } from './spire-flags.ts';
 
 function isStatusError(err: unknown): err is { code: number; details: string } {
   const e = err as { code?: unknown; details?: unknown };
@@ -164,36 +141,4 @@ export function goFsError(err: unknown, path: string): string {
   };
   if (code === 'EISDIR') return `read ${path}: is a directory`;
   return `open ${path}: ${text[code ?? ''] ?? (err as Error)?.message ?? String(err)}`;
-}
-
-/**
- * Parses flags as SPIRE's commands do. `-h`: the usage on stderr, then
- * "flag: help requested" (spire-server) or an empty line (spire-agent), and
- * exit 0 (returns undefined). spire-agent's API commands also repeat a flag
- * error after the usage.
- */
-export function spireFlags<const S extends FlagSpecs>(specs: S, args: readonly string[], command: string, io: CliIo, kind: 'server' | 'agent'): Extract<ParsedFlags<S>, { help: false }> | undefined {
-  let parsed: ParsedFlags<S>;
-  try {
-    parsed = parseFlags(specs, args, { command });
-    // cliprinter's -output (and spire-agent's -format) reject an unknown format while parsing.
-    if (!parsed.help) {
-      for (const name of ['output', 'format'] as const) {
-        const v = (parsed.values as Record<string, unknown>)[name];
-        if (!('output' in specs) || typeof v !== 'string' || !parsed.set.has(name as never) || (name === 'format' && !(specs[name] as { goVar?: unknown }).goVar)) continue;
-        if (!/^(json|pretty|prettyprint)$/i.test(v)) {
-          const message = `invalid value ${JSON.stringify(v)} for flag -${name}: bad formatter flag: unknown format option: ${JSON.stringify(v)}`;
-          throw new FlagError(message, name, flagUsage(specs, { command }));
-        }
-      }
-    }
-  } catch (err) {
-    if (kind === 'agent' && err instanceof FlagError) throw new BareCliError(`${err.goMessage}\n${err.usage}${err.goMessage}`, { cause: err });
-    throw err;
-  }
-  if (parsed.help) {
-    io.stderr.write(parsed.usage + (kind === 'server' ? 'flag: help requested\n' : '\n'));
-    return undefined;
-  }
-  return parsed;
 }

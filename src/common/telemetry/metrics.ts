@@ -3,7 +3,7 @@
 // default registry. Names follow SPIRE's go-metrics Prometheus sink: the
 // service name ("spire_server", "spire_agent", or telemetry.MetricPrefix),
 // then the key parts joined with "_" (see docs/observability.md).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prom-client.ts';
 
 /** Latency buckets in milliseconds (SPIRE's timers are in ms). */
 export const LATENCY_BUCKETS_MS = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000];

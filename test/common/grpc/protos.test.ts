@@ -5,7 +5,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { renderProtoDescriptors } from '../../../scripts/gen-proto-descriptors.ts';
-import { decodeMessage, DESCRIPTOR_DIR, encodeAny, groups, LOADER_OPTIONS, protobufTypes, serviceDefinition, serviceDefinitions, Services, type Group } from '../../../src/common/grpc/protos.ts';
+import { decodeMessage, DESCRIPTOR_DIR, encodeAny, groups, LOADER_OPTIONS, lookedUpTypes, parseProtoGroup, protobufTypes, serviceDefinition, serviceDefinitions, Services, type Group } from '../../../src/common/grpc/protos.ts';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -52,6 +52,21 @@ describe(DESCRIPTOR_DIR, () => {
     expect(decodeMessage('envoy.extensions.transport_sockets.tls.v3.Secret', any.value)).toMatchObject(secret);
     const full = protobufTypes('sds').lookupType('envoy.extensions.transport_sockets.tls.v3.Secret');
     expect(Buffer.from(full.encode(full.fromObject(secret)).finish())).toEqual(any.value);
+  });
+
+  it.each(Object.keys(groups) as Group[])('holds every type its services and lookedUpTypes reach, all resolvable, and no other: %s', (group) => {
+    const r = protobufTypes(group);
+    for (const name of lookedUpTypes[group] ?? []) expect(r.lookupType(name).fullName).toBe(`.${name}`);
+    // Unreached Envoy types are gone (the sds files define ~220, of which ~50 are used).
+    const full = parseProtoGroup(group);
+    const count = (ns: protobuf.NamespaceBase): number => ns.nestedArray.reduce((n, o) => n + (o instanceof protobuf.Type || o instanceof protobuf.Enum ? 1 : 0) + (o instanceof protobuf.Namespace ? count(o) : 0), 0);
+    expect(count(r)).toBeLessThanOrEqual(count(full));
+    if (group === 'sds' || group === 'authz') expect(count(r)).toBeLessThan(count(full) / 2);
+  });
+
+  it('encodes the SPIFFE certificate validator config the SDS handler sends', () => {
+    const any = encodeAny('envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig', { trust_domains: [{ name: 'example.org', trust_bundle: { inline_bytes: Buffer.from('pem') } }] });
+    expect(decodeMessage('envoy.extensions.transport_sockets.tls.v3.SPIFFECertValidatorConfig', any.value)).toMatchObject({ trust_domains: [{ name: 'example.org' }] });
   });
 
   it('serves the services and message types the code looks up', () => {
