@@ -10,6 +10,8 @@ import { connect as http2Connect, constants as h2 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { GrpcCode } from '../common/errors.ts';
 
+const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
 /** A gRPC status other than OK, shaped as grpc-js's ServiceError (code, details) so that describeError prints it as SPIRE does. */
 export class UdsCallError extends Error {
   readonly code: number;
@@ -116,7 +118,13 @@ export function udsUnary(socketPath: string, path: string, request: Uint8Array, 
       httpStatus = Number(headers[h2.HTTP2_HEADER_STATUS]);
       status = statusOf(headers);
     });
-    stream.on('data', (d: Buffer) => chunks.push(d));
+    let received = 0;
+    stream.on('data', (d: Buffer) => {
+      received += d.length;
+      chunks.push(d);
+      // grpc-js's default limit on a received message: a server that streams on is cut off, not buffered.
+      if (received > MAX_RESPONSE_BYTES + 5) finish(new UdsCallError(GrpcCode.RESOURCE_EXHAUSTED, `Received message larger than max (${received - 5} vs. ${MAX_RESPONSE_BYTES})`));
+    });
     stream.on('trailers', (trailers) => {
       status = statusOf(trailers) ?? status;
     });

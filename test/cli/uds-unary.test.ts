@@ -67,6 +67,32 @@ describe('udsUnary and checkHealth against a grpc-js server', () => {
     expect({ code: err.code, details: err.details, connectErrno: err.connectErrno }).toEqual({ code: grpc.status.FAILED_PRECONDITION, details: 'not ready: 100% "données" ✓', connectErrno: undefined });
   });
 
+  it('a server that sends more than 4 MiB is cut off with RESOURCE_EXHAUSTED, not buffered', async () => {
+    const { createServer } = await import('node:http2');
+    const rogue = createServer();
+    rogue.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      const chunk = Buffer.alloc(1024 * 1024);
+      let sent = 0;
+      const more = () => {
+        while (sent < 64 && !stream.destroyed) {
+          sent++;
+          if (!stream.write(chunk)) return void stream.once('drain', more);
+        }
+      };
+      stream.on('error', () => {});
+      more();
+    });
+    const rogueSocket = join(tmp.path, 'rogue.sock');
+    await new Promise<void>((r) => rogue.listen(rogueSocket, r));
+    try {
+      const err = await failure(udsUnary(rogueSocket, '/grpc.health.v1.Health/Check', new Uint8Array(), 10_000));
+      expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    } finally {
+      await new Promise((r) => rogue.close(r));
+    }
+  });
+
   it('a method the server does not have is UNIMPLEMENTED', async () => {
     const err = await failure(udsUnary(socketPath, '/grpc.health.v1.Health/Nope', new Uint8Array(0), 5000));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
