@@ -15,7 +15,7 @@
 // stale (src/cli/bundle.js), so a `git pull` without setup never runs old code.
 import { spawnSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -97,6 +97,19 @@ function rewriteImports(code: string, externals: ReadonlyMap<string, string>): s
   });
 }
 
+/** Builds whose chunks a rebuild keeps: this one and the two before it. */
+const KEPT_BUILDS = 3;
+
+/** The chunk names of the builds before, newest first, as the bundle's manifest lists them. */
+function previousBuilds(out: string): string[][] {
+  try {
+    const { builds } = JSON.parse(readFileSync(join(out, MANIFEST_FILE), 'utf8')) as { builds?: unknown };
+    return Array.isArray(builds) ? builds.filter((b): b is string[] => Array.isArray(b) && b.every((n) => typeof n === 'string' && /^[\w.-]+\.mjs$/.test(n))) : [];
+  } catch {
+    return [];
+  }
+}
+
 export async function buildBundle(out = BUNDLE_DIR): Promise<{ file: string; chunks: number; bytes: number; inputs: number; ms: number }> {
   const t0 = performance.now();
   const { build } = await import('rolldown');
@@ -122,7 +135,15 @@ export async function buildBundle(out = BUNDLE_DIR): Promise<{ file: string; chu
   const npmLock = 'node_modules/.package-lock.json';
   const packaged = (rel: string) => rel.startsWith('node_modules/');
   const inputs = existsSync(join(ROOT, npmLock)) ? [...modules.filter((m) => !packaged(m)), npmLock] : modules;
-  writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(fingerprint(ROOT, inputs)) + '\n');
+  // A daemon started from an earlier build imports its lazy chunks by name
+  // long after it started: the chunks of the last builds stay beside the new
+  // ones (content-hashed names never collide), so a rebuild under running
+  // daemons (an upgrade) does not pull code from under them.
+  const builds = [chunks.map((c) => c.fileName), ...previousBuilds(out).slice(0, KEPT_BUILDS - 1)];
+  for (const name of builds.slice(1).flat()) {
+    if (!existsSync(join(tmp, name)) && existsSync(join(out, name))) copyFileSync(join(out, name), join(tmp, name));
+  }
+  writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify({ ...fingerprint(ROOT, inputs), builds }) + '\n');
   // Swap in whole: a launcher never sees a new bundle with an old manifest.
   rmSync(out, { recursive: true, force: true });
   mkdirSync(dirname(out), { recursive: true });

@@ -87,6 +87,25 @@ describe('the CLI bundle', () => {
     expect(required.stderr).toContain(`the CLI bundle ${stale} is stale`);
   }, 60_000);
 
+  it('keeps the chunks of the two builds before it, for daemons started from them, and no older', async () => {
+    const dir = await copyOfBundle('rebuilt');
+    // As if the build before had a chunk this one does not (a source changed since): a daemon started from it may import it any time.
+    const older = 'from-an-older-build-AAAAAAAA.mjs';
+    const manifestPath = join(dir, MANIFEST_FILE);
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { builds: string[][] };
+    await writeFile(join(dir, older), 'export const x = 1;\n');
+    manifest.builds[0]!.push(older);
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    const present = async () => (await readdir(dir)).includes(older);
+    await buildBundle(dir);
+    expect(await present()).toBe(true);
+    expect(bundleState(ROOT, dir)).toBe('fresh');
+    await buildBundle(dir);
+    expect(await present()).toBe(true);
+    await buildBundle(dir);
+    expect(await present()).toBe(false);
+  }, 120_000);
+
   it('is stale when a file it records is touched, deleted or missing', async () => {
     const dir = await copyOfBundle('touched');
     const manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8')) as { files: Record<string, [number, number]> };
