@@ -11,10 +11,12 @@ import { checkSignRequest, signClaims } from '../../spiffe/jwtsvid.ts';
 import type { RegistrationEntry } from '../datastore/types.ts';
 import type { CredentialBuilder, X509SvidTemplate } from '../credtemplate/builder.ts';
 import type { X509SvidKind } from '../credtemplate/composer.ts';
-import { serializeTemplate, signLeaf } from '../credtemplate/x509.ts';
+import { planLeaf, signLeaf } from '../credtemplate/x509.ts';
 import type { CaManager } from './manager.ts';
 import type { X509CaAuthority } from './slot.ts';
-import type { SignJob, SigningPool } from './signing-pool.ts';
+import type { SigningPool } from './signing-pool.ts';
+import type { SignJob } from './signing-jobs.ts';
+import { randomSerials } from '../../spiffe/x509-template.ts';
 import { csrPublicKeyInfo, parseCsr } from '../../spiffe/csr.ts';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 
@@ -87,14 +89,15 @@ export class SvidIssuer {
       );
     }
     const results: BatchItemResult[] = new Array(items.length);
-    const jobs: SignJob[] = [];
+    const jobs: (SignJob & { serialHex: string })[] = [];
     const jobIndex: number[] = [];
+    const serials = randomSerials(items.length);
     const addJob = (i: number, template: X509SvidTemplate): void => {
       const it = items[i]!;
-      jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template: serializeTemplate(template) });
+      jobs.push({ ...planLeaf({ ca: ca.certificate, id: it.id, now, ttlMs: ttlOf(it.ttlSeconds), template }, serials[i]), csr: it.csr });
       jobIndex.push(i);
     };
-    // Composed here, synchronously unless a composer is asynchronous.
+    // Composed and planned here, synchronously unless a composer is asynchronous.
     const pending: Promise<void>[] = [];
     items.forEach((it, i) => {
       try {
@@ -105,7 +108,7 @@ export class SvidIssuer {
           spki = parseCsr(it.csr).spki; // throws the error the worker would have
         }
         const t = this.#cfg.credentials.buildX509SvidTemplate('workload', { id: it.id, spki, dnsNames: it.dnsNames, entry: it.entry });
-        if (t instanceof Promise) pending.push(t.then((template) => addJob(i, template), (err: unknown) => void (results[i] = failed(err))));
+        if (t instanceof Promise) pending.push(t.then((template) => addJob(i, template)).catch((err: unknown) => void (results[i] = failed(err))));
         else addJob(i, t);
       } catch (err) {
         results[i] = failed(err);
@@ -116,9 +119,8 @@ export class SvidIssuer {
       this.#pool.setCa(ca.certificate, ca.key);
       const signed = await this.#pool.sign(jobs);
       signed.forEach((r, k) => {
-        results[jobIndex[k]!] = r.ok
-          ? { ok: true, svid: { chain: chainOf(Buffer.from(r.der.buffer, r.der.byteOffset, r.der.byteLength)), expiresAt: r.notAfter, serial: BigInt(`0x${r.serialHex}`).toString(10) } }
-          : { ok: false, code: r.code, message: r.message };
+        const job = jobs[k]!;
+        results[jobIndex[k]!] = r.ok ? { ok: true, svid: { chain: chainOf(r.der), expiresAt: job.notAfter, serial: BigInt(`0x${job.serialHex}`).toString(10) } } : { ok: false, code: r.code, message: r.message };
       });
     }
     return results;

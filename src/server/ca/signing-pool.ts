@@ -3,8 +3,9 @@
 // call are split across the workers; each worker holds the active CA and is
 // told when it changes. Only for CA keys the key manager can export (keys
 // held in this process); a key that never leaves its manager signs inline.
-// Each job carries its composed template (credential template builder):
-// workers encode and sign, they never compose.
+// Each job carries its planned leaf (serial, validity and the composed
+// template's DER: signing-jobs.ts): workers verify the CSR, splice its key
+// into the leaf and sign; they never compose.
 // The first worker starts when an agent attests or renews (warm(): its
 // batches follow) or on the first sign(), never on the start-up path; more
 // start only while the running ones are all busy (#workersFor). They load signing-worker-entry.js, which turns Node's compile
@@ -16,56 +17,15 @@ import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
+import { decodeReply, encodeJobs, transferables, type BatchReply, type JobBatch, type SignJob, type SignResult } from './signing-jobs.ts';
 
-export interface SignJob {
-  csr: Uint8Array;
-  id: string;
-  now: number;
-  ttlMs: number;
-  /** The composed subject, DNS SANs and extra extensions (credtemplate serializeTemplate). */
-  template: string;
-}
+export type { SignJob, SignResult } from './signing-jobs.ts';
 
-export type SignResult = { ok: true; der: Uint8Array; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
-
-// Byte strings cross the thread boundary packed into one ArrayBuffer that is
-// transferred, not cloned: a clone copies each view's whole backing store
-// (a CSR is a view into its gRPC message, a leaf into an 8 KiB pool slab)
-// and allocates per view on the other side.
-export interface PackedBytes {
-  buffer: ArrayBuffer;
-  /** End offset of each item; item i starts where item i−1 ends. */
-  ends: number[];
-}
-
-export function packBytes(items: readonly (Uint8Array | undefined)[]): PackedBytes {
-  const ends: number[] = [];
-  let total = 0;
-  for (const b of items) ends.push((total += b?.byteLength ?? 0));
-  const out = new Uint8Array(new ArrayBuffer(total));
-  items.forEach((b, i) => b && out.set(b, i === 0 ? 0 : ends[i - 1]!));
-  return { buffer: out.buffer, ends };
-}
-
-/** Item `i` of a packed buffer, as a Buffer sharing its memory. */
-export function unpackBytes(p: PackedBytes, i: number): Buffer {
-  const start = i === 0 ? 0 : p.ends[i - 1]!;
-  return Buffer.from(p.buffer, start, p.ends[i]! - start);
-}
-
-/** What a worker is sent for each job (its CSR travels in `csrs`). */
-export type JobMeta = Omit<SignJob, 'csr'>;
-/** What a worker answers for each job (a signed leaf's DER travels in `ders`). */
-export type ResultMeta = { ok: true; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
-
-export type WorkerMessage =
-  | { kind: 'ca'; certificate: Uint8Array; privateKey: Uint8Array }
-  | { kind: 'jobs'; batch: number; jobs: JobMeta[]; csrs: PackedBytes };
+export type WorkerMessage = { kind: 'ca'; certificate: Uint8Array; privateKey: Uint8Array } | { kind: 'jobs'; batch: number; jobs: JobBatch };
 
 export interface WorkerReply {
   batch: number;
-  results: ResultMeta[];
-  ders: PackedBytes;
+  reply: BatchReply;
 }
 
 interface Pending {
@@ -120,7 +80,7 @@ export class SigningPool {
       const p = this.#pending.get(m.batch);
       this.#pending.delete(m.batch);
       if (p) p.on.inflight--;
-      p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
+      p?.resolve(decodeReply(m.reply));
       this.#stopWhenIdle();
     });
     w.worker.on('error', (err) => {
@@ -174,9 +134,8 @@ export class SigningPool {
       const batch = this.#nextBatch++;
       parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject, on })));
       on.inflight++;
-      const csrs = packBytes(slice.map((j) => j.csr));
-      const metas = slice.map(({ id, now, ttlMs, template }): JobMeta => ({ id, now, ttlMs, template }));
-      on.worker.postMessage({ kind: 'jobs', batch, jobs: metas, csrs } satisfies WorkerMessage, [csrs.buffer]);
+      const encoded = encodeJobs(slice);
+      on.worker.postMessage({ kind: 'jobs', batch, jobs: encoded } satisfies WorkerMessage, transferables(encoded));
     }
     return (await Promise.all(parts)).flat();
   }
