@@ -58,17 +58,13 @@ export class SvidIssuer {
     this.#pool = pool;
   }
 
-  /** Starts the signing pool's workers if they are not running (an agent attested: its batches follow). */
-  warmBatchSigning(): void {
-    this.#pool?.warm();
-  }
-
   /**
-   * Verifies each CSR and signs a workload SVID for it: on the signing pool
-   * when there is one, the batch is big (agents) and the CA key can be
-   * exported to the workers; else inline through the key's signer.
-   * Templates are composed here, on the main thread, and handed to the
-   * workers as plain data. Per-item results.
+   * Verifies each CSR and signs a workload SVID for it: through the
+   * signing pool when there is one, the batch is big (agents) and the CA
+   * key can be exported (the pool signs on this thread until the load
+   * calls for its workers); else inline through the key's signer. Leaves
+   * are planned here (template composed and encoded, serial, validity).
+   * Per-item results.
    */
   async signX509SvidBatch(items: { id: SpiffeId; csr: Uint8Array; ttlSeconds?: number; dnsNames?: readonly string[]; entry?: RegistrationEntry }[]): Promise<BatchItemResult[]> {
     const ca = this.#ca.currentX509Ca();

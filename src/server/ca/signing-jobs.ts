@@ -79,8 +79,23 @@ export function transferables(m: JobBatch | BatchReply): ArrayBuffer[] {
   return 'times' in m ? [m.bytes.buffer, m.bytes.ends.buffer as ArrayBuffer, m.times.buffer as ArrayBuffer] : [m.ders.buffer, m.ders.ends.buffer as ArrayBuffer];
 }
 
-/** Verifies each job's CSR and signs its leaf with `ca` (a worker's copy of the CA key). */
-export function signJobs(ca: { certificate: X509Certificate; privateKey: KeyObject } | undefined, batch: JobBatch): BatchReply {
+export interface SigningCa {
+  certificate: X509Certificate;
+  privateKey: KeyObject;
+}
+
+/** Verifies a job's CSR and signs its leaf with `ca`; the leaf's DER. Throws what the caller reports for the job. */
+export function signJob(ca: SigningCa, job: SignJob): Buffer {
+  const csr = parseCsr(job.csr);
+  return signLeafWithKey(ca.certificate, ca.privateKey, { ...job, spki: csr.spki });
+}
+
+export function failure(err: unknown): { ok: false; code: number; message: string } {
+  return { ok: false, code: grpcStatusFor(err), message: errorMessage(err) };
+}
+
+/** signJob for every job of a batch (a worker's copy of the CA key). */
+export function signJobs(ca: SigningCa | undefined, batch: JobBatch): BatchReply {
   const n = batch.times.length / 2;
   const ders: Buffer[] = new Array(n);
   const failures: BatchReply['failures'] = [];
@@ -88,18 +103,18 @@ export function signJobs(ca: { certificate: X509Certificate; privateKey: KeyObje
   for (let i = 0; i < n; i++) {
     try {
       if (!ca) throw new Error('signing worker has no CA');
-      const csr = parseCsr(field(i, 0));
-      ders[i] = signLeafWithKey(ca.certificate, ca.privateKey, {
+      ders[i] = signJob(ca, {
+        csr: field(i, 0),
         serial: field(i, 1),
         notBefore: batch.times[i * 2]!,
         notAfter: batch.times[i * 2 + 1]!,
         subject: field(i, 2),
         subjectAltName: field(i, 3),
         extraExtensions: field(i, 4),
-        spki: csr.spki,
       });
     } catch (err) {
-      failures.push({ index: i, code: grpcStatusFor(err), message: errorMessage(err) });
+      const { code, message } = failure(err);
+      failures.push({ index: i, code, message });
     }
   }
   return { ders: packBytes(ders), failures };

@@ -6,18 +6,23 @@
 // Each job carries its planned leaf (serial, validity and the composed
 // template's DER: signing-jobs.ts): workers verify the CSR, splice its key
 // into the leaf and sign; they never compose.
-// The first worker starts when an agent attests or renews (warm(): its
-// batches follow) or on the first sign(), never on the start-up path; more
-// start only while the running ones are all busy (#workersFor). They load signing-worker-entry.js, which turns Node's compile
-// cache on inside the worker before loading the TypeScript body, so a worker
-// start skips type stripping as the main thread does.
+// While no worker runs, batches are signed on this thread, a few
+// milliseconds per turn of the event loop: a worker's start and JIT
+// warm-up cost more CPU than a burst such as an agent's first thousand
+// SVIDs. The first worker starts once inline signing has kept this thread
+// busy for INLINE_BUSY_MS of the last second or so (sustained load), never
+// on the start-up path; more start only while the running ones are all
+// busy (#workersFor). They load signing-worker-entry.js, which turns
+// Node's compile cache on inside the worker before loading the TypeScript
+// body, so a worker start skips type stripping as the main thread does.
 // Workers stop after SIGNING_POOL_IDLE_MS without work: each holds ~10–15 MiB
 // of RSS (its own V8 heap and modules), which an idle server should not keep.
 import type { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
-import { decodeReply, encodeJobs, transferables, type BatchReply, type JobBatch, type SignJob, type SignResult } from './signing-jobs.ts';
+import { createPrivateKey } from 'node:crypto';
+import { decodeReply, encodeJobs, failure, signJob, transferables, type BatchReply, type JobBatch, type SignJob, type SigningCa, type SignResult } from './signing-jobs.ts';
 
 export type { SignJob, SignResult } from './signing-jobs.ts';
 
@@ -42,6 +47,16 @@ interface PoolWorker {
 /** How long workers wait for work before they stop (the next batch starts them again). */
 export const SIGNING_POOL_IDLE_MS = 3000;
 
+/**
+ * Inline signing's share of this thread, in ms per second (a 1 s moving
+ * sum), above which the workers start. ~1,700 SVIDs inline per second: an
+ * agent's burst of a thousand stays inline, a steady stream goes to them.
+ */
+export const INLINE_BUSY_MS = 250;
+
+/** The longest inline signing runs before it lets the event loop turn. */
+const INLINE_SLICE_MS = 4;
+
 export class SigningPool {
   readonly #size: number;
   readonly #idleMs: number;
@@ -49,12 +64,17 @@ export class SigningPool {
   readonly #workers: PoolWorker[] = [];
   readonly #pending = new Map<number, Pending & { on: PoolWorker }>();
   #nextBatch = 1;
-  #ca: { certificate: X509Certificate; message: WorkerMessage } | undefined;
+  #ca: { certificate: X509Certificate; message: WorkerMessage & { kind: 'ca' }; inline?: SigningCa } | undefined;
   #closed = false;
+  readonly #inlineBusyMs: number;
+  /** Inline signing time, decayed with a 1 s time constant, and when it was last updated. */
+  #inlineLoad = { ms: 0, at: 0 };
 
-  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS) {
+  /** `inlineBusyMs`: INLINE_BUSY_MS; 0 sends every batch to the workers. */
+  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS, inlineBusyMs = INLINE_BUSY_MS) {
     this.#size = Math.max(1, size);
     this.#idleMs = idleMs;
+    this.#inlineBusyMs = inlineBusyMs;
   }
 
   /** The most workers the pool starts. */
@@ -120,9 +140,43 @@ export class SigningPool {
     for (const w of this.#workers) w.worker.postMessage(this.#ca.message);
   }
 
-  /** Signs `jobs`, in order, spread over the least busy workers. */
+  /**
+   * Signs `jobs`, in order: on this thread while no worker runs and inline
+   * signing is below its budget, else spread over the least busy workers.
+   */
   async sign(jobs: SignJob[]): Promise<SignResult[]> {
     if (this.#closed) throw new Error('signing pool is closed');
+    const out: SignResult[] = [];
+    const ca = this.#ca;
+    let i = 0;
+    while (i < jobs.length && this.#workers.length === 0 && ca && this.#inlineLoadMs() < this.#inlineBusyMs) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.#closed) throw new Error('signing pool is closed');
+      ca.inline ??= { certificate: ca.certificate, privateKey: createPrivateKey({ key: Buffer.from(ca.message.privateKey), format: 'der', type: 'pkcs8' }) };
+      const t0 = performance.now();
+      do {
+        try {
+          out.push({ ok: true, der: signJob(ca.inline, jobs[i]!) });
+        } catch (err) {
+          out.push(failure(err));
+        }
+      } while (++i < jobs.length && performance.now() - t0 < INLINE_SLICE_MS);
+      this.#addInlineLoad(performance.now() - t0);
+    }
+    if (i < jobs.length) out.push(...(await this.#signOnWorkers(i === 0 ? jobs : jobs.slice(i))));
+    return out;
+  }
+
+  #inlineLoadMs(now = performance.now()): number {
+    return this.#inlineLoad.ms * Math.exp((this.#inlineLoad.at - now) / 1000);
+  }
+
+  #addInlineLoad(ms: number): void {
+    const now = performance.now();
+    this.#inlineLoad = { ms: this.#inlineLoadMs(now) + ms, at: now };
+  }
+
+  async #signOnWorkers(jobs: SignJob[]): Promise<SignResult[]> {
     const workers = [...this.#workersFor()].sort((a, b) => a.inflight - b.inflight);
     const n = Math.min(workers.length, Math.ceil(jobs.length / 8));
     const per = Math.ceil(jobs.length / n);
