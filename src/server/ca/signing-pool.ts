@@ -17,11 +17,10 @@
 // body, so a worker start skips type stripping as the main thread does.
 // Workers stop after SIGNING_POOL_IDLE_MS without work: each holds ~10–15 MiB
 // of RSS (its own V8 heap and modules), which an idle server should not keep.
-import type { X509Certificate } from 'node:crypto';
+import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
-import { createPrivateKey } from 'node:crypto';
 import { decodeReply, encodeJobs, failure, signJob, transferables, type BatchReply, type JobBatch, type SignJob, type SigningCa, type SignResult } from './signing-jobs.ts';
 
 export type { SignJob, SignResult } from './signing-jobs.ts';
@@ -49,7 +48,7 @@ export const SIGNING_POOL_IDLE_MS = 3000;
 
 /**
  * Inline signing's CPU time on this thread, in ms per second (a 1 s
- * moving sum), above which the workers start. ~1,700 SVIDs inline per second: an
+ * moving sum), above which the workers start: ~1,700 SVIDs a second. An
  * agent's burst of a thousand stays inline, a steady stream goes to them.
  */
 export const INLINE_BUSY_MS = 250;
@@ -162,7 +161,8 @@ export class SigningPool {
           out.push(failure(err));
         }
       } while (++i < jobs.length && performance.now() - t0 < INLINE_SLICE_MS);
-      // This thread's CPU time, not the slice's wall time: on a busy machine a slice is preempted and would count time not spent signing.
+      // This thread's CPU time, not the slice's wall time: on a busy
+      // machine a slice is preempted, and would count time not spent signing.
       const cpu = process.threadCpuUsage(cpu0);
       this.#addInlineLoad((cpu.user + cpu.system) / 1000);
     }
