@@ -29,9 +29,9 @@ function fetched(adminSocket: string): Promise<number> {
 
 const profDir = process.env.HERALD_CPU_PROF;
 const results: { cpuMs: number; wallMs: number }[] = [];
-// One server, one new agent (and N new entries) per run: run 1 also starts
-// the server's signing workers (they start when the first agent attests),
-// the later runs see a server that has been issuing already.
+// One server, one new agent (and N new entries) per run: run 1 is the
+// server's first issuance (cold JIT; signing workers start only under
+// sustained load), the later runs see a server that has been issuing already.
 const server = await startServerProc({ trustDomain: 'bench.example', ...(profDir ? { env: cpuProfEnv(profDir) } : {}) });
 try {
   for (let run = 0; run < RUNS; run++) {
@@ -66,6 +66,6 @@ try {
 const per1000 = (r: { cpuMs: number }): string => ((r.cpuMs * 1000) / SVIDS).toFixed(0);
 const warm = results.slice(1).sort((a, b) => a.cpuMs - b.cpuMs);
 console.log(`Node ${process.version}; agent start → ${SVIDS} X509-SVIDs fetched, ${RUNS} agents one after the other on one server`);
-console.log(`server CPU (user+sys, all threads) per 1,000 SVIDs: first agent (signing workers start) ${per1000(results[0]!)} ms` +
+console.log(`server CPU (user+sys, all threads) per 1,000 SVIDs: first agent (cold server) ${per1000(results[0]!)} ms` +
   (warm.length > 0 ? `; later agents min ${per1000(warm[0]!)}, median ${per1000(warm[Math.floor(warm.length / 2)]!)}, max ${per1000(warm[warm.length - 1]!)} ms` : ''));
 console.log(`wall (agent start → all fetched): ${results.map((r) => r.wallMs.toFixed(0)).join(', ')} ms`);

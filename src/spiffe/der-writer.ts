@@ -2,16 +2,36 @@
 // leaves is the server's hot path, and building them byte by byte is ~10×
 // faster than a general ASN.1 library.
 
-function len(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
+/** Bytes a DER length takes. */
+export function lengthSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x1000000 ? 4 : 5;
 }
 
-export function tlv(tag: number, ...content: Buffer[]): Buffer {
-  const body = content.length === 1 ? content[0]! : Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), len(body.length), body]);
+/** Writes a DER length at `off`; returns the offset after it. */
+export function writeLength(out: Uint8Array, off: number, n: number): number {
+  if (n < 0x80) {
+    out[off] = n;
+    return off + 1;
+  }
+  const k = lengthSize(n) - 1;
+  out[off++] = 0x80 | k;
+  for (let i = k - 1; i >= 0; i--) out[off++] = Math.floor(n / 2 ** (8 * i)) & 0xff;
+  return off;
+}
+
+// One allocation per element: the header and the contents are written into
+// a buffer of the final size (no separate tag, length and concat buffers).
+export function tlv(tag: number, ...content: Uint8Array[]): Buffer {
+  let n = 0;
+  for (const c of content) n += c.length;
+  const out = Buffer.allocUnsafe(1 + lengthSize(n) + n);
+  out[0] = tag;
+  let off = writeLength(out, 1, n);
+  for (const c of content) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }
 
 export const seq = (...c: Buffer[]): Buffer => tlv(0x30, ...c);

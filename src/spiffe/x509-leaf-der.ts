@@ -5,7 +5,7 @@
 // node:crypto in a signing worker). The hot path of issuance: no ASN.1
 // library, no certificate parsed back.
 import { X509Certificate, createHash } from 'node:crypto';
-import { bitString, bool, element, explicit, ia5, octets, oid, printable, seq, set, time, tlv, uint, utf8 } from './der-writer.ts';
+import { bitString, bool, element, explicit, ia5, lengthSize, octets, oid, printable, seq, set, time, tlv, uint, utf8, writeLength } from './der-writer.ts';
 import { certificateSignatureAlgorithm } from './signer.ts';
 
 const OID = {
@@ -101,11 +101,17 @@ export function encodeName(attributes: readonly NameAttribute[]): Buffer {
 const LEAF_KEY_USAGE = bitString(Buffer.from([0xa8]), 3);
 
 /** KU, EKU and basicConstraints: the same bytes in every leaf, encoded once. */
-const LEAF_CONSTANT_EXTENSIONS = [
+const LEAF_CONSTANT_EXTENSIONS = Buffer.concat([
   ext(OID.keyUsage, true, LEAF_KEY_USAGE),
   ext(OID.extKeyUsage, false, seq(oid(OID.serverAuth), oid(OID.clientAuth))),
   ext(OID.basicConstraints, true, seq()),
-];
+]);
+
+/** [0] EXPLICIT INTEGER 2 (v3). */
+const VERSION_V3 = explicit(0, uint(Buffer.from([2])));
+/** The subjectKeyIdentifier extension up to its 20-byte key ID (SHA-1). */
+const SKI_EXTENSION_HEAD = Buffer.from([0x30, 0x1d, ...oid(OID.subjectKeyId), 0x04, 0x16, 0x04, 0x14]);
+const SKI_EXTENSION_SIZE = SKI_EXTENSION_HEAD.length + 20;
 
 /** What signing under a CA needs from its certificate, computed once per certificate. */
 export interface CaSigningInfo {
@@ -117,6 +123,8 @@ export interface CaSigningInfo {
   notAfter: number;
   /** The authorityKeyIdentifier extension of the leaves it signs, when the CA has an SKI. */
   leafAuthorityKeyId: Buffer | undefined;
+  /** A leaf TBSCertificate's signature AlgorithmIdentifier and issuer Name, as one run of bytes. */
+  leafSignatureAndIssuer: Buffer;
 }
 
 const infos = new WeakMap<X509Certificate, CaSigningInfo>();
@@ -143,6 +151,7 @@ export function caSigningInfo(ca: X509Certificate): CaSigningInfo {
       signatureAlgorithm: algorithm,
       hash,
       notAfter: Date.parse(ca.validTo),
+      leafSignatureAndIssuer: Buffer.concat([algorithm, der.subarray(subject.start, subject.end)]),
     };
     infos.set(ca, info);
   }
@@ -198,36 +207,132 @@ export interface LeafTbsOptions {
 }
 
 /**
+ * The parts of an X509-SVID leaf that differ from leaf to leaf, the
+ * template's already encoded (leafTemplateDer): a signing worker splices
+ * them between its CA's constant parts without encoding anything else.
+ */
+export interface LeafParts {
+  /** The serial number's magnitude, big-endian (randomSerialBytes: 16 bytes, positive). */
+  serial: Uint8Array;
+  notBefore: number;
+  notAfter: number;
+  /** The subject Name, DER. */
+  subject: Uint8Array;
+  /** SubjectPublicKeyInfo DER of the leaf key. */
+  spki: Buffer;
+  /** The subjectAltName extension, DER. */
+  subjectAltName: Uint8Array;
+  /** The extra extensions, DER, one after the other (possibly none). */
+  extraExtensions: Uint8Array;
+}
+
+/** A template's encoded parts: the subject Name, the SAN extension (SPIFFE ID, then DNS names) and the extra extensions. */
+export function leafTemplateDer(spiffeId: string, t: { subject: readonly NameAttribute[]; dnsNames: readonly string[]; extraExtensions: readonly ExtraExtension[] }): Pick<LeafParts, 'subject' | 'subjectAltName' | 'extraExtensions'> {
+  return {
+    subject: encodeName(t.subject),
+    subjectAltName: ext(OID.subjectAltName, false, seq(ia5(0x86, spiffeId), ...t.dnsNames.map((d) => ia5(0x82, d)))),
+    extraExtensions: t.extraExtensions.length === 0 ? EMPTY : Buffer.concat(t.extraExtensions.map(extra)),
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
  * An X509-SVID leaf's TBSCertificate: the template's subject; KU
  * digitalSignature|keyEncipherment|keyAgreement (critical); EKU
  * serverAuth+clientAuth; CA:FALSE (critical); SKI; URI SAN = the SPIFFE ID
  * then the DNS SANs; AKI when the CA has an SKI; then the extra extensions.
  */
 export function buildLeafTbs(o: LeafTbsOptions): Buffer {
-  const info = o.ca;
-  const sans = seq(ia5(0x86, o.spiffeId), ...o.dnsNames.map((d) => ia5(0x82, d)));
-  const extensions = [
-    ...LEAF_CONSTANT_EXTENSIONS,
-    ext(OID.subjectKeyId, false, octets(keyIdOfSpki(o.spki))),
-    ext(OID.subjectAltName, false, sans),
-  ];
-  if (info.leafAuthorityKeyId) extensions.push(info.leafAuthorityKeyId);
-  for (const e of o.extraExtensions) extensions.push(extra(e));
-  return seq(
-    explicit(0, uint(Buffer.from([2]))),
-    uint(Buffer.from(o.serialHex, 'hex')),
-    info.signatureAlgorithm,
-    info.subjectDer,
-    seq(time(o.notBefore), time(o.notAfter)),
-    encodeName(o.subject),
-    o.spki,
-    explicit(3, seq(...extensions)),
-  );
+  return writeLeafTbs(o.ca, { ...leafTemplateDer(o.spiffeId, o), serial: Buffer.from(o.serialHex, 'hex'), notBefore: o.notBefore, notAfter: o.notAfter, spki: o.spki });
+}
+
+/**
+ * buildLeafTbs from encoded parts, written into one buffer of the final
+ * size: per SVID this is the only encoding a signing worker does, and a
+ * tree of small buffers concatenated level by level cost more than the
+ * signature (many allocations, each byte copied at every level).
+ */
+export function writeLeafTbs(info: CaSigningInfo, p: LeafParts): Buffer {
+  let skip = 0; // INTEGER: minimal, non-negative
+  while (skip < p.serial.length - 1 && p.serial[skip] === 0) skip++;
+  const pad = p.serial[skip]! & 0x80 ? 1 : 0;
+  const serialLen = p.serial.length - skip + pad;
+  const notBefore = utcOrGeneralized(p.notBefore);
+  const notAfter = utcOrGeneralized(p.notAfter);
+  const validityLen = 2 + notBefore.length + 2 + notAfter.length;
+  const aki = info.leafAuthorityKeyId ?? EMPTY;
+  const extsLen = LEAF_CONSTANT_EXTENSIONS.length + SKI_EXTENSION_SIZE + p.subjectAltName.length + aki.length + p.extraExtensions.length;
+  const extsSeqLen = 1 + lengthSize(extsLen) + extsLen;
+  const tbsLen =
+    VERSION_V3.length +
+    1 + lengthSize(serialLen) + serialLen +
+    info.leafSignatureAndIssuer.length +
+    1 + lengthSize(validityLen) + validityLen +
+    p.subject.length +
+    p.spki.length +
+    1 + lengthSize(extsSeqLen) + extsSeqLen;
+  const out = Buffer.allocUnsafe(1 + lengthSize(tbsLen) + tbsLen);
+  out[0] = 0x30;
+  let o = writeLength(out, 1, tbsLen);
+  const put = (b: Uint8Array): void => {
+    out.set(b, o);
+    o += b.length;
+  };
+  put(VERSION_V3);
+  out[o++] = 0x02;
+  o = writeLength(out, o, serialLen);
+  if (pad) out[o++] = 0;
+  put(p.serial.subarray(skip));
+  put(info.leafSignatureAndIssuer);
+  out[o++] = 0x30;
+  o = writeLength(out, o, validityLen);
+  for (const t of [notBefore, notAfter]) {
+    out[o++] = t.length === 13 ? 0x17 : 0x18;
+    out[o++] = t.length;
+    o += out.write(t, o, 'latin1');
+  }
+  put(p.subject);
+  put(p.spki);
+  out[o++] = 0xa3;
+  o = writeLength(out, o, extsSeqLen);
+  out[o++] = 0x30;
+  o = writeLength(out, o, extsLen);
+  put(LEAF_CONSTANT_EXTENSIONS);
+  put(SKI_EXTENSION_HEAD);
+  put(keyIdOfSpki(p.spki));
+  put(p.subjectAltName);
+  put(aki);
+  put(p.extraExtensions);
+  if (o !== out.length) throw new Error(`x509: leaf TBSCertificate is ${o} bytes, expected ${out.length}`);
+  return out;
+}
+
+/** UTCTime before 2050, GeneralizedTime from 2050 on (RFC 5280 §4.1.2.5): the characters (der-writer time()). */
+function utcOrGeneralized(ms: number): string {
+  const d = new Date(Math.floor(ms / 1000) * 1000);
+  const y = d.getUTCFullYear();
+  const p = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+  const body = `${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
+  return y < 2050 ? p(y % 100) + body : String(y) + body;
 }
 
 /** The Certificate around a TBSCertificate and its signature. */
 export function assembleCertificate(tbs: Buffer, signatureAlgorithm: Buffer, signature: Buffer): Buffer {
-  return seq(tbs, signatureAlgorithm, bitString(signature));
+  const bits = 1 + signature.length;
+  const len = tbs.length + signatureAlgorithm.length + 1 + lengthSize(bits) + bits;
+  const out = Buffer.allocUnsafe(1 + lengthSize(len) + len);
+  out[0] = 0x30;
+  let o = writeLength(out, 1, len);
+  out.set(tbs, o);
+  o += tbs.length;
+  out.set(signatureAlgorithm, o);
+  o += signatureAlgorithm.length;
+  out[o++] = 0x03;
+  o = writeLength(out, o, bits);
+  out[o++] = 0; // no unused bits
+  out.set(signature, o);
+  return out;
 }
 
 // keyCertSign (bit 5) | cRLSign (bit 6): 0000 0110, 1 unused bit.

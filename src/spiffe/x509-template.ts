@@ -18,10 +18,20 @@ export const DEFAULT_SVID_SUBJECT: CertSubject = { country: ['US'], organization
 
 /** A random serial in [1, 2^128 − 1], as lowercase hex. */
 export function randomSerial(): string {
-  const b = randomBytes(16);
-  b[0]! &= 0x7f; // positive
-  if (b.every((x) => x === 0)) b[15] = 1;
-  return b.toString('hex');
+  return randomSerials(1)[0]!.toString('hex');
+}
+
+/** `count` random serials (randomSerial's range; 16 bytes, big-endian), from one call into the CSPRNG. */
+export function randomSerials(count: number): Buffer[] {
+  const all = randomBytes(16 * count);
+  const out: Buffer[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const b = all.subarray(16 * i, 16 * i + 16);
+    b[0]! &= 0x7f; // positive
+    if (b.every((x) => x === 0)) b[15] = 1;
+    out[i] = b;
+  }
+  return out;
 }
 
 /** x500UniqueIdentifier: the first 16 bytes of SHA-256(SPIFFE ID), hex (SPIRE's uniqueid composer). */

@@ -54,8 +54,6 @@ function notFound(_id: SpiffeId): HeraldError {
 async function signAgentSvid(ctx: ApiContext, agentId: SpiffeId, csr: Buffer): Promise<{ svid: WireX509Svid; serial: string; notAfter: number }> {
   if (!csr || csr.length === 0) throw new HeraldError('ERR_INVALID_ARGUMENT_CSR', 'missing CSR');
   const parsed = parseCsr(csr);
-  // The agent asks for its workloads' SVIDs next, in batches for the signing pool: start its workers now.
-  ctx.issuer.warmBatchSigning();
   const issued = await ctx.issuer.signX509Svid({ id: agentId, spki: parsed.spki, ttlSeconds: Math.ceil(ctx.agentSvidTtlMs / 1000), kind: 'agent' });
   return {
     svid: { id: spiffeIdToWire(agentId), cert_chain: issued.chain, expires_at: String(Math.floor(issued.expiresAt / 1000)), hint: '' },

@@ -11,10 +11,12 @@ import { checkSignRequest, signClaims } from '../../spiffe/jwtsvid.ts';
 import type { RegistrationEntry } from '../datastore/types.ts';
 import type { CredentialBuilder, X509SvidTemplate } from '../credtemplate/builder.ts';
 import type { X509SvidKind } from '../credtemplate/composer.ts';
-import { serializeTemplate, signLeaf } from '../credtemplate/x509.ts';
+import { planLeaf, signLeaf } from '../credtemplate/x509.ts';
 import type { CaManager } from './manager.ts';
 import type { X509CaAuthority } from './slot.ts';
-import type { SignJob, SigningPool } from './signing-pool.ts';
+import type { SigningPool } from './signing-pool.ts';
+import type { SignJob } from './signing-jobs.ts';
+import { randomSerials } from '../../spiffe/x509-template.ts';
 import { csrPublicKeyInfo, parseCsr } from '../../spiffe/csr.ts';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 
@@ -56,17 +58,13 @@ export class SvidIssuer {
     this.#pool = pool;
   }
 
-  /** Starts the signing pool's workers if they are not running (an agent attested: its batches follow). */
-  warmBatchSigning(): void {
-    this.#pool?.warm();
-  }
-
   /**
-   * Verifies each CSR and signs a workload SVID for it: on the signing pool
-   * when there is one, the batch is big (agents) and the CA key can be
-   * exported to the workers; else inline through the key's signer.
-   * Templates are composed here, on the main thread, and handed to the
-   * workers as plain data. Per-item results.
+   * Verifies each CSR and signs a workload SVID for it: through the
+   * signing pool when there is one, the batch is big (agents) and the CA
+   * key can be exported (the pool signs on this thread until the load
+   * calls for its workers); else inline through the key's signer. Leaves
+   * are planned here (template composed and encoded, serial, validity).
+   * Per-item results.
    */
   async signX509SvidBatch(items: { id: SpiffeId; csr: Uint8Array; ttlSeconds?: number; dnsNames?: readonly string[]; entry?: RegistrationEntry }[]): Promise<BatchItemResult[]> {
     const ca = this.#ca.currentX509Ca();
@@ -87,14 +85,15 @@ export class SvidIssuer {
       );
     }
     const results: BatchItemResult[] = new Array(items.length);
-    const jobs: SignJob[] = [];
+    const jobs: (SignJob & { serialHex: string })[] = [];
     const jobIndex: number[] = [];
+    const serials = randomSerials(items.length);
     const addJob = (i: number, template: X509SvidTemplate): void => {
       const it = items[i]!;
-      jobs.push({ csr: it.csr, id: it.id.toString(), now, ttlMs: ttlOf(it.ttlSeconds), template: serializeTemplate(template) });
+      jobs.push({ ...planLeaf({ ca: ca.certificate, id: it.id, now, ttlMs: ttlOf(it.ttlSeconds), template }, serials[i]), csr: it.csr });
       jobIndex.push(i);
     };
-    // Composed here, synchronously unless a composer is asynchronous.
+    // Composed and planned here, synchronously unless a composer is asynchronous.
     const pending: Promise<void>[] = [];
     items.forEach((it, i) => {
       try {
@@ -105,7 +104,7 @@ export class SvidIssuer {
           spki = parseCsr(it.csr).spki; // throws the error the worker would have
         }
         const t = this.#cfg.credentials.buildX509SvidTemplate('workload', { id: it.id, spki, dnsNames: it.dnsNames, entry: it.entry });
-        if (t instanceof Promise) pending.push(t.then((template) => addJob(i, template), (err: unknown) => void (results[i] = failed(err))));
+        if (t instanceof Promise) pending.push(t.then((template) => addJob(i, template)).catch((err: unknown) => void (results[i] = failed(err))));
         else addJob(i, t);
       } catch (err) {
         results[i] = failed(err);
@@ -116,9 +115,8 @@ export class SvidIssuer {
       this.#pool.setCa(ca.certificate, ca.key);
       const signed = await this.#pool.sign(jobs);
       signed.forEach((r, k) => {
-        results[jobIndex[k]!] = r.ok
-          ? { ok: true, svid: { chain: chainOf(Buffer.from(r.der.buffer, r.der.byteOffset, r.der.byteLength)), expiresAt: r.notAfter, serial: BigInt(`0x${r.serialHex}`).toString(10) } }
-          : { ok: false, code: r.code, message: r.message };
+        const job = jobs[k]!;
+        results[jobIndex[k]!] = r.ok ? { ok: true, svid: { chain: chainOf(r.der), expiresAt: job.notAfter, serial: BigInt(`0x${job.serialHex}`).toString(10) } } : { ok: false, code: r.code, message: r.message };
       });
     }
     return results;

@@ -3,69 +3,33 @@
 // call are split across the workers; each worker holds the active CA and is
 // told when it changes. Only for CA keys the key manager can export (keys
 // held in this process); a key that never leaves its manager signs inline.
-// Each job carries its composed template (credential template builder):
-// workers encode and sign, they never compose.
-// The first worker starts when an agent attests or renews (warm(): its
-// batches follow) or on the first sign(), never on the start-up path; more
-// start only while the running ones are all busy (#workersFor). They load signing-worker-entry.js, which turns Node's compile
-// cache on inside the worker before loading the TypeScript body, so a worker
-// start skips type stripping as the main thread does.
+// Each job carries its planned leaf (serial, validity and the composed
+// template's DER: signing-jobs.ts): workers verify the CSR, splice its key
+// into the leaf and sign; they never compose.
+// While no worker runs, batches are signed on this thread, a few
+// milliseconds per turn of the event loop: a worker's start and JIT
+// warm-up cost more CPU than a burst such as an agent's first thousand
+// SVIDs. The first worker starts once inline signing has kept this thread
+// busy for INLINE_BUSY_MS of the last second or so (sustained load), never
+// on the start-up path; more start only while the running ones are all
+// busy (#workersFor). They load signing-worker-entry.js, which turns
+// Node's compile cache on inside the worker before loading the TypeScript
+// body, so a worker start skips type stripping as the main thread does.
 // Workers stop after SIGNING_POOL_IDLE_MS without work: each holds ~10–15 MiB
 // of RSS (its own V8 heap and modules), which an idle server should not keep.
-import type { X509Certificate } from 'node:crypto';
+import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import type { KeyManagerKey } from '../plugins/keymanager/types.ts';
+import { decodeReply, encodeJobs, failure, signJob, transferables, type BatchReply, type JobBatch, type SignJob, type SigningCa, type SignResult } from './signing-jobs.ts';
 
-export interface SignJob {
-  csr: Uint8Array;
-  id: string;
-  now: number;
-  ttlMs: number;
-  /** The composed subject, DNS SANs and extra extensions (credtemplate serializeTemplate). */
-  template: string;
-}
+export type { SignJob, SignResult } from './signing-jobs.ts';
 
-export type SignResult = { ok: true; der: Uint8Array; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
-
-// Byte strings cross the thread boundary packed into one ArrayBuffer that is
-// transferred, not cloned: a clone copies each view's whole backing store
-// (a CSR is a view into its gRPC message, a leaf into an 8 KiB pool slab)
-// and allocates per view on the other side.
-export interface PackedBytes {
-  buffer: ArrayBuffer;
-  /** End offset of each item; item i starts where item i−1 ends. */
-  ends: number[];
-}
-
-export function packBytes(items: readonly (Uint8Array | undefined)[]): PackedBytes {
-  const ends: number[] = [];
-  let total = 0;
-  for (const b of items) ends.push((total += b?.byteLength ?? 0));
-  const out = new Uint8Array(new ArrayBuffer(total));
-  items.forEach((b, i) => b && out.set(b, i === 0 ? 0 : ends[i - 1]!));
-  return { buffer: out.buffer, ends };
-}
-
-/** Item `i` of a packed buffer, as a Buffer sharing its memory. */
-export function unpackBytes(p: PackedBytes, i: number): Buffer {
-  const start = i === 0 ? 0 : p.ends[i - 1]!;
-  return Buffer.from(p.buffer, start, p.ends[i]! - start);
-}
-
-/** What a worker is sent for each job (its CSR travels in `csrs`). */
-export type JobMeta = Omit<SignJob, 'csr'>;
-/** What a worker answers for each job (a signed leaf's DER travels in `ders`). */
-export type ResultMeta = { ok: true; serialHex: string; notAfter: number } | { ok: false; code: number; message: string };
-
-export type WorkerMessage =
-  | { kind: 'ca'; certificate: Uint8Array; privateKey: Uint8Array }
-  | { kind: 'jobs'; batch: number; jobs: JobMeta[]; csrs: PackedBytes };
+export type WorkerMessage = { kind: 'ca'; certificate: Uint8Array; privateKey: Uint8Array } | { kind: 'jobs'; batch: number; jobs: JobBatch };
 
 export interface WorkerReply {
   batch: number;
-  results: ResultMeta[];
-  ders: PackedBytes;
+  reply: BatchReply;
 }
 
 interface Pending {
@@ -82,6 +46,16 @@ interface PoolWorker {
 /** How long workers wait for work before they stop (the next batch starts them again). */
 export const SIGNING_POOL_IDLE_MS = 3000;
 
+/**
+ * Inline signing's CPU time on this thread, in ms per second (a 1 s
+ * moving sum), above which the workers start: ~1,700 SVIDs a second. An
+ * agent's burst of a thousand stays inline, a steady stream goes to them.
+ */
+export const INLINE_BUSY_MS = 250;
+
+/** The longest inline signing runs before it lets the event loop turn. */
+const INLINE_SLICE_MS = 4;
+
 export class SigningPool {
   readonly #size: number;
   readonly #idleMs: number;
@@ -89,12 +63,17 @@ export class SigningPool {
   readonly #workers: PoolWorker[] = [];
   readonly #pending = new Map<number, Pending & { on: PoolWorker }>();
   #nextBatch = 1;
-  #ca: { certificate: X509Certificate; message: WorkerMessage } | undefined;
+  #ca: { certificate: X509Certificate; message: WorkerMessage & { kind: 'ca' }; inline?: SigningCa } | undefined;
   #closed = false;
+  readonly #inlineBusyMs: number;
+  /** Inline signing time, decayed with a 1 s time constant, and when it was last updated. */
+  #inlineLoad = { ms: 0, at: 0 };
 
-  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS) {
+  /** `inlineBusyMs`: INLINE_BUSY_MS; 0 sends every batch to the workers. */
+  constructor(size: number, idleMs = SIGNING_POOL_IDLE_MS, inlineBusyMs = INLINE_BUSY_MS) {
     this.#size = Math.max(1, size);
     this.#idleMs = idleMs;
+    this.#inlineBusyMs = inlineBusyMs;
   }
 
   /** The most workers the pool starts. */
@@ -120,7 +99,7 @@ export class SigningPool {
       const p = this.#pending.get(m.batch);
       this.#pending.delete(m.batch);
       if (p) p.on.inflight--;
-      p?.resolve(m.results.map((r, i) => (r.ok ? { ...r, der: unpackBytes(m.ders, i) } : r)));
+      p?.resolve(decodeReply(m.reply));
       this.#stopWhenIdle();
     });
     w.worker.on('error', (err) => {
@@ -160,9 +139,47 @@ export class SigningPool {
     for (const w of this.#workers) w.worker.postMessage(this.#ca.message);
   }
 
-  /** Signs `jobs`, in order, spread over the least busy workers. */
+  /**
+   * Signs `jobs`, in order: on this thread while no worker runs and inline
+   * signing is below its budget, else spread over the least busy workers.
+   */
   async sign(jobs: SignJob[]): Promise<SignResult[]> {
     if (this.#closed) throw new Error('signing pool is closed');
+    const out: SignResult[] = [];
+    const ca = this.#ca;
+    let i = 0;
+    while (i < jobs.length && this.#workers.length === 0 && ca && this.#inlineLoadMs() < this.#inlineBusyMs) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      if (this.#closed) throw new Error('signing pool is closed');
+      ca.inline ??= { certificate: ca.certificate, privateKey: createPrivateKey({ key: Buffer.from(ca.message.privateKey), format: 'der', type: 'pkcs8' }) };
+      const t0 = performance.now();
+      const cpu0 = process.threadCpuUsage();
+      do {
+        try {
+          out.push({ ok: true, der: signJob(ca.inline, jobs[i]!) });
+        } catch (err) {
+          out.push(failure(err));
+        }
+      } while (++i < jobs.length && performance.now() - t0 < INLINE_SLICE_MS);
+      // This thread's CPU time, not the slice's wall time: on a busy
+      // machine a slice is preempted, and would count time not spent signing.
+      const cpu = process.threadCpuUsage(cpu0);
+      this.#addInlineLoad((cpu.user + cpu.system) / 1000);
+    }
+    if (i < jobs.length) out.push(...(await this.#signOnWorkers(i === 0 ? jobs : jobs.slice(i))));
+    return out;
+  }
+
+  #inlineLoadMs(now = performance.now()): number {
+    return this.#inlineLoad.ms * Math.exp((this.#inlineLoad.at - now) / 1000);
+  }
+
+  #addInlineLoad(ms: number): void {
+    const now = performance.now();
+    this.#inlineLoad = { ms: this.#inlineLoadMs(now) + ms, at: now };
+  }
+
+  async #signOnWorkers(jobs: SignJob[]): Promise<SignResult[]> {
     const workers = [...this.#workersFor()].sort((a, b) => a.inflight - b.inflight);
     const n = Math.min(workers.length, Math.ceil(jobs.length / 8));
     const per = Math.ceil(jobs.length / n);
@@ -174,9 +191,8 @@ export class SigningPool {
       const batch = this.#nextBatch++;
       parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject, on })));
       on.inflight++;
-      const csrs = packBytes(slice.map((j) => j.csr));
-      const metas = slice.map(({ id, now, ttlMs, template }): JobMeta => ({ id, now, ttlMs, template }));
-      on.worker.postMessage({ kind: 'jobs', batch, jobs: metas, csrs } satisfies WorkerMessage, [csrs.buffer]);
+      const encoded = encodeJobs(slice);
+      on.worker.postMessage({ kind: 'jobs', batch, jobs: encoded } satisfies WorkerMessage, transferables(encoded));
     }
     return (await Promise.all(parts)).flat();
   }

@@ -8,25 +8,9 @@ import type { SpiffeId } from '../../spiffe/id.ts';
 import { X509SvidError } from '../../spiffe/errors.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { certificateSignatureAlgorithm, type Signer } from '../../spiffe/signer.ts';
-import { assembleCertificate, buildCaTbs, buildLeafTbs, caSigningInfo, type CaSigningInfo } from '../../spiffe/x509-leaf-der.ts';
-import { NOT_BEFORE_BACKDATE_MS, randomSerial } from '../../spiffe/x509-template.ts';
+import { assembleCertificate, buildCaTbs, caSigningInfo, leafTemplateDer, writeLeafTbs, type LeafParts } from '../../spiffe/x509-leaf-der.ts';
+import { NOT_BEFORE_BACKDATE_MS, randomSerial, randomSerials } from '../../spiffe/x509-template.ts';
 import type { X509CaTemplate, X509SvidTemplate } from './builder.ts';
-
-/**
- * A template as one string for a signing worker: cloning a string across
- * threads costs a fraction of cloning the objects it describes (issuance
- * sends one per SVID). Extra extensions' bytes travel as base64.
- */
-export function serializeTemplate(t: X509SvidTemplate): string {
-  if (t.extraExtensions.length === 0) return JSON.stringify(t);
-  return JSON.stringify({ ...t, extraExtensions: t.extraExtensions.map((e) => ({ ...e, value: Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength).toString('base64') })) });
-}
-
-export function parseTemplate(text: string): X509SvidTemplate {
-  const t = JSON.parse(text) as X509SvidTemplate & { extraExtensions: { oid: string; critical?: boolean; value: string | Uint8Array }[] };
-  for (const e of t.extraExtensions) e.value = Buffer.from(e.value as string, 'base64');
-  return t as X509SvidTemplate;
-}
 
 export interface SignedLeafDer {
   der: Buffer;
@@ -46,46 +30,43 @@ export interface LeafRequest {
   template: X509SvidTemplate;
 }
 
-interface PreparedLeaf {
-  tbs: Buffer;
-  info: CaSigningInfo;
+/** Everything of a leaf but its key: serial, validity and the encoded template. */
+export interface PlannedLeaf extends Omit<LeafParts, 'spki'> {
   serialHex: string;
-  notAfter: number;
 }
 
-/** Serial, validity (capped at the CA's notAfter) and TBSCertificate of an X509-SVID. */
-function prepareLeaf(r: LeafRequest): PreparedLeaf {
+/**
+ * Serial, validity (capped at the CA's notAfter) and the template's DER
+ * of an X509-SVID. `serial`: one of randomSerials(), so that a batch draws
+ * its serials from the CSPRNG at once.
+ */
+export function planLeaf(r: Omit<LeafRequest, 'spki'>, serial: Buffer = randomSerials(1)[0]!): PlannedLeaf {
   const id = r.id.toString();
   if (id.indexOf('/', 'spiffe://'.length) < 0) throw new X509SvidError('ERR_X509_SVID_LEAF_NO_PATH', 'x509svid: leaf certificate SPIFFE ID must have a path');
   const info = caSigningInfo(r.ca);
-  const serialHex = randomSerial();
-  const notAfter = Math.floor(Math.min(r.now + r.ttlMs, info.notAfter) / 1000) * 1000;
-  const tbs = buildLeafTbs({
-    ca: info,
-    spki: r.spki,
-    spiffeId: id,
-    serialHex,
+  return {
+    ...leafTemplateDer(id, r.template),
+    serial,
+    serialHex: serial.toString('hex'),
     notBefore: r.now - NOT_BEFORE_BACKDATE_MS,
-    notAfter,
-    subject: r.template.subject,
-    dnsNames: r.template.dnsNames,
-    extraExtensions: r.template.extraExtensions,
-  });
-  return { tbs, info, serialHex, notAfter };
+    notAfter: Math.floor(Math.min(r.now + r.ttlMs, info.notAfter) / 1000) * 1000,
+  };
 }
 
 /** Signs an X509-SVID with the CA's signer (the inline path; any KeyManager key). */
 export async function signLeaf(r: LeafRequest & { signer: Signer }): Promise<SignedLeafDer> {
-  const p = prepareLeaf(r);
-  const signature = await r.signer.sign(p.tbs, p.info.hash);
-  return { der: assembleCertificate(p.tbs, p.info.signatureAlgorithm, signature), serialHex: p.serialHex, notAfter: p.notAfter };
+  const plan = planLeaf(r);
+  const info = caSigningInfo(r.ca);
+  const tbs = writeLeafTbs(info, { ...plan, spki: r.spki });
+  const signature = await r.signer.sign(tbs, info.hash);
+  return { der: assembleCertificate(tbs, info.signatureAlgorithm, signature), serialHex: plan.serialHex, notAfter: plan.notAfter };
 }
 
-/** Signs an X509-SVID with a private key held in this thread (the signing workers). */
-export function signLeafWithKey(r: LeafRequest & { privateKey: KeyObject }): SignedLeafDer {
-  const p = prepareLeaf(r);
-  const signature = cryptoSign(p.info.hash, p.tbs, r.privateKey);
-  return { der: assembleCertificate(p.tbs, p.info.signatureAlgorithm, signature), serialHex: p.serialHex, notAfter: p.notAfter };
+/** Signs a planned X509-SVID with a private key held in this thread (the signing workers); the leaf's DER. */
+export function signLeafWithKey(ca: X509Certificate, privateKey: KeyObject, parts: LeafParts): Buffer {
+  const info = caSigningInfo(ca);
+  const tbs = writeLeafTbs(info, parts);
+  return assembleCertificate(tbs, info.signatureAlgorithm, cryptoSign(info.hash, tbs, privateKey));
 }
 
 export interface CaRequest {

@@ -1,7 +1,16 @@
 // Signing workers exist only while there is work: an idle server does not
-// keep their threads and heaps (issue 22, idle RSS).
+// keep their threads and heaps (issue 22, idle RSS). A burst is signed on
+// the calling thread; sustained load starts the workers (issue 22, CPU per
+// SVID: a worker's start and warm-up cost more than a burst).
+import { X509Certificate, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SigningPool } from '../../../src/server/ca/signing-pool.ts';
+import type { SignJob } from '../../../src/server/ca/signing-jobs.ts';
+import { createCaCertificate } from '../../../src/server/credtemplate/standalone.ts';
+import { planLeaf } from '../../../src/server/credtemplate/x509.ts';
+import { inProcessKey } from '../../../src/server/plugins/keymanager/types.ts';
+import { createCsr } from '../../../src/spiffe/csr.ts';
+import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 let pool: SigningPool | undefined;
@@ -9,6 +18,31 @@ afterEach(async () => {
   await pool?.close();
   pool = undefined;
 });
+
+const td = TrustDomain.fromString('example.org');
+const caKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const now = Date.now();
+const ca = await createCaCertificate({ trustDomain: td, publicKey: createPublicKey(caKey), signer: { privateKey: caKey }, notBefore: now, notAfter: now + 86_400_000 });
+const caManagerKey = inProcessKey('x509-CA-A', 'ec-p256', caKey);
+
+function jobs(n: number): { jobs: SignJob[]; keys: KeyObject[] } {
+  const keys = Array.from({ length: n }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+  const template = { subject: [{ type: 'C', value: 'US' }], dnsNames: [], extraExtensions: [] };
+  return { keys, jobs: keys.map((k, i) => ({ ...planLeaf({ ca, id: `spiffe://example.org/w/${i}`, now, ttlMs: 3_600_000, template }), csr: createCsr(k) })) };
+}
+
+/** Each result but `except` is a leaf signed by the CA for its own job's ID and key, in order. */
+function expectLeavesFor(results: Awaited<ReturnType<SigningPool['sign']>>, keys: KeyObject[], except = -1): void {
+  expect(results).toHaveLength(keys.length);
+  results.forEach((r, i) => {
+    if (i === except) return;
+    if (!r.ok) throw new Error(`job ${i}: ${r.message}`);
+    const leaf = new X509Certificate(r.der);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.subjectAltName).toBe(`URI:spiffe://example.org/w/${i}`);
+    expect(leaf.publicKey.export({ format: 'der', type: 'spki' }).equals(createPublicKey(keys[i]!).export({ format: 'der', type: 'spki' }))).toBe(true);
+  });
+}
 
 describe('SigningPool', () => {
   it('stops its workers once idle, and starts them again for the next batch', async () => {
@@ -21,4 +55,24 @@ describe('SigningPool', () => {
     expect(pool.running).toBe(true);
   });
 
+  it('signs a burst on this thread without starting a worker; a CSR whose signature does not verify fails alone', async () => {
+    pool = new SigningPool(2);
+    pool.setCa(ca, caManagerKey);
+    const { jobs: js, keys } = jobs(12);
+    const forged = Buffer.from(js[5]!.csr);
+    forged[forged.length - 1]! ^= 0x01;
+    const results = await pool.sign(js.map((j, i) => (i === 5 ? { ...j, csr: forged } : j)));
+    expect(pool.started).toBe(0);
+    expect(results[5]).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid CSR signature/) });
+    expectLeavesFor(results, keys, 5);
+  });
+
+  it('hands the rest of the work to a worker once inline signing has used its budget, results in order', async () => {
+    pool = new SigningPool(1, undefined, 1); // 1 ms of inline signing per second
+    pool.setCa(ca, caManagerKey);
+    const { jobs: js, keys } = jobs(200); // ~20 ms of signing or more
+    const results = await pool.sign(js);
+    expect(pool.started).toBe(1);
+    expectLeavesFor(results, keys);
+  });
 });

@@ -111,7 +111,7 @@ describe('credential template builder', () => {
   });
 
   it('a composer\'s subject, DNS SANs and extensions reach the CA and X509-SVIDs signed inline and on the workers alike', async () => {
-    pool = new SigningPool(1);
+    pool = new SigningPool(1, undefined, 0); // every batch on the workers
     const { ca, issuer } = await setup([new UniqueIdComposer(), payments], { pool });
     const caCert = ca.currentX509Ca().certificate;
     expect(caCert.subject).toBe('C=US\nO=SPIFFE\nCN=Payments CA');
@@ -138,7 +138,7 @@ describe('credential template builder', () => {
   });
 
   it('batches on the signing workers: the pool grows only while its workers are busy; each leaf is for its own CSR\'s key, in order; a CSR whose signature does not verify fails alone, named', async () => {
-    pool = new SigningPool(3);
+    pool = new SigningPool(3, undefined, 0); // every batch on the workers
     const { ca, issuer } = await setup([new UniqueIdComposer()], { pool });
     const many = Array.from({ length: 20 }, (_, i) => ({ id: SpiffeId.fromString(`spiffe://example.org/batch/${i}`), ...newCsr() }));
     const forged = Buffer.from(many[13]!.csr);
