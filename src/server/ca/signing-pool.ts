@@ -106,7 +106,10 @@ export class SigningPool {
       for (const p of this.#pending.values()) p.reject(err);
       this.#pending.clear();
       for (const x of this.#workers) x.inflight = 0;
+      this.#drop(w);
     });
+    // A worker that died (an error, or an exit nobody asked for) takes no more batches: they would never settle.
+    w.worker.on('exit', () => this.#drop(w));
     if (this.#ca) w.worker.postMessage(this.#ca.message);
     this.#workers.push(w);
   }
@@ -124,11 +127,9 @@ export class SigningPool {
     return this.#workers;
   }
 
-  /** Starts the first worker now (once), so a batch expected soon does not wait for it. */
-  warm(): void {
-    if (this.#closed) return;
-    this.#stopWhenIdle();
-    if (this.#workers.length === 0) this.#spawn();
+  #drop(w: PoolWorker): void {
+    const i = this.#workers.indexOf(w);
+    if (i !== -1) this.#workers.splice(i, 1);
   }
 
   /** Gives every worker the CA to sign with (no-op when unchanged); the key must be exportable. */
@@ -165,6 +166,18 @@ export class SigningPool {
       // machine a slice is preempted, and would count time not spent signing.
       const cpu = process.threadCpuUsage(cpu0);
       this.#addInlineLoad((cpu.user + cpu.system) / 1000);
+    }
+    // Another batch changed the CA while this one paused between slices:
+    // its leaves were planned under `ca` (issuer name, chain, expiry cap), so
+    // they are finished here with it, not by workers that now hold the new one.
+    if (i > 0 && ca?.inline && this.#ca !== ca) {
+      for (; i < jobs.length; i++) {
+        try {
+          out.push({ ok: true, der: signJob(ca.inline, jobs[i]!) });
+        } catch (err) {
+          out.push(failure(err));
+        }
+      }
     }
     if (i < jobs.length) out.push(...(await this.#signOnWorkers(i === 0 ? jobs : jobs.slice(i))));
     return out;

@@ -46,13 +46,41 @@ function expectLeavesFor(results: Awaited<ReturnType<SigningPool['sign']>>, keys
 
 describe('SigningPool', () => {
   it('stops its workers once idle, and starts them again for the next batch', async () => {
-    pool = new SigningPool(2, 200);
+    pool = new SigningPool(2, 200, 0); // no inline budget: every batch goes to the workers
+    pool.setCa(ca, caManagerKey);
     expect(pool.running).toBe(false);
-    pool.warm();
+    const first = jobs(8);
+    expectLeavesFor(await pool.sign(first.jobs), first.keys);
     expect(pool.running).toBe(true);
     await waitFor('the idle workers to stop', () => !pool!.running, { timeoutMs: 5000 });
-    pool.warm();
+    const second = jobs(8);
+    expectLeavesFor(await pool.sign(second.jobs), second.keys);
     expect(pool.running).toBe(true);
+  });
+
+  it('replaces a worker that died: later batches do not wait on it forever', async () => {
+    pool = new SigningPool(1, 600_000, 0); // idle stop far away: only the death itself may take the worker out
+    // A CA key the worker cannot read kills it.
+    pool.setCa(ca, { ...caManagerKey, exportPkcs8: () => Buffer.from('not a key') });
+    await expect(pool.sign(jobs(8).jobs)).rejects.toThrow();
+    await waitFor('the dead worker to leave the pool', () => !pool!.running, { timeoutMs: 5000 });
+    pool.setCa(new X509Certificate(ca.raw), caManagerKey);
+    const after = jobs(8);
+    expectLeavesFor(await pool.sign(after.jobs), after.keys);
+  });
+
+  it('finishes a batch with the CA it was planned for when another batch changes the CA between its inline slices', async () => {
+    // 10 ms of inline signing: a few 4 ms slices (with pauses between them), then the rest would go to a worker.
+    pool = new SigningPool(1, undefined, 10);
+    pool.setCa(ca, caManagerKey);
+    const nextKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    const nextCa = await createCaCertificate({ trustDomain: td, publicKey: createPublicKey(nextKey), signer: { privateKey: nextKey }, notBefore: now, notAfter: now + 86_400_000 });
+    const { jobs: js, keys } = jobs(300); // ~40 ms of signing: more than the budget
+    const signing = pool.sign(js);
+    // In a pause between its slices, another batch brings the next CA.
+    await new Promise((r) => setImmediate(r));
+    pool.setCa(nextCa, inProcessKey('x509-CA-B', 'ec-p256', nextKey));
+    expectLeavesFor(await signing, keys);
   });
 
   it('signs a burst on this thread without starting a worker; a CSR whose signature does not verify fails alone', async () => {
