@@ -75,6 +75,9 @@ interface Gap {
   readonly seen: Set<number>;
 }
 
+/** How stale a sync may find the cache while other servers' notices may go unheard (their notice channel is down). */
+const UNHEARD_MAX_AGE_MS = 1000;
+
 /** Beyond this many open gap ranges (a storm of aborted writes), a full load is cheaper than rechecking. */
 const MAX_GAPS = 1000;
 
@@ -96,6 +99,8 @@ export class EntryCache {
   #running: Promise<void> | undefined;
   /** When the last refresh that read everything committed before it ended (clock ms). */
   #refreshedAt = -Infinity;
+  /** When a refresh a sync asked for last failed (clock ms). */
+  #failedAt = -Infinity;
   #timer: Timer | undefined;
   #verifyTimer: Timer | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -183,9 +188,17 @@ export class EntryCache {
     // cache follows notices and has refreshed within the poll interval, what
     // it holds is as fresh as notices make it, and agent syncs cost no SQL.
     // While the notice channel of a shared database is down, another
-    // server's write would go unseen until the next poll: read instead.
-    if (this.#running === undefined && this.#unsubscribe !== undefined && this.#clock.now() - this.#refreshedAt < this.#intervalMs && this.#hearsEveryChange()) return;
-    await this.refresh().catch(this.#onRefreshError);
+    // server's write would go unseen until the next poll: syncs then refresh
+    // once per UNHEARD_MAX_AGE_MS (not each: a thousand agents would keep
+    // the event table busy while the database is in trouble).
+    const maxAge = this.#hearsEveryChange() ? this.#intervalMs : Math.min(this.#intervalMs, UNHEARD_MAX_AGE_MS);
+    // A refresh that just failed (the database is away) is not retried by every sync either.
+    const last = Math.max(this.#refreshedAt, this.#failedAt);
+    if (this.#running === undefined && this.#unsubscribe !== undefined && this.#clock.now() - last < maxAge) return;
+    await this.refresh().catch((err: unknown) => {
+      this.#failedAt = this.#clock.now();
+      this.#onRefreshError(err);
+    });
   }
 
   /**
