@@ -41,6 +41,11 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
         const { createLogger } = await import('../common/log.ts');
         const log = createLogger({ level: config.log.level, format: config.log.format, ...(config.log.file ? { destination: config.log.file } : {}), ...(config.log.sourceLocation ? { sourceLocation: true } : {}) });
         for (const w of config.warnings) log.warn({}, w);
+        // Loaded before the start: from there until the signal handlers are
+        // in place, nothing may wait (a SIGTERM meanwhile would kill the daemon
+        // unlogged), nor fail after the servers are up.
+        const idleGcOff = /^(off|false|0|no)$/i.test(io.env.HERALD_IDLE_GC ?? '');
+        const idleGcModule = idleGcOff ? undefined : await import('../common/idle-gc.ts');
         let running;
         try {
           running = await spec.start(config, log);
@@ -51,10 +56,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
         }
         // Memory a burst left behind goes back once the daemon is quiet (src/common/idle-gc.ts);
         // HERALD_IDLE_GC=off for a daemon whose rare request must never wait for that GC.
-        const idleGc =
-          process.env.HERALD_IDLE_GC === 'off'
-            ? { stop: () => {} }
-            : (await import('../common/idle-gc.ts')).startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
+        const idleGc = idleGcModule?.startIdleGc({}, (gcMs) => log.debug({ elapsed_time: Math.round(gcMs) } satisfies LogFields, 'Collected garbage while idle'));
         const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
         const handlers = new Map<NodeJS.Signals, () => void>();
         const failure = await new Promise<Error | undefined>((resolve) => {
@@ -69,7 +71,7 @@ export function daemonCommands<S extends FlagSpecs, C extends { log: { level: Lo
           void running.failed?.then(resolve);
         });
         for (const [signal, fn] of handlers) process.off(signal, fn);
-        idleGc.stop();
+        idleGc?.stop();
         await running.stop();
         if (failure) {
           io.stderr.write(`Error: ${describeError(failure)}\n`);
