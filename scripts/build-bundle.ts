@@ -136,18 +136,24 @@ export async function buildBundle(out = BUNDLE_DIR): Promise<{ file: string; chu
   const packaged = (rel: string) => rel.startsWith('node_modules/');
   const inputs = existsSync(join(ROOT, npmLock)) ? [...modules.filter((m) => !packaged(m)), npmLock] : modules;
   // A daemon started from an earlier build imports its lazy chunks by name
-  // long after it started: the chunks of the last builds stay beside the new
-  // ones (content-hashed names never collide), so a rebuild under running
-  // daemons (an upgrade) does not pull code from under them.
+  // long after it started: the chunks of the last KEPT_BUILDS builds stay
+  // beside the new ones (content-hashed names never collide), so a rebuild
+  // under running daemons (an upgrade) does not pull code from under them;
+  // a daemon that outlives more rebuilds than that should be restarted.
   const builds = [chunks.map((c) => c.fileName), ...previousBuilds(out).slice(0, KEPT_BUILDS - 1)];
   for (const name of builds.slice(1).flat()) {
     if (!existsSync(join(tmp, name)) && existsSync(join(out, name))) copyFileSync(join(out, name), join(tmp, name));
   }
   writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify({ ...fingerprint(ROOT, inputs), builds }) + '\n');
-  // Swap in whole: a launcher never sees a new bundle with an old manifest.
-  rmSync(out, { recursive: true, force: true });
+  // Swap in whole: a launcher never sees a new bundle with an old manifest,
+  // and the directory is missing only between two renames, not for a
+  // recursive delete (a running daemon's lazy import would fail then).
+  const aside = `${out}.old-${process.pid}`;
+  rmSync(aside, { recursive: true, force: true });
   mkdirSync(dirname(out), { recursive: true });
+  if (existsSync(out)) renameSync(out, aside);
   renameSync(tmp, out);
+  rmSync(aside, { recursive: true, force: true });
   return { file: join(out, BUNDLE_FILE), chunks: chunks.length, bytes: chunks.reduce((n, c) => n + c.code.length, 0), inputs: modules.length, ms: performance.now() - t0 };
 }
 
