@@ -124,6 +124,8 @@ function expectSameAsHashicorp(texts: readonly string[]): void {
       continue;
     }
     if (ours.syntaxError && valueMissing(text)) continue;
+    // The other difference on purpose: an integer beyond ±2^53 is refused (Go holds it, a JavaScript number would round it).
+    if (!ours.syntaxError && ours.problems.length > 0 && ours.problems.every((p) => p.message.includes('beyond ±2^53'))) continue;
     const root = expected.t === 'map' && expected.entries.length === 0 ? { t: 'map', entries: [], at: { file: 'h.conf' } } : expected;
     expect({ text, ...ours }).toEqual({ text, root, problems: [], syntaxError: false });
   }

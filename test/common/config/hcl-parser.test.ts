@@ -47,6 +47,7 @@ describe('HCL 1, as SPIRE reads it', () => {
     ['null is no HCL 1 value', 'a = null\n', [`c.conf:1 a: unsupported HCL expression "null": values are strings, numbers, booleans, lists and objects, as in SPIRE's HCL`]],
     ['an octal number with 8 or 9', 'a = 08\n', ['c.conf:1 a: not a number: "08" (a leading 0 makes it octal)']],
     ['an integer past int64', 'a = 9223372036854775808\n', ['c.conf:1 a: not a number: "9223372036854775808" (out of the 64-bit integer range)']],
+    ['an integer a JavaScript number would round', 'a = 9007199254740993\n', ['c.conf:1 a: not a number: "9007199254740993" (beyond ±2^53, the integers Herald holds exactly)']],
     ['a float past float64', 'a = 1e999\n', ['c.conf:1 a: not a number: "1e999"']],
     ['an exponent without digits', 'a = 1e\n', ['c.conf:1 a: not a number: "1e"']],
     ["`\\'` is no Go escape", "a = \"\\'\"\n", ['c.conf:1 a: invalid escape "\\\\\'" in string']],
@@ -60,8 +61,8 @@ describe('HCL 1, as SPIRE reads it', () => {
 
 describe('HCL syntax errors: line, column and what is wrong', () => {
   it.each([
-    ['a newline inside a string', 'a = "x\ny"\n', 'c.conf:1: hcl: syntax error at column 5: unterminated string "\\"x": a string ends with " on its own line'],
-    ['an unterminated string at the end', 'a {\n  b = "abc', 'c.conf:2: hcl: syntax error at column 7: unterminated string "\\"abc": a string ends with " on its own line'],
+    ['a newline inside a string', 'a = "x\ny"\n', 'c.conf:1: hcl: syntax error at column 5: unterminated string "\\"x": a string must end with " on the line it starts on'],
+    ['an unterminated string at the end', 'a {\n  b = "abc', 'c.conf:2: hcl: syntax error at column 7: unterminated string "\\"abc": a string must end with " on the line it starts on'],
     ['an unterminated comment', 'a = 1\n/* x\n', 'c.conf:2: hcl: syntax error at column 1: unterminated /* comment: no */ follows'],
     ['<<- closed at column 1 (hashicorp/hcl v1 wants it indented)', 'a = <<-EOF\nx\nEOF\n', 'c.conf:1: hcl: syntax error at column 5: unterminated heredoc <<-EOF: no indented line "EOF" follows (followed by a newline)'],
     ['a heredoc closed at the end of the file without a newline', 'a = <<EOF\nx\nEOF', 'c.conf:1: hcl: syntax error at column 5: unterminated heredoc <<EOF: no line "EOF" follows (followed by a newline)'],
@@ -74,10 +75,10 @@ describe('HCL syntax errors: line, column and what is wrong', () => {
     ['two commas', 'a = 1,,\n', 'c.conf:1: hcl: syntax error at column 7: unexpected ","'],
     ['labels before `=`', 'a "b" = 1\n', 'c.conf:1: hcl: syntax error at column 7: unexpected "=" (after 2 keys: `a … = value` takes one key, a block `a … { … }` several)'],
     ['a boolean as key', 'true = 1\n', 'c.conf:1: hcl: syntax error at column 1: unexpected "true"'],
-    ['a value missing', 'a {\n  b =\n}\n', 'c.conf:2: hcl: syntax error at column 3: unexpected "b"'],
+    ['a value missing', 'a {\n  b =\n}\n', 'c.conf:2: hcl: syntax error at column 3: no value after "b =" (found "}")'],
     // hashicorp/hcl v1 drops these keys without a word (its parser swallows the error): a typo must not vanish.
-    ['a value missing at the end of the file', 'a = 1\nb =\n', 'c.conf:2: hcl: syntax error at column 1: unexpected "b"'],
-    ['a value missing in a block in a block', 'a {\n  b {\n    c = # no value\n  }\n}\n', 'c.conf:3: hcl: syntax error at column 5: unexpected "c"'],
+    ['a value missing at the end of the file', 'a = 1\nb =\n', 'c.conf:2: hcl: syntax error at column 1: no value after "b =" (found the end of the file)'],
+    ['a value missing in a block in a block', 'a {\n  b {\n    c = # no value\n  }\n}\n', 'c.conf:3: hcl: syntax error at column 5: no value after "c =" (found "}")'],
     ['a character HCL has no use for', 'a:\n', 'c.conf:1: hcl: syntax error at column 1: unexpected "a:"'],
     ['a space HCL does not know', 'a = 1\n\fb = 1\n', 'c.conf:2: hcl: syntax error at column 1: unexpected "\\f"'],
     ['a number glued to a name', 'a = 12abc\n', 'c.conf:1: hcl: syntax error at column 7: unexpected "abc"'],

@@ -281,7 +281,7 @@ telemetry {
 
   it('syntax errors name their line and column', () => {
     expect(problems(serverConfigSchema, 'server {\n  trust_domain = "example.org"\n  bind_port = \n}\n')).toEqual([
-      'server.conf:3: hcl: syntax error at column 3: unexpected "bind_port"',
+      'server.conf:3: hcl: syntax error at column 3: no value after "bind_port =" (found "}")',
     ]);
     expect(problems(serverConfigSchema, 'server {\n  trust_domain = "example.org"\n')).toEqual(['server.conf:3: hcl: syntax error at column 1: missing "}"']);
   });

@@ -185,7 +185,7 @@ export class Lexer {
       else if (braces > 0 && c === '}') braces--;
     }
     const rest = t.slice(start, Math.min(t.length, start + 80)).split('\n')[0] ?? '';
-    throw new HclSyntaxError(line, column, `unterminated string ${quoteShort(rest)}: a string ends with " on its own line`);
+    throw new HclSyntaxError(line, column, `unterminated string ${quoteShort(rest)}: a string must end with " on the line it starts on`);
   }
 
   /** End of the heredoc at `start` (after its closing line's newline, as HCL 1 wants it). */

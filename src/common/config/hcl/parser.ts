@@ -251,6 +251,11 @@ class Parser {
         return { t: 'scalar', value: null, at };
       }
       default:
+        // After `key =`: say what is missing, at the key (its line).
+        if (start !== t) {
+          const found = t.type === 'eof' ? 'the end of the file' : quoteExcerpt(/^\S{1,20}/.exec(this.text.slice(t.start, t.start + 20))?.[0] ?? this.tokenText(t));
+          throw new HclSyntaxError(start.line, start.column, `no value after ${quoteExcerpt(`${this.tokenText(start)} =`)} (found ${found})`);
+        }
         throw this.unexpected(start);
     }
   }

@@ -103,5 +103,7 @@ export function numberValue(raw: string, float: boolean): number | { why: string
   else return { why: /^0[0-9]+$/.test(digits) ? ' (a leading 0 makes it octal)' : '' };
   if (neg) big = -big;
   if (big < INT64_MIN || big > INT64_MAX) return { why: ' (out of the 64-bit integer range)' };
+  // Go keeps every int64 exactly; a JavaScript number only up to 2^53: refused rather than silently rounded.
+  if (big < BigInt(Number.MIN_SAFE_INTEGER) || big > BigInt(Number.MAX_SAFE_INTEGER)) return { why: ' (beyond ±2^53, the integers Herald holds exactly)' };
   return Number(big);
 }
