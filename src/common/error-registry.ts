@@ -38,6 +38,7 @@ export interface ErrorSpec {
 
 export const errorRegistry = {
   // SPIFFE IDs and trust domains (go-spiffe's rules)
+  ERR_CANCELLED: { status: GrpcCode.CANCELLED, description: 'The client cancelled the call (recorded for a stream that ended so)' },
   ERR_SPIFFE_ID_EMPTY: { status: GrpcCode.INVALID_ARGUMENT, description: 'A SPIFFE ID or trust domain is empty' },
   ERR_SPIFFE_ID_MISSING_TRUST_DOMAIN: { status: GrpcCode.INVALID_ARGUMENT, description: 'A SPIFFE ID has no trust domain' },
   ERR_SPIFFE_ID_WRONG_SCHEME: { status: GrpcCode.INVALID_ARGUMENT, description: 'A SPIFFE ID does not start with spiffe://' },

@@ -212,7 +212,7 @@ export interface LeafTbsOptions {
  * them between its CA's constant parts without encoding anything else.
  */
 export interface LeafParts {
-  /** The serial number's magnitude, big-endian (randomSerialBytes: 16 bytes, positive). */
+  /** The serial number's magnitude, big-endian (randomSerials: 16 bytes, positive). */
   serial: Uint8Array;
   notBefore: number;
   notAfter: number;

@@ -16,7 +16,7 @@ export interface CertSubject {
 export const DEFAULT_CA_SUBJECT: CertSubject = { country: ['US'], organization: ['SPIFFE'] };
 export const DEFAULT_SVID_SUBJECT: CertSubject = { country: ['US'], organization: ['SPIRE'] };
 
-/** A random serial in [1, 2^128 − 1], as lowercase hex. */
+/** A random serial in [1, 2^127 − 1] (16 bytes, the top bit clear: a positive INTEGER), as lowercase hex. */
 export function randomSerial(): string {
   return randomSerials(1)[0]!.toString('hex');
 }

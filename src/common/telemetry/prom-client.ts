@@ -2,6 +2,8 @@
 // package's index also loads every default metric, and with them
 // @opentelemetry/api (~60 modules; 45-60 ms of CPU uncached, ~9 ms from the
 // bundle, at every daemon's start). The types are the package's own.
+// lib/ is not the package's public API: package.json pins prom-client to
+// one exact version, and every daemon start (and its tests) loads these paths.
 import type * as Prom from 'prom-client';
 import CounterImpl from 'prom-client/lib/counter.js';
 import GaugeImpl from 'prom-client/lib/gauge.js';

@@ -94,8 +94,10 @@ export function streamMethod<Req, Res>(
     const seen: { caller?: Caller } = {};
     const finished = (err?: unknown): void => {
       try {
-        ctx.metrics.rpc(method).done(statusName(err === undefined ? 0 : grpcStatusFor(err)), started);
-        if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller: seen.caller, request: undefined, err });
+        // A stream the client cancelled ends without an error here; SPIRE's middleware counts it Canceled.
+        const cause = err ?? (call.cancelled ? new HeraldError('ERR_CANCELLED', 'the client cancelled the stream') : undefined);
+        ctx.metrics.rpc(method).done(statusName(cause === undefined ? 0 : grpcStatusFor(cause)), started);
+        if (ctx.auditLog) audit(ctx.log, { fullMethod: method, peer: call.getPeer(), caller: seen.caller, request: undefined, err: cause });
       } catch (e) {
         ctx.log.error({ err: e, method }, 'Recording the call failed');
       }

@@ -2,12 +2,12 @@
 // workers, and what a worker does with it. The main thread plans each
 // X509-SVID (serial, validity, the template's DER: credtemplate/x509.ts);
 // a worker checks each CSR's signature and splices the CSR's key into the
-// planned leaf and signs it. Per batch, two transferred buffers go each
+// planned leaf and signs it. Per batch, a few transferred buffers go each
 // way and nothing is cloned per SVID but failures' messages: the bytes of
 // every job in one ArrayBuffer (a clone would copy each view's whole
 // backing store — a CSR is a view into its gRPC message, a leaf into an
-// 8 KiB pool slab — and allocate per view on the other side), the times
-// in one Float64Array.
+// 8 KiB pool slab — and allocate per view on the other side), where each
+// job's parts end, and the times in one Float64Array.
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { errorMessage, grpcStatusFor } from '../../common/errors.ts';
 import { parseCsr } from '../../spiffe/csr.ts';
