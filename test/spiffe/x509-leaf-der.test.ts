@@ -77,3 +77,20 @@ describe('buildLeafTbs', () => {
     expect(new X509Certificate(big).verify(caKey.publicKey)).toBe(true);
   });
 });
+
+// The reference above is built with the same der-writer: its length forms are pinned here against X.690's bytes.
+describe('der-writer lengths (X.690 8.1.3)', () => {
+  it.each([
+    [0, '0400'],
+    [0x7f, '047f'],
+    [0x80, '048180'],
+    [0xff, '0481ff'],
+    [0x100, '04820100'],
+    [0xffff, '0482ffff'],
+    [0x10000, '0483010000'],
+  ])('an OCTET STRING of %i bytes starts with its short or long length form', (n, header) => {
+    const der = octets(Buffer.alloc(n, 0xab));
+    expect(der.subarray(0, header.length / 2).toString('hex')).toBe(header);
+    expect(der.length).toBe(header.length / 2 + n);
+  });
+});
