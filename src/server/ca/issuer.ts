@@ -112,8 +112,7 @@ export class SvidIssuer {
     });
     if (pending.length > 0) await Promise.all(pending);
     if (jobs.length > 0) {
-      this.#pool.setCa(ca.certificate, ca.key);
-      const signed = await this.#pool.sign(jobs);
+      const signed = await this.#pool.sign(jobs, ca.certificate, ca.key);
       signed.forEach((r, k) => {
         const job = jobs[k]!;
         results[jobIndex[k]!] = r.ok ? { ok: true, svid: { chain: chainOf(r.der), expiresAt: job.notAfter, serial: BigInt(`0x${job.serialHex}`).toString(10) } } : { ok: false, code: r.code, message: r.message };

@@ -1,8 +1,11 @@
 // A pool of worker threads that verify CSRs and sign X509-SVIDs, so
 // issuance uses every core while the main thread serves gRPC. Jobs of one
-// call are split across the workers; each worker holds the active CA and is
-// told when it changes. Only for CA keys the key manager can export (keys
-// held in this process); a key that never leaves its manager signs inline.
+// call are split across the workers. Each batch names the CA it was planned
+// under, and a worker is sent that CA before the batch when it last signed
+// with another one, so a rotation between batches (or between a batch's
+// inline slices) never signs a leaf with a CA its chain does not name. Only
+// for CA keys the key manager can export (keys held in this process); a key
+// that never leaves its manager signs inline.
 // Each job carries its planned leaf (serial, validity and the composed
 // template's DER: signing-jobs.ts): workers verify the CSR, splice its key
 // into the leaf and sign; they never compose.
@@ -41,6 +44,15 @@ interface PoolWorker {
   worker: Worker;
   /** Slices sent and not answered yet. */
   inflight: number;
+  /** The CA last sent to it (it signs every later slice with that one). */
+  ca?: X509Certificate;
+}
+
+/** A CA as the pool hands it out: the message for workers, and the key for this thread (made on first inline use). */
+interface PoolCa {
+  readonly certificate: X509Certificate;
+  readonly message: WorkerMessage & { kind: 'ca' };
+  inline?: SigningCa;
 }
 
 /** How long workers wait for work before they stop (the next batch starts them again). */
@@ -63,7 +75,8 @@ export class SigningPool {
   readonly #workers: PoolWorker[] = [];
   readonly #pending = new Map<number, Pending & { on: PoolWorker }>();
   #nextBatch = 1;
-  #ca: { certificate: X509Certificate; message: WorkerMessage & { kind: 'ca' }; inline?: SigningCa } | undefined;
+  /** The CA of the latest batch: the next batch under the same CA reuses its exported key. */
+  #ca: PoolCa | undefined;
   #closed = false;
   readonly #inlineBusyMs: number;
   /** Inline signing time, decayed with a 1 s time constant, and when it was last updated. */
@@ -110,7 +123,6 @@ export class SigningPool {
     });
     // A worker that died (an error, or an exit nobody asked for) takes no more batches: they would never settle.
     w.worker.on('exit', () => this.#drop(w));
-    if (this.#ca) w.worker.postMessage(this.#ca.message);
     this.#workers.push(w);
   }
 
@@ -132,24 +144,25 @@ export class SigningPool {
     if (i !== -1) this.#workers.splice(i, 1);
   }
 
-  /** Gives every worker the CA to sign with (no-op when unchanged); the key must be exportable. */
-  setCa(certificate: X509Certificate, key: KeyManagerKey): void {
-    if (this.#ca?.certificate === certificate) return;
+  /** The pool's form of a CA (its key exported once per CA); the key must be exportable. */
+  #poolCa(certificate: X509Certificate, key: KeyManagerKey): PoolCa {
+    if (this.#ca?.certificate === certificate) return this.#ca;
     if (!key.exportPkcs8) throw new Error(`signing pool: key ${JSON.stringify(key.id)} cannot be exported to the workers; sign inline`);
     this.#ca = { certificate, message: { kind: 'ca', certificate: certificate.raw, privateKey: key.exportPkcs8() } };
-    for (const w of this.#workers) w.worker.postMessage(this.#ca.message);
+    return this.#ca;
   }
 
   /**
-   * Signs `jobs`, in order: on this thread while no worker runs and inline
-   * signing is below its budget, else spread over the least busy workers.
+   * Signs `jobs`, planned under the CA `certificate` (whose key is `key`),
+   * in order: on this thread while no worker runs and inline signing is
+   * below its budget, else spread over the least busy workers.
    */
-  async sign(jobs: SignJob[]): Promise<SignResult[]> {
+  async sign(jobs: SignJob[], certificate: X509Certificate, key: KeyManagerKey): Promise<SignResult[]> {
     if (this.#closed) throw new Error('signing pool is closed');
     const out: SignResult[] = [];
-    const ca = this.#ca;
+    const ca = this.#poolCa(certificate, key);
     let i = 0;
-    while (i < jobs.length && this.#workers.length === 0 && ca && this.#inlineLoadMs() < this.#inlineBusyMs) {
+    while (i < jobs.length && this.#workers.length === 0 && this.#inlineLoadMs() < this.#inlineBusyMs) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
       if (this.#closed) throw new Error('signing pool is closed');
       ca.inline ??= { certificate: ca.certificate, privateKey: createPrivateKey({ key: Buffer.from(ca.message.privateKey), format: 'der', type: 'pkcs8' }) };
@@ -167,19 +180,7 @@ export class SigningPool {
       const cpu = process.threadCpuUsage(cpu0);
       this.#addInlineLoad((cpu.user + cpu.system) / 1000);
     }
-    // Another batch changed the CA while this one paused between slices:
-    // its leaves were planned under `ca` (issuer name, chain, expiry cap), so
-    // they are finished here with it, not by workers that now hold the new one.
-    if (i > 0 && ca?.inline && this.#ca !== ca) {
-      for (; i < jobs.length; i++) {
-        try {
-          out.push({ ok: true, der: signJob(ca.inline, jobs[i]!) });
-        } catch (err) {
-          out.push(failure(err));
-        }
-      }
-    }
-    if (i < jobs.length) out.push(...(await this.#signOnWorkers(i === 0 ? jobs : jobs.slice(i))));
+    if (i < jobs.length) out.push(...(await this.#signOnWorkers(i === 0 ? jobs : jobs.slice(i), ca)));
     return out;
   }
 
@@ -192,7 +193,7 @@ export class SigningPool {
     this.#inlineLoad = { ms: this.#inlineLoadMs(now) + ms, at: now };
   }
 
-  async #signOnWorkers(jobs: SignJob[]): Promise<SignResult[]> {
+  async #signOnWorkers(jobs: SignJob[], ca: PoolCa): Promise<SignResult[]> {
     const workers = [...this.#workersFor()].sort((a, b) => a.inflight - b.inflight);
     const n = Math.min(workers.length, Math.ceil(jobs.length / 8));
     const per = Math.ceil(jobs.length / n);
@@ -204,6 +205,11 @@ export class SigningPool {
       const batch = this.#nextBatch++;
       parts.push(new Promise((resolve, reject) => this.#pending.set(batch, { resolve, reject, on })));
       on.inflight++;
+      // A worker reads its messages in order: this slice is signed with `ca`.
+      if (on.ca !== ca.certificate) {
+        on.worker.postMessage(ca.message);
+        on.ca = ca.certificate;
+      }
       const encoded = encodeJobs(slice);
       on.worker.postMessage({ kind: 'jobs', batch, jobs: encoded } satisfies WorkerMessage, transferables(encoded));
     }

@@ -47,49 +47,45 @@ function expectLeavesFor(results: Awaited<ReturnType<SigningPool['sign']>>, keys
 describe('SigningPool', () => {
   it('stops its workers once idle, and starts them again for the next batch', async () => {
     pool = new SigningPool(2, 200, 0); // no inline budget: every batch goes to the workers
-    pool.setCa(ca, caManagerKey);
     expect(pool.running).toBe(false);
     const first = jobs(8);
-    expectLeavesFor(await pool.sign(first.jobs), first.keys);
+    expectLeavesFor(await pool.sign(first.jobs, ca, caManagerKey), first.keys);
     expect(pool.running).toBe(true);
     await waitFor('the idle workers to stop', () => !pool!.running, { timeoutMs: 5000 });
     const second = jobs(8);
-    expectLeavesFor(await pool.sign(second.jobs), second.keys);
+    expectLeavesFor(await pool.sign(second.jobs, ca, caManagerKey), second.keys);
     expect(pool.running).toBe(true);
   });
 
   it('replaces a worker that died: later batches do not wait on it forever', async () => {
     pool = new SigningPool(1, 600_000, 0); // idle stop far away: only the death itself may take the worker out
     // A CA key the worker cannot read kills it.
-    pool.setCa(ca, { ...caManagerKey, exportPkcs8: () => Buffer.from('not a key') });
-    await expect(pool.sign(jobs(8).jobs)).rejects.toThrow();
+    await expect(pool.sign(jobs(8).jobs, ca, { ...caManagerKey, exportPkcs8: () => Buffer.from('not a key') })).rejects.toThrow();
     await waitFor('the dead worker to leave the pool', () => !pool!.running, { timeoutMs: 5000 });
-    pool.setCa(new X509Certificate(ca.raw), caManagerKey);
     const after = jobs(8);
-    expectLeavesFor(await pool.sign(after.jobs), after.keys);
+    expectLeavesFor(await pool.sign(after.jobs, new X509Certificate(ca.raw), caManagerKey), after.keys);
   });
 
-  it('finishes a batch with the CA it was planned for when another batch changes the CA between its inline slices', async () => {
+  it('signs each batch with the CA it was planned for when batches under two CAs interleave', async () => {
     // 10 ms of inline signing: a few 4 ms slices (with pauses between them), then the rest would go to a worker.
     pool = new SigningPool(1, undefined, 10);
-    pool.setCa(ca, caManagerKey);
     const nextKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const nextCa = await createCaCertificate({ trustDomain: td, publicKey: createPublicKey(nextKey), signer: { privateKey: nextKey }, notBefore: now, notAfter: now + 86_400_000 });
     const { jobs: js, keys } = jobs(300); // ~40 ms of signing: more than the budget
-    const signing = pool.sign(js);
-    // In a pause between its slices, another batch brings the next CA.
+    const signing = pool.sign(js, ca, caManagerKey);
+    // In a pause between its slices, another batch under the next CA, whose rest goes to the same worker.
     await new Promise((r) => setImmediate(r));
-    pool.setCa(nextCa, inProcessKey('x509-CA-B', 'ec-p256', nextKey));
+    const other = pool.sign(jobs(300).jobs, nextCa, inProcessKey('x509-CA-B', 'ec-p256', nextKey));
     expectLeavesFor(await signing, keys);
+    for (const r of await other) expect(r.ok && new X509Certificate(r.der).verify(nextCa.publicKey)).toBe(true);
   });
 
   it('signs a burst on this thread without starting a worker; a CSR whose signature does not verify fails alone', async () => {
     pool = new SigningPool(2);
-    pool.setCa(ca, caManagerKey);
     const { jobs: js, keys } = jobs(12);
     const forged = Buffer.from(js[5]!.csr);
     forged[forged.length - 1]! ^= 0x01;
-    const results = await pool.sign(js.map((j, i) => (i === 5 ? { ...j, csr: forged } : j)));
+    const results = await pool.sign(js.map((j, i) => (i === 5 ? { ...j, csr: forged } : j)), ca, caManagerKey);
     expect(pool.started).toBe(0);
     expect(results[5]).toMatchObject({ ok: false, message: expect.stringMatching(/^invalid CSR signature/) });
     expectLeavesFor(results, keys, 5);
@@ -97,9 +93,8 @@ describe('SigningPool', () => {
 
   it('hands the rest of the work to a worker once inline signing has used its budget, results in order', async () => {
     pool = new SigningPool(1, undefined, 1); // 1 ms of inline signing per second
-    pool.setCa(ca, caManagerKey);
     const { jobs: js, keys } = jobs(200); // ~20 ms of signing or more
-    const results = await pool.sign(js);
+    const results = await pool.sign(js, ca, caManagerKey);
     expect(pool.started).toBe(1);
     expectLeavesFor(results, keys);
   });

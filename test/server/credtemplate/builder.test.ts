@@ -218,7 +218,7 @@ describe('credential template builder', () => {
 
   it('a key that cannot be exported signs every SVID inline through the key manager, never on the workers', async () => {
     const km = new NonExportableKeyManager();
-    const failingPool = { warm() {}, setCa() { throw new Error('must not reach the workers'); }, sign: async () => { throw new Error('must not reach the workers'); }, close: async () => {} } as unknown as SigningPool;
+    const failingPool = { sign: async () => { throw new Error('must not reach the workers'); }, close: async () => {} } as unknown as SigningPool;
     const { ca, issuer } = await setup([new UniqueIdComposer()], { keyManager: km, pool: failingPool });
     expect(km.signed).toContain('x509-CA-A'); // the self-signed CA, signed through the manager
     const before = km.signed.length;
