@@ -30,3 +30,36 @@ export async function stopDaemon(p: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(t);
 }
+
+/**
+ * Runs a probe (the go-spiffe client of bench/vs-spire/go) detached, tracked
+ * in `live`; resolves with the last JSON line it printed once it exits 0.
+ * `onReady` fires on its "ready" line; past `timeoutMs` it is killed.
+ */
+export function runProbe(live: Set<ChildProcess>, probeBin: string, args: string[], timeoutMs: number, onReady?: () => void): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(probeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    live.add(p);
+    let out = '';
+    let err = '';
+    const t = setTimeout(() => {
+      killGroup(p, 'SIGKILL');
+      reject(new Error(`probe ${args.join(' ')} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (onReady && out.includes('ready\n')) {
+        const f = onReady;
+        onReady = undefined;
+        f();
+      }
+    });
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => {
+      live.delete(p);
+      clearTimeout(t);
+      if (code !== 0) return reject(new Error(`probe ${args.join(' ')} exited ${code}: ${err.trim()}`));
+      resolve(JSON.parse(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}') as Record<string, unknown>);
+    });
+  });
+}

@@ -29,7 +29,7 @@ import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';
 import { freePort } from '../lib/herald-procs.ts';
 import { percentile } from '../lib/percentile.ts';
 import { adminCall, createTokenEntries } from '../lib/admin.ts';
-import { killGroup, startDaemon, stopDaemon } from '../lib/daemons.ts';
+import { killGroup, runProbe, startDaemon, stopDaemon } from '../lib/daemons.ts';
 import { treeCpuMs, treeRssMib } from '../lib/proc-stats.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -106,30 +106,7 @@ function cli(v: Variant, cmd: string, args: string[]): Promise<{ wall: number; c
 }
 
 /** The go-spiffe probe of bench/vs-spire: resolves with its JSON result once it exits. */
-function probe(probeBin: string, args: string[], timeoutMs: number, onReady: () => void): Promise<{ t_us: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(probeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    live.add(p);
-    let out = '';
-    let err = '';
-    let ready = false;
-    const t = setTimeout(() => killGroup(p, 'SIGKILL'), timeoutMs);
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!ready && out.includes('ready\n')) {
-        ready = true;
-        onReady();
-      }
-    });
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('exit', (code) => {
-      live.delete(p);
-      clearTimeout(t);
-      if (code !== 0) return reject(new Error(`probe ${args.join(' ')} exited ${code}: ${err.trim()}`));
-      resolve(JSON.parse(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}') as { t_us: number });
-    });
-  });
-}
+const probe = async (probeBin: string, args: string[], timeoutMs: number, onReady: () => void) => (await runProbe(live, probeBin, args, timeoutMs, onReady)) as { t_us: number };
 const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 const admin = adminCall;

@@ -25,7 +25,7 @@ import { percentile } from '../lib/percentile.ts';
 import { SPIRE_VERSION, spireBinaries } from '../../demo/lib/tools.ts';
 import { freePort } from '../lib/herald-procs.ts';
 import { adminCall, createTokenEntries, type AdminEntry } from '../lib/admin.ts';
-import { killGroup, startDaemon, stopDaemon } from '../lib/daemons.ts';
+import { killGroup, runProbe, startDaemon, stopDaemon } from '../lib/daemons.ts';
 import { treeCpuMs as cpuMs, treeRssMib as rssMb } from '../lib/proc-stats.ts';
 import { spireAgentConf, spireServerConf } from '../../test/helpers/spire.ts';
 
@@ -100,34 +100,7 @@ const resultOrLog = <T>(result: Promise<T>, log: string): Promise<T> =>
   });
 
 /** Runs the go-spiffe probe; resolves with its JSON result. `onReady` fires on its "ready" line. */
-function probe(probeBin: string, args: string[], timeoutMs: number, onReady?: () => void): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(probeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    live.add(p);
-    let out = '';
-    let err = '';
-    const t = setTimeout(() => {
-      killGroup(p, 'SIGKILL');
-      reject(new Error(`probe ${args.join(' ')} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (onReady && out.includes('ready\n')) {
-        const f = onReady;
-        onReady = undefined;
-        f();
-      }
-    });
-    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('exit', (code) => {
-      live.delete(p);
-      clearTimeout(t);
-      if (code !== 0) return reject(new Error(`probe ${args.join(' ')} exited ${code}: ${err.trim()}`));
-      const line = out.split('\n').filter((l) => l.startsWith('{')).pop();
-      resolve(JSON.parse(line ?? '{}') as Record<string, unknown>);
-    });
-  });
-}
+const probe = (probeBin: string, args: string[], timeoutMs: number, onReady?: () => void) => runProbe(live, probeBin, args, timeoutMs, onReady);
 /** Starts a probe, resolves once it printed "ready" (with the result promise). */
 function probeReady(probeBin: string, args: string[], timeoutMs: number): Promise<{ result: Promise<Record<string, unknown>> }> {
   return new Promise((resolveReady, rejectReady) => {
