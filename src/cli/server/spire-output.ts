@@ -5,7 +5,8 @@
 import protobuf from 'protobufjs';
 import { protobufTypes } from '../../common/grpc/protos.ts';
 import type { CliIo } from '../command.ts';
-import { codeName, SpireCliError } from './spire-flags.ts';
+import { rpcErrorText } from '../grpc-status-text.ts';
+import { SpireCliError } from './spire-flags.ts';
 
 // Also here for the commands that print protos: they need both.
 export { BareCliError, codeName, SpireCliError, spireFlags } from './spire-flags.ts';
@@ -15,10 +16,7 @@ function isStatusError(err: unknown): err is { code: number; details: string } {
   return typeof e?.code === 'number' && typeof e.details === 'string';
 }
 
-/** Go's `rpc error: code = X desc = Y` for a gRPC status error. */
-export function rpcErrorText(err: { code: number; details: string }): string {
-  return `rpc error: code = ${codeName(err.code)} desc = ${err.details}`;
-}
+export { rpcErrorText } from '../grpc-status-text.ts';
 
 /**
  * Awaits a call and turns a gRPC status error into SPIRE's wording, with

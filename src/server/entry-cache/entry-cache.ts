@@ -89,6 +89,8 @@ export class EntryCache {
   readonly #batch: number;
   readonly #onRefreshError: (err: unknown) => void;
   readonly #onDrift: (report: DriftReport) => void;
+  /** Other servers may write the database (fixed for a datastore): their changes are heard only while the notice channel is up. */
+  readonly #shared: boolean;
   #index = new EntryIndex();
   #lastEventId = -1;
   #gaps: Gap[] = [];
@@ -115,6 +117,7 @@ export class EntryCache {
     this.#intervalMs = options.refreshIntervalMs ?? 5000;
     this.#verifyIntervalMs = options.verifyIntervalMs ?? 60_000;
     this.#batch = options.eventBatchSize ?? 10_000;
+    this.#shared = options.source.sharedWithOtherServers?.() === true;
     if (!(this.#intervalMs > 0) || !Number.isInteger(this.#batch) || this.#batch <= 0 || !(this.#verifyIntervalMs >= 0)) {
       throw new TypeError('EntryCache: refreshIntervalMs and eventBatchSize must be positive, verifyIntervalMs non-negative');
     }
@@ -211,7 +214,7 @@ export class EntryCache {
   }
 
   #hearsEveryChange(): boolean {
-    return this.#source.sharedWithOtherServers?.() !== true || this.#source.followsChanges?.() === true;
+    return !this.#shared || this.#source.followsChanges?.() === true;
   }
 
   async #drain(): Promise<void> {
