@@ -160,6 +160,7 @@ describe('fuzz: CSR DER', () => {
       }),
       fuzzParams(1000),
     );
+    console.log(`CSR fuzz accepted ${accepted}`);
     expect(accepted, 'no mutation got past both parsers: the comparison never ran').toBeGreaterThan(0);
   });
 

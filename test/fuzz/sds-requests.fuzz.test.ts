@@ -96,6 +96,7 @@ describe('fuzz: xDS requests to SDS (real agent)', () => {
       fuzzParams(300),
     );
     expect([...seen.keys()].some((k) => k.endsWith(' INVALID_ARGUMENT'))).toBe(true);
+    console.log(`SDS fuzz: ${JSON.stringify(Object.fromEntries(seen))}`);
     expect(seen.get('FetchSecrets OK') ?? 0).toBeGreaterThan(0);
   }, 300_000);
 
