@@ -66,6 +66,14 @@ describe('X509PopAttestor', () => {
     }, /is not valid at this time/],
     ['malformed attestation data', async () => ({ p: Buffer.from('{not json'), key: ca.key }), /failed to unmarshal data/],
     ['no certificate', async () => ({ p: Buffer.from('{"certificates":[]}'), key: ca.key }), /no certificate to attest/],
+    ['a PEM certificate where DER belongs', async () => {
+      const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
+      return { p: Buffer.from(JSON.stringify({ certificates: [Buffer.from(node.cert.toString()).toString('base64')] })), key: node.key };
+    }, /certificates\[0\] is not a DER-encoded X\.509 certificate/],
+    ['a truncated DER certificate', async () => {
+      const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
+      return { p: Buffer.from(JSON.stringify({ certificates: [node.cert.raw.subarray(0, 100).toString('base64')] })), key: node.key };
+    }, /certificates\[0\] is not a valid DER-encoded X\.509 certificate/],
   ])('refuses %s', async (_n, make, message) => {
     const { p, key } = await make();
     await expect(attestor.attest(p, async (c) => respond(key, c))).rejects.toThrow(message);

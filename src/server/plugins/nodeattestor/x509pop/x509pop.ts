@@ -41,6 +41,20 @@ export function fingerprint(cert: X509Certificate): string {
   return createHash('sha1').update(cert.raw).digest('hex');
 }
 
+/**
+ * One certificate of the attestation data: DER only, as SPIRE's
+ * x509.ParseCertificate (Node would also take PEM, and OpenSSL's message for
+ * bytes that are neither names PEM: "no start line").
+ */
+function derCertificate(der: Buffer, what: string): X509Certificate {
+  if (der[0] !== 0x30) invalid(`unable to parse certificate: ${what} is not a DER-encoded X.509 certificate (it does not start with a SEQUENCE)`);
+  try {
+    return new X509Certificate(der);
+  } catch (err) {
+    invalid(`unable to parse certificate: ${what} is not a valid DER-encoded X.509 certificate: ${errorMessage(err)}`);
+  }
+}
+
 const b64 = (v: unknown, what: string): Buffer => {
   if (typeof v !== 'string') invalid(`${what} is missing`);
   return Buffer.from(v, 'base64');
@@ -79,13 +93,7 @@ export class X509PopAttestor implements NodeAttestor {
       invalid(`failed to unmarshal data: ${errorMessage(err)}`);
     }
     if (!Array.isArray(data.certificates) || data.certificates.length === 0) invalid('no certificate to attest');
-    let certs: X509Certificate[];
-    try {
-      certs = data.certificates.map((c, i) => new X509Certificate(b64(c, `certificates[${i}]`)));
-    } catch (err) {
-      if (err instanceof HeraldError) throw err;
-      invalid(`unable to parse certificate: ${errorMessage(err)}`);
-    }
+    const certs = data.certificates.map((c, i) => derCertificate(b64(c, `certificates[${i}]`), `certificates[${i}]`));
     const leaf = certs[0]!;
     const chain = this.#verify(leaf, certs.slice(1));
     const ku = keyUsageOf(leaf);
