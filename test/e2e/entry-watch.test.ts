@@ -1,9 +1,14 @@
 // Entry changes reach a herald-agent over the server's entry watch, not at
 // its next sync: with a 60 s sync_interval, a new entry and a new DNS name
 // are served within 15 s (a functional bound: without the watch they would
-// wait for the periodic sync, 60 s after the last one).
+// wait for the periodic sync, 60 s after the last one). The watch method
+// itself: refused to a caller without an agent SVID, capped per agent.
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificatesDer } from '../../src/spiffe/bundle/der.ts';
+import { ServerClient } from '../../src/agent/client/server-client.ts';
+import { AgentStorage } from '../../src/agent/storage.ts';
+import { certificatesToPem, parseCertificatesDer, parseCertificatesPem } from '../../src/spiffe/bundle/der.ts';
+import { SpiffeId } from '../../src/spiffe/id.ts';
 import { generateToken, startAgent, startServer, type AgentHandle, type ServerHandle } from '../helpers/herald.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -76,5 +81,53 @@ describe('entry watch: changes reach the agent before its next sync', () => {
     expect(mine.code, mine.stderr).toBe(0);
     await waitFor('the third entry served', async () => (await served()).has(`spiffe://${TD}/third`), { timeoutMs: BOUND_MS });
     expect(syncs() - before).toBe(1);
+  });
+
+  describe('the WatchEntries method', () => {
+    const clients: ServerClient[] = [];
+    const cancels: (() => void)[] = [];
+    afterAll(() => {
+      for (const c of cancels) c();
+      for (const c of clients) c.close();
+    });
+
+    /** A client of the server's agent API presenting the agent's stored SVID, or none. */
+    const client = async (asAgent: boolean): Promise<ServerClient> => {
+      const roots = parseCertificatesPem((await server.cli('bundle', 'show')).stdout);
+      let identity;
+      if (asAgent) {
+        const svid = (await (await AgentStorage.open(agent.dataDir)).loadSvid())!;
+        identity = { certChainPem: certificatesToPem(svid.chain), privateKeyPem: svid.privateKey!.export({ format: 'pem', type: 'pkcs8' }).toString() };
+      }
+      const c = new ServerClient({ address: `127.0.0.1:${server.port}`, serverId: SpiffeId.require(`spiffe://${TD}/spire/server`), trustedRoots: roots, ...(identity ? { identity } : {}) });
+      clients.push(c);
+      return c;
+    };
+    /** Opens a watch; resolves how it ended, and counts its nudges. */
+    const watch = (c: ServerClient) => {
+      const w = { nudges: 0, ended: undefined as Promise<grpc.ServiceError | undefined> | undefined };
+      w.ended = new Promise((resolve) => cancels.push(c.watchEntries(() => w.nudges++, resolve)));
+      return w;
+    };
+
+    it('refuses a caller without an agent SVID', async () => {
+      const err = await watch(await client(false)).ended;
+      expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err?.details).toMatch(/authorization denied for an unauthenticated caller/);
+    });
+
+    it("nudges the agent's other watches, and refuses one beyond four per agent", async () => {
+      const c = await client(true);
+      // The agent holds one watch; three more reach the cap.
+      const opened = (server.proc.output().match(/Entry watch opened/g) ?? []).length;
+      const extra = [watch(c), watch(c), watch(c)];
+      await waitFor('three more watches opened', () => (server.proc.output().match(/Entry watch opened/g) ?? []).length >= opened + 3);
+      const r = await server.cli('entry', 'create', '-parentID', NODE, '-spiffeID', `spiffe://${TD}/fourth`, '-selector', uid);
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor('every watch nudged', () => extra.every((w) => w.nudges > 0));
+      const err = await watch(c).ended;
+      expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(err?.details).toMatch(/already holds 4 entry watches/);
+    });
   });
 });
