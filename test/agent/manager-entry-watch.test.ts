@@ -5,56 +5,24 @@
 // one more; a stream that ended is reopened at the next sync, on the new
 // channel after the agent SVID is renewed; stop closes it.
 import { once } from 'node:events';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/common/clock.ts';
 import { valueOf } from '../../src/common/telemetry/metrics.ts';
-import { AgentManager } from '../../src/agent/manager.ts';
-import type { NodeAttestorClient } from '../../src/agent/plugins/nodeattestor/types.ts';
-import { AgentStorage } from '../../src/agent/storage.ts';
-import { AgentMetrics } from '../../src/agent/telemetry.ts';
-import { SpireApiServer, TD } from '../helpers/spire-api-server.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-const log = pino({ level: 'silent' });
-const joinToken: NodeAttestorClient = { type: 'join_token', canReattest: false, attestationData: async () => Buffer.from('t'), answer: async () => Buffer.alloc(0) };
-const SYNC_MS = 5_000;
-const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
 
 describe('agent manager: entry watch', () => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
-  let clock: ManualClock;
-  let server: SpireApiServer;
-  let manager: AgentManager;
-  let metrics: AgentMetrics;
+  let fx: ManagerFixture;
+  let clock: ManagerFixture['clock'];
+  let server: ManagerFixture['server'];
+  let manager: ManagerFixture['manager'];
+  let metrics: ManagerFixture['metrics'];
 
   beforeEach(async () => {
-    tmp = await makeTempDir('herald-manager-watch-');
-    clock = new ManualClock(Date.now());
-    server = await SpireApiServer.start(tmp.path, clock, { entryWatch: true });
-    server.entries = [{ id: 'e1', spiffeId: 'spiffe://example.org/web' }];
-    metrics = new AgentMetrics();
-    manager = new AgentManager({
-      trustDomain: TD,
-      serverAddress: server.address,
-      storage: await AgentStorage.open(join(tmp.path, 'data')),
-      bootstrapRoots: server.roots,
-      nodeAttestor: joinToken,
-      syncIntervalMs: SYNC_MS,
-      workloadKeyType: 'ec-p256',
-      clock,
-      log,
-      metrics,
-    });
+    fx = await managerFixture('herald-manager-watch-', { entryWatch: true });
+    ({ clock, server, manager, metrics } = fx);
   });
 
-  afterEach(async () => {
-    manager.stop();
-    await server.stop();
-    await tmp.cleanup();
-  });
+  afterEach(() => fx.stop());
 
   /** Resolves once `method` has been called `n` times in all. */
   const called = async (method: string, n: number): Promise<void> => {
