@@ -6,6 +6,8 @@
 // the workload cache. A failed sync keeps everything cached and retries
 // with backoff, so workloads keep their SVIDs while the server is away; a
 // refusal (banned, must re-attest, must re-bootstrap) stops the agent.
+// Between syncs, a Herald server's entry watch (entry-watch.ts) tells the
+// agent when its entries changed, and it syncs at once.
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../common/clock.ts';
@@ -21,6 +23,7 @@ import type { TrustDomain } from '../spiffe/trust-domain.ts';
 import type { Subscription } from './cache/types.ts';
 import { WorkloadCache } from './cache/workload-cache.ts';
 import { describeServerError, grpcCodeOf } from './client/server-client.ts';
+import { EntryWatch } from './entry-watch.ts';
 import { AgentManagerError } from './manager-error.ts';
 import type { AgentStorage } from './storage.ts';
 import { JwtSvidCache } from '../spiffe/jwt-svid-cache.ts';
@@ -156,6 +159,9 @@ export class AgentManager {
   #ready: Promise<void>;
   #markReady!: () => void;
   #syncing: Promise<void> | undefined;
+  /** A nudge came while a sync ran: that sync may have read the entries before the change, so one more follows it. */
+  #nudgedDuringSync = false;
+  readonly #watch: EntryWatch;
   #lastSync = 0;
   /** Successful syncs so far (logged at debug, so a reader of the log can count sync cycles). */
   #syncs = 0;
@@ -184,6 +190,7 @@ export class AgentManager {
       log: o.log,
       metrics: o.metrics,
     });
+    this.#watch = new EntryWatch({ log: o.log, onNudge: () => this.#onNudge() });
     this.#ready = new Promise((r) => (this.#markReady = r));
     this.#fatalPromise = new Promise((r) => (this.#markFatal = r));
   }
@@ -324,7 +331,30 @@ export class AgentManager {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#expiryTimer?.cancel();
+    this.#watch.close();
     this.rotator.close();
+  }
+
+  /** Whether the server's entry watch is open (a Herald server, after a successful sync). */
+  get watchingEntries(): boolean {
+    return this.#watch.isOpen;
+  }
+
+  #onNudge(): void {
+    if (this.#stopped) return;
+    this.#o.metrics.entryNudges.inc();
+    if (this.#syncing !== undefined) {
+      this.#nudgedDuringSync = true;
+      return;
+    }
+    this.#nudgedSync();
+  }
+
+  #nudgedSync(): void {
+    this.#o.log.debug({}, 'The server reported changed entries; syncing now');
+    this.syncNow().catch((err: unknown) => {
+      if (!this.#fatal) this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
+    });
   }
 
   /** A server error for people (see AgentSvidRotator.describe). */
@@ -385,12 +415,19 @@ export class AgentManager {
         this.#untrustedSince = undefined;
         this.#synced = true;
         this.#syncing = undefined;
+        if (!this.#stopped) this.#watch.ensureOpen(this.rotator.client);
+        if (this.#nudgedDuringSync) {
+          this.#nudgedDuringSync = false;
+          if (!this.#stopped) this.#nudgedSync();
+        }
       },
       async (err: unknown) => {
         this.#o.metrics.sync.done(statusName(grpcCodeOf(err) ?? grpcStatusFor(err)), started);
         this.#failures++;
         this.#unreachable = grpcCodeOf(err) === GrpcCode.UNAVAILABLE;
         this.#syncing = undefined;
+        // The retry schedule takes over; its sync reads everything anew.
+        this.#nudgedDuringSync = false;
         if (this.#fatal) throw this.#fatal;
         if ((this.#o.rebootstrapMode ?? 'never') !== 'never' && isUntrustedServer(err)) await this.#maybeRebootstrap(err);
         // Attesting again (after an eviction, or to renew) and refused outright: judged by the server's status.
@@ -436,6 +473,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove SVID');
     }
+    this.#watch.close();
     this.rotator.close();
     this.#markFatal(fatal);
     return fatal;
@@ -469,6 +507,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove the stored SVID and bundle');
     }
+    this.#watch.close();
     this.rotator.close();
     this.#markFatal(fatal);
     throw fatal;

@@ -204,6 +204,7 @@ export const errorRegistry = {
 
   // Rate limits (server.ratelimit)
   ERR_RESOURCE_EXHAUSTED_RATE_LIMIT: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'A source IP is over its AttestAgent or signing rate limit' },
+  ERR_RESOURCE_EXHAUSTED_ENTRY_WATCHES: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'An agent already holds as many open entry watches (WatchEntries streams) as the server allows' },
 
   // Datastore
   ERR_DATASTORE_BUSY: { status: GrpcCode.UNAVAILABLE, description: 'Another writer held the database lock too long, or a transaction could not be serialized' },
@@ -256,6 +257,7 @@ export const errorRegistry = {
   ERR_PEER_CREDENTIALS_UNAVAILABLE: { status: GrpcCode.INTERNAL, description: 'The peer\'s credentials (SO_PEERCRED) cannot be read' },
   ERR_PROCESS_STAT_UNREADABLE: { status: GrpcCode.INTERNAL, description: '/proc/PID/stat cannot be read or parsed' },
   ERR_UNAVAILABLE_DATA_DIR_LOCK: { status: GrpcCode.UNAVAILABLE, description: 'The data_dir lock file cannot be created or locked' },
+  ERR_UNAVAILABLE_SHUTTING_DOWN: { status: GrpcCode.UNAVAILABLE, description: 'The server is shutting down and opens no new entry watches' },
   ERR_UNAVAILABLE_LISTEN: { status: GrpcCode.UNAVAILABLE, description: 'A TCP endpoint (server API, bundle endpoint, health checks) cannot listen on its address' },
 
   // Command line

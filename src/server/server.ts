@@ -22,6 +22,7 @@ import type { ApiContext } from './api/context.ts';
 import { entryService } from './api/entry-service.ts';
 import { healthService } from './api/health-service.ts';
 import { entryCacheDebugService } from './api/debug-service.ts';
+import { entryWatchService } from './api/entry-watch-service.ts';
 import { svidService } from './api/svid-service.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
 import { localAuthorityService } from './api/localauthority-service.ts';
@@ -41,6 +42,7 @@ import type { DataStore } from './datastore/datastore.ts';
 import { StorageHealth } from './datastore/storage-health.ts';
 import { withSyncReadCache } from './datastore/sync-reads.ts';
 import { EntryCache } from './entry-cache/entry-cache.ts';
+import { EntryWatchers } from './entry-cache/entry-watchers.ts';
 import { startNotifiers } from './notifiers.ts';
 import { OwnBundle } from './own-bundle.ts';
 import { CredentialBuilder } from './credtemplate/builder.ts';
@@ -225,7 +227,10 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     cleanup.push(() => serverSvid.stop());
     const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
     const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now(), intermediates: () => ca.intermediateCas() });
-    for (const s of services(tlsResolver)) grpcServer.addService(s.definition, s.implementation);
+    // Entry watches (agents told of their entries' changes at once) exist only where agents connect.
+    const watchers = new EntryWatchers(entries);
+    const watchService = entryWatchService(api, tlsResolver, watchers);
+    for (const s of [...services(tlsResolver), watchService]) grpcServer.addService(s.definition, s.implementation);
     const boundPort = await new Promise<number>((resolve, reject) => {
       grpcServer.bindAsync(`${config.bindAddress}:${config.bindPort}`, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     }).catch((err: unknown) => {
@@ -235,6 +240,8 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
       const t = setTimeout(() => { grpcServer.forceShutdown(); resolve(); }, 2000);
       grpcServer.tryShutdown(() => { clearTimeout(t); resolve(); });
     }));
+    // Before the shutdown above (cleanup runs in reverse): open watches would hold it for its whole grace period.
+    cleanup.push(() => watchers.close());
     log.info({ address: `${config.bindAddress}:${boundPort}`, network: 'tcp' }, 'Starting Server APIs');
 
     // Admin API: whoever can open the socket is an administrator. Its

@@ -7,54 +7,26 @@
 import { once } from 'node:events';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/common/clock.ts';
 import { PermissionDeniedReason, permissionDeniedTrailer } from '../../src/common/grpc/permission-denied.ts';
-import { AgentMetrics } from '../../src/agent/telemetry.ts';
-import { AgentManager, retryCapMs } from '../../src/agent/manager.ts';
-import type { NodeAttestorClient } from '../../src/agent/plugins/nodeattestor/types.ts';
+import { retryCapMs } from '../../src/agent/manager.ts';
 import { AgentStorage } from '../../src/agent/storage.ts';
-import { SpireApiServer, TD } from '../helpers/spire-api-server.ts';
 import { runCommand } from '../helpers/process.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
-
-const log = pino({ level: 'silent' });
-const joinToken: NodeAttestorClient = { type: 'join_token', canReattest: false, attestationData: async () => Buffer.from('t'), answer: async () => Buffer.alloc(0) };
-const SYNC_MS = 5_000;
-/** One turn of the event loop: a settled sync's promise chain has armed the next timer. Not a wait on time. */
-const settled = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
 
 describe('agent manager', () => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
-  let clock: ManualClock;
-  let server: SpireApiServer;
-  let manager: AgentManager;
+  let fx: ManagerFixture;
+  let tmp: ManagerFixture['tmp'];
+  let clock: ManagerFixture['clock'];
+  let server: ManagerFixture['server'];
+  let manager: ManagerFixture['manager'];
 
   beforeEach(async () => {
-    tmp = await makeTempDir('herald-manager-');
-    clock = new ManualClock(Date.now());
-    server = await SpireApiServer.start(tmp.path, clock);
-    server.entries = [{ id: 'e1', spiffeId: 'spiffe://example.org/web' }];
-    manager = new AgentManager({
-      trustDomain: TD,
-      serverAddress: server.address,
-      storage: await AgentStorage.open(join(tmp.path, 'data')),
-      bootstrapRoots: server.roots,
-      nodeAttestor: joinToken,
-      syncIntervalMs: SYNC_MS,
-      workloadKeyType: 'ec-p256',
-      clock,
-      log,
-      metrics: new AgentMetrics(),
-    });
+    fx = await managerFixture('herald-manager-');
+    ({ tmp, clock, server, manager } = fx);
   });
 
-  afterEach(async () => {
-    manager.stop();
-    await server.stop();
-    await tmp.cleanup();
-  });
+  afterEach(() => fx.stop());
 
   /** Moves the clock to the next scheduled sync and waits for it to finish (or fail). */
   const nextSync = async (ms = SYNC_MS): Promise<void> => {

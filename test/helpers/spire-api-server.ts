@@ -4,7 +4,8 @@
 // and GetFederatedBundle, entry/v1 GetAuthorizedEntries, svid/v1
 // BatchNewX509SVID and NewJWTSVID), with state a test sets (entries,
 // federated bundles, a tainted CA, failures) and every call reported as an
-// event, so agent unit tests wait on calls instead of sleeping. The test's
+// event, so agent unit tests wait on calls instead of sleeping. With
+// `entryWatch`, it also serves Herald's WatchEntries (nudges a test sends). The test's
 // clock drives the agent's decisions; certificates are signed at real time
 // (or the test's clock if it is behind), as TLS checks them at real time.
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +14,7 @@ import { EventEmitter, once } from 'node:events';
 import { join } from 'node:path';
 import type { Clock } from '../../src/common/clock.ts';
 import { serviceDefinition, Services } from '../../src/common/grpc/protos.ts';
+import { ENTRY_WATCH_SERVICE } from '../../src/server/api/entry-watch-service.ts';
 import { createSvidServerCredentials, verifiedPeerChain } from '../../src/common/grpc/tls-credentials.ts';
 import { certificatesToPem } from '../../src/spiffe/bundle/der.ts';
 import { parseCsr } from '../../src/spiffe/csr.ts';
@@ -61,6 +63,9 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
   svidTtlMs = 3_600_000;
   /** The next call of these methods fails once with this status. */
   readonly failNext = new Map<string, Failure>();
+  /** Open WatchEntries streams (entryWatch servers only). */
+  readonly watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  #held: Promise<void> | undefined;
   #server: grpc.Server | undefined;
   #bundleSeq = 1;
   readonly #clock: Clock;
@@ -71,7 +76,7 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
     this.#clock = clock;
   }
 
-  static async start(dir: string, clock: Clock): Promise<SpireApiServer> {
+  static async start(dir: string, clock: Clock, opts: { entryWatch?: boolean } = {}): Promise<SpireApiServer> {
     const s = new SpireApiServer(join(dir, 'server.sock'), clock);
     s.cas.push(await s.#newCa());
     const { privateKey, publicKey } = generateKeyPair('ec-p256');
@@ -85,6 +90,7 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
     server.addService(serviceDefinition(Services.bundle), s.#bundleService());
     server.addService(serviceDefinition(Services.entry), s.#entryService());
     server.addService(serviceDefinition(Services.svid), s.#svidService());
+    if (opts.entryWatch) server.addService(ENTRY_WATCH_SERVICE, s.#watchService());
     await new Promise<void>((resolve, reject) => server.bindAsync(`unix:${s.socketPath}`, creds, (err) => (err ? reject(err) : resolve())));
     s.#server = server;
     return s;
@@ -103,6 +109,22 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
     for (const ca of this.cas) ca.tainted = true;
     this.cas.unshift(await this.#newCa());
     this.#bundleSeq++;
+  }
+
+  /** Sends a nudge on every open WatchEntries stream. */
+  nudge(): void {
+    for (const w of this.watches) w.write({ reason: 'entries_changed' });
+  }
+
+  /** GetBundle calls (the first of each sync) wait, once recorded, until the returned function is called: a sync held in progress. */
+  holdGetBundle(): () => void {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    this.#held = held;
+    return () => {
+      if (this.#held === held) this.#held = undefined;
+      release();
+    };
   }
 
   callsOf(method: string): ApiCall[] {
@@ -178,9 +200,10 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
 
   #bundleService(): grpc.UntypedServiceImplementation {
     return {
-      GetBundle: (call: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
+      GetBundle: async (call: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
         const failure = this.#record('GetBundle', call);
         if (failure) return cb(failure);
+        await this.#held;
         cb(null, this.#bundleOf(TD.name, this.cas.map((c) => ({ asn1: c.certificate.raw, tainted: c.tainted }))));
       },
       GetFederatedBundle: (call: grpc.ServerUnaryCall<{ trust_domain: string }, object>, cb: grpc.sendUnaryData<object>) => {
@@ -189,6 +212,18 @@ export class SpireApiServer extends EventEmitter<{ call: [ApiCall] }> {
         const roots = this.federated.get(call.request.trust_domain);
         if (!roots) return cb({ code: grpc.status.NOT_FOUND, details: 'bundle not found' });
         cb(null, this.#bundleOf(call.request.trust_domain, roots.map((asn1) => ({ asn1, tainted: false }))));
+      },
+    };
+  }
+
+  #watchService(): grpc.UntypedServiceImplementation {
+    return {
+      WatchEntries: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        this.#record('WatchEntries', call);
+        this.watches.add(call);
+        const gone = () => this.watches.delete(call);
+        call.on('cancelled', gone);
+        call.on('close', gone);
       },
     };
   }

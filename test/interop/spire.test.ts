@@ -164,5 +164,11 @@ describe('herald-agent against SPIRE\'s spire-server', () => {
     expect(v.stdout.trim(), v.stderr).toBe(`${join(out, 'svid.0.pem')}: OK`);
     const agents = await cli('agent', 'list');
     expect(agents.stdout).toMatch(/SPIFFE ID\s*: spiffe:\/\/spire\.test\/spire\/agent\/x509pop\/[0-9a-f]{40}/);
+    // SPIRE has no entry watch: asked once (UNIMPLEMENTED), never again; the agent syncs every sync_interval.
+    const count = (re: RegExp) => (agent!.proc.output().match(re) ?? []).length;
+    await agent.proc.waitForOutput('The server offers no entry watch');
+    const syncs = count(/Synced with the server/g);
+    await waitFor('two more syncs', () => count(/Synced with the server/g) >= syncs + 2);
+    expect(count(/The server offers no entry watch/g)).toBe(1);
   }, 90_000);
 });

@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { X509Certificate } from 'node:crypto';
 import { HeraldError, errorMessage } from '../../common/errors.ts';
+import { jsonMethod } from '../../common/grpc/json-method.ts';
 import { serviceClient, Services } from '../../common/grpc/protos.ts';
 import { createSvidChannelCredentials, type TlsIdentity } from '../../common/grpc/tls-credentials.ts';
 import { callUnaryMethod } from '../../common/wire/call.ts';
@@ -31,6 +32,9 @@ export class ServerClientError extends HeraldError {}
 /** A batch result the server sent without a status: not a success. */
 const NO_STATUS: WireStatus = wireStatus('ERR_UNKNOWN_BATCH_STATUS', 'the server sent no status for this SVID');
 
+/** Herald's entry watch (server api/entry-watch-service.ts); a SPIRE server answers UNIMPLEMENTED. */
+const WATCH_ENTRIES = jsonMethod('/herald.server.agent.v1.AgentUpdates/WatchEntries', { responseStream: true });
+
 const noChallenge = (type: string) => async (): Promise<Buffer> => {
   throw new ServerClientError('ERR_ATTESTATION_FAILED_CHALLENGE', `server sent an attestation challenge; ${type} attestation has none`);
 };
@@ -39,6 +43,8 @@ export class ServerClient {
   readonly #opts: ServerClientOptions;
   readonly #channel: grpc.Channel;
   readonly #clients: { readonly [S in AgentApi]: WireClient<S> };
+  /** For Herald's own methods, which have no generated stub. */
+  readonly #raw: grpc.Client;
 
   constructor(opts: ServerClientOptions) {
     this.#opts = opts;
@@ -67,6 +73,7 @@ export class ServerClient {
       [Services.entry]: client(Services.entry),
       [Services.bundle]: client(Services.bundle),
     };
+    this.#raw = new grpc.Client(opts.address, grpc.credentials.createInsecure(), { channelOverride: this.#channel });
   }
 
   #client<S extends AgentApi>(service: S): WireClient<S> {
@@ -137,7 +144,35 @@ export class ServerClient {
     return this.#unary(Services.bundle, 'GetFederatedBundle', { trust_domain: trustDomain });
   }
 
+  /**
+   * Opens the server's entry watch: `onNudge` for each message (an entry
+   * this agent receives changed), `onEnd` once when the stream ends (`err`
+   * undefined when the server ended it cleanly; UNIMPLEMENTED from a SPIRE
+   * server). Returns the function that cancels it (onEnd is not called then).
+   */
+  watchEntries(onNudge: () => void, onEnd: (err: grpc.ServiceError | undefined) => void): () => void {
+    const call = this.#raw.makeServerStreamRequest(WATCH_ENTRIES.path, WATCH_ENTRIES.requestSerialize, WATCH_ENTRIES.responseDeserialize, {}, new grpc.Metadata(), {});
+    let ended = false;
+    const end = (err: grpc.ServiceError | undefined): void => {
+      if (ended) return;
+      ended = true;
+      onEnd(err);
+    };
+    call.on('data', () => {
+      if (!ended) onNudge();
+    });
+    call.on('error', (err: grpc.ServiceError) => end(err));
+    call.on('status', (s: grpc.StatusObject) => {
+      if (s.code === grpc.status.OK) end(undefined);
+    });
+    return () => {
+      ended = true;
+      call.cancel();
+    };
+  }
+
   close(): void {
+    this.#raw.close();
     for (const c of Object.values(this.#clients)) c.close();
     this.#channel.close();
   }

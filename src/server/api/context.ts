@@ -78,16 +78,17 @@ export function unaryMethod<Req, Res>(
   };
 }
 
+/** The calls streamMethod wraps: bidirectional, or server streaming. */
+type StreamCall = grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
+
 /**
- * A bidirectional streaming method: runs `fn`, then records the call as
- * unaryMethod does (SPIRE's middleware counts streams too) and fails the
- * stream with the mapped status on error. `fn` resolves its caller with
- * streamCaller, and reports it through `seen` for the audit line.
+ * A streaming method (bidirectional or server streaming): runs `fn`, then
+ * records the call as unaryMethod does (SPIRE's middleware counts streams
+ * too) and fails the stream with the mapped status on error. `fn` resolves
+ * its caller with streamCaller, and reports it through `seen` for the audit
+ * line.
  */
-export function streamMethod<Req, Res>(
-  ctx: ApiContext,
-  fn: (call: grpc.ServerDuplexStream<Req, Res>, seen: { caller?: Caller }) => Promise<void>,
-): grpc.handleBidiStreamingCall<Req, Res> {
+export function streamMethod<Call extends StreamCall>(ctx: ApiContext, fn: (call: Call, seen: { caller?: Caller }) => Promise<void>): (call: Call) => void {
   return (call) => {
     const method = call.getPath();
     const started = performance.now();
@@ -113,7 +114,7 @@ export function streamMethod<Req, Res>(
 }
 
 /** Resolves and authorizes the caller of a streaming method. */
-export async function streamCaller(resolver: CallerResolver, policy: Policy, call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): Promise<Caller> {
+export async function streamCaller(resolver: CallerResolver, policy: Policy, call: StreamCall): Promise<Caller> {
   const caller = await resolver.resolve(call);
   authorize(caller, policy, call.getPath());
   return caller;

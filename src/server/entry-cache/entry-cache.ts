@@ -67,6 +67,15 @@ export interface RefreshStats {
   readonly pendingGaps: number;
 }
 
+/** One entry as it was before and after an applied batch (undefined: absent). */
+export interface EntryChange {
+  readonly before: RegistrationEntry | undefined;
+  readonly after: RegistrationEntry | undefined;
+}
+
+/** What one applied batch changed: the entries, or everything (a full load). */
+export type AppliedChanges = { readonly all: true } | { readonly all: false; readonly entries: readonly EntryChange[] };
+
 /** Event ids [lo, hi] missing when first read; `xmax` is that snapshot's, `seen` what turned up since. */
 interface Gap {
   readonly lo: number;
@@ -106,6 +115,7 @@ export class EntryCache {
   #timer: Timer | undefined;
   #verifyTimer: Timer | undefined;
   #unsubscribe: (() => void) | undefined;
+  readonly #appliedListeners = new Set<(changes: AppliedChanges) => void>();
   #fullLoads = 0;
   #incremental = 0;
   #checks = 0;
@@ -165,6 +175,28 @@ export class EntryCache {
   /** The entries an agent may receive SVIDs for (see EntryIndex.authorizedFor). */
   getAuthorizedEntries(agentId: SpiffeId, agentSelectors: readonly Selector[]): RegistrationEntry[] {
     return this.#index.authorizedFor(agentId, agentSelectors, Math.floor(this.#clock.now() / 1000));
+  }
+
+  /**
+   * Calls `listener` after each batch the index applied, with what it
+   * changed (entry watches decide from it which agents to tell). Returns the
+   * unsubscribe function.
+   */
+  onApplied(listener: (changes: AppliedChanges) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  #emitApplied(changes: AppliedChanges): void {
+    if (!changes.all && changes.entries.length === 0) return;
+    for (const l of this.#appliedListeners) {
+      try {
+        l(changes);
+      } catch (err) {
+        // A listener's fault must not fail the refresh that serves every sync.
+        this.#onRefreshError(err);
+      }
+    }
   }
 
   /**
@@ -235,6 +267,7 @@ export class EntryCache {
     this.#gaps = [];
     this.#suspectBuckets = [];
     this.#fullLoads++;
+    this.#emitApplied({ all: true });
   }
 
   /** One snapshot's worth of events (plus the check or repair when due). */
@@ -269,11 +302,15 @@ export class EntryCache {
         changed.add(ev.entryId);
       }
     }
+    const applied: EntryChange[] = [];
     for (const id of changed) {
+      const before = this.#index.get(id);
       const e = fresh.get(id);
       if (e === undefined) this.#index.remove(id);
       else this.#index.put(e);
+      if (before !== e) applied.push({ before, after: e });
     }
+    this.#emitApplied({ all: false, entries: applied });
     this.#lastEventId = next;
     // A gap is final once every transaction that could have filled it has finished.
     this.#gaps = r.horizon === undefined ? [] : this.#gaps.filter((g) => r.horizon!.xmin < g.xmax);
@@ -310,18 +347,27 @@ export class EntryCache {
     const stale: string[] = [];
     const missing: string[] = [];
     const outdated: string[] = [];
+    const applied: EntryChange[] = [];
     for (const e of [...this.#index.values()]) {
       if (!wanted.has(entryBucket(e.id))) continue;
       const d = db.get(e.id);
       if (d === undefined) {
         stale.push(e.id);
         this.#index.remove(e.id);
-      } else if (d.revisionNumber !== e.revisionNumber) outdated.push(e.id);
+        applied.push({ before: e, after: undefined });
+      } else if (d.revisionNumber !== e.revisionNumber) {
+        outdated.push(e.id);
+        applied.push({ before: e, after: d });
+      }
     }
     for (const d of db.values()) {
-      if (this.#index.get(d.id) === undefined) missing.push(d.id);
+      if (this.#index.get(d.id) === undefined) {
+        missing.push(d.id);
+        applied.push({ before: undefined, after: d });
+      }
       this.#index.put(d);
     }
+    this.#emitApplied({ all: false, entries: applied });
     const n = stale.length + missing.length + outdated.length;
     if (n === 0) return;
     this.#repaired += n;

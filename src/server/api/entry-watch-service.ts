@@ -1,0 +1,90 @@
+// herald.server.agent.v1.AgentUpdates/WatchEntries: Herald's own (SPIRE has
+// no counterpart, and its agents never call it). An agent holds the stream
+// open; the server sends an empty message whenever an entry change concerns
+// that agent (entry-cache/entry-watchers.ts), and the agent syncs at once
+// instead of at its next sync_interval. The message carries no entry: the
+// sync stays the only source of what the agent serves. JSON over gRPC, no
+// proto, authorized as SyncAuthorizedEntries (an attested agent's SVID).
+import type * as grpc from '@grpc/grpc-js';
+import { HeraldError } from '../../common/errors.ts';
+import { jsonMethod } from '../../common/grpc/json-method.ts';
+import { selectorKey, type Selector } from '../../common/selector.ts';
+import type { EntryWatchers } from '../entry-cache/entry-watchers.ts';
+import type { Caller, CallerResolver } from './caller.ts';
+import { streamCaller, streamMethod, type ApiContext } from './context.ts';
+
+export const WATCH_ENTRIES_METHOD = '/herald.server.agent.v1.AgentUpdates/WatchEntries';
+
+/** One message per nudge; `reason` is for people reading a capture. */
+export interface EntriesChanged {
+  readonly reason: 'entries_changed';
+}
+
+export const ENTRY_WATCH_SERVICE: grpc.ServiceDefinition = {
+  WatchEntries: jsonMethod(WATCH_ENTRIES_METHOD, { responseStream: true }),
+};
+
+export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, watchers: EntryWatchers): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+  const watchEntries = async (call: grpc.ServerWritableStream<unknown, EntriesChanged>, seen: { caller?: Caller }): Promise<void> => {
+    const caller = await streamCaller(resolver, 'agent', call);
+    seen.caller = caller;
+    // The admin socket's local caller passes every policy but has no entries.
+    if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents have authorized entries to watch');
+    let selectors = await ctx.ds.getNodeSelectors(caller.id);
+    if (call.cancelled) return;
+    // Backpressure: while the transport holds an unsent message, further
+    // nudges only set `pending` (one message says all there is to say).
+    let blocked = false;
+    let pending = false;
+    const send = (): void => {
+      if (blocked) {
+        pending = true;
+        return;
+      }
+      if (call.write({ reason: 'entries_changed' })) return;
+      blocked = true;
+      call.once('drain', () => {
+        blocked = false;
+        if (pending) {
+          pending = false;
+          send();
+        }
+      });
+    };
+    await new Promise<void>((resolve) => {
+      const watch = watchers.watch(
+        caller.id,
+        selectors,
+        () => {
+          send();
+          // Node selectors change only when the agent attests again (a new stream then): a cheap in-memory re-read.
+          void ctx.ds.getNodeSelectors(caller.id).then((now) => {
+            if (sameSelectors(now, selectors)) return;
+            selectors = now;
+            watch.setSelectors(now);
+          }, (err: unknown) => ctx.log.debug({ err, agent_id: caller.id.toString() }, 'Re-reading node selectors for an entry watch failed'));
+        },
+        () => {
+          // Server shutdown: the agent reopens after its next sync (perhaps with another server).
+          call.end();
+          resolve();
+        },
+      );
+      ctx.log.debug({ agent_id: caller.id.toString() }, 'Entry watch opened');
+      const done = (): void => {
+        watch.close();
+        resolve();
+      };
+      call.on('cancelled', done);
+      call.on('close', done);
+      call.on('error', done);
+    });
+  };
+  return { definition: ENTRY_WATCH_SERVICE, implementation: { WatchEntries: streamMethod(ctx, watchEntries) } };
+}
+
+function sameSelectors(a: readonly Selector[], b: readonly Selector[]): boolean {
+  if (a.length !== b.length) return false;
+  const keys = new Set(a.map(selectorKey));
+  return b.every((s) => keys.has(selectorKey(s)));
+}

@@ -1,0 +1,119 @@
+// The agent manager and a server's entry watch, against a real gRPC server
+// on a Unix socket (test/helpers/spire-api-server.ts, serving WatchEntries)
+// with a manual clock, so every sync here comes from a nudge, never from
+// sync_interval: a nudge syncs at once; nudges during a sync are followed by
+// one more; a stream that ended is reopened at the next sync, on the new
+// channel after the agent SVID is renewed; stop closes it.
+import { once } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { valueOf } from '../../src/common/telemetry/metrics.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
+
+describe('agent manager: entry watch', () => {
+  let fx: ManagerFixture;
+  let clock: ManagerFixture['clock'];
+  let server: ManagerFixture['server'];
+  let manager: ManagerFixture['manager'];
+  let metrics: ManagerFixture['metrics'];
+
+  beforeEach(async () => {
+    fx = await managerFixture('herald-manager-watch-', { entryWatch: true });
+    ({ clock, server, manager, metrics } = fx);
+  });
+
+  afterEach(() => fx.stop());
+
+  /** Resolves once `method` has been called `n` times in all. */
+  const called = async (method: string, n: number): Promise<void> => {
+    while (server.callsOf(method).length < n) await server.nextCall(method);
+  };
+  const syncs = () => server.callsOf('GetBundle').length;
+
+  it('opens the watch after the first sync and syncs at once on each nudge', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    expect(syncs()).toBe(1);
+    server.entries.push({ id: 'e2', spiffeId: 'spiffe://example.org/api' });
+    const synced = once(manager.synchronizer, 'synced');
+    server.nudge();
+    await synced;
+    expect(syncs()).toBe(2);
+    expect(manager.cache.svid('e2')?.id.toString()).toBe('spiffe://example.org/api');
+    expect(await valueOf(metrics.entryNudges)).toBe(1);
+    // The watch stays open: no second stream.
+    await settled();
+    expect(server.callsOf('WatchEntries')).toHaveLength(1);
+  });
+
+  it('nudges during a sync are followed by one more sync, which reads what they announced', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    const release1 = server.holdGetBundle();
+    server.nudge();
+    await called('GetBundle', 2);
+    // The sync is under way (held at its first call); the entry lands after it began.
+    server.entries.push({ id: 'e2', spiffeId: 'spiffe://example.org/api' });
+    server.nudge();
+    server.nudge();
+    await waitFor('the nudges received', async () => (await valueOf(metrics.entryNudges)) === 3);
+    const release2 = server.holdGetBundle();
+    release1();
+    // The one follow-up sync, held in turn: the three nudges gave one.
+    await called('GetBundle', 3);
+    const synced = once(manager.synchronizer, 'synced');
+    release2();
+    await synced;
+    expect(manager.cache.svid('e2')?.id.toString()).toBe('spiffe://example.org/api');
+    await settled();
+    expect(syncs()).toBe(3);
+  });
+
+  it('reopens a watch the server ended at the next sync, not before', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    for (const w of server.watches) w.end();
+    await waitFor('the stream gone', () => server.watches.size === 0);
+    await settled();
+    expect(server.callsOf('WatchEntries')).toHaveLength(1);
+    clock.advance(SYNC_MS);
+    await called('WatchEntries', 2);
+    expect(syncs()).toBe(2);
+  });
+
+  it('after the agent SVID is renewed, the watch is opened on the new channel with the new SVID', async () => {
+    server.agentTtlMs = 60_000;
+    await manager.start();
+    await called('WatchEntries', 1);
+    const { renewAt, chain } = manager.rotator.svid!;
+    const first = chain[0]!.serialNumber;
+    expect(server.callsOf('WatchEntries')[0]!.peerSerial).toBe(first);
+    const rotated = once(manager.rotator, 'rotated');
+    while (clock.now() < renewAt) {
+      const synced = once(manager.synchronizer, 'synced');
+      clock.advance(SYNC_MS);
+      await synced;
+      await settled();
+    }
+    await rotated;
+    const renewed = manager.rotator.svid!.chain[0]!.serialNumber;
+    expect(renewed).not.toBe(first);
+    await called('WatchEntries', 2);
+    expect(server.callsOf('WatchEntries')[1]!.peerSerial).toBe(renewed);
+    // And nudges arrive on it.
+    const synced = once(manager.synchronizer, 'synced');
+    const before = syncs();
+    server.nudge();
+    await synced;
+    expect(syncs()).toBe(before + 1);
+  });
+
+  it('stop closes the watch', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    expect(manager.watchingEntries).toBe(true);
+    manager.stop();
+    expect(manager.watchingEntries).toBe(false);
+    await waitFor('the stream closed at the server', () => server.watches.size === 0);
+  });
+});
