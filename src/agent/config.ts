@@ -146,7 +146,7 @@ const agentSection = s.section(
     insecure_bootstrap: s.bool({ description: 'Trust the server on first connection without a bundle (testing only)', default: false }),
     join_token: s.string({ description: 'Join token for node attestation (used once; the agent SVID is then kept in data_dir)', validate: nonEmpty }),
     join_token_file: s.path({ description: 'File holding the join token (surrounding whitespace trimmed); read at start, as SPIRE does. Not with join_token' }),
-    sync_interval: s.duration({ description: 'How often the agent syncs entries and SVIDs with the server (default 5s)', min: '10ms' }),
+    sync_interval: s.duration({ description: 'How often the agent syncs entries and SVIDs with the server (default 5s); a Herald server also tells the agent at once when its entries change', min: '10ms' }),
     workload_x509_svid_key_type: s.enum(WORKLOAD_KEY_TYPES, { description: 'Key type of workload X509-SVIDs', default: 'ec-p256', caseInsensitive: true }),
     x509_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; Herald caches every authorized SVID (ignored, with a warning)', min: 0 }),
     jwt_svid_cache_max_size: s.int({ description: 'Accepted for SPIRE compatibility; ignored, with a warning', min: 0 }),

@@ -103,6 +103,14 @@ export interface BackoffPolicy {
   readonly maxElapsedMs: number;
 }
 
+/**
+ * Syncs the server's entry watch asks for start at most this often (or
+ * every sync_interval, if shorter): the first nudge after a quiet spell syncs
+ * at once, but under a steady stream of writes that concern it an agent
+ * syncs about once a second, not back to back.
+ */
+export const NUDGE_MIN_GAP_MS = 1_000;
+
 /** SPIRE 1.13 agent.go: bootstrapBackoffInterval 5 s, bootstrapBackoffMaxElapsedTime 1 min; ×1.5, ±10 %, intervals up to 24× the first. */
 export const BOOTSTRAP_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 5_000, multiplier: 1.5, jitter: 0.1, maxIntervalMs: 24 * 5_000, maxElapsedMs: 60_000 });
 
@@ -161,6 +169,9 @@ export class AgentManager {
   #syncing: Promise<void> | undefined;
   /** A nudge came while a sync ran: that sync may have read the entries before the change, so one more follows it. */
   #nudgedDuringSync = false;
+  /** When the last nudged sync started, and the timer holding back the next one (NUDGE_MIN_GAP_MS). */
+  #lastNudgedSync = Number.NEGATIVE_INFINITY;
+  #nudgeTimer: Timer | undefined;
   readonly #watch: EntryWatch;
   #lastSync = 0;
   /** Successful syncs so far (logged at debug, so a reader of the log can count sync cycles). */
@@ -331,8 +342,14 @@ export class AgentManager {
     this.#stopped = true;
     this.#timer?.cancel();
     this.#expiryTimer?.cancel();
-    this.#watch.close();
+    this.#closeWatch();
     this.rotator.close();
+  }
+
+  #closeWatch(): void {
+    this.#watch.close();
+    this.#nudgeTimer?.cancel();
+    this.#nudgeTimer = undefined;
   }
 
   /** Whether the server's entry watch is open (a Herald server, after a successful sync). */
@@ -343,14 +360,26 @@ export class AgentManager {
   #onNudge(): void {
     if (this.#stopped) return;
     this.#o.metrics.entryNudges.inc();
+    this.#nudgedSync();
+  }
+
+  /** Syncs now, or after the sync in flight, or once NUDGE_MIN_GAP_MS has passed since the last nudged sync. */
+  #nudgedSync(): void {
     if (this.#syncing !== undefined) {
       this.#nudgedDuringSync = true;
       return;
     }
-    this.#nudgedSync();
-  }
-
-  #nudgedSync(): void {
+    if (this.#nudgeTimer !== undefined) return;
+    const { clock, syncIntervalMs } = this.#o;
+    const wait = this.#lastNudgedSync + Math.min(NUDGE_MIN_GAP_MS, syncIntervalMs) - clock.now();
+    if (wait > 0) {
+      this.#nudgeTimer = clock.setTimeout(() => {
+        this.#nudgeTimer = undefined;
+        if (!this.#stopped) this.#nudgedSync();
+      }, wait);
+      return;
+    }
+    this.#lastNudgedSync = clock.now();
     this.#o.log.debug({}, 'The server reported changed entries; syncing now');
     this.syncNow().catch((err: unknown) => {
       if (!this.#fatal) this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
@@ -406,6 +435,11 @@ export class AgentManager {
   /** One sync; concurrent callers share it. */
   syncNow(): Promise<void> {
     const started = performance.now();
+    if (this.#syncing === undefined && this.#nudgeTimer !== undefined) {
+      // A sync that starts after a held-back nudge reads what it announced.
+      this.#nudgeTimer.cancel();
+      this.#nudgeTimer = undefined;
+    }
     this.#syncing ??= this.#sync().then(
       () => {
         this.#o.metrics.sync.done('OK', started);
@@ -473,7 +507,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove SVID');
     }
-    this.#watch.close();
+    this.#closeWatch();
     this.rotator.close();
     this.#markFatal(fatal);
     return fatal;
@@ -507,7 +541,7 @@ export class AgentManager {
     } catch (e) {
       log.error({ err: errorMessage(e) }, 'Failed to remove the stored SVID and bundle');
     }
-    this.#watch.close();
+    this.#closeWatch();
     this.rotator.close();
     this.#markFatal(fatal);
     throw fatal;

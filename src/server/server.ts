@@ -225,7 +225,14 @@ export async function startServer(config: ServerRuntimeConfig, opts: StartServer
     const serverSvid = new ServerSvid(serverId, issuer, ca, ownBundle, clock, subsystemLogger(log, 'server_svid'), { preferEstablishedCa: true });
     const credentials = await serverSvid.start();
     cleanup.push(() => serverSvid.stop());
-    const grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+    // Keepalive pings find agents whose host vanished without closing TCP, so
+    // their entry watches do not linger for hours (grpc-js's default).
+    const grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.enable_channelz': 0,
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+    });
     const tlsResolver = new TlsCallerResolver({ trustDomain: td, bundles: () => ownBundle.source(), ds, entries, now: () => clock.now(), intermediates: () => ca.intermediateCas() });
     // Entry watches (agents told of their entries' changes at once) exist only where agents connect.
     const watchers = new EntryWatchers(entries);

@@ -2,10 +2,12 @@
 // on a Unix socket (test/helpers/spire-api-server.ts, serving WatchEntries)
 // with a manual clock, so every sync here comes from a nudge, never from
 // sync_interval: a nudge syncs at once; nudges during a sync are followed by
-// one more; a stream that ended is reopened at the next sync, on the new
-// channel after the agent SVID is renewed; stop closes it.
+// one more; nudged syncs are NUDGE_MIN_GAP_MS apart at least; a stream that
+// ended is reopened at the next sync, on the new channel after the agent SVID
+// is renewed; stop closes it.
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NUDGE_MIN_GAP_MS } from '../../src/agent/manager.ts';
 import { valueOf } from '../../src/common/telemetry/metrics.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
@@ -59,6 +61,11 @@ describe('agent manager: entry watch', () => {
     await waitFor('the nudges received', async () => (await valueOf(metrics.entryNudges)) === 3);
     const release2 = server.holdGetBundle();
     release1();
+    // The follow-up waits until NUDGE_MIN_GAP_MS after the nudged sync began.
+    await once(manager.synchronizer, 'synced');
+    await settled();
+    expect(syncs()).toBe(2);
+    clock.advance(NUDGE_MIN_GAP_MS);
     // The one follow-up sync, held in turn: the three nudges gave one.
     await called('GetBundle', 3);
     const synced = once(manager.synchronizer, 'synced');
@@ -67,6 +74,32 @@ describe('agent manager: entry watch', () => {
     expect(manager.cache.svid('e2')?.id.toString()).toBe('spiffe://example.org/api');
     await settled();
     expect(syncs()).toBe(3);
+  });
+
+  it('a nudge within NUDGE_MIN_GAP_MS of the last nudged sync waits for the gap; a sync in between covers it', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    let synced = once(manager.synchronizer, 'synced');
+    server.nudge();
+    await synced;
+    server.nudge();
+    await waitFor('the nudge received', async () => (await valueOf(metrics.entryNudges)) === 2);
+    await settled();
+    expect(syncs()).toBe(2);
+    synced = once(manager.synchronizer, 'synced');
+    clock.advance(NUDGE_MIN_GAP_MS);
+    await synced;
+    expect(syncs()).toBe(3);
+    // Held back again, and then a periodic sync comes first: the held-back nudge is dropped.
+    server.nudge();
+    await waitFor('the nudge received', async () => (await valueOf(metrics.entryNudges)) === 3);
+    synced = once(manager.synchronizer, 'synced');
+    await manager.syncNow();
+    await synced;
+    expect(syncs()).toBe(4);
+    clock.advance(NUDGE_MIN_GAP_MS);
+    await settled();
+    expect(syncs()).toBe(4);
   });
 
   it('reopens a watch the server ended at the next sync, not before', async () => {

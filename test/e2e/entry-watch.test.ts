@@ -122,9 +122,11 @@ describe('entry watch: changes reach the agent before its next sync', () => {
       const opened = (server.proc.output().match(/Entry watch opened/g) ?? []).length;
       const extra = [watch(c), watch(c), watch(c)];
       await waitFor('three more watches opened', () => (server.proc.output().match(/Entry watch opened/g) ?? []).length >= opened + 3);
+      // Each watch's first message says it is registered (the agent syncs on it: a change just before is not missed).
+      await waitFor('each watch registered', () => extra.every((w) => w.nudges === 1));
       const r = await server.cli('entry', 'create', '-parentID', NODE, '-spiffeID', `spiffe://${TD}/fourth`, '-selector', uid);
       expect(r.code, r.stderr).toBe(0);
-      await waitFor('every watch nudged', () => extra.every((w) => w.nudges > 0));
+      await waitFor('every watch nudged', () => extra.every((w) => w.nudges === 2));
       const err = await watch(c).ended;
       expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(err?.details).toMatch(/already holds 4 entry watches/);

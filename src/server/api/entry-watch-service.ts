@@ -1,6 +1,6 @@
 // herald.server.agent.v1.AgentUpdates/WatchEntries: Herald's own (SPIRE has
 // no counterpart, and its agents never call it). An agent holds the stream
-// open; the server sends an empty message whenever an entry change concerns
+// open; the server sends a small message whenever an entry change concerns
 // that agent (entry-cache/entry-watchers.ts), and the agent syncs at once
 // instead of at its next sync_interval. The message carries no entry: the
 // sync stays the only source of what the agent serves. JSON over gRPC, no
@@ -15,9 +15,14 @@ import { streamCaller, streamMethod, type ApiContext } from './context.ts';
 
 export const WATCH_ENTRIES_METHOD = '/herald.server.agent.v1.AgentUpdates/WatchEntries';
 
-/** One message per nudge; `reason` is for people reading a capture. */
+/**
+ * One message per nudge, and one first that says the watch is registered:
+ * the agent syncs on that too, so a change made between its last sync and
+ * the registration is not left for sync_interval. `reason` is for people
+ * reading a capture; the agent syncs on every message alike.
+ */
 export interface EntriesChanged {
-  readonly reason: 'entries_changed';
+  readonly reason: 'watching' | 'entries_changed';
 }
 
 export const ENTRY_WATCH_SERVICE: grpc.ServiceDefinition = {
@@ -36,18 +41,18 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
     // nudges only set `pending` (one message says all there is to say).
     let blocked = false;
     let pending = false;
-    const send = (): void => {
+    const send = (reason: EntriesChanged['reason']): void => {
       if (blocked) {
         pending = true;
         return;
       }
-      if (call.write({ reason: 'entries_changed' })) return;
+      if (call.write({ reason })) return;
       blocked = true;
       call.once('drain', () => {
         blocked = false;
         if (pending) {
           pending = false;
-          send();
+          send('entries_changed');
         }
       });
     };
@@ -56,7 +61,7 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
         caller.id,
         selectors,
         () => {
-          send();
+          send('entries_changed');
           // Node selectors change only when the agent attests again (a new stream then): a cheap in-memory re-read.
           void ctx.ds.getNodeSelectors(caller.id).then((now) => {
             if (sameSelectors(now, selectors)) return;
@@ -71,6 +76,7 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
         },
       );
       ctx.log.debug({ agent_id: caller.id.toString() }, 'Entry watch opened');
+      send('watching');
       const done = (): void => {
         watch.close();
         resolve();

@@ -5,7 +5,8 @@
 // changed entry (as it was or as it is now) whose parent is in that set, or
 // a node alias whose selectors are all among the agent's, nudges the agent;
 // a full load nudges every agent. The set is recomputed at once after a
-// nudge, so the next batch is judged against the entries just applied.
+// nudge, so the next batch is judged against the entries just applied. A
+// batch that concerns many agents spreads their nudges over a short window.
 import { HeraldError } from '../../common/errors.ts';
 import { isSubset, selectorSet, type Selector } from '../../common/selector.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
@@ -15,6 +16,15 @@ import { SERVER_ID_PATH } from './entry-index.ts';
 
 /** An agent normally holds one watch; a few more cover a reconnect that overlaps the old stream. */
 export const DEFAULT_MAX_WATCHES_PER_AGENT = 4;
+
+/**
+ * A batch that concerns more agents than this (a node alias every node
+ * matches, or an entry under it) spreads their nudges over up to
+ * MAX_SPREAD_MS, 1 ms per agent, so a fleet does not sync in the same
+ * instant; fewer agents are nudged at once.
+ */
+export const DEFAULT_SPREAD_ABOVE = 64;
+export const DEFAULT_MAX_SPREAD_MS = 2_000;
 
 export interface EntryWatch {
   /** New node selectors (the agent attested again); the parent set is recomputed with them. */
@@ -30,20 +40,26 @@ interface Watcher {
   parents: Set<string>;
   readonly nudge: () => void;
   readonly ended: () => void;
+  /** A spread nudge is due (a later batch adds nothing to it). */
+  spreading: ReturnType<typeof setTimeout> | undefined;
 }
 
 export class EntryWatchers {
   readonly #cache: EntryCache;
   readonly #maxPerAgent: number;
+  readonly #spreadAbove: number;
+  readonly #maxSpreadMs: number;
   readonly #byAgent = new Map<string, Set<Watcher>>();
   /** Parent ID → the watchers whose agent receives that parent's children. */
   readonly #byParent = new Map<string, Set<Watcher>>();
   readonly #unsubscribe: () => void;
   #closed = false;
 
-  constructor(cache: EntryCache, opts: { maxPerAgent?: number } = {}) {
+  constructor(cache: EntryCache, opts: { maxPerAgent?: number; spreadAbove?: number; maxSpreadMs?: number } = {}) {
     this.#cache = cache;
     this.#maxPerAgent = opts.maxPerAgent ?? DEFAULT_MAX_WATCHES_PER_AGENT;
+    this.#spreadAbove = opts.spreadAbove ?? DEFAULT_SPREAD_ABOVE;
+    this.#maxSpreadMs = opts.maxSpreadMs ?? DEFAULT_MAX_SPREAD_MS;
     this.#unsubscribe = cache.onApplied((c) => this.#onApplied(c));
   }
 
@@ -67,7 +83,7 @@ export class EntryWatchers {
       throw new HeraldError('ERR_RESOURCE_EXHAUSTED_ENTRY_WATCHES', `agent "${key}" already holds ${this.#maxPerAgent} entry watches`);
     }
     if (mine === undefined) this.#byAgent.set(key, (mine = new Set()));
-    const w: Watcher = { agentId, selectors: nodeSelectors, selectorKeys: selectorSet(nodeSelectors), parents: new Set(), nudge, ended };
+    const w: Watcher = { agentId, selectors: nodeSelectors, selectorKeys: selectorSet(nodeSelectors), parents: new Set(), nudge, ended, spreading: undefined };
     mine.add(w);
     this.#recompute(w);
     let open = true;
@@ -97,6 +113,8 @@ export class EntryWatchers {
   }
 
   #remove(w: Watcher): void {
+    clearTimeout(w.spreading);
+    w.spreading = undefined;
     const key = w.agentId.toString();
     const mine = this.#byAgent.get(key);
     mine?.delete(w);
@@ -147,9 +165,15 @@ export class EntryWatchers {
         }
       }
     }
+    // The parent sets follow the cache at once; only the nudges are spread.
+    const spreadMs = hit.size > this.#spreadAbove ? Math.min(this.#maxSpreadMs, hit.size) : 0;
     for (const w of hit) {
       this.#recompute(w);
-      w.nudge();
+      if (spreadMs === 0) w.nudge();
+      else w.spreading ??= setTimeout(() => {
+        w.spreading = undefined;
+        w.nudge();
+      }, Math.random() * spreadMs).unref();
     }
   }
 }

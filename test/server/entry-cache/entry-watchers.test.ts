@@ -2,7 +2,8 @@
 // real SQLite datastore: two agents' watches; entries under an agent, under
 // its entries (at any depth) and node aliases matching its selectors nudge
 // that agent only; a full load nudges everyone; the per-agent cap, closing
-// one watch and closing all.
+// one watch and closing all; a batch that concerns many agents spreads
+// their nudges.
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/common/clock.ts';
@@ -14,6 +15,7 @@ import { EntryCache } from '../../../src/server/entry-cache/entry-cache.ts';
 import { EntryWatchers } from '../../../src/server/entry-cache/entry-watchers.ts';
 import { SpiffeId } from '../../../src/spiffe/id.ts';
 import { makeTempDir } from '../../helpers/tmp.ts';
+import { waitFor } from '../../helpers/wait.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const id = (s: string) => SpiffeId.require(`spiffe://example.org${s}`);
@@ -127,6 +129,32 @@ describe('entry watchers', () => {
     expect(await nudged()).toEqual({ a: 1, b: 0 });
     expect(watchers.size).toBe(2);
     watchers.watch(A, A_SELECTORS, () => {}, () => {}).close();
+  });
+
+  it('a batch that concerns more agents than spreadAbove spreads their nudges over the window, one each', async () => {
+    const spread = new EntryWatchers(cache, { spreadAbove: 1, maxSpreadMs: 300 });
+    const got: string[] = [];
+    spread.watch(A, A_SELECTORS, () => got.push('a'), () => {});
+    spread.watch(B, B_SELECTORS, () => got.push('b'), () => {});
+    try {
+      // An alias both agents match: two agents, above the threshold of one.
+      await create('/alias/ca', SERVER, { selectors: [sel('x509pop', 'ca:fp:1')] });
+      await cache.refresh();
+      expect(got).toEqual([]);
+      // A second batch for both while their nudges are due adds nothing.
+      await create('/under-ca', id('/alias/ca'));
+      await cache.refresh();
+      await waitFor('both nudged', () => got.length === 2, { timeoutMs: 5_000 });
+      expect(got.sort()).toEqual(['a', 'b']);
+      // One agent concerned: at once again.
+      await create('/only-a', A);
+      await cache.refresh();
+      expect(got).toEqual(['a', 'b', 'a']);
+    } finally {
+      spread.close();
+    }
+    // The suite's own watches were nudged at once each time.
+    expect(await nudged()).toEqual({ a: 3, b: 2 });
   });
 
   it('close() ends every watch and refuses new ones', async () => {
