@@ -38,9 +38,9 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
     const out = await cli(s, 'entry', 'create', '-parentID', parent, '-spiffeID', `${TD}${path}`, '-selector', `unix:uid:${UID}`, '-x509SVIDTTL', ttl);
     return /Entry ID\s+:\s+(\S+)/.exec(out)![1]!;
   };
-  const agentVia = async (name: string, server: ServerHandle, tokenFrom: ServerHandle) => {
+  const agentVia = async (name: string, server: ServerHandle, tokenFrom: ServerHandle, syncInterval = SYNC) => {
     const token = await generateToken(tokenFrom);
-    const handle = await startAgent({ dir: tmp.path, name, server, joinToken: token, syncInterval: SYNC, logLevel: 'INFO' });
+    const handle = await startAgent({ dir: tmp.path, name, server, joinToken: token, syncInterval, logLevel: 'INFO' });
     agents.push(handle);
     return { handle, id: `${TD}/spire/agent/join_token/${token}` };
   };
@@ -86,6 +86,27 @@ describe('three herald-servers on one PostgreSQL behind Envoy', () => {
       await w.waitFor(`${TD}/propagated-${i}`, false, PROPAGATION_BOUND_MS);
     }
     expect(w.failures).toEqual([]);
+  }, 120_000);
+
+  it('with a 60 s sync_interval, an entry written at any server reaches the agent through the entry watch of the server it is connected to', async () => {
+    const slow = await agentVia('agent-slow', ha.lbServer, ha.servers[2]!, '60s');
+    const w = watch(slow.handle, (id) => id.includes('/slow-'));
+    try {
+      await createEntry(ha.servers[0]!, slow.id, '/slow-standing');
+      // Its first sync may have come before the entry: the watch (open after that sync) brings it.
+      await w.waitFor(`${TD}/slow-standing`, true, PROPAGATION_BOUND_MS);
+      for (let i = 0; i < 3; i++) {
+        await createEntry(ha.servers[i]!, slow.id, `/slow-${i}`);
+        // Without the watch this would wait for the next sync, up to 60 s away.
+        await w.waitFor(`${TD}/slow-${i}`, true, PROPAGATION_BOUND_MS);
+      }
+      expect(w.failures).toEqual([]);
+    } finally {
+      // The SIGKILL case below counts the load balancer's connections of agents A and B only.
+      w.close();
+      await slow.handle.stop();
+      agents.splice(agents.indexOf(slow.handle), 1);
+    }
   }, 120_000);
 
   it('after churn across the servers (one restarted midway), the agent holds exactly the live entries’ SVIDs', async () => {
