@@ -104,12 +104,14 @@ export interface BackoffPolicy {
 }
 
 /**
- * Syncs the server's entry watch asks for start at most this often (or
- * every sync_interval, if shorter): the first nudge after a quiet spell syncs
- * at once, but under a steady stream of writes that concern it an agent
- * syncs about once a second, not back to back.
+ * The syncs the server's entry watch asks for are rate limited (a token
+ * bucket): NUDGE_BURST at once — one admin command's writes reach the cache
+ * as a few batches, each its own nudge — then one per NUDGE_MIN_GAP_MS (or
+ * per sync_interval, if shorter). Under a steady stream of writes that
+ * concern it an agent syncs about once a second, not back to back.
  */
 export const NUDGE_MIN_GAP_MS = 1_000;
+export const NUDGE_BURST = 4;
 
 /** SPIRE 1.13 agent.go: bootstrapBackoffInterval 5 s, bootstrapBackoffMaxElapsedTime 1 min; ×1.5, ±10 %, intervals up to 24× the first. */
 export const BOOTSTRAP_BACKOFF: BackoffPolicy = Object.freeze({ initialMs: 5_000, multiplier: 1.5, jitter: 0.1, maxIntervalMs: 24 * 5_000, maxElapsedMs: 60_000 });
@@ -169,8 +171,9 @@ export class AgentManager {
   #syncing: Promise<void> | undefined;
   /** A nudge came while a sync ran: that sync may have read the entries before the change, so one more follows it. */
   #nudgedDuringSync = false;
-  /** When the last nudged sync started, and the timer holding back the next one (NUDGE_MIN_GAP_MS). */
-  #lastNudgedSync = Number.NEGATIVE_INFINITY;
+  /** Nudged syncs allowed now (a token bucket, see NUDGE_BURST), as of #nudgeTokensAt; the timer holding back the next one. */
+  #nudgeTokens = NUDGE_BURST;
+  #nudgeTokensAt = 0;
   #nudgeTimer: Timer | undefined;
   readonly #watch: EntryWatch;
   #lastSync = 0;
@@ -363,7 +366,7 @@ export class AgentManager {
     this.#nudgedSync();
   }
 
-  /** Syncs now, or after the sync in flight, or once NUDGE_MIN_GAP_MS has passed since the last nudged sync. */
+  /** Syncs now, or after the sync in flight, or once the rate limit (NUDGE_BURST) allows. */
   #nudgedSync(): void {
     if (this.#syncing !== undefined) {
       this.#nudgedDuringSync = true;
@@ -371,15 +374,18 @@ export class AgentManager {
     }
     if (this.#nudgeTimer !== undefined) return;
     const { clock, syncIntervalMs } = this.#o;
-    const wait = this.#lastNudgedSync + Math.min(NUDGE_MIN_GAP_MS, syncIntervalMs) - clock.now();
-    if (wait > 0) {
+    const gap = Math.min(NUDGE_MIN_GAP_MS, syncIntervalMs);
+    const now = clock.now();
+    this.#nudgeTokens = Math.min(NUDGE_BURST, this.#nudgeTokens + (now - this.#nudgeTokensAt) / gap);
+    this.#nudgeTokensAt = now;
+    if (this.#nudgeTokens < 1) {
       this.#nudgeTimer = clock.setTimeout(() => {
         this.#nudgeTimer = undefined;
         if (!this.#stopped) this.#nudgedSync();
-      }, wait);
+      }, (1 - this.#nudgeTokens) * gap);
       return;
     }
-    this.#lastNudgedSync = clock.now();
+    this.#nudgeTokens -= 1;
     this.#o.log.debug({}, 'The server reported changed entries; syncing now');
     this.syncNow().catch((err: unknown) => {
       if (!this.#fatal) this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');

@@ -2,12 +2,12 @@
 // on a Unix socket (test/helpers/spire-api-server.ts, serving WatchEntries)
 // with a manual clock, so every sync here comes from a nudge, never from
 // sync_interval: a nudge syncs at once; nudges during a sync are followed by
-// one more; nudged syncs are NUDGE_MIN_GAP_MS apart at least; a stream that
+// one more; nudged syncs are rate limited (NUDGE_BURST); a stream that
 // ended is reopened at the next sync, on the new channel after the agent SVID
 // is renewed; stop closes it.
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NUDGE_MIN_GAP_MS } from '../../src/agent/manager.ts';
+import { NUDGE_BURST, NUDGE_MIN_GAP_MS } from '../../src/agent/manager.ts';
 import { valueOf } from '../../src/common/telemetry/metrics.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
@@ -61,11 +61,6 @@ describe('agent manager: entry watch', () => {
     await waitFor('the nudges received', async () => (await valueOf(metrics.entryNudges)) === 3);
     const release2 = server.holdGetBundle();
     release1();
-    // The follow-up waits until NUDGE_MIN_GAP_MS after the nudged sync began.
-    await once(manager.synchronizer, 'synced');
-    await settled();
-    expect(syncs()).toBe(2);
-    clock.advance(NUDGE_MIN_GAP_MS);
     // The one follow-up sync, held in turn: the three nudges gave one.
     await called('GetBundle', 3);
     const synced = once(manager.synchronizer, 'synced');
@@ -76,30 +71,39 @@ describe('agent manager: entry watch', () => {
     expect(syncs()).toBe(3);
   });
 
-  it('a nudge within NUDGE_MIN_GAP_MS of the last nudged sync waits for the gap; a sync in between covers it', async () => {
+  it('nudged syncs beyond NUDGE_BURST wait NUDGE_MIN_GAP_MS each; a sync in between covers a held-back nudge', async () => {
     await manager.start();
     await called('WatchEntries', 1);
-    let synced = once(manager.synchronizer, 'synced');
-    server.nudge();
-    await synced;
-    server.nudge();
-    await waitFor('the nudge received', async () => (await valueOf(metrics.entryNudges)) === 2);
+    let nudges = 0;
+    const nudge = async (): Promise<void> => {
+      server.nudge();
+      nudges++;
+      await waitFor('the nudge received', async () => (await valueOf(metrics.entryNudges)) === nudges);
+    };
+    // A burst syncs at once, nudge by nudge.
+    for (let i = 1; i <= NUDGE_BURST; i++) {
+      const synced = once(manager.synchronizer, 'synced');
+      await nudge();
+      await synced;
+      expect(syncs()).toBe(1 + i);
+    }
+    // The next waits for the bucket to refill.
+    await nudge();
     await settled();
-    expect(syncs()).toBe(2);
-    synced = once(manager.synchronizer, 'synced');
+    expect(syncs()).toBe(1 + NUDGE_BURST);
+    let synced = once(manager.synchronizer, 'synced');
     clock.advance(NUDGE_MIN_GAP_MS);
     await synced;
-    expect(syncs()).toBe(3);
+    expect(syncs()).toBe(2 + NUDGE_BURST);
     // Held back again, and then a periodic sync comes first: the held-back nudge is dropped.
-    server.nudge();
-    await waitFor('the nudge received', async () => (await valueOf(metrics.entryNudges)) === 3);
+    await nudge();
     synced = once(manager.synchronizer, 'synced');
     await manager.syncNow();
     await synced;
-    expect(syncs()).toBe(4);
+    expect(syncs()).toBe(3 + NUDGE_BURST);
     clock.advance(NUDGE_MIN_GAP_MS);
     await settled();
-    expect(syncs()).toBe(4);
+    expect(syncs()).toBe(3 + NUDGE_BURST);
   });
 
   it('reopens a watch the server ended at the next sync, not before', async () => {
