@@ -139,8 +139,8 @@ export interface BenchEntry {
   federatesWith?: string[];
 }
 
-/** An agent attested with a fresh join token; `entries` are parented to it. */
-export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string; beforeStart?: () => Promise<void>; env?: NodeJS.ProcessEnv }): Promise<AgentProc> {
+/** An agent attested with a fresh join token; `entries` are parented to it. `root`: another checkout's bin/herald-agent (A/B runs). */
+export async function startAgentProc(server: ServerProc, opts: { entries: BenchEntry[]; syncInterval?: string; extraAgent?: string; beforeStart?: () => Promise<void>; env?: NodeJS.ProcessEnv; root?: string }): Promise<AgentProc> {
   const td = server.trustDomain;
   const socket = join(server.dir, 'agent.sock');
   // Not beside the Workload API socket: the agent refuses that, as SPIRE does.
@@ -177,7 +177,7 @@ plugins:
   WorkloadAttestor: { unix: { plugin_data: { discover_workload_path: true } } }
 `);
   await opts.beforeStart?.();
-  const proc = spawn(join(ROOT, 'bin/herald-agent'), ['run', '-config', join(server.dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'], env: opts.env ?? process.env });
+  const proc = spawn(join(opts.root ?? ROOT, 'bin/herald-agent'), ['run', '-config', join(server.dir, 'agent.yaml'), '-joinToken', token], { stdio: ['ignore', 'inherit', 'inherit'], env: opts.env ?? process.env });
   await waitHealthy(socket);
   return {
     socket,

@@ -60,7 +60,7 @@ export class AgentMetrics extends MetricsRegistry {
       const soonest = new Map<string, number>();
       for (const s of this.#svids()) {
         const id = s.id.toString();
-        const left = (Date.parse(s.certificates[0]!.validTo) - now) / 1000;
+        const left = (s.notAfter - now) / 1000;
         soonest.set(id, Math.min(left, soonest.get(id) ?? Infinity));
       }
       for (const [spiffe_id, left] of soonest) g.set({ spiffe_id }, left);

@@ -74,7 +74,7 @@ describe('agent manager', () => {
   it('stops serving an X509-SVID at its expiry when it could not be renewed (soak finding)', async () => {
     await manager.start();
     const svid = manager.cache.svid('e1')!;
-    const notAfter = Date.parse(svid.certificates[0]!.validTo);
+    const notAfter = svid.notAfter;
     // The server is gone for good: every sync fails from now on.
     await server.stop();
     clock.advance(notAfter - clock.now() - 1);

@@ -5,7 +5,7 @@ import type { Selector } from '../../common/selector.ts';
 import type { SpiffeId } from '../../spiffe/id.ts';
 import type { TrustDomain } from '../../spiffe/trust-domain.ts';
 import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import type { X509Svid } from '../../spiffe/x509svid.ts';
+import type { CachedSvid } from './cached-svid.ts';
 
 /** A registration entry as the agent sees it (from SyncAuthorizedEntries). */
 export interface CachedEntry {
@@ -27,7 +27,7 @@ export interface CachedEntry {
 export interface Identity {
   readonly entry: CachedEntry;
   /** The SVID with its private key (the key never leaves the agent except to the workload). */
-  readonly svid: X509Svid;
+  readonly svid: CachedSvid;
 }
 
 export interface WorkloadUpdate {

@@ -5,7 +5,7 @@
 import type { Selector } from '../../common/selector.ts';
 import { isSubset, selectorKey, selectorSet } from '../../common/selector.ts';
 import type { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
-import type { X509Svid } from '../../spiffe/x509svid.ts';
+import type { CachedSvid } from './cached-svid.ts';
 import type { CachedEntry, Identity, Subscription, WorkloadUpdate } from './types.ts';
 
 /**
@@ -27,7 +27,7 @@ interface Group {
 
 export class WorkloadCache {
   #entries = new Map<string, CachedEntry>();
-  #svids = new Map<string, X509Svid>();
+  #svids = new Map<string, CachedSvid>();
   #bundle: SpiffeBundle;
   #federated = new Map<string, SpiffeBundle>();
   #bundleGeneration = 0;
@@ -48,7 +48,7 @@ export class WorkloadCache {
     for (const id of this.#svids.keys()) if (!this.#entries.has(id)) this.#svids.delete(id);
   }
 
-  setSvid(entryId: string, svid: X509Svid): void {
+  setSvid(entryId: string, svid: CachedSvid): void {
     if (this.#entries.has(entryId)) this.#svids.set(entryId, svid);
   }
 
@@ -60,7 +60,7 @@ export class WorkloadCache {
   dropExpired(now: number): number {
     let dropped = 0;
     for (const [id, svid] of this.#svids) {
-      if (notAfterOf(svid) <= now) {
+      if (svid.notAfter <= now) {
         this.#svids.delete(id);
         dropped++;
       }
@@ -72,7 +72,7 @@ export class WorkloadCache {
   earliestExpiry(): number | undefined {
     let first: number | undefined;
     for (const svid of this.#svids.values()) {
-      const t = notAfterOf(svid);
+      const t = svid.notAfter;
       if (first === undefined || t < first) first = t;
     }
     return first;
@@ -123,7 +123,7 @@ export class WorkloadCache {
     return [...this.#entries.values()];
   }
 
-  svid(entryId: string): X509Svid | undefined {
+  svid(entryId: string): CachedSvid | undefined {
     return this.#svids.get(entryId);
   }
 
@@ -220,18 +220,6 @@ export class WorkloadCache {
     }
     return { identities, bundle: this.#bundle, federatedBundles, builtAt: performance.now() };
   }
-}
-
-const notAfters = new WeakMap<X509Svid, number>();
-
-/** The leaf's notAfter in ms (Node parses validTo on every read: kept per SVID). */
-function notAfterOf(svid: X509Svid): number {
-  let t = notAfters.get(svid);
-  if (t === undefined) {
-    t = Date.parse(svid.certificates[0]!.validTo);
-    notAfters.set(svid, t);
-  }
-  return t;
 }
 
 /**

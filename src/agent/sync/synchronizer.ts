@@ -13,7 +13,8 @@ import type { AgentMetrics } from '../telemetry.ts';
 import { createCsr } from '../../spiffe/csr.ts';
 import type { JwtSvidCache } from '../../spiffe/jwt-svid-cache.ts';
 import { generateKeyPair, type KeyType } from '../../spiffe/keys.ts';
-import type { X509Svid } from '../../spiffe/x509svid.ts';
+import { parseCertificatesDer } from '../../spiffe/bundle/der.ts';
+import { cachedSvid } from '../cache/cached-svid.ts';
 import type { CachedEntry } from '../cache/types.ts';
 import type { WorkloadCache } from '../cache/workload-cache.ts';
 import { describeServerError, grpcCodeOf, type ServerClient } from '../client/server-client.ts';
@@ -174,7 +175,8 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
     for (const e of entries) {
       const has = cache.svid(e.id);
       const changed = previous.get(e.id) !== e;
-      const tainted = has !== undefined && this.signedByTainted(has.certificates);
+      // Parsed only while the bundle has a tainted authority (rare, and for one sync).
+      const tainted = has !== undefined && this.#tainted.x509.length > 0 && this.signedByTainted(parseCertificatesDer(has.certificates));
       if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now && !tainted) continue;
       if (tainted) taintedCount++;
       const { privateKey } = generateKeyPair(this.#o.workloadKeyType);
@@ -203,8 +205,8 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
           metrics.svidsRejected.inc();
           return;
         }
-        const svid: X509Svid = { id: d.entry.spiffeId, certificates, privateKey: d.key, ...(d.entry.hint ? { hint: d.entry.hint } : {}) };
-        cache.setSvid(d.entry.id, svid);
+        const privateKeyPkcs8 = d.key.export({ format: 'der', type: 'pkcs8' });
+        cache.setSvid(d.entry.id, cachedSvid({ id: d.entry.spiffeId, chain: r.svid.cert_chain, privateKeyPkcs8, notAfter: Date.parse(certificates[0]!.validTo), hint: d.entry.hint }));
         this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
         fetched++;
       });

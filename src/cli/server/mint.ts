@@ -10,6 +10,7 @@ import { type Command } from '../command.ts';
 import { callUnary } from '../grpc-client.ts';
 import { adminClients, adminFlags, outputFormat, parseSpiffeId } from './common.ts';
 import { goFsError, printProto, printStruct, rpc, SpireCliError, spireFlags } from './spire-output.ts';
+import { pemBlock } from '../../spiffe/pem.ts';
 
 
 /** ttlToSeconds: a duration rounded up to whole seconds, as an int32. */
@@ -17,11 +18,6 @@ function ttlSeconds(ms: number): number {
   const s = Math.ceil(ms / 1000);
   if (s > 2 ** 31 - 1) throw new SpireCliError(`invalid value for TTL: value ${s} overflows int32`);
   return s;
-}
-
-function pemBlock(type: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${type}-----\n${b64}\n-----END ${type}-----\n`;
 }
 
 async function writeOrFail(path: string, data: string, mode: number, what: string): Promise<void> {

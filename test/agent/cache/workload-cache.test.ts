@@ -8,7 +8,7 @@ import type { CachedEntry } from '../../../src/agent/cache/types.ts';
 import { SpiffeBundle } from '../../../src/spiffe/bundle/spiffe-bundle.ts';
 import { SpiffeId } from '../../../src/spiffe/id.ts';
 import { TrustDomain } from '../../../src/spiffe/trust-domain.ts';
-import type { X509Svid } from '../../../src/spiffe/x509svid.ts';
+import type { CachedSvid } from '../../../src/agent/cache/cached-svid.ts';
 
 const td = TrustDomain.fromString('cache.example');
 const entry = (id: string, uid: string): CachedEntry => ({
@@ -26,8 +26,8 @@ const entry = (id: string, uid: string): CachedEntry => ({
   admin: false,
   downstream: false,
 });
-// The cache never looks into an SVID except for its expiry (not used here).
-const svid = (id: string): X509Svid => ({ id: SpiffeId.fromString(`spiffe://cache.example/${id}`), certificates: [] }) as unknown as X509Svid;
+// The cache never looks into an SVID's bytes.
+const svid = (id: string): CachedSvid => ({ id: SpiffeId.fromString(`spiffe://cache.example/${id}`), certificates: Buffer.alloc(0), privateKey: Buffer.alloc(0), notAfter: Infinity });
 const uid = (v: string) => [{ type: 'unix', value: `uid:${v}` }];
 
 function cacheWith(n: number): WorkloadCache {

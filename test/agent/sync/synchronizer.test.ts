@@ -6,7 +6,7 @@
 // SVID from the server is refused. Each check waits on the synchronizer's
 // `synced` event, the server's recorded calls or a cache subscription.
 import { once } from 'node:events';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -20,6 +20,7 @@ import type { NodeAttestorClient } from '../../../src/agent/plugins/nodeattestor
 import { AgentStorage, BUNDLE_FILE } from '../../../src/agent/storage.ts';
 import { AgentSvidRotator } from '../../../src/agent/svid/rotator.ts';
 import { Synchronizer, type SyncResult } from '../../../src/agent/sync/synchronizer.ts';
+import { parseCertificatesDer } from '../../../src/spiffe/bundle/der.ts';
 import { SpiffeBundle } from '../../../src/spiffe/bundle/spiffe-bundle.ts';
 import { JwtSvidCache } from '../../../src/spiffe/jwt-svid-cache.ts';
 import { SpireApiServer, TD, otherRoot } from '../../helpers/spire-api-server.ts';
@@ -48,6 +49,7 @@ describe('agent sync', () => {
     return result;
   };
   const batches = (): string[][] => server.callsOf('BatchNewX509SVID').map((c) => c.entryIds!);
+  const chainOf = (entryId: string): X509Certificate[] => parseCertificatesDer(cache.svid(entryId)!.certificates);
 
   beforeEach(async () => {
     tmp = await makeTempDir('herald-sync-');
@@ -84,6 +86,17 @@ describe('agent sync', () => {
     expect(updates[0]!.identities.map((i) => i.svid.id.toString())).toEqual(['spiffe://example.org/w1']);
     for (const e of server.entries) expect(cache.svid(e.id)?.id.toString()).toBe(e.spiffeId);
     expect(await valueOf(metrics.svidsFetched)).toBe(5);
+    for (const e of server.entries) {
+      // The cache keeps bytes, not OpenSSL objects: the chain as the server signed it, the key
+      // the agent generated for it, the leaf's expiry; in one buffer of their size, not a view
+      // into the server's response.
+      const svid = cache.svid(e.id)!;
+      const [leaf] = chainOf(e.id);
+      expect(leaf!.checkPrivateKey(createPrivateKey({ key: svid.privateKey, format: 'der', type: 'pkcs8' }))).toBe(true);
+      expect(svid.notAfter).toBe(Date.parse(leaf!.validTo));
+      expect(svid.certificates.buffer.byteLength).toBe(svid.certificates.length + svid.privateKey.length);
+      expect(svid.privateKey.buffer).toBe(svid.certificates.buffer);
+    }
 
     // The bundle is in data_dir and the client was rebuilt to verify the server against it.
     const stored = await readFile(join(tmp.path, 'data', BUNDLE_FILE));
@@ -103,10 +116,10 @@ describe('agent sync', () => {
 
     // One entry's revision changes: only it.
     server.entries[2] = { ...server.entries[2]!, revision: 1 };
-    const before = cache.svid('e3')!.certificates[0]!.serialNumber;
+    const before = chainOf('e3')[0]!.serialNumber;
     expect((await syncOnce()).requested).toBe(1);
     expect(batches().at(-1)).toEqual(['e3']);
-    expect(cache.svid('e3')!.certificates[0]!.serialNumber).not.toBe(before);
+    expect(chainOf('e3')[0]!.serialNumber).not.toBe(before);
 
     // 22 minutes on (1 h SVIDs, renewed at 45-50 % of their life after jitter): none due yet.
     clock.advance(22 * MIN);
@@ -118,7 +131,7 @@ describe('agent sync', () => {
 
   it('a tainted authority: the new bundle is stored and every SVID it signed is replaced at once', async () => {
     await syncOnce();
-    const oldChain = cache.svid('e1')!.certificates;
+    const oldChain = chainOf('e1');
     expect(sync.signedByTainted(oldChain)).toBe(false);
 
     await server.rotateAndTaint();
@@ -127,7 +140,7 @@ describe('agent sync', () => {
     expect(result.requested).toBe(5);
     expect(sync.signedByTainted(oldChain)).toBe(true);
     for (const e of server.entries) {
-      const leaf = cache.svid(e.id)!.certificates[0]!;
+      const leaf = chainOf(e.id)[0]!;
       expect(leaf.checkIssued(server.cas[0]!.certificate)).toBe(true);
       expect(sync.signedByTainted([leaf])).toBe(false);
     }

@@ -3,7 +3,9 @@
 // keepCase object shape). PEM in inline_bytes, as SPIRE sends.
 import type { X509Certificate } from 'node:crypto';
 import type { SpiffeBundle } from '../../../spiffe/bundle/spiffe-bundle.ts';
-import type { X509Svid } from '../../../spiffe/x509svid.ts';
+import { splitDer } from '../../../spiffe/bundle/der.ts';
+import { pemBlock } from '../../../spiffe/pem.ts';
+import type { CachedSvid } from '../../cache/cached-svid.ts';
 
 export const SECRET_TYPE_URL = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
 export const SPIFFE_VALIDATOR_NAME = 'envoy.tls.cert_validator.spiffe';
@@ -37,12 +39,12 @@ export function pemOf(certs: readonly X509Certificate[]): string {
   return certs.map((c) => c.toString().trimEnd() + '\n').join('');
 }
 
-export function tlsCertificateSecret(name: string, svid: X509Svid): SecretMessage {
+export function tlsCertificateSecret(name: string, svid: CachedSvid): SecretMessage {
   return {
     name,
     tls_certificate: {
-      certificate_chain: { inline_bytes: Buffer.from(pemOf(svid.certificates)) },
-      private_key: { inline_bytes: Buffer.from(svid.privateKey!.export({ format: 'pem', type: 'pkcs8' }) as string) },
+      certificate_chain: { inline_bytes: Buffer.from(splitDer(svid.certificates).map((der) => pemBlock('CERTIFICATE', der)).join('')) },
+      private_key: { inline_bytes: Buffer.from(pemBlock('PRIVATE KEY', svid.privateKey)) },
     },
   };
 }

@@ -48,8 +48,8 @@ function x509Response(u: WorkloadUpdate): object {
   return {
     svids: u.identities.map((i) => ({
       spiffe_id: i.svid.id.toString(),
-      x509_svid: concatDer(i.svid.certificates),
-      x509_svid_key: i.svid.privateKey!.export({ format: 'der', type: 'pkcs8' }),
+      x509_svid: i.svid.certificates,
+      x509_svid_key: i.svid.privateKey,
       bundle,
       hint: i.entry.hint,
     })),
