@@ -120,10 +120,30 @@ function parse(der: Buffer): ParsedCsr {
   } catch (err) {
     throw malformed(`invalid subject public key info: ${(err as Error).message}`, err);
   }
+  checkSpkiForm(der, spki, publicKey);
   const alg = signatureAlgorithm(der, algId);
   checkSignature(alg, publicKey, der.subarray(info.start, info.end), der.subarray(signature.contentStart + 1, signature.end));
   const sans = requestedSans(der, attributes);
   return { publicKey, spki: der.subarray(spki.start, spki.end), uris: sans.uris, dnsNames: sans.dnsNames, der };
+}
+
+/**
+ * The SPKI goes into the SVID as it is (see ParsedCsr.spki), so it must be
+ * one every X.509 parser reads as OpenSSL did. OpenSSL also takes a key
+ * BIT STRING with unused bits (it ignores them), an EC point in compressed
+ * form and explicit curve parameters; Go's crypto/x509 (SPIRE, go-spiffe
+ * workloads) refuses all three, and a certificate carrying one would be
+ * unreadable to them.
+ */
+function checkSpkiForm(der: Buffer, spki: Tlv, publicKey: KeyObject): void {
+  const algId = readTlv(der, spki.contentStart, spki.end, Tag.SEQUENCE);
+  const key = readTlv(der, algId.end, spki.end, Tag.BIT_STRING);
+  if (key.end !== spki.end) throw malformed('trailing data in subject public key info');
+  if (key.end === key.contentStart || der[key.contentStart] !== 0) throw malformed('subject public key BIT STRING has unused bits');
+  if (publicKey.asymmetricKeyType !== 'ec') return;
+  const algOid = readTlv(der, algId.contentStart, algId.end, Tag.OID);
+  if (algOid.end === algId.end || der[algOid.end] !== Tag.OID) throw malformed('EC public key without a named curve (explicit curve parameters are not accepted)');
+  if (der[key.contentStart + 1] !== 0x04) throw malformed('EC public key point is not in uncompressed form');
 }
 
 /**

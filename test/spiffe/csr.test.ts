@@ -270,6 +270,44 @@ describe('parseCsr rejects bad input with a CsrError', () => {
       },
       message: 'malformed CSR: non-minimal length at offset 5',
     },
+    // OpenSSL reads these three keys (the signature verifies); Go's crypto/x509 refuses each, so an SVID carrying one would not parse.
+    {
+      name: 'public key BIT STRING with unused bits (fuzz finding)',
+      input: () => {
+        // A key whose last bit is 0, so the one unused bit is zero padding (OpenSSL refuses other padding).
+        let key = p256();
+        while ((spkiOf(key).at(-1)! & 1) !== 0) key = p256();
+        const spki = spkiOf(key);
+        spki[spki.indexOf(Buffer.from([0x03, 0x42, 0x00])) + 2] = 1;
+        return build(seq(uint(Buffer.from([0])), seq(), spki, explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
+      },
+      message: 'malformed CSR: subject public key BIT STRING has unused bits',
+    },
+    {
+      name: 'EC point in compressed form',
+      input: () => {
+        const key = p256();
+        const spki = spkiOf(key);
+        const at = spki.indexOf(Buffer.from([0x03, 0x42, 0x00]));
+        const point = spki.subarray(at + 3);
+        const compressed = Buffer.concat([Buffer.from([0x02 | (point[64]! & 1)]), point.subarray(1, 33)]);
+        const algId = spki.subarray(2, at);
+        const short = seq(algId, tlv(0x03, Buffer.concat([Buffer.from([0]), compressed])));
+        return build(seq(uint(Buffer.from([0])), seq(), short, explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
+      },
+      message: 'malformed CSR: EC public key point is not in uncompressed form',
+    },
+    {
+      name: 'EC key with explicit curve parameters',
+      input: () => {
+        const r = openssl(['ec', '-in', keyFiles.p256!, '-pubout', '-param_enc', 'explicit', '-outform', 'DER']);
+        const explicitSpki = spawnSync('openssl', ['ec', '-in', keyFiles.p256!, '-pubout', '-param_enc', 'explicit', '-outform', 'DER']).stdout;
+        if (r.status !== 0 || explicitSpki.length < 200) throw new Error(`openssl ec -param_enc explicit failed: ${r.stderr}`);
+        const key = privateKey('p256');
+        return build(seq(uint(Buffer.from([0])), seq(), explicitSpki, explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
+      },
+      message: 'malformed CSR: EC public key without a named curve (explicit curve parameters are not accepted)',
+    },
     {
       name: 'two subjectAltName extensions',
       input: () => {
