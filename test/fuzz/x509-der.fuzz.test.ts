@@ -216,4 +216,26 @@ describe('fuzz: X.509 DER', () => {
       expect(() => parseCertificatesDer(der)).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_X509_PARSE' }));
     }
   });
+
+  it('regression (fuzz seed 599615691): a signature BIT STRING with padding bits set is refused, not re-encoded', () => {
+    for (const seed of seeds) {
+      const der = Buffer.from(seed);
+      // The signature is the certificate's last element: BIT STRING, length, unused-bits byte, bits.
+      const sig = lastElement(der);
+      der[sig.contentStart] = 2;
+      der[der.length - 1]! |= 0x02;
+      // OpenSSL reads it (and would hand back other bytes as `raw`)…
+      expect(new X509Certificate(der).raw.equals(der)).toBe(false);
+      // …Herald refuses it, as Go's crypto/x509 does.
+      expect(() => parseCertificatesDer(der)).toThrow(expect.objectContaining({ code: 'ERR_BUNDLE_X509_PARSE', message: expect.stringContaining('not DER') }));
+    }
+  });
 });
+
+/** The last element inside the outer SEQUENCE of `der`. */
+function lastElement(der: Buffer): { contentStart: number } {
+  const outer = readTlv(der, 0, der.length, Tag.SEQUENCE);
+  let el = readTlv(der, outer.contentStart, outer.end);
+  while (el.end < outer.end) el = readTlv(der, el.end, outer.end);
+  return el;
+}

@@ -8,6 +8,7 @@ import { checkSelector, type Selector } from '../selector.ts';
 import { SpiffeId } from '../../spiffe/id.ts';
 import { TrustDomain } from '../../spiffe/trust-domain.ts';
 import { SpiffeBundle } from '../../spiffe/bundle/spiffe-bundle.ts';
+import { strictCertificate } from '../../spiffe/bundle/der.ts';
 import { GrpcCode, errorMessage, grpcStatusFor, grpcStatusOfCode, type ErrorCode } from '../errors.ts';
 import type { AttestedNode, EntryInput, RegistrationEntry, StoredBundle } from '../../server/datastore/index.ts';
 import type { WireAgent, WireBundle, WireEntry, WireSelector, WireSpiffeId, WireStatus } from './types.ts';
@@ -142,7 +143,7 @@ export function bundleFromWire(w: WireBundle): StoredBundle {
   const trustDomain = trustDomainFromWire(w.trust_domain.replace(/^spiffe:\/\//, ''), 'trust domain');
   const x509Authorities = w.x509_authorities.map((a, i) => {
     try {
-      new X509Certificate(a.asn1);
+      strictCertificate(a.asn1);
     } catch (err) {
       throw invalidArgument(`invalid bundle: x509_authorities[${i}] is not a DER certificate: ${errorMessage(err)}`, err);
     }

@@ -25,10 +25,24 @@ export function splitDer(buf: Uint8Array): Buffer[] {
   return out;
 }
 
+/**
+ * A certificate from bytes received, refused unless they are its DER: OpenSSL
+ * also reads some non-canonical forms (a BIT STRING whose padding bits are
+ * set, say) and re-encodes them, so `raw` would not be the bytes received
+ * (fingerprints, chains passed on) and Go's crypto/x509 (SPIRE, go-spiffe)
+ * would refuse what Herald took. Throws an untyped Error: callers say what
+ * the bytes were.
+ */
+export function strictCertificate(der: Uint8Array): X509Certificate {
+  const cert = new X509Certificate(der);
+  if (!cert.raw.equals(der)) throw new Error('not DER: the certificate is not in its canonical encoding');
+  return cert;
+}
+
 /** One certificate through Node's parser, whose own errors are untyped. */
 function certificate(der: Buffer): X509Certificate {
   try {
-    return new X509Certificate(der);
+    return strictCertificate(der);
   } catch (err) {
     throw x509ParseError(`invalid certificate: ${errorMessage(err)}`, err);
   }

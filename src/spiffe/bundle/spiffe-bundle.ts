@@ -5,6 +5,7 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BundleError } from '../errors.ts';
 import type { TrustDomain } from '../trust-domain.ts';
+import { strictCertificate } from './der.ts';
 import { jwkToPublicKey, publicKeyToJwk } from './jwk.ts';
 import { JwtBundle, sameAuthorities, type JwtBundleSource } from './jwt-bundle.ts';
 import { X509Bundle, sameCertificates, type X509BundleSource } from './x509-bundle.ts';
@@ -74,7 +75,7 @@ export class SpiffeBundle implements BundleSource, X509BundleSource, JwtBundleSo
         let cert: X509Certificate;
         let keyType: string | undefined;
         try {
-          cert = new X509Certificate(Buffer.from(x5c[0], 'base64'));
+          cert = strictCertificate(Buffer.from(x5c[0], 'base64'));
           keyType = cert.publicKey.asymmetricKeyType;
         } catch (err) {
           throw new BundleError('ERR_BUNDLE_PARSE', `spiffebundle: key entry ${i}: x5c[0] is not a DER certificate with a usable public key`, { cause: err });

@@ -8,7 +8,7 @@ import { X509Certificate, constants, createHash, randomBytes, verify } from 'nod
 import { readFile } from 'node:fs/promises';
 import { HeraldError, errorMessage } from '../../../../common/errors.ts';
 import type { Selector } from '../../../../common/selector.ts';
-import { parseCertificatesPem } from '../../../../spiffe/bundle/der.ts';
+import { parseCertificatesPem, strictCertificate } from '../../../../spiffe/bundle/der.ts';
 import { SpiffeId } from '../../../../spiffe/id.ts';
 import type { TrustDomain } from '../../../../spiffe/trust-domain.ts';
 import { KeyUsage, isCa, keyUsageOf } from '../../../../spiffe/x509-ext.ts';
@@ -49,7 +49,7 @@ export function fingerprint(cert: X509Certificate): string {
 function derCertificate(der: Buffer, what: string): X509Certificate {
   if (der[0] !== 0x30) invalid(`unable to parse certificate: ${what} is not a DER-encoded X.509 certificate (it does not start with a SEQUENCE)`);
   try {
-    return new X509Certificate(der);
+    return strictCertificate(der);
   } catch (err) {
     invalid(`unable to parse certificate: ${what} is not a valid DER-encoded X.509 certificate: ${errorMessage(err)}`);
   }
