@@ -204,7 +204,7 @@ export class AgentManager {
       log: o.log,
       metrics: o.metrics,
     });
-    this.#watch = new EntryWatch({ log: o.log, onNudge: () => this.#onNudge() });
+    this.#watch = new EntryWatch({ log: o.log, onNudge: () => this.#onNudge(), now: () => o.clock.now(), minReopenMs: o.syncIntervalMs });
     this.#ready = new Promise((r) => (this.#markReady = r));
     this.#fatalPromise = new Promise((r) => (this.#markFatal = r));
   }
@@ -376,7 +376,8 @@ export class AgentManager {
     const { clock, syncIntervalMs } = this.#o;
     const gap = Math.min(NUDGE_MIN_GAP_MS, syncIntervalMs);
     const now = clock.now();
-    this.#nudgeTokens = Math.min(NUDGE_BURST, this.#nudgeTokens + (now - this.#nudgeTokensAt) / gap);
+    // A wall clock stepped back refills nothing (rather than owing tokens for the step).
+    this.#nudgeTokens = Math.min(NUDGE_BURST, this.#nudgeTokens + Math.max(0, now - this.#nudgeTokensAt) / gap);
     this.#nudgeTokensAt = now;
     if (this.#nudgeTokens < 1) {
       this.#nudgeTimer = clock.setTimeout(() => {
@@ -388,7 +389,10 @@ export class AgentManager {
     this.#nudgeTokens -= 1;
     this.#o.log.debug({}, 'The server reported changed entries; syncing now');
     this.syncNow().catch((err: unknown) => {
-      if (!this.#fatal) this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
+      if (this.#fatal) return;
+      this.#o.log.warn({ err: this.#describe(err), failures: this.#failures }, 'Sync with the server failed; serving cached SVIDs');
+      // The periodic timer was armed for a healthy server: retry on the failure schedule instead (failover, backoff).
+      this.#schedule();
     });
   }
 
@@ -421,6 +425,7 @@ export class AgentManager {
 
   #schedule(): void {
     this.#scheduleExpiry();
+    this.#timer?.cancel();
     if (this.#stopped) return;
     const base = this.#o.syncIntervalMs;
     // Exponential from the interval, capped; ±10 % jitter so a fleet does not retry in step.
@@ -466,7 +471,7 @@ export class AgentManager {
         this.#failures++;
         this.#unreachable = grpcCodeOf(err) === GrpcCode.UNAVAILABLE;
         this.#syncing = undefined;
-        // The retry schedule takes over; its sync reads everything anew.
+        // The retry schedule takes over (a failed nudged sync re-arms it); its sync reads everything anew.
         this.#nudgedDuringSync = false;
         if (this.#fatal) throw this.#fatal;
         if ((this.#o.rebootstrapMode ?? 'never') !== 'never' && isUntrustedServer(err)) await this.#maybeRebootstrap(err);

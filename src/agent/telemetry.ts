@@ -26,7 +26,7 @@ export class AgentMetrics extends MetricsRegistry {
   readonly sync = this.call('manager_sync', 'Syncs with the server, by result (gRPC status name)');
   readonly svidsFetched = this.counter('manager_sync_svids_fetched', 'Workload X509-SVIDs fetched from the server');
   readonly svidsRejected = this.counter('manager_sync_svids_rejected', 'Workload X509-SVIDs from the server that failed the agent\'s checks');
-  readonly entryNudges = this.counter('manager_entry_watch_nudges', 'Notices from the server that this agent\'s entries changed (each starts a sync)');
+  readonly entryNudges = this.counter('manager_entry_watch_nudges', 'Messages of the server\'s entry watch: its entries changed, or the watch is registered (each asks for a sync, which the agent rate limits)');
   readonly workloadAttestor = this.call<'attestor'>('workload_api_workload_attestor', 'Workload attestor invocations by attestor and result', ['attestor']);
   readonly workloadApiConnection = this.counter('workload_api_connection', 'Workload API streams opened');
   readonly workloadApiConnections = this.gauge('workload_api_connections', 'Workload API streams open');

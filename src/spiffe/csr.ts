@@ -114,36 +114,55 @@ function parse(der: Buffer): ParsedCsr {
     throw malformed('signature BIT STRING has unused bits');
   }
 
+  checkSpkiForm(der, spki);
   let publicKey: KeyObject;
   try {
     publicKey = importSpki(der.subarray(spki.start, spki.end));
   } catch (err) {
     throw malformed(`invalid subject public key info: ${(err as Error).message}`, err);
   }
-  checkSpkiForm(der, spki, publicKey);
   const alg = signatureAlgorithm(der, algId);
   checkSignature(alg, publicKey, der.subarray(info.start, info.end), der.subarray(signature.contentStart + 1, signature.end));
   const sans = requestedSans(der, attributes);
   return { publicKey, spki: der.subarray(spki.start, spki.end), uris: sans.uris, dnsNames: sans.dnsNames, der };
 }
 
+/** SPKI algorithms Go's crypto/x509 reads, with the parameters it requires (absent, NULL, or a named curve from the list). */
+const SPKI_ALGORITHMS: ReadonlyMap<string, { name: string; params: 'none' | 'null' | ReadonlySet<string> }> = new Map([
+  ['1.2.840.10045.2.1', { name: 'EC', params: new Set(['1.3.132.0.33', '1.2.840.10045.3.1.7', '1.3.132.0.34', '1.3.132.0.35']) }],
+  ['1.2.840.113549.1.1.1', { name: 'RSA', params: 'null' }],
+  ['1.3.101.112', { name: 'Ed25519', params: 'none' }],
+]);
+
 /**
  * The SPKI goes into the SVID as it is (see ParsedCsr.spki), so it must be
  * one every X.509 parser reads as OpenSSL did. OpenSSL also takes a key
  * BIT STRING with unused bits (it ignores them), an EC point in compressed
- * form and explicit curve parameters; Go's crypto/x509 (SPIRE, go-spiffe
- * workloads) refuses all three, and a certificate carrying one would be
- * unreadable to them.
+ * form, explicit or unusual curves, RSA keys without NULL parameters and
+ * RSA-PSS keys; Go's crypto/x509 (SPIRE, go-spiffe workloads) refuses
+ * each, and a certificate carrying one would be unreadable to them.
  */
-function checkSpkiForm(der: Buffer, spki: Tlv, publicKey: KeyObject): void {
+function checkSpkiForm(der: Buffer, spki: Tlv): void {
   const algId = readTlv(der, spki.contentStart, spki.end, Tag.SEQUENCE);
   const key = readTlv(der, algId.end, spki.end, Tag.BIT_STRING);
   if (key.end !== spki.end) throw malformed('trailing data in subject public key info');
   if (key.end === key.contentStart || der[key.contentStart] !== 0) throw malformed('subject public key BIT STRING has unused bits');
-  if (publicKey.asymmetricKeyType !== 'ec') return;
   const algOid = readTlv(der, algId.contentStart, algId.end, Tag.OID);
-  if (algOid.end === algId.end || der[algOid.end] !== Tag.OID) throw malformed('EC public key without a named curve (explicit curve parameters are not accepted)');
-  if (der[key.contentStart + 1] !== 0x04) throw malformed('EC public key point is not in uncompressed form');
+  const dotted = oidString(der, algOid);
+  const alg = SPKI_ALGORITHMS.get(dotted);
+  if (alg === undefined) throw new CsrError(`unsupported CSR public key algorithm ${dotted}`);
+  const params = algOid.end < algId.end ? readTlv(der, algOid.end, algId.end) : undefined;
+  if (params !== undefined && params.end !== algId.end) throw malformed('trailing data in the public key algorithm');
+  if (alg.params === 'none') {
+    if (params !== undefined) throw malformed(`unexpected parameters for an ${alg.name} public key`);
+  } else if (alg.params === 'null') {
+    if (params === undefined || der[params.start] !== Tag.NULL || params.end - params.contentStart !== 0) throw malformed(`${alg.name} public key without NULL parameters`);
+  } else {
+    if (params === undefined || der[params.start] !== Tag.OID) throw malformed('EC public key without a named curve (explicit curve parameters are not accepted)');
+    const curve = oidString(der, params);
+    if (!alg.params.has(curve)) throw new CsrError(`unsupported CSR public key curve ${curve} (P-224, P-256, P-384 and P-521 are)`);
+    if (der[key.contentStart + 1] !== 0x04) throw malformed('EC public key point is not in uncompressed form');
+  }
 }
 
 /**

@@ -7,7 +7,7 @@
 // is renewed; stop closes it.
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NUDGE_BURST, NUDGE_MIN_GAP_MS } from '../../src/agent/manager.ts';
+import { FAILOVER_RETRY_MS, NUDGE_BURST, NUDGE_MIN_GAP_MS } from '../../src/agent/manager.ts';
 import { valueOf } from '../../src/common/telemetry/metrics.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { managerFixture, settled, SYNC_MS, type ManagerFixture } from './manager-fixture.ts';
@@ -31,6 +31,15 @@ describe('agent manager: entry watch', () => {
     while (server.callsOf(method).length < n) await server.nextCall(method);
   };
   const syncs = () => server.callsOf('GetBundle').length;
+  /**
+   * A negative check: no further call of `method` arrives within a bounded
+   * time. A call the agent starts by mistake reaches this local server in
+   * milliseconds; one event-loop turn would not be enough to see it.
+   */
+  const noMoreCalls = async (method: string, n: number, ms = 300): Promise<void> => {
+    await new Promise((r) => setTimeout(r, ms));
+    expect(server.callsOf(method)).toHaveLength(n);
+  };
 
   it('opens the watch after the first sync and syncs at once on each nudge', async () => {
     await manager.start();
@@ -44,8 +53,7 @@ describe('agent manager: entry watch', () => {
     expect(manager.cache.svid('e2')?.id.toString()).toBe('spiffe://example.org/api');
     expect(await valueOf(metrics.entryNudges)).toBe(1);
     // The watch stays open: no second stream.
-    await settled();
-    expect(server.callsOf('WatchEntries')).toHaveLength(1);
+    await noMoreCalls('WatchEntries', 1);
   });
 
   it('nudges during a sync are followed by one more sync, which reads what they announced', async () => {
@@ -67,8 +75,7 @@ describe('agent manager: entry watch', () => {
     release2();
     await synced;
     expect(manager.cache.svid('e2')?.id.toString()).toBe('spiffe://example.org/api');
-    await settled();
-    expect(syncs()).toBe(3);
+    await noMoreCalls('GetBundle', 3);
   });
 
   it('nudged syncs beyond NUDGE_BURST wait NUDGE_MIN_GAP_MS each; a sync in between covers a held-back nudge', async () => {
@@ -89,8 +96,7 @@ describe('agent manager: entry watch', () => {
     }
     // The next waits for the bucket to refill.
     await nudge();
-    await settled();
-    expect(syncs()).toBe(1 + NUDGE_BURST);
+    await noMoreCalls('GetBundle', 1 + NUDGE_BURST);
     let synced = once(manager.synchronizer, 'synced');
     clock.advance(NUDGE_MIN_GAP_MS);
     await synced;
@@ -102,8 +108,7 @@ describe('agent manager: entry watch', () => {
     await synced;
     expect(syncs()).toBe(3 + NUDGE_BURST);
     clock.advance(NUDGE_MIN_GAP_MS);
-    await settled();
-    expect(syncs()).toBe(3 + NUDGE_BURST);
+    await noMoreCalls('GetBundle', 3 + NUDGE_BURST);
   });
 
   it('reopens a watch the server ended at the next sync, not before', async () => {
@@ -111,8 +116,7 @@ describe('agent manager: entry watch', () => {
     await called('WatchEntries', 1);
     for (const w of server.watches) w.end();
     await waitFor('the stream gone', () => server.watches.size === 0);
-    await settled();
-    expect(server.callsOf('WatchEntries')).toHaveLength(1);
+    await noMoreCalls('WatchEntries', 1);
     clock.advance(SYNC_MS);
     await called('WatchEntries', 2);
     expect(syncs()).toBe(2);
@@ -143,6 +147,33 @@ describe('agent manager: entry watch', () => {
     server.nudge();
     await synced;
     expect(syncs()).toBe(before + 1);
+  });
+
+  it('a stream that keeps ending is reopened at most once per sync_interval on the same client', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    // The server ends the stream; a nudge before that made the agent sync, but that sync does not reopen it yet.
+    server.nudge();
+    for (const w of server.watches) w.end();
+    await waitFor('the stream gone', () => server.watches.size === 0);
+    await manager.syncNow();
+    await noMoreCalls('WatchEntries', 1);
+    clock.advance(SYNC_MS);
+    await called('WatchEntries', 2);
+  });
+
+  it('a failed nudged sync is retried on the failure schedule, not at the next sync_interval', async () => {
+    await manager.start();
+    await called('WatchEntries', 1);
+    server.failNext.set('GetBundle', { code: 14, details: 'the server is restarting' });
+    const failed = waitFor('the nudged sync failed', () => server.callsOf('GetBundle').length === 2);
+    server.nudge();
+    await failed;
+    // The first retry after an unreachable server comes within 0.25–0.75 s (FAILOVER_RETRY_MS), not SYNC_MS.
+    const synced = once(manager.synchronizer, 'synced');
+    clock.advance(FAILOVER_RETRY_MS * 1.5);
+    await synced;
+    expect(syncs()).toBe(3);
   });
 
   it('stop closes the watch', async () => {

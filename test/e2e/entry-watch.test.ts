@@ -131,5 +131,20 @@ describe('entry watch: changes reach the agent before its next sync', () => {
       expect(err?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
       expect(err?.details).toMatch(/already holds 4 entry watches/);
     });
+
+    // Last: it bans the suite's agent.
+    it('an agent banned after it opened its watch loses it at the next change that concerns it', async () => {
+      const c = await client(true);
+      for (const cancel of cancels.splice(0)) cancel();
+      const w = watch(c);
+      await waitFor('the watch registered', () => w.nudges === 1);
+      const agentId = /SPIFFE ID\s*:\s*(\S+)/.exec((await server.cli('agent', 'list')).stdout)![1]!;
+      expect((await server.cli('agent', 'ban', '-spiffeID', agentId)).code).toBe(0);
+      const r = await server.cli('entry', 'create', '-parentID', NODE, '-spiffeID', `spiffe://${TD}/after-ban`, '-selector', uid);
+      expect(r.code, r.stderr).toBe(0);
+      const err = await w.ended;
+      expect(err?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(err?.details).toMatch(/is banned/);
+    });
   });
 });

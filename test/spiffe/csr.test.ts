@@ -270,7 +270,7 @@ describe('parseCsr rejects bad input with a CsrError', () => {
       },
       message: 'malformed CSR: non-minimal length at offset 5',
     },
-    // OpenSSL reads these three keys (the signature verifies); Go's crypto/x509 refuses each, so an SVID carrying one would not parse.
+    // OpenSSL reads these keys (the signature verifies); Go's crypto/x509 refuses each, so an SVID carrying one would not parse.
     {
       name: 'public key BIT STRING with unused bits (fuzz finding)',
       input: () => {
@@ -307,6 +307,36 @@ describe('parseCsr rejects bad input with a CsrError', () => {
         return build(seq(uint(Buffer.from([0])), seq(), explicitSpki, explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
       },
       message: 'malformed CSR: EC public key without a named curve (explicit curve parameters are not accepted)',
+    },
+    {
+      name: 'EC key on a curve Go does not read (secp256k1)',
+      input: () => {
+        const key = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey;
+        return build(seq(uint(Buffer.from([0])), seq(), spkiOf(key), explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
+      },
+      message: 'unsupported CSR public key curve 1.3.132.0.10 (P-224, P-256, P-384 and P-521 are)',
+    },
+    {
+      name: 'RSA key without NULL parameters',
+      input: () => {
+        const key = privateKey('rsa');
+        const spki = spkiOf(key);
+        // AlgorithmIdentifier { rsaEncryption, NULL } → { rsaEncryption }, lengths fixed up.
+        const nullAt = spki.indexOf(Buffer.from('06092a864886f70d0101010500', 'hex'));
+        const bits = spki.subarray(nullAt + 13);
+        const noNull = seq(seq(oid('1.2.840.113549.1.1.1')), bits);
+        return build(seq(uint(Buffer.from([0])), seq(), noNull, explicit(0)), seq(Buffer.from('06092a864886f70d01010b0500', 'hex')), (d) => sign('sha256', d, key));
+      },
+      message: 'malformed CSR: RSA public key without NULL parameters',
+    },
+    {
+      name: 'RSA-PSS public key',
+      input: () => {
+        const key = generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).privateKey;
+        const info = seq(uint(Buffer.from([0])), seq(), spkiOf(key), explicit(0));
+        return build(info, seq(Buffer.from('06092a864886f70d01010b0500', 'hex')), (d) => sign('sha256', d, key));
+      },
+      message: 'unsupported CSR public key algorithm 1.2.840.113549.1.1.10',
     },
     {
       name: 'two subjectAltName extensions',

@@ -175,7 +175,7 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
     for (const e of entries) {
       const has = cache.svid(e.id);
       const changed = previous.get(e.id) !== e;
-      // Parsed only while the bundle has a tainted authority (rare, and for one sync).
+      // Parsed only while the bundle has a tainted authority (rare: from a taint until the revoke).
       const tainted = has !== undefined && this.#tainted.x509.length > 0 && this.signedByTainted(parseCertificatesDer(has.certificates));
       if (has && !changed && (this.#renewAt.get(e.id) ?? 0) > now && !tainted) continue;
       if (tainted) taintedCount++;
@@ -207,6 +207,8 @@ export class Synchronizer extends EventEmitter<SynchronizerEvents> {
         }
         const privateKeyPkcs8 = d.key.export({ format: 'der', type: 'pkcs8' });
         cache.setSvid(d.entry.id, cachedSvid({ id: d.entry.spiffeId, chain: r.svid.cert_chain, privateKeyPkcs8, notAfter: Date.parse(certificates[0]!.validTo), hint: d.entry.hint }));
+        // cachedSvid copied the key: the export is not left in freed memory.
+        privateKeyPkcs8.fill(0);
         this.#renewAt.set(d.entry.id, renewalTime(certificates[0]!, now));
         fetched++;
       });

@@ -8,7 +8,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import { HeraldError } from '../../common/errors.ts';
 import { jsonMethod } from '../../common/grpc/json-method.ts';
-import { selectorKey, type Selector } from '../../common/selector.ts';
 import type { EntryWatchers } from '../entry-cache/entry-watchers.ts';
 import type { Caller, CallerResolver } from './caller.ts';
 import { streamCaller, streamMethod, type ApiContext } from './context.ts';
@@ -35,7 +34,7 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
     seen.caller = caller;
     // The admin socket's local caller passes every policy but has no entries.
     if (caller.kind !== 'agent') throw new HeraldError('ERR_PERMISSION_DENIED', 'only agents have authorized entries to watch');
-    let selectors = await ctx.ds.getNodeSelectors(caller.id);
+    const selectors = await ctx.ds.getNodeSelectors(caller.id);
     if (call.cancelled) return;
     // Backpressure: while the transport holds an unsent message, further
     // nudges only set `pending` (one message says all there is to say).
@@ -56,18 +55,24 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
         }
       });
     };
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
+      // Authorization was checked when the stream opened: an agent banned or
+      // evicted since then is told so, and loses the stream, at its next
+      // nudge (read through the sync-read cache, which a ban at any server drops).
+      const stillAttested = (): void => {
+        ctx.ds.getAttestedNode(caller.id).then((node) => {
+          if (node !== undefined && !node.banned) return;
+          watch.close();
+          reject(node === undefined ? new HeraldError('ERR_PERMISSION_DENIED_AGENT', `agent "${caller.id}" is no longer attested`) : new HeraldError('ERR_AGENT_BANNED', `agent "${caller.id}" is banned`));
+        }, (err: unknown) => ctx.log.debug({ err, agent_id: caller.id.toString() }, 'Checking the agent of an entry watch failed'));
+      };
+      // Node selectors change only when the agent attests again, which gives it a new SVID and a new stream.
       const watch = watchers.watch(
         caller.id,
         selectors,
         () => {
           send('entries_changed');
-          // Node selectors change only when the agent attests again (a new stream then): a cheap in-memory re-read.
-          void ctx.ds.getNodeSelectors(caller.id).then((now) => {
-            if (sameSelectors(now, selectors)) return;
-            selectors = now;
-            watch.setSelectors(now);
-          }, (err: unknown) => ctx.log.debug({ err, agent_id: caller.id.toString() }, 'Re-reading node selectors for an entry watch failed'));
+          stillAttested();
         },
         () => {
           // Server shutdown: the agent reopens after its next sync (perhaps with another server).
@@ -87,10 +92,4 @@ export function entryWatchService(ctx: ApiContext, resolver: CallerResolver, wat
     });
   };
   return { definition: ENTRY_WATCH_SERVICE, implementation: { WatchEntries: streamMethod(ctx, watchEntries) } };
-}
-
-function sameSelectors(a: readonly Selector[], b: readonly Selector[]): boolean {
-  if (a.length !== b.length) return false;
-  const keys = new Set(a.map(selectorKey));
-  return b.every((s) => keys.has(selectorKey(s)));
 }

@@ -177,6 +177,11 @@ export class EntryCache {
     return this.#index.authorizedFor(agentId, agentSelectors, Math.floor(this.#clock.now() / 1000));
   }
 
+  /** See EntryIndex.rootsOf: which agent IDs and node aliases an entry under `parentId` reaches agents from. */
+  rootsOf(parentId: string, roots: { ids: Set<string>; aliases: Map<string, RegistrationEntry> }, walked: Set<string>): void {
+    this.#index.rootsOf(parentId, roots, walked);
+  }
+
   /**
    * Calls `listener` after each batch the index applied, with what it
    * changed (entry watches decide from it which agents to tell). Returns the

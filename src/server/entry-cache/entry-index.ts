@@ -16,6 +16,8 @@ export class EntryIndex {
   readonly #byId = new Map<string, RegistrationEntry>();
   readonly #byParent = new Map<string, Map<string, RegistrationEntry>>();
   readonly #aliasesBySelector = new Map<string, Set<string>>();
+  /** SPIFFE ID → the entries with it (an entry's children hang under its SPIFFE ID). */
+  readonly #bySpiffeId = new Map<string, Map<string, RegistrationEntry>>();
 
   get size(): number {
     return this.#byId.size;
@@ -36,6 +38,10 @@ export class EntryIndex {
     let children = this.#byParent.get(parent);
     if (children === undefined) this.#byParent.set(parent, (children = new Map()));
     children.set(e.id, e);
+    const sid = e.spiffeId.toString();
+    let same = this.#bySpiffeId.get(sid);
+    if (same === undefined) this.#bySpiffeId.set(sid, (same = new Map()));
+    same.set(e.id, e);
     if (isNodeAlias(e)) {
       for (const s of e.selectors) {
         const k = selectorKey(s);
@@ -54,12 +60,38 @@ export class EntryIndex {
     const children = this.#byParent.get(parent);
     children?.delete(id);
     if (children?.size === 0) this.#byParent.delete(parent);
+    const sid = e.spiffeId.toString();
+    const same = this.#bySpiffeId.get(sid);
+    same?.delete(id);
+    if (same?.size === 0) this.#bySpiffeId.delete(sid);
     if (isNodeAlias(e)) {
       for (const s of e.selectors) {
         const k = selectorKey(s);
         const ids = this.#aliasesBySelector.get(k);
         ids?.delete(id);
         if (ids?.size === 0) this.#aliasesBySelector.delete(k);
+      }
+    }
+  }
+
+  /**
+   * Where an entry parented to `parentId` reaches agents from: the IDs at the
+   * top of its chains (walking up through every entry whose SPIFFE ID is a
+   * parent on the way; an agent's own ID has no entry) go into `roots.ids`,
+   * the node aliases met into `roots.aliases`. The inverse of authorizedFor,
+   * over-approximated (expiry is ignored). `walked` carries visited IDs
+   * across calls of one batch, and ends cycles.
+   */
+  rootsOf(parentId: string, roots: { ids: Set<string>; aliases: Map<string, RegistrationEntry> }, walked: Set<string>): void {
+    const stack = [parentId];
+    while (stack.length > 0) {
+      const id = stack.pop()!;
+      if (walked.has(id)) continue;
+      walked.add(id);
+      roots.ids.add(id);
+      for (const e of this.#bySpiffeId.get(id)?.values() ?? []) {
+        if (isNodeAlias(e)) roots.aliases.set(e.id, e);
+        else stack.push(e.parentId.toString());
       }
     }
   }

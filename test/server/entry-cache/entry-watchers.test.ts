@@ -102,6 +102,27 @@ describe('entry watchers', () => {
     expect(await nudged()).toEqual({ a: 0, b: 0 });
   });
 
+  it('a cycle of entries (each parented to the other\'s SPIFFE ID) under an agent is walked once', async () => {
+    await create('/cycle-a', A);
+    await create('/cycle-b', id('/cycle-a'));
+    await nudged();
+    // /cycle-a again, now also under /cycle-b: the walk up from it meets /cycle-a and /cycle-b again.
+    await create('/cycle-a', id('/cycle-b'));
+    expect(await nudged()).toEqual({ a: 1, b: 0 });
+    await create('/cycle-c', id('/cycle-b'));
+    expect(await nudged()).toEqual({ a: 1, b: 0 });
+  });
+
+  it('refuses a watch beyond the overall cap', () => {
+    const capped = new EntryWatchers(cache, { maxWatches: 1 });
+    try {
+      capped.watch(A, A_SELECTORS, () => {}, () => {});
+      expect(() => capped.watch(B, B_SELECTORS, () => {}, () => {})).toThrow(/already holds 1 entry watches/);
+    } finally {
+      capped.close();
+    }
+  });
+
   it('a batch nudges each agent once, however many of its entries changed', async () => {
     for (let i = 0; i < 5; i++) await create(`/w${i}`, A);
     expect(await nudged()).toEqual({ a: 1, b: 0 });
@@ -132,7 +153,8 @@ describe('entry watchers', () => {
   });
 
   it('a batch that concerns more agents than spreadAbove spreads their nudges over the window, one each', async () => {
-    const spread = new EntryWatchers(cache, { spreadAbove: 1, maxSpreadMs: 300 });
+    // Two agents at 150 ms each: a window of 300 ms.
+    const spread = new EntryWatchers(cache, { spreadAbove: 1, spreadMsPerAgent: 150, maxSpreadMs: 5_000 });
     const got: string[] = [];
     spread.watch(A, A_SELECTORS, () => got.push('a'), () => {});
     spread.watch(B, B_SELECTORS, () => got.push('b'), () => {});
