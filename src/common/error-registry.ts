@@ -204,7 +204,7 @@ export const errorRegistry = {
 
   // Rate limits (server.ratelimit)
   ERR_RESOURCE_EXHAUSTED_RATE_LIMIT: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'A source IP is over its AttestAgent or signing rate limit' },
-  ERR_RESOURCE_EXHAUSTED_ENTRY_WATCHES: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'An agent already holds as many open entry watches (WatchEntries streams) as the server allows' },
+  ERR_RESOURCE_EXHAUSTED_ENTRY_WATCHES: { status: GrpcCode.RESOURCE_EXHAUSTED, description: 'An agent, or the server in all, already holds as many open entry watches (WatchEntries streams) as the server allows' },
 
   // Datastore
   ERR_DATASTORE_BUSY: { status: GrpcCode.UNAVAILABLE, description: 'Another writer held the database lock too long, or a transaction could not be serialized' },

@@ -82,11 +82,11 @@ describe('HCL parser: the same RawNode as the tree-sitter parser', () => {
  */
 function hcl1Only(text: string): boolean {
   const { code, oddString } = blankStringsAndComments(text);
-  return oddString || /(?![\x00-\x7f])[\p{L}\p{N}\p{M}\p{Pc}]/u.test(code) || oddComma(code) || HCL1_ONLY.some((re) => re.test(code)) || /\\[abfvx0-7'U]|\\u[dD][89a-fA-F]|%\{/.test(text); // escapes only HCL 1 reads (or refuses); HCL 2's template directives
+  return oddString || /(?![\x00-\x7f])[\p{L}\p{N}\p{M}\p{Pc}]/u.test(code) || oddComma(code) || HCL1_ONLY.some((re) => re.test(code)) || /\\[abfvx0-7'U]|\\u[dD][89a-fA-F]|%\{/.test(text) || oddInterpolation(text); // escapes only HCL 1 reads (or refuses); HCL 2's template directives
 }
 
 const HCL1_ONLY: readonly RegExp[] = [
-  /(^|[\n{},\]])[ \t]*"[ ]*"\s*[={"]/, // quoted keys and block types
+  /(^|[\n{},\]])[ \t]*"[ ]*"\s*[\w={"]/, // quoted keys and block types
   /[A-Za-z_][\w-]*\./, // identifiers with `.`
   /\bnull\b/, // not an HCL 1 value
   /<</, // heredocs: HCL 1's `<<-` rule, and its closing line needs a newline
@@ -98,6 +98,11 @@ const HCL1_ONLY: readonly RegExp[] = [
   /(^|[\n}])[ \t]*\{/, // … and a `{` without a type as nothing
   /[\f\v\u00a0\ufeff]/, // space to HCL 2, not to HCL 1
 ];
+
+/** A `${…}` that is not a plain name or traversal: HCL 1 keeps it as text, HCL 2 parses it as an expression (and may refuse it). */
+function oddInterpolation(text: string): boolean {
+  return /\$\{(?![A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*\})/.test(text);
+}
 
 /** A comma HCL 2 has no place for: between body items, `[,1]`, `[1,,2]`. */
 function oddComma(code: string): boolean {

@@ -87,7 +87,7 @@ function toRawNode(items: readonly GoItem[], file: string): RawNode {
  * and V8's are not the same version).
  */
 function comparable(text: string): boolean {
-  if (textProblem(text, 'x') !== undefined || !text.isWellFormed() || /\\x[89a-fA-F]/.test(text)) return false;
+  if (textProblem(text, 'x') !== undefined || !text.isWellFormed()) return false;
   return !/[^\x00-\x7f]/.test(blankStringsAndComments(text).code);
 }
 
@@ -95,6 +95,16 @@ function comparable(text: string): boolean {
  * hashicorp/hcl v1 drops a `key =` without value before a `}` or the end of
  * the file without a word (its parser swallows that error); Herald refuses it.
  */
+/**
+ * The same difference, in general: hashicorp/hcl's objectType ignores an
+ * error met at a `}` inside a block (an unclosed list, a key without a
+ * value) and keeps what it had read, dropping the rest of the item without a
+ * word. Herald refuses the file at that `}`.
+ */
+function failsAtClosingBrace(ours: ReturnType<typeof parseHcl>): boolean {
+  return /unexpected "\}"/.test(ours.problems[0]?.message ?? '');
+}
+
 function valueMissing(text: string): boolean {
   return /=\s*(\}|$)/.test(blankStringsAndComments(text).code);
 }
@@ -120,10 +130,12 @@ function expectSameAsHashicorp(texts: readonly string[]): void {
       expected = 'duplicate';
     }
     if (expected === 'duplicate') {
+      // Refused anyway, for the missing value first.
+      if (ours.syntaxError && valueMissing(text)) continue;
       expect({ text, duplicate: ours.syntaxError && /duplicate key|declared more than once/.test(ours.problems[0]?.message ?? '') }).toEqual({ text, duplicate: true });
       continue;
     }
-    if (ours.syntaxError && valueMissing(text)) continue;
+    if (ours.syntaxError && (valueMissing(text) || failsAtClosingBrace(ours))) continue;
     // The other difference on purpose: an integer beyond ±2^53 is refused (Go holds it, a JavaScript number would round it).
     if (!ours.syntaxError && ours.problems.length > 0 && ours.problems.every((p) => p.message.includes('beyond ±2^53'))) continue;
     const root = expected.t === 'map' && expected.entries.length === 0 ? { t: 'map', entries: [], at: { file: 'h.conf' } } : expected;

@@ -30,6 +30,8 @@ describe('HCL 1, as SPIRE reads it', () => {
     ['zeros', 'a = 0\nb = -0\nc = 00\n', { a: 0, b: 0, c: 0 }],
     ['Go escapes', 'a = "\\a\\b\\f\\v\\x41\\101\\u00e9\\U0001F600"\n', { a: '\x07\b\f\vAAé😀' }],
     ['a surrogate half escaped is U+FFFD', 'a = "\\uD800"\n', { a: '\ufffd' }],
+    // As Go: \x and octal escapes are bytes of the string's UTF-8; a byte that starts no valid sequence is U+FFFD.
+    ['byte escapes decoded as UTF-8', 'a = "\\303\\251 \\xe2\\x82\\xac \\xff \\xe2\\x82"\n', { a: 'é € \ufffd \ufffd\ufffd' }],
     ['${…} as written, over lines and around quotes', 'a = "${x\ny}"\nb = "${"q"}"\nc = "${a}\\n${b {c}}"\n', { a: '${x\ny}', b: '${"q"}', c: '${a}\n${b {c}}' }],
     ['a heredoc keeps its closing line\'s indentation', 'a = <<EOF\nx\n  EOF\n', { a: 'x\n  ' }],
     ['<<- drops the closing line\'s indentation', 'a = <<-EOF\n    x\n      y\n  EOF\n', { a: '  x\n    y\n' }],
@@ -83,6 +85,9 @@ describe('HCL syntax errors: line, column and what is wrong', () => {
     ['a space HCL does not know', 'a = 1\n\fb = 1\n', 'c.conf:2: hcl: syntax error at column 1: unexpected "\\f"'],
     ['a number glued to a name', 'a = 12abc\n', 'c.conf:1: hcl: syntax error at column 7: unexpected "abc"'],
     ['a hex number without digits', 'a = 0x\n', 'c.conf:1: hcl: syntax error at column 5: malformed number "0x": no hexadecimal digits'],
+    ['an exponent after a number that starts with "." (hashicorp/hcl v1 refuses it)', 'a = .5e3\n', 'c.conf:1: hcl: syntax error at column 5: malformed number ".5e": no exponent after a number that starts with "." (write 0.5e…)'],
+    // hashicorp/hcl v1 drops what it had read of the item at a `}` where it meets an error in a block; Herald refuses.
+    ['a list left open at a block\'s "}"', 'b {\n  a = ["x" }\n}\n', 'c.conf:2: hcl: syntax error at column 12: unexpected "}" (expected "," or "]")'],
     ['an unclosed bracket in an expression', 'a = f(1\n', 'c.conf:1: hcl: syntax error at column 5: unclosed bracket in "f(1\\n"'],
   ])('%s', (_, text, message) => {
     expect(read(text)).toEqual([message]);

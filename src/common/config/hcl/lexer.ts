@@ -44,7 +44,8 @@ export class HclSyntaxError extends Error {
 
 const IDENT = /[A-Za-z_\p{L}][\p{L}\p{Nd}_.-]*/uy;
 // The scanner's number shapes; what they are worth (octal, int64 range…) is the parser's job.
-const NUMBER = /-?(?:0[xX][0-9A-Fa-f]*|[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?|\.[0-9]+(?:[eE][+-]?[0-9]*)?)/y;
+// hashicorp/hcl v1 reads `.5` but no `-.5`, and no exponent after it (`.5e3` is an error there).
+const NUMBER = /-?(?:0[xX][0-9A-Fa-f]*|[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?)|\.[0-9]+/y;
 const HEREDOC_ANCHOR = /<<(-?)([\p{L}\p{Nd}_]*)/uy;
 
 export class Lexer {
@@ -97,6 +98,8 @@ export class Lexer {
       const m = NUMBER.exec(t);
       const raw = m?.[0] ?? t[start] ?? '';
       if (/^-?0[xX]$/.test(raw)) throw new HclSyntaxError(line, column, `malformed number ${JSON.stringify(raw)}: no hexadecimal digits`);
+      const after = t[start + raw.length];
+      if (raw.startsWith('.') && (after === 'e' || after === 'E')) throw new HclSyntaxError(line, column, `malformed number ${JSON.stringify(raw + after)}: no exponent after a number that starts with "." (write 0${raw}e…)`);
       return tok(/^-?0[xX]/.test(raw) || !/[.eE]/.test(raw) ? 'number' : 'float', start + raw.length);
     }
     IDENT.lastIndex = start;

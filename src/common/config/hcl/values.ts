@@ -14,11 +14,19 @@ export function unescapeHcl(raw: string): string | { bad: string } {
   let out = '';
   let i = 0;
   let braces = 0;
+  // Byte escapes not yet decoded (see utf8LikeGo).
+  const bytes: number[] = [];
+  const flush = (): string => {
+    if (bytes.length === 0) return '';
+    const text = utf8LikeGo(bytes);
+    bytes.length = 0;
+    return text;
+  };
   while (i < raw.length) {
     const c = raw[i] as string;
     if (braces === 0 && c === '$' && raw[i + 1] === '{') {
       braces = 1;
-      out += '${';
+      out += flush() + '${';
       i += 2;
       continue;
     }
@@ -38,13 +46,13 @@ export function unescapeHcl(raw: string): string | { bad: string } {
       continue;
     }
     if (c !== '\\') {
-      out += c;
+      out += flush() + c;
       i++;
       continue;
     }
     const e = raw[i + 1];
     if (e !== undefined && Object.hasOwn(SIMPLE_ESCAPES, e)) {
-      out += SIMPLE_ESCAPES[e];
+      out += flush() + SIMPLE_ESCAPES[e];
       i += 2;
       continue;
     }
@@ -53,19 +61,51 @@ export function unescapeHcl(raw: string): string | { bad: string } {
       const digits = raw.slice(i + 2, i + 2 + hex);
       const cp = /^[0-9A-Fa-f]+$/.test(digits) && digits.length === hex ? Number.parseInt(digits, 16) : NaN;
       if (Number.isNaN(cp) || cp > 0x10ffff) return { bad: raw.slice(i, i + 2 + hex) };
+      if (hex === 2) bytes.push(cp);
       // A surrogate half is no character: Go's UTF-8 encoding makes it U+FFFD.
-      out += cp >= 0xd800 && cp <= 0xdfff && hex > 2 ? '\ufffd' : String.fromCodePoint(cp);
+      else out += flush() + (cp >= 0xd800 && cp <= 0xdfff ? '\ufffd' : String.fromCodePoint(cp));
       i += 2 + hex;
       continue;
     }
     if (e !== undefined && e >= '0' && e <= '7') {
       const digits = raw.slice(i + 1, i + 4);
       if (!/^[0-7]{3}$/.test(digits) || Number.parseInt(digits, 8) > 0xff) return { bad: raw.slice(i, i + 4) };
-      out += String.fromCharCode(Number.parseInt(digits, 8));
+      bytes.push(Number.parseInt(digits, 8));
       i += 4;
       continue;
     }
     return { bad: raw.slice(i, i + 2) };
+  }
+  return out + flush();
+}
+
+/**
+ * `\x` and octal escapes are bytes of the string's UTF-8, as in Go (`"\303\251"`
+ * is "é"): a run of them is decoded as Go reads it, each byte that starts no
+ * valid sequence becoming U+FFFD.
+ */
+function utf8LikeGo(bytes: readonly number[]): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b0 = bytes[i]!;
+    const need = b0 < 0x80 ? 0 : b0 >= 0xc2 && b0 <= 0xdf ? 1 : b0 >= 0xe0 && b0 <= 0xef ? 2 : b0 >= 0xf0 && b0 <= 0xf4 ? 3 : -1;
+    let cp = need === 0 ? b0 : need === 1 ? b0 & 0x1f : need === 2 ? b0 & 0x0f : b0 & 0x07;
+    let ok = need >= 0 && i + need < bytes.length + (need === 0 ? 1 : 0);
+    for (let k = 1; ok && k <= need; k++) {
+      const b = bytes[i + k]!;
+      // The second byte's range excludes overlongs, surrogates and code points beyond U+10FFFF (Go's utf8 acceptRanges).
+      const lo = k === 1 && b0 === 0xe0 ? 0xa0 : k === 1 && b0 === 0xf0 ? 0x90 : 0x80;
+      const hi = k === 1 && b0 === 0xed ? 0x9f : k === 1 && b0 === 0xf4 ? 0x8f : 0xbf;
+      if (b === undefined || b < lo || b > hi) ok = false;
+      else cp = (cp << 6) | (b & 0x3f);
+    }
+    if (ok) {
+      out += String.fromCodePoint(cp);
+      i += need + 1;
+    } else {
+      out += '\ufffd';
+      i++;
+    }
   }
   return out;
 }

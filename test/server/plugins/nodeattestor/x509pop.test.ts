@@ -70,6 +70,14 @@ describe('X509PopAttestor', () => {
       const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
       return { p: Buffer.from(JSON.stringify({ certificates: [Buffer.from(node.cert.toString()).toString('base64')] })), key: node.key };
     }, /certificates\[0\] is not a DER-encoded X\.509 certificate/],
+    ['a DER certificate with trailing bytes', async () => {
+      const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
+      return { p: Buffer.from(JSON.stringify({ certificates: [Buffer.concat([node.cert.raw, Buffer.from('garbage')]).toString('base64')] })), key: node.key };
+    }, /certificates\[0\] is not a valid DER-encoded X\.509 certificate: not DER/],
+    ['a PEM certificate behind a byte that looks like DER', async () => {
+      const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
+      return { p: Buffer.from(JSON.stringify({ certificates: [Buffer.from(`0\n${node.cert.toString()}`).toString('base64')] })), key: node.key };
+    }, /certificates\[0\] is not a valid DER-encoded X\.509 certificate/],
     ['a truncated DER certificate', async () => {
       const node = await makeCert({ keyUsage: LEAF_KU, subject: 'CN=n' }, ca);
       return { p: Buffer.from(JSON.stringify({ certificates: [node.cert.raw.subarray(0, 100).toString('base64')] })), key: node.key };
