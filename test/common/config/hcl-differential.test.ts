@@ -91,7 +91,7 @@ const HCL1_ONLY: readonly RegExp[] = [
   /\bnull\b/, // not an HCL 1 value
   /<</, // heredocs: HCL 1's `<<-` rule, and its closing line needs a newline
   /\b0\d|\d\.(?!\d)|(^|[^\w.])\.\d|0[xX]|(^|[^.\d])\d+[eE]/, // octal, `1.`, `.5`, hex, `1e3`: tree-sitter reads an exponent only after a fraction
-  /=[ \t]*("[ ]*"[ \t]*[\w"]|([\w.+-]+|\[[^\]\n]*\]|\{[^}\n]*\})[ \t]+[\w"])/, // `a = 1 b = 2`: HCL 1 needs no newline between items
+  /=[ \t]*("[ ]*"[ \t]*[\w"]|([\w.+-]+|\[[^\]\n]*\]|\{[^}\n]*\})([ \t]+[\w"]|[ \t]*"))/, // `a = 1 b = 2`, `a = true"b" {}`: HCL 1 needs no newline between items
   /=\s*\{[^}]*?[\w"][ \t]*\{/, // blocks inside an object value
   /=\s*[-!(+]/, // operators: HCL 1 refuses as syntax, tree-sitter as a problem
   /::/, // tree-sitter reads `a::b {` as a block

@@ -102,7 +102,8 @@ function comparable(text: string): boolean {
  * word. Herald refuses the file at that `}`.
  */
 function failsAtClosingBrace(ours: ReturnType<typeof parseHcl>): boolean {
-  return /unexpected "\}"/.test(ours.problems[0]?.message ?? '');
+  // The message quotes the text from the `}` on ("}", "}}", "}\n  b…").
+  return /unexpected "\}/.test(ours.problems[0]?.message ?? '');
 }
 
 function valueMissing(text: string): boolean {
