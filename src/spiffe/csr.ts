@@ -6,6 +6,7 @@ import { constants, createPublicKey, sign, verify, type KeyObject } from 'node:c
 import { HeraldError } from '../common/errors.ts';
 import { DerError, Tag, oidString, readTlv, smallUint, type Tlv } from './der-reader.ts';
 import { bitString, explicit, ia5, octets, oid, seq, set, uint } from './der-writer.ts';
+import { pemBlock } from './pem.ts';
 
 export class CsrError extends HeraldError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -174,10 +175,7 @@ function checkSpkiForm(der: Buffer, spki: Tlv): void {
  * parser behind it, so the same keys are accepted and refused.
  */
 function importSpki(spki: Buffer): KeyObject {
-  const b64 = spki.toString('base64');
-  let pem = '-----BEGIN PUBLIC KEY-----\n';
-  for (let i = 0; i < b64.length; i += 64) pem += `${b64.slice(i, i + 64)}\n`;
-  return createPublicKey(`${pem}-----END PUBLIC KEY-----\n`);
+  return createPublicKey(pemBlock('PUBLIC KEY', spki));
 }
 
 interface Verifier {
