@@ -274,9 +274,7 @@ describe('parseCsr rejects bad input with a CsrError', () => {
     {
       name: 'public key BIT STRING with unused bits (fuzz finding)',
       input: () => {
-        // A key whose last bit is 0, so the one unused bit is zero padding (OpenSSL refuses other padding).
-        let key = p256();
-        while ((spkiOf(key).at(-1)! & 1) !== 0) key = p256();
+        const key = p256();
         const spki = spkiOf(key);
         spki[spki.indexOf(Buffer.from([0x03, 0x42, 0x00])) + 2] = 1;
         return build(seq(uint(Buffer.from([0])), seq(), spki, explicit(0)), seq(ECDSA_SHA256), (d) => sign('sha256', d, key));
