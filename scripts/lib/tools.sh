@@ -110,24 +110,20 @@ sources_changed() { # stamp-file, files...
   [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] && echo "$sum" > "$stamp.new"
 }
 
-build_go_interop() {
-  local src=$ROOT/test/interop/go
+# A Go program of the tests' (test/interop/<dir>), rebuilt when its sources change: name, dir, what, check.
+build_go_test_tool() {
+  local name=$1 src=$ROOT/test/interop/$2 what=$3 check=$4
   mkdir -p "$INTEROP_DIR"
-  if ! sources_changed "$INTEROP_DIR/go-interop.sum" "$src"/*.go "$src/go.mod" "$src/go.sum" && check_go_interop >/dev/null 2>&1; then return 0; fi
-  echo "setup: building the go-spiffe interop client"
-  (cd "$src" && go build -o "$INTEROP_DIR/go-interop" .)
-  [ ! -f "$INTEROP_DIR/go-interop.sum.new" ] || mv "$INTEROP_DIR/go-interop.sum.new" "$INTEROP_DIR/go-interop.sum"
+  if ! sources_changed "$INTEROP_DIR/$name.sum" "$src"/*.go "$src/go.mod" "$src/go.sum" && "$check" >/dev/null 2>&1; then return 0; fi
+  echo "setup: building $what"
+  (cd "$src" && go build -o "$INTEROP_DIR/$name" .)
+  [ ! -f "$INTEROP_DIR/$name.sum.new" ] || mv "$INTEROP_DIR/$name.sum.new" "$INTEROP_DIR/$name.sum"
 }
 
+build_go_interop() { build_go_test_tool go-interop go 'the go-spiffe interop client' check_go_interop; }
+
 # hashicorp/hcl v1 (SPIRE's HCL library), for the differential test of Herald's HCL parser.
-build_hcl1_reader() {
-  local src=$ROOT/test/interop/hcl1
-  mkdir -p "$INTEROP_DIR"
-  if ! sources_changed "$INTEROP_DIR/hcl1-reader.sum" "$src"/*.go "$src/go.mod" "$src/go.sum" && check_hcl1_reader >/dev/null 2>&1; then return 0; fi
-  echo "setup: building the hashicorp/hcl v1 reader"
-  (cd "$src" && go build -o "$INTEROP_DIR/hcl1-reader" .)
-  [ ! -f "$INTEROP_DIR/hcl1-reader.sum.new" ] || mv "$INTEROP_DIR/hcl1-reader.sum.new" "$INTEROP_DIR/hcl1-reader.sum"
-}
+build_hcl1_reader() { build_go_test_tool hcl1-reader hcl1 'the hashicorp/hcl v1 reader' check_hcl1_reader; }
 
 build_java_interop() {
   local dir=$INTEROP_DIR/java src=$ROOT/test/interop/java
